@@ -1,0 +1,263 @@
+//! The Gantry hub: the control plane that hands tasks to agents, keeps their
+//! logs and results, and lets people submit and steer tasks.
+//!
+//! # Layout
+//!
+//! - [`Hub`]: the shared state (database, blob folder, signals, clock, settings).
+//! - [`app`]: the axum [`Router`] built from [`api::endpoints`], the one table
+//!   of routes, which also yields the OpenAPI document ([`openapi`]).
+//! - [`serve`]: runs the router on a listener the caller owns, with the
+//!   background check for silent nodes, until the shutdown future resolves.
+//! - [`db`]: every SQL statement, for SQLite and PostgreSQL alike.
+//!
+//! Architecture invariant: the hub knows nothing about the agent crate. They
+//! share only `gantry-protocol`. axum and sqlx appear in no other crate.
+
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod blobs;
+pub mod db;
+mod error;
+pub mod openapi;
+mod signals;
+pub mod tokens;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use error::{ApiError, HubError};
+
+use crate::blobs::Blobs;
+use crate::db::Db;
+use crate::signals::Signals;
+
+/// A source of the current time, injected so tests can move it.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The computer's clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// A clock that moves only when told, for tests of timeouts.
+#[derive(Debug)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// A clock showing `now_ms`.
+    pub fn new(now_ms: i64) -> ManualClock {
+        ManualClock(AtomicI64::new(now_ms))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The hub's settings.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// How often agents are asked to send a heartbeat.
+    pub heartbeat: Duration,
+    /// A node silent for this long is offline and its running tasks are `lost`.
+    pub offline_after: Duration,
+    /// An assignment not accepted within this time goes back to the queue.
+    pub accept_within: Duration,
+    /// The longest `next` long-poll the hub holds.
+    pub max_wait: Duration,
+    /// How often the hub looks for silent nodes.
+    pub check_every: Duration,
+    /// The largest log append, in bytes.
+    pub max_log_append_bytes: u64,
+    /// The largest JSON or YAML body, in bytes (jobs may carry inline files).
+    pub max_json_bytes: usize,
+    /// The largest blob, in bytes.
+    pub max_blob_bytes: u64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            heartbeat: Duration::from_secs(10),
+            offline_after: Duration::from_secs(90),
+            accept_within: Duration::from_secs(120),
+            max_wait: Duration::from_secs(60),
+            check_every: Duration::from_secs(2),
+            max_log_append_bytes: 4 << 20,
+            max_json_bytes: 4 << 20,
+            max_blob_bytes: 64 << 30,
+        }
+    }
+}
+
+/// The hub's shared state; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+#[derive(Debug)]
+struct HubInner {
+    db: Db,
+    blobs: Blobs,
+    config: HubConfig,
+    clock: Arc<dyn Clock>,
+    signals: Signals,
+    /// Cancelled when the hub shuts down, so long-polls and log streams end.
+    stopping: CancellationToken,
+    openapi: std::sync::OnceLock<serde_json::Value>,
+}
+
+/// The database URL for a data dir: an SQLite file inside it.
+pub fn sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("hub.db").display())
+}
+
+impl Hub {
+    /// Opens the hub's database (`db_url`, or SQLite in `data_dir`) and blob folder.
+    pub async fn open(
+        data_dir: &Path,
+        db_url: Option<&str>,
+        config: HubConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Hub, HubError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| HubError::Io { what: format!("create the data dir {}", data_dir.display()), source })?;
+        let url = db_url.map(str::to_owned).unwrap_or_else(|| sqlite_url(data_dir));
+        let db = Db::connect(&url).await?;
+        let blobs = Blobs::open(&data_dir.join("blobs"))?;
+        Ok(Hub {
+            inner: Arc::new(HubInner {
+                db,
+                blobs,
+                config,
+                clock,
+                signals: Signals::default(),
+                stopping: CancellationToken::new(),
+                openapi: std::sync::OnceLock::new(),
+            }),
+        })
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    /// The time now, by the hub's clock.
+    pub fn now(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    fn blobs(&self) -> &Blobs {
+        &self.inner.blobs
+    }
+
+    fn signals(&self) -> &Signals {
+        &self.inner.signals
+    }
+
+    fn stopping(&self) -> &CancellationToken {
+        &self.inner.stopping
+    }
+
+    /// Marks silent nodes offline and their tasks lost, and requeues stale
+    /// assignments; [`serve`] runs this every [`HubConfig::check_every`].
+    pub async fn check_nodes(&self) -> Result<(), HubError> {
+        let config = self.config();
+        let (changed, requeued) = self
+            .db()
+            .check_nodes(self.now(), config.offline_after.as_millis() as i64, config.accept_within.as_millis() as i64)
+            .await?;
+        for id in &changed {
+            self.signals().task_changed(id);
+        }
+        if requeued {
+            self.signals().queue_changed();
+        }
+        Ok(())
+    }
+}
+
+/// The hub's router.
+pub fn app(hub: Hub) -> Router {
+    api::router(hub)
+}
+
+/// Serves the hub on `listener` until `shutdown` resolves, then waits for
+/// open requests (long-polls and log streams end at once) and the background
+/// check to finish.
+pub async fn serve(listener: TcpListener, hub: Hub, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let tracker = TaskTracker::new();
+    let stopping = hub.stopping().clone();
+    let checker = hub.clone();
+    let check_stop = stopping.clone();
+    tracker.spawn(async move {
+        let mut every = tokio::time::interval(checker.config().check_every);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = check_stop.cancelled() => break,
+                _ = every.tick() => {
+                    if let Err(error) = checker.check_nodes().await {
+                        tracing::warn!(%error, "checking for silent nodes failed; will retry");
+                    }
+                }
+            }
+        }
+    });
+    let signal_stop = stopping.clone();
+    let result = axum::serve(listener, app(hub.clone()))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            signal_stop.cancel();
+        })
+        .await;
+    stopping.cancel();
+    tracker.close();
+    tracker.wait().await;
+    hub.db().close().await;
+    result
+}
+
+/// The default data dir: the platform's data folder, e.g. `~/.local/share/gantry/hub`.
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("gantry")
+        .join("hub")
+}

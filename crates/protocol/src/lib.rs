@@ -1,0 +1,33 @@
+//! Gantry's shared vocabulary.
+//!
+//! # Layout
+//!
+//! - [`job`]: the job file a person writes (YAML or JSON), its parser and its checks.
+//! - [`units`]: durations and byte sizes as people write them (`90s`, `8GiB`).
+//! - [`state`]: the task states and which moves between them are allowed.
+//! - [`wire`]: the request and response bodies of the hub's HTTP API under `/v1`.
+//!
+//! Architecture invariant: this crate does no I/O and knows nothing of HTTP
+//! libraries, databases or Docker. It is the only vocabulary the agent and the
+//! hub share, so a type that crosses the wire lives here and nowhere else.
+
+#![deny(missing_docs)]
+
+pub mod job;
+pub mod state;
+pub mod units;
+pub mod wire;
+
+pub use job::{JobError, JobSpec};
+pub use state::TaskState;
+
+/// The API version prefix every hub route lives under.
+pub const API_PREFIX: &str = "/v1";
+
+/// The length of a sha256 digest written in lowercase hex.
+pub const SHA256_HEX_LEN: usize = 64;
+
+/// Whether `s` is a sha256 digest as Gantry writes them: 64 lowercase hex digits.
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == SHA256_HEX_LEN && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}

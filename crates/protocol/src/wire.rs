@@ -1,0 +1,538 @@
+//! Request and response bodies of the hub's HTTP API (`/v1`).
+//!
+//! Every call carries `Authorization: Bearer <token>`. Agent calls take a node
+//! token, user calls an admin token. Times are Unix milliseconds. Errors come
+//! back as [`ErrorBody`] with a stable [`ErrorBody::code`].
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::job::JobSpec;
+use crate::state::TaskState;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code, such as `log_gap` or `not_found`.
+    pub code: String,
+    /// A sentence for a person, saying what went wrong and what to do.
+    pub message: String,
+    /// For `log_gap`: the number of log bytes the hub holds, where the next append must start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<u64>,
+}
+
+/// Stable error codes, as found in [`ErrorBody::code`].
+pub mod codes {
+    /// The request has no token, or one the hub does not know.
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    /// The token is valid but may not make this call (a node token on a user call).
+    pub const FORBIDDEN: &str = "forbidden";
+    /// No such task, node or blob (or not one this token may see).
+    pub const NOT_FOUND: &str = "not_found";
+    /// The route does not exist.
+    pub const NO_SUCH_ROUTE: &str = "no_such_route";
+    /// The route exists but not with this method.
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    /// The body or query could not be read.
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// The job was refused; the message lists each problem.
+    pub const INVALID_JOB: &str = "invalid_job";
+    /// A log append started past the committed offset; see [`super::ErrorBody::committed`].
+    pub const LOG_GAP: &str = "log_gap";
+    /// The request conflicts with the task's state, e.g. pausing a finished task.
+    pub const CONFLICT: &str = "conflict";
+    /// The body is larger than the hub accepts for this call.
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    /// An uploaded blob's bytes do not hash to the sha256 in its address.
+    pub const HASH_MISMATCH: &str = "hash_mismatch";
+    /// The hub failed; its log has the details.
+    pub const INTERNAL: &str = "internal";
+    /// The hub is shutting down or its database is unreachable.
+    pub const UNAVAILABLE: &str = "unavailable";
+}
+
+/// A task as the hub knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Task {
+    /// The task's id.
+    pub id: String,
+    /// The name to show: the job's name, else its image.
+    pub name: String,
+    /// Where the task is in its life.
+    pub state: TaskState,
+    /// The job as submitted.
+    pub spec: JobSpec,
+    /// The name of the node that holds or held it.
+    pub node: Option<String>,
+    /// The command's exit code, once it exited.
+    pub exit_code: Option<i64>,
+    /// Why it failed, was canceled or was lost, in words.
+    pub reason: Option<String>,
+    /// When it was submitted.
+    pub created_at: Millis,
+    /// When it last changed.
+    pub updated_at: Millis,
+    /// When its command started, the first time.
+    pub started_at: Option<Millis>,
+    /// When it reached a final state.
+    pub finished_at: Option<Millis>,
+    /// How many log bytes the hub holds.
+    pub log_size: u64,
+    /// A request waiting for its node to act on it.
+    pub pending_command: Option<CommandKind>,
+    /// The latest image pull progress, while pulling.
+    pub pull_progress: Option<PullProgress>,
+    /// Results the node reported, with where they are kept.
+    pub outputs: Vec<OutputFile>,
+    /// Every state the task went through, oldest first (filled by `show`, empty in lists).
+    pub history: Vec<Transition>,
+}
+
+/// One state change in a task's life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Transition {
+    /// The state entered.
+    pub state: TaskState,
+    /// When.
+    pub at: Millis,
+    /// Why, when there is something to say.
+    pub reason: Option<String>,
+}
+
+/// What a person or script asks a node to do with a task it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandKind {
+    /// Stop it: SIGTERM, a grace period, SIGKILL, removal.
+    Cancel,
+    /// Freeze its container.
+    Pause,
+    /// Thaw it.
+    Resume,
+}
+
+impl CommandKind {
+    /// The command's name on the wire and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandKind::Cancel => "cancel",
+            CommandKind::Pause => "pause",
+            CommandKind::Resume => "resume",
+        }
+    }
+
+    /// Reads a name written by [`CommandKind::as_str`].
+    pub fn parse(name: &str) -> Option<CommandKind> {
+        [CommandKind::Cancel, CommandKind::Pause, CommandKind::Resume]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+}
+
+/// Bytes done and total of an image pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PullProgress {
+    /// Bytes downloaded so far, over all layers.
+    pub done: u64,
+    /// Bytes to download, over the layers known so far.
+    pub total: u64,
+}
+
+/// A result file of a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OutputFile {
+    /// Its path relative to the task folder.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its sha256, in lowercase hex.
+    pub sha256: String,
+    /// Where its bytes are.
+    pub stored: OutputStore,
+}
+
+/// Where a result's bytes are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStore {
+    /// In the node's local storage (WITH_LOCAL_STORAGE).
+    Node,
+    /// Uploaded to the hub as a blob.
+    Hub,
+}
+
+// ---- user calls ----
+
+/// The answer to a submit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Submitted {
+    /// The new task's id.
+    pub id: String,
+}
+
+/// The answer to a task list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TaskList {
+    /// Tasks, newest first.
+    pub tasks: Vec<Task>,
+}
+
+/// A node as the hub knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Node {
+    /// The node's id.
+    pub id: String,
+    /// The node's name, given by `gantry hub node add`.
+    pub name: String,
+    /// Its labels: those given at `node add` and those its agent reports.
+    pub labels: Vec<String>,
+    /// Whether it has sent a heartbeat recently.
+    pub online: bool,
+    /// When it was last heard from.
+    pub last_seen: Option<Millis>,
+    /// Its agent's version.
+    pub version: Option<String>,
+    /// Its latest system report.
+    pub system: Option<SystemInfo>,
+    /// How many unfinished tasks it holds.
+    pub tasks_held: u64,
+}
+
+/// The answer to a node list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NodeList {
+    /// Nodes, by name.
+    pub nodes: Vec<Node>,
+}
+
+// ---- agent calls ----
+
+/// What an agent says when it connects.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// The agent's version.
+    pub version: String,
+    /// Labels the agent adds to those the hub gave the node.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// The machine it runs on.
+    #[serde(default)]
+    pub system: Option<SystemInfo>,
+    /// Tasks the agent still holds, e.g. containers it re-attached to after a restart.
+    #[serde(default)]
+    pub inventory: Vec<HeldTask>,
+}
+
+/// A task an agent holds, as it reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeldTask {
+    /// The task's id.
+    pub id: String,
+    /// The state the agent sees it in.
+    pub state: TaskState,
+    /// How many log bytes the agent holds for it.
+    #[serde(default)]
+    pub log_size: u64,
+}
+
+/// The hub's answer to a register.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Registered {
+    /// The node's id.
+    pub node_id: String,
+    /// The node's name.
+    pub node_name: String,
+    /// All of the node's labels.
+    pub labels: Vec<String>,
+    /// How the agent should pace itself.
+    pub settings: NodeSettings,
+    /// How the hub sees each task of the inventory, and the hub's log size for it.
+    pub reconciled: Vec<Reconciled>,
+}
+
+/// The hub's view of a task an agent reported holding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Reconciled {
+    /// The task's id.
+    pub id: String,
+    /// Its state on the hub after the register; `canceled` means stop it.
+    pub state: Option<TaskState>,
+    /// The hub's committed log size: shipping resumes from here.
+    pub log_size: u64,
+    /// A request waiting for the agent.
+    pub command: Option<CommandKind>,
+}
+
+/// Timings the hub asks its agents to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NodeSettings {
+    /// Seconds between heartbeats.
+    pub heartbeat_secs: u64,
+    /// After this many seconds without a heartbeat the node is offline and its tasks lost.
+    pub offline_after_secs: u64,
+    /// The longest wait `next` accepts, in seconds.
+    pub max_wait_secs: u64,
+    /// The largest log append the hub accepts, in bytes.
+    pub max_log_append_bytes: u64,
+}
+
+/// What an agent sends every few seconds.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// The machine's state now.
+    #[serde(default)]
+    pub system: Option<SystemInfo>,
+    /// The tasks it holds.
+    #[serde(default)]
+    pub tasks: Vec<HeldTask>,
+    /// Whether the agent takes new tasks (false while paused or draining).
+    #[serde(default = "yes")]
+    pub accepting: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The hub's answer to a heartbeat: what the agent should do.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct HeartbeatReply {
+    /// Requests for tasks the node holds; repeated until the node reports the result.
+    pub commands: Vec<NodeCommand>,
+}
+
+/// One request for a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NodeCommand {
+    /// The task it is about.
+    pub task_id: String,
+    /// What to do.
+    pub command: CommandKind,
+}
+
+/// A task handed to an agent by `next`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Assignment {
+    /// The task, with its job.
+    pub task: Task,
+}
+
+/// A state change an agent reports. Reports are idempotent: sending the same
+/// one again changes nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TaskEvent {
+    /// The agent took the assignment and will run it (the state stays `assigned`).
+    Accepted,
+    /// The image is being pulled.
+    Pulling {
+        /// Progress so far, if known.
+        #[serde(default)]
+        progress: Option<PullProgress>,
+    },
+    /// The command is running (again, after a pause or a lost node).
+    Running,
+    /// The container is frozen.
+    Paused,
+    /// The command exited; code 0 is `succeeded`, anything else `failed`.
+    Finished {
+        /// The exit code.
+        exit_code: i64,
+        /// Why, if the agent knows more than the code (e.g. "killed after the 2h timeout").
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// The task could not be run, or ended abnormally.
+    Failed {
+        /// What went wrong, in words a person can act on.
+        reason: String,
+        /// The exit code, if the command ran.
+        #[serde(default)]
+        exit_code: Option<i64>,
+    },
+    /// The task was stopped on request.
+    Canceled {
+        /// Who or what canceled it.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+}
+
+impl TaskEvent {
+    /// The state this report moves the task to; `None` leaves the state as it is.
+    pub fn target_state(&self) -> Option<TaskState> {
+        match self {
+            TaskEvent::Accepted => None,
+            TaskEvent::Pulling { .. } => Some(TaskState::Pulling),
+            TaskEvent::Running => Some(TaskState::Running),
+            TaskEvent::Paused => Some(TaskState::Paused),
+            TaskEvent::Finished { exit_code: 0, .. } => Some(TaskState::Succeeded),
+            TaskEvent::Finished { .. } | TaskEvent::Failed { .. } => Some(TaskState::Failed),
+            TaskEvent::Canceled { .. } => Some(TaskState::Canceled),
+        }
+    }
+}
+
+/// The hub's answer to an event: the task's state after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EventAck {
+    /// The task's state now.
+    pub state: TaskState,
+    /// A request waiting for the agent, e.g. a cancel that arrived meanwhile.
+    pub command: Option<CommandKind>,
+}
+
+/// The hub's answer to a log append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LogAck {
+    /// How many log bytes the hub holds now.
+    pub committed: u64,
+}
+
+/// The results a node reports for a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputManifest {
+    /// One entry per file.
+    pub files: Vec<OutputFile>,
+}
+
+/// The hub's answer to a blob upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BlobStored {
+    /// The blob's sha256.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+// ---- system information ----
+
+/// A machine's resources, as an agent reports them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct SystemInfo {
+    /// The host's name.
+    pub hostname: String,
+    /// The operating system, e.g. "Debian GNU/Linux 12".
+    pub os: String,
+    /// CPU cores and load.
+    pub cpu: CpuInfo,
+    /// Memory in bytes.
+    pub memory: MemoryInfo,
+    /// The disk holding the agent's host folder.
+    pub disk: DiskInfo,
+    /// Whether NVIDIA GPUs can be used, and if not, why.
+    pub gpu_status: GpuStatus,
+    /// Each NVIDIA GPU.
+    pub gpus: Vec<GpuInfo>,
+    /// Anything else the agent wants shown, such as the Docker version.
+    #[serde(default)]
+    pub extra: BTreeMap<String, String>,
+}
+
+/// CPU cores and load.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct CpuInfo {
+    /// The CPU model.
+    pub model: String,
+    /// Logical cores.
+    pub cores: u32,
+    /// Use over all cores, 0–100.
+    pub usage_percent: f32,
+}
+
+/// Memory in bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct MemoryInfo {
+    /// Installed.
+    pub total_bytes: u64,
+    /// In use.
+    pub used_bytes: u64,
+}
+
+/// Space on the disk of the host folder.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DiskInfo {
+    /// The folder measured.
+    pub path: String,
+    /// The disk's size.
+    pub total_bytes: u64,
+    /// Space left.
+    pub free_bytes: u64,
+}
+
+/// Whether NVIDIA GPUs can be used. No driver or no GPU is a normal state.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum GpuStatus {
+    /// NVML answered; `gpus` lists the devices.
+    Available,
+    /// No NVIDIA driver is installed.
+    #[default]
+    NoDriver,
+    /// The driver is there but sees no GPU.
+    NoGpu,
+    /// NVML failed.
+    Error {
+        /// What NVML said.
+        message: String,
+    },
+}
+
+/// One NVIDIA GPU.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct GpuInfo {
+    /// The device index.
+    pub index: u32,
+    /// The product name.
+    pub name: String,
+    /// The device's UUID.
+    pub uuid: String,
+    /// Use, 0–100.
+    pub utilization_percent: u32,
+    /// Memory in use.
+    pub memory_used_bytes: u64,
+    /// Memory installed.
+    pub memory_total_bytes: u64,
+    /// Temperature in degrees Celsius.
+    pub temperature_c: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_tagged() {
+        let event: TaskEvent = serde_json::from_str(r#"{"event":"finished","exit_code":3}"#).unwrap();
+        assert_eq!(event, TaskEvent::Finished { exit_code: 3, reason: None });
+        assert_eq!(event.target_state(), Some(TaskState::Failed));
+        let ok = TaskEvent::Finished { exit_code: 0, reason: None };
+        assert_eq!(ok.target_state(), Some(TaskState::Succeeded));
+        assert!(serde_json::from_str::<TaskEvent>(r#"{"event":"exploded"}"#).is_err());
+        assert_eq!(serde_json::to_string(&TaskEvent::Accepted).unwrap(), r#"{"event":"accepted"}"#);
+    }
+
+    #[test]
+    fn gpu_status_is_tagged() {
+        let json = serde_json::to_string(&GpuStatus::Error { message: "x".into() }).unwrap();
+        assert_eq!(json, r#"{"status":"error","message":"x"}"#);
+    }
+
+    #[test]
+    fn command_names() {
+        for kind in [CommandKind::Cancel, CommandKind::Pause, CommandKind::Resume] {
+            assert_eq!(CommandKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(CommandKind::parse("explode"), None);
+    }
+}

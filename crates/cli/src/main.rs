@@ -1,1 +1,200 @@
-fn main() {}
+//! The `gantry` command: argument parsing and glue over the hub and agent
+//! crates. Nothing here decides anything the libraries could.
+
+mod hub;
+mod task;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Gantry connects computers with GPUs to a task platform: a hub hands out
+/// tasks, agents run them in Docker and stream their logs back.
+#[derive(Debug, Parser)]
+#[command(name = "gantry", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run and administer a hub (the control plane).
+    #[command(subcommand)]
+    Hub(HubCommand),
+    /// Submit, watch and steer tasks on a hub.
+    #[command(subcommand)]
+    Task(TaskCommand),
+    /// List the hub's nodes with their last system report.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Print Gantry's version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum HubCommand {
+    /// Serve the hub's HTTP API until Ctrl-C or SIGTERM.
+    Serve(hub::ServeArgs),
+    /// Manage the nodes that may connect.
+    #[command(subcommand)]
+    Node(HubNodeCommand),
+    /// Manage tokens for people and scripts.
+    #[command(subcommand)]
+    Token(HubTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum HubNodeCommand {
+    /// Add a node and print its token, alone on stdout. The token is shown only this once.
+    Add {
+        /// The node's name, e.g. the machine's host name.
+        name: String,
+        /// A label for matching tasks to this node (repeatable), e.g. --label gpu --label zone=eu.
+        #[arg(long = "label", value_name = "L")]
+        labels: Vec<String>,
+        #[command(flatten)]
+        store: hub::StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HubTokenCommand {
+    /// Create an admin token and print it, alone on stdout. It is shown only this once.
+    Create {
+        /// A name for the token's holder, e.g. alice or ci.
+        #[arg(long, value_name = "NAME", required = true)]
+        admin: String,
+        #[command(flatten)]
+        store: hub::StoreArgs,
+    },
+}
+
+/// Where the hub is and the admin token to use.
+#[derive(Debug, Clone, Args)]
+struct Remote {
+    /// The hub's address.
+    #[arg(long, env = "GANTRY_SERVER", default_value = hub::DEFAULT_SERVER)]
+    server: String,
+    /// An admin token (from `gantry hub token create`).
+    #[arg(long, env = "GANTRY_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum TaskCommand {
+    /// Submit a job file (YAML or JSON; - reads stdin) and print the task's id.
+    Submit {
+        /// The job file.
+        file: PathBuf,
+        /// Wait for the task to end: exit 0 if it succeeded, else with its exit code (1 if none).
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List tasks, newest first.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Only tasks in this state (queued, running, failed, ...).
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show one task with its history.
+    Show {
+        /// The task's id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Write a task's log bytes to stdout, exactly as stored.
+    Logs {
+        /// The task's id.
+        id: String,
+        /// Keep writing as the log grows, until the task ends.
+        #[arg(long, short)]
+        follow: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Cancel a task.
+    Cancel {
+        /// The task's id.
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Pause a running task (its container is frozen and keeps its memory).
+    Pause {
+        /// The task's id.
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Resume a paused task.
+    Resume {
+        /// The task's id.
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NodeCommand {
+    /// List nodes.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Version => {
+            println!("gantry {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Hub(HubCommand::Serve(args)) => hub::serve(args).await,
+        Command::Hub(HubCommand::Node(HubNodeCommand::Add { name, labels, store })) => {
+            hub::add_node(&name, &labels, &store).await
+        }
+        Command::Hub(HubCommand::Token(HubTokenCommand::Create { admin, store })) => {
+            hub::create_admin_token(&admin, &store).await
+        }
+        Command::Task(command) => task::run(command).await,
+        Command::Node(NodeCommand::List { json, remote }) => task::list_nodes(json, &remote).await,
+    }
+}

@@ -308,11 +308,15 @@ impl JobSpec {
                     let path = err.path().to_string();
                     let inner = err.into_inner();
                     let location = inner.location();
+                    // serde_norway puts the key path in front of its message; the
+                    // error carries the path in its own field, so it is said once.
+                    let message = strip_position(&inner.to_string());
+                    let message = message.strip_prefix(&format!("{path}: ")).unwrap_or(&message).to_owned();
                     syntax_error(
                         location.as_ref().map(|l| l.line()),
                         location.as_ref().map(|l| l.column()),
                         path,
-                        strip_position(&inner.to_string()),
+                        message,
                     )
                 })?
             }
@@ -719,6 +723,7 @@ services:
     fn wrong_type_gives_hint() {
         let err = yaml_err("image: busybox\ncommand: echo hi\n");
         assert!(err.contains("command: invalid type"), "{err}");
+        assert!(!err.contains("command: command:"), "the path is said once: {err}");
         assert!(err.contains("e.g. command: [\"python\", \"train.py\"]"), "{err}");
         assert!(err.starts_with("line 2, column 10"), "{err}");
     }

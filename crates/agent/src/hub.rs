@@ -1,0 +1,384 @@
+//! The hub client: every call of the hub's `/v1` API, for the agent and for
+//! people's commands alike.
+//!
+//! Errors keep the hub's stable code and sentence ([`ClientError::Api`]) and
+//! say plainly when the hub cannot be reached at all, so a person can tell a
+//! wrong address from a wrong token.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use gantry_protocol::wire::{
+    Assignment, BlobStored, ErrorBody, EventAck, Heartbeat, HeartbeatReply, LogAck, NodeList, OutputManifest,
+    RegisterRequest, Registered, Submitted, Task, TaskEvent, TaskList,
+};
+use gantry_protocol::{JobSpec, TaskState};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+
+/// A secret token. Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// Wraps a token, trimming the whitespace a paste brings along.
+    pub fn new(token: impl Into<String>) -> Token {
+        Token(token.into().trim().to_owned())
+    }
+
+    /// The token itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Why a hub call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server address is not a URL.
+    #[error("\"{0}\" is not a hub address; write it like http://127.0.0.1:8750 or https://hub.example.com")]
+    BadAddress(String),
+    /// Nothing answered at the address.
+    #[error("cannot reach the hub at {url}: {detail}; check the address and that the hub is running")]
+    Unreachable {
+        /// The address tried.
+        url: String,
+        /// What the network said.
+        detail: String,
+    },
+    /// The call took longer than allowed.
+    #[error("the hub at {url} did not answer in time")]
+    Timeout {
+        /// The address tried.
+        url: String,
+    },
+    /// The hub answered with an error.
+    #[error("{}", .body.message)]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The hub's code and sentence.
+        body: ErrorBody,
+    },
+    /// The hub's answer could not be read.
+    #[error("the hub at {url} sent an answer Gantry cannot read ({detail}); is this a Gantry hub of a matching version?")]
+    Protocol {
+        /// The address tried.
+        url: String,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+impl ClientError {
+    /// The hub's error code, when the hub answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { body, .. } => Some(&body.code),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again later may succeed: the network, timeouts and 5xx.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Unreachable { .. } | ClientError::Timeout { .. } => true,
+            ClientError::Api { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// What a long-poll for work returned.
+#[derive(Debug)]
+pub enum Next {
+    /// A task for this node.
+    Task(Box<Task>),
+    /// Nothing was queued during the wait.
+    Idle,
+}
+
+/// A client of one hub, with one token.
+#[derive(Debug, Clone)]
+pub struct HubClient {
+    http: reqwest::Client,
+    base: reqwest::Url,
+    token: Token,
+}
+
+/// How long a plain call may take; long-polls and streams get their own limits.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl HubClient {
+    /// A client of the hub at `server` (e.g. `http://127.0.0.1:8750`).
+    pub fn new(server: &str, token: Token) -> Result<HubClient, ClientError> {
+        let trimmed = server.trim().trim_end_matches('/');
+        let base = reqwest::Url::parse(&format!("{trimmed}/"))
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+            .ok_or_else(|| ClientError::BadAddress(server.to_owned()))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Protocol { url: server.to_owned(), detail: e.to_string() })?;
+        Ok(HubClient { http, base, token })
+    }
+
+    /// The hub's address.
+    pub fn server(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let url = self.base.join(path.trim_start_matches('/')).expect("API paths are valid URL paths");
+        self.http.request(method, url).bearer_auth(self.token.expose())
+    }
+
+    async fn send(&self, request: RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let response = request.send().await.map_err(|e| self.network_error(e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| ErrorBody {
+            code: "http_error".into(),
+            message: format!(
+                "the server at {} answered {status}{}; is this a Gantry hub?",
+                self.server(),
+                if text.is_empty() { String::new() } else { format!(": {}", text.chars().take(200).collect::<String>()) }
+            ),
+            committed: None,
+        });
+        Err(ClientError::Api { status: status.as_u16(), body })
+    }
+
+    async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ClientError> {
+        let response = self.send(request).await?;
+        response.json::<T>().await.map_err(|e| self.network_error(e))
+    }
+
+    fn network_error(&self, error: reqwest::Error) -> ClientError {
+        let url = self.server().to_owned();
+        if error.is_timeout() {
+            ClientError::Timeout { url }
+        } else if error.is_decode() {
+            ClientError::Protocol { url, detail: error.to_string() }
+        } else {
+            // reqwest's outer message is generic; the cause says what happened.
+            let mut detail = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                detail = cause.to_string();
+                source = cause.source();
+            }
+            ClientError::Unreachable { url, detail }
+        }
+    }
+
+    // ---- user calls ----
+
+    /// Submits a job; returns the task's id.
+    pub async fn submit(&self, spec: &JobSpec) -> Result<String, ClientError> {
+        let submitted: Submitted =
+            self.json(self.request(Method::POST, "v1/tasks").timeout(CALL_TIMEOUT).json(spec)).await?;
+        Ok(submitted.id)
+    }
+
+    /// Lists tasks, newest first.
+    pub async fn tasks(&self, state: Option<TaskState>, limit: Option<u32>) -> Result<Vec<Task>, ClientError> {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(state) = state {
+            query.push(("state", state.as_str().to_owned()));
+        }
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        let list: TaskList = self.json(self.request(Method::GET, "v1/tasks").query(&query).timeout(CALL_TIMEOUT)).await?;
+        Ok(list.tasks)
+    }
+
+    /// One task with its history.
+    pub async fn task(&self, id: &str) -> Result<Task, ClientError> {
+        self.json(self.request(Method::GET, &format!("v1/tasks/{}", path_part(id))).timeout(CALL_TIMEOUT)).await
+    }
+
+    /// The task's log from byte `offset`; with `follow`, the stream goes on
+    /// until the task ends.
+    pub async fn log(
+        &self,
+        id: &str,
+        offset: u64,
+        follow: bool,
+    ) -> Result<impl Stream<Item = Result<Bytes, ClientError>> + use<>, ClientError> {
+        let mut request = self
+            .request(Method::GET, &format!("v1/tasks/{}/log", path_part(id)))
+            .query(&[("offset", offset.to_string()), ("follow", follow.to_string())]);
+        if !follow {
+            request = request.timeout(Duration::from_secs(600));
+        }
+        let response = self.send(request).await?;
+        let this = self.clone();
+        Ok(response.bytes_stream().map(move |chunk| chunk.map_err(|e| this.network_error(e))))
+    }
+
+    /// Cancels a task.
+    pub async fn cancel(&self, id: &str) -> Result<Task, ClientError> {
+        self.steer(id, "cancel").await
+    }
+
+    /// Pauses a running task.
+    pub async fn pause(&self, id: &str) -> Result<Task, ClientError> {
+        self.steer(id, "pause").await
+    }
+
+    /// Resumes a paused task.
+    pub async fn resume(&self, id: &str) -> Result<Task, ClientError> {
+        self.steer(id, "resume").await
+    }
+
+    async fn steer(&self, id: &str, what: &str) -> Result<Task, ClientError> {
+        let path = format!("v1/tasks/{}/{what}", path_part(id));
+        self.json(self.request(Method::POST, &path).timeout(CALL_TIMEOUT)).await
+    }
+
+    /// Every node with its last system report.
+    pub async fn nodes(&self) -> Result<NodeList, ClientError> {
+        self.json(self.request(Method::GET, "v1/nodes").timeout(CALL_TIMEOUT)).await
+    }
+
+    // ---- agent calls ----
+
+    /// Connects this node, reporting the tasks it still holds.
+    pub async fn register(&self, request: &RegisterRequest) -> Result<Registered, ClientError> {
+        self.json(self.request(Method::POST, "v1/agent/register").timeout(CALL_TIMEOUT).json(request)).await
+    }
+
+    /// Waits up to `wait` for a task for this node.
+    pub async fn next(&self, wait: Duration) -> Result<Next, ClientError> {
+        let request = self
+            .request(Method::GET, "v1/agent/next")
+            .query(&[("wait", wait.as_secs().to_string())])
+            .timeout(wait + Duration::from_secs(15));
+        let response = self.send(request).await?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Ok(Next::Idle);
+        }
+        let assignment: Assignment = response.json().await.map_err(|e| self.network_error(e))?;
+        Ok(Next::Task(Box::new(assignment.task)))
+    }
+
+    /// Sends a heartbeat; the answer holds requests for this node's tasks.
+    pub async fn heartbeat(&self, beat: &Heartbeat) -> Result<HeartbeatReply, ClientError> {
+        self.json(self.request(Method::POST, "v1/agent/heartbeat").timeout(CALL_TIMEOUT).json(beat)).await
+    }
+
+    /// Reports a task's state change.
+    pub async fn event(&self, id: &str, event: &TaskEvent) -> Result<EventAck, ClientError> {
+        let path = format!("v1/tasks/{}/events", path_part(id));
+        self.json(self.request(Method::POST, &path).timeout(CALL_TIMEOUT).json(event)).await
+    }
+
+    /// Appends log bytes at `offset`. A gap comes back as
+    /// [`ClientError::Api`] with code `log_gap` and the committed length.
+    pub async fn append_log(&self, id: &str, offset: u64, bytes: Bytes) -> Result<LogAck, ClientError> {
+        let request = self
+            .request(Method::POST, &format!("v1/tasks/{}/log", path_part(id)))
+            .query(&[("offset", offset.to_string())])
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .timeout(CALL_TIMEOUT)
+            .body(bytes);
+        self.json(request).await
+    }
+
+    /// Reports a task's results.
+    pub async fn put_outputs(&self, id: &str, manifest: &OutputManifest) -> Result<Task, ClientError> {
+        let path = format!("v1/tasks/{}/outputs", path_part(id));
+        self.json(self.request(Method::PUT, &path).timeout(CALL_TIMEOUT).json(manifest)).await
+    }
+
+    /// The blob's size, if the hub has it.
+    pub async fn blob_size(&self, sha256: &str) -> Result<Option<u64>, ClientError> {
+        let request = self.request(Method::HEAD, &format!("v1/blobs/{}", path_part(sha256))).timeout(CALL_TIMEOUT);
+        let response = request.send().await.map_err(|e| self.network_error(e))?;
+        match response.status() {
+            StatusCode::OK => Ok(response.content_length()),
+            StatusCode::NOT_FOUND => Ok(None),
+            status => Err(ClientError::Api {
+                status: status.as_u16(),
+                body: ErrorBody { code: "http_error".into(), message: format!("checking a blob answered {status}"), committed: None },
+            }),
+        }
+    }
+
+    /// Uploads a blob's bytes to its address.
+    pub async fn put_blob(&self, sha256: &str, bytes: Bytes) -> Result<BlobStored, ClientError> {
+        let request = self
+            .request(Method::PUT, &format!("v1/blobs/{}", path_part(sha256)))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        self.json(request).await
+    }
+
+    /// Downloads a blob as a stream of chunks.
+    pub async fn blob(&self, sha256: &str) -> Result<impl Stream<Item = Result<Bytes, ClientError>> + use<>, ClientError> {
+        let response = self.send(self.request(Method::GET, &format!("v1/blobs/{}", path_part(sha256)))).await?;
+        let this = self.clone();
+        Ok(response.bytes_stream().map(move |chunk| chunk.map_err(|e| this.network_error(e))))
+    }
+}
+
+/// Escapes an id for use as one path segment, so an id with '/' or '?'
+/// cannot reach another route.
+fn path_part(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_never_print() {
+        let token = Token::new("  gantry_admin_secret\n");
+        assert_eq!(token.expose(), "gantry_admin_secret");
+        assert_eq!(format!("{token:?} {token}"), "Token(***) ***");
+    }
+
+    #[test]
+    fn addresses_are_checked() {
+        assert!(HubClient::new("http://127.0.0.1:8750/", Token::new("x")).is_ok());
+        assert!(matches!(HubClient::new("127.0.0.1:8750", Token::new("x")), Err(ClientError::BadAddress(_))));
+        assert!(matches!(HubClient::new("ftp://hub", Token::new("x")), Err(ClientError::BadAddress(_))));
+    }
+
+    #[test]
+    fn ids_stay_one_segment() {
+        assert_eq!(path_part("abc-1"), "abc-1");
+        assert_eq!(path_part("../nodes?x"), "..%2Fnodes%3Fx");
+    }
+}

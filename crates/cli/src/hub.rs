@@ -1,0 +1,151 @@
+//! `gantry hub …`: serve the hub and administer its nodes and tokens.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use gantry_hub::{Hub, HubConfig, SystemClock};
+
+/// The address `hub serve` listens on by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8750";
+/// The hub address task commands use by default.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8750";
+
+/// Where the hub keeps its records.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// The hub's data folder: its SQLite database and blobs [default: ~/.local/share/gantry/hub].
+    #[arg(long, env = "GANTRY_HUB_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// A database URL instead of the SQLite file, e.g. postgres://gantry@localhost/gantry.
+    #[arg(long, env = "GANTRY_HUB_DB", value_name = "URL", hide_env_values = true)]
+    db: Option<String>,
+}
+
+impl StoreArgs {
+    fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(gantry_hub::default_data_dir)
+    }
+
+    async fn open(&self, config: HubConfig) -> anyhow::Result<Hub> {
+        let data_dir = self.data_dir();
+        Hub::open(&data_dir, self.db.as_deref(), config, Arc::new(SystemClock))
+            .await
+            .with_context(|| format!("cannot open the hub's records in {}", data_dir.display()))
+    }
+}
+
+/// Arguments of `gantry hub serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, env = "GANTRY_HUB_LISTEN", default_value = DEFAULT_LISTEN, value_name = "ADDR")]
+    listen: String,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Seconds without a heartbeat after which a node is offline and its running tasks lost.
+    #[arg(long, env = "GANTRY_HUB_OFFLINE_AFTER", default_value_t = 90, value_name = "SECS")]
+    offline_after: u64,
+    /// Seconds between the heartbeats agents are asked to send.
+    #[arg(long, env = "GANTRY_HUB_HEARTBEAT", default_value_t = 10, value_name = "SECS")]
+    heartbeat: u64,
+}
+
+/// `gantry hub serve`.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    if args.offline_after <= args.heartbeat {
+        bail!(
+            "--offline-after ({}s) must be longer than --heartbeat ({}s), or every node would flap offline",
+            args.offline_after,
+            args.heartbeat
+        );
+    }
+    let config = HubConfig {
+        offline_after: Duration::from_secs(args.offline_after),
+        heartbeat: Duration::from_secs(args.heartbeat),
+        ..HubConfig::default()
+    };
+    let hub = args.store.open(config).await?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}; is another hub running there?", args.listen))?;
+    let address = listener.local_addr().context("cannot read the listening address")?;
+    // Scripts and tests read this line to learn the port; it is the only thing on stdout.
+    println!("listening on http://{address}");
+    std::io::stdout().flush().ok();
+    tracing::info!(%address, data_dir = %args.store.data_dir().display(), "hub started");
+    gantry_hub::serve(listener, hub, shutdown_signal()).await.context("the hub's server failed")?;
+    tracing::info!("hub stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gantry hub node add`.
+pub async fn add_node(name: &str, labels: &[String], store: &StoreArgs) -> anyhow::Result<ExitCode> {
+    if name.trim().is_empty() || name.chars().any(char::is_control) {
+        bail!("the node name must be non-empty printable text, e.g. the machine's host name");
+    }
+    for label in labels {
+        if let Some(problem) = gantry_protocol::job::label_problem(label) {
+            bail!("--label {label}: {problem}");
+        }
+    }
+    let hub = store.open(HubConfig::default()).await?;
+    let token = hub.db().add_node(name, labels, hub.now()).await.context("cannot add the node")?;
+    hub.db().close().await;
+    println!("{token}");
+    eprintln!("Node \"{name}\" added. Its token is shown only once: give it to the agent (ACCESS_TOKEN).");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gantry hub token create --admin`.
+pub async fn create_admin_token(name: &str, store: &StoreArgs) -> anyhow::Result<ExitCode> {
+    if name.trim().is_empty() {
+        bail!("--admin needs a name for the token's holder, e.g. --admin alice");
+    }
+    let hub = store.open(HubConfig::default()).await?;
+    let token = hub.db().create_admin_token(name, hub.now()).await.context("cannot create the token")?;
+    hub.db().close().await;
+    println!("{token}");
+    eprintln!("Admin token for \"{name}\" created. It is shown only once: keep it (GANTRY_ADMIN_TOKEN).");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("stopping: open requests are closing");
+}

@@ -1,1 +1,64 @@
-fn main() {}
+//! The project's own commands, run as `cargo xtask <command>`: written in Rust
+//! so that they work wherever cargo does, with no script language to install.
+//!
+//! This file only reads the command line and hands over to one module per
+//! command.
+
+mod exec;
+mod packages;
+mod run;
+mod services;
+mod test;
+
+use anyhow::{Result, bail};
+
+const HELP: &str = "\
+cargo xtask: Gantry's own commands
+
+USAGE:
+    cargo xtask test [-- CARGO_TEST_ARGS...]
+        The one test command. Installs missing Debian packages (apt-get, as
+        root), starts a throwaway PostgreSQL on 127.0.0.1 (unless
+        GANTRY_TEST_POSTGRES is set), then runs cargo fmt --check,
+        cargo clippy -D warnings and cargo test --workspace, stopping at the
+        first failure. Arguments after `--` go to cargo test, e.g.
+        `cargo xtask test -- hub_` or `cargo xtask test -- -p gantry-hub`.
+
+    cargo xtask run [-- ARGS...]
+        Builds and runs the hub in the foreground:
+        `gantry hub serve ARGS...` (e.g. -- --listen 127.0.0.1:9000).
+        Once the desktop app joins the workspace, this launches the app.
+
+    cargo xtask help
+        This text.
+";
+
+fn main() {
+    if let Err(error) = dispatch() {
+        exec::say(format!("error: {error:#}"));
+        std::process::exit(1);
+    }
+}
+
+fn dispatch() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (command.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    // Arguments for the tool xtask runs come after `--`; a leading `--` is
+    // optional so that `cargo xtask test hub_` works too.
+    let passed = rest.strip_prefix(&["--".to_owned()][..]).unwrap_or(rest);
+    match command {
+        "test" => {
+            exec::catch_interrupts()?;
+            test::run(passed)
+        }
+        "run" => run::run(passed),
+        "help" | "-h" | "--help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`; see `cargo xtask help`"),
+    }
+}

@@ -1,0 +1,158 @@
+//! Running child processes: each step is announced, a wait notices Ctrl-C,
+//! and a failure names the command that failed.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// Set once the person presses Ctrl-C or something sends SIGTERM.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Prints one line about what xtask is doing, on stderr so that stdout
+/// carries only what the tools themselves print.
+pub fn say(message: impl std::fmt::Display) {
+    eprintln!("xtask: {message}");
+}
+
+/// Catches SIGINT and SIGTERM for the rest of the run.
+///
+/// Without this, either signal would end xtask before any `Drop` ran, and a
+/// PostgreSQL started with `pg_ctl` (which puts the server in its own session,
+/// out of reach of the terminal's Ctrl-C) would be left running. With it,
+/// xtask records the interruption, stops its current child, and unwinds
+/// normally so that every guard cleans up.
+pub fn catch_interrupts() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .context("cannot start the runtime that watches for Ctrl-C")?;
+    // The handlers are installed here, before this function returns, so no
+    // signal can slip in between start-up and the watcher thread's first poll.
+    let (mut int, mut term) = runtime
+        .block_on(async {
+            io::Result::Ok((
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            ))
+        })
+        .context("cannot catch Ctrl-C")?;
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            loop {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                if !INTERRUPTED.swap(true, Ordering::SeqCst) {
+                    say("interrupted; stopping the current step and cleaning up");
+                }
+            }
+        });
+    });
+    Ok(())
+}
+
+/// Whether the person asked xtask to stop.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// The workspace's root folder, where every cargo command runs.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one folder below the workspace root")
+        .to_owned()
+}
+
+/// A `cargo` command in the workspace root, using the same cargo that started
+/// xtask (cargo tells its children where it is in `CARGO`).
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
+
+/// Whether xtask runs as root, read from the owner of `/proc/self` so that no
+/// libc binding is needed.
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|meta| meta.uid() == 0)
+        .unwrap_or(false)
+}
+
+/// The command line as a person would type it, for messages.
+pub fn describe(command: &Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `command` to the end and fails unless it exits with status 0.
+pub fn run(command: &mut Command) -> Result<()> {
+    let child = command
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", describe(command)))?;
+    let status = wait(child)?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", describe(command));
+    }
+    Ok(())
+}
+
+/// Waits for `child`, but gives up when the person interrupts: the child is
+/// asked to stop with SIGTERM, then killed if it is still there after a few
+/// seconds, so that xtask can go on to clean up.
+pub fn wait(mut child: Child) -> Result<ExitStatus> {
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .context("cannot wait for a child process")?
+        {
+            // A child that Ctrl-C ended reports only the signal; "interrupted"
+            // tells the person it was their doing.
+            if interrupted() && !status.success() {
+                bail!("interrupted");
+            }
+            return Ok(status);
+        }
+        if interrupted() {
+            // `kill` sends SIGTERM, which lets cargo and test binaries exit on
+            // their own terms; `Child::kill` would send SIGKILL straight away.
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while child.try_wait()?.is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            bail!("interrupted");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A duration as people read it in a summary: `0.4s`, `25.1s`, `3m12s`.
+pub fn human(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else {
+        format!(
+            "{}m{:02}s",
+            duration.as_secs() / 60,
+            duration.as_secs() % 60
+        )
+    }
+}

@@ -1,0 +1,208 @@
+//! `cargo xtask test`: the one command that checks everything, from a fresh
+//! machine to a summary line.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::exec::{self, say};
+use crate::packages;
+use crate::services::Postgres;
+
+/// The tests' own totals, summed from libtest's `test result:` lines.
+#[derive(Debug, Default)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+/// Runs every step in order and stops at the first failure; `extra` goes to
+/// `cargo test`. Prints one summary line with each step's time either way.
+pub fn run(extra: &[String]) -> Result<()> {
+    let started = Instant::now();
+    let mut times: Vec<(&str, Duration)> = Vec::new();
+    let mut totals = None;
+    let result = steps(extra, &mut times, &mut totals);
+    let steps: Vec<_> = times
+        .iter()
+        .map(|(name, took)| format!("{name} {}", exec::human(*took)))
+        .collect();
+    let counts = totals
+        .map(|t: Totals| {
+            format!(
+                "; tests: {} passed, {} failed, {} ignored",
+                t.passed, t.failed, t.ignored
+            )
+        })
+        .unwrap_or_default();
+    let verdict = match &result {
+        Ok(()) => "passed".to_owned(),
+        Err(_) => format!(
+            "FAILED at {}",
+            times.last().map_or("start", |(name, _)| *name)
+        ),
+    };
+    say(format!(
+        "test {verdict} in {} ({}){counts}",
+        exec::human(started.elapsed()),
+        steps.join(", ")
+    ));
+    result
+}
+
+fn steps(
+    extra: &[String],
+    times: &mut Vec<(&'static str, Duration)>,
+    totals: &mut Option<Totals>,
+) -> Result<()> {
+    // Each step is timed even when it fails, so the summary says where the
+    // time went and which step stopped the run.
+    fn timed<T>(
+        times: &mut Vec<(&'static str, Duration)>,
+        name: &'static str,
+        step: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let result = step();
+        times.push((name, started.elapsed()));
+        result
+    }
+
+    say("step 1: Debian packages");
+    timed(times, "packages", packages::ensure)?;
+
+    // The guard lives until this function returns, so the server outlives
+    // the tests and is stopped whatever happens to them.
+    let _postgres;
+    let postgres_url = match std::env::var("GANTRY_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => {
+            say("step 2: PostgreSQL: using GANTRY_TEST_POSTGRES from the environment");
+            url
+        }
+        _ => {
+            say("step 2: PostgreSQL: starting a throwaway server on 127.0.0.1");
+            let server = timed(times, "postgres", Postgres::start)?;
+            let url = server.url();
+            say(format!("PostgreSQL ready at {url}"));
+            _postgres = server;
+            url
+        }
+    };
+
+    say("step 3: cargo fmt --check");
+    timed(times, "fmt", || {
+        exec::run(exec::cargo().args(["fmt", "--all", "--", "--check"]))
+    })?;
+
+    say("step 4: cargo clippy -D warnings");
+    timed(times, "clippy", || {
+        exec::run(exec::cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+
+    say("step 5: cargo test");
+    let mut test = exec::cargo();
+    test.arg("test");
+    // A package chosen after `--` narrows the run; --workspace would widen it again.
+    if !extra
+        .iter()
+        .any(|arg| arg == "-p" || arg.starts_with("--package"))
+    {
+        test.arg("--workspace");
+    }
+    test.args(extra)
+        .env("GANTRY_TEST_POSTGRES", postgres_url)
+        // Tests skip a missing service on a developer's laptop; here every
+        // service was provided, so a missing one is a failure.
+        .env("GANTRY_REQUIRE_SERVICES", "1");
+    timed(times, "test", || {
+        let (status, counted) = run_counting(&mut test)?;
+        *totals = Some(counted);
+        if !status.success() {
+            bail!("`{}` failed ({status})", exec::describe(&test));
+        }
+        Ok(())
+    })
+}
+
+/// Runs `cargo test`, passing its output through untouched while summing the
+/// `test result:` lines for the summary.
+fn run_counting(command: &mut Command) -> Result<(std::process::ExitStatus, Totals)> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", exec::describe(command)))?;
+    let stdout = child.stdout.take().expect("stdout was piped");
+    // A thread reads, because the main thread must stay free to notice Ctrl-C.
+    let reader = std::thread::spawn(move || {
+        let mut totals = Totals::default();
+        let mut out = std::io::stdout();
+        let mut input = BufReader::new(stdout);
+        let mut line = Vec::new();
+        while input
+            .read_until(b'\n', &mut line)
+            .is_ok_and(|read| read > 0)
+        {
+            let _ = out.write_all(&line);
+            let _ = out.flush();
+            count(&String::from_utf8_lossy(&line), &mut totals);
+            line.clear();
+        }
+        totals
+    });
+    let status = exec::wait(child)?;
+    let totals = reader.join().unwrap_or_default();
+    Ok((status, totals))
+}
+
+/// Adds one libtest line such as `test result: ok. 12 passed; 0 failed;
+/// 1 ignored; 0 measured; 0 filtered out; finished in 0.01s` to `totals`.
+fn count(line: &str, totals: &mut Totals) {
+    let Some(rest) = line.trim().strip_prefix("test result: ") else {
+        return;
+    };
+    for part in rest.split(';') {
+        let mut words = part.split_whitespace().rev();
+        let (Some(what), Some(number)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(number) = number.parse::<u64>() else {
+            continue;
+        };
+        match what {
+            "passed" => totals.passed += number,
+            "failed" => totals.failed += number,
+            "ignored" => totals.ignored += number,
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_libtest_result_lines() {
+        let mut totals = Totals::default();
+        count(
+            "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s\n",
+            &mut totals,
+        );
+        count(
+            "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 5 filtered out; finished in 1.20s",
+            &mut totals,
+        );
+        count("test something ... ok", &mut totals);
+        assert_eq!((totals.passed, totals.failed, totals.ignored), (15, 2, 1));
+    }
+}

@@ -11,8 +11,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use gantry_protocol::wire::{
-    Assignment, BlobStored, ErrorBody, EventAck, Heartbeat, HeartbeatReply, LogAck, NodeList, OutputManifest,
-    RegisterRequest, Registered, Submitted, Task, TaskEvent, TaskList,
+    Assignment, BlobStored, ErrorBody, EventAck, Heartbeat, HeartbeatReply, LogAck, NodeList,
+    OutputManifest, RegisterRequest, Registered, Submitted, Task, TaskEvent, TaskList,
 };
 use gantry_protocol::{JobSpec, TaskState};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -51,10 +51,14 @@ impl fmt::Display for Token {
 #[non_exhaustive]
 pub enum ClientError {
     /// The server address is not a URL.
-    #[error("\"{0}\" is not a hub address; write it like http://127.0.0.1:8750 or https://hub.example.com")]
+    #[error(
+        "\"{0}\" is not a hub address; write it like http://127.0.0.1:8750 or https://hub.example.com"
+    )]
     BadAddress(String),
     /// Nothing answered at the address.
-    #[error("cannot reach the hub at {url}: {detail}; check the address and that the hub is running")]
+    #[error(
+        "cannot reach the hub at {url}: {detail}; check the address and that the hub is running"
+    )]
     Unreachable {
         /// The address tried.
         url: String,
@@ -76,7 +80,9 @@ pub enum ClientError {
         body: ErrorBody,
     },
     /// The hub's answer could not be read.
-    #[error("the hub at {url} sent an answer Gantry cannot read ({detail}); is this a Gantry hub of a matching version?")]
+    #[error(
+        "the hub at {url} sent an answer Gantry cannot read ({detail}); is this a Gantry hub of a matching version?"
+    )]
     Protocol {
         /// The address tried.
         url: String,
@@ -136,7 +142,10 @@ impl HubClient {
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientError::Protocol { url: server.to_owned(), detail: e.to_string() })?;
+            .map_err(|e| ClientError::Protocol {
+                url: server.to_owned(),
+                detail: e.to_string(),
+            })?;
         Ok(HubClient { http, base, token })
     }
 
@@ -146,8 +155,13 @@ impl HubClient {
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let url = self.base.join(path.trim_start_matches('/')).expect("API paths are valid URL paths");
-        self.http.request(method, url).bearer_auth(self.token.expose())
+        let url = self
+            .base
+            .join(path.trim_start_matches('/'))
+            .expect("API paths are valid URL paths");
+        self.http
+            .request(method, url)
+            .bearer_auth(self.token.expose())
     }
 
     async fn send(&self, request: RequestBuilder) -> Result<reqwest::Response, ClientError> {
@@ -162,16 +176,26 @@ impl HubClient {
             message: format!(
                 "the server at {} answered {status}{}; is this a Gantry hub?",
                 self.server(),
-                if text.is_empty() { String::new() } else { format!(": {}", text.chars().take(200).collect::<String>()) }
+                if text.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", text.chars().take(200).collect::<String>())
+                }
             ),
             committed: None,
         });
-        Err(ClientError::Api { status: status.as_u16(), body })
+        Err(ClientError::Api {
+            status: status.as_u16(),
+            body,
+        })
     }
 
     async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ClientError> {
         let response = self.send(request).await?;
-        response.json::<T>().await.map_err(|e| self.network_error(e))
+        response
+            .json::<T>()
+            .await
+            .map_err(|e| self.network_error(e))
     }
 
     fn network_error(&self, error: reqwest::Error) -> ClientError {
@@ -179,7 +203,10 @@ impl HubClient {
         if error.is_timeout() {
             ClientError::Timeout { url }
         } else if error.is_decode() {
-            ClientError::Protocol { url, detail: error.to_string() }
+            ClientError::Protocol {
+                url,
+                detail: error.to_string(),
+            }
         } else {
             // reqwest's outer message is generic; the cause says what happened.
             let mut detail = error.to_string();
@@ -196,13 +223,22 @@ impl HubClient {
 
     /// Submits a job; returns the task's id.
     pub async fn submit(&self, spec: &JobSpec) -> Result<String, ClientError> {
-        let submitted: Submitted =
-            self.json(self.request(Method::POST, "v1/tasks").timeout(CALL_TIMEOUT).json(spec)).await?;
+        let submitted: Submitted = self
+            .json(
+                self.request(Method::POST, "v1/tasks")
+                    .timeout(CALL_TIMEOUT)
+                    .json(spec),
+            )
+            .await?;
         Ok(submitted.id)
     }
 
     /// Lists tasks, newest first.
-    pub async fn tasks(&self, state: Option<TaskState>, limit: Option<u32>) -> Result<Vec<Task>, ClientError> {
+    pub async fn tasks(
+        &self,
+        state: Option<TaskState>,
+        limit: Option<u32>,
+    ) -> Result<Vec<Task>, ClientError> {
         let mut query: Vec<(&str, String)> = Vec::new();
         if let Some(state) = state {
             query.push(("state", state.as_str().to_owned()));
@@ -210,13 +246,23 @@ impl HubClient {
         if let Some(limit) = limit {
             query.push(("limit", limit.to_string()));
         }
-        let list: TaskList = self.json(self.request(Method::GET, "v1/tasks").query(&query).timeout(CALL_TIMEOUT)).await?;
+        let list: TaskList = self
+            .json(
+                self.request(Method::GET, "v1/tasks")
+                    .query(&query)
+                    .timeout(CALL_TIMEOUT),
+            )
+            .await?;
         Ok(list.tasks)
     }
 
     /// One task with its history.
     pub async fn task(&self, id: &str) -> Result<Task, ClientError> {
-        self.json(self.request(Method::GET, &format!("v1/tasks/{}", path_part(id))).timeout(CALL_TIMEOUT)).await
+        self.json(
+            self.request(Method::GET, &format!("v1/tasks/{}", path_part(id)))
+                .timeout(CALL_TIMEOUT),
+        )
+        .await
     }
 
     /// The task's log from byte `offset`; with `follow`, the stream goes on
@@ -229,13 +275,18 @@ impl HubClient {
     ) -> Result<impl Stream<Item = Result<Bytes, ClientError>> + use<>, ClientError> {
         let mut request = self
             .request(Method::GET, &format!("v1/tasks/{}/log", path_part(id)))
-            .query(&[("offset", offset.to_string()), ("follow", follow.to_string())]);
+            .query(&[
+                ("offset", offset.to_string()),
+                ("follow", follow.to_string()),
+            ]);
         if !follow {
             request = request.timeout(Duration::from_secs(600));
         }
         let response = self.send(request).await?;
         let this = self.clone();
-        Ok(response.bytes_stream().map(move |chunk| chunk.map_err(|e| this.network_error(e))))
+        Ok(response
+            .bytes_stream()
+            .map(move |chunk| chunk.map_err(|e| this.network_error(e))))
     }
 
     /// Cancels a task.
@@ -255,19 +306,26 @@ impl HubClient {
 
     async fn steer(&self, id: &str, what: &str) -> Result<Task, ClientError> {
         let path = format!("v1/tasks/{}/{what}", path_part(id));
-        self.json(self.request(Method::POST, &path).timeout(CALL_TIMEOUT)).await
+        self.json(self.request(Method::POST, &path).timeout(CALL_TIMEOUT))
+            .await
     }
 
     /// Every node with its last system report.
     pub async fn nodes(&self) -> Result<NodeList, ClientError> {
-        self.json(self.request(Method::GET, "v1/nodes").timeout(CALL_TIMEOUT)).await
+        self.json(self.request(Method::GET, "v1/nodes").timeout(CALL_TIMEOUT))
+            .await
     }
 
     // ---- agent calls ----
 
     /// Connects this node, reporting the tasks it still holds.
     pub async fn register(&self, request: &RegisterRequest) -> Result<Registered, ClientError> {
-        self.json(self.request(Method::POST, "v1/agent/register").timeout(CALL_TIMEOUT).json(request)).await
+        self.json(
+            self.request(Method::POST, "v1/agent/register")
+                .timeout(CALL_TIMEOUT)
+                .json(request),
+        )
+        .await
     }
 
     /// Waits up to `wait` for a task for this node.
@@ -286,18 +344,33 @@ impl HubClient {
 
     /// Sends a heartbeat; the answer holds requests for this node's tasks.
     pub async fn heartbeat(&self, beat: &Heartbeat) -> Result<HeartbeatReply, ClientError> {
-        self.json(self.request(Method::POST, "v1/agent/heartbeat").timeout(CALL_TIMEOUT).json(beat)).await
+        self.json(
+            self.request(Method::POST, "v1/agent/heartbeat")
+                .timeout(CALL_TIMEOUT)
+                .json(beat),
+        )
+        .await
     }
 
     /// Reports a task's state change.
     pub async fn event(&self, id: &str, event: &TaskEvent) -> Result<EventAck, ClientError> {
         let path = format!("v1/tasks/{}/events", path_part(id));
-        self.json(self.request(Method::POST, &path).timeout(CALL_TIMEOUT).json(event)).await
+        self.json(
+            self.request(Method::POST, &path)
+                .timeout(CALL_TIMEOUT)
+                .json(event),
+        )
+        .await
     }
 
     /// Appends log bytes at `offset`. A gap comes back as
     /// [`ClientError::Api`] with code `log_gap` and the committed length.
-    pub async fn append_log(&self, id: &str, offset: u64, bytes: Bytes) -> Result<LogAck, ClientError> {
+    pub async fn append_log(
+        &self,
+        id: &str,
+        offset: u64,
+        bytes: Bytes,
+    ) -> Result<LogAck, ClientError> {
         let request = self
             .request(Method::POST, &format!("v1/tasks/{}/log", path_part(id)))
             .query(&[("offset", offset.to_string())])
@@ -308,21 +381,36 @@ impl HubClient {
     }
 
     /// Reports a task's results.
-    pub async fn put_outputs(&self, id: &str, manifest: &OutputManifest) -> Result<Task, ClientError> {
+    pub async fn put_outputs(
+        &self,
+        id: &str,
+        manifest: &OutputManifest,
+    ) -> Result<Task, ClientError> {
         let path = format!("v1/tasks/{}/outputs", path_part(id));
-        self.json(self.request(Method::PUT, &path).timeout(CALL_TIMEOUT).json(manifest)).await
+        self.json(
+            self.request(Method::PUT, &path)
+                .timeout(CALL_TIMEOUT)
+                .json(manifest),
+        )
+        .await
     }
 
     /// The blob's size, if the hub has it.
     pub async fn blob_size(&self, sha256: &str) -> Result<Option<u64>, ClientError> {
-        let request = self.request(Method::HEAD, &format!("v1/blobs/{}", path_part(sha256))).timeout(CALL_TIMEOUT);
+        let request = self
+            .request(Method::HEAD, &format!("v1/blobs/{}", path_part(sha256)))
+            .timeout(CALL_TIMEOUT);
         let response = request.send().await.map_err(|e| self.network_error(e))?;
         match response.status() {
             StatusCode::OK => Ok(response.content_length()),
             StatusCode::NOT_FOUND => Ok(None),
             status => Err(ClientError::Api {
                 status: status.as_u16(),
-                body: ErrorBody { code: "http_error".into(), message: format!("checking a blob answered {status}"), committed: None },
+                body: ErrorBody {
+                    code: "http_error".into(),
+                    message: format!("checking a blob answered {status}"),
+                    committed: None,
+                },
             }),
         }
     }
@@ -337,10 +425,17 @@ impl HubClient {
     }
 
     /// Downloads a blob as a stream of chunks.
-    pub async fn blob(&self, sha256: &str) -> Result<impl Stream<Item = Result<Bytes, ClientError>> + use<>, ClientError> {
-        let response = self.send(self.request(Method::GET, &format!("v1/blobs/{}", path_part(sha256)))).await?;
+    pub async fn blob(
+        &self,
+        sha256: &str,
+    ) -> Result<impl Stream<Item = Result<Bytes, ClientError>> + use<>, ClientError> {
+        let response = self
+            .send(self.request(Method::GET, &format!("v1/blobs/{}", path_part(sha256))))
+            .await?;
         let this = self.clone();
-        Ok(response.bytes_stream().map(move |chunk| chunk.map_err(|e| this.network_error(e))))
+        Ok(response
+            .bytes_stream()
+            .map(move |chunk| chunk.map_err(|e| this.network_error(e))))
     }
 }
 
@@ -372,8 +467,14 @@ mod tests {
     #[test]
     fn addresses_are_checked() {
         assert!(HubClient::new("http://127.0.0.1:8750/", Token::new("x")).is_ok());
-        assert!(matches!(HubClient::new("127.0.0.1:8750", Token::new("x")), Err(ClientError::BadAddress(_))));
-        assert!(matches!(HubClient::new("ftp://hub", Token::new("x")), Err(ClientError::BadAddress(_))));
+        assert!(matches!(
+            HubClient::new("127.0.0.1:8750", Token::new("x")),
+            Err(ClientError::BadAddress(_))
+        ));
+        assert!(matches!(
+            HubClient::new("ftp://hub", Token::new("x")),
+            Err(ClientError::BadAddress(_))
+        ));
     }
 
     #[test]

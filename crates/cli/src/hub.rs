@@ -22,13 +22,20 @@ pub struct StoreArgs {
     #[arg(long, env = "GANTRY_HUB_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// A database URL instead of the SQLite file, e.g. postgres://gantry@localhost/gantry.
-    #[arg(long, env = "GANTRY_HUB_DB", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "GANTRY_HUB_DB",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     db: Option<String>,
 }
 
 impl StoreArgs {
     fn data_dir(&self) -> PathBuf {
-        self.data_dir.clone().unwrap_or_else(gantry_hub::default_data_dir)
+        self.data_dir
+            .clone()
+            .unwrap_or_else(gantry_hub::default_data_dir)
     }
 
     async fn open(&self, config: HubConfig) -> anyhow::Result<Hub> {
@@ -48,10 +55,20 @@ pub struct ServeArgs {
     #[command(flatten)]
     store: StoreArgs,
     /// Seconds without a heartbeat after which a node is offline and its running tasks lost.
-    #[arg(long, env = "GANTRY_HUB_OFFLINE_AFTER", default_value_t = 90, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "GANTRY_HUB_OFFLINE_AFTER",
+        default_value_t = 90,
+        value_name = "SECS"
+    )]
     offline_after: u64,
     /// Seconds between the heartbeats agents are asked to send.
-    #[arg(long, env = "GANTRY_HUB_HEARTBEAT", default_value_t = 10, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "GANTRY_HUB_HEARTBEAT",
+        default_value_t = 10,
+        value_name = "SECS"
+    )]
     heartbeat: u64,
 }
 
@@ -73,19 +90,32 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let hub = args.store.open(config).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
-        .with_context(|| format!("cannot listen on {}; is another hub running there?", args.listen))?;
-    let address = listener.local_addr().context("cannot read the listening address")?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another hub running there?",
+                args.listen
+            )
+        })?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
     // Scripts and tests read this line to learn the port; it is the only thing on stdout.
     println!("listening on http://{address}");
     std::io::stdout().flush().ok();
     tracing::info!(%address, data_dir = %args.store.data_dir().display(), "hub started");
-    gantry_hub::serve(listener, hub, shutdown_signal()).await.context("the hub's server failed")?;
+    gantry_hub::serve(listener, hub, shutdown_signal())
+        .await
+        .context("the hub's server failed")?;
     tracing::info!("hub stopped");
     Ok(ExitCode::SUCCESS)
 }
 
 /// `gantry hub node add`.
-pub async fn add_node(name: &str, labels: &[String], store: &StoreArgs) -> anyhow::Result<ExitCode> {
+pub async fn add_node(
+    name: &str,
+    labels: &[String],
+    store: &StoreArgs,
+) -> anyhow::Result<ExitCode> {
     if name.trim().is_empty() || name.chars().any(char::is_control) {
         bail!("the node name must be non-empty printable text, e.g. the machine's host name");
     }
@@ -95,10 +125,16 @@ pub async fn add_node(name: &str, labels: &[String], store: &StoreArgs) -> anyho
         }
     }
     let hub = store.open(HubConfig::default()).await?;
-    let token = hub.db().add_node(name, labels, hub.now()).await.context("cannot add the node")?;
+    let token = hub
+        .db()
+        .add_node(name, labels, hub.now())
+        .await
+        .context("cannot add the node")?;
     hub.db().close().await;
     println!("{token}");
-    eprintln!("Node \"{name}\" added. Its token is shown only once: give it to the agent (ACCESS_TOKEN).");
+    eprintln!(
+        "Node \"{name}\" added. Its token is shown only once: give it to the agent (ACCESS_TOKEN)."
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -108,10 +144,16 @@ pub async fn create_admin_token(name: &str, store: &StoreArgs) -> anyhow::Result
         bail!("--admin needs a name for the token's holder, e.g. --admin alice");
     }
     let hub = store.open(HubConfig::default()).await?;
-    let token = hub.db().create_admin_token(name, hub.now()).await.context("cannot create the token")?;
+    let token = hub
+        .db()
+        .create_admin_token(name, hub.now())
+        .await
+        .context("cannot create the token")?;
     hub.db().close().await;
     println!("{token}");
-    eprintln!("Admin token for \"{name}\" created. It is shown only once: keep it (GANTRY_ADMIN_TOKEN).");
+    eprintln!(
+        "Admin token for \"{name}\" created. It is shown only once: keep it (GANTRY_ADMIN_TOKEN)."
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -131,13 +173,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

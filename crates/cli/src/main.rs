@@ -12,7 +12,12 @@ use clap::{Args, Parser, Subcommand};
 /// Gantry connects computers with GPUs to a task platform: a hub hands out
 /// tasks, agents run them in Docker and stream their logs back.
 #[derive(Debug, Parser)]
-#[command(name = "gantry", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "gantry",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -165,7 +170,10 @@ enum NodeCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -188,9 +196,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Hub(HubCommand::Serve(args)) => hub::serve(args).await,
-        Command::Hub(HubCommand::Node(HubNodeCommand::Add { name, labels, store })) => {
-            hub::add_node(&name, &labels, &store).await
-        }
+        Command::Hub(HubCommand::Node(HubNodeCommand::Add {
+            name,
+            labels,
+            store,
+        })) => hub::add_node(&name, &labels, &store).await,
         Command::Hub(HubCommand::Token(HubTokenCommand::Create { admin, store })) => {
             hub::create_admin_token(&admin, &store).await
         }

@@ -28,7 +28,9 @@ pub async fn run(command: TaskCommand) -> anyhow::Result<ExitCode> {
         TaskCommand::Submit { file, wait, remote } => {
             let (name, text) = if file.as_os_str() == "-" {
                 let mut text = String::new();
-                std::io::stdin().read_to_string(&mut text).context("cannot read the job from stdin")?;
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("cannot read the job from stdin")?;
                 ("stdin".to_owned(), text)
             } else {
                 let text = std::fs::read_to_string(&file)
@@ -46,13 +48,25 @@ pub async fn run(command: TaskCommand) -> anyhow::Result<ExitCode> {
             let id = client.submit(&spec).await?;
             println!("{id}");
             std::io::stdout().flush().ok();
-            if wait { wait_for(&client, &id).await } else { Ok(ExitCode::SUCCESS) }
+            if wait {
+                wait_for(&client, &id).await
+            } else {
+                Ok(ExitCode::SUCCESS)
+            }
         }
-        TaskCommand::List { json, state, limit, remote } => {
+        TaskCommand::List {
+            json,
+            state,
+            limit,
+            remote,
+        } => {
             let state = state.map(|s| s.parse::<TaskState>()).transpose()?;
             let tasks = client(&remote)?.tasks(state, Some(limit)).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "tasks": tasks }))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "tasks": tasks }))?
+                );
             } else {
                 print_table(&tasks);
             }
@@ -92,7 +106,10 @@ pub async fn run(command: TaskCommand) -> anyhow::Result<ExitCode> {
 fn steer(result: Result<Task, ClientError>, what: &str) -> anyhow::Result<ExitCode> {
     let task = result?;
     match task.pending_command {
-        Some(_) => eprintln!("{what} requested; task {} is {} until its node acts on it", task.id, task.state),
+        Some(_) => eprintln!(
+            "{what} requested; task {} is {} until its node acts on it",
+            task.id, task.state
+        ),
         None => eprintln!("task {} is {}", task.id, task.state),
     }
     Ok(ExitCode::SUCCESS)
@@ -108,7 +125,11 @@ async fn wait_for(client: &HubClient, id: &str) -> anyhow::Result<ExitCode> {
         let task = client.task(id).await?;
         if task.state.is_terminal() {
             if task.state != TaskState::Succeeded {
-                eprintln!("task {id} {}: {}", task.state, task.reason.as_deref().unwrap_or("no reason given"));
+                eprintln!(
+                    "task {id} {}: {}",
+                    task.state,
+                    task.reason.as_deref().unwrap_or("no reason given")
+                );
             }
             return Ok(exit_code_for(&task));
         }
@@ -145,9 +166,15 @@ pub async fn list_nodes(json: bool, remote: &Remote) -> anyhow::Result<ExitCode>
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<20} {:<8} {:>5} {:<24} GPUS", "NAME", "STATUS", "TASKS", "LABELS");
+    println!(
+        "{:<20} {:<8} {:>5} {:<24} GPUS",
+        "NAME", "STATUS", "TASKS", "LABELS"
+    );
     for node in list.nodes {
-        let gpus = node.system.as_ref().map_or_else(|| "-".to_owned(), |s| s.gpus.len().to_string());
+        let gpus = node
+            .system
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |s| s.gpus.len().to_string());
         println!(
             "{:<20} {:<8} {:>5} {:<24} {}",
             node.name,
@@ -161,7 +188,10 @@ pub async fn list_nodes(json: bool, remote: &Remote) -> anyhow::Result<ExitCode>
 }
 
 fn print_table(tasks: &[Task]) {
-    println!("{:<36}  {:<24} {:<10} {:<16} {:>4}  AGE", "ID", "NAME", "STATE", "NODE", "EXIT");
+    println!(
+        "{:<36}  {:<24} {:<10} {:<16} {:>4}  AGE",
+        "ID", "NAME", "STATE", "NODE", "EXIT"
+    );
     let now = now_ms();
     for task in tasks {
         println!(
@@ -170,7 +200,8 @@ fn print_table(tasks: &[Task]) {
             truncate(&task.name, 24),
             task.state.as_str(),
             truncate(task.node.as_deref().unwrap_or("-"), 16),
-            task.exit_code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+            task.exit_code
+                .map_or_else(|| "-".to_owned(), |c| c.to_string()),
             age(now, task.created_at)
         );
     }
@@ -201,14 +232,25 @@ fn print_task(task: &Task) {
         println!("command:   {}", task.spec.command.join(" "));
     }
     for output in &task.outputs {
-        println!("output:    {} ({} bytes, sha256 {})", output.path, output.size, output.sha256);
+        println!(
+            "output:    {} ({} bytes, sha256 {})",
+            output.path, output.size, output.sha256
+        );
     }
     if !task.history.is_empty() {
         println!("history:");
         let first = task.history[0].at;
         for step in &task.history {
-            let reason = step.reason.as_deref().map(|r| format!("  {r}")).unwrap_or_default();
-            println!("  +{:>8.1}s  {:<10}{reason}", (step.at - first) as f64 / 1000.0, step.state.as_str());
+            let reason = step
+                .reason
+                .as_deref()
+                .map(|r| format!("  {r}"))
+                .unwrap_or_default();
+            println!(
+                "  +{:>8.1}s  {:<10}{reason}",
+                (step.at - first) as f64 / 1000.0,
+                step.state.as_str()
+            );
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -18,8 +18,9 @@ use axum::{Json, Router};
 use futures::StreamExt;
 use gantry_protocol::job::{Format, JobError, relative_path_problem};
 use gantry_protocol::wire::{
-    Assignment, BlobStored, CommandKind, EventAck, Heartbeat, HeartbeatReply, LogAck, NodeCommand, NodeList,
-    NodeSettings, OutputManifest, RegisterRequest, Registered, Submitted, Task, TaskEvent, TaskList, codes,
+    Assignment, BlobStored, CommandKind, EventAck, Heartbeat, HeartbeatReply, LogAck, NodeCommand,
+    NodeList, NodeSettings, OutputManifest, RegisterRequest, Registered, Submitted, Task,
+    TaskEvent, TaskList, codes,
 };
 use gantry_protocol::{JobSpec, TaskState, is_sha256_hex};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -95,10 +96,20 @@ fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
     generator.subschema_for::<T>()
 }
 
-const TASK_ID: ParamDoc =
-    ParamDoc { name: "id", location: "path", required: true, kind: "string", description: "The task's id" };
-const SHA256: ParamDoc =
-    ParamDoc { name: "sha256", location: "path", required: true, kind: "string", description: "The blob's sha256 in lowercase hex" };
+const TASK_ID: ParamDoc = ParamDoc {
+    name: "id",
+    location: "path",
+    required: true,
+    kind: "string",
+    description: "The task's id",
+};
+const SHA256: ParamDoc = ParamDoc {
+    name: "sha256",
+    location: "path",
+    required: true,
+    kind: "string",
+    description: "The blob's sha256 in lowercase hex",
+};
 
 /// Every route of the hub.
 pub fn endpoints(hub: &Hub) -> Vec<Endpoint> {
@@ -111,71 +122,270 @@ pub fn endpoints(hub: &Hub) -> Vec<Endpoint> {
               params: &'static [ParamDoc],
               request: BodyDoc,
               response: (u16, BodyDoc),
-              route: MethodRouter<Hub>| Endpoint { method, path, summary, access, params, request, response, route };
+              route: MethodRouter<Hub>| Endpoint {
+        method,
+        path,
+        summary,
+        access,
+        params,
+        request,
+        response,
+        route,
+    };
     vec![
-        ep(Method::GET, "/v1/health", "Says the hub is up, with its version and database", Access::Public, &[],
-            BodyDoc::None, (200, BodyDoc::Json(schema::<serde_json::Value>)), on(method(Method::GET), health)),
-        ep(Method::GET, "/v1/openapi.json", "This document", Access::Public, &[],
-            BodyDoc::None, (200, BodyDoc::Json(schema::<serde_json::Value>)), on(method(Method::GET), openapi)),
+        ep(
+            Method::GET,
+            "/v1/health",
+            "Says the hub is up, with its version and database",
+            Access::Public,
+            &[],
+            BodyDoc::None,
+            (200, BodyDoc::Json(schema::<serde_json::Value>)),
+            on(method(Method::GET), health),
+        ),
+        ep(
+            Method::GET,
+            "/v1/openapi.json",
+            "This document",
+            Access::Public,
+            &[],
+            BodyDoc::None,
+            (200, BodyDoc::Json(schema::<serde_json::Value>)),
+            on(method(Method::GET), openapi),
+        ),
         // ---- user calls ----
-        ep(Method::POST, "/v1/tasks", "Submits a job (JSON, or YAML with content-type application/yaml)",
-            Access::Admin, &[], BodyDoc::Job, (201, BodyDoc::Json(schema::<Submitted>)),
-            on(method(Method::POST), submit).layer(json_limit)),
-        ep(Method::GET, "/v1/tasks", "Lists tasks, newest first", Access::Admin,
+        ep(
+            Method::POST,
+            "/v1/tasks",
+            "Submits a job (JSON, or YAML with content-type application/yaml)",
+            Access::Admin,
+            &[],
+            BodyDoc::Job,
+            (201, BodyDoc::Json(schema::<Submitted>)),
+            on(method(Method::POST), submit).layer(json_limit),
+        ),
+        ep(
+            Method::GET,
+            "/v1/tasks",
+            "Lists tasks, newest first",
+            Access::Admin,
             &[
-                ParamDoc { name: "state", location: "query", required: false, kind: "string", description: "Only tasks in this state" },
-                ParamDoc { name: "node", location: "query", required: false, kind: "string", description: "Only tasks of the node with this name" },
-                ParamDoc { name: "limit", location: "query", required: false, kind: "integer", description: "At most this many (default 100, at most 1000)" },
+                ParamDoc {
+                    name: "state",
+                    location: "query",
+                    required: false,
+                    kind: "string",
+                    description: "Only tasks in this state",
+                },
+                ParamDoc {
+                    name: "node",
+                    location: "query",
+                    required: false,
+                    kind: "string",
+                    description: "Only tasks of the node with this name",
+                },
+                ParamDoc {
+                    name: "limit",
+                    location: "query",
+                    required: false,
+                    kind: "integer",
+                    description: "At most this many (default 100, at most 1000)",
+                },
             ],
-            BodyDoc::None, (200, BodyDoc::Json(schema::<TaskList>)), on(method(Method::GET), list_tasks)),
-        ep(Method::GET, "/v1/tasks/{id}", "Shows a task with its history", Access::AdminOrNode, &[TASK_ID],
-            BodyDoc::None, (200, BodyDoc::Json(schema::<Task>)), on(method(Method::GET), show_task)),
-        ep(Method::GET, "/v1/tasks/{id}/log", "Reads a task's log bytes, or follows them as they come",
+            BodyDoc::None,
+            (200, BodyDoc::Json(schema::<TaskList>)),
+            on(method(Method::GET), list_tasks),
+        ),
+        ep(
+            Method::GET,
+            "/v1/tasks/{id}",
+            "Shows a task with its history",
+            Access::AdminOrNode,
+            &[TASK_ID],
+            BodyDoc::None,
+            (200, BodyDoc::Json(schema::<Task>)),
+            on(method(Method::GET), show_task),
+        ),
+        ep(
+            Method::GET,
+            "/v1/tasks/{id}/log",
+            "Reads a task's log bytes, or follows them as they come",
             Access::AdminOrNode,
             &[
                 TASK_ID,
-                ParamDoc { name: "offset", location: "query", required: false, kind: "integer", description: "First byte to send (default 0)" },
-                ParamDoc { name: "length", location: "query", required: false, kind: "integer", description: "At most this many bytes" },
-                ParamDoc { name: "follow", location: "query", required: false, kind: "boolean", description: "Keep the response open and send bytes as they arrive, until the task ends" },
+                ParamDoc {
+                    name: "offset",
+                    location: "query",
+                    required: false,
+                    kind: "integer",
+                    description: "First byte to send (default 0)",
+                },
+                ParamDoc {
+                    name: "length",
+                    location: "query",
+                    required: false,
+                    kind: "integer",
+                    description: "At most this many bytes",
+                },
+                ParamDoc {
+                    name: "follow",
+                    location: "query",
+                    required: false,
+                    kind: "boolean",
+                    description: "Keep the response open and send bytes as they arrive, until the task ends",
+                },
             ],
-            BodyDoc::None, (200, BodyDoc::Bytes), on(method(Method::GET), read_log)),
-        ep(Method::POST, "/v1/tasks/{id}/cancel", "Cancels a task (its node stops it)", Access::Admin, &[TASK_ID],
-            BodyDoc::None, (200, BodyDoc::Json(schema::<Task>)), on(method(Method::POST), cancel)),
-        ep(Method::POST, "/v1/tasks/{id}/pause", "Pauses a running task (its container is frozen)", Access::Admin,
-            &[TASK_ID], BodyDoc::None, (200, BodyDoc::Json(schema::<Task>)), on(method(Method::POST), pause)),
-        ep(Method::POST, "/v1/tasks/{id}/resume", "Resumes a paused task", Access::Admin, &[TASK_ID],
-            BodyDoc::None, (200, BodyDoc::Json(schema::<Task>)), on(method(Method::POST), resume)),
-        ep(Method::GET, "/v1/nodes", "Lists nodes with their last system report", Access::Admin, &[],
-            BodyDoc::None, (200, BodyDoc::Json(schema::<NodeList>)), on(method(Method::GET), list_nodes)),
+            BodyDoc::None,
+            (200, BodyDoc::Bytes),
+            on(method(Method::GET), read_log),
+        ),
+        ep(
+            Method::POST,
+            "/v1/tasks/{id}/cancel",
+            "Cancels a task (its node stops it)",
+            Access::Admin,
+            &[TASK_ID],
+            BodyDoc::None,
+            (200, BodyDoc::Json(schema::<Task>)),
+            on(method(Method::POST), cancel),
+        ),
+        ep(
+            Method::POST,
+            "/v1/tasks/{id}/pause",
+            "Pauses a running task (its container is frozen)",
+            Access::Admin,
+            &[TASK_ID],
+            BodyDoc::None,
+            (200, BodyDoc::Json(schema::<Task>)),
+            on(method(Method::POST), pause),
+        ),
+        ep(
+            Method::POST,
+            "/v1/tasks/{id}/resume",
+            "Resumes a paused task",
+            Access::Admin,
+            &[TASK_ID],
+            BodyDoc::None,
+            (200, BodyDoc::Json(schema::<Task>)),
+            on(method(Method::POST), resume),
+        ),
+        ep(
+            Method::GET,
+            "/v1/nodes",
+            "Lists nodes with their last system report",
+            Access::Admin,
+            &[],
+            BodyDoc::None,
+            (200, BodyDoc::Json(schema::<NodeList>)),
+            on(method(Method::GET), list_nodes),
+        ),
         // ---- agent calls ----
-        ep(Method::POST, "/v1/agent/register", "An agent connects, with the tasks it still holds", Access::Node, &[],
-            BodyDoc::Json(schema::<RegisterRequest>), (200, BodyDoc::Json(schema::<Registered>)),
-            on(method(Method::POST), register).layer(json_limit)),
-        ep(Method::GET, "/v1/agent/next", "Long-poll: answers the moment a task for this node is queued, else 204",
+        ep(
+            Method::POST,
+            "/v1/agent/register",
+            "An agent connects, with the tasks it still holds",
             Access::Node,
-            &[ParamDoc { name: "wait", location: "query", required: false, kind: "integer", description: "Seconds to wait (default 30, capped by the hub)" }],
-            BodyDoc::None, (200, BodyDoc::Json(schema::<Assignment>)), on(method(Method::GET), next_task)),
-        ep(Method::POST, "/v1/agent/heartbeat", "An agent's sign of life; answered with requests for its tasks",
-            Access::Node, &[], BodyDoc::Json(schema::<Heartbeat>), (200, BodyDoc::Json(schema::<HeartbeatReply>)),
-            on(method(Method::POST), heartbeat).layer(json_limit)),
-        ep(Method::POST, "/v1/tasks/{id}/events", "Reports a task's state change (idempotent)", Access::Node,
-            &[TASK_ID], BodyDoc::Json(schema::<TaskEvent>), (200, BodyDoc::Json(schema::<EventAck>)),
-            on(method(Method::POST), task_event).layer(json_limit)),
-        ep(Method::POST, "/v1/tasks/{id}/log", "Appends log bytes at a byte offset; a repeat is a no-op, a gap a 409",
+            &[],
+            BodyDoc::Json(schema::<RegisterRequest>),
+            (200, BodyDoc::Json(schema::<Registered>)),
+            on(method(Method::POST), register).layer(json_limit),
+        ),
+        ep(
+            Method::GET,
+            "/v1/agent/next",
+            "Long-poll: answers the moment a task for this node is queued, else 204",
             Access::Node,
-            &[TASK_ID, ParamDoc { name: "offset", location: "query", required: true, kind: "integer", description: "The byte offset of the body's first byte" }],
-            BodyDoc::Bytes, (200, BodyDoc::Json(schema::<LogAck>)), on(method(Method::POST), append_log).layer(log_limit)),
-        ep(Method::PUT, "/v1/tasks/{id}/outputs", "Reports a task's results and where they are kept", Access::Node,
-            &[TASK_ID], BodyDoc::Json(schema::<OutputManifest>), (200, BodyDoc::Json(schema::<Task>)),
-            on(method(Method::PUT), put_outputs).layer(json_limit)),
+            &[ParamDoc {
+                name: "wait",
+                location: "query",
+                required: false,
+                kind: "integer",
+                description: "Seconds to wait (default 30, capped by the hub)",
+            }],
+            BodyDoc::None,
+            (200, BodyDoc::Json(schema::<Assignment>)),
+            on(method(Method::GET), next_task),
+        ),
+        ep(
+            Method::POST,
+            "/v1/agent/heartbeat",
+            "An agent's sign of life; answered with requests for its tasks",
+            Access::Node,
+            &[],
+            BodyDoc::Json(schema::<Heartbeat>),
+            (200, BodyDoc::Json(schema::<HeartbeatReply>)),
+            on(method(Method::POST), heartbeat).layer(json_limit),
+        ),
+        ep(
+            Method::POST,
+            "/v1/tasks/{id}/events",
+            "Reports a task's state change (idempotent)",
+            Access::Node,
+            &[TASK_ID],
+            BodyDoc::Json(schema::<TaskEvent>),
+            (200, BodyDoc::Json(schema::<EventAck>)),
+            on(method(Method::POST), task_event).layer(json_limit),
+        ),
+        ep(
+            Method::POST,
+            "/v1/tasks/{id}/log",
+            "Appends log bytes at a byte offset; a repeat is a no-op, a gap a 409",
+            Access::Node,
+            &[
+                TASK_ID,
+                ParamDoc {
+                    name: "offset",
+                    location: "query",
+                    required: true,
+                    kind: "integer",
+                    description: "The byte offset of the body's first byte",
+                },
+            ],
+            BodyDoc::Bytes,
+            (200, BodyDoc::Json(schema::<LogAck>)),
+            on(method(Method::POST), append_log).layer(log_limit),
+        ),
+        ep(
+            Method::PUT,
+            "/v1/tasks/{id}/outputs",
+            "Reports a task's results and where they are kept",
+            Access::Node,
+            &[TASK_ID],
+            BodyDoc::Json(schema::<OutputManifest>),
+            (200, BodyDoc::Json(schema::<Task>)),
+            on(method(Method::PUT), put_outputs).layer(json_limit),
+        ),
         // ---- blobs ----
-        ep(Method::HEAD, "/v1/blobs/{sha256}", "Whether the hub has a blob (200 with its length, or 404)",
-            Access::AdminOrNode, &[SHA256], BodyDoc::None, (200, BodyDoc::None), on(method(Method::HEAD), head_blob)),
-        ep(Method::GET, "/v1/blobs/{sha256}", "Downloads a blob", Access::AdminOrNode, &[SHA256],
-            BodyDoc::None, (200, BodyDoc::Bytes), on(method(Method::GET), get_blob)),
-        ep(Method::PUT, "/v1/blobs/{sha256}", "Uploads a blob; the hub keeps it only if its bytes hash to the address",
-            Access::AdminOrNode, &[SHA256], BodyDoc::Bytes, (201, BodyDoc::Json(schema::<BlobStored>)),
-            on(method(Method::PUT), put_blob).layer(DefaultBodyLimit::disable())),
+        ep(
+            Method::HEAD,
+            "/v1/blobs/{sha256}",
+            "Whether the hub has a blob (200 with its length, or 404)",
+            Access::AdminOrNode,
+            &[SHA256],
+            BodyDoc::None,
+            (200, BodyDoc::None),
+            on(method(Method::HEAD), head_blob),
+        ),
+        ep(
+            Method::GET,
+            "/v1/blobs/{sha256}",
+            "Downloads a blob",
+            Access::AdminOrNode,
+            &[SHA256],
+            BodyDoc::None,
+            (200, BodyDoc::Bytes),
+            on(method(Method::GET), get_blob),
+        ),
+        ep(
+            Method::PUT,
+            "/v1/blobs/{sha256}",
+            "Uploads a blob; the hub keeps it only if its bytes hash to the address",
+            Access::AdminOrNode,
+            &[SHA256],
+            BodyDoc::Bytes,
+            (201, BodyDoc::Json(schema::<BlobStored>)),
+            on(method(Method::PUT), put_blob).layer(DefaultBodyLimit::disable()),
+        ),
     ]
 }
 
@@ -192,7 +402,11 @@ pub fn router(hub: Hub) -> Router {
     }
     router
         .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, codes::NO_SUCH_ROUTE, "no such route; see /v1/openapi.json")
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                codes::NO_SUCH_ROUTE,
+                "no such route; see /v1/openapi.json",
+            )
         })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -201,10 +415,17 @@ pub fn router(hub: Hub) -> Router {
                 "this route does not take this method; see /v1/openapi.json",
             )
         })
-        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            tracing::error!("a request handler panicked");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, "the hub failed on this request").into_response()
-        }))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    codes::INTERNAL,
+                    "the hub failed on this request",
+                )
+                .into_response()
+            },
+        ))
         .with_state(hub)
 }
 
@@ -216,7 +437,8 @@ struct Authed(Caller);
 impl FromRequestParts<Hub> for Authed {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, hub: &Hub) -> Result<Self, ApiError> {
-        let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, message);
+        let unauthorized =
+            |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, message);
         let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
             unauthorized("this call needs a token: send the header Authorization: Bearer <token>")
         })?;
@@ -304,8 +526,22 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             codes::BAD_REQUEST,
             "send the body as JSON with the header Content-Type: application/json",
         ),
-        JsonRejection::BytesRejection(_) => body_too_large(),
-        other => ApiError::bad_request(format!("the JSON body cannot be read: {}", other.body_text())),
+        JsonRejection::BytesRejection(rejection) => bytes_rejection(rejection),
+        other => ApiError::bad_request(format!(
+            "the JSON body cannot be read: {}",
+            other.body_text()
+        )),
+    }
+}
+
+fn bytes_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        body_too_large()
+    } else {
+        ApiError::bad_request(format!(
+            "the body could not be read: {}",
+            rejection.body_text()
+        ))
     }
 }
 
@@ -327,7 +563,10 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Que
             .await
             .map(|Query(value)| QueryArgs(value))
             .map_err(|rejection: QueryRejection| {
-                ApiError::bad_request(format!("the query string cannot be read: {}", rejection.body_text()))
+                ApiError::bad_request(format!(
+                    "the query string cannot be read: {}",
+                    rejection.body_text()
+                ))
             })
     }
 }
@@ -345,6 +584,22 @@ impl<S: Send + Sync> FromRequestParts<S> for PathArg {
     }
 }
 
+/// A task id from the path. Anything that cannot be an id (control bytes,
+/// absurd lengths) is answered as an unknown task before it reaches the
+/// database, which may refuse such text (PostgreSQL refuses NUL).
+struct TaskId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TaskId {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let PathArg(id) = PathArg::from_request_parts(parts, state).await?;
+        if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+            return Err(ApiError::not_found("task"));
+        }
+        Ok(TaskId(id))
+    }
+}
+
 // ---- handlers: public ----
 
 async fn health(State(hub): State<Hub>) -> Json<serde_json::Value> {
@@ -352,32 +607,62 @@ async fn health(State(hub): State<Hub>) -> Json<serde_json::Value> {
         crate::db::Backend::Sqlite => "sqlite",
         crate::db::Backend::Postgres => "postgres",
     };
-    Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "database": database}))
+    Json(
+        serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "database": database}),
+    )
 }
 
 async fn openapi(State(hub): State<Hub>) -> Json<serde_json::Value> {
-    Json(hub.inner.openapi.get_or_init(|| crate::openapi::document(&endpoints(&hub))).clone())
+    Json(
+        hub.inner
+            .openapi
+            .get_or_init(|| crate::openapi::document(&endpoints(&hub)))
+            .clone(),
+    )
 }
 
 // ---- handlers: user calls ----
 
-async fn submit(State(hub): State<Hub>, Admin(by): Admin, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let format = if content_type.contains("yaml") { Format::Yaml } else { Format::Json };
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the job is not UTF-8 text"))?;
+async fn submit(
+    State(hub): State<Hub>,
+    Admin(by): Admin,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(bytes_rejection)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let format = if content_type.contains("yaml") {
+        Format::Yaml
+    } else {
+        Format::Json
+    };
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("the job is not UTF-8 text"))?;
     let spec = JobSpec::parse(text, format).map_err(invalid_job)?;
     // Refuse a job whose blobs are missing now, rather than fail it on a node later.
     let mut missing = Vec::new();
     let blobs = spec.inputs.keys().map(|k| ("inputs", k)).chain(
-        spec.files.iter().filter_map(|f| f.blob.as_ref()).map(|b| ("files", b)),
+        spec.files
+            .iter()
+            .filter_map(|f| f.blob.as_ref())
+            .map(|b| ("files", b)),
     );
     for (key, sha256) in blobs {
         if hub.blobs().size(sha256).await.is_none() {
-            missing.push(format!("{key}: blob {sha256} is not on the hub; upload it first (PUT /v1/blobs/{sha256})"));
+            missing.push(format!(
+                "{key}: blob {sha256} is not on the hub; upload it first (PUT /v1/blobs/{sha256})"
+            ));
         }
     }
     if !missing.is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_JOB, missing.join("; ")));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_JOB,
+            missing.join("; "),
+        ));
     }
     let id = hub.db().submit(&spec, &by, hub.now()).await?;
     hub.signals().queue_changed();
@@ -386,7 +671,11 @@ async fn submit(State(hub): State<Hub>, Admin(by): Admin, headers: HeaderMap, bo
 }
 
 fn invalid_job(error: JobError) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_JOB, format!("the job was refused: {error}"))
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        codes::INVALID_JOB,
+        format!("the job was refused: {error}"),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -407,12 +696,26 @@ async fn list_tasks(
         .map(|s| s.parse::<TaskState>())
         .transpose()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let filter = TaskFilter { state, node: args.node, limit: args.limit.unwrap_or(100).clamp(1, 1000) };
-    Ok(Json(TaskList { tasks: hub.db().tasks(&filter).await? }))
+    let filter = TaskFilter {
+        state,
+        node: args.node,
+        limit: args.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    Ok(Json(TaskList {
+        tasks: hub.db().tasks(&filter).await?,
+    }))
 }
 
-async fn show_task(State(hub): State<Hub>, auth: Authed, PathArg(id): PathArg) -> Result<Json<Task>, ApiError> {
-    hub.db().task(&id, auth.node_scope()).await?.map(Json).ok_or_else(|| ApiError::not_found("task"))
+async fn show_task(
+    State(hub): State<Hub>,
+    auth: Authed,
+    TaskId(id): TaskId,
+) -> Result<Json<Task>, ApiError> {
+    hub.db()
+        .task(&id, auth.node_scope())
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("task"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -429,7 +732,7 @@ const LOG_PAGE: u64 = 1 << 20;
 async fn read_log(
     State(hub): State<Hub>,
     auth: Authed,
-    PathArg(id): PathArg,
+    TaskId(id): TaskId,
     QueryArgs(args): QueryArgs<LogArgs>,
 ) -> Result<Response, ApiError> {
     let Some(_) = hub.db().task_visible(&id, auth.node_scope()).await? else {
@@ -485,20 +788,35 @@ async fn read_log(
     });
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     headers.insert("x-gantry-log-size", HeaderValue::from(size));
     Ok(response)
 }
 
-async fn cancel(State(hub): State<Hub>, Admin(by): Admin, PathArg(id): PathArg) -> Result<Json<Task>, ApiError> {
+async fn cancel(
+    State(hub): State<Hub>,
+    Admin(by): Admin,
+    TaskId(id): TaskId,
+) -> Result<Json<Task>, ApiError> {
     steer(hub, &by, &id, CommandKind::Cancel).await
 }
 
-async fn pause(State(hub): State<Hub>, Admin(by): Admin, PathArg(id): PathArg) -> Result<Json<Task>, ApiError> {
+async fn pause(
+    State(hub): State<Hub>,
+    Admin(by): Admin,
+    TaskId(id): TaskId,
+) -> Result<Json<Task>, ApiError> {
     steer(hub, &by, &id, CommandKind::Pause).await
 }
 
-async fn resume(State(hub): State<Hub>, Admin(by): Admin, PathArg(id): PathArg) -> Result<Json<Task>, ApiError> {
+async fn resume(
+    State(hub): State<Hub>,
+    Admin(by): Admin,
+    TaskId(id): TaskId,
+) -> Result<Json<Task>, ApiError> {
     steer(hub, &by, &id, CommandKind::Resume).await
 }
 
@@ -508,12 +826,18 @@ async fn steer(hub: Hub, by: &str, id: &str, command: CommandKind) -> Result<Jso
         Some(CommandOutcome::Refused(state)) => Err(ApiError::conflict(match command {
             CommandKind::Cancel => format!("the task already {state}; there is nothing to cancel"),
             CommandKind::Pause => format!("the task is {state}; only a running task can be paused"),
-            CommandKind::Resume => format!("the task is {state}; only a paused task can be resumed"),
+            CommandKind::Resume => {
+                format!("the task is {state}; only a paused task can be resumed")
+            }
         })),
         Some(CommandOutcome::Accepted(_)) => {
             hub.signals().task_changed(id);
             tracing::info!(task = %id, by = %by, command = command.as_str(), "request recorded");
-            let task = hub.db().task(id, None).await?.ok_or_else(|| ApiError::not_found("task"))?;
+            let task = hub
+                .db()
+                .task(id, None)
+                .await?
+                .ok_or_else(|| ApiError::not_found("task"))?;
             Ok(Json(task))
         }
     }
@@ -521,7 +845,9 @@ async fn steer(hub: Hub, by: &str, id: &str, command: CommandKind) -> Result<Jso
 
 async fn list_nodes(State(hub): State<Hub>, _: Admin) -> Result<Json<NodeList>, ApiError> {
     let offline_after = hub.config().offline_after.as_millis() as i64;
-    Ok(Json(NodeList { nodes: hub.db().nodes(hub.now(), offline_after).await? }))
+    Ok(Json(NodeList {
+        nodes: hub.db().nodes(hub.now(), offline_after).await?,
+    }))
 }
 
 // ---- handlers: agent calls ----
@@ -548,12 +874,23 @@ async fn register(
     }
     let reconciled = hub
         .db()
-        .register(&node.id, &request.version, &request.labels, request.system.as_ref(), &request.inventory, hub.now())
+        .register(
+            &node.id,
+            &request.version,
+            &request.labels,
+            request.system.as_ref(),
+            &request.inventory,
+            hub.now(),
+        )
         .await?;
     for task in &reconciled {
         hub.signals().task_changed(&task.id);
     }
-    let record = hub.db().node_record(&node.id).await?.ok_or_else(|| ApiError::not_found("node"))?;
+    let record = hub
+        .db()
+        .node_record(&node.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("node"))?;
     tracing::info!(node = %node.name, version = %request.version, held = request.inventory.len(), "node registered");
     // Labels may have changed, and a new label can make queued tasks match.
     hub.signals().queue_changed();
@@ -582,7 +919,11 @@ async fn next_task(
     let mut queue = hub.signals().watch_queue();
     loop {
         // Labels are read each round: a register may have changed them.
-        let record = hub.db().node_record(&node.id).await?.ok_or_else(|| ApiError::not_found("node"))?;
+        let record = hub
+            .db()
+            .node_record(&node.id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("node"))?;
         queue.borrow_and_update();
         if let Some(task) = hub.db().claim_next(&record, hub.now()).await? {
             hub.signals().task_changed(&task.id);
@@ -603,23 +944,41 @@ async fn heartbeat(
     node: NodeAuth,
     JsonBody(beat): JsonBody<Heartbeat>,
 ) -> Result<Json<HeartbeatReply>, ApiError> {
-    let commands = hub.db().heartbeat(&node.id, beat.system.as_ref(), &beat.tasks, beat.accepting, hub.now()).await?;
+    let commands = hub
+        .db()
+        .heartbeat(
+            &node.id,
+            beat.system.as_ref(),
+            &beat.tasks,
+            beat.accepting,
+            hub.now(),
+        )
+        .await?;
     Ok(Json(HeartbeatReply {
-        commands: commands.into_iter().map(|(task_id, command)| NodeCommand { task_id, command }).collect(),
+        commands: commands
+            .into_iter()
+            .map(|(task_id, command)| NodeCommand { task_id, command })
+            .collect(),
     }))
 }
 
 async fn task_event(
     State(hub): State<Hub>,
     node: NodeAuth,
-    PathArg(id): PathArg,
+    TaskId(id): TaskId,
     JsonBody(event): JsonBody<TaskEvent>,
 ) -> Result<Json<EventAck>, ApiError> {
-    match hub.db().apply_event(&id, &node.id, &event, hub.now()).await? {
+    match hub
+        .db()
+        .apply_event(&id, &node.id, &event, hub.now())
+        .await?
+    {
         None => Err(ApiError::not_found("task")),
         Some(EventOutcome::Refused(state)) => {
             let wanted = event.target_state().map_or("accepted", TaskState::as_str);
-            Err(ApiError::conflict(format!("the task is {state} on the hub and cannot become {wanted}")))
+            Err(ApiError::conflict(format!(
+                "the task is {state} on the hub and cannot become {wanted}"
+            )))
         }
         Some(EventOutcome::Applied(state, command)) => {
             hub.signals().task_changed(&id);
@@ -637,15 +996,19 @@ struct AppendArgs {
 async fn append_log(
     State(hub): State<Hub>,
     node: NodeAuth,
-    PathArg(id): PathArg,
+    TaskId(id): TaskId,
     QueryArgs(args): QueryArgs<AppendArgs>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<LogAck>, ApiError> {
-    let body = body.map_err(|_| body_too_large())?;
+    let body = body.map_err(bytes_rejection)?;
     if hub.db().task_visible(&id, Some(&node.id)).await?.is_none() {
         return Err(ApiError::not_found("task"));
     }
-    match hub.db().append_log(&id, args.offset, &body, hub.now()).await? {
+    match hub
+        .db()
+        .append_log(&id, args.offset, &body, hub.now())
+        .await?
+    {
         Append::Stored(committed) => {
             hub.signals().task_changed(&id);
             Ok(Json(LogAck { committed }))
@@ -654,7 +1017,9 @@ async fn append_log(
             let mut error = ApiError::new(
                 StatusCode::CONFLICT,
                 codes::LOG_GAP,
-                format!("the hub holds {committed} bytes of this log; send from offset {committed}"),
+                format!(
+                    "the hub holds {committed} bytes of this log; send from offset {committed}"
+                ),
             );
             error.body.committed = Some(committed);
             Err(error)
@@ -665,7 +1030,7 @@ async fn append_log(
 async fn put_outputs(
     State(hub): State<Hub>,
     node: NodeAuth,
-    PathArg(id): PathArg,
+    TaskId(id): TaskId,
     JsonBody(manifest): JsonBody<OutputManifest>,
 ) -> Result<Json<Task>, ApiError> {
     for (i, file) in manifest.files.iter().enumerate() {
@@ -673,14 +1038,24 @@ async fn put_outputs(
             return Err(ApiError::bad_request(format!("files[{i}].path: {problem}")));
         }
         if !is_sha256_hex(&file.sha256) {
-            return Err(ApiError::bad_request(format!("files[{i}].sha256: not 64 lowercase hex digits")));
+            return Err(ApiError::bad_request(format!(
+                "files[{i}].sha256: not 64 lowercase hex digits"
+            )));
         }
     }
-    if !hub.db().set_outputs(&id, &node.id, &manifest.files, hub.now()).await? {
+    if !hub
+        .db()
+        .set_outputs(&id, &node.id, &manifest.files, hub.now())
+        .await?
+    {
         return Err(ApiError::not_found("task"));
     }
     hub.signals().task_changed(&id);
-    let task = hub.db().task(&id, Some(&node.id)).await?.ok_or_else(|| ApiError::not_found("task"))?;
+    let task = hub
+        .db()
+        .task(&id, Some(&node.id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("task"))?;
     Ok(Json(task))
 }
 
@@ -696,7 +1071,11 @@ fn blob_address(sha256: &str) -> Result<(), ApiError> {
     }
 }
 
-async fn head_blob(State(hub): State<Hub>, _: Authed, PathArg(sha256): PathArg) -> Result<Response, ApiError> {
+async fn head_blob(
+    State(hub): State<Hub>,
+    _: Authed,
+    PathArg(sha256): PathArg,
+) -> Result<Response, ApiError> {
     blob_address(&sha256)?;
     match hub.blobs().size(&sha256).await {
         Some(size) => Ok(([(header::CONTENT_LENGTH, size)], StatusCode::OK).into_response()),
@@ -704,12 +1083,27 @@ async fn head_blob(State(hub): State<Hub>, _: Authed, PathArg(sha256): PathArg) 
     }
 }
 
-async fn get_blob(State(hub): State<Hub>, _: Authed, PathArg(sha256): PathArg) -> Result<Response, ApiError> {
+async fn get_blob(
+    State(hub): State<Hub>,
+    _: Authed,
+    PathArg(sha256): PathArg,
+) -> Result<Response, ApiError> {
     blob_address(&sha256)?;
-    let file = tokio::fs::File::open(hub.blobs().path(&sha256)).await.map_err(|_| ApiError::not_found("blob"))?;
+    let file = tokio::fs::File::open(hub.blobs().path(&sha256))
+        .await
+        .map_err(|_| ApiError::not_found("blob"))?;
     let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")), (header::CONTENT_LENGTH, HeaderValue::from(size))], body)
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (header::CONTENT_LENGTH, HeaderValue::from(size)),
+        ],
+        body,
+    )
         .into_response())
 }
 
@@ -725,12 +1119,20 @@ async fn put_blob(
         return Ok((StatusCode::OK, Json(BlobStored { sha256, size })).into_response());
     }
     let stream = body.into_data_stream().boxed();
-    match hub.blobs().put(&sha256, stream, hub.config().max_blob_bytes).await? {
-        Upload::Stored(size) => Ok((StatusCode::CREATED, Json(BlobStored { sha256, size })).into_response()),
+    match hub
+        .blobs()
+        .put(&sha256, stream, hub.config().max_blob_bytes)
+        .await?
+    {
+        Upload::Stored(size) => {
+            Ok((StatusCode::CREATED, Json(BlobStored { sha256, size })).into_response())
+        }
         Upload::Mismatch(actual) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             codes::HASH_MISMATCH,
-            format!("the bytes sent hash to {actual}, not to {sha256}; upload them at their own address"),
+            format!(
+                "the bytes sent hash to {actual}, not to {sha256}; upload them at their own address"
+            ),
         )),
         Upload::TooLarge => Err(body_too_large()),
     }

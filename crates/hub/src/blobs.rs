@@ -34,30 +34,51 @@ pub enum Upload {
 impl Blobs {
     /// Blobs under `root`, created if needed.
     pub fn open(root: &Path) -> Result<Blobs, HubError> {
-        std::fs::create_dir_all(root.join("tmp"))
-            .map_err(|source| HubError::Io { what: format!("create {}", root.display()), source })?;
-        Ok(Blobs { root: root.to_owned() })
+        std::fs::create_dir_all(root.join("tmp")).map_err(|source| HubError::Io {
+            what: format!("create {}", root.display()),
+            source,
+        })?;
+        Ok(Blobs {
+            root: root.to_owned(),
+        })
     }
 
     /// Where the blob `sha256` lives; the caller has checked it is a sha256.
     pub fn path(&self, sha256: &str) -> PathBuf {
-        self.root.join(&sha256[..2]).join(&sha256[2..5]).join(sha256)
+        self.root
+            .join(&sha256[..2])
+            .join(&sha256[2..5])
+            .join(sha256)
     }
 
     /// The blob's size, if the hub has it.
     pub async fn size(&self, sha256: &str) -> Option<u64> {
-        tokio::fs::metadata(self.path(sha256)).await.ok().filter(|m| m.is_file()).map(|m| m.len())
+        tokio::fs::metadata(self.path(sha256))
+            .await
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
     }
 
     /// Streams an upload to disk, keeping it only if it hashes to `sha256`.
-    pub async fn put<S, E>(&self, sha256: &str, mut body: S, max_bytes: u64) -> Result<Upload, HubError>
+    pub async fn put<S, E>(
+        &self,
+        sha256: &str,
+        mut body: S,
+        max_bytes: u64,
+    ) -> Result<Upload, HubError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         let tmp = self.root.join("tmp").join(uuid::Uuid::now_v7().to_string());
-        let io = |what: &str, source| HubError::Io { what: what.to_owned(), source };
-        let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| io("create a blob upload file", e))?;
+        let io = |what: &str, source| HubError::Io {
+            what: what.to_owned(),
+            source,
+        };
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| io("create a blob upload file", e))?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let outcome = async {
@@ -68,9 +89,13 @@ impl Blobs {
                     return Ok(Some(Upload::TooLarge));
                 }
                 hasher.update(&chunk);
-                file.write_all(&chunk).await.map_err(|e| io("write a blob upload", e))?;
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| io("write a blob upload", e))?;
             }
-            file.sync_all().await.map_err(|e| io("sync a blob upload", e))?;
+            file.sync_all()
+                .await
+                .map_err(|e| io("sync a blob upload", e))?;
             Ok::<_, HubError>(None)
         }
         .await;
@@ -92,9 +117,13 @@ impl Blobs {
         }
         let target = self.path(sha256);
         if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(|e| io("create a blob folder", e))?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| io("create a blob folder", e))?;
         }
-        tokio::fs::rename(&tmp, &target).await.map_err(|e| io("move a blob into place", e))?;
+        tokio::fs::rename(&tmp, &target)
+            .await
+            .map_err(|e| io("move a blob into place", e))?;
         Ok(Upload::Stored(size))
     }
 }

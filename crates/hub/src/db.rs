@@ -16,7 +16,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use gantry_protocol::wire::{
-    CommandKind, HeldTask, Node, OutputFile, PullProgress, Reconciled, SystemInfo, Task, TaskEvent, Transition,
+    CommandKind, HeldTask, Node, OutputFile, PullProgress, Reconciled, SystemInfo, Task, TaskEvent,
+    Transition,
 };
 use gantry_protocol::{JobSpec, TaskState};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -151,15 +152,22 @@ impl Db {
         } else {
             url.to_owned()
         };
-        let pool = options.connect(&url).await.map_err(|source| HubError::Connect {
-            url: redact_url(&url),
-            source,
-        })?;
+        let pool = options
+            .connect(&url)
+            .await
+            .map_err(|source| HubError::Connect {
+                url: redact_url(&url),
+                source,
+            })?;
         match backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Db { pool, backend, write_lock: Mutex::new(()) })
+        Ok(Db {
+            pool,
+            backend,
+            write_lock: Mutex::new(()),
+        })
     }
 
     /// Which database this is.
@@ -175,7 +183,12 @@ impl Db {
     // ---- nodes and tokens ----
 
     /// Adds a node and its token; the token is returned once and stored only as a hash.
-    pub async fn add_node(&self, name: &str, labels: &[String], now: i64) -> Result<String, HubError> {
+    pub async fn add_node(
+        &self,
+        name: &str,
+        labels: &[String],
+        now: i64,
+    ) -> Result<String, HubError> {
         let id = uuid::Uuid::now_v7().to_string();
         let token = crate::tokens::new_token(TokenKind::Node);
         let _guard = self.write_lock.lock().await;
@@ -210,12 +223,14 @@ impl Db {
     /// Creates an admin token; it is returned once and stored only as a hash.
     pub async fn create_admin_token(&self, name: &str, now: i64) -> Result<String, HubError> {
         let token = crate::tokens::new_token(TokenKind::Admin);
-        sqlx::query("INSERT INTO tokens (hash, kind, name, created_at) VALUES ($1, 'admin', $2, $3)")
-            .bind(hash_token(&token))
-            .bind(name)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO tokens (hash, kind, name, created_at) VALUES ($1, 'admin', $2, $3)",
+        )
+        .bind(hash_token(&token))
+        .bind(name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(token)
     }
 
@@ -231,7 +246,9 @@ impl Db {
         let Some(row) = row else { return Ok(None) };
         let kind: String = row.try_get("kind")?;
         Ok(match kind.as_str() {
-            "admin" => Some(Caller::Admin { name: row.try_get("name")? }),
+            "admin" => Some(Caller::Admin {
+                name: row.try_get("name")?,
+            }),
             "node" => {
                 let id: Option<String> = row.try_get("node_id")?;
                 let name: Option<String> = row.try_get("node_name")?;
@@ -249,8 +266,14 @@ impl Db {
             .await?;
         row.map(|row| {
             let mut labels: BTreeSet<String> = parse_json(&row.try_get::<String, _>("labels")?)?;
-            labels.extend(parse_json::<Vec<String>>(&row.try_get::<String, _>("agent_labels")?)?);
-            Ok(NodeRecord { id: row.try_get("id")?, name: row.try_get("name")?, labels })
+            labels.extend(parse_json::<Vec<String>>(
+                &row.try_get::<String, _>("agent_labels")?,
+            )?);
+            Ok(NodeRecord {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                labels,
+            })
         })
         .transpose()
     }
@@ -365,16 +388,21 @@ impl Db {
     ) -> Result<(Vec<String>, bool), HubError> {
         let _guard = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
-        let silent = sqlx::query("SELECT id, name FROM nodes WHERE online = 1 AND (last_seen IS NULL OR last_seen < $1)")
-            .bind(now - offline_after_ms)
-            .fetch_all(&mut *tx)
-            .await?;
+        let silent = sqlx::query(
+            "SELECT id, name FROM nodes WHERE online = 1 AND (last_seen IS NULL OR last_seen < $1)",
+        )
+        .bind(now - offline_after_ms)
+        .fetch_all(&mut *tx)
+        .await?;
         let mut changed = Vec::new();
         let mut requeued = false;
         for node in silent {
             let node_id: String = node.try_get("id")?;
             let node_name: String = node.try_get("name")?;
-            sqlx::query("UPDATE nodes SET online = 0 WHERE id = $1").bind(&node_id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE nodes SET online = 0 WHERE id = $1")
+                .bind(&node_id)
+                .execute(&mut *tx)
+                .await?;
             let tasks = sqlx::query(
                 "SELECT id, state, accepted_at FROM tasks WHERE node_id = $1 \
                  AND state IN ('assigned', 'pulling', 'running', 'paused')",
@@ -387,7 +415,13 @@ impl Db {
                 let state: String = task.try_get("state")?;
                 let accepted: Option<i64> = task.try_get("accepted_at")?;
                 if state == "assigned" && accepted.is_none() {
-                    requeue(&mut tx, &id, now, &format!("node {node_name} went offline before starting it")).await?;
+                    requeue(
+                        &mut tx,
+                        &id,
+                        now,
+                        &format!("node {node_name} went offline before starting it"),
+                    )
+                    .await?;
                     requeued = true;
                 } else {
                     let reason = format!("node {node_name} stopped sending heartbeats");
@@ -425,7 +459,8 @@ impl Db {
         rows.iter()
             .map(|row| {
                 let mut labels: Vec<String> = parse_json(&row.try_get::<String, _>("labels")?)?;
-                for label in parse_json::<Vec<String>>(&row.try_get::<String, _>("agent_labels")?)? {
+                for label in parse_json::<Vec<String>>(&row.try_get::<String, _>("agent_labels")?)?
+                {
                     if !labels.contains(&label) {
                         labels.push(label);
                     }
@@ -451,7 +486,12 @@ impl Db {
     // ---- tasks ----
 
     /// Queues a task.
-    pub async fn submit(&self, spec: &JobSpec, submitted_by: &str, now: i64) -> Result<String, HubError> {
+    pub async fn submit(
+        &self,
+        spec: &JobSpec,
+        submitted_by: &str,
+        now: i64,
+    ) -> Result<String, HubError> {
         let id = uuid::Uuid::now_v7().to_string();
         let _guard = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
@@ -484,10 +524,12 @@ impl Db {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let mut task = task_from_row(&row)?;
-        let history = sqlx::query("SELECT state, at, reason FROM task_transitions WHERE task_id = $1 ORDER BY id")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
+        let history = sqlx::query(
+            "SELECT state, at, reason FROM task_transitions WHERE task_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
         task.history = history
             .iter()
             .map(|row| {
@@ -516,13 +558,19 @@ impl Db {
     }
 
     /// Whether a task exists and is held by `node` (any task when `node` is `None`).
-    pub async fn task_visible(&self, id: &str, node: Option<&str>) -> Result<Option<TaskState>, HubError> {
-        let row = sqlx::query("SELECT state FROM tasks WHERE id = $1 AND ($2 IS NULL OR node_id = $2)")
-            .bind(id)
-            .bind(node)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| parse_state(&row.try_get::<String, _>("state")?)).transpose()
+    pub async fn task_visible(
+        &self,
+        id: &str,
+        node: Option<&str>,
+    ) -> Result<Option<TaskState>, HubError> {
+        let row =
+            sqlx::query("SELECT state FROM tasks WHERE id = $1 AND ($2 IS NULL OR node_id = $2)")
+                .bind(id)
+                .bind(node)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| parse_state(&row.try_get::<String, _>("state")?))
+            .transpose()
     }
 
     /// Assigns the oldest queued task whose labels the node carries, if any.
@@ -535,7 +583,9 @@ impl Db {
             .bind(&after)
             .fetch_all(&self.pool)
             .await?;
-            let Some(last) = rows.last() else { return Ok(None) };
+            let Some(last) = rows.last() else {
+                return Ok(None);
+            };
             after = last.try_get("id")?;
             for row in &rows {
                 let labels: Vec<String> = parse_json(&row.try_get::<String, _>("labels")?)?;
@@ -555,8 +605,14 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
                 if claimed.rows_affected() == 1 {
-                    add_transition(&mut tx, &id, TaskState::Assigned, Some(&format!("to node {}", node.name)), now)
-                        .await?;
+                    add_transition(
+                        &mut tx,
+                        &id,
+                        TaskState::Assigned,
+                        Some(&format!("to node {}", node.name)),
+                        now,
+                    )
+                    .await?;
                     tx.commit().await?;
                     drop(_guard);
                     return self.task(&id, Some(&node.id)).await;
@@ -578,11 +634,12 @@ impl Db {
     ) -> Result<Option<EventOutcome>, HubError> {
         let _guard = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT state, pending_command FROM tasks WHERE id = $1 AND node_id = $2")
-            .bind(id)
-            .bind(node_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("SELECT state, pending_command FROM tasks WHERE id = $1 AND node_id = $2")
+                .bind(id)
+                .bind(node_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(row) = row else { return Ok(None) };
         let state = parse_state(&row.try_get::<String, _>("state")?)?;
         let pending: Option<String> = row.try_get("pending_command")?;
@@ -603,7 +660,10 @@ impl Db {
         if !state.node_may_move_to(next) {
             return Ok(Some(EventOutcome::Refused(state)));
         }
-        if let TaskEvent::Pulling { progress: Some(PullProgress { done, total }) } = event {
+        if let TaskEvent::Pulling {
+            progress: Some(PullProgress { done, total }),
+        } = event
+        {
             sqlx::query("UPDATE tasks SET pull_done = $1, pull_total = $2 WHERE id = $3")
                 .bind(*done as i64)
                 .bind(*total as i64)
@@ -615,10 +675,15 @@ impl Db {
             let (exit_code, reason) = match event {
                 TaskEvent::Finished { exit_code, reason } => (
                     Some(*exit_code),
-                    reason.clone().or_else(|| (*exit_code != 0).then(|| format!("exited with code {exit_code}"))),
+                    reason.clone().or_else(|| {
+                        (*exit_code != 0).then(|| format!("exited with code {exit_code}"))
+                    }),
                 ),
                 TaskEvent::Failed { reason, exit_code } => (*exit_code, Some(reason.clone())),
-                TaskEvent::Canceled { reason } => (None, Some(reason.clone().unwrap_or_else(|| "canceled".into()))),
+                TaskEvent::Canceled { reason } => (
+                    None,
+                    Some(reason.clone().unwrap_or_else(|| "canceled".into())),
+                ),
                 _ => (None, None),
             };
             if exit_code.is_some() {
@@ -643,7 +708,10 @@ impl Db {
             _ => false,
         };
         if fulfilled {
-            sqlx::query("UPDATE tasks SET pending_command = NULL WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE tasks SET pending_command = NULL WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             pending = None;
         }
         tx.commit().await?;
@@ -676,7 +744,14 @@ impl Db {
         let outcome = match (command, state) {
             (CommandKind::Cancel, Canceled) => CommandOutcome::Accepted(state),
             (CommandKind::Cancel, Queued | Lost) => {
-                set_state(&mut tx, id, Canceled, Some(&format!("canceled by {by}")), now).await?;
+                set_state(
+                    &mut tx,
+                    id,
+                    Canceled,
+                    Some(&format!("canceled by {by}")),
+                    now,
+                )
+                .await?;
                 CommandOutcome::Accepted(Canceled)
             }
             (CommandKind::Cancel, Assigned | Pulling | Running | Paused) => {
@@ -698,14 +773,22 @@ impl Db {
     }
 
     /// Records the results a node reports for its task.
-    pub async fn set_outputs(&self, id: &str, node_id: &str, files: &[OutputFile], now: i64) -> Result<bool, HubError> {
-        let done = sqlx::query("UPDATE tasks SET outputs = $1, updated_at = $2 WHERE id = $3 AND node_id = $4")
-            .bind(json(&files))
-            .bind(now)
-            .bind(id)
-            .bind(node_id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn set_outputs(
+        &self,
+        id: &str,
+        node_id: &str,
+        files: &[OutputFile],
+        now: i64,
+    ) -> Result<bool, HubError> {
+        let done = sqlx::query(
+            "UPDATE tasks SET outputs = $1, updated_at = $2 WHERE id = $3 AND node_id = $4",
+        )
+        .bind(json(&files))
+        .bind(now)
+        .bind(id)
+        .bind(node_id)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -716,10 +799,19 @@ impl Db {
     /// Bytes the hub already holds are skipped, so a repeated append is a
     /// no-op; an append that starts past the end is refused with the length
     /// the hub holds, so the sender can resend from there.
-    pub async fn append_log(&self, id: &str, offset: u64, data: &[u8], now: i64) -> Result<Append, HubError> {
+    pub async fn append_log(
+        &self,
+        id: &str,
+        offset: u64,
+        data: &[u8],
+        now: i64,
+    ) -> Result<Append, HubError> {
         let _guard = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT log_size FROM tasks WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
+        let row = sqlx::query("SELECT log_size FROM tasks WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
         let committed = row.try_get::<i64, _>("log_size")? as u64;
         if offset > committed {
             return Ok(Append::Gap(committed));
@@ -747,8 +839,16 @@ impl Db {
     }
 
     /// Up to `max` bytes of the task's log from byte `offset`, and the log's length.
-    pub async fn read_log(&self, id: &str, offset: u64, max: u64) -> Result<(Vec<u8>, u64), HubError> {
-        let size_row = sqlx::query("SELECT log_size FROM tasks WHERE id = $1").bind(id).fetch_one(&self.pool).await?;
+    pub async fn read_log(
+        &self,
+        id: &str,
+        offset: u64,
+        max: u64,
+    ) -> Result<(Vec<u8>, u64), HubError> {
+        let size_row = sqlx::query("SELECT log_size FROM tasks WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
         let size = size_row.try_get::<i64, _>("log_size")? as u64;
         let end = size.min(offset.saturating_add(max));
         if offset >= end {
@@ -784,16 +884,26 @@ async fn reconcile(
     held: &HeldTask,
     now: i64,
 ) -> Result<Reconciled, HubError> {
-    let row = sqlx::query("SELECT state, log_size, pending_command FROM tasks WHERE id = $1 AND node_id = $2")
-        .bind(&held.id)
-        .bind(node_id)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row = sqlx::query(
+        "SELECT state, log_size, pending_command FROM tasks WHERE id = $1 AND node_id = $2",
+    )
+    .bind(&held.id)
+    .bind(node_id)
+    .fetch_optional(&mut **tx)
+    .await?;
     let Some(row) = row else {
-        return Ok(Reconciled { id: held.id.clone(), state: None, log_size: 0, command: None });
+        return Ok(Reconciled {
+            id: held.id.clone(),
+            state: None,
+            log_size: 0,
+            command: None,
+        });
     };
     let mut state = parse_state(&row.try_get::<String, _>("state")?)?;
-    if state == TaskState::Lost && held.state != TaskState::Lost && TaskState::Lost.node_may_move_to(held.state) {
+    if state == TaskState::Lost
+        && held.state != TaskState::Lost
+        && TaskState::Lost.node_may_move_to(held.state)
+    {
         set_state(tx, &held.id, held.state, Some("its node came back"), now).await?;
         state = held.state;
     }
@@ -829,7 +939,12 @@ async fn set_state(
     add_transition(tx, id, state, reason, now).await
 }
 
-async fn requeue(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str, now: i64, reason: &str) -> Result<(), HubError> {
+async fn requeue(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    now: i64,
+    reason: &str,
+) -> Result<(), HubError> {
     sqlx::query(
         "UPDATE tasks SET state = 'queued', node_id = NULL, assigned_at = NULL, accepted_at = NULL, \
          pending_command = NULL, updated_at = $1 WHERE id = $2",
@@ -863,13 +978,15 @@ async fn add_transition(
     reason: Option<&str>,
     now: i64,
 ) -> Result<(), HubError> {
-    sqlx::query("INSERT INTO task_transitions (task_id, at, state, reason) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(now)
-        .bind(state.as_str())
-        .bind(reason)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO task_transitions (task_id, at, state, reason) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(state.as_str())
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -893,9 +1010,10 @@ fn task_from_row(row: &AnyRow) -> Result<Task, HubError> {
         log_size: row.try_get::<i64, _>("log_size")?.max(0) as u64,
         pending_command: pending.as_deref().and_then(CommandKind::parse),
         pull_progress: match (pull_done, pull_total) {
-            (Some(done), Some(total)) if state == TaskState::Pulling => {
-                Some(PullProgress { done: done.max(0) as u64, total: total.max(0) as u64 })
-            }
+            (Some(done), Some(total)) if state == TaskState::Pulling => Some(PullProgress {
+                done: done.max(0) as u64,
+                total: total.max(0) as u64,
+            }),
             _ => None,
         },
         outputs: parse_json(&row.try_get::<String, _>("outputs")?)?,
@@ -912,13 +1030,18 @@ fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, HubError> {
-    serde_json::from_str(text).map_err(|e| HubError::Corrupt(format!("a stored JSON value does not read back: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| HubError::Corrupt(format!("a stored JSON value does not read back: {e}")))
 }
 
 /// The URL with any password replaced, for messages and logs.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
@@ -931,8 +1054,14 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://gantry:s3cret@db:5432/hub"), "postgres://gantry:***@db:5432/hub");
-        assert_eq!(redact_url("postgres://gantry@db/hub"), "postgres://gantry@db/hub");
+        assert_eq!(
+            redact_url("postgres://gantry:s3cret@db:5432/hub"),
+            "postgres://gantry:***@db:5432/hub"
+        );
+        assert_eq!(
+            redact_url("postgres://gantry@db/hub"),
+            "postgres://gantry@db/hub"
+        );
         assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
     }
 }

@@ -57,7 +57,14 @@ pub struct ApiError {
 impl ApiError {
     /// An error with this status, code and message.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
-        ApiError { status, body: ErrorBody { code: code.to_owned(), message: message.into(), committed: None } }
+        ApiError {
+            status,
+            body: ErrorBody {
+                code: code.to_owned(),
+                message: message.into(),
+                committed: None,
+            },
+        }
     }
 
     /// 400 with `bad_request`.
@@ -67,7 +74,11 @@ impl ApiError {
 
     /// 404 with `not_found`.
     pub fn not_found(what: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, format!("no {what} with this id is visible to your token"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            codes::NOT_FOUND,
+            format!("no {what} with this id is visible to your token"),
+        )
     }
 
     /// 409 with `conflict`.
@@ -80,7 +91,9 @@ impl From<HubError> for ApiError {
     fn from(error: HubError) -> ApiError {
         match error {
             HubError::Exists(message) => ApiError::conflict(message),
-            HubError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => {
+            HubError::Db(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
+            ) => {
                 tracing::error!(%error, "database unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -148,9 +148,13 @@ impl Hub {
         config: HubConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Hub, HubError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|source| HubError::Io { what: format!("create the data dir {}", data_dir.display()), source })?;
-        let url = db_url.map(str::to_owned).unwrap_or_else(|| sqlite_url(data_dir));
+        std::fs::create_dir_all(data_dir).map_err(|source| HubError::Io {
+            what: format!("create the data dir {}", data_dir.display()),
+            source,
+        })?;
+        let url = db_url
+            .map(str::to_owned)
+            .unwrap_or_else(|| sqlite_url(data_dir));
         let db = Db::connect(&url).await?;
         let blobs = Blobs::open(&data_dir.join("blobs"))?;
         Ok(Hub {
@@ -199,7 +203,11 @@ impl Hub {
         let config = self.config();
         let (changed, requeued) = self
             .db()
-            .check_nodes(self.now(), config.offline_after.as_millis() as i64, config.accept_within.as_millis() as i64)
+            .check_nodes(
+                self.now(),
+                config.offline_after.as_millis() as i64,
+                config.accept_within.as_millis() as i64,
+            )
             .await?;
         for id in &changed {
             self.signals().task_changed(id);
@@ -219,7 +227,11 @@ pub fn app(hub: Hub) -> Router {
 /// Serves the hub on `listener` until `shutdown` resolves, then waits for
 /// open requests (long-polls and log streams end at once) and the background
 /// check to finish.
-pub async fn serve(listener: TcpListener, hub: Hub, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    hub: Hub,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let tracker = TaskTracker::new();
     let stopping = hub.stopping().clone();
     let checker = hub.clone();

@@ -79,7 +79,10 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         let mut responses = Map::new();
         responses.insert(status.to_string(), success);
         if endpoint.path == "/v1/agent/next" {
-            responses.insert("204".into(), json!({"description": "No task was queued for this node during the wait"}));
+            responses.insert(
+                "204".into(),
+                json!({"description": "No task was queued for this node during the wait"}),
+            );
         }
         responses.insert("default".into(), error);
         operation.insert("responses".into(), Value::Object(responses));
@@ -91,10 +94,15 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         };
         operation.insert("security".into(), security);
 
-        let item = paths.entry(endpoint.path.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+        let item = paths
+            .entry(endpoint.path.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
         item.as_object_mut()
             .expect("path items are objects")
-            .insert(endpoint.method.as_str().to_ascii_lowercase(), Value::Object(operation));
+            .insert(
+                endpoint.method.as_str().to_ascii_lowercase(),
+                Value::Object(operation),
+            );
     }
 
     json!({

@@ -28,7 +28,10 @@ pub struct TaskWatch {
 
 impl Default for Signals {
     fn default() -> Self {
-        Signals { queue: watch::channel(0).0, tasks: Mutex::new(HashMap::new()) }
+        Signals {
+            queue: watch::channel(0).0,
+            tasks: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -48,19 +51,30 @@ impl Signals {
         let mut tasks = self.tasks.lock().expect("signal map poisoned");
         if let Some(sender) = tasks.get(id).and_then(Weak::upgrade) {
             let receiver = sender.subscribe();
-            return TaskWatch { _sender: sender, receiver };
+            return TaskWatch {
+                _sender: sender,
+                receiver,
+            };
         }
         // Drop the entries of tasks nobody follows any more while we are here.
         tasks.retain(|_, sender| sender.strong_count() > 0);
         let sender = std::sync::Arc::new(watch::channel(0).0);
         tasks.insert(id.to_owned(), std::sync::Arc::downgrade(&sender));
         let receiver = sender.subscribe();
-        TaskWatch { _sender: sender, receiver }
+        TaskWatch {
+            _sender: sender,
+            receiver,
+        }
     }
 
     /// Says a task's log grew or its state changed.
     pub fn task_changed(&self, id: &str) {
-        let sender = self.tasks.lock().expect("signal map poisoned").get(id).and_then(Weak::upgrade);
+        let sender = self
+            .tasks
+            .lock()
+            .expect("signal map poisoned")
+            .get(id)
+            .and_then(Weak::upgrade);
         if let Some(sender) = sender {
             sender.send_modify(|n| *n = n.wrapping_add(1));
         }

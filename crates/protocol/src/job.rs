@@ -28,7 +28,11 @@ pub struct JobSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
     /// Environment variables for the command. Numbers and booleans are written as text.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "env_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "env_map"
+    )]
     pub env: BTreeMap<String, String>,
     /// Files written into the task folder before the command starts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -169,7 +173,11 @@ pub struct ServiceSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
     /// Its environment.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "env_map")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "env_map"
+    )]
     pub env: BTreeMap<String, String>,
 }
 
@@ -240,7 +248,9 @@ fn hint_for(path: &str) -> Option<&'static str> {
     Some(match leaf {
         "command" => "write a list of strings, e.g. command: [\"python\", \"train.py\"]",
         "env" => "write a map of names to values, e.g. env: {EPOCHS: \"10\"}",
-        "files" => "write a list of {path, content} or {path, blob}, e.g. files: [{path: run.sh, content: \"echo hi\"}]",
+        "files" => {
+            "write a list of {path, content} or {path, blob}, e.g. files: [{path: run.sh, content: \"echo hi\"}]"
+        }
         "inputs" => "write a map of sha256 to path, e.g. inputs: {\"<sha256>\": data/train.csv}",
         "outputs" => "write a list of paths, e.g. outputs: [results/, model.pt]",
         "executor" => "write docker or process",
@@ -299,7 +309,12 @@ impl JobSpec {
                     let path = err.path().to_string();
                     let inner = err.into_inner();
                     let (line, column) = (inner.line(), inner.column());
-                    syntax_error(Some(line), Some(column), path, strip_position(&inner.to_string()))
+                    syntax_error(
+                        Some(line),
+                        Some(column),
+                        path,
+                        strip_position(&inner.to_string()),
+                    )
                 })?
             }
             Format::Yaml => {
@@ -311,7 +326,10 @@ impl JobSpec {
                     // serde_norway puts the key path in front of its message; the
                     // error carries the path in its own field, so it is said once.
                     let message = strip_position(&inner.to_string());
-                    let message = message.strip_prefix(&format!("{path}: ")).unwrap_or(&message).to_owned();
+                    let message = message
+                        .strip_prefix(&format!("{path}: "))
+                        .unwrap_or(&message)
+                        .to_owned();
                     syntax_error(
                         location.as_ref().map(|l| l.line()),
                         location.as_ref().map(|l| l.column()),
@@ -333,23 +351,39 @@ impl JobSpec {
 
         if let Some(name) = &self.name {
             if name.chars().count() > 200 {
-                problem("name".into(), "is longer than 200 characters; shorten it".into());
+                problem(
+                    "name".into(),
+                    "is longer than 200 characters; shorten it".into(),
+                );
             }
         }
         match self.executor {
             Executor::Docker => match &self.image {
-                None => problem("image".into(), "is required for the docker executor; add e.g. image: busybox:latest".into()),
+                None => problem(
+                    "image".into(),
+                    "is required for the docker executor; add e.g. image: busybox:latest".into(),
+                ),
                 Some(image) if image.trim().is_empty() || image.contains(char::is_whitespace) => {
-                    problem("image".into(), format!("\"{image}\" is not an image reference; write e.g. ubuntu:24.04"))
+                    problem(
+                        "image".into(),
+                        format!("\"{image}\" is not an image reference; write e.g. ubuntu:24.04"),
+                    )
                 }
                 Some(_) => {}
             },
             Executor::Process => {
                 if self.command.is_empty() {
-                    problem("command".into(), "is required for the process executor: the program and its arguments".into());
+                    problem(
+                        "command".into(),
+                        "is required for the process executor: the program and its arguments"
+                            .into(),
+                    );
                 }
                 if !self.services.is_empty() {
-                    problem("services".into(), "need the docker executor; remove them or set executor: docker".into());
+                    problem(
+                        "services".into(),
+                        "need the docker executor; remove them or set executor: docker".into(),
+                    );
                 }
                 if self.resources.gpus.is_some() || self.resources.shm.is_some() {
                     problem(
@@ -360,14 +394,20 @@ impl JobSpec {
             }
         }
         if self.command.iter().any(|arg| arg.contains('\0')) {
-            problem("command".into(), "an argument contains a NUL byte; remove it".into());
+            problem(
+                "command".into(),
+                "an argument contains a NUL byte; remove it".into(),
+            );
         }
         for (key, value) in &self.env {
             if let Some(message) = env_name_problem(key) {
                 problem(format!("env.{key}"), message);
             }
             if value.contains('\0') {
-                problem(format!("env.{key}"), "the value contains a NUL byte; remove it".into());
+                problem(
+                    format!("env.{key}"),
+                    "the value contains a NUL byte; remove it".into(),
+                );
             }
         }
         let mut placed = BTreeSet::new();
@@ -375,14 +415,25 @@ impl JobSpec {
             if let Some(message) = relative_path_problem(&file.path) {
                 problem(format!("files[{i}].path"), message);
             } else if !placed.insert(normalize(&file.path)) {
-                problem(format!("files[{i}].path"), format!("\"{}\" is given twice; keep one", file.path));
+                problem(
+                    format!("files[{i}].path"),
+                    format!("\"{}\" is given twice; keep one", file.path),
+                );
             }
             match (&file.content, &file.blob) {
-                (Some(_), Some(_)) => problem(format!("files[{i}]"), "has both content and blob; keep one".into()),
-                (None, None) => problem(format!("files[{i}]"), "needs content (the text) or blob (a sha256 on the hub)".into()),
+                (Some(_), Some(_)) => problem(
+                    format!("files[{i}]"),
+                    "has both content and blob; keep one".into(),
+                ),
+                (None, None) => problem(
+                    format!("files[{i}]"),
+                    "needs content (the text) or blob (a sha256 on the hub)".into(),
+                ),
                 (None, Some(blob)) if !is_sha256_hex(blob) => problem(
                     format!("files[{i}].blob"),
-                    format!("\"{blob}\" is not a sha256; write the 64 lowercase hex digits of the blob's hash"),
+                    format!(
+                        "\"{blob}\" is not a sha256; write the 64 lowercase hex digits of the blob's hash"
+                    ),
                 ),
                 _ => {}
             }
@@ -391,13 +442,17 @@ impl JobSpec {
             if !is_sha256_hex(sha256) {
                 problem(
                     format!("inputs.{sha256}"),
-                    "the key is not a sha256; write the 64 lowercase hex digits of the blob's hash".into(),
+                    "the key is not a sha256; write the 64 lowercase hex digits of the blob's hash"
+                        .into(),
                 );
             }
             if let Some(message) = relative_path_problem(path) {
                 problem(format!("inputs.{sha256}"), message);
             } else if !placed.insert(normalize(path)) {
-                problem(format!("inputs.{sha256}"), format!("\"{path}\" is already used by another file or input"));
+                problem(
+                    format!("inputs.{sha256}"),
+                    format!("\"{path}\" is already used by another file or input"),
+                );
             }
         }
         for (i, path) in self.outputs.iter().enumerate() {
@@ -407,31 +462,53 @@ impl JobSpec {
         }
         if let Some(gpus) = &self.resources.gpus {
             match gpus {
-                Gpus::Count(0) => problem("resources.gpus".into(), "0 GPUs: remove the key to run without GPUs".into()),
-                Gpus::Indices(list) if list.is_empty() => {
-                    problem("resources.gpus".into(), "the list is empty: remove the key to run without GPUs".into())
-                }
+                Gpus::Count(0) => problem(
+                    "resources.gpus".into(),
+                    "0 GPUs: remove the key to run without GPUs".into(),
+                ),
+                Gpus::Indices(list) if list.is_empty() => problem(
+                    "resources.gpus".into(),
+                    "the list is empty: remove the key to run without GPUs".into(),
+                ),
                 Gpus::Indices(list) if list.iter().collect::<BTreeSet<_>>().len() != list.len() => {
-                    problem("resources.gpus".into(), "an index is listed twice; list each GPU once".into())
+                    problem(
+                        "resources.gpus".into(),
+                        "an index is listed twice; list each GPU once".into(),
+                    )
                 }
                 _ => {}
             }
         }
         if let Some(cpus) = self.resources.cpus {
             if !(cpus.is_finite() && cpus > 0.0) {
-                problem("resources.cpus".into(), format!("{cpus} is not a number of cores; write e.g. 2 or 0.5"));
+                problem(
+                    "resources.cpus".into(),
+                    format!("{cpus} is not a number of cores; write e.g. 2 or 0.5"),
+                );
             }
         }
-        for (key, size) in [("memory", self.resources.memory), ("shm", self.resources.shm)] {
+        for (key, size) in [
+            ("memory", self.resources.memory),
+            ("shm", self.resources.shm),
+        ] {
             if size == Some(ByteSize(0)) {
-                problem(format!("resources.{key}"), "0 bytes: remove the key for no limit, or write e.g. 4GiB".into());
+                problem(
+                    format!("resources.{key}"),
+                    "0 bytes: remove the key for no limit, or write e.g. 4GiB".into(),
+                );
             }
         }
         if self.resources.memory.is_some_and(|m| m.0 < 6 << 20) {
-            problem("resources.memory".into(), "Docker needs at least 6MiB; write e.g. 512m".into());
+            problem(
+                "resources.memory".into(),
+                "Docker needs at least 6MiB; write e.g. 512m".into(),
+            );
         }
         if self.timeout == Some(Seconds(0)) {
-            problem("timeout".into(), "0 seconds: remove the key for no timeout, or write e.g. 2h".into());
+            problem(
+                "timeout".into(),
+                "0 seconds: remove the key for no timeout, or write e.g. 2h".into(),
+            );
         }
         for (i, label) in self.labels.iter().enumerate() {
             if let Some(message) = label_problem(label) {
@@ -445,7 +522,10 @@ impl JobSpec {
         ] {
             for (i, command) in commands.iter().enumerate() {
                 if command.trim().is_empty() {
-                    problem(format!("epilogue.{list}[{i}]"), "is empty; write a shell command or remove it".into());
+                    problem(
+                        format!("epilogue.{list}[{i}]"),
+                        "is empty; write a shell command or remove it".into(),
+                    );
                 }
             }
         }
@@ -460,10 +540,16 @@ impl JobSpec {
                     ),
                 );
             } else if !service_names.insert(service.name.as_str()) {
-                problem(format!("services[{i}].name"), format!("\"{}\" is used twice; names must differ", service.name));
+                problem(
+                    format!("services[{i}].name"),
+                    format!("\"{}\" is used twice; names must differ", service.name),
+                );
             }
             if service.image.trim().is_empty() {
-                problem(format!("services[{i}].image"), "is empty; write e.g. postgres:16".into());
+                problem(
+                    format!("services[{i}].image"),
+                    "is empty; write e.g. postgres:16".into(),
+                );
             }
             for key in service.env.keys() {
                 if let Some(message) = env_name_problem(key) {
@@ -471,7 +557,11 @@ impl JobSpec {
                 }
             }
         }
-        if problems.is_empty() { Ok(()) } else { Err(JobError::Invalid(problems)) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(JobError::Invalid(problems))
+        }
     }
 
     /// The name to show for the task: its `name`, else its image, else its program.
@@ -484,9 +574,20 @@ impl JobSpec {
     }
 }
 
-fn syntax_error(line: Option<usize>, column: Option<usize>, path: String, message: String) -> JobError {
+fn syntax_error(
+    line: Option<usize>,
+    column: Option<usize>,
+    path: String,
+    message: String,
+) -> JobError {
     let hint = hint_for(&path).map(str::to_owned);
-    JobError::Syntax { line, column, path, message, hint }
+    JobError::Syntax {
+        line,
+        column,
+        path,
+        message,
+        hint,
+    }
 }
 
 /// Parsers append "at line L column C" to their messages; the error carries
@@ -516,20 +617,28 @@ pub fn relative_path_problem(path: &str) -> Option<String> {
         return Some("the path contains a NUL byte".into());
     }
     if path.starts_with('/') || path.starts_with('\\') || path.get(1..2) == Some(":") {
-        return Some(format!("\"{path}\" is absolute; write a path relative to the task folder"));
+        return Some(format!(
+            "\"{path}\" is absolute; write a path relative to the task folder"
+        ));
     }
     if path.split(['/', '\\']).any(|part| part == "..") {
-        return Some(format!("\"{path}\" leaves the task folder through '..'; write a path inside it"));
+        return Some(format!(
+            "\"{path}\" leaves the task folder through '..'; write a path inside it"
+        ));
     }
     if normalize(path).is_empty() {
-        return Some(format!("\"{path}\" names the task folder itself; name a file or folder inside it"));
+        return Some(format!(
+            "\"{path}\" names the task folder itself; name a file or folder inside it"
+        ));
     }
     None
 }
 
 fn env_name_problem(name: &str) -> Option<String> {
     if name.is_empty() || name.contains('=') || name.contains('\0') {
-        Some(format!("\"{name}\" is not a variable name; use letters, digits and '_'"))
+        Some(format!(
+            "\"{name}\" is not a variable name; use letters, digits and '_'"
+        ))
     } else {
         None
     }
@@ -537,7 +646,11 @@ fn env_name_problem(name: &str) -> Option<String> {
 
 /// Why `label` cannot be a node or task label, if it cannot.
 pub fn label_problem(label: &str) -> Option<String> {
-    if label.is_empty() || label.len() > 100 || label.chars().any(|c| c.is_whitespace() || c == ',' || c.is_control())
+    if label.is_empty()
+        || label.len() > 100
+        || label
+            .chars()
+            .any(|c| c.is_whitespace() || c == ',' || c.is_control())
     {
         Some(format!(
             "\"{label}\" is not a label; use up to 100 characters without spaces or commas, e.g. gpu or zone=eu"
@@ -552,12 +665,16 @@ fn is_dns_label(name: &str) -> bool {
         && name.len() <= 63
         && !name.starts_with('-')
         && !name.ends_with('-')
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Reads env values written as numbers or booleans as their text, since YAML
 /// users write `EPOCHS: 10` and mean the string "10".
-fn env_map<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+fn env_map<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
     #[derive(Deserialize)]
     struct Scalar(#[serde(deserialize_with = "scalar_text")] String);
     let map = BTreeMap::<String, Scalar>::deserialize(deserializer)?;
@@ -612,10 +729,14 @@ impl<'de> Deserialize<'de> for Gpus {
                 f.write_str("a count, \"all\", or a list of GPU indices")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Gpus, E> {
-                u32::try_from(v).map(Gpus::Count).map_err(|_| E::custom("too many GPUs"))
+                u32::try_from(v)
+                    .map(Gpus::Count)
+                    .map_err(|_| E::custom("too many GPUs"))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Gpus, E> {
-                u32::try_from(v).map(Gpus::Count).map_err(|_| E::custom("the GPU count must not be negative"))
+                u32::try_from(v)
+                    .map(Gpus::Count)
+                    .map_err(|_| E::custom("the GPU count must not be negative"))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Gpus, E> {
                 if v.eq_ignore_ascii_case("all") {
@@ -701,8 +822,16 @@ services:
 
     #[test]
     fn gpus_forms() {
-        for (text, want) in [("2", Gpus::Count(2)), ("all", Gpus::All), ("[3]", Gpus::Indices(vec![3]))] {
-            let spec = JobSpec::parse(&format!("image: x\nresources: {{gpus: {text}}}"), Format::Yaml).unwrap();
+        for (text, want) in [
+            ("2", Gpus::Count(2)),
+            ("all", Gpus::All),
+            ("[3]", Gpus::Indices(vec![3])),
+        ] {
+            let spec = JobSpec::parse(
+                &format!("image: x\nresources: {{gpus: {text}}}"),
+                Format::Yaml,
+            )
+            .unwrap();
             assert_eq!(spec.resources.gpus, Some(want));
         }
         assert!(yaml_err("image: x\nresources: {gpus: some}").contains("not a GPU request"));
@@ -723,8 +852,14 @@ services:
     fn wrong_type_gives_hint() {
         let err = yaml_err("image: busybox\ncommand: echo hi\n");
         assert!(err.contains("command: invalid type"), "{err}");
-        assert!(!err.contains("command: command:"), "the path is said once: {err}");
-        assert!(err.contains("e.g. command: [\"python\", \"train.py\"]"), "{err}");
+        assert!(
+            !err.contains("command: command:"),
+            "the path is said once: {err}"
+        );
+        assert!(
+            err.contains("e.g. command: [\"python\", \"train.py\"]"),
+            "{err}"
+        );
         assert!(err.starts_with("line 2, column 10"), "{err}");
     }
 
@@ -736,7 +871,9 @@ services:
 
     #[test]
     fn json_errors_have_position() {
-        let err = JobSpec::parse("{\"image\": \"x\",\n \"bogus\": 1}", Format::Json).unwrap_err().to_string();
+        let err = JobSpec::parse("{\"image\": \"x\",\n \"bogus\": 1}", Format::Json)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field `bogus`"), "{err}");
         assert!(err.starts_with("line 2"), "{err}");
     }
@@ -770,9 +907,16 @@ services:
     #[test]
     fn process_executor_rules() {
         let err = yaml_err("executor: process\nservices: [{name: db, image: x}]\n");
-        assert!(err.contains("command: is required for the process executor"), "{err}");
+        assert!(
+            err.contains("command: is required for the process executor"),
+            "{err}"
+        );
         assert!(err.contains("services: need the docker executor"), "{err}");
-        let spec = JobSpec::parse("executor: process\ncommand: [sh, -c, 'echo hi']\n", Format::Yaml).unwrap();
+        let spec = JobSpec::parse(
+            "executor: process\ncommand: [sh, -c, 'echo hi']\n",
+            Format::Yaml,
+        )
+        .unwrap();
         assert_eq!(spec.executor, Executor::Process);
         assert_eq!(spec.display_name(), "sh");
     }

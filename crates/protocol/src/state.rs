@@ -68,14 +68,21 @@ impl TaskState {
 
     /// A finished task never changes state again.
     pub fn is_terminal(self) -> bool {
-        matches!(self, TaskState::Succeeded | TaskState::Failed | TaskState::Canceled)
+        matches!(
+            self,
+            TaskState::Succeeded | TaskState::Failed | TaskState::Canceled
+        )
     }
 
     /// A task a node holds: assigned to it and not finished.
     pub fn is_held(self) -> bool {
         matches!(
             self,
-            TaskState::Assigned | TaskState::Pulling | TaskState::Running | TaskState::Paused | TaskState::Lost
+            TaskState::Assigned
+                | TaskState::Pulling
+                | TaskState::Running
+                | TaskState::Paused
+                | TaskState::Lost
         )
     }
 
@@ -89,7 +96,12 @@ impl TaskState {
         if self == next {
             return true;
         }
-        if self.is_terminal() || matches!(next, TaskState::Queued | TaskState::Assigned | TaskState::Lost) {
+        if self.is_terminal()
+            || matches!(
+                next,
+                TaskState::Queued | TaskState::Assigned | TaskState::Lost
+            )
+        {
             return false;
         }
         match self {
@@ -112,7 +124,9 @@ impl fmt::Display for TaskState {
 
 /// A state name that is not one of [`TaskState::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown task state \"{0}\"; expected one of queued, assigned, pulling, running, paused, succeeded, failed, canceled, lost")]
+#[error(
+    "unknown task state \"{0}\"; expected one of queued, assigned, pulling, running, paused, succeeded, failed, canceled, lost"
+)]
 pub struct UnknownState(pub String);
 
 impl FromStr for TaskState {
@@ -133,9 +147,18 @@ mod tests {
     fn names_round_trip() {
         for state in TaskState::ALL {
             assert_eq!(state.as_str().parse::<TaskState>(), Ok(state));
-            assert_eq!(serde_json::to_string(&state).unwrap(), format!("\"{state}\""));
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{state}\"")
+            );
         }
-        assert!("done".parse::<TaskState>().unwrap_err().to_string().contains("expected one of"));
+        assert!(
+            "done"
+                .parse::<TaskState>()
+                .unwrap_err()
+                .to_string()
+                .contains("expected one of")
+        );
     }
 
     #[test]
@@ -145,10 +168,16 @@ mod tests {
         assert!(Running.node_may_move_to(Paused));
         assert!(Paused.node_may_move_to(Running));
         assert!(Lost.node_may_move_to(Running));
-        assert!(Succeeded.node_may_move_to(Succeeded), "a repeated report is a no-op");
+        assert!(
+            Succeeded.node_may_move_to(Succeeded),
+            "a repeated report is a no-op"
+        );
         assert!(!Succeeded.node_may_move_to(Failed));
         assert!(!Running.node_may_move_to(Queued));
         assert!(!Running.node_may_move_to(Pulling));
-        assert!(!Queued.node_may_move_to(Running), "a node cannot take a task it was not given");
+        assert!(
+            !Queued.node_may_move_to(Running),
+            "a node cannot take a task it was not given"
+        );
     }
 }

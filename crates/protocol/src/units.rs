@@ -26,7 +26,8 @@ pub struct ByteSize(pub u64);
 /// Parses `"1h30m"`-style durations; the error says what is accepted.
 pub fn parse_duration(text: &str) -> Result<Seconds, String> {
     let text = text.trim();
-    let help = "write a number of seconds or a duration such as \"90s\", \"30m\", \"2h\" or \"1h30m\"";
+    let help =
+        "write a number of seconds or a duration such as \"90s\", \"30m\", \"2h\" or \"1h30m\"";
     if text.is_empty() {
         return Err(format!("empty duration: {help}"));
     }
@@ -80,7 +81,11 @@ pub fn parse_byte_size(text: &str) -> Result<ByteSize, String> {
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        _ => return Err(format!("unknown size unit \"{unit}\" in \"{text}\": {help}")),
+        _ => {
+            return Err(format!(
+                "unknown size unit \"{unit}\" in \"{text}\": {help}"
+            ));
+        }
     };
     let bytes = value * scale as f64;
     if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
@@ -193,10 +198,22 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Seconds(5400)));
         assert_eq!(parse_duration("45"), Ok(Seconds(45)));
         assert_eq!(parse_duration("2d"), Ok(Seconds(172_800)));
-        assert!(parse_duration("10x").unwrap_err().contains("unknown duration unit 'x'"));
+        assert!(
+            parse_duration("10x")
+                .unwrap_err()
+                .contains("unknown duration unit 'x'")
+        );
         assert!(parse_duration("10").is_ok());
-        assert!(parse_duration("1h30").unwrap_err().contains("ends without a unit"));
-        assert!(parse_duration("h").unwrap_err().contains("a number must come before"));
+        assert!(
+            parse_duration("1h30")
+                .unwrap_err()
+                .contains("ends without a unit")
+        );
+        assert!(
+            parse_duration("h")
+                .unwrap_err()
+                .contains("a number must come before")
+        );
         assert!(parse_duration("99999999999999999999d").is_err());
         assert_eq!(Seconds(5400).to_string(), "90m");
     }
@@ -208,8 +225,16 @@ mod tests {
         assert_eq!(parse_byte_size("8GB"), Ok(ByteSize(8 << 30)));
         assert_eq!(parse_byte_size("1.5g"), Ok(ByteSize(3 << 29)));
         assert_eq!(parse_byte_size("100"), Ok(ByteSize(100)));
-        assert!(parse_byte_size("lots").unwrap_err().contains("does not start with a number"));
-        assert!(parse_byte_size("3 parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(
+            parse_byte_size("lots")
+                .unwrap_err()
+                .contains("does not start with a number")
+        );
+        assert!(
+            parse_byte_size("3 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
         assert_eq!(ByteSize(3 << 29).to_string(), "1.5 GiB");
     }
 

@@ -435,7 +435,7 @@ pub struct SystemInfo {
     /// Each NVIDIA GPU.
     pub gpus: Vec<GpuInfo>,
     /// Anything else the agent wants shown, such as the Docker version.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, String>,
 }
 
@@ -513,18 +513,34 @@ mod tests {
 
     #[test]
     fn events_are_tagged() {
-        let event: TaskEvent = serde_json::from_str(r#"{"event":"finished","exit_code":3}"#).unwrap();
-        assert_eq!(event, TaskEvent::Finished { exit_code: 3, reason: None });
+        let event: TaskEvent =
+            serde_json::from_str(r#"{"event":"finished","exit_code":3}"#).unwrap();
+        assert_eq!(
+            event,
+            TaskEvent::Finished {
+                exit_code: 3,
+                reason: None
+            }
+        );
         assert_eq!(event.target_state(), Some(TaskState::Failed));
-        let ok = TaskEvent::Finished { exit_code: 0, reason: None };
+        let ok = TaskEvent::Finished {
+            exit_code: 0,
+            reason: None,
+        };
         assert_eq!(ok.target_state(), Some(TaskState::Succeeded));
         assert!(serde_json::from_str::<TaskEvent>(r#"{"event":"exploded"}"#).is_err());
-        assert_eq!(serde_json::to_string(&TaskEvent::Accepted).unwrap(), r#"{"event":"accepted"}"#);
+        assert_eq!(
+            serde_json::to_string(&TaskEvent::Accepted).unwrap(),
+            r#"{"event":"accepted"}"#
+        );
     }
 
     #[test]
     fn gpu_status_is_tagged() {
-        let json = serde_json::to_string(&GpuStatus::Error { message: "x".into() }).unwrap();
+        let json = serde_json::to_string(&GpuStatus::Error {
+            message: "x".into(),
+        })
+        .unwrap();
         assert_eq!(json, r#"{"status":"error","message":"x"}"#);
     }
 

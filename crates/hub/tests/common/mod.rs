@@ -40,7 +40,7 @@ pub struct TestHub {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     postgres: Option<(String, String)>,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 /// The PostgreSQL server for tests, if one was set up (`cargo xtask test` does).
@@ -126,7 +126,7 @@ impl TestHub {
             stop: Some(stop),
             server: Some(server),
             postgres,
-            _dir: dir,
+            dir,
         })
     }
 

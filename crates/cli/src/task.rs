@@ -246,11 +246,12 @@ fn print_task(task: &Task) {
                 .as_deref()
                 .map(|r| format!("  {r}"))
                 .unwrap_or_default();
-            println!(
+            let line = format!(
                 "  +{:>8.1}s  {:<10}{reason}",
                 (step.at - first) as f64 / 1000.0,
                 step.state.as_str()
             );
+            println!("{}", line.trim_end());
         }
     }
 }

@@ -148,7 +148,7 @@ impl Hub {
         config: HubConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Hub, HubError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| HubError::Io {
+        create_private_dir(data_dir).map_err(|source| HubError::Io {
             what: format!("create the data dir {}", data_dir.display()),
             source,
         })?;
@@ -262,6 +262,19 @@ pub async fn serve(
     tracker.wait().await;
     hub.db().close().await;
     result
+}
+
+/// Creates `dir` (and its parents) readable only by its owner when it is new:
+/// it holds task specs, logs and results that may be private.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// The default data dir: the platform's data folder, e.g. `~/.local/share/gantry/hub`.

@@ -14,6 +14,14 @@
 
 #![deny(missing_docs)]
 
+pub mod config;
+pub mod docker;
+pub mod executor;
+pub mod host;
 pub mod hub;
+pub mod monitor;
+pub mod process;
+pub mod spool;
+pub mod statsd;
 
 pub use hub::{ClientError, HubClient, Next, Token};

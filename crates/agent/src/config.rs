@@ -1,0 +1,597 @@
+//! The agent's settings: flag > environment > config file > default.
+//!
+//! Every option has one name in each layer (`--max-tasks`, `GANTRY_MAX_TASKS`,
+//! `max_tasks`). The Supervisely agent's variables are read as aliases
+//! (SERVER_ADDRESS, ACCESS_TOKEN, AGENT_HOST_DIR, …) with its defaults, so a
+//! person moving from it keeps their setup.
+//!
+//! The token is never read from the config file: a file that must stay
+//! secret is named with `token_file` and must be readable only by its owner.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::docker::RegistryLogin;
+use crate::hub::Token;
+
+/// What the command line gave; `None` where a flag was absent.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// `--server`.
+    pub server: Option<String>,
+    /// `--token`.
+    pub token: Option<Token>,
+    /// `--host-dir`.
+    pub host_dir: Option<PathBuf>,
+    /// `--name`.
+    pub name: Option<String>,
+    /// `--label`, repeatable.
+    pub labels: Vec<String>,
+    /// `--max-tasks`.
+    pub max_tasks: Option<usize>,
+    /// `--config`.
+    pub config_file: Option<PathBuf>,
+    /// `--statsd-host`.
+    pub statsd_host: Option<String>,
+    /// `--statsd-port`.
+    pub statsd_port: Option<u16>,
+    /// `--statsd-namespace`.
+    pub statsd_namespace: Option<String>,
+    /// `--stop-tasks-on-exit`.
+    pub stop_tasks_on_exit: bool,
+}
+
+/// The agent's resolved settings.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The hub's address (GANTRY_SERVER, SERVER_ADDRESS).
+    pub server: Option<String>,
+    /// The node token (GANTRY_TOKEN, ACCESS_TOKEN, or token_file in the config file).
+    pub token: Option<Token>,
+    /// Where the agent keeps everything (GANTRY_HOST_DIR, AGENT_HOST_DIR).
+    pub host_dir: PathBuf,
+    /// A name to show for this agent; the hub knows the node by its token.
+    pub name: String,
+    /// Labels added to those the hub gave the node.
+    pub labels: Vec<String>,
+    /// How many tasks run at once.
+    pub max_tasks: usize,
+    /// Logins for private registries (DOCKER_REGISTRY, DOCKER_LOGIN, DOCKER_PASSWORD).
+    pub registries: Vec<RegistryLogin>,
+    /// Keep outputs in local storage rather than uploading them (WITH_LOCAL_STORAGE).
+    pub with_local_storage: bool,
+    /// Pull images before every task unless the job says otherwise (PULL_ALWAYS).
+    pub pull_always: bool,
+    /// Use the built-in timeouts (DEFAULT_TIMEOUTS); kept for the seed's setups.
+    pub default_timeouts: bool,
+    /// Remove a task's working folder when it succeeds (DELETE_TASK_DIR_ON_FINISH).
+    pub delete_task_dir_on_finish: bool,
+    /// Remove it when it fails (DELETE_TASK_DIR_ON_FAILURE).
+    pub delete_task_dir_on_failure: bool,
+    /// How long one Docker API call may take (DOCKER_API_CALL_TIMEOUT).
+    pub docker_api_call_timeout: Duration,
+    /// Where the Docker engine is (DOCKER_HOST).
+    pub docker_host: Option<String>,
+    /// How long a stopped task gets between SIGTERM and SIGKILL.
+    pub stop_grace: Duration,
+    /// StatsD: host, port, namespace.
+    pub statsd: Option<(String, u16, String)>,
+    /// Cancel running tasks when the agent stops, instead of leaving them.
+    pub stop_tasks_on_exit: bool,
+}
+
+/// The config file's keys (TOML).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    server: Option<String>,
+    token_file: Option<PathBuf>,
+    host_dir: Option<PathBuf>,
+    name: Option<String>,
+    labels: Option<Vec<String>>,
+    max_tasks: Option<usize>,
+    docker_registry: Option<String>,
+    docker_login: Option<String>,
+    with_local_storage: Option<bool>,
+    pull_always: Option<bool>,
+    default_timeouts: Option<bool>,
+    delete_task_dir_on_finish: Option<bool>,
+    delete_task_dir_on_failure: Option<bool>,
+    docker_api_call_timeout: Option<u64>,
+    docker_host: Option<String>,
+    stop_grace: Option<u64>,
+    statsd_host: Option<String>,
+    statsd_port: Option<u16>,
+    statsd_namespace: Option<String>,
+    /// Refused with a pointer to `token_file`; present so the error can say so.
+    token: Option<toml::Value>,
+    /// Refused likewise.
+    docker_password: Option<toml::Value>,
+}
+
+/// A setting that cannot be used, with what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The default config file: `$XDG_CONFIG_HOME/gantry/agent.toml` or `~/.config/gantry/agent.toml`.
+pub fn default_config_file() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|dir| dir.join("gantry").join("agent.toml"))
+}
+
+/// The default host dir: `$XDG_DATA_HOME/gantry/agent` or `~/.local/share/gantry/agent`.
+pub fn default_host_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("gantry")
+        .join("agent")
+}
+
+impl AgentConfig {
+    /// Resolves the settings from the layers. `env` reads a variable (the
+    /// process environment in real use, a map in tests); `default_file` is
+    /// read when no config file is named and it exists.
+    pub fn resolve(
+        flags: Flags,
+        env: &dyn Fn(&str) -> Option<String>,
+        default_file: Option<PathBuf>,
+    ) -> Result<AgentConfig, ConfigError> {
+        let var = |names: &[&'static str]| -> Option<(&'static str, String)> {
+            names
+                .iter()
+                .find_map(|name| env(name).filter(|v| !v.is_empty()).map(|v| (*name, v)))
+        };
+        let config_path = flags
+            .config_file
+            .clone()
+            .or_else(|| var(&["GANTRY_CONFIG"]).map(|(_, v)| PathBuf::from(v)));
+        let explicit = config_path.is_some();
+        let file = match config_path.or(default_file) {
+            Some(path) if path.is_file() => read_file(&path)?,
+            Some(path) if explicit => {
+                return Err(ConfigError(format!(
+                    "the config file {} does not exist",
+                    path.display()
+                )));
+            }
+            _ => FileConfig::default(),
+        };
+        let boolean = |names: &[&'static str],
+                       file: Option<bool>,
+                       default: bool|
+         -> Result<bool, ConfigError> {
+            match var(names) {
+                Some((name, value)) => parse_bool(name, &value),
+                None => Ok(file.unwrap_or(default)),
+            }
+        };
+        let number =
+            |names: &[&'static str], file: Option<u64>, default: u64| -> Result<u64, ConfigError> {
+                match var(names) {
+                    Some((name, value)) => value.trim().parse().map_err(|_| {
+                        ConfigError(format!(
+                            "{name}={value} is not a whole number; write e.g. {name}={default}"
+                        ))
+                    }),
+                    None => Ok(file.unwrap_or(default)),
+                }
+            };
+
+        let token = match flags.token {
+            Some(token) => Some(token),
+            None => match var(&["GANTRY_TOKEN", "ACCESS_TOKEN"]) {
+                Some((_, token)) => Some(Token::new(token)),
+                None => match &file.token_file {
+                    Some(path) => Some(read_token_file(path)?),
+                    None => None,
+                },
+            },
+        };
+        let host_dir = flags
+            .host_dir
+            .or_else(|| var(&["GANTRY_HOST_DIR", "AGENT_HOST_DIR"]).map(|(_, v)| PathBuf::from(v)))
+            .or(file.host_dir)
+            .unwrap_or_else(default_host_dir);
+        let mut labels = flags.labels;
+        if labels.is_empty() {
+            labels = match var(&["GANTRY_LABELS"]) {
+                Some((_, v)) => v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                None => file.labels.unwrap_or_default(),
+            };
+        }
+        for label in &labels {
+            if let Some(problem) = gantry_protocol::job::label_problem(label) {
+                return Err(ConfigError(format!("label {label}: {problem}")));
+            }
+        }
+        let max_tasks = match flags.max_tasks {
+            Some(n) => n as u64,
+            None => number(&["GANTRY_MAX_TASKS"], file.max_tasks.map(|n| n as u64), 1)?,
+        };
+        if max_tasks == 0 {
+            return Err(ConfigError(
+                "max tasks must be at least 1; to stop taking tasks, drain the agent".into(),
+            ));
+        }
+        let registries = registry_logins(
+            var(&["GANTRY_DOCKER_REGISTRY", "DOCKER_REGISTRY"])
+                .map(|(_, v)| v)
+                .or(file.docker_registry),
+            var(&["GANTRY_DOCKER_LOGIN", "DOCKER_LOGIN"])
+                .map(|(_, v)| v)
+                .or(file.docker_login),
+            var(&["GANTRY_DOCKER_PASSWORD", "DOCKER_PASSWORD"]).map(|(_, v)| v),
+        )?;
+        let statsd = match (
+            flags
+                .statsd_host
+                .or_else(|| var(&["GANTRY_STATSD_HOST"]).map(|(_, v)| v))
+                .or(file.statsd_host),
+            flags
+                .statsd_port
+                .map(u64::from)
+                .or(match var(&["GANTRY_STATSD_PORT"]) {
+                    Some((name, v)) => Some(
+                        v.parse()
+                            .map_err(|_| ConfigError(format!("{name}={v} is not a port")))?,
+                    ),
+                    None => file.statsd_port.map(u64::from),
+                }),
+        ) {
+            (Some(host), port) => Some((
+                host,
+                u16::try_from(port.unwrap_or(8125))
+                    .map_err(|_| ConfigError("the StatsD port must be below 65536".into()))?,
+                flags
+                    .statsd_namespace
+                    .or_else(|| var(&["GANTRY_STATSD_NAMESPACE"]).map(|(_, v)| v))
+                    .or(file.statsd_namespace)
+                    .unwrap_or_default(),
+            )),
+            (None, Some(_)) => {
+                return Err(ConfigError(
+                    "a StatsD port was given without --statsd-host".into(),
+                ));
+            }
+            (None, None) => None,
+        };
+        Ok(AgentConfig {
+            server: flags
+                .server
+                .or_else(|| var(&["GANTRY_SERVER", "SERVER_ADDRESS"]).map(|(_, v)| v))
+                .or(file.server),
+            token,
+            host_dir,
+            name: flags
+                .name
+                .or_else(|| var(&["GANTRY_NAME"]).map(|(_, v)| v))
+                .or(file.name)
+                .unwrap_or_else(|| {
+                    sysinfo::System::host_name().unwrap_or_else(|_| "gantry-agent".into())
+                }),
+            labels,
+            max_tasks: max_tasks as usize,
+            registries,
+            with_local_storage: boolean(
+                &["GANTRY_WITH_LOCAL_STORAGE", "WITH_LOCAL_STORAGE"],
+                file.with_local_storage,
+                true,
+            )?,
+            pull_always: boolean(
+                &["GANTRY_PULL_ALWAYS", "PULL_ALWAYS"],
+                file.pull_always,
+                true,
+            )?,
+            default_timeouts: boolean(
+                &["GANTRY_DEFAULT_TIMEOUTS", "DEFAULT_TIMEOUTS"],
+                file.default_timeouts,
+                true,
+            )?,
+            delete_task_dir_on_finish: boolean(
+                &[
+                    "GANTRY_DELETE_TASK_DIR_ON_FINISH",
+                    "DELETE_TASK_DIR_ON_FINISH",
+                ],
+                file.delete_task_dir_on_finish,
+                true,
+            )?,
+            delete_task_dir_on_failure: boolean(
+                &[
+                    "GANTRY_DELETE_TASK_DIR_ON_FAILURE",
+                    "DELETE_TASK_DIR_ON_FAILURE",
+                ],
+                file.delete_task_dir_on_failure,
+                false,
+            )?,
+            docker_api_call_timeout: Duration::from_secs(
+                number(
+                    &["GANTRY_DOCKER_API_CALL_TIMEOUT", "DOCKER_API_CALL_TIMEOUT"],
+                    file.docker_api_call_timeout,
+                    60,
+                )?
+                .max(1),
+            ),
+            docker_host: var(&["DOCKER_HOST"]).map(|(_, v)| v).or(file.docker_host),
+            stop_grace: Duration::from_secs(number(&["GANTRY_STOP_GRACE"], file.stop_grace, 10)?),
+            statsd,
+            stop_tasks_on_exit: flags.stop_tasks_on_exit,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!(
+            "cannot read the config file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let file: FileConfig = toml::from_str(&text).map_err(|e| {
+        ConfigError(format!(
+            "the config file {} is not valid: {e}",
+            path.display()
+        ))
+    })?;
+    if file.token.is_some() {
+        return Err(ConfigError(format!(
+            "{}: a token must not be written in the config file; put it in a file only you can read \
+             (chmod 600) and name that file with token_file = \"…\", or use GANTRY_TOKEN",
+            path.display()
+        )));
+    }
+    if file.docker_password.is_some() {
+        return Err(ConfigError(format!(
+            "{}: docker_password must not be written in the config file; use DOCKER_PASSWORD",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
+fn read_token_file(path: &Path) -> Result<Token, ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let metadata = std::fs::metadata(path).map_err(|e| {
+        ConfigError(format!(
+            "cannot read the token file {}: {e}",
+            path.display()
+        ))
+    })?;
+    if metadata.permissions().mode() & 0o077 != 0 {
+        return Err(ConfigError(format!(
+            "the token file {} can be read by others; run chmod 600 {}",
+            path.display(),
+            path.display()
+        )));
+    }
+    let token = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!(
+            "cannot read the token file {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(Token::new(token))
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError(format!("{name}={value} is not true or false"))),
+    }
+}
+
+/// Pairs the comma-separated registry, login and password lists, in order.
+fn registry_logins(
+    registries: Option<String>,
+    logins: Option<String>,
+    passwords: Option<String>,
+) -> Result<Vec<RegistryLogin>, ConfigError> {
+    let split = |list: Option<String>| -> Vec<String> {
+        list.map(|l| {
+            l.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let (registries, logins, passwords) = (split(registries), split(logins), split(passwords));
+    if registries.len() != logins.len() || registries.len() != passwords.len() {
+        return Err(ConfigError(format!(
+            "DOCKER_REGISTRY lists {} registries, DOCKER_LOGIN {} logins and DOCKER_PASSWORD {} passwords; \
+             give one login and one password per registry, in the same order",
+            registries.len(),
+            logins.len(),
+            passwords.len()
+        )));
+    }
+    Ok(registries
+        .into_iter()
+        .zip(logins)
+        .zip(passwords)
+        .map(|((registry, login), password)| RegistryLogin {
+            registry,
+            login,
+            password,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn resolve(flags: Flags, env: &[(&str, &str)]) -> Result<AgentConfig, ConfigError> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        AgentConfig::resolve(flags, &|name| env.get(name).cloned(), None)
+    }
+
+    #[test]
+    fn defaults_follow_the_seed() {
+        let config = resolve(
+            Flags {
+                host_dir: Some("/h".into()),
+                ..Default::default()
+            },
+            &[],
+        )
+        .unwrap();
+        assert!(config.with_local_storage && config.pull_always && config.default_timeouts);
+        assert!(config.delete_task_dir_on_finish && !config.delete_task_dir_on_failure);
+        assert_eq!(config.docker_api_call_timeout, Duration::from_secs(60));
+        assert_eq!(config.max_tasks, 1);
+        assert!(config.token.is_none() && config.statsd.is_none());
+    }
+
+    #[test]
+    fn flag_beats_env_beats_alias() {
+        let env = [
+            ("GANTRY_SERVER", "http://env"),
+            ("SERVER_ADDRESS", "http://alias"),
+            ("ACCESS_TOKEN", "t0k"),
+        ];
+        let config = resolve(
+            Flags {
+                server: Some("http://flag".into()),
+                ..Default::default()
+            },
+            &env,
+        )
+        .unwrap();
+        assert_eq!(config.server.as_deref(), Some("http://flag"));
+        assert_eq!(config.token.as_ref().map(Token::expose), Some("t0k"));
+        let config = resolve(Flags::default(), &env).unwrap();
+        assert_eq!(config.server.as_deref(), Some("http://env"));
+        let config = resolve(
+            Flags::default(),
+            &[("SERVER_ADDRESS", "http://alias"), ("AGENT_HOST_DIR", "/x")],
+        )
+        .unwrap();
+        assert_eq!(config.server.as_deref(), Some("http://alias"));
+        assert_eq!(config.host_dir, PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn seed_variables_are_read() {
+        let env = [
+            ("WITH_LOCAL_STORAGE", "false"),
+            ("PULL_ALWAYS", "0"),
+            ("DELETE_TASK_DIR_ON_FAILURE", "yes"),
+            ("DOCKER_API_CALL_TIMEOUT", "5"),
+            ("DOCKER_REGISTRY", "a.io,b.io:5000"),
+            ("DOCKER_LOGIN", "u1,u2"),
+            ("DOCKER_PASSWORD", "p1,p2"),
+        ];
+        let config = resolve(Flags::default(), &env).unwrap();
+        assert!(
+            !config.with_local_storage && !config.pull_always && config.delete_task_dir_on_failure
+        );
+        assert_eq!(config.docker_api_call_timeout, Duration::from_secs(5));
+        assert_eq!(config.registries[1].registry, "b.io:5000");
+        assert_eq!(config.registries[1].password, "p2");
+        assert!(
+            !format!("{config:?}").contains("p2"),
+            "passwords never print"
+        );
+        let error = resolve(
+            Flags::default(),
+            &[("DOCKER_REGISTRY", "a.io"), ("DOCKER_LOGIN", "u")],
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("one login and one password per registry"),
+            "{error}"
+        );
+        let error = resolve(Flags::default(), &[("PULL_ALWAYS", "sometimes")]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("PULL_ALWAYS=sometimes is not true or false"),
+            "{error}"
+        );
+        let error = resolve(Flags::default(), &[("GANTRY_MAX_TASKS", "many")]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("GANTRY_MAX_TASKS=many is not a whole number"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn config_file_layer_and_token_rules() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "gantry_node_abc\n").unwrap();
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let file = dir.path().join("agent.toml");
+        std::fs::write(
+            &file,
+            format!("server = \"http://file\"\nmax_tasks = 3\nlabels = [\"gpu\"]\ntoken_file = \"{}\"\n", token_file.display()),
+        )
+        .unwrap();
+        let flags = || Flags {
+            config_file: Some(file.clone()),
+            ..Default::default()
+        };
+        let config = resolve(flags(), &[("GANTRY_MAX_TASKS", "2")]).unwrap();
+        assert_eq!(config.server.as_deref(), Some("http://file"));
+        assert_eq!(config.max_tasks, 2, "env beats the file");
+        assert_eq!(config.labels, ["gpu"]);
+        assert_eq!(
+            config.token.as_ref().map(Token::expose),
+            Some("gantry_node_abc")
+        );
+
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(
+            resolve(flags(), &[])
+                .unwrap_err()
+                .to_string()
+                .contains("chmod 600")
+        );
+        std::fs::write(&file, "token = \"secret\"\n").unwrap();
+        let error = resolve(flags(), &[]).unwrap_err().to_string();
+        assert!(
+            error.contains("must not be written in the config file") && !error.contains("secret"),
+            "{error}"
+        );
+        std::fs::write(&file, "max_taks = 2\n").unwrap();
+        assert!(
+            resolve(flags(), &[])
+                .unwrap_err()
+                .to_string()
+                .contains("unknown field `max_taks`")
+        );
+        let missing = Flags {
+            config_file: Some(dir.path().join("nope.toml")),
+            ..Default::default()
+        };
+        assert!(
+            resolve(missing, &[])
+                .unwrap_err()
+                .to_string()
+                .contains("does not exist")
+        );
+    }
+}

@@ -1,0 +1,717 @@
+//! The `docker` executor, through bollard. This is the only module that knows
+//! bollard or the Docker API.
+//!
+//! A task's main container is attached *before* it starts, as `docker run`
+//! does, so not one byte of its output is missed; the attach stream carries
+//! stdout and stderr exactly as written. Containers are labelled with the task
+//! and node (never the token), run with `no-new-privileges`, never privileged,
+//! without the Docker socket, with an init process and a bounded log driver.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::container::LogOutput;
+use bollard::errors::Error as DockerError;
+use bollard::models::{
+    ContainerCreateBody, DeviceRequest, EndpointSettings, HostConfig, HostConfigLogConfig, Mount,
+    MountType, NetworkCreateRequest, NetworkingConfig,
+};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures::StreamExt;
+use gantry_protocol::job::{Gpus, Resources};
+use gantry_protocol::wire::PullProgress;
+
+use crate::executor::{
+    Chunk, Command, Control, Deadline, ExecError, Exit, LogSink, Stream, sleep_until,
+};
+
+/// Label naming the task a container belongs to.
+pub const LABEL_TASK: &str = "gantry.task";
+/// Label naming the node that runs it.
+pub const LABEL_NODE: &str = "gantry.node";
+/// Label saying what the container is for: `main`, `epilogue` or `service`.
+pub const LABEL_ROLE: &str = "gantry.role";
+
+/// Where containers mount the task's folder, and their working directory.
+pub const TASK_MOUNT: &str = "/task";
+
+/// A login for one registry (DOCKER_REGISTRY / DOCKER_LOGIN / DOCKER_PASSWORD).
+#[derive(Clone)]
+pub struct RegistryLogin {
+    /// The registry's host, e.g. `registry.example.com:5000`.
+    pub registry: String,
+    /// The user name.
+    pub login: String,
+    /// The password; never printed.
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RegistryLogin {{ registry: {:?}, login: {:?}, password: *** }}",
+            self.registry, self.login
+        )
+    }
+}
+
+/// A container to run for a task.
+#[derive(Debug, Clone)]
+pub struct ContainerPlan {
+    /// The task's id.
+    pub task_id: String,
+    /// The node's name, for the label.
+    pub node: String,
+    /// `main`, `epilogue` or `service`.
+    pub role: &'static str,
+    /// The container's name.
+    pub name: String,
+    /// The image.
+    pub image: String,
+    /// The command, environment, working folder and timeout.
+    pub command: Command,
+    /// Blobs mounted read-only: (file on this machine, path relative to the task folder).
+    pub inputs: Vec<(PathBuf, String)>,
+    /// Limits and devices.
+    pub resources: Resources,
+    /// The task's private network, when it has services.
+    pub network: Option<String>,
+    /// Host names the container answers to on that network.
+    pub aliases: Vec<String>,
+}
+
+/// A connection to the Docker engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    docker: Docker,
+    call_timeout: Duration,
+}
+
+impl Engine {
+    /// Connects to `host` (`unix:///path` or `tcp://host:port`; default: DOCKER_HOST,
+    /// then the standard socket) and checks the engine answers.
+    pub async fn connect(host: Option<&str>, call_timeout: Duration) -> Result<Engine, ExecError> {
+        let host = host
+            .map(str::to_owned)
+            .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
+            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned());
+        let timeout_secs = call_timeout.as_secs().max(1);
+        let docker = if let Some(path) = host.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, timeout_secs, bollard::API_DEFAULT_VERSION)
+        } else if host.starts_with("tcp://") || host.starts_with("http://") {
+            Docker::connect_with_http(&host.replacen("tcp://", "http://", 1), timeout_secs, bollard::API_DEFAULT_VERSION)
+        } else {
+            return Err(ExecError::DockerUnavailable(format!(
+                "DOCKER_HOST=\"{host}\" is not understood; write unix:///var/run/docker.sock or tcp://HOST:PORT"
+            )));
+        }
+        .map_err(|e| unavailable(&host, &e))?;
+        let engine = Engine {
+            docker,
+            call_timeout,
+        };
+        let docker = engine
+            .call("connect", engine.docker.clone().negotiate_version())
+            .await
+            .map_err(|e| match e {
+                ExecError::Other(_) => unavailable(&host, &e),
+                other => other,
+            })?;
+        Ok(Engine {
+            docker,
+            call_timeout,
+        })
+    }
+
+    /// The engine's version, e.g. "20.10.24".
+    pub async fn version(&self) -> Result<String, ExecError> {
+        let version = self.call("read the version", self.docker.version()).await?;
+        Ok(version.version.unwrap_or_default())
+    }
+
+    /// Runs one Docker API call, bounded by DOCKER_API_CALL_TIMEOUT.
+    async fn call<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, DockerError>>,
+    ) -> Result<T, ExecError> {
+        match tokio::time::timeout(self.call_timeout, call).await {
+            Ok(result) => result.map_err(|e| classify(what, e)),
+            Err(_) => Err(ExecError::Timeout(format!(
+                "Docker did not answer ({what}) within {}s (DOCKER_API_CALL_TIMEOUT); the engine may be overloaded or stuck",
+                self.call_timeout.as_secs()
+            ))),
+        }
+    }
+
+    /// Whether the image is on this machine.
+    pub async fn has_image(&self, image: &str) -> Result<bool, ExecError> {
+        match tokio::time::timeout(self.call_timeout, self.docker.inspect_image(image)).await {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            })) => Ok(false),
+            Ok(Err(e)) => Err(classify("look for the image", e)),
+            Err(_) => Err(ExecError::Timeout(
+                "Docker did not answer whether it has the image".into(),
+            )),
+        }
+    }
+
+    /// Pulls `image`, logging in where a login matches its registry, and
+    /// reports progress (bytes over all layers) as it goes.
+    pub async fn pull(
+        &self,
+        image: &str,
+        logins: &[RegistryLogin],
+        mut progress: impl FnMut(PullProgress),
+    ) -> Result<(), ExecError> {
+        let (name, tag) = split_reference(image);
+        let mut options = CreateImageOptionsBuilder::new().from_image(name);
+        if let Some(tag) = tag {
+            options = options.tag(tag);
+        }
+        let registry = registry_of(image);
+        let login = logins.iter().find(|l| l.registry == registry);
+        let credentials = login.map(|l| DockerCredentials {
+            username: Some(l.login.clone()),
+            password: Some(l.password.clone()),
+            serveraddress: Some(l.registry.clone()),
+            ..Default::default()
+        });
+        let mut stream = self
+            .docker
+            .create_image(Some(options.build()), None, credentials);
+        let mut layers: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut last_report = tokio::time::Instant::now();
+        loop {
+            // A pull may take long, but each progress message must come within the call timeout.
+            let item = match tokio::time::timeout(
+                self.call_timeout.max(Duration::from_secs(60)),
+                stream.next(),
+            )
+            .await
+            {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(_) => {
+                    return Err(ExecError::Timeout(format!(
+                        "pulling {image} stalled: no progress for a while"
+                    )));
+                }
+            };
+            let info = item.map_err(|e| pull_error(image, login.is_some(), e))?;
+            if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                return Err(pull_error_message(image, login.is_some(), &detail));
+            }
+            if let (Some(id), Some(status)) = (info.id, info.status.as_deref()) {
+                let entry = layers.entry(id).or_insert((0, 0));
+                match (status, info.progress_detail) {
+                    ("Downloading", Some(detail)) => {
+                        entry.0 = detail.current.unwrap_or(0).max(0) as u64;
+                        entry.1 = detail.total.unwrap_or(0).max(0) as u64;
+                    }
+                    ("Download complete" | "Pull complete" | "Already exists", _) => {
+                        entry.0 = entry.1
+                    }
+                    _ => {}
+                }
+            }
+            if last_report.elapsed() >= Duration::from_millis(250) {
+                last_report = tokio::time::Instant::now();
+                progress(sum(&layers));
+            }
+        }
+        progress(sum(&layers));
+        Ok(())
+    }
+
+    /// Makes the task's private network, where services are reachable by name.
+    pub async fn create_network(&self, task_id: &str, node: &str) -> Result<String, ExecError> {
+        let name = format!("gantry-{task_id}");
+        let labels = HashMap::from([
+            (LABEL_TASK.to_owned(), task_id.to_owned()),
+            (LABEL_NODE.to_owned(), node.to_owned()),
+        ]);
+        let request = NetworkCreateRequest {
+            name: name.clone(),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.call(
+            "create the task's network",
+            self.docker.create_network(request),
+        )
+        .await?;
+        Ok(name)
+    }
+
+    /// Creates and starts a container that runs beside the task (a service); returns its id.
+    pub async fn start_detached(&self, plan: &ContainerPlan) -> Result<String, ExecError> {
+        let id = self.create(plan).await?;
+        self.call("start a service", self.docker.start_container(&id, None))
+            .await?;
+        Ok(id)
+    }
+
+    /// Runs a container to its end, sending its output to `sink`, obeying `control`.
+    /// The container is removed afterwards, whatever happened.
+    pub async fn run(
+        &self,
+        plan: &ContainerPlan,
+        control: &mut Control,
+        sink: &LogSink,
+    ) -> Result<Exit, ExecError> {
+        let id = self.create(plan).await?;
+        let result = self.run_created(&id, plan, control, sink).await;
+        self.remove(&id).await;
+        result
+    }
+
+    async fn run_created(
+        &self,
+        id: &str,
+        plan: &ContainerPlan,
+        control: &mut Control,
+        sink: &LogSink,
+    ) -> Result<Exit, ExecError> {
+        let attach = AttachContainerOptionsBuilder::new()
+            .stream(true)
+            .stdout(true)
+            .stderr(true)
+            .logs(true)
+            .build();
+        let attached = self
+            .call(
+                "attach to the container",
+                self.docker.attach_container(id, Some(attach)),
+            )
+            .await?;
+        let mut output = attached.output;
+        let sink = sink.clone();
+        let reader = tokio::spawn(async move {
+            while let Some(item) = output.next().await {
+                let chunk = match item {
+                    Ok(LogOutput::StdOut { message }) => Chunk {
+                        stream: Stream::Stdout,
+                        bytes: message,
+                    },
+                    Ok(LogOutput::StdErr { message }) => Chunk {
+                        stream: Stream::Stderr,
+                        bytes: message,
+                    },
+                    Ok(LogOutput::Console { message }) => Chunk {
+                        stream: Stream::Stdout,
+                        bytes: message,
+                    },
+                    Ok(LogOutput::StdIn { .. }) => continue,
+                    Err(error) => {
+                        tracing::warn!(%error, "the container's output stream broke");
+                        return;
+                    }
+                };
+                if sink.send(chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        if let Err(error) = self
+            .call("start the container", self.docker.start_container(id, None))
+            .await
+        {
+            reader.abort();
+            return Err(error);
+        }
+
+        let mut deadline = Deadline::new(plan.command.timeout);
+        let mut stopping: Option<Exit> = None;
+        let mut wait = self.docker.wait_container(id, None);
+        let waited = loop {
+            tokio::select! {
+                waited = wait.next() => break waited,
+                _ = control.cancel.cancelled(), if stopping.is_none() => {
+                    stopping = Some(Exit::Canceled);
+                    self.stop(id, control.grace).await;
+                }
+                _ = sleep_until(deadline.at()), if stopping.is_none() => {
+                    stopping = Some(Exit::TimedOut);
+                    self.stop(id, control.grace).await;
+                }
+                changed = control.paused.changed() => {
+                    if changed.is_err() {
+                        continue;
+                    }
+                    let pause = *control.paused.borrow_and_update();
+                    let done = if pause {
+                        self.call("pause the container", self.docker.pause_container(id)).await
+                    } else {
+                        self.call("resume the container", self.docker.unpause_container(id)).await
+                    };
+                    match done {
+                        Ok(()) => {
+                            if pause { deadline.pause() } else { deadline.resume() }
+                            let _ = control.frozen.send(pause);
+                        }
+                        Err(error) => tracing::warn!(%error, "pause or resume failed"),
+                    }
+                }
+            }
+        };
+        // The attach stream ends when the container's output is closed.
+        let _ = tokio::time::timeout(Duration::from_secs(30), reader).await;
+        if let Some(exit) = stopping {
+            return Ok(exit);
+        }
+        let code = match waited {
+            Some(Ok(response)) => response.status_code,
+            Some(Err(DockerError::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(error)) => return Err(classify("wait for the container", error)),
+            None => {
+                return Err(ExecError::Other(
+                    "Docker ended the wait without an exit code".into(),
+                ));
+            }
+        };
+        let inspected = self
+            .call(
+                "inspect the container",
+                self.docker.inspect_container(id, None),
+            )
+            .await?;
+        if inspected.state.and_then(|s| s.oom_killed).unwrap_or(false) {
+            return Ok(Exit::OutOfMemory);
+        }
+        Ok(Exit::Code(code))
+    }
+
+    /// Stops a container: SIGTERM, SIGKILL after `grace`. A paused container is thawed first.
+    async fn stop(&self, id: &str, grace: Duration) {
+        let _ = self.docker.unpause_container(id).await;
+        let options = StopContainerOptionsBuilder::new()
+            .t(grace.as_secs() as i32)
+            .build();
+        let stop = self.docker.stop_container(id, Some(options));
+        if tokio::time::timeout(grace + self.call_timeout, stop)
+            .await
+            .is_err()
+        {
+            tracing::warn!(container = id, "docker stop did not return; killing");
+            let _ = self.docker.kill_container(id, None).await;
+        }
+    }
+
+    /// Removes a container and its anonymous volumes; a missing one is fine.
+    pub async fn remove(&self, id: &str) {
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        if let Err(error) = self
+            .call(
+                "remove the container",
+                self.docker.remove_container(id, Some(options)),
+            )
+            .await
+        {
+            tracing::warn!(container = id, %error, "could not remove a container");
+        }
+    }
+
+    /// Removes every container and the network of a task.
+    pub async fn remove_task(&self, task_id: &str) {
+        let filters = HashMap::from([("label", vec![format!("{LABEL_TASK}={task_id}")])]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        if let Ok(containers) = self
+            .call(
+                "list the task's containers",
+                self.docker.list_containers(Some(options)),
+            )
+            .await
+        {
+            for container in containers {
+                if let Some(id) = container.id {
+                    self.remove(&id).await;
+                }
+            }
+        }
+        let _ = self
+            .docker
+            .remove_network(&format!("gantry-{task_id}"))
+            .await;
+    }
+
+    async fn create(&self, plan: &ContainerPlan) -> Result<String, ExecError> {
+        let mut mounts = vec![Mount {
+            target: Some(TASK_MOUNT.to_owned()),
+            source: Some(plan.command.work_dir.display().to_string()),
+            typ: Some(MountType::BIND),
+            read_only: Some(false),
+            ..Default::default()
+        }];
+        for (blob, path) in &plan.inputs {
+            mounts.push(Mount {
+                target: Some(format!("{TASK_MOUNT}/{}", path.trim_start_matches("./"))),
+                source: Some(blob.display().to_string()),
+                typ: Some(MountType::BIND),
+                read_only: Some(true),
+                ..Default::default()
+            });
+        }
+        let labels = HashMap::from([
+            (LABEL_TASK.to_owned(), plan.task_id.clone()),
+            (LABEL_NODE.to_owned(), plan.node.clone()),
+            (LABEL_ROLE.to_owned(), plan.role.to_owned()),
+        ]);
+        let host_config = HostConfig {
+            mounts: Some(mounts),
+            init: Some(true),
+            privileged: Some(false),
+            security_opt: Some(vec!["no-new-privileges".to_owned()]),
+            // The engine keeps a bounded copy of the output; Gantry's own copy is the spool.
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("local".to_owned()),
+                config: Some(HashMap::from([
+                    ("max-size".to_owned(), "20m".to_owned()),
+                    ("max-file".to_owned(), "5".to_owned()),
+                ])),
+            }),
+            device_requests: gpu_request(plan.resources.gpus.as_ref()),
+            nano_cpus: plan.resources.cpus.map(|cpus| (cpus * 1e9) as i64),
+            memory: plan.resources.memory.map(|m| m.0 as i64),
+            shm_size: plan.resources.shm.map(|s| s.0 as i64),
+            network_mode: plan.network.clone(),
+            ..Default::default()
+        };
+        let networking_config = plan
+            .network
+            .as_ref()
+            .filter(|_| !plan.aliases.is_empty())
+            .map(|network| NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    network.clone(),
+                    EndpointSettings {
+                        aliases: Some(plan.aliases.clone()),
+                        ..Default::default()
+                    },
+                )])),
+            });
+        let body = ContainerCreateBody {
+            image: Some(plan.image.clone()),
+            cmd: (!plan.command.argv.is_empty()).then(|| plan.command.argv.clone()),
+            env: Some(
+                plan.command
+                    .env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+            ),
+            working_dir: Some(TASK_MOUNT.to_owned()),
+            labels: Some(labels),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(false),
+            host_config: Some(host_config),
+            networking_config,
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&plan.name)
+            .build();
+        let created = self
+            .call("create the container", self.docker.create_container(Some(options), body))
+            .await
+            .map_err(|e| match e {
+                ExecError::Other(message) if message.contains("No such image") => ExecError::ImageNotFound(format!(
+                    "image {} is not on this machine and was not pulled; check its name or set pull: always",
+                    plan.image
+                )),
+                other => other,
+            })?;
+        Ok(created.id)
+    }
+}
+
+fn gpu_request(gpus: Option<&Gpus>) -> Option<Vec<DeviceRequest>> {
+    let request = |count: Option<i64>, ids: Option<Vec<String>>| DeviceRequest {
+        driver: Some("nvidia".to_owned()),
+        count,
+        device_ids: ids,
+        capabilities: Some(vec![vec!["gpu".to_owned()]]),
+        ..Default::default()
+    };
+    Some(vec![match gpus? {
+        Gpus::All => request(Some(-1), None),
+        Gpus::Count(n) => request(Some(i64::from(*n)), None),
+        Gpus::Indices(list) => request(None, Some(list.iter().map(u32::to_string).collect())),
+    }])
+}
+
+fn sum(layers: &HashMap<String, (u64, u64)>) -> PullProgress {
+    let (done, total) = layers
+        .values()
+        .fold((0, 0), |(d, t), (ld, lt)| (d + ld, t + lt));
+    PullProgress { done, total }
+}
+
+/// Splits `registry:5000/name:tag` into name and tag; a digest reference has no tag.
+/// Without a tag Docker would pull every tag, so `latest` is meant.
+fn split_reference(image: &str) -> (&str, Option<&str>) {
+    if image.contains('@') {
+        return (image, None);
+    }
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last_slash..].rfind(':') {
+        Some(colon) => (
+            &image[..last_slash + colon],
+            Some(&image[last_slash + colon + 1..]),
+        ),
+        None => (image, Some("latest")),
+    }
+}
+
+/// The registry an image comes from: its first path part when that names a
+/// host (has a '.' or ':' or is localhost), else Docker Hub.
+pub fn registry_of(image: &str) -> String {
+    match image.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            first.to_owned()
+        }
+        _ => "docker.io".to_owned(),
+    }
+}
+
+fn unavailable(host: &str, error: &dyn std::fmt::Display) -> ExecError {
+    ExecError::DockerUnavailable(format!(
+        "Docker is not reachable at {host} ({error}); start Docker (e.g. sudo systemctl start docker), \
+         check your user may use it (the docker group), or set DOCKER_HOST"
+    ))
+}
+
+fn classify(what: &str, error: DockerError) -> ExecError {
+    let text = error.to_string();
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("could not select device driver") || lower.contains("nvidia-container-cli") {
+        ExecError::NoGpu(
+            "this task asks for GPUs, but Docker has no NVIDIA runtime: install the NVIDIA driver and the \
+             NVIDIA Container Toolkit, then restart Docker"
+                .into(),
+        )
+    } else if lower.contains("no space left on device") {
+        ExecError::DiskFull(format!(
+            "the disk is full ({what}): free space for Docker and the host dir"
+        ))
+    } else if matches!(error, DockerError::RequestTimeoutError) {
+        ExecError::Timeout(format!("Docker did not answer in time ({what})"))
+    } else if matches!(
+        error,
+        DockerError::HyperResponseError { .. }
+            | DockerError::IOError { .. }
+            | DockerError::SocketNotFoundError(_)
+    ) {
+        ExecError::DockerUnavailable(format!(
+            "lost the connection to Docker ({what}): {text}; is it still running?"
+        ))
+    } else {
+        ExecError::Other(format!("Docker refused to {what}: {text}"))
+    }
+}
+
+fn pull_error(image: &str, logged_in: bool, error: DockerError) -> ExecError {
+    match error {
+        DockerError::DockerResponseServerError { message, .. }
+        | DockerError::DockerStreamError { error: message } => {
+            pull_error_message(image, logged_in, &message)
+        }
+        other => classify(&format!("pull {image}"), other),
+    }
+}
+
+fn pull_error_message(image: &str, logged_in: bool, message: &str) -> ExecError {
+    let lower = message.to_ascii_lowercase();
+    let registry = registry_of(image);
+    if lower.contains("unauthorized")
+        || lower.contains("authentication required")
+        || lower.contains("401")
+    {
+        if logged_in {
+            ExecError::RegistryAuth(format!(
+                "the registry {registry} refused the login for {image}: check DOCKER_LOGIN and DOCKER_PASSWORD ({message})"
+            ))
+        } else {
+            ExecError::RegistryAuth(format!(
+                "the registry {registry} wants a login for {image}: set DOCKER_REGISTRY, DOCKER_LOGIN and DOCKER_PASSWORD ({message})"
+            ))
+        }
+    } else if lower.contains("not found")
+        || lower.contains("manifest unknown")
+        || lower.contains("does not exist")
+        || lower.contains("pull access denied")
+    {
+        ExecError::ImageNotFound(format!(
+            "image {image} was not found: check its name and tag ({message})"
+        ))
+    } else if lower.contains("no space left on device") {
+        ExecError::DiskFull(format!(
+            "the disk is full while pulling {image}: free space for Docker"
+        ))
+    } else {
+        ExecError::Other(format!("pulling {image} failed: {message}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        assert_eq!(split_reference("busybox"), ("busybox", Some("latest")));
+        assert_eq!(split_reference("busybox:1.36"), ("busybox", Some("1.36")));
+        assert_eq!(
+            split_reference("localhost:5000/x/y:2"),
+            ("localhost:5000/x/y", Some("2"))
+        );
+        assert_eq!(
+            split_reference("localhost:5000/x"),
+            ("localhost:5000/x", Some("latest"))
+        );
+        assert_eq!(split_reference("x@sha256:abc"), ("x@sha256:abc", None));
+        assert_eq!(registry_of("localhost:5000/x"), "localhost:5000");
+        assert_eq!(registry_of("ghcr.io/a/b:1"), "ghcr.io");
+        assert_eq!(registry_of("library/busybox"), "docker.io");
+        assert_eq!(registry_of("busybox"), "docker.io");
+    }
+
+    #[test]
+    fn gpu_requests() {
+        assert!(gpu_request(None).is_none());
+        let all = gpu_request(Some(&Gpus::All)).unwrap();
+        assert_eq!(all[0].count, Some(-1));
+        let some = gpu_request(Some(&Gpus::Indices(vec![0, 2]))).unwrap();
+        assert_eq!(
+            some[0].device_ids.as_deref(),
+            Some(&["0".to_owned(), "2".to_owned()][..])
+        );
+    }
+
+    #[test]
+    fn passwords_never_print() {
+        let login = RegistryLogin {
+            registry: "r".into(),
+            login: "u".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{login:?}").contains("hunter2"));
+    }
+}

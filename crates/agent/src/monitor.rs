@@ -1,0 +1,469 @@
+//! The system monitor: what the agent reports about its machine.
+//!
+//! [`Monitor`] samples the CPU, memory, the disk that holds the agent's host
+//! folder, and the NVIDIA GPUs, and fills the [`SystemInfo`] the agent sends
+//! to the hub when it registers and with its heartbeats.
+//!
+//! GPUs are read through NVML, the library that ships with the NVIDIA driver.
+//! Most machines that run an agent have no such driver, so a missing library
+//! is a normal state ([`GpuStatus::NoDriver`]), never an error.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use gantry_protocol::wire::{CpuInfo, DiskInfo, GpuInfo, GpuStatus, MemoryInfo, SystemInfo};
+use nvml_wrapper::Nvml;
+use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
+use nvml_wrapper::error::NvmlError;
+use sysinfo::{Disks, MemoryRefreshKind, System};
+
+/// Samples the machine's CPU, memory, the disk of the host dir, and NVIDIA GPUs.
+#[derive(Debug)]
+pub struct Monitor {
+    host_dir: PathBuf,
+    /// Kept between samples because CPU usage is the difference between two
+    /// readings of `/proc/stat`. `None` only where sysinfo does not support
+    /// the platform.
+    system: Option<System>,
+    /// `None` when NVML could not be initialised; `gpu_status` says why.
+    nvml: Option<Nvml>,
+    gpu_status: GpuStatus,
+    gpu_count: u32,
+    /// The driver's versions do not change while the agent runs, so they are
+    /// read once.
+    driver_versions: BTreeMap<String, String>,
+    /// NVML errors already logged at warn level, so that a broken GPU logs
+    /// once rather than at every heartbeat.
+    warned: HashSet<String>,
+}
+
+impl Monitor {
+    /// `host_dir`: the folder whose disk is reported. NVML is initialised once
+    /// here; failing to load it is not an error but a status.
+    pub fn new(host_dir: &Path) -> Monitor {
+        let system = match System::new() {
+            Ok(mut system) => {
+                // This first reading is the baseline the first sample's CPU
+                // usage is measured from.
+                system.refresh_cpu_usage();
+                Some(system)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read CPU and memory on this platform");
+                None
+            }
+        };
+        let mut monitor = Monitor {
+            host_dir: host_dir.to_path_buf(),
+            system,
+            nvml: None,
+            gpu_status: GpuStatus::NoDriver,
+            gpu_count: 0,
+            driver_versions: BTreeMap::new(),
+            warned: HashSet::new(),
+        };
+        match Nvml::init() {
+            Ok(nvml) => {
+                monitor.driver_versions = driver_versions(&nvml);
+                monitor.nvml = Some(nvml);
+                monitor.count_gpus();
+            }
+            Err(NvmlError::LibloadingError(error)) => {
+                // No libnvidia-ml.so: the usual case on a machine without an
+                // NVIDIA driver, so it is worth a debug line at most.
+                tracing::debug!(%error, "NVML is not installed; reporting no NVIDIA driver");
+            }
+            Err(error) => {
+                monitor.warn_once("initialising NVML", &error);
+                monitor.gpu_status = GpuStatus::Error {
+                    message: advice(&error),
+                };
+            }
+        }
+        monitor
+    }
+
+    /// A fresh sample. Blocking (NVML and /proc reads): async callers use
+    /// spawn_blocking. CPU usage is measured since the previous sample (or
+    /// since [`Monitor::new`]), so the first sample may report 0.
+    pub fn sample(&mut self) -> SystemInfo {
+        let (cpu, memory) = self.cpu_and_memory();
+        self.count_gpus();
+        let gpus = self.gpus();
+        SystemInfo {
+            hostname: System::host_name().unwrap_or_default(),
+            os: os_name(),
+            cpu,
+            memory,
+            disk: disk_info(&self.host_dir),
+            gpu_status: self.gpu_status.clone(),
+            gpus,
+            extra: self.driver_versions.clone(),
+        }
+    }
+
+    /// How many NVIDIA GPUs NVML sees (0 without a driver), as of the last
+    /// sample.
+    pub fn gpu_count(&self) -> u32 {
+        self.gpu_count
+    }
+
+    /// Whether NVIDIA GPUs are usable, and why not, as of the last sample.
+    pub fn gpu_status(&self) -> &GpuStatus {
+        &self.gpu_status
+    }
+
+    fn cpu_and_memory(&mut self) -> (CpuInfo, MemoryInfo) {
+        let Some(system) = self.system.as_mut() else {
+            return (CpuInfo::default(), MemoryInfo::default());
+        };
+        system.refresh_cpu_usage();
+        system.refresh_memory_specifics(MemoryRefreshKind::nothing().with_ram());
+        let cpu = CpuInfo {
+            model: system
+                .cpus()
+                .first()
+                .map(|cpu| cpu.brand().trim().to_owned())
+                .unwrap_or_default(),
+            cores: u32::try_from(system.cpus().len()).unwrap_or(u32::MAX),
+            usage_percent: system.global_cpu_usage().clamp(0.0, 100.0),
+        };
+        let memory = MemoryInfo {
+            total_bytes: system.total_memory(),
+            used_bytes: system.used_memory(),
+        };
+        (cpu, memory)
+    }
+
+    /// Asks NVML how many GPUs it sees now and updates the status: a GPU can
+    /// fall off the bus while the agent runs.
+    fn count_gpus(&mut self) {
+        let Some(nvml) = &self.nvml else {
+            return;
+        };
+        match nvml.device_count() {
+            Ok(0) => {
+                self.gpu_count = 0;
+                self.gpu_status = GpuStatus::NoGpu;
+            }
+            Ok(count) => {
+                self.gpu_count = count;
+                self.gpu_status = GpuStatus::Available;
+            }
+            Err(error) => {
+                self.gpu_count = 0;
+                self.gpu_status = GpuStatus::Error {
+                    message: advice(&error),
+                };
+                self.warn_once("counting GPUs", &error);
+            }
+        }
+    }
+
+    fn gpus(&mut self) -> Vec<GpuInfo> {
+        let Some(nvml) = &self.nvml else {
+            return Vec::new();
+        };
+        let mut gpus = Vec::new();
+        let mut failures = Vec::new();
+        for index in 0..self.gpu_count {
+            match nvml.device_by_index(index) {
+                Ok(device) => {
+                    // Each field is read on its own so that one unsupported
+                    // query (temperature on some virtual GPUs, say) keeps
+                    // the others.
+                    let name = field(index, "name", device.name()).unwrap_or_default();
+                    let uuid = field(index, "uuid", device.uuid()).unwrap_or_default();
+                    let utilization = field(index, "utilization", device.utilization_rates())
+                        .map(|rates| rates.gpu.min(100))
+                        .unwrap_or_default();
+                    let memory = field(index, "memory", device.memory_info()).ok();
+                    let temperature = field(
+                        index,
+                        "temperature",
+                        device.temperature(TemperatureSensor::Gpu),
+                    )
+                    .ok();
+                    gpus.push(GpuInfo {
+                        index,
+                        name,
+                        uuid,
+                        utilization_percent: utilization,
+                        memory_used_bytes: memory.as_ref().map_or(0, |memory| memory.used),
+                        memory_total_bytes: memory.as_ref().map_or(0, |memory| memory.total),
+                        temperature_c: temperature,
+                    });
+                }
+                Err(error) => failures.push((index, error)),
+            }
+        }
+        for (index, error) in failures {
+            self.warn_once(&format!("opening GPU {index}"), &error);
+        }
+        gpus
+    }
+
+    fn warn_once(&mut self, doing: &str, error: &NvmlError) {
+        let key = format!("{doing}: {error}");
+        if self.warned.insert(key) {
+            tracing::warn!(%error, "NVML failed {doing}; further identical errors are not logged");
+        }
+    }
+}
+
+/// The operating system as people name it: "Debian GNU/Linux 12" on Linux,
+/// where sysinfo's long version would read "Linux (Debian GNU/Linux 12)", and
+/// sysinfo's long version ("macOS 15.1.1 Sequoia") elsewhere.
+fn os_name() -> String {
+    if cfg!(target_os = "linux") {
+        match (System::name(), System::os_version()) {
+            (Ok(name), Ok(version)) => return format!("{name} {version}"),
+            (Ok(name), Err(_)) => return name,
+            _ => {}
+        }
+    }
+    System::long_os_version().unwrap_or_default()
+}
+
+/// Passes a device field through, logging a failure at debug level: the
+/// caller falls back to a default so the rest of the device is still reported.
+fn field<T>(index: u32, name: &str, result: Result<T, NvmlError>) -> Result<T, NvmlError> {
+    if let Err(error) = &result {
+        tracing::debug!(gpu = index, field = name, %error, "NVML could not read a GPU field");
+    }
+    result
+}
+
+/// The NVIDIA driver version and the CUDA version the driver supports, under
+/// the keys `nvidia_driver` and `cuda_driver`, as far as NVML knows them.
+fn driver_versions(nvml: &Nvml) -> BTreeMap<String, String> {
+    let mut versions = BTreeMap::new();
+    match nvml.sys_driver_version() {
+        Ok(version) => {
+            versions.insert("nvidia_driver".to_owned(), version);
+        }
+        Err(error) => tracing::debug!(%error, "NVML could not read the driver version"),
+    }
+    match nvml.sys_cuda_driver_version() {
+        Ok(version) => {
+            let major = nvml_wrapper::cuda_driver_version_major(version);
+            let minor = nvml_wrapper::cuda_driver_version_minor(version);
+            versions.insert("cuda_driver".to_owned(), format!("{major}.{minor}"));
+        }
+        Err(error) => tracing::debug!(%error, "NVML could not read the CUDA driver version"),
+    }
+    versions
+}
+
+/// A sentence a person can act on for an NVML failure other than a missing
+/// library.
+fn advice(error: &NvmlError) -> String {
+    match error {
+        NvmlError::DriverNotLoaded => "The NVIDIA driver's library is installed but the kernel \
+             driver is not loaded: check `nvidia-smi`, and reboot if the driver was just installed."
+            .to_owned(),
+        NvmlError::NoPermission => "The agent may not talk to the NVIDIA driver: run it as a user \
+             who can open /dev/nvidia*."
+            .to_owned(),
+        NvmlError::LibRmVersionMismatch => "The NVIDIA driver's library and kernel module are \
+             different versions: reboot after the driver update, or reinstall the driver."
+            .to_owned(),
+        NvmlError::FailedToLoadSymbol(_) | NvmlError::FunctionNotFound => {
+            format!("The NVIDIA driver is too old for this agent ({error}): update the driver.")
+        }
+        NvmlError::GpuLost => "A GPU fell off the bus or became inaccessible: check `nvidia-smi` \
+             and the kernel log; the machine may need a reboot."
+            .to_owned(),
+        _ => format!("NVML failed: {error}. Check that `nvidia-smi` works on this machine."),
+    }
+}
+
+/// The size and free space of the file system holding `host_dir`.
+///
+/// The folder may not exist yet (the agent creates it later), so its nearest
+/// existing ancestor is measured instead: that is where it will be created.
+fn disk_info(host_dir: &Path) -> DiskInfo {
+    let mut info = DiskInfo {
+        path: host_dir.display().to_string(),
+        total_bytes: 0,
+        free_bytes: 0,
+    };
+    let Some(existing) = host_dir.ancestors().find_map(|dir| dir.canonicalize().ok()) else {
+        tracing::debug!(path = %host_dir.display(), "no part of the host folder exists");
+        return info;
+    };
+    // statvfs asks the file system that actually holds the folder, so a tmpfs
+    // or a bind mount is measured right; sysinfo's list of disks leaves
+    // tmpfs out, and a prefix match would then report the disk under it.
+    match statvfs_bytes(&existing) {
+        Ok((total, free)) => {
+            info.total_bytes = total;
+            info.free_bytes = free;
+        }
+        Err(error) => {
+            tracing::debug!(%error, path = %existing.display(), "statvfs failed; using the mount list");
+            if let Some((total, free)) = mounted_disk(&existing) {
+                info.total_bytes = total;
+                info.free_bytes = free;
+            }
+        }
+    }
+    info
+}
+
+/// Total bytes of the file system holding `dir`, and the bytes available to
+/// a user who is not root (what `df` calls Avail).
+#[allow(
+    clippy::useless_conversion,
+    reason = "the statvfs counts are u64 on Linux but u32 on macOS"
+)]
+fn statvfs_bytes(dir: &Path) -> nix::Result<(u64, u64)> {
+    let stat = nix::sys::statvfs::statvfs(dir)?;
+    let block = u64::from(stat.fragment_size());
+    Ok((
+        u64::from(stat.blocks()).saturating_mul(block),
+        u64::from(stat.blocks_available()).saturating_mul(block),
+    ))
+}
+
+/// Total and available bytes of the mounted disk whose mount point is the
+/// longest prefix of `dir` (a canonical path).
+fn mounted_disk(dir: &Path) -> Option<(u64, u64)> {
+    let disks = Disks::new_with_refreshed_list().ok()?;
+    disks
+        .iter()
+        .filter(|disk| dir.starts_with(disk.mount_point()))
+        .max_by_key(|disk| disk.mount_point().as_os_str().len())
+        .map(|disk| (disk.total_space(), disk.available_space()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `GANTRY_EXPECT_GPU=1` demands a usable NVIDIA GPU (how the test runs on
+    /// a GPU machine) and `0` demands none; unset, the test accepts either,
+    /// so `cargo test` passes on a person's GPU workstation as well as in CI.
+    fn expected_gpu() -> Option<bool> {
+        match std::env::var("GANTRY_EXPECT_GPU").as_deref() {
+            Ok("1") => Some(true),
+            Ok("0") => Some(false),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn reports_gpus_or_why_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut monitor = Monitor::new(dir.path());
+        let info = monitor.sample();
+        let available = monitor.gpu_status() == &GpuStatus::Available;
+        if let Some(expected) = expected_gpu() {
+            assert_eq!(available, expected, "{:?}", monitor.gpu_status());
+        }
+        assert_eq!(&info.gpu_status, monitor.gpu_status());
+        if available {
+            assert!(monitor.gpu_count() >= 1);
+            assert_eq!(info.gpus.len(), monitor.gpu_count() as usize);
+            for gpu in &info.gpus {
+                assert!(!gpu.name.is_empty(), "{gpu:?}");
+                assert!(gpu.memory_total_bytes > 0, "{gpu:?}");
+                assert!(gpu.memory_used_bytes <= gpu.memory_total_bytes, "{gpu:?}");
+                assert!(gpu.utilization_percent <= 100, "{gpu:?}");
+            }
+            assert!(info.extra.contains_key("nvidia_driver"), "{:?}", info.extra);
+        } else {
+            // Without a GPU the state must be one of the normal ones: an
+            // NVML error on a machine without a driver would be a bug.
+            assert!(
+                matches!(monitor.gpu_status(), GpuStatus::NoDriver | GpuStatus::NoGpu),
+                "{:?}",
+                monitor.gpu_status()
+            );
+            assert_eq!(monitor.gpu_count(), 0);
+            assert!(info.gpus.is_empty());
+            assert!(info.extra.is_empty(), "{:?}", info.extra);
+        }
+    }
+
+    #[test]
+    fn reports_cpu_memory_and_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = Monitor::new(dir.path()).sample();
+        assert!(info.cpu.cores > 0);
+        assert!((0.0..=100.0).contains(&info.cpu.usage_percent));
+        assert!(info.memory.total_bytes > 0);
+        assert!(info.memory.used_bytes <= info.memory.total_bytes);
+        assert!(!info.hostname.is_empty());
+    }
+
+    #[test]
+    fn reports_the_disk_of_the_host_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = Monitor::new(dir.path()).sample();
+        assert_eq!(info.disk.path, dir.path().display().to_string());
+        assert!(info.disk.total_bytes > 0);
+        assert!(info.disk.free_bytes <= info.disk.total_bytes);
+    }
+
+    #[test]
+    fn a_host_folder_not_made_yet_is_measured_where_it_will_be() {
+        let dir = tempfile::tempdir().unwrap();
+        let later = dir.path().join("not/yet");
+        let disk = disk_info(&later);
+        assert_eq!(disk.path, later.display().to_string());
+        assert!(disk.total_bytes > 0);
+    }
+
+    #[test]
+    fn the_mount_list_finds_the_disk_of_root() {
+        let (total, free) = mounted_disk(Path::new("/")).unwrap();
+        assert!(total > 0);
+        assert!(free <= total);
+    }
+
+    #[test]
+    fn samples_in_a_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut monitor = Monitor::new(dir.path());
+        let first = monitor.sample();
+        std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+        let second = monitor.sample();
+        assert_eq!(first.cpu.cores, second.cpu.cores);
+        assert_eq!(first.memory.total_bytes, second.memory.total_bytes);
+        assert_eq!(first.gpu_status, second.gpu_status);
+        assert_eq!(first.gpus.len(), second.gpus.len());
+    }
+
+    #[test]
+    fn moves_into_a_blocking_task() {
+        fn send<T: Send>() {}
+        send::<Monitor>();
+    }
+
+    #[test]
+    fn advice_is_a_sentence() {
+        for error in [
+            NvmlError::DriverNotLoaded,
+            NvmlError::NoPermission,
+            NvmlError::Unknown,
+        ] {
+            let message = advice(&error);
+            assert!(message.ends_with('.'), "{message}");
+        }
+    }
+
+    /// Prints one sample, to see what a machine reports:
+    /// `cargo test -p gantry-agent --lib print_sample -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "prints a sample for a person to read"]
+    fn print_sample() {
+        let mut monitor = Monitor::new(Path::new("."));
+        monitor.sample();
+        std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&monitor.sample()).unwrap()
+        );
+    }
+}

@@ -333,6 +333,7 @@ impl Engine {
 
         let mut deadline = Deadline::new(plan.command.timeout);
         let mut stopping: Option<Exit> = None;
+        let mut steerable = true;
         let mut wait = self.docker.wait_container(id, None);
         let waited = loop {
             tokio::select! {
@@ -345,8 +346,10 @@ impl Engine {
                     stopping = Some(Exit::TimedOut);
                     self.stop(id, control.grace).await;
                 }
-                changed = control.paused.changed() => {
+                changed = control.paused.changed(), if steerable => {
                     if changed.is_err() {
+                        // Nobody can pause this container any more.
+                        steerable = false;
                         continue;
                     }
                     let pause = *control.paused.borrow_and_update();

@@ -342,6 +342,15 @@ impl HubClient {
         Ok(Next::Task(Box::new(assignment.task)))
     }
 
+    /// Waits up to `wait` for requests (cancel, pause, resume) for this node's tasks.
+    pub async fn commands(&self, wait: Duration) -> Result<HeartbeatReply, ClientError> {
+        let request = self
+            .request(Method::GET, "v1/agent/commands")
+            .query(&[("wait", wait.as_secs().to_string())])
+            .timeout(wait + Duration::from_secs(15));
+        self.json(request).await
+    }
+
     /// Sends a heartbeat; the answer holds requests for this node's tasks.
     pub async fn heartbeat(&self, beat: &Heartbeat) -> Result<HeartbeatReply, ClientError> {
         self.json(

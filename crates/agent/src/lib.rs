@@ -14,7 +14,9 @@
 
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod config;
+pub mod control;
 pub mod docker;
 pub mod executor;
 pub mod host;
@@ -23,5 +25,6 @@ pub mod monitor;
 pub mod process;
 pub mod spool;
 pub mod statsd;
+pub mod task;
 
 pub use hub::{ClientError, HubClient, Next, Token};

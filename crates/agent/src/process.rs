@@ -68,6 +68,7 @@ pub async fn run(
 
     let mut deadline = Deadline::new(command.timeout);
     let mut stopping: Option<Exit> = None;
+    let mut steerable = true;
     let status = loop {
         tokio::select! {
             status = child.wait() => break status,
@@ -79,8 +80,10 @@ pub async fn run(
                 stopping = Some(Exit::TimedOut);
                 terminate(group, &mut child, control).await;
             }
-            changed = control.paused.changed() => {
+            changed = control.paused.changed(), if steerable => {
                 if changed.is_err() {
+                    // Nobody can pause this command any more.
+                    steerable = false;
                     continue;
                 }
                 let pause = *control.paused.borrow_and_update();

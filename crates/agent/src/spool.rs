@@ -164,7 +164,7 @@ pub async fn ship(
             Err(error) if error.is_transient() => {
                 tracing::debug!(%error, "log shipping failed; retrying");
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff.next()) => {}
+                    _ = tokio::time::sleep(backoff.wait()) => {}
                     _ = stop.cancelled() => return acked,
                 }
             }
@@ -185,7 +185,7 @@ pub struct Backoff {
 
 impl Backoff {
     /// The next wait.
-    pub fn next(&mut self) -> Duration {
+    pub fn wait(&mut self) -> Duration {
         use rand::Rng;
         let ceiling = (250u64 << self.failures.min(7)).min(30_000);
         self.failures += 1;
@@ -205,13 +205,13 @@ mod tests {
     #[test]
     fn backoff_grows_and_is_capped() {
         let mut backoff = Backoff::default();
-        let first = backoff.next();
+        let first = backoff.wait();
         assert!(first <= Duration::from_millis(250));
         for _ in 0..20 {
-            assert!(backoff.next() <= Duration::from_secs(30));
+            assert!(backoff.wait() <= Duration::from_secs(30));
         }
         backoff.reset();
-        assert!(backoff.next() <= Duration::from_millis(250));
+        assert!(backoff.wait() <= Duration::from_millis(250));
     }
 
     #[tokio::test]

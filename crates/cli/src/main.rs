@@ -1,6 +1,7 @@
 //! The `gantry` command: argument parsing and glue over the hub and agent
 //! crates. Nothing here decides anything the libraries could.
 
+mod agent;
 mod hub;
 mod task;
 
@@ -34,6 +35,17 @@ enum Command {
     /// List the hub's nodes with their last system report.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Run the agent that takes tasks from a hub, or steer the one running here.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Run one job file on this machine without a hub: its output on stdout and
+    /// stderr, exit code = the task's.
+    Run {
+        /// The job file (YAML or JSON).
+        file: PathBuf,
+        #[command(flatten)]
+        local: agent::Local,
+    },
     /// Print Gantry's version.
     Version,
 }
@@ -157,6 +169,42 @@ enum TaskCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum AgentCommand {
+    /// Connect to a hub and run its tasks until Ctrl-C or SIGTERM.
+    Start(agent::StartArgs),
+    /// Show the running agent's state and tasks.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        local: agent::Local,
+    },
+    /// Pause one task, or every task (and take no new ones).
+    Pause {
+        /// The task; all when absent.
+        task: Option<String>,
+        #[command(flatten)]
+        local: agent::Local,
+    },
+    /// Resume one task, or every task.
+    Resume {
+        /// The task; all when absent.
+        task: Option<String>,
+        #[command(flatten)]
+        local: agent::Local,
+    },
+    /// Let running tasks finish and take no new ones (--off to take them again).
+    Drain {
+        /// Take tasks again.
+        #[arg(long)]
+        off: bool,
+        #[command(flatten)]
+        local: agent::Local,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum NodeCommand {
     /// List nodes.
     List {
@@ -206,5 +254,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Task(command) => task::run(command).await,
         Command::Node(NodeCommand::List { json, remote }) => task::list_nodes(json, &remote).await,
+        Command::Agent(AgentCommand::Start(args)) => agent::start(args).await,
+        Command::Agent(AgentCommand::Status { json, local }) => agent::status(json, &local).await,
+        Command::Agent(AgentCommand::Pause { task, local }) => {
+            agent::steer(gantry_agent::control::Request::Pause { task }, &local).await
+        }
+        Command::Agent(AgentCommand::Resume { task, local }) => {
+            agent::steer(gantry_agent::control::Request::Resume { task }, &local).await
+        }
+        Command::Agent(AgentCommand::Drain { off, local }) => {
+            agent::steer(gantry_agent::control::Request::Drain { on: !off }, &local).await
+        }
+        Command::Run { file, local } => agent::run_file(file, &local).await,
     }
 }

@@ -247,7 +247,7 @@ fn submit_wait_returns_the_task_exit_code() {
         "job.json",
         r#"{"image": "busybox", "command": ["sh", "-c", "exit 3"]}"#,
     );
-    let mut wait = Command::new(GANTRY)
+    let wait = Command::new(GANTRY)
         .args([
             "task", "submit", &file, "--wait", "--server", &hub.url, "--token", &hub.admin,
         ])
@@ -279,7 +279,7 @@ fn submit_wait_returns_the_task_exit_code() {
 
     // A canceled task has no exit code: --wait exits 1.
     let canceled = hub.job("c.yaml", "image: busybox\n");
-    let wait = Command::new(GANTRY)
+    let mut wait = Command::new(GANTRY)
         .args(["task", "submit", &canceled, "--wait"])
         .env("GANTRY_SERVER", &hub.url)
         .env("GANTRY_ADMIN_TOKEN", &hub.admin)
@@ -287,13 +287,18 @@ fn submit_wait_returns_the_task_exit_code() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdout = BufReader::new(wait.stdout.unwrap());
+    let mut stdout = BufReader::new(wait.stdout.take().unwrap());
     let mut id = String::new();
     stdout.read_line(&mut id).unwrap();
     let cancel = hub.run(&["task", "cancel", id.trim()]);
     assert!(cancel.status.success(), "{}", stderr(&cancel));
     let mut wait_stderr = String::new();
-    std::io::Read::read_to_string(&mut wait.stderr.unwrap(), &mut wait_stderr).unwrap();
+    std::io::Read::read_to_string(&mut wait.stderr.take().unwrap(), &mut wait_stderr).unwrap();
+    assert_eq!(
+        wait.wait().unwrap().code(),
+        Some(1),
+        "a canceled task has no exit code: --wait exits 1"
+    );
     assert!(wait_stderr.contains("canceled"), "{wait_stderr}");
     hub.stop();
 }

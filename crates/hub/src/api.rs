@@ -307,6 +307,22 @@ pub fn endpoints(hub: &Hub) -> Vec<Endpoint> {
             on(method(Method::GET), next_task),
         ),
         ep(
+            Method::GET,
+            "/v1/agent/commands",
+            "Long-poll: answers the moment a request (cancel, pause, resume) waits for this node's tasks",
+            Access::Node,
+            &[ParamDoc {
+                name: "wait",
+                location: "query",
+                required: false,
+                kind: "integer",
+                description: "Seconds to wait when nothing is pending (default 30, capped by the hub)",
+            }],
+            BodyDoc::None,
+            (200, BodyDoc::Json(schema::<HeartbeatReply>)),
+            on(method(Method::GET), wait_commands),
+        ),
+        ep(
             Method::POST,
             "/v1/agent/heartbeat",
             "An agent's sign of life; answered with requests for its tasks",
@@ -415,6 +431,7 @@ pub fn router(hub: Hub) -> Router {
                 "this route does not take this method; see /v1/openapi.json",
             )
         })
+        .layer(axum::middleware::from_fn(close_unread_bodies))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 tracing::error!("a request handler panicked");
@@ -427,6 +444,30 @@ pub fn router(hub: Hub) -> Router {
             },
         ))
         .with_state(hub)
+}
+
+/// Marks answers that may leave a request body unread with `Connection:
+/// close`. The server then drops the connection, and a client that reused it
+/// for its next request would see that request fail; the header tells it not to.
+async fn close_unread_bodies(request: Request, next: axum::middleware::Next) -> Response {
+    let headers = request.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|length| length > 0);
+    let skips_body =
+        request.method() == Method::PUT && request.uri().path().starts_with("/v1/blobs/");
+    let mut response = next.run(request).await;
+    if has_body
+        && (!response.status().is_success() || (skips_body && response.status() == StatusCode::OK))
+    {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 // ---- extractors ----
@@ -832,6 +873,7 @@ async fn steer(hub: Hub, by: &str, id: &str, command: CommandKind) -> Result<Jso
         })),
         Some(CommandOutcome::Accepted(_)) => {
             hub.signals().task_changed(id);
+            hub.signals().commands_changed();
             tracing::info!(task = %id, by = %by, command = command.as_str(), "request recorded");
             let task = hub
                 .db()
@@ -937,6 +979,34 @@ async fn next_task(
         }
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn wait_commands(
+    State(hub): State<Hub>,
+    node: NodeAuth,
+    QueryArgs(args): QueryArgs<NextArgs>,
+) -> Result<Json<HeartbeatReply>, ApiError> {
+    let wait = Duration::from_secs(args.wait.unwrap_or(30)).min(hub.config().max_wait);
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut changes = hub.signals().watch_commands();
+    loop {
+        changes.borrow_and_update();
+        let commands = hub.db().pending_commands(&node.id).await?;
+        if !commands.is_empty() {
+            return Ok(Json(HeartbeatReply {
+                commands: commands
+                    .into_iter()
+                    .map(|(task_id, command)| NodeCommand { task_id, command })
+                    .collect(),
+            }));
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { break },
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = hub.stopping().cancelled() => break,
+        }
+    }
+    Ok(Json(HeartbeatReply::default()))
 }
 
 async fn heartbeat(

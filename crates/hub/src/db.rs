@@ -359,13 +359,21 @@ impl Db {
         for held in tasks {
             reconcile(&mut tx, node_id, held, now).await?;
         }
+        tx.commit().await?;
+        self.pending_commands(node_id).await
+    }
+
+    /// The requests waiting for a node: (task id, command), oldest task first.
+    pub async fn pending_commands(
+        &self,
+        node_id: &str,
+    ) -> Result<Vec<(String, CommandKind)>, HubError> {
         let rows = sqlx::query(
             "SELECT id, pending_command FROM tasks WHERE node_id = $1 AND pending_command IS NOT NULL ORDER BY id",
         )
         .bind(node_id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
-        tx.commit().await?;
         let mut commands = Vec::with_capacity(rows.len());
         for row in rows {
             let command: String = row.try_get("pending_command")?;

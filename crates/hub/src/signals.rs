@@ -13,6 +13,8 @@ use tokio::sync::watch;
 #[derive(Debug)]
 pub struct Signals {
     queue: watch::Sender<u64>,
+    /// Bumped when a request for a node (cancel, pause, resume) is recorded.
+    commands: watch::Sender<u64>,
     /// Per-task senders, held weakly: a task nobody follows costs nothing.
     /// A std mutex, since nothing awaits while holding it.
     tasks: Mutex<HashMap<String, Weak<watch::Sender<u64>>>>,
@@ -30,6 +32,7 @@ impl Default for Signals {
     fn default() -> Self {
         Signals {
             queue: watch::channel(0).0,
+            commands: watch::channel(0).0,
             tasks: Mutex::new(HashMap::new()),
         }
     }
@@ -44,6 +47,16 @@ impl Signals {
     /// Says a task was queued (submitted or requeued).
     pub fn queue_changed(&self) {
         self.queue.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Subscribes to "a request for some node was recorded".
+    pub fn watch_commands(&self) -> watch::Receiver<u64> {
+        self.commands.subscribe()
+    }
+
+    /// Says a request for a node was recorded.
+    pub fn commands_changed(&self) {
+        self.commands.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Subscribes to one task's log and state changes.

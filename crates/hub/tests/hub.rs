@@ -20,6 +20,7 @@ on_both!(
     silent_node_loses_tasks_and_gets_them_back,
     stale_assignment_is_requeued,
     commands_reach_the_node,
+    commands_long_poll_answers_at_once,
     blobs_are_verified,
     malformed_and_oversized_requests,
     nodes_report_system_info,
@@ -783,6 +784,51 @@ async fn commands_reach_the_node(backend: Backend) {
     hub.stop().await;
 }
 
+async fn commands_long_poll_answers_at_once(backend: Backend) {
+    let Some(hub) = TestHub::start(backend).await else {
+        return;
+    };
+    let node = hub.registered_node("n1", &[]).await;
+    let other = hub.registered_node("n2", &[]).await;
+    let id = hub.submit(job()).await;
+    hub.next(&node, 1).await.unwrap();
+    hub.event(&node, &id, json!({"event": "running"})).await;
+    // Nothing pending: a short wait ends with an empty list.
+    let empty: Value = hub
+        .get(&node, "/v1/agent/commands?wait=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(empty["commands"], json!([]));
+    let waiting = {
+        let request = hub.request(Method::GET, &node, "/v1/agent/commands?wait=30");
+        tokio::spawn(async move { request.send().await.unwrap().json::<Value>().await.unwrap() })
+    };
+    let bystander = {
+        let request = hub.request(Method::GET, &other, "/v1/agent/commands?wait=2");
+        tokio::spawn(async move { request.send().await.unwrap().json::<Value>().await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    hub.post(&hub.admin, &format!("/v1/tasks/{id}/pause"), &json!({}))
+        .await;
+    // Answered by the request, not by the 30 s wait running out.
+    let answer = tokio::time::timeout(Duration::from_secs(20), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        answer["commands"],
+        json!([{"task_id": id, "command": "pause"}])
+    );
+    assert_eq!(
+        bystander.await.unwrap()["commands"],
+        json!([]),
+        "another node's request is not yours"
+    );
+    hub.stop().await;
+}
+
 async fn blobs_are_verified(backend: Backend) {
     use sha2::Digest;
     let Some(hub) = TestHub::start(backend).await else {
@@ -1055,12 +1101,11 @@ async fn malformed_and_oversized_requests(backend: Backend) {
     )
     .await;
     // Oversized bodies: a 5 MiB job and a 5 MiB log append.
-    // The hub answers before reading such a body and drops the connection, so
-    // these requests ask for a connection of their own.
+    // The hub answers before reading such a body and says Connection: close, so
+    // the next request on this client must still succeed on a new connection.
     let big = json!({"image": "x", "env": {"BIG": "y".repeat(5 << 20)}});
     let response = hub
         .request(Method::POST, &admin, "/v1/tasks")
-        .header("connection", "close")
         .json(&big)
         .send()
         .await
@@ -1075,7 +1120,7 @@ async fn malformed_and_oversized_requests(backend: Backend) {
         big_log,
     );
     expect_error(
-        response.header("connection", "close").send().await.unwrap(),
+        response.send().await.unwrap(),
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
     )

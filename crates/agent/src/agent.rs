@@ -1,0 +1,633 @@
+//! The agent: registers with the hub, sends heartbeats, long-polls for work
+//! within `max_tasks`, runs each task, and obeys requests from the hub and
+//! from this machine (pause all, resume all, drain, per-task pause/resume/cancel).
+//!
+//! Every spawned job (heartbeat, poll, tasks) is tracked and awaited on
+//! shutdown; one [`CancellationToken`] stops them.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gantry_protocol::TaskState;
+use gantry_protocol::wire::{CommandKind, Heartbeat, HeldTask, RegisterRequest, Task};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::AgentConfig;
+use crate::docker::Engine;
+use crate::host::HostDir;
+use crate::hub::{ClientError, HubClient, Next};
+use crate::monitor::Monitor;
+use crate::spool::Backoff;
+use crate::statsd::Statsd;
+use crate::task::{self, Outcome, TaskContext, TaskRun};
+
+/// Why the agent cannot start or go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// A setting is missing or wrong; the message says which and how to fix it.
+    #[error("{0}")]
+    Config(String),
+    /// The host dir cannot be used.
+    #[error("cannot use the host dir {path}: {source}")]
+    HostDir {
+        /// The folder.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The hub refused this agent for good (e.g. an unknown token).
+    #[error("the hub refused this agent: {0}")]
+    Refused(ClientError),
+}
+
+/// Whether the agent takes new tasks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mode {
+    /// Every task is frozen and no new one is taken.
+    pub paused: bool,
+    /// Running tasks finish; no new one is taken.
+    pub draining: bool,
+}
+
+impl Mode {
+    fn accepting(self) -> bool {
+        !self.paused && !self.draining
+    }
+}
+
+/// A task the agent holds, as shown in status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldView {
+    /// The task's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its state as the agent sees it.
+    pub state: TaskState,
+    /// Its image, for the docker executor.
+    pub image: Option<String>,
+}
+
+/// The agent's state, for `gantry agent status`, the control socket and the UI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// This agent's name.
+    pub name: String,
+    /// The hub's address.
+    pub server: Option<String>,
+    /// Whether the last call to the hub succeeded.
+    pub connected: bool,
+    /// Paused or draining.
+    pub mode: Mode,
+    /// The most tasks run at once.
+    pub max_tasks: usize,
+    /// The tasks held now.
+    pub tasks: Vec<HeldView>,
+    /// `null` when Docker answers, else why it does not.
+    pub docker_problem: Option<String>,
+    /// The host dir.
+    pub host_dir: String,
+}
+
+/// Something that happened, for the UI and notifications.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AgentEvent {
+    /// A task was taken.
+    TaskStarted {
+        /// Its id.
+        id: String,
+        /// Its name.
+        name: String,
+    },
+    /// A task ended.
+    TaskFinished {
+        /// Its id.
+        id: String,
+        /// Its name.
+        name: String,
+        /// Its final state.
+        state: TaskState,
+        /// Why, if it did not succeed.
+        reason: Option<String>,
+    },
+}
+
+struct Held {
+    view: HeldView,
+    cancel: CancellationToken,
+    paused: watch::Sender<bool>,
+    state: watch::Receiver<TaskState>,
+}
+
+/// The agent; cheap to clone.
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ctx: TaskContext,
+    hub: HubClient,
+    /// A std mutex: nothing awaits while holding it.
+    held: Mutex<BTreeMap<String, Held>>,
+    mode: watch::Sender<Mode>,
+    /// Bumped when a task ends, so the poll loop looks for a free slot.
+    slots: watch::Sender<u64>,
+    connected: watch::Sender<bool>,
+    monitor: Arc<Mutex<Monitor>>,
+    events: broadcast::Sender<AgentEvent>,
+    tracker: TaskTracker,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("name", &self.inner.ctx.config.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Agent {
+    /// Prepares an agent: opens the host dir, connects to Docker (a missing
+    /// engine is reported, not fatal: process tasks still run), and checks the
+    /// hub's address and token are given.
+    pub async fn new(config: AgentConfig, stop: CancellationToken) -> Result<Agent, AgentError> {
+        let server = config.server.clone().ok_or_else(|| {
+            AgentError::Config(
+                "no hub address: pass --server or set GANTRY_SERVER (or SERVER_ADDRESS)".into(),
+            )
+        })?;
+        let token = config.token.clone().ok_or_else(|| {
+            AgentError::Config(
+                "no node token: pass --token or set GANTRY_TOKEN (or ACCESS_TOKEN); the hub's admin makes one with \
+                 gantry hub node add NAME"
+                    .into(),
+            )
+        })?;
+        let hub = HubClient::new(&server, token).map_err(|e| AgentError::Config(e.to_string()))?;
+        let ctx = context(config, Some(hub.clone()), stop).await?;
+        let monitor = Arc::new(Mutex::new(Monitor::new(ctx.host.root())));
+        Ok(Agent {
+            inner: Arc::new(Inner {
+                ctx,
+                hub,
+                held: Mutex::new(BTreeMap::new()),
+                mode: watch::channel(Mode::default()).0,
+                slots: watch::channel(0).0,
+                connected: watch::channel(false).0,
+                monitor,
+                events: broadcast::channel(256).0,
+                tracker: TaskTracker::new(),
+            }),
+        })
+    }
+
+    /// The host dir.
+    pub fn host(&self) -> &HostDir {
+        &self.inner.ctx.host
+    }
+
+    /// Follows what happens, for the UI and notifications.
+    pub fn subscribe(&self) -> broadcast::Receiver<AgentEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Registers, then heartbeats and takes tasks until the stop token is
+    /// cancelled. Running tasks are then canceled and awaited.
+    pub async fn run(&self) -> Result<(), AgentError> {
+        let stop = self.inner.ctx.stop.clone();
+        let settings = match self.register().await {
+            Ok(Some(settings)) => settings,
+            Ok(None) => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        let tracker = TaskTracker::new();
+        let heartbeat = self.clone();
+        let interval = Duration::from_secs(settings.heartbeat_secs.max(1));
+        tracker.spawn(async move { heartbeat.heartbeats(interval).await });
+        let poller = self.clone();
+        tracker.spawn(async move { poller.poll().await });
+        let listener = self.clone();
+        tracker.spawn(async move { listener.listen_for_commands().await });
+        stop.cancelled().await;
+        tracing::info!("stopping: no new tasks; stopping the running ones");
+        // Until re-attaching after a restart exists, a task left running would
+        // be orphaned, so the agent stops its tasks when it stops.
+        for held in self.inner.held.lock().expect("held map poisoned").values() {
+            held.cancel.cancel();
+        }
+        self.inner.tracker.close();
+        if tokio::time::timeout(
+            self.inner.ctx.config.stop_grace * 3,
+            self.inner.tracker.wait(),
+        )
+        .await
+        .is_err()
+        {
+            tracing::warn!("some tasks did not stop in time");
+        }
+        tracker.close();
+        tracker.wait().await;
+        Ok(())
+    }
+
+    /// Registers with the hub, retrying while it is unreachable. `None` if the
+    /// agent was stopped before the hub answered.
+    async fn register(&self) -> Result<Option<gantry_protocol::wire::NodeSettings>, AgentError> {
+        let config = &self.inner.ctx.config;
+        let mut backoff = Backoff::default();
+        let mut told = false;
+        loop {
+            let request = RegisterRequest {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                labels: config.labels.clone(),
+                system: Some(self.sample().await),
+                inventory: Vec::new(),
+            };
+            match self.inner.hub.register(&request).await {
+                Ok(registered) => {
+                    self.inner.connected.send_replace(true);
+                    tracing::info!(node = %registered.node_name, labels = ?registered.labels, server = %self.inner.hub.server(), "registered with the hub");
+                    return Ok(Some(registered.settings));
+                }
+                Err(error) if error.is_transient() => {
+                    self.inner.connected.send_replace(false);
+                    if !told {
+                        tracing::warn!(%error, "the hub is unreachable; retrying until it answers");
+                        told = true;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff.wait()) => {}
+                        _ = self.inner.ctx.stop.cancelled() => return Ok(None),
+                    }
+                }
+                Err(error) => return Err(AgentError::Refused(error)),
+            }
+        }
+    }
+
+    async fn sample(&self) -> gantry_protocol::wire::SystemInfo {
+        let monitor = self.inner.monitor.clone();
+        let mut system =
+            tokio::task::spawn_blocking(move || monitor.lock().expect("monitor poisoned").sample())
+                .await
+                .unwrap_or_default();
+        match &self.inner.ctx.engine {
+            Ok(engine) => {
+                if let Ok(version) = engine.version().await {
+                    system.extra.insert("docker".into(), version);
+                }
+            }
+            Err(problem) => {
+                system
+                    .extra
+                    .insert("docker_problem".into(), problem.clone());
+            }
+        }
+        system
+    }
+
+    async fn heartbeats(&self, interval: Duration) {
+        let stop = self.inner.ctx.stop.clone();
+        loop {
+            let beat = Heartbeat {
+                system: Some(self.sample().await),
+                tasks: self.held_tasks(),
+                accepting: self.inner.mode.borrow().accepting(),
+            };
+            match self.inner.hub.heartbeat(&beat).await {
+                Ok(reply) => {
+                    self.inner.connected.send_replace(true);
+                    for command in reply.commands {
+                        self.obey(&command.task_id, command.command);
+                    }
+                }
+                Err(error) => {
+                    if *self.inner.connected.borrow() {
+                        tracing::warn!(%error, "heartbeat failed; the hub may be unreachable");
+                    }
+                    self.inner.connected.send_replace(false);
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// Long-polls the hub for requests, so a person's cancel or pause reaches
+    /// the task at once rather than with the next heartbeat.
+    async fn listen_for_commands(&self) {
+        let stop = self.inner.ctx.stop.clone();
+        let mut backoff = Backoff::default();
+        loop {
+            let reply = tokio::select! {
+                reply = self.inner.hub.commands(Duration::from_secs(30)) => reply,
+                _ = stop.cancelled() => return,
+            };
+            let pause = match reply {
+                Ok(reply) if reply.commands.is_empty() => Duration::ZERO,
+                Ok(reply) => {
+                    for command in reply.commands {
+                        self.obey(&command.task_id, command.command);
+                    }
+                    // A request stays pending until the task reports the result;
+                    // a short pause keeps the loop from re-asking meanwhile.
+                    Duration::from_millis(500)
+                }
+                Err(_) => backoff.wait(),
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    fn held_tasks(&self) -> Vec<HeldTask> {
+        let held = self.inner.held.lock().expect("held map poisoned");
+        held.iter()
+            .map(|(id, h)| HeldTask {
+                id: id.clone(),
+                state: *h.state.borrow(),
+                log_size: 0,
+            })
+            .collect()
+    }
+
+    /// Acts on a request for one task; `false` if the agent does not hold it.
+    fn obey(&self, task_id: &str, command: CommandKind) -> bool {
+        let held = self.inner.held.lock().expect("held map poisoned");
+        let Some(task) = held.get(task_id) else {
+            return false;
+        };
+        match command {
+            CommandKind::Cancel => task.cancel.cancel(),
+            // Only a change is sent: a repeated request must not pause a paused container again.
+            CommandKind::Pause => set_paused(&task.paused, true),
+            CommandKind::Resume => set_paused(&task.paused, false),
+        }
+        true
+    }
+
+    async fn poll(&self) {
+        let stop = self.inner.ctx.stop.clone();
+        let mut mode = self.inner.mode.subscribe();
+        let mut slots = self.inner.slots.subscribe();
+        let mut backoff = Backoff::default();
+        loop {
+            // Wait for a free slot and an accepting mode.
+            loop {
+                let free = self.inner.held.lock().expect("held map poisoned").len()
+                    < self.inner.ctx.config.max_tasks;
+                if free && mode.borrow_and_update().accepting() {
+                    break;
+                }
+                tokio::select! {
+                    _ = mode.changed() => {}
+                    _ = slots.changed() => {}
+                    _ = stop.cancelled() => return,
+                }
+            }
+            let next = tokio::select! {
+                next = self.inner.hub.next(Duration::from_secs(30)) => next,
+                _ = stop.cancelled() => return,
+            };
+            match next {
+                Ok(Next::Task(task)) => {
+                    backoff.reset();
+                    self.inner.connected.send_replace(true);
+                    self.start_task(*task);
+                }
+                Ok(Next::Idle) => {
+                    backoff.reset();
+                    self.inner.connected.send_replace(true);
+                }
+                Err(error) => {
+                    if *self.inner.connected.borrow() {
+                        tracing::warn!(%error, "asking the hub for work failed; retrying");
+                    }
+                    self.inner.connected.send_replace(false);
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff.wait()) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_task(&self, task: Task) {
+        let id = task.id.clone();
+        let name = task.name.clone();
+        let cancel = self.inner.ctx.stop.child_token();
+        let (paused_tx, paused_rx) = watch::channel(false);
+        let (state_tx, state_rx) = watch::channel(TaskState::Assigned);
+        let view = HeldView {
+            id: id.clone(),
+            name: name.clone(),
+            state: TaskState::Assigned,
+            image: task.spec.image.clone(),
+        };
+        self.inner.held.lock().expect("held map poisoned").insert(
+            id.clone(),
+            Held {
+                view,
+                cancel: cancel.clone(),
+                paused: paused_tx,
+                state: state_rx,
+            },
+        );
+        tracing::info!(task = %id, name = %name, "task taken");
+        let _ = self.inner.events.send(AgentEvent::TaskStarted {
+            id: id.clone(),
+            name: name.clone(),
+        });
+        let agent = self.clone();
+        self.inner.tracker.spawn(async move {
+            let run = TaskRun { task, cancel, paused: paused_rx, state: state_tx, echo: false };
+            let Outcome { state, reason, .. } = task::run(&agent.inner.ctx, run).await;
+            tracing::info!(task = %id, %state, reason = reason.as_deref().unwrap_or(""), "task ended");
+            agent.inner.held.lock().expect("held map poisoned").remove(&id);
+            agent.inner.slots.send_modify(|n| *n += 1);
+            let _ = agent.inner.events.send(AgentEvent::TaskFinished { id, name, state, reason });
+        });
+    }
+
+    /// The agent's state now.
+    pub fn status(&self) -> AgentStatus {
+        let held = self.inner.held.lock().expect("held map poisoned");
+        let config = &self.inner.ctx.config;
+        AgentStatus {
+            name: config.name.clone(),
+            server: config.server.clone(),
+            connected: *self.inner.connected.borrow(),
+            mode: *self.inner.mode.borrow(),
+            max_tasks: config.max_tasks,
+            tasks: held
+                .values()
+                .map(|h| HeldView {
+                    state: *h.state.borrow(),
+                    ..h.view.clone()
+                })
+                .collect(),
+            docker_problem: self.inner.ctx.engine.as_ref().err().cloned(),
+            host_dir: self.inner.ctx.host.root().display().to_string(),
+        }
+    }
+
+    /// Freezes every task and takes no new ones.
+    pub fn pause_all(&self) {
+        self.inner.mode.send_modify(|mode| mode.paused = true);
+        for held in self.inner.held.lock().expect("held map poisoned").values() {
+            set_paused(&held.paused, true);
+        }
+    }
+
+    /// Thaws every task and takes new ones again (unless draining).
+    pub fn resume_all(&self) {
+        self.inner.mode.send_modify(|mode| mode.paused = false);
+        for held in self.inner.held.lock().expect("held map poisoned").values() {
+            set_paused(&held.paused, false);
+        }
+    }
+
+    /// With `true`, lets running tasks finish and takes no new ones; `false` ends draining.
+    pub fn drain(&self, draining: bool) {
+        self.inner.mode.send_modify(|mode| mode.draining = draining);
+    }
+
+    /// Pauses one task; `false` if the agent does not hold it.
+    pub fn pause_task(&self, id: &str) -> bool {
+        self.obey(id, CommandKind::Pause)
+    }
+
+    /// Resumes one task; `false` if the agent does not hold it.
+    pub fn resume_task(&self, id: &str) -> bool {
+        self.obey(id, CommandKind::Resume)
+    }
+
+    /// Cancels one task; `false` if the agent does not hold it.
+    pub fn cancel_task(&self, id: &str) -> bool {
+        self.obey(id, CommandKind::Cancel)
+    }
+
+    /// The spool file of a task the agent holds or held, if any.
+    pub fn log_path(&self, id: &str) -> Option<std::path::PathBuf> {
+        let logs = self.inner.ctx.host.task_dir(id).join("logs");
+        let mut files: Vec<_> = std::fs::read_dir(logs)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        files.pop()
+    }
+
+    /// Whether the agent holds a task now.
+    pub fn holds(&self, id: &str) -> bool {
+        self.inner
+            .held
+            .lock()
+            .expect("held map poisoned")
+            .contains_key(id)
+    }
+}
+
+fn set_paused(paused: &watch::Sender<bool>, value: bool) {
+    paused.send_if_modified(|current| {
+        let changed = *current != value;
+        *current = value;
+        changed
+    });
+}
+
+/// Builds what tasks share: host dir, Docker, StatsD.
+pub async fn context(
+    config: AgentConfig,
+    hub: Option<HubClient>,
+    stop: CancellationToken,
+) -> Result<TaskContext, AgentError> {
+    let host = HostDir::open(&config.host_dir).map_err(|source| AgentError::HostDir {
+        path: config.host_dir.display().to_string(),
+        source,
+    })?;
+    let engine = Engine::connect(
+        config.docker_host.as_deref(),
+        config.docker_api_call_timeout,
+    )
+    .await
+    .map_err(|e| e.to_string());
+    if let Err(problem) = &engine {
+        tracing::warn!(%problem, "Docker is not available; only tasks with executor: process can run");
+    }
+    let statsd = match &config.statsd {
+        Some((host, port, namespace)) => match Statsd::new(host, *port, namespace) {
+            Ok(statsd) => Some(Arc::new(statsd)),
+            Err(error) => {
+                return Err(AgentError::Config(format!(
+                    "cannot send StatsD metrics to {host}:{port}: {error}"
+                )));
+            }
+        },
+        None => None,
+    };
+    let node = config.name.clone();
+    Ok(TaskContext {
+        config: Arc::new(config),
+        host,
+        engine,
+        hub,
+        node,
+        statsd,
+        stop,
+    })
+}
+
+/// Runs one job on this machine without a hub (`gantry run`): output goes to
+/// stdout and stderr, and the outcome comes back.
+pub async fn run_local(
+    config: AgentConfig,
+    spec: gantry_protocol::JobSpec,
+    stop: CancellationToken,
+) -> Result<Outcome, AgentError> {
+    let ctx = context(config, None, stop.clone()).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let task = Task {
+        id: format!("local-{}", uuid::Uuid::now_v7()),
+        name: spec.display_name(),
+        state: TaskState::Assigned,
+        spec,
+        node: Some(ctx.node.clone()),
+        exit_code: None,
+        reason: None,
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        finished_at: None,
+        log_size: 0,
+        pending_command: None,
+        pull_progress: None,
+        outputs: Vec::new(),
+        history: Vec::new(),
+    };
+    let (_paused_tx, paused) = watch::channel(false);
+    let run = TaskRun {
+        task,
+        cancel: stop.child_token(),
+        paused,
+        state: watch::channel(TaskState::Assigned).0,
+        echo: true,
+    };
+    Ok(task::run(&ctx, run).await)
+}

@@ -1,0 +1,781 @@
+//! One task, from acceptance to its final state, in one straight line:
+//!
+//! accept → task folder (files, inputs) → pull → services → run, output to
+//! the spool and on to the hub → exit → epilogue → outputs kept or uploaded →
+//! log flushed → final state → cleanup.
+//!
+//! Every failure becomes a final state with a sentence a person can act on;
+//! nothing here panics or leaves a container behind.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gantry_protocol::TaskState;
+use gantry_protocol::job::{Executor, JobSpec, PullPolicy};
+use gantry_protocol::wire::{
+    CommandKind, OutputFile, OutputManifest, OutputStore, PullProgress, Task, TaskEvent,
+};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::AgentConfig;
+use crate::docker::{ContainerPlan, Engine};
+use crate::executor::{Chunk, Command, Control, ExecError, Exit, LogSink, Stream};
+use crate::host::{HostDir, inside};
+use crate::hub::HubClient;
+use crate::spool::{Backoff, ShipPace, Spool, ship};
+use crate::statsd::{Statsd, metric};
+
+/// What every task shares with the agent.
+#[derive(Debug, Clone)]
+pub struct TaskContext {
+    /// The agent's settings.
+    pub config: Arc<AgentConfig>,
+    /// The agent's folder.
+    pub host: HostDir,
+    /// The Docker engine, or why there is none.
+    pub engine: Result<Engine, String>,
+    /// The hub, or `None` for `gantry run` (no hub).
+    pub hub: Option<HubClient>,
+    /// This node's name, for container labels.
+    pub node: String,
+    /// Metrics, when configured.
+    pub statsd: Option<Arc<Statsd>>,
+    /// Cancelled when the agent shuts down: retries end.
+    pub stop: CancellationToken,
+}
+
+/// One task to run, with the handles that steer and watch it.
+#[derive(Debug)]
+pub struct TaskRun {
+    /// The task as the hub sent it.
+    pub task: Task,
+    /// Cancels it.
+    pub cancel: CancellationToken,
+    /// `true` while it should be frozen.
+    pub paused: watch::Receiver<bool>,
+    /// Its state as the agent sees it, for status and heartbeats.
+    pub state: watch::Sender<TaskState>,
+    /// Also write its output to this process's stdout and stderr (`gantry run`).
+    pub echo: bool,
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// `succeeded`, `failed` or `canceled`.
+    pub state: TaskState,
+    /// The command's exit code, if it ran and exited.
+    pub exit_code: Option<i64>,
+    /// Why it failed or was canceled, and anything else worth saying (a failed epilogue).
+    pub reason: Option<String>,
+}
+
+impl Outcome {
+    fn failed(reason: impl Into<String>) -> Outcome {
+        Outcome {
+            state: TaskState::Failed,
+            exit_code: None,
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+/// Runs a task to its end and reports everything to the hub.
+pub async fn run(ctx: &TaskContext, run: TaskRun) -> Outcome {
+    let id = run.task.id.clone();
+    let reporter = Reporter {
+        hub: ctx.hub.clone(),
+        id: id.clone(),
+        cancel: run.cancel.clone(),
+        stop: ctx.stop.clone(),
+    };
+    reporter.send(TaskEvent::Accepted, true).await;
+    if let Some(statsd) = &ctx.statsd {
+        statsd.count(metric::TASKS_STARTED, 1);
+    }
+
+    let task_dir = ctx.host.task_dir(&id);
+    let mut spool = match Spool::create(&task_dir).await {
+        Ok(spool) => spool,
+        Err(error) => {
+            let outcome = Outcome::failed(format!(
+                "cannot write the task's log in {}: {error}",
+                task_dir.display()
+            ));
+            reporter.finish(&outcome).await;
+            return outcome;
+        }
+    };
+    let (sink, mut chunks) = mpsc::channel::<Chunk>(64);
+    let shipper = ctx.hub.clone().map(|hub| {
+        let pace = ShipPace::default();
+        tokio::spawn(ship(
+            hub,
+            id.clone(),
+            spool.path().to_owned(),
+            spool.watch(),
+            0,
+            pace,
+            ctx.stop.clone(),
+        ))
+    });
+    let echo = run.echo;
+    let writer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        let mut stderr = tokio::io::stderr();
+        while let Some(chunk) = chunks.recv().await {
+            if let Err(error) = spool.append(&chunk.bytes).await {
+                // The disk refused; the hub still gets what reached the spool.
+                tracing::error!(%error, "cannot append to the task's spool");
+            }
+            if echo {
+                let out = match chunk.stream {
+                    Stream::Stdout => stdout
+                        .write_all(&chunk.bytes)
+                        .await
+                        .and(stdout.flush().await),
+                    Stream::Stderr => stderr
+                        .write_all(&chunk.bytes)
+                        .await
+                        .and(stderr.flush().await),
+                };
+                let _ = out;
+            }
+        }
+        let _ = spool.sync().await;
+    });
+
+    let outcome = execute(ctx, &run, &sink, &reporter).await;
+    drop(sink);
+    let _ = writer.await;
+    // The log reaches the hub before the final state, so whoever follows the
+    // log and stops at the end has seen every byte.
+    if let Some(shipper) = shipper {
+        let _ = shipper.await;
+    }
+    reporter.finish(&outcome).await;
+    let _ = run.state.send(outcome.state);
+    if let Some(statsd) = &ctx.statsd {
+        let name = if outcome.state == TaskState::Succeeded {
+            metric::TASKS_FINISHED
+        } else {
+            metric::TASKS_FAILED
+        };
+        statsd.count(name, 1);
+    }
+
+    if let (Ok(engine), Executor::Docker) = (&ctx.engine, run.task.spec.executor) {
+        engine.remove_task(&id).await;
+    }
+    let delete = match outcome.state {
+        TaskState::Succeeded => ctx.config.delete_task_dir_on_finish,
+        _ => ctx.config.delete_task_dir_on_failure,
+    };
+    if delete {
+        // Only the working folder goes: the log and the results stay.
+        if let Err(error) = tokio::fs::remove_dir_all(ctx.host.work_dir(&id)).await {
+            tracing::warn!(%error, task = %id, "could not remove the task's working folder");
+        }
+    }
+    outcome
+}
+
+async fn execute(ctx: &TaskContext, run: &TaskRun, sink: &LogSink, reporter: &Reporter) -> Outcome {
+    let spec = &run.task.spec;
+    let id = &run.task.id;
+    let work_dir = ctx.host.work_dir(id);
+    let inputs = match prepare(ctx, spec, &work_dir).await {
+        Ok(inputs) => inputs,
+        Err(reason) => return Outcome::failed(reason),
+    };
+    let mut env = spec.env.clone();
+    env.insert("GANTRY_TASK_ID".into(), id.clone());
+    let command = Command {
+        argv: spec.command.clone(),
+        env: env.clone(),
+        work_dir: work_dir.clone(),
+        timeout: spec.timeout.map(|t| Duration::from_secs(t.0)),
+    };
+    let (frozen_tx, mut frozen_rx) = mpsc::unbounded_channel();
+    let mut control = Control {
+        cancel: run.cancel.clone(),
+        paused: run.paused.clone(),
+        frozen: frozen_tx,
+        grace: ctx.config.stop_grace,
+    };
+    // Forward freezes and thaws to the hub as they happen.
+    let forward = {
+        let reporter = reporter.clone();
+        let state = run.state.clone();
+        tokio::spawn(async move {
+            while let Some(frozen) = frozen_rx.recv().await {
+                let now = if frozen {
+                    TaskState::Paused
+                } else {
+                    TaskState::Running
+                };
+                let _ = state.send(now);
+                reporter
+                    .send(
+                        if frozen {
+                            TaskEvent::Paused
+                        } else {
+                            TaskEvent::Running
+                        },
+                        true,
+                    )
+                    .await;
+            }
+        })
+    };
+
+    let exit = match spec.executor {
+        Executor::Process => {
+            let _ = run.state.send(TaskState::Running);
+            reporter.send(TaskEvent::Running, true).await;
+            crate::process::run(&command, &mut control, sink).await
+        }
+        Executor::Docker => {
+            let engine = match &ctx.engine {
+                Ok(engine) => engine,
+                Err(why) => return Outcome::failed(why.clone()),
+            };
+            let result = run_docker(
+                ctx,
+                run,
+                engine,
+                &command,
+                &inputs,
+                &mut control,
+                sink,
+                reporter,
+            )
+            .await;
+            match result {
+                Ok(exit) => Ok(exit),
+                Err(error) => Err(error),
+            }
+        }
+    };
+    drop(control);
+    let _ = forward.await;
+    let exit = match exit {
+        Ok(exit) => exit,
+        Err(error) => return Outcome::failed(error.to_string()),
+    };
+    let mut outcome = match exit {
+        Exit::Code(0) => Outcome {
+            state: TaskState::Succeeded,
+            exit_code: Some(0),
+            reason: None,
+        },
+        Exit::Code(code) => Outcome {
+            state: TaskState::Failed,
+            exit_code: Some(code),
+            reason: Some(format!("exited with code {code}")),
+        },
+        Exit::TimedOut => Outcome::failed(format!(
+            "stopped after running longer than its timeout of {}",
+            spec.timeout.map(|t| t.to_string()).unwrap_or_default()
+        )),
+        Exit::Canceled => Outcome {
+            state: TaskState::Canceled,
+            exit_code: None,
+            reason: Some("canceled".into()),
+        },
+        Exit::OutOfMemory => Outcome {
+            state: TaskState::Failed,
+            exit_code: Some(137),
+            reason: Some(format!(
+                "killed for using more memory than its limit of {}",
+                spec.resources
+                    .memory
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "the machine".into())
+            )),
+        },
+    };
+    if outcome.state == TaskState::Canceled {
+        // As in the Semaphore agent, a stopped task runs no epilogue.
+        return outcome;
+    }
+    let _ = run.state.send(TaskState::Running);
+    if let Some(note) = epilogue(ctx, run, &command, &inputs, &outcome, sink).await {
+        outcome.reason = Some(match outcome.reason.take() {
+            Some(reason) => format!("{reason}; {note}"),
+            None => note,
+        });
+    }
+    if let Some(note) = collect_outputs(ctx, id, spec, &work_dir).await {
+        outcome.reason = Some(match outcome.reason.take() {
+            Some(reason) => format!("{reason}; {note}"),
+            None => note,
+        });
+    }
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)] // the steps of one run; grouping them would only rename them
+async fn run_docker(
+    ctx: &TaskContext,
+    run: &TaskRun,
+    engine: &Engine,
+    command: &Command,
+    inputs: &[(PathBuf, String)],
+    control: &mut Control,
+    sink: &LogSink,
+    reporter: &Reporter,
+) -> Result<Exit, ExecError> {
+    let spec = &run.task.spec;
+    let id = &run.task.id;
+    let image = spec.image.clone().unwrap_or_default();
+    let policy = spec.pull.unwrap_or(if ctx.config.pull_always {
+        PullPolicy::Always
+    } else {
+        PullPolicy::Missing
+    });
+    let _ = run.state.send(TaskState::Pulling);
+    reporter
+        .send(TaskEvent::Pulling { progress: None }, true)
+        .await;
+    let mut images = vec![image.clone()];
+    images.extend(spec.services.iter().map(|s| s.image.clone()));
+    for image in &images {
+        ensure_image(ctx, engine, image, policy, reporter).await?;
+    }
+    let mut network = None;
+    if !spec.services.is_empty() {
+        let name = engine.create_network(id, &ctx.node).await?;
+        for service in &spec.services {
+            let plan = ContainerPlan {
+                task_id: id.clone(),
+                node: ctx.node.clone(),
+                role: "service",
+                name: format!("gantry-{id}-{}", service.name),
+                image: service.image.clone(),
+                command: Command {
+                    argv: service.command.clone(),
+                    env: service.env.clone(),
+                    work_dir: command.work_dir.clone(),
+                    timeout: None,
+                },
+                inputs: Vec::new(),
+                resources: Default::default(),
+                network: Some(name.clone()),
+                aliases: vec![service.name.clone()],
+            };
+            engine.start_detached(&plan).await?;
+        }
+        network = Some(name);
+    }
+    let plan = ContainerPlan {
+        task_id: id.clone(),
+        node: ctx.node.clone(),
+        role: "main",
+        name: format!("gantry-{id}"),
+        image,
+        command: command.clone(),
+        inputs: inputs.to_vec(),
+        resources: spec.resources.clone(),
+        network,
+        aliases: Vec::new(),
+    };
+    let _ = run.state.send(TaskState::Running);
+    reporter.send(TaskEvent::Running, true).await;
+    engine.run(&plan, control, sink).await
+}
+
+/// Pulls an image as the policy says; pull progress goes to the hub about once a second.
+async fn ensure_image(
+    ctx: &TaskContext,
+    engine: &Engine,
+    image: &str,
+    policy: PullPolicy,
+    reporter: &Reporter,
+) -> Result<(), ExecError> {
+    let present = engine.has_image(image).await?;
+    if present && policy == PullPolicy::Missing {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let (progress_tx, mut progress_rx) = watch::channel(None::<PullProgress>);
+    let forward = {
+        let reporter = reporter.clone();
+        tokio::spawn(async move {
+            while progress_rx.changed().await.is_ok() {
+                let progress = *progress_rx.borrow_and_update();
+                reporter.send(TaskEvent::Pulling { progress }, false).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    let pulled = engine
+        .pull(image, &ctx.config.registries, |progress| {
+            progress_tx.send_replace(Some(progress));
+        })
+        .await;
+    drop(progress_tx);
+    let _ = forward.await;
+    if let Some(statsd) = &ctx.statsd {
+        statsd.timing(metric::DOCKER_PULL_DURATION, started.elapsed());
+        statsd.count(
+            if pulled.is_ok() {
+                metric::DOCKER_PULL_SUCCESS
+            } else {
+                metric::DOCKER_PULL_FAILURE
+            },
+            1,
+        );
+    }
+    match pulled {
+        Ok(()) => Ok(()),
+        // Offline, or the registry is down: a copy on this machine still runs the task.
+        Err(error @ (ExecError::Other(_) | ExecError::Timeout(_))) if present => {
+            tracing::warn!(%error, image, "pull failed; using the copy already on this machine");
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Writes the job's files and fetches its inputs. Returns the inputs as
+/// (blob on this machine, path in the task folder).
+async fn prepare(
+    ctx: &TaskContext,
+    spec: &JobSpec,
+    work_dir: &Path,
+) -> Result<Vec<(PathBuf, String)>, String> {
+    crate::host::create_private_dir(work_dir)
+        .map_err(|e| format!("cannot create the task folder {}: {e}", work_dir.display()))?;
+    for file in &spec.files {
+        let target = inside(work_dir, &file.path);
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| format!("cannot create the folder for {}: {e}", file.path))?;
+        }
+        match (&file.content, &file.blob) {
+            (Some(content), _) => tokio::fs::write(&target, content).await,
+            (None, Some(blob)) => {
+                let source = fetch_blob(ctx, blob).await?;
+                tokio::fs::copy(&source, &target).await.map(|_| ())
+            }
+            (None, None) => Ok(()),
+        }
+        .map_err(|e| format!("cannot write the file {}: {e}", file.path))?;
+        let mode = if file.executable { 0o755 } else { 0o644 };
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tokio::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)).await;
+    }
+    let mut inputs = Vec::new();
+    for (sha256, path) in &spec.inputs {
+        let blob = fetch_blob(ctx, sha256).await?;
+        if spec.executor == Executor::Process {
+            // A copy: a subprocess runs as this user and could change a linked blob.
+            let target = inside(work_dir, path);
+            if let Some(parent) = target.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(|e| format!("cannot create the folder for {path}: {e}"))?;
+            }
+            tokio::fs::copy(&blob, &target)
+                .await
+                .map_err(|e| format!("cannot place the input {path}: {e}"))?;
+        } else {
+            // Docker mounts the blob read-only; its mount point must exist as a file.
+            let target = inside(work_dir, path);
+            if let Some(parent) = target.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(|e| format!("cannot create the folder for {path}: {e}"))?;
+            }
+            let _ = tokio::fs::write(&target, b"").await;
+        }
+        inputs.push((blob, path.clone()));
+    }
+    Ok(inputs)
+}
+
+/// The blob's path in local storage, downloading (and verifying) it from the hub if needed.
+async fn fetch_blob(ctx: &TaskContext, sha256: &str) -> Result<PathBuf, String> {
+    if ctx.host.has_blob(sha256) {
+        return Ok(ctx.host.blob(sha256));
+    }
+    let Some(hub) = &ctx.hub else {
+        return Err(format!(
+            "blob {sha256} is not in local storage, and there is no hub to fetch it from"
+        ));
+    };
+    let stream = hub
+        .blob(sha256)
+        .await
+        .map_err(|e| format!("cannot fetch blob {sha256} from the hub: {e}"))?;
+    ctx.host
+        .store_blob(sha256, Box::pin(stream))
+        .await
+        .map_err(|e| format!("cannot store blob {sha256}: {e}"))?;
+    Ok(ctx.host.blob(sha256))
+}
+
+/// Runs the epilogue commands that apply; returns a note when they failed.
+async fn epilogue(
+    ctx: &TaskContext,
+    run: &TaskRun,
+    command: &Command,
+    inputs: &[(PathBuf, String)],
+    outcome: &Outcome,
+    sink: &LogSink,
+) -> Option<String> {
+    let spec = &run.task.spec;
+    let passed = outcome.state == TaskState::Succeeded;
+    let mut commands: Vec<&String> = spec.epilogue.always.iter().collect();
+    commands.extend(if passed {
+        &spec.epilogue.on_pass
+    } else {
+        &spec.epilogue.on_fail
+    });
+    if commands.is_empty() {
+        return None;
+    }
+    // Each command runs in its own subshell; a failure is remembered and the rest still run.
+    let mut script = String::from("status=0\n");
+    for command in &commands {
+        script.push_str(&format!("( {command}\n) || status=$?\n"));
+    }
+    script.push_str("exit $status\n");
+    let mut env = command.env.clone();
+    env.insert(
+        "GANTRY_TASK_RESULT".into(),
+        if passed { "passed" } else { "failed" }.into(),
+    );
+    if let Some(code) = outcome.exit_code {
+        env.insert("GANTRY_TASK_EXIT_CODE".into(), code.to_string());
+    }
+    let epilogue = Command {
+        argv: vec!["/bin/sh".into(), "-c".into(), script],
+        env,
+        work_dir: command.work_dir.clone(),
+        timeout: Some(Duration::from_secs(30 * 60)),
+    };
+    let (frozen, _) = mpsc::unbounded_channel();
+    let mut control = Control {
+        cancel: run.cancel.clone(),
+        paused: watch::channel(false).1,
+        frozen,
+        grace: ctx.config.stop_grace,
+    };
+    let exit = match (&spec.executor, &ctx.engine) {
+        (Executor::Process, _) => crate::process::run(&epilogue, &mut control, sink).await,
+        (Executor::Docker, Ok(engine)) => {
+            let plan = ContainerPlan {
+                task_id: run.task.id.clone(),
+                node: ctx.node.clone(),
+                role: "epilogue",
+                name: format!("gantry-{}-epilogue", run.task.id),
+                image: spec.image.clone().unwrap_or_default(),
+                command: epilogue,
+                inputs: inputs.to_vec(),
+                resources: spec.resources.clone(),
+                network: (!spec.services.is_empty()).then(|| format!("gantry-{}", run.task.id)),
+                aliases: Vec::new(),
+            };
+            engine.run(&plan, &mut control, sink).await
+        }
+        (Executor::Docker, Err(why)) => Err(ExecError::DockerUnavailable(why.clone())),
+    };
+    match exit {
+        Ok(Exit::Code(0)) => None,
+        Ok(Exit::Code(code)) => Some(format!("the epilogue failed with code {code}")),
+        Ok(Exit::TimedOut) => {
+            Some("the epilogue ran longer than 30 minutes and was stopped".into())
+        }
+        Ok(Exit::Canceled) => Some("the epilogue was canceled".into()),
+        Ok(Exit::OutOfMemory) => Some("the epilogue ran out of memory".into()),
+        Err(error) => Some(format!("the epilogue could not run: {error}")),
+    }
+}
+
+/// Keeps the outputs in local storage, or uploads them, and reports their
+/// manifest. Returns a note about outputs that were missing or failed.
+async fn collect_outputs(
+    ctx: &TaskContext,
+    id: &str,
+    spec: &JobSpec,
+    work_dir: &Path,
+) -> Option<String> {
+    if spec.outputs.is_empty() {
+        return None;
+    }
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for output in &spec.outputs {
+        let root = inside(work_dir, output);
+        let found = match walk(&root) {
+            Ok(found) => found,
+            Err(_) => {
+                problems.push(format!("output {output} was not found"));
+                continue;
+            }
+        };
+        for path in found {
+            let relative = path
+                .strip_prefix(work_dir)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            let kept = if ctx.config.with_local_storage || ctx.hub.is_none() {
+                ctx.host
+                    .keep_output(id, &path, &relative)
+                    .await
+                    .map(|(sha256, size)| (sha256, size, OutputStore::Node))
+                    .map_err(|e| e.to_string())
+            } else {
+                upload(ctx, &path)
+                    .await
+                    .map(|(sha256, size)| (sha256, size, OutputStore::Hub))
+            };
+            match kept {
+                Ok((sha256, size, stored)) => files.push(OutputFile {
+                    path: relative,
+                    size,
+                    sha256,
+                    stored,
+                }),
+                Err(error) => {
+                    problems.push(format!("output {relative} could not be kept: {error}"))
+                }
+            }
+        }
+    }
+    if let Some(hub) = &ctx.hub {
+        let manifest = OutputManifest { files };
+        let mut backoff = Backoff::default();
+        loop {
+            match hub.put_outputs(id, &manifest).await {
+                Ok(_) => break,
+                Err(error) if error.is_transient() && !ctx.stop.is_cancelled() => {
+                    tokio::time::sleep(backoff.wait()).await;
+                }
+                Err(error) => {
+                    problems.push(format!("the outputs' list could not be sent: {error}"));
+                    break;
+                }
+            }
+        }
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+async fn upload(ctx: &TaskContext, path: &Path) -> Result<(String, u64), String> {
+    let hub = ctx.hub.as_ref().ok_or("no hub to upload to")?;
+    let (sha256, size) = crate::host::hash_file(path)
+        .await
+        .map_err(|e| e.to_string())?;
+    if hub
+        .blob_size(&sha256)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        let bytes = tokio::fs::read(path).await.map_err(|e| e.to_string())?;
+        hub.put_blob(&sha256, Bytes::from(bytes))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok((sha256, size))
+}
+
+/// The files at `root`: itself if a file, else every file below it, in order.
+fn walk(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let metadata = std::fs::symlink_metadata(root)?;
+    if metadata.is_file() {
+        return Ok(vec![root.to_owned()]);
+    }
+    if !metadata.is_dir() {
+        // Symlinks could point outside the task folder; they are not outputs.
+        return Ok(Vec::new());
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(root)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    let mut files = Vec::new();
+    for entry in entries {
+        files.extend(walk(&entry)?);
+    }
+    Ok(files)
+}
+
+/// Reports a task's events to the hub, retrying what must arrive.
+#[derive(Debug, Clone)]
+struct Reporter {
+    hub: Option<HubClient>,
+    id: String,
+    cancel: CancellationToken,
+    stop: CancellationToken,
+}
+
+impl Reporter {
+    /// Sends an event. With `must`, network failures are retried until the
+    /// hub answers or the agent stops. A cancel riding on the answer cancels the task.
+    async fn send(&self, event: TaskEvent, must: bool) {
+        let Some(hub) = &self.hub else { return };
+        let mut backoff = Backoff::default();
+        loop {
+            match hub.event(&self.id, &event).await {
+                Ok(ack) => {
+                    if ack.command == Some(CommandKind::Cancel) || ack.state == TaskState::Canceled
+                    {
+                        self.cancel.cancel();
+                    }
+                    return;
+                }
+                Err(error) if must && error.is_transient() => {
+                    tracing::debug!(%error, task = %self.id, "event not delivered; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff.wait()) => {}
+                        _ = self.stop.cancelled() => return,
+                    }
+                }
+                Err(error) => {
+                    if error.code() == Some("not_found") {
+                        // The hub gave the task to someone else or forgot it: stop working on it.
+                        tracing::warn!(task = %self.id, "the hub no longer lists this task for this node; stopping it");
+                        self.cancel.cancel();
+                    } else if must {
+                        tracing::warn!(%error, task = %self.id, "the hub refused an event");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn finish(&self, outcome: &Outcome) {
+        let event = match outcome.state {
+            TaskState::Succeeded => TaskEvent::Finished {
+                exit_code: 0,
+                reason: outcome.reason.clone(),
+            },
+            TaskState::Canceled => TaskEvent::Canceled {
+                reason: outcome.reason.clone(),
+            },
+            _ => match outcome.exit_code {
+                Some(code) if code != 0 => TaskEvent::Finished {
+                    exit_code: code,
+                    reason: outcome.reason.clone(),
+                },
+                exit_code => TaskEvent::Failed {
+                    reason: outcome.reason.clone().unwrap_or_else(|| "failed".into()),
+                    exit_code,
+                },
+            },
+        };
+        self.send(event, true).await;
+    }
+}

@@ -1,0 +1,265 @@
+//! `gantry agent …` and `gantry run`: the agent core, headless.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use gantry_agent::agent::{Agent, run_local};
+use gantry_agent::config::{AgentConfig, Flags, default_config_file, default_host_dir};
+use gantry_agent::control::{self, Request};
+use gantry_agent::{Token, task::Outcome};
+use gantry_protocol::TaskState;
+use gantry_protocol::job::{Format, JobSpec};
+use tokio_util::sync::CancellationToken;
+
+/// Arguments of `gantry agent start`. Each flag also reads its environment
+/// variable and config-file key (flag > environment > file > default).
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The hub's address [env: GANTRY_SERVER, SERVER_ADDRESS].
+    #[arg(long)]
+    server: Option<String>,
+    /// The node token from `gantry hub node add` [env: GANTRY_TOKEN, ACCESS_TOKEN].
+    #[arg(long)]
+    token: Option<String>,
+    /// Where the agent keeps logs, tasks and results [env: GANTRY_HOST_DIR, AGENT_HOST_DIR; default: ~/.local/share/gantry/agent].
+    #[arg(long)]
+    host_dir: Option<PathBuf>,
+    /// A name for this agent in logs and labels [env: GANTRY_NAME; default: the host name].
+    #[arg(long)]
+    name: Option<String>,
+    /// A label added to the node's (repeatable) [env: GANTRY_LABELS, comma-separated].
+    #[arg(long = "label", value_name = "L")]
+    labels: Vec<String>,
+    /// How many tasks run at once [env: GANTRY_MAX_TASKS; default: 1].
+    #[arg(long)]
+    max_tasks: Option<usize>,
+    /// A TOML config file [env: GANTRY_CONFIG; default: ~/.config/gantry/agent.toml].
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Send StatsD metrics to this host.
+    #[arg(long)]
+    statsd_host: Option<String>,
+    /// The StatsD port [default: 8125].
+    #[arg(long)]
+    statsd_port: Option<u16>,
+    /// A prefix for every StatsD metric, e.g. agent.prod.
+    #[arg(long)]
+    statsd_namespace: Option<String>,
+    /// Cancel running tasks when the agent stops.
+    #[arg(long)]
+    stop_tasks_on_exit: bool,
+}
+
+/// Where to find a running agent.
+#[derive(Debug, Clone, Args)]
+pub struct Local {
+    /// The agent's host dir [env: GANTRY_HOST_DIR, AGENT_HOST_DIR].
+    #[arg(long)]
+    host_dir: Option<PathBuf>,
+}
+
+impl Local {
+    fn host_dir(&self) -> PathBuf {
+        self.host_dir
+            .clone()
+            .or_else(|| env_var(&["GANTRY_HOST_DIR", "AGENT_HOST_DIR"]).map(PathBuf::from))
+            .unwrap_or_else(default_host_dir)
+    }
+}
+
+fn env_var(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+}
+
+fn resolve(flags: Flags) -> anyhow::Result<AgentConfig> {
+    Ok(AgentConfig::resolve(
+        flags,
+        &|name| std::env::var(name).ok(),
+        default_config_file(),
+    )?)
+}
+
+/// `gantry agent start`.
+pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
+    let config = resolve(Flags {
+        server: args.server,
+        token: args.token.map(Token::new),
+        host_dir: args.host_dir,
+        name: args.name,
+        labels: args.labels,
+        max_tasks: args.max_tasks,
+        config_file: args.config,
+        statsd_host: args.statsd_host,
+        statsd_port: args.statsd_port,
+        statsd_namespace: args.statsd_namespace,
+        stop_tasks_on_exit: args.stop_tasks_on_exit,
+    })?;
+    let _guard = init_logging(Some(&config.host_dir.join("logs")));
+    control::check_free(&config.host_dir).await?;
+    let stop = CancellationToken::new();
+    let agent = Agent::new(config, stop.clone()).await?;
+    let socket = tokio::spawn(control::serve(agent.clone(), stop.clone()));
+    let signal_stop = stop.clone();
+    tokio::spawn(async move {
+        crate::hub::shutdown_signal().await;
+        signal_stop.cancel();
+    });
+    let result = agent.run().await;
+    stop.cancel();
+    match socket.await {
+        Ok(Err(error)) => tracing::warn!(%error, "the control socket failed"),
+        Err(error) => tracing::warn!(%error, "the control socket's task failed"),
+        Ok(Ok(())) => {}
+    }
+    result?;
+    tracing::info!("agent stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gantry agent status`.
+pub async fn status(json: bool, local: &Local) -> anyhow::Result<ExitCode> {
+    let answer = control::request(&local.host_dir(), &Request::Status).await?;
+    let Some(status) = answer.status else {
+        bail!("{}", answer.error.unwrap_or_default())
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mode = match (status.mode.paused, status.mode.draining) {
+        (true, _) => "paused",
+        (false, true) => "draining",
+        (false, false) => "taking tasks",
+    };
+    println!("agent:     {}", status.name);
+    println!(
+        "hub:       {} ({})",
+        status.server.as_deref().unwrap_or("-"),
+        if status.connected {
+            "connected"
+        } else {
+            "offline"
+        }
+    );
+    println!("mode:      {mode}");
+    println!("tasks:     {} of {}", status.tasks.len(), status.max_tasks);
+    println!(
+        "docker:    {}",
+        status.docker_problem.as_deref().unwrap_or("ok")
+    );
+    println!("host dir:  {}", status.host_dir);
+    for task in &status.tasks {
+        println!("  {}  {:<10} {}", task.id, task.state.as_str(), task.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gantry agent pause|resume|drain`.
+pub async fn steer(request: Request, local: &Local) -> anyhow::Result<ExitCode> {
+    let answer = control::request(&local.host_dir(), &request).await?;
+    if !answer.ok {
+        bail!(
+            "{}",
+            answer.error.unwrap_or_else(|| "the agent refused".into())
+        );
+    }
+    let said = match &request {
+        Request::Pause { task: Some(id) } => format!("task {id} paused"),
+        Request::Pause { task: None } => "all tasks paused; no new tasks are taken".into(),
+        Request::Resume { task: Some(id) } => format!("task {id} resumed"),
+        Request::Resume { task: None } => "all tasks resumed".into(),
+        Request::Drain { on: true } => {
+            "draining: running tasks finish, no new ones are taken".into()
+        }
+        Request::Drain { on: false } => "taking tasks again".into(),
+        _ => "done".into(),
+    };
+    eprintln!("{said}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gantry run FILE`: one job here, without a hub.
+pub async fn run_file(file: PathBuf, local: &Local) -> anyhow::Result<ExitCode> {
+    let name = file.display().to_string();
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read the job file {name}"))?;
+    let spec = match JobSpec::parse(&text, Format::from_file_name(&name)) {
+        Ok(spec) => spec,
+        Err(error) => {
+            eprintln!("error: {name}: {error}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let _guard = init_logging(None);
+    let config = resolve(Flags {
+        host_dir: Some(local.host_dir()),
+        ..Flags::default()
+    })?;
+    let stop = CancellationToken::new();
+    let signal_stop = stop.clone();
+    tokio::spawn(async move {
+        crate::hub::shutdown_signal().await;
+        signal_stop.cancel();
+    });
+    let outcome = run_local(config, spec, stop).await?;
+    Ok(exit_code(&outcome))
+}
+
+fn exit_code(outcome: &Outcome) -> ExitCode {
+    if outcome.state == TaskState::Succeeded {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "task {}: {}",
+        outcome.state,
+        outcome.reason.as_deref().unwrap_or("no reason given")
+    );
+    match outcome.exit_code.map(|code| (code & 0xff) as u8) {
+        Some(code) if code != 0 => ExitCode::from(code),
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// Logs to stderr and, for the agent, to one file a day in `logs`.
+fn init_logging(
+    logs: Option<&std::path::Path>,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,bollard=warn,hyper=warn"))
+    };
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .with_filter(filter());
+    let (file, guard) = match logs {
+        Some(dir) => {
+            let appender = tracing_appender::rolling::daily(dir, "agent.log");
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            (
+                Some(
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(false)
+                        .with_writer(writer)
+                        .with_filter(filter()),
+                ),
+                Some(guard),
+            )
+        }
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
+        .try_init();
+    guard
+}
+
+use tracing_subscriber::Layer as _;

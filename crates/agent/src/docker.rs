@@ -86,6 +86,8 @@ pub struct ContainerPlan {
     pub network: Option<String>,
     /// Host names the container answers to on that network.
     pub aliases: Vec<String>,
+    /// `name:address` lines added to the container's /etc/hosts.
+    pub extra_hosts: Vec<String>,
 }
 
 /// A connection to the Docker engine.
@@ -254,12 +256,26 @@ impl Engine {
         Ok(name)
     }
 
-    /// Creates and starts a container that runs beside the task (a service); returns its id.
-    pub async fn start_detached(&self, plan: &ContainerPlan) -> Result<String, ExecError> {
+    /// Creates and starts a container that runs beside the task (a service);
+    /// returns its address on the task's network, when it has one.
+    pub async fn start_detached(&self, plan: &ContainerPlan) -> Result<Option<String>, ExecError> {
         let id = self.create(plan).await?;
         self.call("start a service", self.docker.start_container(&id, None))
             .await?;
-        Ok(id)
+        let inspected = self
+            .call(
+                "inspect a service",
+                self.docker.inspect_container(&id, None),
+            )
+            .await?;
+        Ok(plan.network.as_ref().and_then(|network| {
+            inspected
+                .network_settings?
+                .networks?
+                .remove(network)?
+                .ip_address
+                .filter(|address| !address.is_empty())
+        }))
     }
 
     /// Runs a container to its end, sending its output to `sink`, obeying `control`.
@@ -494,6 +510,7 @@ impl Engine {
             memory: plan.resources.memory.map(|m| m.0 as i64),
             shm_size: plan.resources.shm.map(|s| s.0 as i64),
             network_mode: plan.network.clone(),
+            extra_hosts: (!plan.extra_hosts.is_empty()).then(|| plan.extra_hosts.clone()),
             ..Default::default()
         };
         let networking_config = plan

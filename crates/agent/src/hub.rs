@@ -411,7 +411,12 @@ impl HubClient {
             .timeout(CALL_TIMEOUT);
         let response = request.send().await.map_err(|e| self.network_error(e))?;
         match response.status() {
-            StatusCode::OK => Ok(response.content_length()),
+            // A HEAD answer has no body, so the size is read from the header itself.
+            StatusCode::OK => Ok(response
+                .headers()
+                .get(reqwest::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())),
             StatusCode::NOT_FOUND => Ok(None),
             status => Err(ClientError::Api {
                 status: status.as_u16(),

@@ -150,6 +150,11 @@ pub async fn run(ctx: &TaskContext, run: TaskRun) -> Outcome {
     });
 
     let outcome = execute(ctx, &run, &sink, &reporter).await;
+    // Services and the network go before the final state is reported, so a
+    // finished task never has containers left.
+    if let (Ok(engine), Executor::Docker) = (&ctx.engine, run.task.spec.executor) {
+        engine.remove_task(&id).await;
+    }
     drop(sink);
     let _ = writer.await;
     // The log reaches the hub before the final state, so whoever follows the
@@ -168,9 +173,6 @@ pub async fn run(ctx: &TaskContext, run: TaskRun) -> Outcome {
         statsd.count(name, 1);
     }
 
-    if let (Ok(engine), Executor::Docker) = (&ctx.engine, run.task.spec.executor) {
-        engine.remove_task(&id).await;
-    }
     let delete = match outcome.state {
         TaskState::Succeeded => ctx.config.delete_task_dir_on_finish,
         _ => ctx.config.delete_task_dir_on_failure,
@@ -348,6 +350,9 @@ async fn run_docker(
         ensure_image(ctx, engine, image, policy, reporter).await?;
     }
     let mut network = None;
+    // Services are also written into the task's /etc/hosts, so their names
+    // resolve even where the engine's DNS does not (some VMs, rootless setups).
+    let mut extra_hosts = Vec::new();
     if !spec.services.is_empty() {
         let name = engine.create_network(id, &ctx.node).await?;
         for service in &spec.services {
@@ -367,8 +372,11 @@ async fn run_docker(
                 resources: Default::default(),
                 network: Some(name.clone()),
                 aliases: vec![service.name.clone()],
+                extra_hosts: Vec::new(),
             };
-            engine.start_detached(&plan).await?;
+            if let Some(address) = engine.start_detached(&plan).await? {
+                extra_hosts.push(format!("{}:{address}", service.name));
+            }
         }
         network = Some(name);
     }
@@ -383,6 +391,7 @@ async fn run_docker(
         resources: spec.resources.clone(),
         network,
         aliases: Vec::new(),
+        extra_hosts,
     };
     let _ = run.state.send(TaskState::Running);
     reporter.send(TaskEvent::Running, true).await;
@@ -582,6 +591,7 @@ async fn epilogue(
                 resources: spec.resources.clone(),
                 network: (!spec.services.is_empty()).then(|| format!("gantry-{}", run.task.id)),
                 aliases: Vec::new(),
+                extra_hosts: Vec::new(),
             };
             engine.run(&plan, &mut control, sink).await
         }

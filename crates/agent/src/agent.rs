@@ -396,8 +396,11 @@ impl Agent {
                     _ = stop.cancelled() => return,
                 }
             }
+            // Pausing or draining abandons a long-poll already in flight, or it
+            // would still bring one more task.
             let next = tokio::select! {
                 next = self.inner.hub.next(Duration::from_secs(30)) => next,
+                _ = stops_accepting(&mut mode) => continue,
                 _ = stop.cancelled() => return,
             };
             match next {
@@ -538,6 +541,15 @@ impl Agent {
             .lock()
             .expect("held map poisoned")
             .contains_key(id)
+    }
+}
+
+/// Resolves when the agent stops taking tasks.
+async fn stops_accepting(mode: &mut watch::Receiver<Mode>) {
+    while mode.borrow_and_update().accepting() {
+        if mode.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 

@@ -19,10 +19,8 @@ async fn a_stuck_engine_times_out_with_a_clear_error() {
         }
     });
     // The outer timeout only guards against a hang; the call must end by itself.
-    let connect = Engine::connect(
-        Some(&format!("unix://{}", path.display())),
-        Duration::from_secs(1),
-    );
+    let host = format!("unix://{}", path.display());
+    let connect = Engine::connect(Some(&host), Duration::from_secs(1));
     let error = tokio::time::timeout(Duration::from_secs(60), connect)
         .await
         .expect("the call ends on its own")

@@ -563,3 +563,53 @@ async fn missing_image_and_bad_command_fail_with_a_reason() {
     );
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn statsd_metrics_are_sent() {
+    let Some(mut world) = World::start().await else {
+        return;
+    };
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = socket.local_addr().unwrap().port();
+    world
+        .agent("box", &[], |config| {
+            config.statsd = Some(("127.0.0.1".into(), port, "gantry.test".into()))
+        })
+        .await;
+    // pull: always on an image no registry has: the pull fails, the local copy runs.
+    let id = world
+        .submit(&format!(
+            "image: {}\npull: always\ncommand: [echo, hi]\n",
+            image()
+        ))
+        .await;
+    assert_eq!(world.finished(&id).await.state, TaskState::Succeeded);
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 512];
+    while !seen
+        .iter()
+        .any(|m: &String| m.starts_with("gantry.test.tasks.finished"))
+    {
+        let n = tokio::time::timeout(Duration::from_secs(30), socket.recv(&mut buffer))
+            .await
+            .expect("metrics arrive")
+            .unwrap();
+        seen.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+    }
+    for metric in [
+        "gantry.test.tasks.started:1|c",
+        "gantry.test.docker.pull.failure:1|c",
+        "gantry.test.tasks.finished:1|c",
+    ] {
+        assert!(
+            seen.iter().any(|m| m == metric),
+            "{metric} missing from {seen:?}"
+        );
+    }
+    assert!(
+        seen.iter()
+            .any(|m| m.starts_with("gantry.test.docker.pull.duration:") && m.ends_with("|ms")),
+        "{seen:?}"
+    );
+    world.stop().await;
+}

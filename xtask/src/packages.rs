@@ -10,10 +10,25 @@ use crate::exec::{self, say};
 /// Every Debian package the tests need, with the reason, so that xtask can
 /// tell the person why it is about to change their machine. Later services
 /// (Docker, Xvfb, a keyring) add their rows here.
-pub const REQUIRED: &[(&str, &str)] = &[(
-    "postgresql",
-    "the hub's PostgreSQL tests run against a throwaway server",
-)];
+pub const REQUIRED: &[(&str, &str)] = &[
+    (
+        "postgresql",
+        "the hub's PostgreSQL tests run against a throwaway server",
+    ),
+    (
+        "docker.io",
+        "the agent's tests run tasks in the real Docker engine",
+    ),
+    (
+        "busybox-static",
+        "the test image is built FROM scratch around the static busybox",
+    ),
+    (
+        "docker-registry",
+        "private pulls are tested against a local registry",
+    ),
+    ("apache2-utils", "htpasswd makes the test registry's login"),
+];
 
 /// Installs whichever of [`REQUIRED`] are missing, with apt-get.
 ///

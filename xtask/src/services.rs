@@ -252,3 +252,285 @@ fn free_port() -> Result<u16> {
 fn shell_quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
+
+/// How long the Docker engine and the registry may take to answer.
+const DOCKER_START_LIMIT: Duration = Duration::from_secs(60);
+
+/// The small image the end-to-end tests run: Debian's static busybox in an
+/// image built FROM scratch, since nothing can be pulled from the internet here.
+pub const TEST_IMAGE: &str = "gantry-test/busybox:1";
+
+/// A Docker engine for the tests: the one already answering (`DOCKER_HOST`,
+/// or the standard socket), else a `dockerd` of our own in a temporary folder,
+/// which dropping stops and removes.
+#[derive(Debug)]
+pub struct DockerEngine {
+    host: String,
+    own: Option<(std::process::Child, PathBuf)>,
+}
+
+impl DockerEngine {
+    /// Finds or starts an engine and waits until it answers.
+    pub fn start() -> Result<DockerEngine> {
+        let candidates = std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|host| !host.is_empty())
+            .into_iter()
+            .chain(["unix:///var/run/docker.sock".to_owned()]);
+        for host in candidates {
+            if docker_answers(&host) {
+                say(format!("Docker engine: using the one at {host}"));
+                return Ok(DockerEngine { host, own: None });
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("gantry-xtask-docker-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let host = format!("unix://{}", dir.join("docker.sock").display());
+        let log = std::fs::File::create(dir.join("dockerd.log"))?;
+        say(format!("Docker engine: starting dockerd at {host}"));
+        let child = Command::new("dockerd")
+            .arg("--host")
+            .arg(&host)
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("docker.pid"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context(
+                "cannot start dockerd: is the `docker.io` package installed, and is xtask root?",
+            )?;
+        let engine = DockerEngine {
+            host,
+            own: Some((child, dir)),
+        };
+        let started = Instant::now();
+        while !docker_answers(&engine.host) {
+            if exec::interrupted() {
+                bail!("interrupted");
+            }
+            if started.elapsed() > DOCKER_START_LIMIT {
+                bail!(
+                    "dockerd did not answer within {}s\n{}",
+                    DOCKER_START_LIMIT.as_secs(),
+                    engine.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(engine)
+    }
+
+    /// The engine's address, for `DOCKER_HOST`.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// A `docker` command against this engine.
+    pub fn docker(&self) -> Command {
+        let mut command = Command::new(docker_cli());
+        command.env("DOCKER_HOST", &self.host).stdin(Stdio::null());
+        command
+    }
+
+    /// Builds [`TEST_IMAGE`] from the static busybox, unless it exists already.
+    pub fn build_test_image(&self) -> Result<()> {
+        if self
+            .docker()
+            .args(["image", "inspect", TEST_IMAGE])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?
+            .success()
+        {
+            return Ok(());
+        }
+        let context =
+            std::env::temp_dir().join(format!("gantry-xtask-image-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&context);
+        std::fs::create_dir_all(&context)?;
+        std::fs::copy("/bin/busybox", context.join("busybox"))
+            .context("cannot copy /bin/busybox: is the `busybox-static` package installed?")?;
+        std::fs::write(
+            context.join("Dockerfile"),
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nENV PATH=/bin\nCMD [\"sh\"]\n",
+        )?;
+        // The classic builder ships with the engine; BuildKit may be absent.
+        let built = exec::run(
+            self.docker()
+                .env("DOCKER_BUILDKIT", "0")
+                .args(["build", "-q", "-t", TEST_IMAGE])
+                .arg(&context),
+        );
+        let _ = std::fs::remove_dir_all(&context);
+        built
+    }
+
+    fn log_tail(&self) -> String {
+        let Some((_, dir)) = &self.own else {
+            return String::new();
+        };
+        let log = std::fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default();
+        let lines: Vec<_> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for DockerEngine {
+    fn drop(&mut self) {
+        let Some((child, dir)) = &mut self.own else {
+            return;
+        };
+        say("stopping dockerd");
+        // SIGTERM lets dockerd stop its containers and unmount its layers.
+        let _ = Command::new("kill").arg(child.id().to_string()).status();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if child.try_wait().is_ok_and(|status| status.is_some()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if child.try_wait().is_ok_and(|status| status.is_none()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Err(error) = std::fs::remove_dir_all(&*dir) {
+            say(format!("could not remove {}: {error}", dir.display()));
+        }
+    }
+}
+
+/// The docker CLI: Debian's, which matches Debian's engine, when present.
+fn docker_cli() -> &'static str {
+    if Path::new("/usr/bin/docker").exists() {
+        "/usr/bin/docker"
+    } else {
+        "docker"
+    }
+}
+
+fn docker_answers(host: &str) -> bool {
+    Command::new(docker_cli())
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .env("DOCKER_HOST", host)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// A Docker registry on loopback with htpasswd login, holding the test image
+/// as `<address>/gantry-test/busybox:1`, for the private-pull tests.
+#[derive(Debug)]
+pub struct Registry {
+    child: std::process::Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+/// The registry's test login.
+pub const REGISTRY_USER: &str = "gantry";
+/// Its password; throwaway, like the registry.
+pub const REGISTRY_PASSWORD: &str = "test-password";
+
+impl Registry {
+    /// Starts Debian's `docker-registry` and pushes the test image to it.
+    pub fn start(engine: &DockerEngine) -> Result<Registry> {
+        let dir =
+            std::env::temp_dir().join(format!("gantry-xtask-registry-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data"))?;
+        let htpasswd = Command::new("htpasswd")
+            .args(["-Bbn", REGISTRY_USER, REGISTRY_PASSWORD])
+            .output()
+            .context("cannot run htpasswd: is the `apache2-utils` package installed?")?;
+        std::fs::write(dir.join("htpasswd"), htpasswd.stdout)?;
+        let port = free_port()?;
+        std::fs::write(
+            dir.join("config.yml"),
+            format!(
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: gantry-test\n    path: {}\n",
+                dir.join("data").display(),
+                dir.join("htpasswd").display()
+            ),
+        )?;
+        let log = std::fs::File::create(dir.join("registry.log"))?;
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("cannot start docker-registry: is the `docker-registry` package installed?")?;
+        let registry = Registry { child, dir, port };
+        let started = Instant::now();
+        while std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            if started.elapsed() > DOCKER_START_LIMIT {
+                bail!("docker-registry did not listen on 127.0.0.1:{port}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // A private docker config, so the login never lands in the person's ~/.docker.
+        let config = registry.dir.join("docker-config");
+        std::fs::create_dir_all(&config)?;
+        let docker = || {
+            let mut command = engine.docker();
+            command.env("DOCKER_CONFIG", &config);
+            command
+        };
+        let target = format!("{}/gantry-test/busybox:1", registry.address());
+        exec::run(
+            docker()
+                .args([
+                    "login",
+                    "-u",
+                    REGISTRY_USER,
+                    "--password-stdin",
+                    &registry.address(),
+                ])
+                .stdin(password_pipe()?),
+        )?;
+        exec::run(docker().args(["tag", TEST_IMAGE, &target]))?;
+        exec::run(docker().args(["push", &target]).stdout(Stdio::null()))?;
+        exec::run(
+            docker()
+                .args(["logout", &registry.address()])
+                .stdout(Stdio::null()),
+        )?;
+        // The tests pull it back; it must not be on the machine already.
+        exec::run(docker().args(["rmi", &target]).stdout(Stdio::null()))?;
+        Ok(registry)
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// The registry password on a pipe, so it never appears in a process list.
+fn password_pipe() -> Result<Stdio> {
+    let path = std::env::temp_dir().join(format!("gantry-xtask-password-{}", std::process::id()));
+    std::fs::write(&path, REGISTRY_PASSWORD)?;
+    let file = std::fs::File::open(&path)?;
+    let _ = std::fs::remove_file(&path);
+    Ok(Stdio::from(file))
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        say("stopping docker-registry");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::exec::{self, say};
 use crate::packages;
-use crate::services::Postgres;
+use crate::services::{self, DockerEngine, Postgres, Registry};
 
 /// The tests' own totals, summed from libtest's `test result:` lines.
 #[derive(Debug, Default)]
@@ -92,12 +92,19 @@ fn steps(
         }
     };
 
-    say("step 3: cargo fmt --check");
+    // Likewise for the engine and the registry: stopped when this returns.
+    say("step 3: Docker engine, test image and registry");
+    let docker = timed(times, "docker", DockerEngine::start)?;
+    timed(times, "image", || docker.build_test_image())?;
+    let registry = timed(times, "registry", || Registry::start(&docker))?;
+    say(format!("registry ready at {}", registry.address()));
+
+    say("step 4: cargo fmt --check");
     timed(times, "fmt", || {
         exec::run(exec::cargo().args(["fmt", "--all", "--", "--check"]))
     })?;
 
-    say("step 4: cargo clippy -D warnings");
+    say("step 5: cargo clippy -D warnings");
     timed(times, "clippy", || {
         exec::run(exec::cargo().args([
             "clippy",
@@ -109,7 +116,7 @@ fn steps(
         ]))
     })?;
 
-    say("step 5: cargo test");
+    say("step 6: cargo test");
     let mut test = exec::cargo();
     test.arg("test");
     // A package chosen after `--` narrows the run; --workspace would widen it again.
@@ -121,6 +128,11 @@ fn steps(
     }
     test.args(extra)
         .env("GANTRY_TEST_POSTGRES", postgres_url)
+        .env("DOCKER_HOST", docker.host())
+        .env("GANTRY_TEST_IMAGE", services::TEST_IMAGE)
+        .env("GANTRY_TEST_REGISTRY", registry.address())
+        .env("GANTRY_TEST_REGISTRY_USER", services::REGISTRY_USER)
+        .env("GANTRY_TEST_REGISTRY_PASSWORD", services::REGISTRY_PASSWORD)
         // Tests skip a missing service on a developer's laptop; here every
         // service was provided, so a missing one is a failure.
         .env("GANTRY_REQUIRE_SERVICES", "1");

@@ -133,7 +133,8 @@ pub async fn run(ctx: &TaskContext, run: TaskRun) -> Outcome {
                 tracing::error!(%error, "cannot append to the task's spool");
             }
             if echo {
-                let out = match chunk.stream {
+                // A closed stdout (`| head`) must not stop the task.
+                let _ = match chunk.stream {
                     Stream::Stdout => stdout
                         .write_all(&chunk.bytes)
                         .await
@@ -143,17 +144,26 @@ pub async fn run(ctx: &TaskContext, run: TaskRun) -> Outcome {
                         .await
                         .and(stderr.flush().await),
                 };
-                let _ = out;
             }
         }
         let _ = spool.sync().await;
     });
 
     let outcome = execute(ctx, &run, &sink, &reporter).await;
-    // Services and the network go before the final state is reported, so a
-    // finished task never has containers left.
+    // Services, the network and the work folder go before the final state is
+    // reported, so a finished task has nothing left behind but its log and results.
     if let (Ok(engine), Executor::Docker) = (&ctx.engine, run.task.spec.executor) {
         engine.remove_task(&id).await;
+    }
+    let delete = match outcome.state {
+        TaskState::Succeeded => ctx.config.delete_task_dir_on_finish,
+        _ => ctx.config.delete_task_dir_on_failure,
+    };
+    if delete {
+        // Only the working folder goes: the log and the results stay.
+        if let Err(error) = tokio::fs::remove_dir_all(ctx.host.work_dir(&id)).await {
+            tracing::warn!(%error, task = %id, "could not remove the task's working folder");
+        }
     }
     drop(sink);
     let _ = writer.await;
@@ -173,16 +183,6 @@ pub async fn run(ctx: &TaskContext, run: TaskRun) -> Outcome {
         statsd.count(name, 1);
     }
 
-    let delete = match outcome.state {
-        TaskState::Succeeded => ctx.config.delete_task_dir_on_finish,
-        _ => ctx.config.delete_task_dir_on_failure,
-    };
-    if delete {
-        // Only the working folder goes: the log and the results stay.
-        if let Err(error) = tokio::fs::remove_dir_all(ctx.host.work_dir(&id)).await {
-            tracing::warn!(%error, task = %id, "could not remove the task's working folder");
-        }
-    }
     outcome
 }
 

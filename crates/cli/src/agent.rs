@@ -210,18 +210,11 @@ pub async fn run_file(file: PathBuf, local: &Local) -> anyhow::Result<ExitCode> 
 }
 
 fn exit_code(outcome: &Outcome) -> ExitCode {
-    if outcome.state == TaskState::Succeeded {
-        return ExitCode::SUCCESS;
+    if outcome.state != TaskState::Succeeded {
+        let reason = outcome.reason.as_deref().unwrap_or("no reason given");
+        eprintln!("task {}: {reason}", outcome.state);
     }
-    eprintln!(
-        "task {}: {}",
-        outcome.state,
-        outcome.reason.as_deref().unwrap_or("no reason given")
-    );
-    match outcome.exit_code.map(|code| (code & 0xff) as u8) {
-        Some(code) if code != 0 => ExitCode::from(code),
-        _ => ExitCode::FAILURE,
-    }
+    crate::task::exit_code_for(outcome.state, outcome.exit_code)
 }
 
 /// Logs to stderr and, for the agent, to one file a day in `logs`.

@@ -131,7 +131,7 @@ async fn wait_for(client: &HubClient, id: &str) -> anyhow::Result<ExitCode> {
                     task.reason.as_deref().unwrap_or("no reason given")
                 );
             }
-            return Ok(exit_code_for(&task));
+            return Ok(exit_code_for(task.state, task.exit_code));
         }
         match client.log(id, offset, true).await {
             Ok(stream) => {
@@ -148,12 +148,13 @@ async fn wait_for(client: &HubClient, id: &str) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// 0 when the task succeeded; else its exit code as a process can return it, or 1.
-fn exit_code_for(task: &Task) -> ExitCode {
-    if task.state == TaskState::Succeeded {
+/// 0 when the task succeeded; else its exit code as a process can return it
+/// (the low byte, as a shell sees it), or 1 when it has none.
+pub fn exit_code_for(state: TaskState, exit_code: Option<i64>) -> ExitCode {
+    if state == TaskState::Succeeded {
         return ExitCode::SUCCESS;
     }
-    match task.exit_code.map(|code| (code & 0xff) as u8) {
+    match exit_code.map(|code| (code & 0xff) as u8) {
         Some(code) if code != 0 => ExitCode::from(code),
         _ => ExitCode::FAILURE,
     }

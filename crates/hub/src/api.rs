@@ -706,7 +706,7 @@ async fn submit(
         ));
     }
     let id = hub.db().submit(&spec, &by, hub.now()).await?;
-    hub.signals().queue_changed();
+    hub.signals().task_queued(&spec.labels);
     tracing::info!(task = %id, by = %by, "task submitted");
     Ok((StatusCode::CREATED, Json(Submitted { id })).into_response())
 }
@@ -935,7 +935,7 @@ async fn register(
         .ok_or_else(|| ApiError::not_found("node"))?;
     tracing::info!(node = %node.name, version = %request.version, held = request.inventory.len(), "node registered");
     // Labels may have changed, and a new label can make queued tasks match.
-    hub.signals().queue_changed();
+    hub.signals().wake_all_pollers();
     Ok(Json(Registered {
         node_id: record.id,
         node_name: record.name,
@@ -958,22 +958,22 @@ async fn next_task(
 ) -> Result<Response, ApiError> {
     let wait = Duration::from_secs(args.wait.unwrap_or(30)).min(hub.config().max_wait);
     let deadline = tokio::time::Instant::now() + wait;
-    let mut queue = hub.signals().watch_queue();
+    let record = hub
+        .db()
+        .node_record(&node.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("node"))?;
+    // In line before the first look, so a task queued meanwhile rings the bell.
+    let place = hub.signals().poll_for_work(record.labels.clone());
     loop {
-        // Labels are read each round: a register may have changed them.
-        let record = hub
-            .db()
-            .node_record(&node.id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("node"))?;
-        queue.borrow_and_update();
+        place.bell.answer();
         if let Some(task) = hub.db().claim_next(&record, hub.now()).await? {
             hub.signals().task_changed(&task.id);
             tracing::info!(task = %task.id, node = %node.name, "task assigned");
             return Ok(Json(Assignment { task }).into_response());
         }
         tokio::select! {
-            changed = queue.changed() => if changed.is_err() { break },
+            _ = place.bell.rung() => {}
             _ = tokio::time::sleep_until(deadline) => break,
             _ = hub.stopping().cancelled() => break,
         }

@@ -213,7 +213,7 @@ impl Hub {
             self.signals().task_changed(id);
         }
         if requeued {
-            self.signals().queue_changed();
+            self.signals().wake_all_pollers();
         }
         Ok(())
     }

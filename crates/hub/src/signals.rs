@@ -1,23 +1,96 @@
-//! Wake-ups for waiting requests: long-polls for the queue, log followers for a task.
+//! Wake-ups for waiting requests: long-polls for work, for requests, and log
+//! followers of a task.
 //!
-//! Each signal is a `watch` channel holding a counter. A waiter subscribes
-//! *before* it reads the database, so a change that lands between its read and
-//! its wait still wakes it.
+//! A waiter subscribes *before* it reads the database, so a change that lands
+//! between its read and its wait still wakes it.
+//!
+//! Pollers for work are woken one at a time: a queued task rings the bell of
+//! the longest-waiting node whose labels match, not every poller. With a
+//! thousand pollers, waking them all made every submit cost a thousand queries.
+//! Pollers live in one hub process; a task queued through another hub on the
+//! same PostgreSQL reaches them when their wait ends and they poll again.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, Weak};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// The hub's signals.
 #[derive(Debug)]
 pub struct Signals {
-    queue: watch::Sender<u64>,
+    /// Nodes long-polling for work, oldest first.
+    pollers: Mutex<VecDeque<Poller>>,
+    next_poller: AtomicU64,
     /// Bumped when a request for a node (cancel, pause, resume) is recorded.
     commands: watch::Sender<u64>,
     /// Per-task senders, held weakly: a task nobody follows costs nothing.
     /// A std mutex, since nothing awaits while holding it.
     tasks: Mutex<HashMap<String, Weak<watch::Sender<u64>>>>,
+}
+
+#[derive(Debug)]
+struct Poller {
+    id: u64,
+    labels: BTreeSet<String>,
+    bell: Arc<Bell>,
+}
+
+/// How a waiting poller is woken.
+#[derive(Debug, Default)]
+pub struct Bell {
+    notify: Notify,
+    /// Set while rung and not yet answered: `Some(labels)` of the task it was
+    /// rung for, or `Some(None)` for a general wake.
+    rung_for: Mutex<Option<Option<Vec<String>>>>,
+}
+
+impl Bell {
+    fn ring(&self, labels: Option<Vec<String>>) {
+        *self.rung_for.lock().expect("bell poisoned") = Some(labels);
+        // notify_one keeps the wake if the poller is not waiting yet.
+        self.notify.notify_one();
+    }
+
+    fn is_rung(&self) -> bool {
+        self.rung_for.lock().expect("bell poisoned").is_some()
+    }
+
+    /// Takes the ring before looking for work: the look answers it.
+    pub fn answer(&self) {
+        self.rung_for.lock().expect("bell poisoned").take();
+    }
+
+    /// Resolves when the bell rings (at once if it rang since the last wait).
+    pub async fn rung(&self) {
+        self.notify.notified().await;
+    }
+}
+
+/// A place in the line of pollers. Dropped while rung but unanswered (its
+/// client went away), it passes the wake on, so the task is not stranded.
+#[derive(Debug)]
+pub struct PollerGuard<'a> {
+    signals: &'a Signals,
+    id: u64,
+    /// The poller's bell.
+    pub bell: Arc<Bell>,
+}
+
+impl Drop for PollerGuard<'_> {
+    fn drop(&mut self) {
+        self.signals
+            .pollers
+            .lock()
+            .expect("pollers poisoned")
+            .retain(|poller| poller.id != self.id);
+        let unanswered = self.bell.rung_for.lock().expect("bell poisoned").take();
+        match unanswered {
+            Some(Some(labels)) => self.signals.task_queued(&labels),
+            Some(None) => self.signals.wake_all_pollers(),
+            None => {}
+        }
+    }
 }
 
 /// A subscription to one task's changes; keep it while waiting.
@@ -31,7 +104,8 @@ pub struct TaskWatch {
 impl Default for Signals {
     fn default() -> Self {
         Signals {
-            queue: watch::channel(0).0,
+            pollers: Mutex::new(VecDeque::new()),
+            next_poller: AtomicU64::new(0),
             commands: watch::channel(0).0,
             tasks: Mutex::new(HashMap::new()),
         }
@@ -39,14 +113,45 @@ impl Default for Signals {
 }
 
 impl Signals {
-    /// Subscribes to "a task was queued".
-    pub fn watch_queue(&self) -> watch::Receiver<u64> {
-        self.queue.subscribe()
+    /// Joins the line of nodes waiting for work; leaving it is dropping the guard.
+    pub fn poll_for_work(&self, labels: BTreeSet<String>) -> PollerGuard<'_> {
+        let id = self.next_poller.fetch_add(1, Ordering::Relaxed);
+        let bell = Arc::new(Bell::default());
+        self.pollers
+            .lock()
+            .expect("pollers poisoned")
+            .push_back(Poller {
+                id,
+                labels,
+                bell: bell.clone(),
+            });
+        PollerGuard {
+            signals: self,
+            id,
+            bell,
+        }
     }
 
-    /// Says a task was queued (submitted or requeued).
-    pub fn queue_changed(&self) {
-        self.queue.send_modify(|n| *n = n.wrapping_add(1));
+    /// Says a task with these labels was queued: the longest-waiting poller
+    /// that can run it, and is not already on its way to claim one, is woken.
+    pub fn task_queued(&self, labels: &[String]) {
+        let pollers = self.pollers.lock().expect("pollers poisoned");
+        let fits = |poller: &&Poller| labels.iter().all(|label| poller.labels.contains(label));
+        if let Some(poller) = pollers
+            .iter()
+            .filter(fits)
+            .find(|poller| !poller.bell.is_rung())
+        {
+            poller.bell.ring(Some(labels.to_vec()));
+        }
+    }
+
+    /// Wakes every poller: the queue changed in ways one task's labels do not
+    /// say (tasks requeued, a node's labels changed).
+    pub fn wake_all_pollers(&self) {
+        for poller in self.pollers.lock().expect("pollers poisoned").iter() {
+            poller.bell.ring(None);
+        }
     }
 
     /// Subscribes to "a request for some node was recorded".
@@ -91,5 +196,49 @@ impl Signals {
         if let Some(sender) = sender {
             sender.send_modify(|n| *n = n.wrapping_add(1));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn a_task_rings_the_longest_waiting_poller_that_fits() {
+        let signals = Signals::default();
+        let plain = signals.poll_for_work(labels(&[]));
+        let gpu_old = signals.poll_for_work(labels(&["gpu"]));
+        let gpu_new = signals.poll_for_work(labels(&["gpu", "eu"]));
+        signals.task_queued(&["gpu".to_owned()]);
+        assert!(!plain.bell.is_rung(), "its labels do not fit");
+        assert!(gpu_old.bell.is_rung(), "the oldest that fits");
+        assert!(!gpu_new.bell.is_rung(), "one task, one wake");
+        // A second task passes over the poller already on its way.
+        signals.task_queued(&["gpu".to_owned()]);
+        assert!(gpu_new.bell.is_rung());
+        signals.task_queued(&[]);
+        assert!(plain.bell.is_rung());
+    }
+
+    #[test]
+    fn a_rung_poller_that_leaves_passes_the_wake_on() {
+        let signals = Signals::default();
+        let first = signals.poll_for_work(labels(&["gpu"]));
+        let second = signals.poll_for_work(labels(&["gpu"]));
+        signals.task_queued(&["gpu".to_owned()]);
+        assert!(first.bell.is_rung() && !second.bell.is_rung());
+        drop(first);
+        assert!(second.bell.is_rung(), "the task is not stranded");
+        // An answered ring is not passed on.
+        second.bell.answer();
+        let third = signals.poll_for_work(labels(&[]));
+        drop(second);
+        assert!(!third.bell.is_rung());
+        signals.wake_all_pollers();
+        assert!(third.bell.is_rung());
     }
 }

@@ -63,11 +63,16 @@ pub fn interrupted() -> bool {
 }
 
 /// The workspace's root folder, where every cargo command runs.
+///
+/// `cargo xtask` tells xtask where its manifest is at run time; the path
+/// compiled in is only the fallback, because clones that share a target dir
+/// (as CI's do) also share this binary, and the clone it was built in may be gone.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
         .parent()
-        .expect("xtask lives one folder below the workspace root")
-        .to_owned()
+        .map_or_else(|| manifest_dir.clone(), Path::to_path_buf)
 }
 
 /// A `cargo` command in the workspace root, using the same cargo that started

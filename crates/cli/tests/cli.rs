@@ -477,3 +477,34 @@ fn submit_reads_stdin_and_version_prints() {
     );
     hub.stop();
 }
+
+#[test]
+fn nodes_can_be_added_while_the_hub_serves() {
+    let hub = Hub::start();
+    let data = hub.dir.path().join("hub");
+    // Several at once, each its own process writing to the database the hub is using.
+    let adds: Vec<_> = (0..8)
+        .map(|i| {
+            Command::new(GANTRY)
+                .args(["hub", "node", "add", &format!("extra-{i}"), "--data-dir"])
+                .arg(&data)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for add in adds {
+        let output = add.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(
+            String::from_utf8(output.stdout)
+                .unwrap()
+                .starts_with("gantry_node_")
+        );
+    }
+    let nodes: Value =
+        serde_json::from_slice(&hub.run(&["node", "list", "--json"]).stdout).unwrap();
+    assert_eq!(nodes["nodes"].as_array().unwrap().len(), 9);
+    hub.stop();
+}

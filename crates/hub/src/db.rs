@@ -170,6 +170,17 @@ impl Db {
         })
     }
 
+    /// Begins a transaction that will write. On SQLite it takes the write lock
+    /// at once (`BEGIN IMMEDIATE`): a transaction that reads first and then
+    /// writes fails at once, rather than waits, when another connection or
+    /// process (`gantry hub node add` beside a running hub) wrote in between.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, HubError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -192,7 +203,7 @@ impl Db {
         let id = uuid::Uuid::now_v7().to_string();
         let token = crate::tokens::new_token(TokenKind::Node);
         let _guard = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let exists = sqlx::query("SELECT 1 FROM nodes WHERE name = $1")
             .bind(name)
             .fetch_optional(&mut *tx)
@@ -294,7 +305,7 @@ impl Db {
         now: i64,
     ) -> Result<Vec<Reconciled>, HubError> {
         let _guard = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE nodes SET version = $1, agent_labels = $2, system = COALESCE($3, system), \
              last_seen = $4, online = 1 WHERE id = $5",
@@ -346,7 +357,7 @@ impl Db {
         now: i64,
     ) -> Result<Vec<(String, CommandKind)>, HubError> {
         let _guard = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE nodes SET system = COALESCE($1, system), last_seen = $2, online = 1, accepting = $3 WHERE id = $4",
         )
@@ -395,7 +406,7 @@ impl Db {
         accept_within_ms: i64,
     ) -> Result<(Vec<String>, bool), HubError> {
         let _guard = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let silent = sqlx::query(
             "SELECT id, name FROM nodes WHERE online = 1 AND (last_seen IS NULL OR last_seen < $1)",
         )
@@ -502,7 +513,7 @@ impl Db {
     ) -> Result<String, HubError> {
         let id = uuid::Uuid::now_v7().to_string();
         let _guard = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO tasks (id, name, state, spec, labels, submitted_by, created_at, updated_at) \
              VALUES ($1, $2, 'queued', $3, $4, $5, $6, $6)",
@@ -602,7 +613,7 @@ impl Db {
                 }
                 let id: String = row.try_get("id")?;
                 let _guard = self.write_lock.lock().await;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let claimed = sqlx::query(
                     "UPDATE tasks SET state = 'assigned', node_id = $1, assigned_at = $2, updated_at = $2 \
                      WHERE id = $3 AND state = 'queued'",
@@ -612,19 +623,24 @@ impl Db {
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
-                if claimed.rows_affected() == 1 {
-                    add_transition(
-                        &mut tx,
-                        &id,
-                        TaskState::Assigned,
-                        Some(&format!("to node {}", node.name)),
-                        now,
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    drop(_guard);
-                    return self.task(&id, Some(&node.id)).await;
+                if claimed.rows_affected() != 1 {
+                    // Another node took it first. Roll back now, while the write
+                    // lock is held, rather than when the dropped transaction's
+                    // connection is next used.
+                    tx.rollback().await?;
+                    continue;
                 }
+                add_transition(
+                    &mut tx,
+                    &id,
+                    TaskState::Assigned,
+                    Some(&format!("to node {}", node.name)),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                drop(_guard);
+                return self.task(&id, Some(&node.id)).await;
             }
             if rows.len() < 256 {
                 return Ok(None);
@@ -641,7 +657,7 @@ impl Db {
         now: i64,
     ) -> Result<Option<EventOutcome>, HubError> {
         let _guard = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row =
             sqlx::query("SELECT state, pending_command FROM tasks WHERE id = $1 AND node_id = $2")
                 .bind(id)
@@ -740,7 +756,7 @@ impl Db {
     ) -> Result<Option<CommandOutcome>, HubError> {
         use TaskState::*;
         let _guard = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT state, pending_command FROM tasks WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -815,7 +831,7 @@ impl Db {
         now: i64,
     ) -> Result<Append, HubError> {
         let _guard = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT log_size FROM tasks WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *tx)

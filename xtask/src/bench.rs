@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: load tests that print their results against the raw
 //! floor measured in the same run, and record them in docs/benchmarks.md.
 
+mod agent;
 mod hub;
 
 use std::path::Path;
@@ -44,7 +45,44 @@ pub fn run(args: &[String]) -> Result<()> {
             }
             Ok(())
         }
-        other => bail!("unknown benchmark `{other}`; there is `hub`"),
+        "agent" => {
+            let mut idle_secs = 60;
+            let mut record_it = true;
+            let mut args = options.iter();
+            while let Some(arg) = args.next() {
+                match arg.as_str() {
+                    "--idle" => {
+                        idle_secs = args
+                            .next()
+                            .context("--idle needs seconds")?
+                            .parse()
+                            .context("--idle needs seconds")?;
+                    }
+                    "--no-record" => record_it = false,
+                    other => {
+                        bail!("unknown option `{other}` for `bench agent`; see `cargo xtask help`")
+                    }
+                }
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the benchmark's runtime")?;
+            let figures = runtime.block_on(async {
+                tokio::select! {
+                    figures = agent::run(idle_secs) => figures,
+                    _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+                }
+            })?;
+            let section = agent::report(&figures);
+            println!("{section}");
+            if record_it {
+                record(&section)?;
+                say(format!("recorded in {RECORD}"));
+            }
+            Ok(())
+        }
+        other => bail!("unknown benchmark `{other}`; there are `hub` and `agent`"),
     }
 }
 
@@ -116,6 +154,23 @@ fn replace_section(old: &str, section: &str) -> String {
         );
     }
     format!("{}\n\n{}\n", old.trim_end(), section.trim_end())
+}
+
+/// When and from what a result was recorded: `2026-11-23 03:10 UTC at commit abc1234`.
+fn stamp() -> String {
+    let say = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .current_dir(exec::workspace_root())
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "{} at commit {}",
+        say("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        say("git", &["rev-parse", "--short", "HEAD"])
+    )
 }
 
 /// The value below which `percent` of `sorted` lies (nearest rank).

@@ -40,6 +40,14 @@ USAGE:
         them in docs/benchmarks.md (unless --no-record). 1,000 agents need
         about 2,300 open files: raise `ulimit -n` first if it is lower.
 
+    cargo xtask bench agent [--idle SECS] [--no-record]
+        Measures the agent against the raw Docker floor in one run, with a
+        release build, a hub and an agent on this machine and the Docker
+        engine that `test` uses: dispatch (submit to first output byte vs
+        `docker run`), a million log lines into the hub (vs `docker run` +
+        `docker logs`), and the idle agent's memory and CPU over a minute.
+        Records them in docs/benchmarks.md (unless --no-record).
+
     cargo xtask help
         This text.
 ";

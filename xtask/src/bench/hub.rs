@@ -117,20 +117,12 @@ pub async fn run(options: &HubOptions) -> Result<Vec<Figures>> {
 /// The section of docs/benchmarks.md for these results, between markers that
 /// the next run finds and replaces.
 pub fn report(options: &HubOptions, results: &[Figures]) -> Result<String> {
-    let now = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()?;
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(exec::workspace_root())
-        .output()?;
     let mut out = String::new();
     out.push_str("<!-- bench hub: begin (written by `cargo xtask bench hub`; edits inside are overwritten) -->\n");
     out.push_str("## Hub: task dispatch to long-polling agents\n\n");
     out.push_str(&format!(
-        "Recorded {} at commit {}, on {}. {} tasks per row, one every {} ms.\n\n",
-        String::from_utf8_lossy(&now.stdout).trim(),
-        String::from_utf8_lossy(&commit.stdout).trim(),
+        "Recorded {}, on {}. {} tasks per row, one every {} ms.\n\n",
+        super::stamp(),
         machine(),
         options.tasks,
         SUBMIT_EVERY.as_millis(),
@@ -207,8 +199,8 @@ fn check_open_files(nodes: usize) -> Result<()> {
 
 /// Builds the `gantry` binary in release mode and returns its path, read from
 /// cargo's own report so that any target dir works.
-async fn build() -> Result<PathBuf> {
-    say("bench hub: cargo build --release -p gantry-cli");
+pub(super) async fn build() -> Result<PathBuf> {
+    say("bench: cargo build --release -p gantry-cli");
     let mut command = exec::cargo();
     command.args([
         "build",
@@ -252,12 +244,16 @@ async fn build() -> Result<PathBuf> {
 /// A temporary folder, deleted on drop so that an error or Ctrl-C leaves
 /// nothing behind.
 #[derive(Debug)]
-struct Scratch(PathBuf);
+pub(super) struct Scratch(pub(super) PathBuf);
 
 impl Scratch {
     fn new(nodes: usize) -> Result<Scratch> {
-        let path =
-            std::env::temp_dir().join(format!("gantry-bench-hub-{}-{nodes}", std::process::id()));
+        Scratch::named(&format!("hub-{nodes}"))
+    }
+
+    /// A fresh folder `gantry-bench-<name>-<pid>` in the temp dir.
+    pub(super) fn named(name: &str) -> Result<Scratch> {
+        let path = std::env::temp_dir().join(format!("gantry-bench-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
@@ -274,14 +270,14 @@ impl Drop for Scratch {
 /// The hub under test. `kill_on_drop` ends it if the benchmark fails;
 /// [`HubProcess::stop`] ends it the way a person would.
 #[derive(Debug)]
-struct HubProcess {
+pub(super) struct HubProcess {
     child: tokio::process::Child,
     pid: u32,
     base: String,
 }
 
 impl HubProcess {
-    async fn start(gantry: &Path, data: &Path, log: &Path) -> Result<HubProcess> {
+    pub(super) async fn start(gantry: &Path, data: &Path, log: &Path) -> Result<HubProcess> {
         let log_file = std::fs::File::create(log)
             .with_context(|| format!("cannot create {}", log.display()))?;
         let mut child = tokio::process::Command::new(gantry)
@@ -319,7 +315,7 @@ impl HubProcess {
         })
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -333,7 +329,7 @@ impl HubProcess {
     }
 
     /// SIGTERM, as a service manager would send, then a bounded wait.
-    async fn stop(mut self) -> Result<()> {
+    pub(super) async fn stop(mut self) -> Result<()> {
         let _ = tokio::process::Command::new("kill")
             .arg(self.pid.to_string())
             .status()
@@ -431,7 +427,7 @@ fn complaints(log: &Path) -> String {
 
 /// Runs `gantry ARGS --data-dir DATA` and returns what it printed on stdout,
 /// which for the token commands is the token alone.
-async fn gantry_says(gantry: &Path, args: &[&str], data: &Path) -> Result<String> {
+pub(super) async fn gantry_says(gantry: &Path, args: &[&str], data: &Path) -> Result<String> {
     let output = tokio::process::Command::new(gantry)
         .args(args)
         .arg("--data-dir")

@@ -79,6 +79,9 @@ pub enum ClientError {
         /// The hub's code and sentence.
         body: ErrorBody,
     },
+    /// A file on this machine could not be read.
+    #[error("{0}")]
+    LocalFile(String),
     /// The hub's answer could not be read.
     #[error(
         "the hub at {url} sent an answer Gantry cannot read ({detail}); is this a Gantry hub of a matching version?"
@@ -435,6 +438,30 @@ impl HubClient {
             .request(Method::PUT, &format!("v1/blobs/{}", path_part(sha256)))
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(bytes);
+        self.json(request).await
+    }
+
+    /// Uploads a file as a blob, streaming it from disk so its size does not
+    /// matter to memory.
+    pub async fn put_blob_file(
+        &self,
+        sha256: &str,
+        path: &std::path::Path,
+    ) -> Result<BlobStored, ClientError> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| ClientError::LocalFile(format!("cannot read {}: {e}", path.display())))?;
+        let size = file
+            .metadata()
+            .await
+            .map_err(|e| ClientError::LocalFile(format!("cannot read {}: {e}", path.display())))?
+            .len();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let request = self
+            .request(Method::PUT, &format!("v1/blobs/{}", path_part(sha256)))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(body);
         self.json(request).await
     }
 

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use gantry_protocol::TaskState;
 use gantry_protocol::job::{Executor, JobSpec, PullPolicy};
 use gantry_protocol::wire::{
@@ -691,8 +690,7 @@ async fn upload(ctx: &TaskContext, path: &Path) -> Result<(String, u64), String>
         .map_err(|e| e.to_string())?
         .is_none()
     {
-        let bytes = tokio::fs::read(path).await.map_err(|e| e.to_string())?;
-        hub.put_blob(&sha256, Bytes::from(bytes))
+        hub.put_blob_file(&sha256, path)
             .await
             .map_err(|e| e.to_string())?;
     }

@@ -245,7 +245,7 @@ async fn execute(ctx: &TaskContext, run: &TaskRun, sink: &LogSink, reporter: &Re
                 Ok(engine) => engine,
                 Err(why) => return Outcome::failed(why.clone()),
             };
-            let result = run_docker(
+            run_docker(
                 ctx,
                 run,
                 engine,
@@ -255,11 +255,7 @@ async fn execute(ctx: &TaskContext, run: &TaskRun, sink: &LogSink, reporter: &Re
                 sink,
                 reporter,
             )
-            .await;
-            match result {
-                Ok(exit) => Ok(exit),
-                Err(error) => Err(error),
-            }
+            .await
         }
     };
     drop(control);

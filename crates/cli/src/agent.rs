@@ -176,9 +176,17 @@ pub async fn steer(request: Request, local: &Local) -> anyhow::Result<ExitCode> 
             "draining: running tasks finish, no new ones are taken".into()
         }
         Request::Drain { on: false } => "taking tasks again".into(),
+        Request::Cancel { task } => format!("task {task} is being canceled"),
         _ => "done".into(),
     };
     eprintln!("{said}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gantry agent logs TASK`: the agent's own copy of a task's log, followed.
+pub async fn follow(task: &str, local: &Local) -> anyhow::Result<ExitCode> {
+    let mut stdout = tokio::io::stdout();
+    control::follow(&local.host_dir(), task, &mut stdout).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -194,6 +194,21 @@ enum AgentCommand {
         #[command(flatten)]
         local: agent::Local,
     },
+    /// Cancel a task this agent runs (SIGTERM, a grace period, SIGKILL, removal).
+    Cancel {
+        /// The task.
+        task: String,
+        #[command(flatten)]
+        local: agent::Local,
+    },
+    /// Write a task's log from this agent's own copy, following it until the
+    /// task ends; works while the hub is unreachable.
+    Logs {
+        /// The task.
+        task: String,
+        #[command(flatten)]
+        local: agent::Local,
+    },
     /// Let running tasks finish and take no new ones (--off to take them again).
     Drain {
         /// Take tasks again.
@@ -262,6 +277,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agent(AgentCommand::Resume { task, local }) => {
             agent::steer(gantry_agent::control::Request::Resume { task }, &local).await
         }
+        Command::Agent(AgentCommand::Cancel { task, local }) => {
+            agent::steer(gantry_agent::control::Request::Cancel { task }, &local).await
+        }
+        Command::Agent(AgentCommand::Logs { task, local }) => agent::follow(&task, &local).await,
         Command::Agent(AgentCommand::Drain { off, local }) => {
             agent::steer(gantry_agent::control::Request::Drain { on: !off }, &local).await
         }

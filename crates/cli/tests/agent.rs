@@ -247,6 +247,32 @@ fn agent_runs_tasks_and_obeys_pause_resume_drain() {
     setup.wait_state(&long, "succeeded");
     setup.wait_state(&queued, "succeeded");
 
+    // Following a task through the agent's socket, then canceling it locally.
+    let slow =
+        setup.submit("executor: process\ncommand: [sh, -c, 'echo first; sleep 30; echo never']\n");
+    setup.wait_for("output", || {
+        setup.task(&slow)["log_size"].as_u64().unwrap() > 0
+    });
+    let follower = Command::new(GANTRY)
+        .args(["agent", "logs", &slow])
+        .env("GANTRY_HOST_DIR", setup.host_dir())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cancel = setup.gantry(&["agent", "cancel", &slow]);
+    assert!(
+        cancel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cancel.stderr)
+    );
+    let task = setup.wait_state(&slow, "canceled");
+    assert_eq!(task["reason"], "canceled");
+    let followed = follower.wait_with_output().unwrap();
+    assert_eq!(
+        followed.stdout, b"first\n",
+        "the follow ends when the task does"
+    );
+
     // Drain: nothing new is taken until draining ends.
     assert!(setup.gantry(&["agent", "drain"]).status.success());
     let held = setup.submit("executor: process\ncommand: [echo, drained]\n");

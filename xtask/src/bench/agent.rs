@@ -341,6 +341,6 @@ mod tests {
     #[test]
     fn seq_sizes() {
         assert_eq!(seq_bytes(10), 21);
-        assert_eq!(seq_bytes(1_000_000), 6_888_897);
+        assert_eq!(seq_bytes(1_000_000), 6_888_896);
     }
 }

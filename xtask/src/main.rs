@@ -6,12 +6,13 @@
 
 mod bench;
 mod exec;
+mod fuzz;
 mod packages;
 mod run;
 mod services;
 mod test;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 const HELP: &str = "\
 cargo xtask: Gantry's own commands
@@ -48,6 +49,12 @@ USAGE:
         `docker logs`), and the idle agent's memory and CPU over a minute.
         Records them in docs/benchmarks.md (unless --no-record).
 
+    cargo xtask fuzz [--seconds N] [TARGET...]
+        Runs each fuzz target in fuzz/ (job_file, hub_requests) for N seconds
+        (default 60) with cargo-fuzz on the installed nightly toolchain,
+        installing cargo-fuzz from crates.io if it is missing. A failing
+        input is kept under fuzz/artifacts/. `test` runs a short pass.
+
     cargo xtask help
         This text.
 ";
@@ -75,6 +82,23 @@ fn dispatch() -> Result<()> {
         }
         "run" => run::run(passed),
         "bench" => bench::run(passed),
+        "fuzz" => {
+            let mut seconds = 60;
+            let mut targets = Vec::new();
+            let mut args = passed.iter();
+            while let Some(arg) = args.next() {
+                if arg == "--seconds" {
+                    seconds = args
+                        .next()
+                        .context("--seconds needs a number")?
+                        .parse()
+                        .context("--seconds needs a number")?;
+                } else {
+                    targets.push(arg.clone());
+                }
+            }
+            fuzz::run(seconds, &targets)
+        }
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

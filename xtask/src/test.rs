@@ -143,8 +143,20 @@ fn steps(
             bail!("`{}` failed ({status})", exec::describe(&test));
         }
         Ok(())
-    })
+    })?;
+
+    // A short pass of every fuzz target, so a panic any input can cause is
+    // caught here; `cargo xtask fuzz` runs them longer. Skipped when the
+    // arguments narrowed the run to some tests.
+    if extra.is_empty() {
+        say(format!("step 7: fuzz, {FUZZ_SECONDS} s a target"));
+        timed(times, "fuzz", || crate::fuzz::run(FUZZ_SECONDS, &[]))?;
+    }
+    Ok(())
 }
+
+/// How long each fuzz target runs in `cargo xtask test`.
+const FUZZ_SECONDS: u64 = 20;
 
 /// Runs `cargo test`, passing its output through untouched while summing the
 /// `test result:` lines for the summary.

@@ -67,16 +67,20 @@ pub fn run(seconds: u64, targets: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// cargo-fuzz is installed from crates.io when missing; nightly cannot be
-/// fetched here, so its absence is a clear error.
-fn ensure_tools() -> Result<()> {
-    let has_nightly = Command::new("cargo")
+/// Whether the nightly toolchain cargo-fuzz needs is installed.
+pub fn nightly_available() -> bool {
+    Command::new("cargo")
         .args(["+nightly", "--version"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|status| status.success());
-    if !has_nightly {
+        .is_ok_and(|status| status.success())
+}
+
+/// cargo-fuzz is installed from crates.io when missing; nightly cannot be
+/// fetched here, so its absence is a clear error.
+fn ensure_tools() -> Result<()> {
+    if !nightly_available() {
         bail!(
             "fuzzing needs the nightly toolchain (cargo +nightly); install it with `rustup toolchain install nightly`"
         );

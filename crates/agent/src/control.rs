@@ -129,12 +129,8 @@ pub async fn serve(agent: Agent, stop: CancellationToken) -> Result<(), ControlE
 }
 
 async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
+    check_free(path.parent().unwrap_or(path)).await?;
     if path.exists() {
-        if UnixStream::connect(path).await.is_ok() {
-            return Err(ControlError::Busy(
-                path.parent().unwrap_or(path).display().to_string(),
-            ));
-        }
         // Left by an agent that did not stop cleanly.
         std::fs::remove_file(path)?;
     }
@@ -144,8 +140,9 @@ async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
     Ok(listener)
 }
 
-/// Claims the socket path now, so a second agent on the same host dir stops
-/// before it registers; the listener is dropped and re-bound by [`serve`].
+/// Fails when another agent answers on the host dir's socket. `gantry agent
+/// start` checks this before it registers, so a second agent stops before it
+/// takes work; [`serve`] checks again when it binds.
 pub async fn check_free(host_dir: &Path) -> Result<(), ControlError> {
     let path = host_dir.join("agent.sock");
     if path.exists() && UnixStream::connect(&path).await.is_ok() {

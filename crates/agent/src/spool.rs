@@ -55,11 +55,6 @@ impl Spool {
         &self.path
     }
 
-    /// Bytes written so far.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
     /// Appends bytes; shippers watching the spool are told.
     pub async fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.file.write_all(bytes).await?;

@@ -478,25 +478,19 @@ async fn prepare(
     let mut inputs = Vec::new();
     for (sha256, path) in &spec.inputs {
         let blob = fetch_blob(ctx, sha256).await?;
+        let target = inside(work_dir, path);
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| format!("cannot create the folder for {path}: {e}"))?;
+        }
         if spec.executor == Executor::Process {
             // A copy: a subprocess runs as this user and could change a linked blob.
-            let target = inside(work_dir, path);
-            if let Some(parent) = target.parent() {
-                tokio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(|e| format!("cannot create the folder for {path}: {e}"))?;
-            }
             tokio::fs::copy(&blob, &target)
                 .await
                 .map_err(|e| format!("cannot place the input {path}: {e}"))?;
         } else {
             // Docker mounts the blob read-only; its mount point must exist as a file.
-            let target = inside(work_dir, path);
-            if let Some(parent) = target.parent() {
-                tokio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(|e| format!("cannot create the folder for {path}: {e}"))?;
-            }
             let _ = tokio::fs::write(&target, b"").await;
         }
         inputs.push((blob, path.clone()));

@@ -710,19 +710,16 @@ impl Db {
                 ),
                 _ => (None, None),
             };
-            if exit_code.is_some() {
-                sqlx::query("UPDATE tasks SET exit_code = $1 WHERE id = $2")
-                    .bind(exit_code)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            sqlx::query(
+                "UPDATE tasks SET exit_code = COALESCE($1, exit_code), \
+                 accepted_at = COALESCE(accepted_at, $2) WHERE id = $3",
+            )
+            .bind(exit_code)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             set_state(&mut tx, id, next, reason.as_deref(), now).await?;
-            sqlx::query("UPDATE tasks SET accepted_at = COALESCE(accepted_at, $1) WHERE id = $2")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
         }
         // A report that fulfils the waiting request clears it.
         let fulfilled = match (pending, next) {

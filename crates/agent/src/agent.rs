@@ -21,9 +21,11 @@ use crate::docker::Engine;
 use crate::host::HostDir;
 use crate::hub::{ClientError, HubClient, Next};
 use crate::monitor::Monitor;
+use crate::record::{Records, Step};
 use crate::spool::Backoff;
 use crate::statsd::Statsd;
 use crate::task::{self, Outcome, TaskContext, TaskRun};
+use gantry_protocol::job::Executor;
 
 /// Why the agent cannot start or go on.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +123,9 @@ pub enum AgentEvent {
 struct Held {
     view: HeldView,
     cancel: CancellationToken,
+    detach: CancellationToken,
+    /// A subprocess: stopped, not left running, when the agent stops.
+    process: bool,
     paused: watch::Sender<bool>,
     state: watch::Receiver<TaskState>,
 }
@@ -198,14 +203,23 @@ impl Agent {
         self.inner.events.subscribe()
     }
 
-    /// Registers, then heartbeats and takes tasks until the stop token is
-    /// cancelled. Running tasks are then canceled and awaited.
+    /// Picks up the tasks it held when it last stopped, registers, then
+    /// heartbeats and takes tasks until the stop token is cancelled. Running
+    /// containers are then left running for the next start (or stopped, with
+    /// `stop_tasks_on_exit`), and every task is awaited.
     pub async fn run(&self) -> Result<(), AgentError> {
         let stop = self.inner.ctx.stop.clone();
+        self.resume_recorded();
         let settings = match self.register().await {
             Ok(Some(settings)) => settings,
-            Ok(None) => return Ok(()),
-            Err(error) => return Err(error),
+            Ok(None) => {
+                self.leave().await;
+                return Ok(());
+            }
+            Err(error) => {
+                self.leave().await;
+                return Err(error);
+            }
         };
         let tracker = TaskTracker::new();
         let heartbeat = self.clone();
@@ -216,15 +230,35 @@ impl Agent {
         let listener = self.clone();
         tracker.spawn(async move { listener.listen_for_commands().await });
         stop.cancelled().await;
-        tracing::info!("stopping: no new tasks; stopping the running ones");
-        // Until re-attaching after a restart exists, a task left running would
-        // be orphaned, so the agent stops its tasks when it stops.
+        self.leave().await;
+        tracker.close();
+        tracker.wait().await;
+        Ok(())
+    }
+
+    /// Takes no new task; leaves containers running for the next start, or
+    /// stops them with `stop_tasks_on_exit`; waits for every task's job.
+    async fn leave(&self) {
+        let stop_tasks = self.inner.ctx.config.stop_tasks_on_exit;
+        tracing::info!(
+            "stopping: no new tasks; {}",
+            if stop_tasks {
+                "stopping the running ones (--stop-tasks-on-exit)"
+            } else {
+                "leaving running containers to be picked up at the next start"
+            }
+        );
         for held in self.inner.held.lock().expect("held map poisoned").values() {
-            held.cancel.cancel();
+            // A subprocess cannot be re-attached: it stops with the agent.
+            if stop_tasks || held.process {
+                held.cancel.cancel();
+            } else {
+                held.detach.cancel();
+            }
         }
         self.inner.tracker.close();
         if tokio::time::timeout(
-            self.inner.ctx.config.stop_grace * 3,
+            self.inner.ctx.config.stop_grace * 3 + Duration::from_secs(10),
             self.inner.tracker.wait(),
         )
         .await
@@ -232,9 +266,15 @@ impl Agent {
         {
             tracing::warn!("some tasks did not stop in time");
         }
-        tracker.close();
-        tracker.wait().await;
-        Ok(())
+    }
+
+    /// Starts again every task recorded in the host dir.
+    fn resume_recorded(&self) {
+        let records = Records::new(self.inner.ctx.host.clone()).load_all();
+        for record in records {
+            tracing::info!(task = %record.task.id, step = ?record.step, "picking up a task held before the agent stopped");
+            self.start_task(record.task, Some(record.step));
+        }
     }
 
     /// Registers with the hub, retrying while it is unreachable. `None` if the
@@ -248,12 +288,26 @@ impl Agent {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 labels: config.labels.clone(),
                 system: Some(self.sample().await),
-                inventory: Vec::new(),
+                inventory: self.held_tasks(),
             };
             match self.inner.hub.register(&request).await {
                 Ok(registered) => {
                     self.inner.connected.send_replace(true);
-                    tracing::info!(node = %registered.node_name, labels = ?registered.labels, server = %self.inner.hub.server(), "registered with the hub");
+                    tracing::info!(node = %registered.node_name, labels = ?registered.labels, server = %self.inner.hub.server(), held = request.inventory.len(), "registered with the hub");
+                    for task in registered.reconciled {
+                        match task.state {
+                            Some(state) if !state.is_terminal() => {
+                                if let Some(command) = task.command {
+                                    self.obey(&task.id, command);
+                                }
+                            }
+                            // The hub canceled it, ended it, or gave it away meanwhile.
+                            state => {
+                                tracing::warn!(task = %task.id, ?state, "the hub no longer wants this task run here; stopping it");
+                                self.obey(&task.id, CommandKind::Cancel);
+                            }
+                        }
+                    }
                     return Ok(Some(registered.settings));
                 }
                 Err(error) if error.is_transient() => {
@@ -357,7 +411,9 @@ impl Agent {
             .map(|(id, h)| HeldTask {
                 id: id.clone(),
                 state: *h.state.borrow(),
-                log_size: 0,
+                log_size: crate::spool::newest(&self.inner.ctx.host.task_dir(id))
+                    .and_then(|path| std::fs::metadata(path).ok())
+                    .map_or(0, |m| m.len()),
             })
             .collect()
     }
@@ -407,7 +463,7 @@ impl Agent {
                 Ok(Next::Task(task)) => {
                     backoff.reset();
                     self.inner.connected.send_replace(true);
-                    self.start_task(*task);
+                    self.start_task(*task, None);
                 }
                 Ok(Next::Idle) => {
                     backoff.reset();
@@ -427,16 +483,24 @@ impl Agent {
         }
     }
 
-    fn start_task(&self, task: Task) {
+    /// Runs a task: a new one, or one held before a restart at its recorded step.
+    fn start_task(&self, task: Task, resumed: Option<Step>) {
         let id = task.id.clone();
         let name = task.name.clone();
-        let cancel = self.inner.ctx.stop.child_token();
+        // Not children of the stop token: stopping the agent leaves tasks running.
+        let cancel = CancellationToken::new();
+        let detach = CancellationToken::new();
         let (paused_tx, paused_rx) = watch::channel(false);
-        let (state_tx, state_rx) = watch::channel(TaskState::Assigned);
+        let initial = if resumed.is_some() {
+            TaskState::Running
+        } else {
+            TaskState::Assigned
+        };
+        let (state_tx, state_rx) = watch::channel(initial);
         let view = HeldView {
             id: id.clone(),
             name: name.clone(),
-            state: TaskState::Assigned,
+            state: initial,
             image: task.spec.image.clone(),
         };
         self.inner.held.lock().expect("held map poisoned").insert(
@@ -444,23 +508,43 @@ impl Agent {
             Held {
                 view,
                 cancel: cancel.clone(),
+                detach: detach.clone(),
+                process: task.spec.executor == Executor::Process,
                 paused: paused_tx,
                 state: state_rx,
             },
         );
-        tracing::info!(task = %id, name = %name, "task taken");
-        let _ = self.inner.events.send(AgentEvent::TaskStarted {
-            id: id.clone(),
-            name: name.clone(),
-        });
+        if resumed.is_none() {
+            tracing::info!(task = %id, name = %name, "task taken");
+            let _ = self.inner.events.send(AgentEvent::TaskStarted {
+                id: id.clone(),
+                name: name.clone(),
+            });
+        }
         let agent = self.clone();
         self.inner.tracker.spawn(async move {
-            let run = TaskRun { task, cancel, paused: paused_rx, state: state_tx, echo: false };
-            let Outcome { state, reason, .. } = task::run(&agent.inner.ctx, run).await;
-            tracing::info!(task = %id, %state, reason = reason.as_deref().unwrap_or(""), "task ended");
+            let run = TaskRun {
+                task,
+                cancel,
+                detach,
+                log_offset: 0,
+                paused: paused_rx,
+                state: state_tx,
+                echo: false,
+            };
+            let ended = match resumed {
+                None => task::run(&agent.inner.ctx, run).await,
+                Some(step) => task::resume(&agent.inner.ctx, run, step).await,
+            };
             agent.inner.held.lock().expect("held map poisoned").remove(&id);
             agent.inner.slots.send_modify(|n| *n += 1);
-            let _ = agent.inner.events.send(AgentEvent::TaskFinished { id, name, state, reason });
+            match ended {
+                Some(Outcome { state, reason, .. }) => {
+                    tracing::info!(task = %id, %state, reason = reason.as_deref().unwrap_or(""), "task ended");
+                    let _ = agent.inner.events.send(AgentEvent::TaskFinished { id, name, state, reason });
+                }
+                None => tracing::info!(task = %id, "task left running; it is picked up at the next start"),
+            }
         });
     }
 
@@ -524,14 +608,7 @@ impl Agent {
 
     /// The spool file of a task the agent holds or held, if any.
     pub fn log_path(&self, id: &str) -> Option<std::path::PathBuf> {
-        let logs = self.inner.ctx.host.task_dir(id).join("logs");
-        let mut files: Vec<_> = std::fs::read_dir(logs)
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .collect();
-        files.sort();
-        files.pop()
+        crate::spool::newest(&self.inner.ctx.host.task_dir(id))
     }
 
     /// Whether the agent holds a task now.
@@ -636,10 +713,15 @@ pub async fn run_local(
     let (_paused_tx, paused) = watch::channel(false);
     let run = TaskRun {
         task,
+        // Without a hub, nothing picks a task up later: stopping cancels it.
         cancel: stop.child_token(),
+        detach: CancellationToken::new(),
+        log_offset: 0,
         paused,
         state: watch::channel(TaskState::Assigned).0,
         echo: true,
     };
-    Ok(task::run(&ctx, run).await)
+    Ok(task::run(&ctx, run)
+        .await
+        .unwrap_or_else(|| Outcome::failed("the task was left running")))
 }

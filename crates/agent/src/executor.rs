@@ -41,6 +41,9 @@ pub type LogSink = mpsc::Sender<Chunk>;
 pub struct Control {
     /// Stop the command: SIGTERM, then SIGKILL after `grace`.
     pub cancel: CancellationToken,
+    /// The agent is leaving: stop watching the command but leave it running,
+    /// to be re-attached when the agent starts again (Docker only).
+    pub detach: CancellationToken,
     /// `true` while the command should be frozen.
     pub paused: watch::Receiver<bool>,
     /// Tells the task whether the command is frozen now, after each change.
@@ -50,7 +53,8 @@ pub struct Control {
 }
 
 /// How a command ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "how", content = "code", rename_all = "snake_case")]
 pub enum Exit {
     /// It exited with this code (128 + N for a signal N).
     Code(i64),
@@ -60,6 +64,8 @@ pub enum Exit {
     Canceled,
     /// The kernel killed it for using more memory than its limit.
     OutOfMemory,
+    /// The agent left it running to re-attach it when it starts again.
+    Detached,
 }
 
 /// What to run: a command in a folder, with an environment.

@@ -23,6 +23,7 @@ pub mod host;
 pub mod hub;
 pub mod monitor;
 pub mod process;
+pub mod record;
 pub mod spool;
 pub mod statsd;
 pub mod task;

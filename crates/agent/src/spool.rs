@@ -6,24 +6,78 @@
 //! doubles nothing: the hub skips bytes it holds and answers a gap with the
 //! offset it wants. Memory stays bounded however long the hub is away: the
 //! bytes wait on disk, not in a queue.
+//!
+//! Beside each `log_<ms>.txt` lies `log_<ms>.streams`: one 9-byte record
+//! (stream, then the offset where its run starts, little-endian) each time
+//! the output switches between stdout and stderr. A record is written before
+//! the bytes it announces, so after the agent is killed at any point the two
+//! files still say exactly how many bytes of each stream the spool holds:
+//! that is where re-reading the container's output from Docker resumes.
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::executor::Stream;
 use crate::hub::{ClientError, HubClient};
+
+/// Bytes of each of a command's streams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamCounts {
+    /// Bytes of standard output.
+    pub stdout: u64,
+    /// Bytes of standard error.
+    pub stderr: u64,
+}
+
+impl StreamCounts {
+    /// The count for one stream.
+    pub fn get(&self, stream: Stream) -> u64 {
+        match stream {
+            Stream::Stdout => self.stdout,
+            Stream::Stderr => self.stderr,
+        }
+    }
+
+    /// Adds `bytes` to one stream's count.
+    pub fn add(&mut self, stream: Stream, bytes: u64) {
+        match stream {
+            Stream::Stdout => self.stdout += bytes,
+            Stream::Stderr => self.stderr += bytes,
+        }
+    }
+
+    /// What `self` holds beyond `base`, stream by stream.
+    pub fn since(&self, base: StreamCounts) -> StreamCounts {
+        StreamCounts {
+            stdout: self.stdout.saturating_sub(base.stdout),
+            stderr: self.stderr.saturating_sub(base.stderr),
+        }
+    }
+
+    /// Both streams together.
+    pub fn total(&self) -> u64 {
+        self.stdout + self.stderr
+    }
+}
+
+const RUN_RECORD: usize = 9;
 
 /// The on-disk log of one task.
 #[derive(Debug)]
 pub struct Spool {
     path: PathBuf,
     file: tokio::fs::File,
+    runs: tokio::fs::File,
     size: u64,
+    counts: StreamCounts,
+    current: Stream,
     grown: watch::Sender<u64>,
 }
 
@@ -36,17 +90,42 @@ impl Spool {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
-        let path = logs.join(format!("log_{stamp}.txt"));
-        let file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .await?;
+        Spool::open_at(logs.join(format!("log_{stamp}.txt"))).await
+    }
+
+    /// Opens the task's newest spool to go on appending (after a restart), or
+    /// creates one if it has none.
+    pub async fn reopen(task_dir: &Path) -> std::io::Result<Spool> {
+        match newest(task_dir) {
+            Some(path) => Spool::open_at(path).await,
+            None => Spool::create(task_dir).await,
+        }
+    }
+
+    async fn open_at(path: PathBuf) -> std::io::Result<Spool> {
+        let open = |path: PathBuf| async move {
+            tokio::fs::OpenOptions::new()
+                .create(true)
+                .read(true)
+                .append(true)
+                .open(path)
+                .await
+        };
+        let file = open(path.clone()).await?;
+        let mut runs = open(path.with_extension("streams")).await?;
+        let size = file.metadata().await?.len();
+        let mut records = Vec::new();
+        runs.seek(SeekFrom::Start(0)).await?;
+        runs.read_to_end(&mut records).await?;
+        let (counts, current) = count_runs(&records, size);
         Ok(Spool {
             path,
             file,
-            size: 0,
-            grown: watch::channel(0).0,
+            runs,
+            size,
+            counts,
+            current,
+            grown: watch::channel(size).0,
         })
     }
 
@@ -55,10 +134,27 @@ impl Spool {
         &self.path
     }
 
-    /// Appends bytes; shippers watching the spool are told.
-    pub async fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    /// How many bytes of each stream the spool holds.
+    pub fn counts(&self) -> StreamCounts {
+        self.counts
+    }
+
+    /// Appends bytes of one stream; shippers watching the spool are told.
+    pub async fn append(&mut self, stream: Stream, bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if stream != self.current {
+            let mut record = [0u8; RUN_RECORD];
+            record[0] = stream_tag(stream);
+            record[1..].copy_from_slice(&self.size.to_le_bytes());
+            self.runs.write_all(&record).await?;
+            self.runs.flush().await?;
+            self.current = stream;
+        }
         self.file.write_all(bytes).await?;
         self.size += bytes.len() as u64;
+        self.counts.add(stream, bytes.len() as u64);
         self.grown.send_replace(self.size);
         Ok(())
     }
@@ -66,6 +162,7 @@ impl Spool {
     /// Flushes to the disk; called when the task ends.
     pub async fn sync(&mut self) -> std::io::Result<()> {
         self.file.flush().await?;
+        self.runs.flush().await?;
         self.file.sync_data().await
     }
 
@@ -73,6 +170,48 @@ impl Spool {
     pub fn watch(&self) -> watch::Receiver<u64> {
         self.grown.subscribe()
     }
+}
+
+/// The newest `log_*.txt` of a task, if any.
+pub fn newest(task_dir: &Path) -> Option<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(task_dir.join("logs"))
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    // Same-width millisecond stamps sort by time.
+    files.sort();
+    files.pop()
+}
+
+fn stream_tag(stream: Stream) -> u8 {
+    match stream {
+        Stream::Stdout => 1,
+        Stream::Stderr => 2,
+    }
+}
+
+/// Per-stream byte counts of a spool of `size` bytes from its run records,
+/// and the stream of the last run. Output starts as stdout; a torn last
+/// record (killed mid-write) announced no bytes and is ignored.
+fn count_runs(records: &[u8], size: u64) -> (StreamCounts, Stream) {
+    let mut counts = StreamCounts::default();
+    let mut stream = Stream::Stdout;
+    let mut start = 0u64;
+    for record in records.chunks_exact(RUN_RECORD) {
+        let next = if record[0] == stream_tag(Stream::Stderr) {
+            Stream::Stderr
+        } else {
+            Stream::Stdout
+        };
+        let at = u64::from_le_bytes(record[1..].try_into().expect("8 bytes")).min(size);
+        counts.add(stream, at.saturating_sub(start));
+        start = at.max(start);
+        stream = next;
+    }
+    counts.add(stream, size.saturating_sub(start));
+    (counts, stream)
 }
 
 /// How the shipper paces itself.
@@ -214,7 +353,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut spool = Spool::create(dir.path()).await.unwrap();
         let mut watch = spool.watch();
-        spool.append(b"abc\0\xff").await.unwrap();
+        spool.append(Stream::Stdout, b"abc\0\xff").await.unwrap();
         watch.changed().await.unwrap();
         assert_eq!(*watch.borrow(), 5);
         spool.sync().await.unwrap();
@@ -224,5 +363,54 @@ mod tests {
             watch.changed().await.is_err(),
             "closing the spool closes the watch"
         );
+    }
+
+    #[tokio::test]
+    async fn a_reopened_spool_knows_each_streams_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::create(dir.path()).await.unwrap();
+        spool.append(Stream::Stdout, b"out1\n").await.unwrap();
+        spool.append(Stream::Stderr, b"err\n").await.unwrap();
+        spool.append(Stream::Stderr, b"err2\n").await.unwrap();
+        spool.append(Stream::Stdout, b"o").await.unwrap();
+        let expected = StreamCounts {
+            stdout: 6,
+            stderr: 9,
+        };
+        assert_eq!(spool.counts(), expected);
+        drop(spool);
+        let mut again = Spool::reopen(dir.path()).await.unwrap();
+        assert_eq!(again.counts(), expected);
+        again.append(Stream::Stdout, b"ut2\n").await.unwrap();
+        again.append(Stream::Stderr, b"x").await.unwrap();
+        drop(again);
+        let last = Spool::reopen(dir.path()).await.unwrap();
+        assert_eq!(
+            last.counts(),
+            StreamCounts {
+                stdout: 10,
+                stderr: 10
+            }
+        );
+        assert_eq!(
+            std::fs::read(last.path()).unwrap(),
+            b"out1\nerr\nerr2\nout2\nx"
+        );
+    }
+
+    #[test]
+    fn torn_and_early_records_are_harmless() {
+        // A switch to stderr at 4, then a torn record (killed mid-write).
+        let mut records = vec![2u8];
+        records.extend_from_slice(&4u64.to_le_bytes());
+        records.extend_from_slice(&[1, 9, 0]);
+        let (counts, stream) = count_runs(&records, 10);
+        assert_eq!(
+            (counts.stdout, counts.stderr, stream),
+            (4, 6, Stream::Stderr)
+        );
+        // A record written, its bytes not: the run is empty.
+        let (counts, _) = count_runs(&records, 4);
+        assert_eq!((counts.stdout, counts.stderr), (4, 0));
     }
 }

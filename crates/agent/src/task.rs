@@ -21,11 +21,12 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AgentConfig;
-use crate::docker::{ContainerPlan, Engine};
+use crate::docker::{ContainerPlan, Engine, Watched};
 use crate::executor::{Chunk, Command, Control, ExecError, Exit, LogSink, Stream};
 use crate::host::{HostDir, inside};
 use crate::hub::HubClient;
-use crate::spool::{Backoff, ShipPace, Spool, ship};
+use crate::record::{Records, Step, TaskRecord};
+use crate::spool::{Backoff, ShipPace, Spool, StreamCounts, ship};
 use crate::statsd::{Statsd, metric};
 
 /// What every task shares with the agent.
@@ -54,6 +55,10 @@ pub struct TaskRun {
     pub task: Task,
     /// Cancels it.
     pub cancel: CancellationToken,
+    /// Leaves its container running, to be picked up when the agent starts again.
+    pub detach: CancellationToken,
+    /// The hub's size of its log, when known: shipping resumes there.
+    pub log_offset: u64,
     /// `true` while it should be frozen.
     pub paused: watch::Receiver<bool>,
     /// Its state as the agent sees it, for status and heartbeats.
@@ -63,7 +68,7 @@ pub struct TaskRun {
 }
 
 /// How a task ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
     /// `succeeded`, `failed` or `canceled`.
     pub state: TaskState,
@@ -74,7 +79,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn failed(reason: impl Into<String>) -> Outcome {
+    pub(crate) fn failed(reason: impl Into<String>) -> Outcome {
         Outcome {
             state: TaskState::Failed,
             exit_code: None,
@@ -83,8 +88,19 @@ impl Outcome {
     }
 }
 
-/// Runs a task to its end and reports everything to the hub.
-pub async fn run(ctx: &TaskContext, run: TaskRun) -> Outcome {
+/// Runs a task to its end and reports everything to the hub. `None` when
+/// the agent left it running, to pick it up when it starts again.
+pub async fn run(ctx: &TaskContext, run: TaskRun) -> Option<Outcome> {
+    drive(ctx, run, None).await
+}
+
+/// Picks up a task the agent held when it last stopped, at the recorded step:
+/// re-attaches to its container, or reports how it ended meanwhile.
+pub async fn resume(ctx: &TaskContext, run: TaskRun, step: Step) -> Option<Outcome> {
+    drive(ctx, run, Some(step)).await
+}
+
+async fn drive(ctx: &TaskContext, run: TaskRun, resumed: Option<Step>) -> Option<Outcome> {
     let id = run.task.id.clone();
     let reporter = Reporter {
         hub: ctx.hub.clone(),
@@ -92,23 +108,46 @@ pub async fn run(ctx: &TaskContext, run: TaskRun) -> Outcome {
         cancel: run.cancel.clone(),
         stop: ctx.stop.clone(),
     };
-    reporter.send(TaskEvent::Accepted, true).await;
-    if let Some(statsd) = &ctx.statsd {
-        statsd.count(metric::TASKS_STARTED, 1);
-    }
-
+    // Without a hub (`gantry run`) nothing is picked up later: no record.
+    let records = ctx.hub.as_ref().map(|_| Records::new(ctx.host.clone()));
+    let save = |step: Step| {
+        if let Some(records) = &records {
+            let record = TaskRecord {
+                task: run.task.clone(),
+                step,
+            };
+            if let Err(error) = records.save(&record) {
+                tracing::error!(%error, task = %id, "cannot record the task's step; it cannot be picked up after a crash");
+            }
+        }
+    };
     let task_dir = ctx.host.task_dir(&id);
-    let mut spool = match Spool::create(&task_dir).await {
+    let spool = if resumed.is_some() {
+        Spool::reopen(&task_dir).await
+    } else {
+        save(Step::Preparing);
+        reporter.send(TaskEvent::Accepted, true).await;
+        if let Some(statsd) = &ctx.statsd {
+            statsd.count(metric::TASKS_STARTED, 1);
+        }
+        Spool::create(&task_dir).await
+    };
+    let mut spool = match spool {
         Ok(spool) => spool,
         Err(error) => {
             let outcome = Outcome::failed(format!(
                 "cannot write the task's log in {}: {error}",
                 task_dir.display()
             ));
-            reporter.finish(&outcome).await;
-            return outcome;
+            if reporter.finish(&outcome).await
+                && let Some(records) = &records
+            {
+                records.remove(&id);
+            }
+            return Some(outcome);
         }
     };
+    let held = spool.counts();
     let (sink, mut chunks) = mpsc::channel::<Chunk>(64);
     let shipper = ctx.hub.clone().map(|hub| {
         let pace = ShipPace::default();
@@ -117,7 +156,7 @@ pub async fn run(ctx: &TaskContext, run: TaskRun) -> Outcome {
             id.clone(),
             spool.path().to_owned(),
             spool.watch(),
-            0,
+            run.log_offset.min(spool.counts().total()),
             pace,
             ctx.stop.clone(),
         ))
@@ -127,7 +166,7 @@ pub async fn run(ctx: &TaskContext, run: TaskRun) -> Outcome {
         let mut stdout = tokio::io::stdout();
         let mut stderr = tokio::io::stderr();
         while let Some(chunk) = chunks.recv().await {
-            if let Err(error) = spool.append(&chunk.bytes).await {
+            if let Err(error) = spool.append(chunk.stream, &chunk.bytes).await {
                 // The disk refused; the hub still gets what reached the spool.
                 tracing::error!(%error, "cannot append to the task's spool");
             }
@@ -148,7 +187,23 @@ pub async fn run(ctx: &TaskContext, run: TaskRun) -> Outcome {
         let _ = spool.sync().await;
     });
 
-    let outcome = execute(ctx, &run, &sink, &reporter).await;
+    let outcome = match resumed {
+        Some(Step::Finishing { outcome }) => Some(outcome),
+        resumed => execute(ctx, &run, &sink, &reporter, &save, held, resumed).await,
+    };
+    let Some(outcome) = outcome else {
+        // Left running: what reached the spool is shipped while the hub
+        // answers; the rest goes when the agent is back.
+        drop(sink);
+        let _ = writer.await;
+        if let Some(shipper) = shipper {
+            let _ = shipper.await;
+        }
+        return None;
+    };
+    save(Step::Finishing {
+        outcome: outcome.clone(),
+    });
     // Services, the network and the work folder go before the final state is
     // reported, so a finished task has nothing left behind but its log and results.
     if let (Ok(engine), Executor::Docker) = (&ctx.engine, run.task.spec.executor) {
@@ -160,7 +215,9 @@ pub async fn run(ctx: &TaskContext, run: TaskRun) -> Outcome {
     };
     if delete {
         // Only the working folder goes: the log and the results stay.
-        if let Err(error) = tokio::fs::remove_dir_all(ctx.host.work_dir(&id)).await {
+        if let Err(error) = tokio::fs::remove_dir_all(ctx.host.work_dir(&id)).await
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
             tracing::warn!(%error, task = %id, "could not remove the task's working folder");
         }
     }
@@ -171,7 +228,12 @@ pub async fn run(ctx: &TaskContext, run: TaskRun) -> Outcome {
     if let Some(shipper) = shipper {
         let _ = shipper.await;
     }
-    reporter.finish(&outcome).await;
+    // Forgotten only once the hub has the final state; else the next start says it again.
+    if reporter.finish(&outcome).await
+        && let Some(records) = &records
+    {
+        records.remove(&id);
+    }
     let _ = run.state.send(outcome.state);
     if let Some(statsd) = &ctx.statsd {
         let name = if outcome.state == TaskState::Succeeded {
@@ -182,17 +244,23 @@ pub async fn run(ctx: &TaskContext, run: TaskRun) -> Outcome {
         statsd.count(name, 1);
     }
 
-    outcome
+    Some(outcome)
 }
 
-async fn execute(ctx: &TaskContext, run: &TaskRun, sink: &LogSink, reporter: &Reporter) -> Outcome {
+/// Runs the task's steps from the one it is at; `None` if the agent left its
+/// container running.
+async fn execute(
+    ctx: &TaskContext,
+    run: &TaskRun,
+    sink: &LogSink,
+    reporter: &Reporter,
+    save: &(dyn Fn(Step) + Sync),
+    held: StreamCounts,
+    resumed: Option<Step>,
+) -> Option<Outcome> {
     let spec = &run.task.spec;
     let id = &run.task.id;
     let work_dir = ctx.host.work_dir(id);
-    let inputs = match prepare(ctx, spec, &work_dir).await {
-        Ok(inputs) => inputs,
-        Err(reason) => return Outcome::failed(reason),
-    };
     let mut env = spec.env.clone();
     env.insert("GANTRY_TASK_ID".into(), id.clone());
     let command = Command {
@@ -204,6 +272,7 @@ async fn execute(ctx: &TaskContext, run: &TaskRun, sink: &LogSink, reporter: &Re
     let (frozen_tx, mut frozen_rx) = mpsc::unbounded_channel();
     let mut control = Control {
         cancel: run.cancel.clone(),
+        detach: run.detach.clone(),
         paused: run.paused.clone(),
         frozen: frozen_tx,
         grace: ctx.config.stop_grace,
@@ -234,36 +303,184 @@ async fn execute(ctx: &TaskContext, run: &TaskRun, sink: &LogSink, reporter: &Re
         })
     };
 
-    let exit = match spec.executor {
-        Executor::Process => {
-            let _ = run.state.send(TaskState::Running);
-            reporter.send(TaskEvent::Running, true).await;
-            crate::process::run(&command, &mut control, sink).await
+    let engine = match (&spec.executor, &ctx.engine) {
+        (Executor::Docker, Ok(engine)) => Some(engine),
+        (Executor::Docker, Err(why)) if resumed.is_none() => {
+            return Some(Outcome::failed(why.clone()));
         }
-        Executor::Docker => {
-            let engine = match &ctx.engine {
-                Ok(engine) => engine,
-                Err(why) => return Outcome::failed(why.clone()),
+        (Executor::Docker, Err(why)) => {
+            // A restart without Docker: the container may still run, but cannot be watched.
+            return Some(Outcome::failed(format!(
+                "the agent restarted and cannot reach Docker to pick the task up again: {why}"
+            )));
+        }
+        (Executor::Process, _) => None,
+    };
+    let (main, main_note, epilogue_base) = match resumed {
+        None | Some(Step::Preparing) => {
+            if let (Some(engine), Some(_)) = (engine, &resumed) {
+                // Containers created but never started ran nothing: start over.
+                engine.remove_task(id).await;
+            }
+            let inputs = match prepare(ctx, spec, &work_dir).await {
+                Ok(inputs) => inputs,
+                Err(reason) => return Some(Outcome::failed(reason)),
             };
-            run_docker(
+            let watched = match engine {
+                None => {
+                    save(Step::Process);
+                    let _ = run.state.send(TaskState::Running);
+                    reporter.send(TaskEvent::Running, true).await;
+                    crate::process::run(&command, &mut control, sink)
+                        .await
+                        .map(|exit| Watched {
+                            exit,
+                            output: StreamCounts::default(),
+                            note: None,
+                        })
+                }
+                Some(engine) => {
+                    run_docker(
+                        ctx,
+                        run,
+                        engine,
+                        &command,
+                        &inputs,
+                        &mut control,
+                        sink,
+                        reporter,
+                        save,
+                        held,
+                    )
+                    .await
+                }
+            };
+            match watched {
+                Ok(w) => (w.exit, w.note, add(held, w.output)),
+                Err(error) => return Some(Outcome::failed(error.to_string())),
+            }
+        }
+        Some(Step::Main { base }) => {
+            let Some(engine) = engine else {
+                return Some(Outcome::failed(
+                    "the task's record names a container, but the task uses the process executor",
+                ));
+            };
+            let _ = run.state.send(TaskState::Running);
+            match reattach(
                 ctx,
                 run,
                 engine,
-                &command,
-                &inputs,
+                "main",
+                command.timeout,
                 &mut control,
                 sink,
-                reporter,
+                held.since(base),
             )
             .await
+            {
+                Ok(w) => (w.exit, w.note, add(base, w.output)),
+                Err(reason) => return Some(Outcome::failed(reason)),
+            }
         }
+        Some(Step::Epilogue { base, main, note }) => {
+            drop(control);
+            let _ = forward.await;
+            let Some(engine) = engine else {
+                return Some(Outcome::failed(
+                    "the task's record names an epilogue container, but the task uses the process executor",
+                ));
+            };
+            let mut outcome = outcome_of(spec, main, note);
+            let mut control = epilogue_control(ctx, run);
+            let ended = reattach(
+                ctx,
+                run,
+                engine,
+                "epilogue",
+                Some(EPILOGUE_TIMEOUT),
+                &mut control,
+                sink,
+                held.since(base),
+            )
+            .await;
+            let epilogue = match ended {
+                Ok(w) if w.exit == Exit::Detached => return None,
+                Ok(w) => epilogue_note(Ok(w.exit))
+                    .into_iter()
+                    .chain(w.note)
+                    .collect::<Vec<_>>(),
+                Err(reason) => vec![format!(
+                    "the epilogue could not be picked up again: {reason}"
+                )],
+            };
+            append_notes(&mut outcome, epilogue);
+            if let Some(note) = collect_outputs(ctx, id, spec, &work_dir).await {
+                append_notes(&mut outcome, [note]);
+            }
+            return Some(outcome);
+        }
+        Some(Step::Process) => {
+            return Some(Outcome::failed(
+                "the agent stopped while this task's process ran; a process task cannot be picked up again \
+                 (use the docker executor for tasks that must survive an agent restart)",
+            ));
+        }
+        Some(Step::Finishing { outcome }) => return Some(outcome),
     };
     drop(control);
     let _ = forward.await;
-    let exit = match exit {
-        Ok(exit) => exit,
-        Err(error) => return Outcome::failed(error.to_string()),
-    };
+    if main == Exit::Detached {
+        return None;
+    }
+    let mut outcome = outcome_of(spec, main, main_note.clone());
+    if outcome.state == TaskState::Canceled {
+        // As in the Semaphore agent, a stopped task runs no epilogue.
+        return Some(outcome);
+    }
+    let _ = run.state.send(TaskState::Running);
+    match epilogue(
+        ctx,
+        run,
+        &command,
+        &outcome,
+        sink,
+        save,
+        main,
+        main_note,
+        epilogue_base,
+    )
+    .await
+    {
+        Epilogue::Detached => return None,
+        Epilogue::Ran(notes) => append_notes(&mut outcome, notes),
+    }
+    if let Some(note) = collect_outputs(ctx, id, spec, &work_dir).await {
+        append_notes(&mut outcome, [note]);
+    }
+    Some(outcome)
+}
+
+const EPILOGUE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+fn add(a: StreamCounts, b: StreamCounts) -> StreamCounts {
+    StreamCounts {
+        stdout: a.stdout + b.stdout,
+        stderr: a.stderr + b.stderr,
+    }
+}
+
+fn append_notes(outcome: &mut Outcome, notes: impl IntoIterator<Item = String>) {
+    for note in notes {
+        outcome.reason = Some(match outcome.reason.take() {
+            Some(reason) => format!("{reason}; {note}"),
+            None => note,
+        });
+    }
+}
+
+/// The outcome a command's end gives the task.
+fn outcome_of(spec: &JobSpec, exit: Exit, note: Option<String>) -> Outcome {
     let mut outcome = match exit {
         Exit::Code(0) => Outcome {
             state: TaskState::Succeeded,
@@ -295,25 +512,55 @@ async fn execute(ctx: &TaskContext, run: &TaskRun, sink: &LogSink, reporter: &Re
                     .unwrap_or_else(|| "the machine".into())
             )),
         },
+        Exit::Detached => Outcome::failed("the agent left the task running"),
     };
-    if outcome.state == TaskState::Canceled {
-        // As in the Semaphore agent, a stopped task runs no epilogue.
-        return outcome;
-    }
-    let _ = run.state.send(TaskState::Running);
-    if let Some(note) = epilogue(ctx, run, &command, &inputs, &outcome, sink).await {
-        outcome.reason = Some(match outcome.reason.take() {
-            Some(reason) => format!("{reason}; {note}"),
-            None => note,
-        });
-    }
-    if let Some(note) = collect_outputs(ctx, id, spec, &work_dir).await {
-        outcome.reason = Some(match outcome.reason.take() {
-            Some(reason) => format!("{reason}; {note}"),
-            None => note,
-        });
-    }
+    append_notes(&mut outcome, note);
     outcome
+}
+
+/// Finds a task's container after a restart and watches it to its end.
+#[allow(clippy::too_many_arguments)] // the parts of one re-attach
+async fn reattach(
+    ctx: &TaskContext,
+    run: &TaskRun,
+    engine: &Engine,
+    role: &str,
+    timeout: Option<Duration>,
+    control: &mut Control,
+    sink: &LogSink,
+    skip: StreamCounts,
+) -> Result<Watched, String> {
+    let found = engine.find(&run.task.id, role).await.map_err(|e| {
+        format!("cannot look for the task's container after the agent restarted: {e}")
+    })?;
+    let Some(found) = found else {
+        return Err(format!(
+            "the task's {role} container is gone (removed while the agent was stopped)"
+        ));
+    };
+    if !found.started {
+        // The agent stopped between creating and starting it.
+        engine.remove(&found.id).await;
+        return Err("the agent stopped before the task's container started; nothing ran".into());
+    }
+    // Time already run counts against the timeout.
+    let timeout_left = timeout.map(|timeout| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or(0);
+        let ran = found
+            .started_at_nanos
+            .map(|at| Duration::from_nanos((now - at).max(0) as u64))
+            .unwrap_or_default();
+        timeout.saturating_sub(ran)
+    });
+    tracing::info!(task = %run.task.id, role, container = %found.id, "re-attaching to the task's container");
+    let _ = ctx;
+    engine
+        .reattach(&found.id, timeout_left, found.paused, control, sink, skip)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[allow(clippy::too_many_arguments)] // the steps of one run; grouping them would only rename them
@@ -326,7 +573,9 @@ async fn run_docker(
     control: &mut Control,
     sink: &LogSink,
     reporter: &Reporter,
-) -> Result<Exit, ExecError> {
+    save: &(dyn Fn(Step) + Sync),
+    held: StreamCounts,
+) -> Result<Watched, ExecError> {
     let spec = &run.task.spec;
     let id = &run.task.id;
     let image = spec.image.clone().unwrap_or_default();
@@ -342,7 +591,11 @@ async fn run_docker(
     let mut images = vec![image.clone()];
     images.extend(spec.services.iter().map(|s| s.image.clone()));
     for image in &images {
-        ensure_image(ctx, engine, image, policy, reporter).await?;
+        // A pull can take long; an agent told to leave does not wait for it.
+        tokio::select! {
+            pulled = ensure_image(ctx, engine, image, policy, reporter) => pulled?,
+            _ = control.detach.cancelled() => return Ok(detached()),
+        }
     }
     let mut network = None;
     // Services are also written into the task's /etc/hosts, so their names
@@ -388,11 +641,30 @@ async fn run_docker(
         aliases: Vec::new(),
         extra_hosts,
     };
+    if control.detach.is_cancelled() {
+        return Ok(detached());
+    }
+    let container = engine.create(&plan).await?;
+    // Recorded before the start: from here on, a restart looks for this container.
+    save(Step::Main { base: held });
     let _ = run.state.send(TaskState::Running);
     reporter.send(TaskEvent::Running, true).await;
-    engine.run(&plan, control, sink).await
+    let watched = engine
+        .start(&container, command.timeout, control, sink)
+        .await;
+    if !matches!(&watched, Ok(w) if w.exit == Exit::Detached) {
+        engine.remove(&container).await;
+    }
+    watched
 }
 
+fn detached() -> Watched {
+    Watched {
+        exit: Exit::Detached,
+        output: StreamCounts::default(),
+        note: None,
+    }
+}
 /// Pulls an image as the policy says; pull progress goes to the hub about once a second.
 async fn ensure_image(
     ctx: &TaskContext,
@@ -519,15 +791,51 @@ async fn fetch_blob(ctx: &TaskContext, sha256: &str) -> Result<PathBuf, String> 
     Ok(ctx.host.blob(sha256))
 }
 
-/// Runs the epilogue commands that apply; returns a note when they failed.
+/// How the epilogue went.
+enum Epilogue {
+    /// It ran (or had nothing to run); notes on what failed.
+    Ran(Vec<String>),
+    /// The agent left it running.
+    Detached,
+}
+
+fn epilogue_control(ctx: &TaskContext, run: &TaskRun) -> Control {
+    Control {
+        cancel: run.cancel.clone(),
+        detach: run.detach.clone(),
+        paused: watch::channel(false).1,
+        frozen: mpsc::unbounded_channel().0,
+        grace: ctx.config.stop_grace,
+    }
+}
+
+fn epilogue_note(exit: Result<Exit, ExecError>) -> Option<String> {
+    match exit {
+        Ok(Exit::Code(0)) => None,
+        Ok(Exit::Code(code)) => Some(format!("the epilogue failed with code {code}")),
+        Ok(Exit::TimedOut) => {
+            Some("the epilogue ran longer than 30 minutes and was stopped".into())
+        }
+        Ok(Exit::Canceled) => Some("the epilogue was canceled".into()),
+        Ok(Exit::OutOfMemory) => Some("the epilogue ran out of memory".into()),
+        Ok(Exit::Detached) => None,
+        Err(error) => Some(format!("the epilogue could not run: {error}")),
+    }
+}
+
+/// Runs the epilogue commands that apply.
+#[allow(clippy::too_many_arguments)] // the parts of one step
 async fn epilogue(
     ctx: &TaskContext,
     run: &TaskRun,
     command: &Command,
-    inputs: &[(PathBuf, String)],
     outcome: &Outcome,
     sink: &LogSink,
-) -> Option<String> {
+    save: &(dyn Fn(Step) + Sync),
+    main: Exit,
+    main_note: Option<String>,
+    base: StreamCounts,
+) -> Epilogue {
     let spec = &run.task.spec;
     let passed = outcome.state == TaskState::Succeeded;
     let mut commands: Vec<&String> = spec.epilogue.always.iter().collect();
@@ -537,7 +845,7 @@ async fn epilogue(
         &spec.epilogue.on_fail
     });
     if commands.is_empty() {
-        return None;
+        return Epilogue::Ran(Vec::new());
     }
     // Each command runs in its own subshell; a failure is remembered and the rest still run.
     let mut script = String::from("status=0\n");
@@ -557,17 +865,14 @@ async fn epilogue(
         argv: vec!["/bin/sh".into(), "-c".into(), script],
         env,
         work_dir: command.work_dir.clone(),
-        timeout: Some(Duration::from_secs(30 * 60)),
+        timeout: Some(EPILOGUE_TIMEOUT),
     };
-    let (frozen, _) = mpsc::unbounded_channel();
-    let mut control = Control {
-        cancel: run.cancel.clone(),
-        paused: watch::channel(false).1,
-        frozen,
-        grace: ctx.config.stop_grace,
-    };
-    let exit = match (&spec.executor, &ctx.engine) {
-        (Executor::Process, _) => crate::process::run(&epilogue, &mut control, sink).await,
+    let mut control = epilogue_control(ctx, run);
+    let (exit, note) = match (&spec.executor, &ctx.engine) {
+        (Executor::Process, _) => (
+            crate::process::run(&epilogue, &mut control, sink).await,
+            None,
+        ),
         (Executor::Docker, Ok(engine)) => {
             let plan = ContainerPlan {
                 task_id: run.task.id.clone(),
@@ -576,26 +881,45 @@ async fn epilogue(
                 name: format!("gantry-{}-epilogue", run.task.id),
                 image: spec.image.clone().unwrap_or_default(),
                 command: epilogue,
-                inputs: inputs.to_vec(),
+                inputs: input_mounts(ctx, spec),
                 resources: spec.resources.clone(),
                 network: (!spec.services.is_empty()).then(|| format!("gantry-{}", run.task.id)),
                 aliases: Vec::new(),
                 extra_hosts: Vec::new(),
             };
-            engine.run(&plan, &mut control, sink).await
+            match engine.create(&plan).await {
+                Ok(container) => {
+                    save(Step::Epilogue {
+                        base,
+                        main,
+                        note: main_note,
+                    });
+                    let watched = engine
+                        .start(&container, plan.command.timeout, &mut control, sink)
+                        .await;
+                    if matches!(&watched, Ok(w) if w.exit == Exit::Detached) {
+                        return Epilogue::Detached;
+                    }
+                    engine.remove(&container).await;
+                    match watched {
+                        Ok(w) => (Ok(w.exit), w.note),
+                        Err(error) => (Err(error), None),
+                    }
+                }
+                Err(error) => (Err(error), None),
+            }
         }
-        (Executor::Docker, Err(why)) => Err(ExecError::DockerUnavailable(why.clone())),
+        (Executor::Docker, Err(why)) => (Err(ExecError::DockerUnavailable(why.clone())), None),
     };
-    match exit {
-        Ok(Exit::Code(0)) => None,
-        Ok(Exit::Code(code)) => Some(format!("the epilogue failed with code {code}")),
-        Ok(Exit::TimedOut) => {
-            Some("the epilogue ran longer than 30 minutes and was stopped".into())
-        }
-        Ok(Exit::Canceled) => Some("the epilogue was canceled".into()),
-        Ok(Exit::OutOfMemory) => Some("the epilogue ran out of memory".into()),
-        Err(error) => Some(format!("the epilogue could not run: {error}")),
-    }
+    Epilogue::Ran(epilogue_note(exit).into_iter().chain(note).collect())
+}
+
+/// The inputs as mounted: (blob on this machine, path in the task folder).
+fn input_mounts(ctx: &TaskContext, spec: &JobSpec) -> Vec<(PathBuf, String)> {
+    spec.inputs
+        .iter()
+        .map(|(sha256, path)| (ctx.host.blob(sha256), path.clone()))
+        .collect()
 }
 
 /// Keeps the outputs in local storage, or uploads them, and reports their
@@ -720,9 +1044,10 @@ struct Reporter {
 
 impl Reporter {
     /// Sends an event. With `must`, network failures are retried until the
-    /// hub answers or the agent stops. A cancel riding on the answer cancels the task.
-    async fn send(&self, event: TaskEvent, must: bool) {
-        let Some(hub) = &self.hub else { return };
+    /// hub answers or the agent stops. A cancel riding on the answer cancels
+    /// the task. `false` if the agent stopped before the hub answered.
+    async fn send(&self, event: TaskEvent, must: bool) -> bool {
+        let Some(hub) = &self.hub else { return true };
         let mut backoff = Backoff::default();
         loop {
             match hub.event(&self.id, &event).await {
@@ -731,13 +1056,13 @@ impl Reporter {
                     {
                         self.cancel.cancel();
                     }
-                    return;
+                    return true;
                 }
                 Err(error) if must && error.is_transient() => {
                     tracing::debug!(%error, task = %self.id, "event not delivered; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff.wait()) => {}
-                        _ = self.stop.cancelled() => return,
+                        _ = self.stop.cancelled() => return false,
                     }
                 }
                 Err(error) => {
@@ -748,13 +1073,15 @@ impl Reporter {
                     } else if must {
                         tracing::warn!(%error, task = %self.id, "the hub refused an event");
                     }
-                    return;
+                    // Refused for good: saying it again would not help.
+                    return true;
                 }
             }
         }
     }
 
-    async fn finish(&self, outcome: &Outcome) {
+    /// Reports the final state; `false` if the agent stopped before the hub answered.
+    async fn finish(&self, outcome: &Outcome) -> bool {
         let event = match outcome.state {
             TaskState::Succeeded => TaskEvent::Finished {
                 exit_code: 0,
@@ -774,6 +1101,6 @@ impl Reporter {
                 },
             },
         };
-        self.send(event, true).await;
+        self.send(event, true).await
     }
 }

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::Docker;
@@ -17,12 +18,13 @@ use bollard::auth::DockerCredentials;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, DeviceRequest, EndpointSettings, HostConfig, HostConfigLogConfig, Mount,
-    MountType, NetworkCreateRequest, NetworkingConfig,
+    ContainerCreateBody, ContainerStateStatusEnum, DeviceRequest, EndpointSettings, HostConfig,
+    HostConfigLogConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig,
 };
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use futures::StreamExt;
 use gantry_protocol::job::{Gpus, Resources};
@@ -31,6 +33,10 @@ use gantry_protocol::wire::PullProgress;
 use crate::executor::{
     Chunk, Command, Control, Deadline, ExecError, Exit, LogSink, Stream, sleep_until,
 };
+use crate::spool::StreamCounts;
+use reread::{Entry, Ledger, TooShort};
+
+mod reread;
 
 /// Label naming the task a container belongs to.
 pub const LABEL_TASK: &str = "gantry.task";
@@ -278,27 +284,15 @@ impl Engine {
         }))
     }
 
-    /// Runs a container to its end, sending its output to `sink`, obeying `control`.
-    /// The container is removed afterwards, whatever happened.
-    pub async fn run(
-        &self,
-        plan: &ContainerPlan,
-        control: &mut Control,
-        sink: &LogSink,
-    ) -> Result<Exit, ExecError> {
-        let id = self.create(plan).await?;
-        let result = self.run_created(&id, plan, control, sink).await;
-        self.remove(&id).await;
-        result
-    }
-
-    async fn run_created(
+    /// Starts a created container and watches it to its end, sending its
+    /// output to `sink` and obeying `control`. The caller removes it.
+    pub async fn start(
         &self,
         id: &str,
-        plan: &ContainerPlan,
+        timeout: Option<Duration>,
         control: &mut Control,
         sink: &LogSink,
-    ) -> Result<Exit, ExecError> {
+    ) -> Result<Watched, ExecError> {
         let attach = AttachContainerOptionsBuilder::new()
             .stream(true)
             .stdout(true)
@@ -311,34 +305,8 @@ impl Engine {
                 self.docker.attach_container(id, Some(attach)),
             )
             .await?;
-        let mut output = attached.output;
-        let sink = sink.clone();
-        let reader = tokio::spawn(async move {
-            while let Some(item) = output.next().await {
-                let chunk = match item {
-                    Ok(LogOutput::StdOut { message }) => Chunk {
-                        stream: Stream::Stdout,
-                        bytes: message,
-                    },
-                    Ok(LogOutput::StdErr { message }) => Chunk {
-                        stream: Stream::Stderr,
-                        bytes: message,
-                    },
-                    Ok(LogOutput::Console { message }) => Chunk {
-                        stream: Stream::Stdout,
-                        bytes: message,
-                    },
-                    Ok(LogOutput::StdIn { .. }) => continue,
-                    Err(error) => {
-                        tracing::warn!(%error, "the container's output stream broke");
-                        return;
-                    }
-                };
-                if sink.send(chunk).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let counts = Arc::new(Mutex::new(StreamCounts::default()));
+        let reader = tokio::spawn(forward(attached.output, sink.clone(), counts.clone()));
         if let Err(error) = self
             .call("start the container", self.docker.start_container(id, None))
             .await
@@ -346,20 +314,223 @@ impl Engine {
             reader.abort();
             return Err(error);
         }
+        let output = Output::Attached { reader, counts };
+        self.follow(id, Deadline::new(timeout), control, sink, output)
+            .await
+    }
 
-        let mut deadline = Deadline::new(plan.command.timeout);
+    /// Watches a container started before the agent last stopped, to its end:
+    /// output after the first `skip` bytes of each stream (which the spool
+    /// holds) goes to `sink`, read back from the engine's log.
+    /// `paused_now` says whether it is frozen; it is frozen or thawed to
+    /// match what `control` asks.
+    pub async fn reattach(
+        &self,
+        id: &str,
+        timeout_left: Option<Duration>,
+        paused_now: bool,
+        control: &mut Control,
+        sink: &LogSink,
+        skip: StreamCounts,
+    ) -> Result<Watched, ExecError> {
+        let wanted = *control.paused.borrow_and_update();
+        if wanted != paused_now {
+            let done = if wanted {
+                self.call("pause the container", self.docker.pause_container(id))
+                    .await
+            } else {
+                self.call("resume the container", self.docker.unpause_container(id))
+                    .await
+            };
+            match done {
+                Ok(()) => {
+                    let _ = control.frozen.send(wanted);
+                }
+                Err(error) => tracing::warn!(%error, "pause or resume failed"),
+            }
+        } else if paused_now {
+            let _ = control.frozen.send(true);
+        }
+        let output = self.reread(id, skip, sink);
+        self.follow(id, Deadline::new(timeout_left), control, sink, output)
+            .await
+    }
+
+    /// Finds the container of a task's role, if it still exists.
+    pub async fn find(&self, task_id: &str, role: &str) -> Result<Option<Found>, ExecError> {
+        let filters = HashMap::from([(
+            "label",
+            vec![
+                format!("{LABEL_TASK}={task_id}"),
+                format!("{LABEL_ROLE}={role}"),
+            ],
+        )]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let listed = self
+            .call(
+                "list the task's containers",
+                self.docker.list_containers(Some(options)),
+            )
+            .await?;
+        let Some(id) = listed.into_iter().find_map(|c| c.id) else {
+            return Ok(None);
+        };
+        let inspected = self
+            .call(
+                "inspect the container",
+                self.docker.inspect_container(&id, None),
+            )
+            .await?;
+        let state = inspected.state.unwrap_or_default();
+        let started = state
+            .started_at
+            .as_deref()
+            .and_then(|t| reread::parse_timestamp(t.as_bytes()));
+        Ok(Some(Found {
+            id,
+            started: !matches!(state.status, Some(ContainerStateStatusEnum::CREATED) | None),
+            paused: state.paused.unwrap_or(false),
+            started_at_nanos: started,
+        }))
+    }
+
+    fn reread(&self, id: &str, skip: StreamCounts, sink: &LogSink) -> Output {
+        let counts = Arc::new(Mutex::new(skip));
+        let poller = tokio::spawn(reread_log(
+            self.clone(),
+            id.to_owned(),
+            skip,
+            sink.clone(),
+            counts.clone(),
+        ));
+        Output::Reread { poller, counts }
+    }
+
+    /// Watches a started container to its end. When the engine goes away
+    /// meanwhile, waits for it to come back and goes on by re-reading the log.
+    async fn follow(
+        &self,
+        id: &str,
+        mut deadline: Deadline,
+        control: &mut Control,
+        sink: &LogSink,
+        mut output: Output,
+    ) -> Result<Watched, ExecError> {
         let mut stopping: Option<Exit> = None;
+        let mut engine_lost = false;
+        let waited = loop {
+            match self
+                .supervise(id, &mut deadline, control, &mut stopping)
+                .await
+            {
+                Supervised::Waited(waited) => break waited,
+                Supervised::Detached => {
+                    let counts = output.abandon().await;
+                    return Ok(Watched {
+                        exit: Exit::Detached,
+                        output: counts,
+                        note: None,
+                    });
+                }
+                Supervised::EngineLost(error) => {
+                    tracing::warn!(%error, container = id, "lost the Docker engine; waiting for it to come back");
+                    engine_lost = true;
+                    let counts = output.abandon().await;
+                    if !self.reconnect(id, control).await {
+                        return Ok(Watched {
+                            exit: Exit::Detached,
+                            output: counts,
+                            note: None,
+                        });
+                    }
+                    output = self.reread(id, counts, sink);
+                }
+            }
+        };
+        let (counts, proof) = output.finish().await;
+        let mut notes: Vec<String> = proof.into_iter().collect();
+        if engine_lost {
+            notes.push("the Docker engine restarted while the task ran".into());
+        }
+        let note = |notes: Vec<String>| (!notes.is_empty()).then(|| notes.join("; "));
+        if let Some(exit) = stopping {
+            return Ok(Watched {
+                exit,
+                output: counts,
+                note: note(notes),
+            });
+        }
+        let code = match waited {
+            Some(Ok(response)) => response.status_code,
+            Some(Err(DockerError::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(error)) => return Err(classify("wait for the container", error)),
+            None => {
+                return Err(ExecError::Other(
+                    "Docker ended the wait without an exit code".into(),
+                ));
+            }
+        };
+        let exit = match self
+            .call(
+                "inspect the container",
+                self.docker.inspect_container(id, None),
+            )
+            .await
+        {
+            Ok(inspected)
+                if inspected
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.oom_killed)
+                    .unwrap_or(false) =>
+            {
+                Exit::OutOfMemory
+            }
+            Ok(_) => Exit::Code(code),
+            Err(_) => {
+                if !engine_lost {
+                    notes.push("the Docker engine stopped as the task ended".into());
+                }
+                Exit::Code(code)
+            }
+        };
+        Ok(Watched {
+            exit,
+            output: counts,
+            note: note(notes),
+        })
+    }
+
+    /// Waits for the container to end while obeying `control`.
+    async fn supervise(
+        &self,
+        id: &str,
+        deadline: &mut Deadline,
+        control: &mut Control,
+        stopping: &mut Option<Exit>,
+    ) -> Supervised {
         let mut steerable = true;
         let mut wait = self.docker.wait_container(id, None);
-        let waited = loop {
+        loop {
             tokio::select! {
-                waited = wait.next() => break waited,
+                waited = wait.next() => {
+                    return match waited {
+                        Some(Err(error)) if is_connection_error(&error) => {
+                            Supervised::EngineLost(classify("wait for the container", error))
+                        }
+                        other => Supervised::Waited(other),
+                    };
+                }
+                _ = control.detach.cancelled(), if stopping.is_none() => return Supervised::Detached,
                 _ = control.cancel.cancelled(), if stopping.is_none() => {
-                    stopping = Some(Exit::Canceled);
+                    *stopping = Some(Exit::Canceled);
                     self.stop(id, control.grace).await;
                 }
                 _ = sleep_until(deadline.at()), if stopping.is_none() => {
-                    stopping = Some(Exit::TimedOut);
+                    *stopping = Some(Exit::TimedOut);
                     self.stop(id, control.grace).await;
                 }
                 changed = control.paused.changed(), if steerable => {
@@ -383,32 +554,91 @@ impl Engine {
                     }
                 }
             }
-        };
-        // The attach stream ends when the container's output is closed.
-        let _ = tokio::time::timeout(Duration::from_secs(30), reader).await;
-        if let Some(exit) = stopping {
-            return Ok(exit);
         }
-        let code = match waited {
-            Some(Ok(response)) => response.status_code,
-            Some(Err(DockerError::DockerContainerWaitError { code, .. })) => code,
-            Some(Err(error)) => return Err(classify("wait for the container", error)),
-            None => {
-                return Err(ExecError::Other(
-                    "Docker ended the wait without an exit code".into(),
-                ));
+    }
+
+    /// Waits until the engine answers for the container again. `false` if
+    /// the agent is leaving first.
+    async fn reconnect(&self, id: &str, control: &Control) -> bool {
+        let mut backoff = crate::spool::Backoff::default();
+        loop {
+            match self.docker.inspect_container(id, None).await {
+                Ok(_) => {
+                    tracing::info!(container = id, "the Docker engine is back");
+                    return true;
+                }
+                // Gone for good: the wait that follows says so.
+                Err(DockerError::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => return true,
+                Err(_) => {}
             }
-        };
-        let inspected = self
-            .call(
-                "inspect the container",
-                self.docker.inspect_container(id, None),
-            )
-            .await?;
-        if inspected.state.and_then(|s| s.oom_killed).unwrap_or(false) {
-            return Ok(Exit::OutOfMemory);
+            tokio::select! {
+                _ = tokio::time::sleep(backoff.wait().min(Duration::from_secs(5))) => {}
+                _ = control.detach.cancelled() => return false,
+            }
         }
-        Ok(Exit::Code(code))
+    }
+
+    /// One read of a container's log with timestamps: `tail` entries from the
+    /// end, or all. Each new byte goes to `sink`.
+    async fn read_log(
+        &self,
+        id: &str,
+        tail: Option<u64>,
+        ledger: &mut Ledger,
+        pass: &mut reread::Pass,
+        sink: &LogSink,
+    ) -> Result<Result<(), TooShort>, ExecError> {
+        let tail = tail.map_or_else(|| "all".to_owned(), |n| n.to_string());
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .follow(false)
+            .tail(&tail)
+            .build();
+        let mut stream = self.docker.logs(id, Some(options));
+        loop {
+            let item = match tokio::time::timeout(self.call_timeout, stream.next()).await {
+                Ok(Some(item)) => item,
+                Ok(None) => return Ok(Ok(())),
+                Err(_) => {
+                    return Err(ExecError::Timeout(
+                        "Docker did not answer while reading the container's log".into(),
+                    ));
+                }
+            };
+            let (stream_of, message) =
+                match item.map_err(|e| classify("read the container's log", e))? {
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        (Stream::Stdout, message)
+                    }
+                    LogOutput::StdErr { message } => (Stream::Stderr, message),
+                    LogOutput::StdIn { .. } => continue,
+                };
+            let Some(entry) = Entry::parse(stream_of, message) else {
+                return Err(ExecError::Other(
+                    "Docker's log of the container has an entry without a timestamp".into(),
+                ));
+            };
+            match ledger.take(pass, &entry) {
+                Ok(bytes) if bytes.is_empty() => {}
+                Ok(bytes) => {
+                    if sink
+                        .send(Chunk {
+                            stream: stream_of,
+                            bytes,
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return Ok(Ok(()));
+                    }
+                }
+                Err(short) => return Ok(Err(short)),
+            }
+        }
     }
 
     /// Stops a container: SIGTERM, SIGKILL after `grace`. A paused container is thawed first.
@@ -470,7 +700,8 @@ impl Engine {
             .await;
     }
 
-    async fn create(&self, plan: &ContainerPlan) -> Result<String, ExecError> {
+    /// Creates a task's container, labelled with the task, node and role.
+    pub async fn create(&self, plan: &ContainerPlan) -> Result<String, ExecError> {
         let mut mounts = vec![Mount {
             target: Some(TASK_MOUNT.to_owned()),
             source: Some(plan.command.work_dir.display().to_string()),
@@ -501,8 +732,9 @@ impl Engine {
             log_config: Some(HostConfigLogConfig {
                 typ: Some("local".to_owned()),
                 config: Some(HashMap::from([
-                    ("max-size".to_owned(), "20m".to_owned()),
-                    ("max-file".to_owned(), "5".to_owned()),
+                    // Enough to re-read a long outage of the agent's output.
+                    ("max-size".to_owned(), "100m".to_owned()),
+                    ("max-file".to_owned(), "10".to_owned()),
                 ])),
             }),
             device_requests: gpu_request(plan.resources.gpus.as_ref()),
@@ -560,6 +792,201 @@ impl Engine {
             })?;
         Ok(created.id)
     }
+}
+
+/// How a container's run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    /// How it ended; [`Exit::Detached`] if the agent left it running.
+    pub exit: Exit,
+    /// Each stream's bytes of its output passed on so far (including any skipped).
+    pub output: StreamCounts,
+    /// Something worth telling: the engine restarted, or the log could not be proved whole.
+    pub note: Option<String>,
+}
+
+/// A task's container found on the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The container's id.
+    pub id: String,
+    /// Whether it was ever started (a created-only container ran nothing).
+    pub started: bool,
+    /// Whether it is frozen now.
+    pub paused: bool,
+    /// When it started, in nanoseconds since the epoch.
+    pub started_at_nanos: Option<i128>,
+}
+
+enum Supervised {
+    Waited(Option<Result<bollard::models::ContainerWaitResponse, DockerError>>),
+    Detached,
+    EngineLost(ExecError),
+}
+
+/// Where a watched container's output comes from.
+enum Output {
+    /// The attach stream, from before the start: complete by construction.
+    Attached {
+        reader: tokio::task::JoinHandle<()>,
+        counts: Arc<Mutex<StreamCounts>>,
+    },
+    /// The engine's log, re-read.
+    Reread {
+        poller: tokio::task::JoinHandle<Result<Option<String>, ExecError>>,
+        counts: Arc<Mutex<StreamCounts>>,
+    },
+}
+
+impl Output {
+    /// Waits for the output to end after the container did; returns each
+    /// stream's bytes and a note if the log could not be proved whole.
+    async fn finish(self) -> (StreamCounts, Option<String>) {
+        match self {
+            Output::Attached { reader, counts } => {
+                // The attach stream ends when the container's output is closed.
+                let _ = tokio::time::timeout(Duration::from_secs(30), reader).await;
+                let counts = *counts.lock().expect("counts poisoned");
+                (counts, None)
+            }
+            Output::Reread { poller, counts } => {
+                let note = match poller.await {
+                    Ok(Ok(note)) => note,
+                    Ok(Err(error)) => {
+                        Some(format!("the rest of the log could not be read: {error}"))
+                    }
+                    Err(_) => Some("the rest of the log could not be read".into()),
+                };
+                let counts = *counts.lock().expect("counts poisoned");
+                (counts, note)
+            }
+        }
+    }
+
+    /// Stops reading; returns each stream's bytes passed on so far.
+    async fn abandon(self) -> StreamCounts {
+        let (handle, counts) = match self {
+            Output::Attached { reader, counts } => (reader, counts),
+            Output::Reread { poller, counts } => {
+                poller.abort();
+                let _ = poller.await;
+                return *counts.lock().expect("counts poisoned");
+            }
+        };
+        // A broken connection ends the attach stream soon; what was read is passed on.
+        let abort = handle.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), handle)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+        *counts.lock().expect("counts poisoned")
+    }
+}
+
+/// Passes the attach stream's output to the sink, counting each stream's bytes.
+async fn forward(
+    mut output: std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<LogOutput, DockerError>> + Send>,
+    >,
+    sink: LogSink,
+    counts: Arc<Mutex<StreamCounts>>,
+) {
+    while let Some(item) = output.next().await {
+        let chunk = match item {
+            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => Chunk {
+                stream: Stream::Stdout,
+                bytes: message,
+            },
+            Ok(LogOutput::StdErr { message }) => Chunk {
+                stream: Stream::Stderr,
+                bytes: message,
+            },
+            Ok(LogOutput::StdIn { .. }) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "the container's output stream broke");
+                return;
+            }
+        };
+        let (stream, length) = (chunk.stream, chunk.bytes.len() as u64);
+        if sink.send(chunk).await.is_err() {
+            return;
+        }
+        // Counted once the sink has it: a count never covers a byte the spool will not get.
+        counts.lock().expect("counts poisoned").add(stream, length);
+    }
+}
+
+/// Re-reads a container's log until it has exited and its output is all
+/// taken; returns a note if the final whole read could not prove it.
+async fn reread_log(
+    engine: Engine,
+    id: String,
+    skip: StreamCounts,
+    sink: LogSink,
+    counts: Arc<Mutex<StreamCounts>>,
+) -> Result<Option<String>, ExecError> {
+    const SMALLEST_WINDOW: u64 = 1_000;
+    const LARGEST_WINDOW: u64 = 256_000;
+    let mut ledger = Ledger::new(skip);
+    let mut whole = true;
+    let mut window = SMALLEST_WINDOW;
+    loop {
+        // Whether it had exited is read before the log, so a read after an
+        // exit holds every byte.
+        let inspected = engine
+            .call(
+                "inspect the container",
+                engine.docker.inspect_container(&id, None),
+            )
+            .await?;
+        let exited = !inspected
+            .state
+            .as_ref()
+            .is_some_and(|s| s.running.unwrap_or(false) || s.paused.unwrap_or(false));
+        if exited {
+            let mut pass = ledger.whole();
+            let _ = engine
+                .read_log(&id, None, &mut ledger, &mut pass, &sink)
+                .await?;
+            *counts.lock().expect("counts poisoned") = ledger.taken();
+            return Ok(ledger.prove(&pass));
+        }
+        let new_entries = loop {
+            let (tail, mut pass) = if whole {
+                (None, ledger.whole())
+            } else {
+                (Some(window), ledger.tail())
+            };
+            let read = engine
+                .read_log(&id, tail, &mut ledger, &mut pass, &sink)
+                .await?;
+            *counts.lock().expect("counts poisoned") = ledger.taken();
+            match read {
+                Ok(()) => {
+                    whole = false;
+                    break pass.new_entries;
+                }
+                Err(TooShort) => {
+                    window *= 4;
+                    whole = window > LARGEST_WINDOW;
+                }
+            }
+        };
+        window = (new_entries * 4).clamp(SMALLEST_WINDOW, LARGEST_WINDOW);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn is_connection_error(error: &DockerError) -> bool {
+    matches!(
+        error,
+        DockerError::HyperResponseError { .. }
+            | DockerError::IOError { .. }
+            | DockerError::SocketNotFoundError(_)
+            | DockerError::RequestTimeoutError
+    )
 }
 
 fn gpu_request(gpus: Option<&Gpus>) -> Option<Vec<DeviceRequest>> {

@@ -3,6 +3,7 @@
 
 mod agent;
 mod hub;
+mod recovery;
 
 use std::path::Path;
 use std::time::Duration;
@@ -82,7 +83,27 @@ pub fn run(args: &[String]) -> Result<()> {
             }
             Ok(())
         }
-        other => bail!("unknown benchmark `{other}`; there are `hub` and `agent`"),
+        "recovery" => {
+            let options = recovery::Options::parse(options)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the benchmark's runtime")?;
+            let figures = runtime.block_on(async {
+                tokio::select! {
+                    figures = recovery::run(&options) => figures,
+                    _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+                }
+            })?;
+            let section = recovery::report(&options, &figures);
+            println!("{section}");
+            if options.record {
+                record(&section)?;
+                say(format!("recorded in {RECORD}"));
+            }
+            Ok(())
+        }
+        other => bail!("unknown benchmark `{other}`; there are `hub`, `agent` and `recovery`"),
     }
 }
 

@@ -28,9 +28,11 @@ pub struct HostDir {
 
 impl HostDir {
     /// Opens `root`, creating its folders (private to this user) if needed.
+    /// A relative path is taken from the current folder and kept absolute:
+    /// Docker mounts only absolute paths.
     pub fn open(root: &Path) -> io::Result<HostDir> {
         let host = HostDir {
-            root: root.to_owned(),
+            root: std::path::absolute(root)?,
         };
         for dir in [
             host.root.clone(),

@@ -167,6 +167,8 @@ impl World {
         .unwrap();
         config.stop_grace = Duration::from_secs(2);
         config.pull_always = false;
+        // Tests end by stopping their agents: no container is left behind.
+        config.stop_tasks_on_exit = true;
         tweak(&mut config);
         let stop = CancellationToken::new();
         let agent = Agent::new(config, stop.clone()).await.unwrap();

@@ -863,24 +863,22 @@ impl Output {
         }
     }
 
-    /// Stops reading; returns each stream's bytes passed on so far.
+    /// Stops reading; returns each stream's bytes passed on so far. Nothing
+    /// is lost by stopping at once: a byte is counted only once the sink
+    /// has it, and the rest is re-read from the engine's log later.
     async fn abandon(self) -> StreamCounts {
-        let (handle, counts) = match self {
-            Output::Attached { reader, counts } => (reader, counts),
+        let counts = match self {
+            Output::Attached { reader, counts } => {
+                reader.abort();
+                let _ = reader.await;
+                counts
+            }
             Output::Reread { poller, counts } => {
                 poller.abort();
                 let _ = poller.await;
-                return *counts.lock().expect("counts poisoned");
+                counts
             }
         };
-        // A broken connection ends the attach stream soon; what was read is passed on.
-        let abort = handle.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(5), handle)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
         *counts.lock().expect("counts poisoned")
     }
 }

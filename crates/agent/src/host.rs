@@ -7,6 +7,8 @@
 //!   storage/results/<task id>/     each task's outputs, as hard links into blobs/
 //!   tasks/<task id>/work/          the task's folder (mounted at /task in its container)
 //!   tasks/<task id>/logs/log_<timestamp>.txt   the task's output, the spool shipped to the hub
+//!   tasks/<task id>/logs/log_<timestamp>.streams   its stdout/stderr switches (see spool.rs)
+//!   tasks/<task id>/task.json      the task and its step while held (see record.rs)
 //!   tmp/                           downloads in progress
 //!   agent.sock                     the local control socket (0600)
 //! ```

@@ -6,8 +6,10 @@
 //! - [`hub`]: the client of the hub's `/v1` API, for agent calls and people's
 //!   commands alike.
 //!
-//! The executors, the log spool and shipper, local storage and the system
-//! monitor arrive with issue 3.
+//! - [`agent`]: registers, polls and steers; [`task`]: one task's life;
+//!   [`record`]: what survives a restart; [`docker`] and [`process`]: the
+//!   executors; [`spool`]: the on-disk log and its shipper; [`host`]: local
+//!   storage; [`monitor`]: the machine and its GPUs.
 //!
 //! Architecture invariant: the agent never imports the hub crate; the two
 //! share only `gantry-protocol`. reqwest appears in no other crate.

@@ -47,7 +47,8 @@ pub struct StartArgs {
     /// A prefix for every StatsD metric, e.g. agent.prod.
     #[arg(long)]
     statsd_namespace: Option<String>,
-    /// Cancel running tasks when the agent stops.
+    /// Cancel running tasks when the agent stops; by default their containers
+    /// keep running and are picked up again at the next start.
     #[arg(long)]
     stop_tasks_on_exit: bool,
 }

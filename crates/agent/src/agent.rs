@@ -209,7 +209,7 @@ impl Agent {
     /// `stop_tasks_on_exit`), and every task is awaited.
     pub async fn run(&self) -> Result<(), AgentError> {
         let stop = self.inner.ctx.stop.clone();
-        self.resume_recorded();
+        self.resume_recorded().await;
         let settings = match self.register().await {
             Ok(Some(settings)) => settings,
             Ok(None) => {
@@ -268,9 +268,14 @@ impl Agent {
         }
     }
 
-    /// Starts again every task recorded in the host dir.
-    fn resume_recorded(&self) {
+    /// Starts again every task recorded in the host dir, and removes this
+    /// node's containers that no recorded task owns.
+    async fn resume_recorded(&self) {
         let records = Records::new(self.inner.ctx.host.clone()).load_all();
+        if let Ok(engine) = &self.inner.ctx.engine {
+            let held = records.iter().map(|r| r.task.id.clone()).collect();
+            engine.sweep(&self.inner.ctx.node, &held).await;
+        }
         for record in records {
             tracing::info!(task = %record.task.id, step = ?record.step, "picking up a task held before the agent stopped");
             self.start_task(record.task, Some(record.step));

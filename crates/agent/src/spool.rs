@@ -153,6 +153,9 @@ impl Spool {
             self.current = stream;
         }
         self.file.write_all(bytes).await?;
+        // tokio's file writes in the background: only after the flush can
+        // the shipper, reading through its own handle, see these bytes.
+        self.file.flush().await?;
         self.size += bytes.len() as u64;
         self.counts.add(stream, bytes.len() as u64);
         self.grown.send_replace(self.size);
@@ -283,8 +286,13 @@ pub async fn ship(
             file.read_exact(&mut buffer).await
         };
         if let Err(error) = read.await {
-            tracing::error!(%error, "cannot read the task's spool");
-            return acked;
+            // The disk hiccuped; the bytes are still there to be read, so try again.
+            tracing::warn!(%error, task = %task_id, "cannot read the task's spool; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(backoff.wait()) => {}
+                _ = stop.cancelled() => return acked,
+            }
+            continue;
         }
         match hub.append_log(&task_id, acked, Bytes::from(buffer)).await {
             Ok(ack) => {

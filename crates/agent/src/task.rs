@@ -185,6 +185,7 @@ async fn drive(ctx: &TaskContext, run: TaskRun, resumed: Option<Step>) -> Option
             }
         }
         let _ = spool.sync().await;
+        (spool.counts().total(), spool.path().to_owned())
     });
 
     let outcome = match resumed {
@@ -222,11 +223,23 @@ async fn drive(ctx: &TaskContext, run: TaskRun, resumed: Option<Step>) -> Option
         }
     }
     drop(sink);
-    let _ = writer.await;
+    let written = writer.await.ok();
     // The log reaches the hub before the final state, so whoever follows the
     // log and stops at the end has seen every byte.
+    let mut outcome = outcome;
     if let Some(shipper) = shipper {
-        let _ = shipper.await;
+        let acked = shipper.await.unwrap_or(0);
+        if let Some((size, path)) = written
+            && acked < size
+        {
+            append_notes(
+                &mut outcome,
+                [format!(
+                    "the hub holds {acked} of the log's {size} bytes; all of it is in {} on the node",
+                    path.display()
+                )],
+            );
+        }
     }
     // Forgotten only once the hub has the final state; else the next start says it again.
     if reporter.finish(&outcome).await

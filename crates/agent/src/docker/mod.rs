@@ -473,28 +473,41 @@ impl Engine {
                 ));
             }
         };
-        let exit = match self
-            .call(
-                "inspect the container",
-                self.docker.inspect_container(id, None),
-            )
-            .await
-        {
-            Ok(inspected)
-                if inspected
-                    .state
-                    .as_ref()
-                    .and_then(|s| s.oom_killed)
-                    .unwrap_or(false) =>
+        // The engine may be going down as the container ends (it stops
+        // containers when it stops): wait for it, to read the end and to
+        // remove the container.
+        let mut tries = 0;
+        let exit = loop {
+            match self
+                .call(
+                    "inspect the container",
+                    self.docker.inspect_container(id, None),
+                )
+                .await
             {
-                Exit::OutOfMemory
-            }
-            Ok(_) => Exit::Code(code),
-            Err(_) => {
-                if !engine_lost {
-                    notes.push("the Docker engine stopped as the task ended".into());
+                Ok(inspected) => {
+                    break if inspected
+                        .state
+                        .as_ref()
+                        .and_then(|s| s.oom_killed)
+                        .unwrap_or(false)
+                    {
+                        Exit::OutOfMemory
+                    } else {
+                        Exit::Code(code)
+                    };
                 }
-                Exit::Code(code)
+                Err(ExecError::DockerUnavailable(_) | ExecError::Timeout(_)) if tries < 3 => {
+                    tries += 1;
+                    if !engine_lost {
+                        engine_lost = true;
+                        notes.push("the Docker engine restarted while the task ran".into());
+                    }
+                    if !self.reconnect(id, control).await {
+                        break Exit::Code(code);
+                    }
+                }
+                Err(_) => break Exit::Code(code),
             }
         };
         Ok(Watched {
@@ -672,6 +685,43 @@ impl Engine {
         {
             tracing::warn!(container = id, %error, "could not remove a container");
         }
+    }
+
+    /// Removes this node's containers whose task is not in `held`: left
+    /// behind by a crash at the wrong moment, or by an engine that went away
+    /// as a task ended. Returns how many went.
+    pub async fn sweep(&self, node: &str, held: &std::collections::BTreeSet<String>) -> usize {
+        let filters = HashMap::from([("label", vec![format!("{LABEL_NODE}={node}")])]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let Ok(containers) = self
+            .call(
+                "list the node's containers",
+                self.docker.list_containers(Some(options)),
+            )
+            .await
+        else {
+            return 0;
+        };
+        let mut removed = 0;
+        for container in containers {
+            let task = container
+                .labels
+                .as_ref()
+                .and_then(|labels| labels.get(LABEL_TASK));
+            // `gantry run` tasks (`local-…`) belong to another process.
+            if let (Some(task), Some(id)) = (task, &container.id)
+                && !held.contains(task)
+                && !task.starts_with("local-")
+            {
+                tracing::info!(task, container = %id, "removing a container no held task owns");
+                self.remove_task(task).await;
+                removed += 1;
+            }
+        }
+        removed
     }
 
     /// Removes every container and the network of a task.

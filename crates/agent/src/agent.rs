@@ -274,7 +274,7 @@ impl Agent {
         let records = Records::new(self.inner.ctx.host.clone()).load_all();
         if let Ok(engine) = &self.inner.ctx.engine {
             let held = records.iter().map(|r| r.task.id.clone()).collect();
-            engine.sweep(&self.inner.ctx.node, &held).await;
+            engine.sweep(&held).await;
         }
         for record in records {
             tracing::info!(task = %record.task.id, step = ?record.step, "picking up a task held before the agent stopped");
@@ -653,11 +653,16 @@ pub async fn context(
         path: config.host_dir.display().to_string(),
         source,
     })?;
+    let agent_id = host.agent_id().map_err(|source| AgentError::HostDir {
+        path: config.host_dir.display().to_string(),
+        source,
+    })?;
     let engine = Engine::connect(
         config.docker_host.as_deref(),
         config.docker_api_call_timeout,
     )
     .await
+    .map(|engine| engine.for_agent(agent_id))
     .map_err(|e| e.to_string());
     if let Err(problem) = &engine {
         tracing::warn!(%problem, "Docker is not available; only tasks with executor: process can run");

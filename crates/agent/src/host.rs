@@ -11,6 +11,7 @@
 //!   tasks/<task id>/task.json      the task and its step while held (see record.rs)
 //!   tmp/                           downloads in progress
 //!   agent.sock                     the local control socket (0600)
+//!   agent.id                       labels this agent's containers (gantry.agent)
 //! ```
 
 use std::io;
@@ -74,6 +75,25 @@ impl HostDir {
     /// Downloads in progress.
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+
+    /// This host dir's agent id, made on first use: it labels the
+    /// containers the agent makes, so it sweeps only its own.
+    pub fn agent_id(&self) -> io::Result<String> {
+        let path = self.root.join("agent.id");
+        match std::fs::read_to_string(&path) {
+            Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+            Ok(_) => Err(io::Error::other(format!(
+                "{} is empty; delete it",
+                path.display()
+            ))),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                let id = uuid::Uuid::now_v7().to_string();
+                std::fs::write(&path, format!("{id}\n"))?;
+                Ok(id)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// The local control socket.

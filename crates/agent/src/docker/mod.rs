@@ -44,6 +44,9 @@ pub const LABEL_TASK: &str = "gantry.task";
 pub const LABEL_NODE: &str = "gantry.node";
 /// Label saying what the container is for: `main`, `epilogue` or `service`.
 pub const LABEL_ROLE: &str = "gantry.role";
+/// Label naming the agent (one per host dir) that made the container: two
+/// agents on one engine, even with one node name, never touch each other's.
+pub const LABEL_AGENT: &str = "gantry.agent";
 
 /// Where containers mount the task's folder, and their working directory.
 pub const TASK_MOUNT: &str = "/task";
@@ -101,6 +104,7 @@ pub struct ContainerPlan {
 pub struct Engine {
     docker: Docker,
     call_timeout: Duration,
+    agent: Option<String>,
 }
 
 impl Engine {
@@ -125,6 +129,7 @@ impl Engine {
         let engine = Engine {
             docker,
             call_timeout,
+            agent: None,
         };
         let docker = engine
             .call("connect", engine.docker.clone().negotiate_version())
@@ -136,7 +141,17 @@ impl Engine {
         Ok(Engine {
             docker,
             call_timeout,
+            agent: None,
         })
+    }
+
+    /// Labels the containers this engine handle makes with the agent's id,
+    /// and sweeps only those.
+    pub fn for_agent(self, agent: String) -> Engine {
+        Engine {
+            agent: Some(agent),
+            ..self
+        }
     }
 
     /// The engine's version, e.g. "20.10.24".
@@ -510,6 +525,21 @@ impl Engine {
                 Err(_) => break Exit::Code(code),
             }
         };
+        if let Exit::Code(code @ (137 | 143)) = exit
+            && !engine_lost
+        {
+            // SIGKILL or SIGTERM, and not from Gantry: `docker stop`, or the
+            // engine stopping its containers as it shuts down.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            notes.push(if self.version().await.is_err() {
+                "the Docker engine stopped while the task ran".to_owned()
+            } else {
+                format!(
+                    "stopped by signal {} from outside Gantry (docker stop or kill, or the Docker engine shutting down)",
+                    code - 128
+                )
+            });
+        }
         Ok(Watched {
             exit,
             output: counts,
@@ -687,11 +717,12 @@ impl Engine {
         }
     }
 
-    /// Removes this node's containers whose task is not in `held`: left
+    /// Removes this agent's containers whose task is not in `held`: left
     /// behind by a crash at the wrong moment, or by an engine that went away
     /// as a task ended. Returns how many went.
-    pub async fn sweep(&self, node: &str, held: &std::collections::BTreeSet<String>) -> usize {
-        let filters = HashMap::from([("label", vec![format!("{LABEL_NODE}={node}")])]);
+    pub async fn sweep(&self, held: &std::collections::BTreeSet<String>) -> usize {
+        let Some(agent) = &self.agent else { return 0 };
+        let filters = HashMap::from([("label", vec![format!("{LABEL_AGENT}={agent}")])]);
         let options = ListContainersOptionsBuilder::new()
             .all(true)
             .filters(&filters)
@@ -768,11 +799,14 @@ impl Engine {
                 ..Default::default()
             });
         }
-        let labels = HashMap::from([
+        let mut labels = HashMap::from([
             (LABEL_TASK.to_owned(), plan.task_id.clone()),
             (LABEL_NODE.to_owned(), plan.node.clone()),
             (LABEL_ROLE.to_owned(), plan.role.to_owned()),
         ]);
+        if let Some(agent) = &self.agent {
+            labels.insert(LABEL_AGENT.to_owned(), agent.clone());
+        }
         let host_config = HostConfig {
             mounts: Some(mounts),
             init: Some(true),

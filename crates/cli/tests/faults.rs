@@ -976,6 +976,9 @@ fn docker_engine_restart_mid_task() {
         ));
     }
     rig.expect_log(&id, &printed);
+    if !rig.containers(&id).is_empty() {
+        rig.fail("the task ended with its container still on the engine");
+    }
     if !rig.agent_alive() || rig.agent_pid() != pid {
         rig.fail("the agent should survive the engine's restart");
     }

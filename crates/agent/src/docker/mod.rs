@@ -454,7 +454,7 @@ impl Engine {
                     tracing::warn!(%error, container = id, "lost the Docker engine; waiting for it to come back");
                     engine_lost = true;
                     let counts = output.abandon().await;
-                    if !self.reconnect(id, control).await {
+                    if !self.reconnect(id, control).await? {
                         return Ok(Watched {
                             exit: Exit::Detached,
                             output: counts,
@@ -518,7 +518,7 @@ impl Engine {
                         engine_lost = true;
                         notes.push("the Docker engine restarted while the task ran".into());
                     }
-                    if !self.reconnect(id, control).await {
+                    if !matches!(self.reconnect(id, control).await, Ok(true)) {
                         break Exit::Code(code);
                     }
                 }
@@ -532,6 +532,8 @@ impl Engine {
             // engine stopping its containers as it shuts down.
             tokio::time::sleep(Duration::from_millis(500)).await;
             notes.push(if self.version().await.is_err() {
+                // Wait for it, so the container can be removed.
+                let _ = self.reconnect(id, control).await;
                 "the Docker engine stopped while the task ran".to_owned()
             } else {
                 format!(
@@ -601,24 +603,32 @@ impl Engine {
     }
 
     /// Waits until the engine answers for the container again. `false` if
-    /// the agent is leaving first.
-    async fn reconnect(&self, id: &str, control: &Control) -> bool {
+    /// the agent is leaving first; an error if the engine stays away for
+    /// [`ENGINE_PATIENCE`].
+    async fn reconnect(&self, id: &str, control: &Control) -> Result<bool, ExecError> {
         let mut backoff = crate::spool::Backoff::default();
+        let give_up = tokio::time::Instant::now() + ENGINE_PATIENCE;
         loop {
             match self.docker.inspect_container(id, None).await {
                 Ok(_) => {
                     tracing::info!(container = id, "the Docker engine is back");
-                    return true;
+                    return Ok(true);
                 }
                 // Gone for good: the wait that follows says so.
                 Err(DockerError::DockerResponseServerError {
                     status_code: 404, ..
-                }) => return true,
+                }) => return Ok(true),
+                Err(_) if tokio::time::Instant::now() >= give_up => {
+                    return Err(ExecError::DockerUnavailable(format!(
+                        "the Docker engine went away while the task ran and did not come back within {} minutes",
+                        ENGINE_PATIENCE.as_secs() / 60
+                    )));
+                }
                 Err(_) => {}
             }
             tokio::select! {
                 _ = tokio::time::sleep(backoff.wait().min(Duration::from_secs(5))) => {}
-                _ = control.detach.cancelled() => return false,
+                _ = control.detach.cancelled() => return Ok(false),
             }
         }
     }
@@ -888,6 +898,9 @@ pub struct Watched {
     /// Something worth telling: the engine restarted, or the log could not be proved whole.
     pub note: Option<String>,
 }
+
+/// How long a task waits for a lost engine before it fails.
+const ENGINE_PATIENCE: Duration = Duration::from_secs(10 * 60);
 
 /// A task's container found on the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]

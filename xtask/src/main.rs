@@ -50,17 +50,17 @@ USAGE:
         Records them in docs/benchmarks.md (unless --no-record).
 
     cargo xtask bench recovery [--rounds 3] [--outage SECS] [--no-record]
-        Measures recovery (issue 4: never lose a line) with a release build, a hub
+        Measures issue 4's \"never lose a line\" with a release build, a hub
         and an agent on this machine and the Docker engine that `test` uses.
-        1: the agent, running 4 tasks, is killed with SIGKILL and started
-        again, N rounds; the time until it lists all 4 running again and new
+        Part 1: an agent running 4 tasks gets SIGKILL and is started again
+        (3 rounds); the time until its status lists all 4 running and new
         output reaches the hub, against an agent's boot plus `docker ps` and
-        `docker logs` of the 4 containers; every line is then checked. 2: the
-        hub is killed for SECS (default 60) while a task prints a million
-        lines; the agent's memory against its idle memory, the spool on
-        disk, and the time until the hub's copy is complete and exact.
-        Records them in docs/benchmarks.md (unless --no-record); a failed
-        part 1 still runs part 2, then fails and records nothing.
+        `docker logs` of the 4 containers; then every line is checked. Part
+        2: the hub is killed for SECS (default 60) while a task prints a
+        million lines; the agent's peak memory against its idle memory, the
+        spool on disk, and the time until the hub's copy is complete and
+        exact. Records them in docs/benchmarks.md (unless --no-record); a
+        failed part 1 still runs part 2, then fails and records nothing.
 
     cargo xtask fuzz [--seconds N] [TARGET...]
         Runs each fuzz target in fuzz/ (job_file, hub_requests) for N seconds

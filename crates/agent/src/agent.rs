@@ -297,7 +297,7 @@ impl Agent {
             };
             match self.inner.hub.register(&request).await {
                 Ok(registered) => {
-                    self.inner.connected.send_replace(true);
+                    self.set_connected(true);
                     tracing::info!(node = %registered.node_name, labels = ?registered.labels, server = %self.inner.hub.server(), held = request.inventory.len(), "registered with the hub");
                     for task in registered.reconciled {
                         match task.state {
@@ -316,7 +316,7 @@ impl Agent {
                     return Ok(Some(registered.settings));
                 }
                 Err(error) if error.is_transient() => {
-                    self.inner.connected.send_replace(false);
+                    self.set_connected(false);
                     if !told {
                         tracing::warn!(%error, "the hub is unreachable; retrying until it answers");
                         told = true;
@@ -362,7 +362,7 @@ impl Agent {
             };
             match self.inner.hub.heartbeat(&beat).await {
                 Ok(reply) => {
-                    self.inner.connected.send_replace(true);
+                    self.set_connected(true);
                     for command in reply.commands {
                         self.obey(&command.task_id, command.command);
                     }
@@ -371,7 +371,7 @@ impl Agent {
                     if *self.inner.connected.borrow() {
                         tracing::warn!(%error, "heartbeat failed; the hub may be unreachable");
                     }
-                    self.inner.connected.send_replace(false);
+                    self.set_connected(false);
                 }
             }
             tokio::select! {
@@ -467,18 +467,18 @@ impl Agent {
             match next {
                 Ok(Next::Task(task)) => {
                     backoff.reset();
-                    self.inner.connected.send_replace(true);
+                    self.set_connected(true);
                     self.start_task(*task, None);
                 }
                 Ok(Next::Idle) => {
                     backoff.reset();
-                    self.inner.connected.send_replace(true);
+                    self.set_connected(true);
                 }
                 Err(error) => {
                     if *self.inner.connected.borrow() {
                         tracing::warn!(%error, "asking the hub for work failed; retrying");
                     }
-                    self.inner.connected.send_replace(false);
+                    self.set_connected(false);
                     tokio::select! {
                         _ = tokio::time::sleep(backoff.wait()) => {}
                         _ = stop.cancelled() => return,
@@ -551,6 +551,15 @@ impl Agent {
                 None => tracing::info!(task = %id, "task left running; it is picked up at the next start"),
             }
         });
+    }
+
+    /// Records whether the hub answers; when it comes back, shippers waiting
+    /// out a backoff try again at once.
+    fn set_connected(&self, connected: bool) {
+        let was = self.inner.connected.send_replace(connected);
+        if connected && !was {
+            self.inner.ctx.hub_back.notify_waiters();
+        }
     }
 
     /// The agent's state now.
@@ -687,6 +696,7 @@ pub async fn context(
         node,
         statsd,
         stop,
+        hub_back: Arc::new(tokio::sync::Notify::new()),
     })
 }
 

@@ -242,6 +242,7 @@ impl Default for ShipPace {
 /// Network failures and 5xx are retried with jittered backoff, forever:
 /// a log is never given up on while the agent runs. A 4xx other than a gap
 /// means the hub will never take these bytes (the task is gone); shipping ends.
+#[allow(clippy::too_many_arguments)] // what one shipper follows; a struct would only rename them
 pub async fn ship(
     hub: HubClient,
     task_id: String,
@@ -250,6 +251,7 @@ pub async fn ship(
     mut acked: u64,
     pace: ShipPace,
     stop: CancellationToken,
+    hub_back: std::sync::Arc<tokio::sync::Notify>,
 ) -> u64 {
     let mut file = match tokio::fs::File::open(&path).await {
         Ok(file) => file,
@@ -305,8 +307,11 @@ pub async fn ship(
             }
             Err(error) if error.is_transient() => {
                 tracing::debug!(%error, "log shipping failed; retrying");
+                // The backoff grows to 30 s; when the agent sees the hub
+                // again the backlog goes at once rather than after the wait.
                 tokio::select! {
                     _ = tokio::time::sleep(backoff.wait()) => {}
+                    _ = hub_back.notified() => backoff.reset(),
                     _ = stop.cancelled() => return acked,
                 }
             }

@@ -46,6 +46,8 @@ pub struct TaskContext {
     pub statsd: Option<Arc<Statsd>>,
     /// Cancelled when the agent shuts down: retries end.
     pub stop: CancellationToken,
+    /// Told when the hub answers again after an outage.
+    pub hub_back: Arc<tokio::sync::Notify>,
 }
 
 /// One task to run, with the handles that steer and watch it.
@@ -159,6 +161,7 @@ async fn drive(ctx: &TaskContext, run: TaskRun, resumed: Option<Step>) -> Option
             run.log_offset.min(spool.counts().total()),
             pace,
             ctx.stop.clone(),
+            ctx.hub_back.clone(),
         ))
     });
     let echo = run.echo;

@@ -1295,8 +1295,9 @@ pub fn report(options: &Options, figures: &Figures) -> String {
          lazily). The spool is the size of the task's files under `HOST_DIR/tasks/<id>/logs/`. The catch-up runs \
          from the hub's spawn until the hub's log size equals the flood's; the log is then read back and \
          compared with `seq 1 {lines}` byte for byte, and the task must end `succeeded`. The agent retries with \
-         jittered backoff capped at 30 s, so the first byte waits for the retry the shipper was sleeping in; \
-         `connected` is the heartbeat's view and may come later than the shipper's.\n\
+         jittered backoff capped at 30 s, so the first byte waits for the retry the task's shipper was \
+         sleeping in when the hub came back; `connected` is the heartbeat's view, on its own backoff, so either \
+         may come first.\n\
          <!-- bench recovery: end -->\n",
         stamp = super::stamp(),
         machine = machine(),

@@ -61,6 +61,14 @@ impl StreamCounts {
         }
     }
 
+    /// `self` and `more`, stream by stream.
+    pub fn plus(&self, more: StreamCounts) -> StreamCounts {
+        StreamCounts {
+            stdout: self.stdout + more.stdout,
+            stderr: self.stderr + more.stderr,
+        }
+    }
+
     /// Both streams together.
     pub fn total(&self) -> u64 {
         self.stdout + self.stderr

@@ -372,7 +372,7 @@ async fn execute(
                 }
             };
             match watched {
-                Ok(w) => (w.exit, w.note, add(held, w.output)),
+                Ok(w) => (w.exit, w.note, held.plus(w.output)),
                 Err(error) => return Some(Outcome::failed(error.to_string())),
             }
         }
@@ -384,7 +384,6 @@ async fn execute(
             };
             let _ = run.state.send(TaskState::Running);
             match reattach(
-                ctx,
                 run,
                 engine,
                 "main",
@@ -395,7 +394,7 @@ async fn execute(
             )
             .await
             {
-                Ok(w) => (w.exit, w.note, add(base, w.output)),
+                Ok(w) => (w.exit, w.note, base.plus(w.output)),
                 Err(reason) => return Some(Outcome::failed(reason)),
             }
         }
@@ -410,7 +409,6 @@ async fn execute(
             let mut outcome = outcome_of(spec, main, note);
             let mut control = epilogue_control(ctx, run);
             let ended = reattach(
-                ctx,
                 run,
                 engine,
                 "epilogue",
@@ -479,13 +477,6 @@ async fn execute(
 
 const EPILOGUE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-fn add(a: StreamCounts, b: StreamCounts) -> StreamCounts {
-    StreamCounts {
-        stdout: a.stdout + b.stdout,
-        stderr: a.stderr + b.stderr,
-    }
-}
-
 fn append_notes(outcome: &mut Outcome, notes: impl IntoIterator<Item = String>) {
     for note in notes {
         outcome.reason = Some(match outcome.reason.take() {
@@ -535,9 +526,7 @@ fn outcome_of(spec: &JobSpec, exit: Exit, note: Option<String>) -> Outcome {
 }
 
 /// Finds a task's container after a restart and watches it to its end.
-#[allow(clippy::too_many_arguments)] // the parts of one re-attach
 async fn reattach(
-    ctx: &TaskContext,
     run: &TaskRun,
     engine: &Engine,
     role: &str,
@@ -572,7 +561,6 @@ async fn reattach(
         timeout.saturating_sub(ran)
     });
     tracing::info!(task = %run.task.id, role, container = %found.id, "re-attaching to the task's container");
-    let _ = ctx;
     engine
         .reattach(&found.id, timeout_left, found.paused, control, sink, skip)
         .await

@@ -148,6 +148,8 @@ struct Inner {
     monitor: Arc<Mutex<Monitor>>,
     events: broadcast::Sender<AgentEvent>,
     tracker: TaskTracker,
+    /// Starts as `stop_tasks_on_exit`; the desktop app asks at Quit.
+    stop_tasks_on_exit: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Agent {
@@ -176,6 +178,7 @@ impl Agent {
             )
         })?;
         let hub = HubClient::new(&server, token).map_err(|e| AgentError::Config(e.to_string()))?;
+        let stop_tasks_on_exit = config.stop_tasks_on_exit;
         let ctx = context(config, Some(hub.clone()), stop).await?;
         let monitor = Arc::new(Mutex::new(Monitor::new(ctx.host.root())));
         Ok(Agent {
@@ -189,6 +192,7 @@ impl Agent {
                 monitor,
                 events: broadcast::channel(256).0,
                 tracker: TaskTracker::new(),
+                stop_tasks_on_exit: stop_tasks_on_exit.into(),
             }),
         })
     }
@@ -239,7 +243,10 @@ impl Agent {
     /// Takes no new task; leaves containers running for the next start, or
     /// stops them with `stop_tasks_on_exit`; waits for every task's job.
     async fn leave(&self) {
-        let stop_tasks = self.inner.ctx.config.stop_tasks_on_exit;
+        let stop_tasks = self
+            .inner
+            .stop_tasks_on_exit
+            .load(std::sync::atomic::Ordering::SeqCst);
         tracing::info!(
             "stopping: no new tasks; {}",
             if stop_tasks {
@@ -582,6 +589,14 @@ impl Agent {
             docker_problem: self.inner.ctx.engine.as_ref().err().cloned(),
             host_dir: self.inner.ctx.host.root().display().to_string(),
         }
+    }
+
+    /// Whether running tasks are canceled (`true`) or left running for the
+    /// next start when the agent stops; overrides `stop_tasks_on_exit`.
+    pub fn set_stop_tasks_on_exit(&self, stop: bool) {
+        self.inner
+            .stop_tasks_on_exit
+            .store(stop, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Freezes every task and takes no new ones.

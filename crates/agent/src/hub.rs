@@ -50,6 +50,16 @@ impl fmt::Display for Token {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
+    /// The address answered, but not as a Gantry hub.
+    #[error(
+        "{url} answered, but it is not a Gantry hub ({detail}); check the address: it is the hub's base URL, e.g. https://hub.example.com"
+    )]
+    NotAHub {
+        /// The address tried.
+        url: String,
+        /// What answered.
+        detail: String,
+    },
     /// The server address is not a URL.
     #[error(
         "\"{0}\" is not a hub address; write it like http://127.0.0.1:8750 or https://hub.example.com"
@@ -63,6 +73,16 @@ pub enum ClientError {
         /// The address tried.
         url: String,
         /// What the network said.
+        detail: String,
+    },
+    /// A secure connection could not be set up (certificate, protocol).
+    #[error(
+        "cannot set up a secure connection to {url}: {detail}; check that the address is right and that the hub's certificate is valid for it (an http:// hub needs http://, not https://)"
+    )]
+    Tls {
+        /// The address tried.
+        url: String,
+        /// What TLS said.
         detail: String,
     },
     /// The call took longer than allowed.
@@ -106,7 +126,11 @@ impl ClientError {
     /// Whether trying again later may succeed: the network, timeouts and 5xx.
     pub fn is_transient(&self) -> bool {
         match self {
-            ClientError::Unreachable { .. } | ClientError::Timeout { .. } => true,
+            // A TLS failure may be a proxy or a certificate being renewed:
+            // the agent keeps trying, as for any network failure.
+            ClientError::Unreachable { .. } | ClientError::Timeout { .. } | ClientError::Tls { .. } => {
+                true
+            }
             ClientError::Api { status, .. } => *status >= 500,
             _ => false,
         }
@@ -213,13 +237,53 @@ impl HubClient {
         } else {
             // reqwest's outer message is generic; the cause says what happened.
             let mut detail = error.to_string();
+            let mut tls = false;
             let mut source = std::error::Error::source(&error);
             while let Some(cause) = source {
                 detail = cause.to_string();
+                let lower = detail.to_ascii_lowercase();
+                tls |= ["certificate", "tls", "handshake", "ssl"]
+                    .iter()
+                    .any(|word| lower.contains(word));
                 source = cause.source();
             }
-            ClientError::Unreachable { url, detail }
+            if tls {
+                ClientError::Tls { url, detail }
+            } else {
+                ClientError::Unreachable { url, detail }
+            }
         }
+    }
+
+    /// Checks that the server is a Gantry hub and that the token is a node
+    /// token it knows, with no other effect: what a setup wizard calls before
+    /// it keeps a token. A wrong token is an [`ClientError::Api`] with status
+    /// 401, an admin token one with status 403.
+    pub async fn check_node_token(&self) -> Result<(), ClientError> {
+        let health = self.request(Method::GET, "v1/health");
+        match self.json::<serde_json::Value>(health).await {
+            Ok(body) if body.get("status").and_then(|s| s.as_str()) == Some("ok") => {}
+            Ok(body) => {
+                return Err(ClientError::NotAHub {
+                    url: self.server().to_owned(),
+                    detail: format!(
+                        "its /v1/health said {}",
+                        body.to_string().chars().take(120).collect::<String>()
+                    ),
+                });
+            }
+            Err(ClientError::Api { status, body }) if body.code == "http_error" => {
+                return Err(ClientError::NotAHub {
+                    url: self.server().to_owned(),
+                    detail: format!("/v1/health answered HTTP {status}"),
+                });
+            }
+            Err(ClientError::Protocol { url, detail }) => {
+                return Err(ClientError::NotAHub { url, detail });
+            }
+            Err(error) => return Err(error),
+        }
+        self.commands(Duration::ZERO).await.map(|_| ())
     }
 
     // ---- user calls ----

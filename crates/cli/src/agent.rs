@@ -63,11 +63,15 @@ pub struct Local {
 
 impl Local {
     fn host_dir(&self) -> PathBuf {
-        self.host_dir
-            .clone()
-            .or_else(|| env_var(&["GANTRY_HOST_DIR", "AGENT_HOST_DIR"]).map(PathBuf::from))
-            .unwrap_or_else(default_host_dir)
+        self.host_dir.clone().unwrap_or_else(host_dir_from_env)
     }
+}
+
+/// The host dir named by GANTRY_HOST_DIR (or AGENT_HOST_DIR), else the default.
+pub fn host_dir_from_env() -> PathBuf {
+    env_var(&["GANTRY_HOST_DIR", "AGENT_HOST_DIR"])
+        .map(PathBuf::from)
+        .unwrap_or_else(default_host_dir)
 }
 
 fn env_var(names: &[&str]) -> Option<String> {

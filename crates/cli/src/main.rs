@@ -91,9 +91,10 @@ enum HubTokenCommand {
 /// Where the hub is and the admin token to use.
 #[derive(Debug, Clone, Args)]
 struct Remote {
-    /// The hub's address.
-    #[arg(long, env = "GANTRY_SERVER", default_value = hub::DEFAULT_SERVER)]
-    server: String,
+    /// The hub's address [default: the desktop app's local hub when it runs
+    /// (local mode), else http://127.0.0.1:8750].
+    #[arg(long, env = "GANTRY_SERVER")]
+    server: Option<String>,
     /// An admin token (from `gantry hub token create`).
     #[arg(long, env = "GANTRY_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,

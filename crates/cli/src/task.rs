@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
+use gantry_agent::host::LocalHub;
 use gantry_agent::{ClientError, HubClient, Token};
 use gantry_protocol::job::Format;
 use gantry_protocol::wire::{Millis, Task};
@@ -13,13 +14,39 @@ use gantry_protocol::{JobSpec, TaskState};
 
 use crate::{Remote, TaskCommand};
 
+/// The hub to talk to: `--server` (or GANTRY_SERVER) with `--token`; with
+/// neither, the desktop app's local hub when its address file is in the host
+/// dir; else the default address.
 fn client(remote: &Remote) -> anyhow::Result<HubClient> {
-    let Some(token) = remote.token.as_deref().filter(|t| !t.trim().is_empty()) else {
+    let token = remote
+        .token
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+        .map(str::to_owned);
+    let server = match (&remote.server, &token) {
+        (Some(server), _) => server.clone(),
+        (None, Some(_)) => crate::hub::DEFAULT_SERVER.to_owned(),
+        (None, None) => {
+            let host_dir = crate::agent::host_dir_from_env();
+            match LocalHub::read(&host_dir) {
+                Ok(Some(local)) => {
+                    return Ok(HubClient::new(&local.server, Token::new(local.admin_token))?);
+                }
+                Ok(None) => crate::hub::DEFAULT_SERVER.to_owned(),
+                Err(error) => bail!(
+                    "cannot read the local hub's address in {}: {error}",
+                    LocalHub::path(&host_dir).display()
+                ),
+            }
+        }
+    };
+    let Some(token) = token else {
         bail!(
-            "no admin token: pass --token or set GANTRY_ADMIN_TOKEN (create one with: gantry hub token create --admin NAME)"
+            "no admin token: pass --token or set GANTRY_ADMIN_TOKEN (create one with: gantry hub token create --admin NAME), \
+             or start the desktop app in local mode (\"Use this computer only\") on this machine"
         );
     };
-    Ok(HubClient::new(&remote.server, Token::new(token))?)
+    Ok(HubClient::new(&server, Token::new(token))?)
 }
 
 /// Runs a `gantry task` command.

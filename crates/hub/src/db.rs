@@ -231,6 +231,75 @@ impl Db {
         Ok(token)
     }
 
+    /// A fresh token for the node `name`, made with `labels` if it is new;
+    /// the node's earlier tokens stop working. The desktop app's local mode
+    /// calls this at each start, so its node token lives only in memory.
+    pub async fn renew_node_token(
+        &self,
+        name: &str,
+        labels: &[String],
+        now: i64,
+    ) -> Result<String, HubError> {
+        let token = crate::tokens::new_token(TokenKind::Node);
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.begin_write().await?;
+        let existing = sqlx::query("SELECT id FROM nodes WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let id = match existing {
+            Some(row) => row.try_get::<String, _>("id")?,
+            None => {
+                let id = uuid::Uuid::now_v7().to_string();
+                sqlx::query(
+                    "INSERT INTO nodes (id, name, labels, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&id)
+                .bind(name)
+                .bind(json(&labels))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+        };
+        sqlx::query("DELETE FROM tokens WHERE kind = 'node' AND node_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO tokens (hash, kind, name, node_id, created_at) VALUES ($1, 'node', $2, $3, $4)")
+            .bind(hash_token(&token))
+            .bind(name)
+            .bind(&id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    /// A fresh admin token named `name`; earlier admin tokens of that name
+    /// stop working.
+    pub async fn renew_admin_token(&self, name: &str, now: i64) -> Result<String, HubError> {
+        let token = crate::tokens::new_token(TokenKind::Admin);
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM tokens WHERE kind = 'admin' AND name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO tokens (hash, kind, name, created_at) VALUES ($1, 'admin', $2, $3)",
+        )
+        .bind(hash_token(&token))
+        .bind(name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
     /// Creates an admin token; it is returned once and stored only as a hash.
     pub async fn create_admin_token(&self, name: &str, now: i64) -> Result<String, HubError> {
         let token = crate::tokens::new_token(TokenKind::Admin);

@@ -1,0 +1,137 @@
+//! A task's log for the UI: read from the agent's spool file and sent in
+//! batches (every 100 ms at most), never one message per line.
+
+use std::time::Duration;
+
+use gantry_agent::agent::Agent;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::view::LogBatch;
+
+/// The most of an existing log sent in the first batch: the UI shows the
+/// tail, and a 1 GB log must not cross the bridge at once.
+const FIRST_BATCH_MAX: u64 = 2 << 20;
+/// The most sent in one later batch.
+const BATCH_MAX: usize = 512 << 10;
+/// How often a growing log is read.
+const EVERY: Duration = Duration::from_millis(100);
+
+/// Sends the task's log through `send` until the task ended and every byte
+/// was sent, `send` fails (the window went away), or `cancel`.
+pub async fn follow(
+    agent: Agent,
+    id: String,
+    send: impl Fn(LogBatch) -> bool,
+    cancel: CancellationToken,
+) {
+    let mut offset: Option<u64> = None;
+    // Bytes of a UTF-8 character cut by the end of a read, kept for the next.
+    let mut carry: Vec<u8> = Vec::new();
+    let mut buffer = vec![0u8; BATCH_MAX];
+    loop {
+        let ended = !agent.holds(&id);
+        let path = agent.log_path(&id);
+        let mut text = String::new();
+        if let Some(path) = &path
+            && let Ok(mut file) = tokio::fs::File::open(path).await
+        {
+            let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+            let from = *offset.get_or_insert(size.saturating_sub(FIRST_BATCH_MAX));
+            if size > from && file.seek(std::io::SeekFrom::Start(from)).await.is_ok() {
+                let want = ((size - from) as usize).min(BATCH_MAX);
+                if let Ok(read) = file.read(&mut buffer[..want]).await {
+                    carry.extend_from_slice(&buffer[..read]);
+                    offset = Some(from + read as u64);
+                    text = take_text(&mut carry);
+                }
+            }
+            // More is waiting: read again without the pause.
+            if offset.is_some_and(|o| o < size) {
+                if !send(LogBatch {
+                    text,
+                    offset: offset.unwrap_or(0),
+                    done: false,
+                }) {
+                    return;
+                }
+                continue;
+            }
+        }
+        if ended {
+            if !carry.is_empty() {
+                text.push_str(&String::from_utf8_lossy(&carry));
+            }
+            send(LogBatch {
+                text,
+                offset: offset.unwrap_or(0),
+                done: true,
+            });
+            return;
+        }
+        if !text.is_empty()
+            && !send(LogBatch {
+                text,
+                offset: offset.unwrap_or(0),
+                done: false,
+            })
+        {
+            return;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(EVERY) => {}
+        }
+    }
+}
+
+/// Takes the text from `bytes`, leaving a character cut at the end for the
+/// next read; bytes that are not UTF-8 become U+FFFD.
+fn take_text(bytes: &mut Vec<u8>) -> String {
+    let keep = match std::str::from_utf8(bytes) {
+        Ok(_) => 0,
+        // A cut character at the very end: at most 3 bytes wait for the rest.
+        Err(error) if error.error_len().is_none() => bytes.len() - error.valid_up_to(),
+        Err(_) => {
+            // Invalid bytes inside; a cut character may still end the buffer.
+            let tail_start = bytes.len().saturating_sub(3);
+            (tail_start..bytes.len())
+                .find(|&i| {
+                    std::str::from_utf8(&bytes[i..])
+                        .err()
+                        .is_some_and(|e| e.valid_up_to() == 0 && e.error_len().is_none())
+                })
+                .map_or(0, |i| bytes.len() - i)
+        }
+    };
+    let rest = bytes.split_off(bytes.len() - keep);
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    *bytes = rest;
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_a_cut_character_for_the_next_read() {
+        let all = "héllo wörld €".as_bytes();
+        for cut in 0..=all.len() {
+            let mut carry = all[..cut].to_vec();
+            let mut text = take_text(&mut carry);
+            carry.extend_from_slice(&all[cut..]);
+            text.push_str(&take_text(&mut carry));
+            assert_eq!(text, "héllo wörld €", "cut at {cut}");
+            assert!(carry.is_empty());
+        }
+    }
+
+    #[test]
+    fn replaces_bytes_that_are_not_text() {
+        let mut carry = b"ok \xff\xfe then \xe2\x82".to_vec();
+        let text = take_text(&mut carry);
+        assert_eq!(text, "ok \u{fffd}\u{fffd} then ");
+        assert_eq!(carry, b"\xe2\x82");
+    }
+}

@@ -1,0 +1,260 @@
+//! `gantry-desktop`: Gantry's desktop app. Glue: it hosts the agent core
+//! ([`node`]) on its tokio runtime and wires the tray, the window, the
+//! notifications and the UI's commands to it.
+//!
+//! `--hidden` starts in the tray with no window (launch at login uses it).
+//! A second launch shows the first one's window and exits.
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod keychain;
+mod local;
+mod logs;
+mod node;
+mod notify;
+mod settings;
+mod tray;
+mod view;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tauri::{AppHandle, Manager, RunEvent, WindowEvent};
+use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogResult};
+use tauri_plugin_opener::OpenerExt;
+
+use crate::node::Node;
+use crate::settings::Settings;
+
+/// WebKitGTK's DMA-BUF renderer shows a blank window on many NVIDIA
+/// machines, this app's usual home; it is turned off unless the person chose.
+const WEBKIT_DMABUF: &str = "WEBKIT_DISABLE_DMABUF_RENDERER";
+
+/// How long Quit waits for the agent to let go of its tasks.
+const QUIT_PATIENCE: Duration = Duration::from_secs(90);
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--version" || a == "-V") {
+        println!("gantry-desktop {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "gantry-desktop [--hidden]\n\nGantry's desktop app: runs tasks from a Gantry hub on this computer.\n  \
+             --hidden   start in the tray, with no window\n\n\
+             Honours the agent's settings: GANTRY_SERVER, GANTRY_TOKEN, GANTRY_HOST_DIR, ~/.config/gantry/agent.toml."
+        );
+        return Ok(());
+    }
+    #[cfg(target_os = "linux")]
+    if std::env::var_os(WEBKIT_DMABUF).is_none() {
+        // The environment can only be changed safely before any thread
+        // starts, and setting it is `unsafe` in this edition: start again
+        // with it set instead.
+        use std::os::unix::process::CommandExt;
+        let error = std::process::Command::new(std::env::current_exe()?)
+            .args(&args)
+            .env(WEBKIT_DMABUF, "1")
+            .exec();
+        return Err(error).context("cannot restart with WEBKIT_DISABLE_DMABUF_RENDERER=1");
+    }
+    let hidden = args.iter().any(|a| a == "--hidden");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    tauri::async_runtime::set(runtime.handle().clone());
+    // Tray and window callbacks run on this thread; inside the runtime's
+    // context they can spawn the node's jobs.
+    let _context = runtime.enter();
+
+    let settings_path = Settings::default_path();
+    let settings = Settings::load(&settings_path)?;
+    let node = Node::new(settings_path, settings);
+    let _log_guard = init_logging(&node.host_dir().join("logs"));
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting");
+
+    let setup_node = Arc::clone(&node);
+    let app = tauri::Builder::default()
+        // First: a second launch must reach the first before anything else starts.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            show_main(app)
+        }))
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .args(["--hidden"])
+                .build(),
+        )
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_opener::init())
+        .manage(Arc::clone(&node))
+        .invoke_handler(tauri::generate_handler![
+            commands::setup_state,
+            commands::connect,
+            commands::use_local,
+            commands::status,
+            commands::watch_status,
+            commands::pause_task,
+            commands::resume_task,
+            commands::cancel_task,
+            commands::pause_all,
+            commands::resume_all,
+            commands::follow_log,
+            commands::unfollow_log,
+            commands::open_storage,
+            commands::set_launch_at_login,
+        ])
+        .on_window_event(|window, event| {
+            // Closing the window hides it: the app lives in the tray.
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                let _ = window.hide();
+                api.prevent_close();
+            }
+        })
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            let node = setup_node;
+            tray::build(&handle, Arc::clone(&node), node.stopping(), node.tracker())?;
+            notify::spawn(handle.clone(), Arc::clone(&node), node.stopping(), node.tracker());
+            spawn_signal_handler(handle.clone(), Arc::clone(&node));
+            tauri::async_runtime::spawn(async move {
+                let needs_setup = node.boot().await;
+                if needs_setup || !hidden {
+                    show_main(&handle);
+                }
+            });
+            Ok(())
+        })
+        .build(tauri::generate_context!())
+        .context("cannot start the app")?;
+    app.run(|_app, event| {
+        // The last window closing must not end the app: it lives in the tray.
+        // Quit (`app.exit`) passes a code and goes through.
+        if let RunEvent::ExitRequested {
+            code: None, api, ..
+        } = event
+        {
+            api.prevent_exit();
+        }
+    });
+    Ok(())
+}
+
+/// Shows the main window and brings it to the front.
+pub fn show_main(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.show();
+        let _ = window.unminimize();
+        let _ = window.set_focus();
+    }
+}
+
+/// Opens a folder in the file manager.
+pub fn open_folder(app: &AppHandle, path: &Path) {
+    if let Err(error) = app
+        .opener()
+        .open_path(path.display().to_string(), None::<&str>)
+    {
+        tracing::warn!(%error, path = %path.display(), "cannot open the folder");
+    }
+}
+
+/// Quit: with tasks running, asks whether to stop them or leave them running
+/// (they are picked up again at the next start).
+pub fn quit(app: AppHandle, node: Arc<Node>) {
+    if !node.holds_tasks() {
+        finish(app, node, false);
+        return;
+    }
+    let dialog_app = app.clone();
+    dialog_app
+        .dialog()
+        .message(
+            "Tasks are running on this computer. Stop them now, or leave them running? \
+             Tasks left running are picked up again when Gantry starts.",
+        )
+        .title("Quit Gantry")
+        .buttons(MessageDialogButtons::YesNoCancelCustom(
+            "Stop tasks".into(),
+            "Leave running".into(),
+            "Cancel".into(),
+        ))
+        .show_with_result(move |result| match result {
+            MessageDialogResult::Yes => finish(app, node, true),
+            MessageDialogResult::No => finish(app, node, false),
+            MessageDialogResult::Custom(label) if label == "Stop tasks" => finish(app, node, true),
+            MessageDialogResult::Custom(label) if label == "Leave running" => {
+                finish(app, node, false)
+            }
+            _ => {}
+        });
+}
+
+/// Stops the node, then the app.
+fn finish(app: AppHandle, node: Arc<Node>, stop_tasks: bool) {
+    tauri::async_runtime::spawn(async move {
+        tracing::info!(stop_tasks, "quitting");
+        node.shutdown(stop_tasks, QUIT_PATIENCE).await;
+        app.exit(0);
+    });
+}
+
+/// SIGTERM and Ctrl-C quit like the headless agent: tasks are left running.
+fn spawn_signal_handler(app: AppHandle, node: Arc<Node>) {
+    tauri::async_runtime::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::warn!("cannot listen for SIGTERM; quit from the tray");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        finish(app, node, false);
+    });
+}
+
+/// Logs to stderr and to a file a day in `dir`, keeping two weeks.
+fn init_logging(dir: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::prelude::*;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GANTRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let file = std::fs::create_dir_all(dir).ok().and_then(|_| {
+        tracing_appender::rolling::RollingFileAppender::builder()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix("desktop")
+            .filename_suffix("log")
+            .max_log_files(14)
+            .build(dir)
+            .ok()
+    });
+    let (file_layer, guard) = match file {
+        Some(appender) => {
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            (
+                Some(
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(false)
+                        .with_writer(writer),
+                ),
+                Some(guard),
+            )
+        }
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(file_layer)
+        .try_init();
+    guard
+}

@@ -1,0 +1,87 @@
+//! Native notifications when a task ends, with notify-rust (the Tauri plugin
+//! cannot report a click). Clicking one opens the task's log. No
+//! notification server is a normal state, logged once, never an error.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use notify_rust::{ActionResponse, Notification, Urgency};
+use tauri::{AppHandle, Emitter};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::node::Node;
+use crate::view::{TaskState, TaskView};
+
+/// Shows a notification for each task that ends, as the settings allow.
+pub fn spawn(app: AppHandle, node: Arc<Node>, stop: CancellationToken, tracker: &TaskTracker) {
+    let mut ended = node.ended();
+    let inner = tracker.clone();
+    let told = Arc::new(AtomicBool::new(false));
+    tracker.spawn(async move {
+        loop {
+            let view = tokio::select! {
+                _ = stop.cancelled() => return,
+                view = ended.recv() => match view {
+                    Ok(view) => view,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                },
+            };
+            let kinds = node.settings().notify;
+            let wanted = match view.state {
+                TaskState::Succeeded => kinds.succeeded,
+                TaskState::Canceled => kinds.canceled,
+                _ => kinds.failed,
+            };
+            if wanted {
+                inner.spawn(show(app.clone(), view, stop.clone(), Arc::clone(&told)));
+            }
+        }
+    });
+}
+
+/// The title and text of a task's notification.
+pub fn words(view: &TaskView) -> (String, String, Urgency) {
+    let name = &view.name;
+    match view.state {
+        TaskState::Succeeded => (format!("{name} finished"), "The task succeeded.".into(), Urgency::Low),
+        TaskState::Canceled => (format!("{name} was canceled"), view.reason.clone().unwrap_or_default(), Urgency::Normal),
+        _ => (
+            format!("{name} failed"),
+            view.reason.clone().unwrap_or_else(|| "The task failed.".into()),
+            Urgency::Normal,
+        ),
+    }
+}
+
+async fn show(app: AppHandle, view: TaskView, stop: CancellationToken, told: Arc<AtomicBool>) {
+    let (summary, body, urgency) = words(&view);
+    let shown = Notification::new()
+        .appname("Gantry")
+        .summary(&summary)
+        .body(&body)
+        .urgency(urgency)
+        .action("default", "Show the log")
+        .show_async()
+        .await;
+    let handle = match shown {
+        Ok(handle) => handle,
+        Err(error) => {
+            if !told.swap(true, Ordering::SeqCst) {
+                tracing::info!(%error, "no notification server answered; notifications are off until one does");
+            }
+            return;
+        }
+    };
+    let id = view.id.clone();
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = handle.wait_for_action_async(|action| {
+            if let ActionResponse::Custom("default") = action {
+                crate::show_main(&app);
+                let _ = app.emit("open-task", serde_json::json!({ "id": id }));
+            }
+        }) => {}
+    }
+}

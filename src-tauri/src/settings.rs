@@ -1,0 +1,121 @@
+//! The app's own choices, kept between runs: which hub (or local mode), the
+//! storage folder, and which notifications to show. Nothing secret: the token
+//! lives in the keychain.
+//!
+//! The agent's configuration (environment, `agent.toml`) comes first: a
+//! setting here only fills what those leave at their default, so tests and
+//! power users can point the app at another hub and host dir.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where the agent's tasks come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// A hub elsewhere, with a node token from the keychain.
+    Remote,
+    /// A hub inside the app, on loopback ("Use this computer only").
+    Local,
+}
+
+/// Which notifications show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotifyKinds {
+    /// A task succeeded.
+    pub succeeded: bool,
+    /// A task failed (or was lost).
+    pub failed: bool,
+    /// A task was canceled.
+    pub canceled: bool,
+}
+
+impl Default for NotifyKinds {
+    fn default() -> NotifyKinds {
+        NotifyKinds {
+            succeeded: true,
+            failed: true,
+            canceled: true,
+        }
+    }
+}
+
+/// The file `desktop.json` beside the agent's `agent.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Chosen in the wizard; `None` until then.
+    pub mode: Option<Mode>,
+    /// The hub's address, in remote mode.
+    pub server: Option<String>,
+    /// The storage folder, when the person changed it.
+    pub host_dir: Option<PathBuf>,
+    /// Notifications per kind.
+    pub notify: NotifyKinds,
+}
+
+impl Settings {
+    /// The default file: `$XDG_CONFIG_HOME/gantry/desktop.json`.
+    pub fn default_path() -> PathBuf {
+        gantry_agent::config::default_config_file()
+            .and_then(|file| file.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("desktop.json")
+    }
+
+    /// Reads the file; a missing file is the defaults, an unreadable one an
+    /// error that names it.
+    pub fn load(path: &Path) -> anyhow::Result<Settings> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| {
+                anyhow::anyhow!(
+                    "{} is not valid ({error}); fix it or delete it to run the setup again",
+                    path.display()
+                )
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(error) => Err(anyhow::anyhow!("cannot read {}: {error}", path.display())),
+        }
+    }
+
+    /// Writes the file whole (a temp file renamed over it).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_reports_a_bad_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gantry/desktop.json");
+        assert_eq!(Settings::load(&path).unwrap(), Settings::default());
+        let settings = Settings {
+            mode: Some(Mode::Remote),
+            server: Some("https://hub.example.com".into()),
+            host_dir: None,
+            notify: NotifyKinds {
+                succeeded: false,
+                ..NotifyKinds::default()
+            },
+        };
+        settings.save(&path).unwrap();
+        assert_eq!(Settings::load(&path).unwrap(), settings);
+        std::fs::write(&path, "{ not json").unwrap();
+        let error = Settings::load(&path).unwrap_err().to_string();
+        assert!(error.contains("desktop.json is not valid"), "{error}");
+    }
+}

@@ -28,7 +28,12 @@ fn set_autostart(app: &AppHandle, enabled: bool) -> Result<(), UiError> {
     } else {
         autolaunch.disable()
     };
-    result.map_err(|e| UiError::new("launch_at_login", format!("cannot change launch at login: {e}")))
+    result.map_err(|e| {
+        UiError::new(
+            "launch_at_login",
+            format!("cannot change launch at login: {e}"),
+        )
+    })
 }
 
 /// What the wizard shows.

@@ -41,7 +41,12 @@ impl EmbeddedHub {
         let data_dir = host_dir.join("hub");
         let hub = Hub::open(&data_dir, None, HubConfig::default(), Arc::new(SystemClock))
             .await
-            .with_context(|| format!("cannot open the local hub's records in {}", data_dir.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot open the local hub's records in {}",
+                    data_dir.display()
+                )
+            })?;
         let now = hub.now();
         let node_token = hub
             .db()
@@ -66,8 +71,7 @@ impl EmbeddedHub {
         let serve_stop = stop.clone();
         let file_dir = host_dir.to_path_buf();
         tracker.spawn(async move {
-            if let Err(error) =
-                gantry_hub::serve(listener, hub, serve_stop.cancelled_owned()).await
+            if let Err(error) = gantry_hub::serve(listener, hub, serve_stop.cancelled_owned()).await
             {
                 tracing::error!(%error, "the local hub stopped");
             }

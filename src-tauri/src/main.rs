@@ -120,7 +120,12 @@ fn main() -> anyhow::Result<()> {
             let handle = app.handle().clone();
             let node = setup_node;
             tray::build(&handle, Arc::clone(&node), node.stopping(), node.tracker())?;
-            notify::spawn(handle.clone(), Arc::clone(&node), node.stopping(), node.tracker());
+            notify::spawn(
+                handle.clone(),
+                Arc::clone(&node),
+                node.stopping(),
+                node.tracker(),
+            );
             spawn_signal_handler(handle.clone(), Arc::clone(&node));
             tauri::async_runtime::spawn(async move {
                 let needs_setup = node.boot().await;

@@ -263,7 +263,8 @@ impl Node {
                 s.host_dir = host_dir.clone();
             }
         })?;
-        let config = resolve_config(&settings).map_err(|e| UiError::new("config", e.to_string()))?;
+        let config =
+            resolve_config(&settings).map_err(|e| UiError::new("config", e.to_string()))?;
         self.stop_agent().await;
         self.start_agent(
             AgentConfig {
@@ -284,7 +285,8 @@ impl Node {
                 s.host_dir = host_dir.clone();
             }
         })?;
-        let config = resolve_config(&settings).map_err(|e| UiError::new("config", e.to_string()))?;
+        let config =
+            resolve_config(&settings).map_err(|e| UiError::new("config", e.to_string()))?;
         self.stop_agent().await;
         self.start_local(config).await
     }
@@ -499,8 +501,7 @@ impl Node {
         let stop = self.stop.clone();
         let host_dir = PathBuf::from(self.status.borrow().host_dir.clone());
         self.tracker.spawn(async move {
-            let monitor = match tokio::task::spawn_blocking(move || Monitor::new(&host_dir)).await
-            {
+            let monitor = match tokio::task::spawn_blocking(move || Monitor::new(&host_dir)).await {
                 Ok(monitor) => Arc::new(Mutex::new(monitor)),
                 Err(_) => return,
             };
@@ -749,7 +750,12 @@ impl Node {
 
     /// Ends a log subscription.
     pub fn unfollow_log(&self, number: u32) {
-        if let Some(cancel) = self.follows.lock().expect("follows poisoned").remove(&number) {
+        if let Some(cancel) = self
+            .follows
+            .lock()
+            .expect("follows poisoned")
+            .remove(&number)
+        {
             cancel.cancel();
         }
     }

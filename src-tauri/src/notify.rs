@@ -45,11 +45,21 @@ pub fn spawn(app: AppHandle, node: Arc<Node>, stop: CancellationToken, tracker: 
 pub fn words(view: &TaskView) -> (String, String, Urgency) {
     let name = &view.name;
     match view.state {
-        TaskState::Succeeded => (format!("{name} finished"), "The task succeeded.".into(), Urgency::Low),
-        TaskState::Canceled => (format!("{name} was canceled"), view.reason.clone().unwrap_or_default(), Urgency::Normal),
+        TaskState::Succeeded => (
+            format!("{name} finished"),
+            "The task succeeded.".into(),
+            Urgency::Low,
+        ),
+        TaskState::Canceled => (
+            format!("{name} was canceled"),
+            view.reason.clone().unwrap_or_default(),
+            Urgency::Normal,
+        ),
         _ => (
             format!("{name} failed"),
-            view.reason.clone().unwrap_or_else(|| "The task failed.".into()),
+            view.reason
+                .clone()
+                .unwrap_or_else(|| "The task failed.".into()),
             Urgency::Normal,
         ),
     }

@@ -215,9 +215,11 @@ fn update(
         .unwrap_or(0);
     let results = [
         items.status.set_text(&line),
-        items
-            .pause
-            .set_text(if status.paused { "Resume all" } else { "Pause all" }),
+        items.pause.set_text(if status.paused {
+            "Resume all"
+        } else {
+            "Pause all"
+        }),
         items.pause.set_enabled(set_up),
         items.pause_hour.set_text(pause_hour_text(status, now)),
         items.pause_hour.set_enabled(set_up),

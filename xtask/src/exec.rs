@@ -83,6 +83,26 @@ pub fn cargo() -> Command {
     command
 }
 
+/// Where `name` is on PATH, as an absolute path, or `None` when no folder on
+/// PATH holds an executable file of that name.
+///
+/// Looking first, rather than letting the spawn fail, lets the caller say
+/// which package or tool to install instead of "No such file or directory".
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|folder| folder.join(name))
+        .find(|candidate| executable(candidate))
+        .and_then(|found| std::path::absolute(found).ok())
+}
+
+/// Whether `path` is a file that someone may execute.
+pub fn executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
 /// Whether xtask runs as root, read from the owner of `/proc/self` so that no
 /// libc binding is needed.
 pub fn running_as_root() -> bool {

@@ -5,12 +5,14 @@
 //! command.
 
 mod bench;
+mod desktop;
 mod exec;
 mod fuzz;
 mod packages;
 mod run;
 mod services;
 mod test;
+mod ui;
 
 use anyhow::{Context, Result, bail};
 
@@ -23,15 +25,22 @@ USAGE:
         root), starts a throwaway PostgreSQL on 127.0.0.1 (unless
         GANTRY_TEST_POSTGRES is set), uses the running Docker engine or starts
         one, builds the test image and starts a local registry holding it,
-        stops all of these at the end, and in between runs cargo fmt --check,
-        cargo clippy -D warnings and cargo test --workspace, stopping at the
-        first failure. Arguments after `--` go to cargo test, e.g.
-        `cargo xtask test -- hub_` or `cargo xtask test -- -p gantry-hub`.
+        stops all of these at the end. In between it builds the desktop app's
+        UI in ui/ (npm ci when node_modules is missing or older than
+        package-lock.json, then npm run check, npm test, npm run build; needs
+        Node.js 20.19+ and npm), installs tauri-driver from crates.io if it is
+        missing, and runs cargo fmt --check, cargo clippy -D warnings and
+        cargo test --workspace, stopping at the first failure. Arguments after
+        `--` go to cargo test, e.g. `cargo xtask test -- hub_` or
+        `cargo xtask test -- -p gantry-hub`.
 
-    cargo xtask run [-- ARGS...]
-        Builds and runs the hub in the foreground:
-        `gantry hub serve ARGS...` (e.g. -- --listen 127.0.0.1:9000).
-        Once the desktop app joins the workspace, this launches the app.
+    cargo xtask run [--headless] [-- ARGS...]
+        Runs Gantry in the foreground. With a display (DISPLAY or
+        WAYLAND_DISPLAY set): builds the UI in ui/ (npm ci when stale, then
+        npm run build) and runs the desktop app, `gantry-desktop ARGS...`
+        (e.g. -- --hidden). With --headless, or without a display: builds
+        and runs the hub alone, `gantry hub serve ARGS...`
+        (e.g. --headless -- --listen 127.0.0.1:9000).
 
     cargo xtask bench hub [--nodes 100,1000] [--tasks 200] [--no-record]
         Load-tests a release build of the hub on 127.0.0.1: N simulated

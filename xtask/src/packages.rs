@@ -8,8 +8,8 @@ use anyhow::{Result, bail};
 use crate::exec::{self, say};
 
 /// Every Debian package the tests need, with the reason, so that xtask can
-/// tell the person why it is about to change their machine. Later services
-/// (Docker, Xvfb, a keyring) add their rows here.
+/// tell the person why it is about to change their machine. A new service or
+/// build dependency adds its row here.
 pub const REQUIRED: &[(&str, &str)] = &[
     (
         "postgresql",
@@ -28,6 +28,66 @@ pub const REQUIRED: &[(&str, &str)] = &[
         "private pulls are tested against a local registry",
     ),
     ("apache2-utils", "htpasswd makes the test registry's login"),
+    (
+        "libwebkit2gtk-4.1-dev",
+        "the desktop app (Tauri) builds against WebKitGTK, its webview",
+    ),
+    (
+        "libayatana-appindicator3-dev",
+        "the desktop app's tray icon is an Ayatana app indicator, loaded at run time",
+    ),
+    (
+        "librsvg2-dev",
+        "on Tauri's list of Linux build prerequisites: GTK draws SVG icons with librsvg",
+    ),
+    (
+        "libxdo-dev",
+        "on Tauri's list of Linux build prerequisites, for its menus' predefined items",
+    ),
+    (
+        "libssl-dev",
+        "on Tauri's list of Linux build prerequisites, for crates that link OpenSSL",
+    ),
+    (
+        "pkg-config",
+        "the desktop app's build finds the GTK, WebKit and OpenSSL libraries with it",
+    ),
+    (
+        "build-essential",
+        "cc compiles the C in dependencies (SQLite, ring) and links the desktop app",
+    ),
+    (
+        "xvfb",
+        "the desktop app under test opens its window on a virtual X display",
+    ),
+    (
+        "xauth",
+        "xvfb-run needs it to give the virtual display a cookie",
+    ),
+    (
+        "webkit2gtk-driver",
+        "WebKitWebDriver, which tauri-driver drives the app's webview through",
+    ),
+    (
+        "gnome-keyring",
+        "the desktop app's token goes to the Secret Service keychain, which it provides",
+    ),
+    (
+        "libsecret-tools",
+        "secret-tool reads the keychain back to check what the app stored",
+    ),
+    ("dbus", "each desktop test runs its own private session bus"),
+    ("dbus-x11", "dbus-launch starts those private session buses"),
+    (
+        "python3-dbusmock",
+        "a stand-in notification server that logs the app's Notify calls",
+    ),
+    ("xdotool", "checks which of the app's windows are visible"),
+    (
+        "at-spi2-core",
+        "the accessibility bus GTK connects to when the app starts, so it starts without waiting or warning",
+    ),
+    ("chromium", "the UI's browser tests run in it (issue 6)"),
 ];
 
 /// Installs whichever of [`REQUIRED`] are missing, with apt-get.

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::exec::{self, say};
-use crate::packages;
 use crate::services::{self, DockerEngine, Postgres, Registry};
+use crate::{desktop, packages, ui};
 
 /// The tests' own totals, summed from libtest's `test result:` lines.
 #[derive(Debug, Default)]
@@ -99,12 +99,23 @@ fn steps(
     let registry = timed(times, "registry", || Registry::start(&docker))?;
     say(format!("registry ready at {}", registry.address()));
 
-    say("step 4: cargo fmt --check");
+    // The desktop app's build embeds ui/dist, so clippy and the tests cannot
+    // compile src-tauri before the UI is built; the UI's own type check and
+    // unit tests run here too.
+    say("step 4: the desktop app's UI: npm ci (when stale), check, test, build");
+    timed(times, "ui", || ui::build(true))?;
+
+    // Before the long compile steps, so that a machine that cannot get
+    // tauri-driver finds out in the first minutes.
+    say("step 5: WebDriver for the desktop tests: tauri-driver and WebKitWebDriver");
+    let drivers = timed(times, "drivers", desktop::ensure_drivers)?;
+
+    say("step 6: cargo fmt --check");
     timed(times, "fmt", || {
         exec::run(exec::cargo().args(["fmt", "--all", "--", "--check"]))
     })?;
 
-    say("step 5: cargo clippy -D warnings");
+    say("step 7: cargo clippy -D warnings");
     timed(times, "clippy", || {
         exec::run(exec::cargo().args([
             "clippy",
@@ -116,7 +127,7 @@ fn steps(
         ]))
     })?;
 
-    say("step 6: cargo test");
+    say("step 8: cargo test");
     let mut test = exec::cargo();
     test.arg("test");
     // A package chosen after `--` narrows the run; --workspace would widen it again.
@@ -133,6 +144,8 @@ fn steps(
         .env("GANTRY_TEST_REGISTRY", registry.address())
         .env("GANTRY_TEST_REGISTRY_USER", services::REGISTRY_USER)
         .env("GANTRY_TEST_REGISTRY_PASSWORD", services::REGISTRY_PASSWORD)
+        .env("GANTRY_TAURI_DRIVER", &drivers.tauri)
+        .env("GANTRY_WEBKIT_DRIVER", &drivers.webkit)
         // Tests skip a missing service on a developer's laptop; here every
         // service was provided, so a missing one is a failure.
         .env("GANTRY_REQUIRE_SERVICES", "1");
@@ -155,11 +168,11 @@ fn steps(
         // Nightly cannot be downloaded here; without it the pass is skipped,
         // loudly, rather than failing every other check with it.
         say(
-            "step 7: fuzz SKIPPED: no nightly toolchain on this machine (rustup toolchain install nightly)",
+            "step 9: fuzz SKIPPED: no nightly toolchain on this machine (rustup toolchain install nightly)",
         );
         return Ok(());
     }
-    say(format!("step 7: fuzz, {FUZZ_SECONDS} s a target"));
+    say(format!("step 9: fuzz, {FUZZ_SECONDS} s a target"));
     timed(times, "fuzz", || crate::fuzz::run(FUZZ_SECONDS, &[]))?;
     Ok(())
 }

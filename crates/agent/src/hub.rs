@@ -128,9 +128,9 @@ impl ClientError {
         match self {
             // A TLS failure may be a proxy or a certificate being renewed:
             // the agent keeps trying, as for any network failure.
-            ClientError::Unreachable { .. } | ClientError::Timeout { .. } | ClientError::Tls { .. } => {
-                true
-            }
+            ClientError::Unreachable { .. }
+            | ClientError::Timeout { .. }
+            | ClientError::Tls { .. } => true,
             ClientError::Api { status, .. } => *status >= 500,
             _ => false,
         }

@@ -30,7 +30,10 @@ fn client(remote: &Remote) -> anyhow::Result<HubClient> {
             let host_dir = crate::agent::host_dir_from_env();
             match LocalHub::read(&host_dir) {
                 Ok(Some(local)) => {
-                    return Ok(HubClient::new(&local.server, Token::new(local.admin_token))?);
+                    return Ok(HubClient::new(
+                        &local.server,
+                        Token::new(local.admin_token),
+                    )?);
                 }
                 Ok(None) => crate::hub::DEFAULT_SERVER.to_owned(),
                 Err(error) => bail!(

@@ -811,11 +811,11 @@ async fn read_log(
             };
             if finished && offset >= size {
                 // A last read: bytes may have landed between the read and the check.
-                if let Ok((bytes, _)) = hub.db().read_log(&id, offset, want).await {
-                    if !bytes.is_empty() {
-                        let next = offset + bytes.len() as u64;
-                        return Some((Ok(Bytes::from(bytes)), (hub, id, next)));
-                    }
+                if let Ok((bytes, _)) = hub.db().read_log(&id, offset, want).await
+                    && !bytes.is_empty()
+                {
+                    let next = offset + bytes.len() as u64;
+                    return Some((Ok(Bytes::from(bytes)), (hub, id, next)));
                 }
                 return None;
             }

@@ -349,13 +349,13 @@ impl JobSpec {
         let mut problems = Vec::new();
         let mut problem = |path: String, message: String| problems.push(Problem { path, message });
 
-        if let Some(name) = &self.name {
-            if name.chars().count() > 200 {
-                problem(
-                    "name".into(),
-                    "is longer than 200 characters; shorten it".into(),
-                );
-            }
+        if let Some(name) = &self.name
+            && name.chars().count() > 200
+        {
+            problem(
+                "name".into(),
+                "is longer than 200 characters; shorten it".into(),
+            );
         }
         match self.executor {
             Executor::Docker => match &self.image {
@@ -479,13 +479,13 @@ impl JobSpec {
                 _ => {}
             }
         }
-        if let Some(cpus) = self.resources.cpus {
-            if !(cpus.is_finite() && cpus > 0.0) {
-                problem(
-                    "resources.cpus".into(),
-                    format!("{cpus} is not a number of cores; write e.g. 2 or 0.5"),
-                );
-            }
+        if let Some(cpus) = self.resources.cpus
+            && !(cpus.is_finite() && cpus > 0.0)
+        {
+            problem(
+                "resources.cpus".into(),
+                format!("{cpus} is not a number of cores; write e.g. 2 or 0.5"),
+            );
         }
         for (key, size) in [
             ("memory", self.resources.memory),

@@ -308,11 +308,15 @@ impl Engine {
         control: &mut Control,
         sink: &LogSink,
     ) -> Result<Watched, ExecError> {
+        // Streams only: the engine attaches them before it answers, so with
+        // the start after the attach nothing is missed. `logs` would also
+        // replay the log file, and output written while that replay runs
+        // would come twice (seen with a task that printed one line and
+        // exited: its line was logged twice, one run in five).
         let attach = AttachContainerOptionsBuilder::new()
             .stream(true)
             .stdout(true)
             .stderr(true)
-            .logs(true)
             .build();
         let attached = self
             .call(

@@ -1,0 +1,343 @@
+//! The built app, end to end: under Xvfb with a private D-Bus session, an
+//! unlocked GNOME Keyring and a notification server, driven through
+//! tauri-driver and WebKitWebDriver, against a real hub and the real Docker
+//! engine. The tray's menu is read and clicked over D-Bus (dbusmenu).
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::{Desktop, Driver, until};
+
+/// A hub in this process, with a node token for the app and an admin token
+/// for the CLI.
+struct Hub {
+    world: gantry_tests::World,
+    node_token: String,
+    admin_token: String,
+}
+
+async fn hub() -> Hub {
+    let world = gantry_tests::World::start().await.expect("Docker is ready");
+    let now = world.hub.now();
+    let node_token = world.hub.db().add_node("desk", &[], now).await.unwrap();
+    let admin_token = world.hub.db().create_admin_token("cli", now).await.unwrap();
+    Hub {
+        world,
+        node_token,
+        admin_token,
+    }
+}
+
+fn job_file(desktop: &Desktop, name: &str, script: &str) -> std::path::PathBuf {
+    let path = desktop.dir.path().join(format!("{name}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            "name: {name}\nimage: {}\ncommand: [sh, -c, '{script}']\n",
+            gantry_tests::image()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn submit(desktop: &Desktop, args: &[&str]) -> String {
+    let out = desktop.gantry(args);
+    assert!(
+        out.status.success(),
+        "gantry {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn row(id: &str) -> String {
+    format!("[data-testid=task-row][data-task-id=\"{id}\"]")
+}
+
+async fn state_of(driver: &Driver, id: &str) -> Option<String> {
+    let row = driver.find(&row(id)).await?;
+    driver.attribute(&row, "data-state").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_wizard_keychain_live_log_notification_and_tray() {
+    if !support::desktop_ready() {
+        return;
+    }
+    let desktop = Desktop::start().await;
+    let hub = hub().await;
+    let url = hub.world.url.clone();
+    let driver = Driver::start(&desktop, &[]).await;
+
+    // First run: the wizard.
+    let server = driver.wait("[data-testid=wizard-server]", 60).await;
+    let token = driver.wait("[data-testid=wizard-token]", 5).await;
+    let connect = driver.wait("[data-testid=wizard-connect]", 5).await;
+    assert!(
+        driver.find("[data-testid=wizard-error]").await.is_none(),
+        "no error before trying"
+    );
+    driver.type_text(&server, &url).await;
+    driver
+        .type_text(&token, "gantry_node_not-a-real-token")
+        .await;
+    driver.click(&connect).await;
+    let error = driver
+        .wait_text("[data-testid=wizard-error]", 30, |t| !t.is_empty())
+        .await;
+    assert!(
+        error.contains("does not know this token"),
+        "a wrong token says so: {error}"
+    );
+    assert_eq!(
+        desktop.keychain_lookup(&url),
+        None,
+        "a wrong token is not kept"
+    );
+
+    // The right token connects.
+    driver.clear(&token).await;
+    driver.type_text(&token, &hub.node_token).await;
+    driver.click(&connect).await;
+    driver
+        .wait_text("[data-testid=status-connection]", 60, |t| {
+            t.trim() == "connected"
+        })
+        .await;
+
+    // The token is in the keychain, read back through the Secret Service, and
+    // in no file under the host dir or the config dir.
+    assert_eq!(
+        desktop.keychain_lookup(&url).as_deref(),
+        Some(hub.node_token.as_str())
+    );
+    for root in [desktop.config_dir(), desktop.data_dir()] {
+        let found = Desktop::files_containing(&root, &hub.node_token);
+        assert!(found.is_empty(), "the token is written in {found:?}");
+    }
+    let page = driver
+        .script("return document.documentElement.outerHTML")
+        .await;
+    assert!(
+        !page.as_str().unwrap_or_default().contains(&hub.node_token),
+        "the token is still in the page"
+    );
+
+    // A task submitted with the CLI appears, with its live log.
+    let job = job_file(
+        &desktop,
+        "counting",
+        "for i in $(seq 1 40); do echo line $i; sleep 0.1; done",
+    );
+    let id = submit(
+        &desktop,
+        &[
+            "task",
+            "submit",
+            job.to_str().unwrap(),
+            "--server",
+            &url,
+            "--token",
+            &hub.admin_token,
+        ],
+    );
+    let task_row = driver.wait(&row(&id), 60).await;
+    driver.click(&task_row).await;
+    let live = driver
+        .wait_text("[data-testid=log-view]", 60, |t| t.contains("line 3"))
+        .await;
+    assert!(
+        !live.contains("line 40"),
+        "the log is shown while the task runs, not only at its end"
+    );
+    until(60, "the task to succeed in the list", async || {
+        (state_of(&driver, &id).await.as_deref() == Some("succeeded")).then_some(())
+    })
+    .await;
+    driver
+        .wait_text("[data-testid=log-view]", 30, |t| t.contains("line 40"))
+        .await;
+
+    // A notification went out on the session bus.
+    let notified = until(30, "a Notify call for the task", async || {
+        let log = desktop.notifications();
+        log.contains("counting finished").then_some(log)
+    })
+    .await;
+    assert!(notified.contains("Gantry"), "{notified}");
+
+    // The tray: Pause all freezes the running container, Resume all thaws it.
+    let job = job_file(
+        &desktop,
+        "long",
+        "while true; do echo tick; sleep 0.2; done",
+    );
+    let id = submit(
+        &desktop,
+        &[
+            "task",
+            "submit",
+            job.to_str().unwrap(),
+            "--server",
+            &url,
+            "--token",
+            &hub.admin_token,
+        ],
+    );
+    until(60, "the long task to run", async || {
+        (state_of(&driver, &id).await.as_deref() == Some("running")).then_some(())
+    })
+    .await;
+    let tray = &desktop.tray;
+    assert_eq!(
+        tray.menu().await[0].label,
+        "Open Gantry",
+        "Open comes first"
+    );
+    let status = until(30, "the status line to count the task", async || {
+        let entry = tray.entry("1 task running").await;
+        Some(entry)
+    })
+    .await;
+    assert!(!status.enabled, "the status line is not clickable");
+    let pause = tray.entry("Pause all").await;
+    tray.click(pause.id).await;
+    let container = until(30, "the container to be paused", async || {
+        let ids =
+            gantry_tests::docker(&["ps", "-q", "--filter", &format!("label=gantry.task={id}")]);
+        let first = ids.lines().next()?.to_owned();
+        (gantry_tests::docker(&["inspect", "-f", "{{.State.Paused}}", &first]) == "true")
+            .then_some(first)
+    })
+    .await;
+    until(30, "the tray to say paused", async || {
+        let menu = tray.menu().await;
+        (menu
+            .iter()
+            .any(|e| e.label.starts_with("Paused · 1 task running"))
+            && menu.iter().any(|e| e.label == "Resume all"))
+        .then_some(())
+    })
+    .await;
+    let resume = tray.entry("Resume all").await;
+    tray.click(resume.id).await;
+    until(30, "the container to run again", async || {
+        (gantry_tests::docker(&["inspect", "-f", "{{.State.Paused}}", &container]) == "false")
+            .then_some(())
+    })
+    .await;
+    until(30, "the tray to say running", async || {
+        tray.menu()
+            .await
+            .iter()
+            .any(|e| e.label.starts_with("1 task running"))
+            .then_some(())
+    })
+    .await;
+
+    // Cancel from the window.
+    let cancel = driver
+        .wait(&format!("{} [data-testid=task-cancel]", row(&id)), 10)
+        .await;
+    driver.click(&cancel).await;
+    until(60, "the long task to be canceled", async || {
+        (state_of(&driver, &id).await.as_deref() == Some("canceled")).then_some(())
+    })
+    .await;
+    driver.quit().await;
+    hub.world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_start_then_a_second_launch_shows_the_first() {
+    if !support::desktop_ready() {
+        return;
+    }
+    let mut desktop = Desktop::start().await;
+    let hub = hub().await;
+    // Configured through the environment, as a power user or a test can: no wizard.
+    let first = desktop
+        .command(support::app_binary())
+        .arg("--hidden")
+        .env("GANTRY_SERVER", &hub.world.url)
+        .env("GANTRY_TOKEN", &hub.node_token)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    desktop.adopt(first);
+    // The agent is up when its control socket answers.
+    let socket = desktop.host_dir().join("agent.sock");
+    until(60, "the app's agent to listen", async || {
+        tokio::net::UnixStream::connect(&socket).await.ok()
+    })
+    .await;
+    desktop.tray.menu_address().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        desktop.visible_windows("^Gantry$"),
+        0,
+        "--hidden shows no window"
+    );
+
+    let second = desktop
+        .command(support::app_binary())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let status = tokio::task::spawn_blocking(move || second)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "the second launch exits: {status}");
+    until(30, "the first app's window to show", async || {
+        (desktop.visible_windows("^Gantry$") > 0).then_some(())
+    })
+    .await;
+    hub.world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_mode_runs_a_task_submitted_with_no_server() {
+    if !support::desktop_ready() {
+        return;
+    }
+    let desktop = Desktop::start().await;
+    let driver = Driver::start(&desktop, &[]).await;
+    let local = driver.wait("[data-testid=wizard-local]", 60).await;
+    driver.click(&local).await;
+    driver
+        .wait_text("[data-testid=status-connection]", 60, |t| {
+            t.trim() == "local"
+        })
+        .await;
+    let job = job_file(&desktop, "here", "echo made on this computer");
+    // No --server and no token: the CLI finds the app's local hub.
+    let id = submit(
+        &desktop,
+        &["task", "submit", job.to_str().unwrap(), "--wait"],
+    );
+    let id = id.lines().next().unwrap().to_owned();
+    until(60, "the task to succeed in the window", async || {
+        (state_of(&driver, &id).await.as_deref() == Some("succeeded")).then_some(())
+    })
+    .await;
+    let shown = desktop.gantry(&["task", "logs", &id]);
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout).trim(),
+        "made on this computer",
+        "app log:\n{}",
+        desktop.app_log()
+    );
+    let file = desktop.host_dir().join("local-hub.json");
+    let mode = std::fs::metadata(&file).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600,
+        "the admin token's file is private"
+    );
+    driver.quit().await;
+}

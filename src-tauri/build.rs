@@ -18,6 +18,7 @@ const COMMANDS: &[&str] = &[
     "unfollow_log",
     "open_storage",
     "set_launch_at_login",
+    "set_notifications",
 ];
 
 fn main() {

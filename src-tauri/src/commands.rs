@@ -11,7 +11,7 @@ use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt;
 
 use crate::node::Node;
-use crate::view::{LogBatch, Setup, Status, UiError};
+use crate::view::{LogBatch, Notifications, Setup, Status, UiError};
 
 type NodeState<'a> = State<'a, Arc<Node>>;
 
@@ -148,6 +148,12 @@ pub fn unfollow_log(node: NodeState<'_>, subscription: u32) -> Result<(), UiErro
 pub fn open_storage(app: AppHandle, node: NodeState<'_>) -> Result<(), UiError> {
     crate::open_folder(&app, &node.host_dir());
     Ok(())
+}
+
+/// Chooses which task endings raise a notification.
+#[tauri::command]
+pub fn set_notifications(node: NodeState<'_>, notifications: Notifications) -> Result<(), UiError> {
+    node.set_notifications(notifications)
 }
 
 /// Turns launch at login on or off.

@@ -108,6 +108,7 @@ fn main() -> anyhow::Result<()> {
             commands::unfollow_log,
             commands::open_storage,
             commands::set_launch_at_login,
+            commands::set_notifications,
         ])
         .on_window_event(|window, event| {
             // Closing the window hides it: the app lives in the tray.

@@ -224,6 +224,7 @@ impl Node {
             docker,
             gpu,
             launch_at_login: false,
+            notifications: settings.notify.into(),
         }
     }
 
@@ -301,6 +302,15 @@ impl Node {
             )
         })?;
         Ok(settings.clone())
+    }
+
+    /// Keeps which notifications show.
+    pub fn set_notifications(
+        &self,
+        notifications: crate::view::Notifications,
+    ) -> Result<(), UiError> {
+        self.update_settings(|s| s.notify = notifications.into())
+            .map(|_| ())
     }
 
     /// The settings now.

@@ -32,6 +32,26 @@ pub struct NotifyKinds {
     pub canceled: bool,
 }
 
+impl From<NotifyKinds> for crate::view::Notifications {
+    fn from(kinds: NotifyKinds) -> Self {
+        crate::view::Notifications {
+            succeeded: kinds.succeeded,
+            failed: kinds.failed,
+            canceled: kinds.canceled,
+        }
+    }
+}
+
+impl From<crate::view::Notifications> for NotifyKinds {
+    fn from(view: crate::view::Notifications) -> Self {
+        NotifyKinds {
+            succeeded: view.succeeded,
+            failed: view.failed,
+            canceled: view.canceled,
+        }
+    }
+}
+
 impl Default for NotifyKinds {
     fn default() -> NotifyKinds {
         NotifyKinds {

@@ -89,6 +89,17 @@ pub struct Check {
     pub guidance: Option<String>,
 }
 
+/// Which task endings raise a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, TS)]
+pub struct Notifications {
+    /// A task succeeded.
+    pub succeeded: bool,
+    /// A task failed or was lost.
+    pub failed: bool,
+    /// A task was canceled.
+    pub canceled: bool,
+}
+
 /// What the wizard needs to know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Setup {
@@ -106,6 +117,8 @@ pub struct Setup {
     pub gpu: Check,
     /// Whether the app starts when the person logs in.
     pub launch_at_login: bool,
+    /// Which notifications show.
+    pub notifications: Notifications,
 }
 
 /// A task as the UI lists it.
@@ -218,6 +231,7 @@ pub fn typescript() -> String {
         TaskState::decl(&cfg),
         Connection::decl(&cfg),
         Check::decl(&cfg),
+        Notifications::decl(&cfg),
         Setup::decl(&cfg),
         TaskView::decl(&cfg),
         Status::decl(&cfg),

@@ -332,6 +332,38 @@ async fn local_mode_runs_a_task_submitted_with_no_server() {
         "app log:\n{}",
         desktop.app_log()
     );
+    // Each kind of notification can be switched off: with "failed" off, a
+    // failing task raises none while a succeeding one still does.
+    let settings = driver.wait("[data-testid=open-settings]", 10).await;
+    driver.click(&settings).await;
+    let failed = driver
+        .wait("[data-testid=settings-notify-failed]:not([disabled])", 30)
+        .await;
+    driver.click(&failed).await;
+    until(30, "the setting to be saved", async || {
+        let saved =
+            std::fs::read_to_string(desktop.config_dir().join("gantry/desktop.json")).ok()?;
+        saved.contains("\"failed\": false").then_some(())
+    })
+    .await;
+    let failing = job_file(&desktop, "broken", "exit 3");
+    let broken = submit(&desktop, &["task", "submit", failing.to_str().unwrap()]);
+    until(60, "the failing task to end", async || {
+        (state_of(&driver, &broken).await.as_deref() == Some("failed")).then_some(())
+    })
+    .await;
+    let fine = job_file(&desktop, "fine", "true");
+    submit(&desktop, &["task", "submit", fine.to_str().unwrap()]);
+    let notified = until(60, "the succeeding task's notification", async || {
+        let log = desktop.notifications();
+        log.contains("fine finished").then_some(log)
+    })
+    .await;
+    assert!(
+        !notified.contains("broken failed"),
+        "a switched-off kind still notified: {notified}"
+    );
+
     let file = desktop.host_dir().join("local-hub.json");
     let mode = std::fs::metadata(&file).unwrap().permissions();
     assert_eq!(

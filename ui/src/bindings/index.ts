@@ -19,6 +19,20 @@ summary: string,
  */
 guidance: string | null, };
 
+export type Notifications = { 
+/**
+ * A task succeeded.
+ */
+succeeded: boolean, 
+/**
+ * A task failed or was lost.
+ */
+failed: boolean, 
+/**
+ * A task was canceled.
+ */
+canceled: boolean, };
+
 export type Setup = { 
 /**
  * Whether the wizard must show (no hub or no token).
@@ -47,7 +61,11 @@ gpu: Check,
 /**
  * Whether the app starts when the person logs in.
  */
-launch_at_login: boolean, };
+launch_at_login: boolean, 
+/**
+ * Which notifications show.
+ */
+notifications: Notifications, };
 
 export type TaskView = { 
 /**

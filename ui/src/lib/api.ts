@@ -2,7 +2,7 @@
 // argument keys are camelCase, as Tauri converts them.
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { LogBatch, Setup, Status, UiError } from "../bindings";
+import type { LogBatch, Notifications, Setup, Status, UiError } from "../bindings";
 
 export const setupState = (): Promise<Setup> => invoke<Setup>("setup_state");
 
@@ -42,6 +42,8 @@ export const unfollowLog = (subscription: number): Promise<void> => invoke<void>
 
 export const openStorage = (): Promise<void> => invoke<void>("open_storage");
 
+export const setNotifications = (notifications: Notifications): Promise<void> =>
+  invoke<void>("set_notifications", { notifications });
 export const setLaunchAtLogin = (enabled: boolean): Promise<void> => invoke<void>("set_launch_at_login", { enabled });
 
 /** A notification was clicked: show that task's log. */

@@ -8,7 +8,7 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{Desktop, Driver, until};
+use support::{Desktop, Driver, Keyring, until};
 
 /// A hub in this process, with a node token for the app and an admin token
 /// for the CLI.
@@ -372,4 +372,51 @@ async fn local_mode_runs_a_task_submitted_with_no_server() {
         "the admin token's file is private"
     );
     driver.quit().await;
+}
+
+/// Without a usable keychain the wizard says so and how to fix it, and the
+/// token is not kept anywhere else.
+async fn keychain_problem_is_said(keyring: Keyring, words: &str) {
+    let desktop = Desktop::start_with(keyring).await;
+    let hub = hub().await;
+    let driver = Driver::start(&desktop, &[]).await;
+    let server = driver.wait("[data-testid=wizard-server]", 60).await;
+    let token = driver.wait("[data-testid=wizard-token]", 5).await;
+    driver.type_text(&server, &hub.world.url).await;
+    driver.type_text(&token, &hub.node_token).await;
+    let connect = driver.wait("[data-testid=wizard-connect]", 5).await;
+    driver.click(&connect).await;
+    let error = driver
+        .wait_text("[data-testid=wizard-error]", 60, |t| !t.is_empty())
+        .await;
+    assert!(error.contains(words), "{keyring:?}: {error}");
+    for root in [desktop.config_dir(), desktop.data_dir(), desktop.home()] {
+        let found = Desktop::files_containing(&root, &hub.node_token);
+        assert!(found.is_empty(), "the token is written in {found:?}");
+    }
+    assert!(
+        driver
+            .find("[data-testid=status-connection]")
+            .await
+            .is_none(),
+        "the app did not go on without a keychain"
+    );
+    driver.quit().await;
+    hub.world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_keychain_is_said_with_what_to_do() {
+    if !support::desktop_ready() {
+        return;
+    }
+    keychain_problem_is_said(Keyring::Missing, "install and start a keyring").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_keychain_is_said_with_what_to_do() {
+    if !support::desktop_ready() {
+        return;
+    }
+    keychain_problem_is_said(Keyring::Locked, "locked").await;
 }

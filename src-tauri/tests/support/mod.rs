@@ -138,6 +138,33 @@ impl Drop for Children {
     }
 }
 
+/// A session bus with no services started on demand.
+const BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <keep_umask/>
+  <listen>unix:tmpdir=/tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#;
+
+/// The keychain a test's desktop has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyring {
+    /// GNOME Keyring, unlocked as at login.
+    Unlocked,
+    /// GNOME Keyring with its login keyring locked, and no prompter.
+    Locked,
+    /// No Secret Service at all.
+    Missing,
+}
+
 /// One test's private desktop.
 pub struct Desktop {
     pub dir: tempfile::TempDir,
@@ -150,9 +177,14 @@ pub struct Desktop {
 }
 
 impl Desktop {
-    /// Starts the bus, the keyring, the notification server, the tray
-    /// watcher and the display.
+    /// Starts the bus, an unlocked keyring, the notification server, the
+    /// tray watcher and the display.
     pub async fn start() -> Desktop {
+        Desktop::start_with(Keyring::Unlocked).await
+    }
+
+    /// Likewise, with the keyring as given.
+    pub async fn start_with(keyring: Keyring) -> Desktop {
         let dir = tempfile::tempdir().unwrap();
         for sub in ["home", "config", "data", "runtime"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
@@ -162,9 +194,14 @@ impl Desktop {
             std::os::unix::fs::PermissionsExt::from_mode(0o700),
         )
         .unwrap();
-        // The session bus: its address and pid on stdout.
+        // The session bus: its address and pid on stdout. Its own config
+        // starts no service on demand, so each test has exactly the services
+        // it started (the standard one would start a keyring by itself).
+        let config = dir.path().join("bus.conf");
+        std::fs::write(&config, BUS_CONFIG).unwrap();
         let out = Command::new("dbus-daemon")
-            .args(["--session", "--fork", "--print-address=1", "--print-pid=1"])
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--fork", "--print-address=1", "--print-pid=1"])
             .output()
             .expect("dbus-daemon runs");
         let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -180,20 +217,33 @@ impl Desktop {
             dbus_pid,
             dir,
         };
-        // The keyring, unlocked with a password on stdin, as a login does.
-        let mut keyring = desktop
-            .command("gnome-keyring-daemon")
-            .args(["--foreground", "--unlock", "--components=secrets"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gnome-keyring-daemon runs");
-        {
-            let mut stdin = keyring.stdin.take().unwrap();
-            stdin.write_all(b"test-password").unwrap();
+        // The keyring, unlocked with a password on stdin, as a login does;
+        // or left locked, with no prompter to unlock it; or none at all.
+        let unlock = match keyring {
+            Keyring::Unlocked => Some(true),
+            Keyring::Locked => Some(false),
+            Keyring::Missing => None,
+        };
+        if let Some(unlock) = unlock {
+            let mut command = desktop.command("gnome-keyring-daemon");
+            command.args(["--foreground", "--components=secrets"]);
+            if unlock {
+                command.arg("--unlock");
+            }
+            let mut daemon = command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("gnome-keyring-daemon runs");
+            {
+                let mut stdin = daemon.stdin.take().unwrap();
+                if unlock {
+                    stdin.write_all(b"test-password").unwrap();
+                }
+            }
+            desktop.children.0.push(daemon);
         }
-        desktop.children.0.push(keyring);
         // A notification server that logs each Notify call.
         let notifications = desktop
             .command("/usr/bin/python3")
@@ -226,7 +276,11 @@ impl Desktop {
         desktop.display = format!(":{}", line.trim());
         desktop.children.0.push(xvfb);
         desktop.tray = Tray::watch(&desktop.bus).await;
-        desktop.wait_for_names(&["org.freedesktop.secrets", "org.freedesktop.Notifications"]);
+        let mut names = vec!["org.freedesktop.Notifications"];
+        if unlock.is_some() {
+            names.push("org.freedesktop.secrets");
+        }
+        desktop.wait_for_names(&names);
         desktop
     }
 

@@ -22,18 +22,7 @@ fn folder(text: Option<String>) -> Option<PathBuf> {
 }
 
 fn set_autostart(app: &AppHandle, enabled: bool) -> Result<(), UiError> {
-    let autolaunch = app.autolaunch();
-    let result = if enabled {
-        autolaunch.enable()
-    } else {
-        autolaunch.disable()
-    };
-    result.map_err(|e| {
-        UiError::new(
-            "launch_at_login",
-            format!("cannot change launch at login: {e}"),
-        )
-    })
+    crate::set_launch_at_login(app, enabled).map_err(|e| UiError::new("launch_at_login", e))
 }
 
 /// What the wizard shows.

@@ -170,6 +170,24 @@ pub fn open_folder(app: &AppHandle, path: &Path) {
     }
 }
 
+/// Turns launch at login on or off (an XDG autostart entry on Linux that
+/// starts the app with `--hidden`).
+pub fn set_launch_at_login(app: &AppHandle, enabled: bool) -> Result<(), String> {
+    use tauri_plugin_autostart::ManagerExt;
+    let autolaunch = app.autolaunch();
+    if enabled {
+        // The plugin creates `autostart/` but not `~/.config` itself, which a
+        // fresh account may not have yet.
+        if let Some(home) = std::env::var_os("HOME") {
+            let _ = std::fs::create_dir_all(Path::new(&home).join(".config/autostart"));
+        }
+        autolaunch.enable()
+    } else {
+        autolaunch.disable()
+    }
+    .map_err(|e| format!("cannot change launch at login: {e}"))
+}
+
 /// Quit: with tasks running, asks whether to stop them or leave them running
 /// (they are picked up again at the next start).
 pub fn quit(app: AppHandle, node: Arc<Node>) {

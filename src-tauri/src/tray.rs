@@ -263,14 +263,8 @@ fn on_menu(app: &AppHandle, node: &Arc<Node>, id: &str) {
         "pause_hour" => node.pause_for(Duration::from_secs(3600)),
         "drain" => node.drain(!node.status().draining),
         "login" => {
-            let autolaunch = app.autolaunch();
-            let enabled = autolaunch.is_enabled().unwrap_or(false);
-            let changed = if enabled {
-                autolaunch.disable()
-            } else {
-                autolaunch.enable()
-            };
-            if let Err(error) = changed {
+            let enabled = app.autolaunch().is_enabled().unwrap_or(false);
+            if let Err(error) = crate::set_launch_at_login(app, !enabled) {
                 tracing::warn!(%error, "cannot change launch at login");
             }
             node.refresh();

@@ -256,19 +256,20 @@ async fn hidden_start_then_a_second_launch_shows_the_first() {
     if !support::desktop_ready() {
         return;
     }
-    let mut desktop = Desktop::start().await;
+    let desktop = Desktop::start().await;
     let hub = hub().await;
     // Configured through the environment, as a power user or a test can: no wizard.
-    let first = desktop
-        .command(support::app_binary())
-        .arg("--hidden")
-        .env("GANTRY_SERVER", &hub.world.url)
-        .env("GANTRY_TOKEN", &hub.node_token)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    desktop.adopt(first);
+    let mut first = support::Process(
+        desktop
+            .command(support::app_binary())
+            .arg("--hidden")
+            .env("GANTRY_SERVER", &hub.world.url)
+            .env("GANTRY_TOKEN", &hub.node_token)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     // The agent is up when its control socket answers.
     let socket = desktop.host_dir().join("agent.sock");
     until(60, "the app's agent to listen", async || {
@@ -283,20 +284,69 @@ async fn hidden_start_then_a_second_launch_shows_the_first() {
         "--hidden shows no window"
     );
 
-    let second = desktop
-        .command(support::app_binary())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    let status = tokio::task::spawn_blocking(move || second)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "the second launch exits: {status}");
+    let mut second = support::Process(
+        desktop
+            .command(support::app_binary())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let status = second.exited(30).await.expect("the second launch exits");
+    assert!(
+        status.success(),
+        "the second launch exits cleanly: {status}"
+    );
     until(30, "the first app's window to show", async || {
         (desktop.visible_windows("^Gantry$") > 0).then_some(())
     })
     .await;
+
+    // Launch at login is off until asked, and the tray switches it on and off.
+    // The autostart plugin writes under $HOME/.config whatever XDG_CONFIG_HOME says.
+    let autostart = desktop.home().join(".config/autostart");
+    let entries = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(entries(&autostart).is_empty(), "launch at login is opt-in");
+    let login = desktop.tray.entry("Launch at login").await;
+    assert_eq!(login.toggled, Some(false));
+    desktop.tray.click(login.id).await;
+    let written = until(30, "an autostart entry", async || {
+        entries(&autostart).into_iter().next()
+    })
+    .await;
+    assert!(
+        written.contains("--hidden"),
+        "it starts in the tray: {written}"
+    );
+    until(30, "the tray to show it checked", async || {
+        (desktop.tray.entry("Launch at login").await.toggled == Some(true)).then_some(())
+    })
+    .await;
+    desktop.tray.click(login.id).await;
+    until(30, "the autostart entry to go", async || {
+        entries(&autostart).is_empty().then_some(())
+    })
+    .await;
+
+    // Quit from the tray, with no task running, ends the app.
+    let quit = desktop.tray.entry("Quit Gantry").await;
+    desktop.tray.click(quit.id).await;
+    let status = first.exited(60).await.expect("Quit ends the app");
+    assert!(status.success(), "the app quits cleanly: {status}");
+    assert!(
+        !desktop.host_dir().join("agent.sock").exists()
+            || std::os::unix::net::UnixStream::connect(desktop.host_dir().join("agent.sock"))
+                .is_err(),
+        "the agent stopped with the app"
+    );
     hub.world.stop().await;
 }
 

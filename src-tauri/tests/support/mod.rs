@@ -113,6 +113,30 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A child process killed when this goes, unless it ended.
+pub struct Process(pub Child);
+
+impl Process {
+    /// Waits up to `secs` for it to exit by itself.
+    pub async fn exited(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Children killed when the desktop goes.
 struct Children(Vec<Child>);
 

@@ -247,6 +247,23 @@ async fn first_run_wizard_keychain_live_log_notification_and_tray() {
         (state_of(&driver, &id).await.as_deref() == Some("canceled")).then_some(())
     })
     .await;
+
+    // Clicking a notification opens that task's log.
+    let id = until(30, "a notification for the canceled task", async || {
+        desktop.notification_id("long was canceled")
+    })
+    .await;
+    assert!(
+        !driver
+            .text_of("[data-testid=log-view]")
+            .await
+            .contains("tick"),
+        "the log view still shows the first task"
+    );
+    desktop.click_notification(id).await;
+    driver
+        .wait_text("[data-testid=log-view]", 30, |t| t.contains("tick"))
+        .await;
     driver.quit().await;
     hub.world.stop().await;
 }

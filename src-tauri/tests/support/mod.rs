@@ -415,6 +415,43 @@ impl Desktop {
         std::fs::read_to_string(&self.notify_log).unwrap_or_default()
     }
 
+    /// The id the notification server gave the first notification whose
+    /// Notify call contains `text` (the mock numbers them from 1).
+    pub fn notification_id(&self, text: &str) -> Option<u32> {
+        self.notifications()
+            .lines()
+            .filter(|line| line.contains(" Notify "))
+            .position(|line| line.contains(text))
+            .map(|index| index as u32 + 1)
+    }
+
+    /// Clicks a notification, as a notification server reports it.
+    pub async fn click_notification(&self, id: u32) {
+        let connection = zbus::connection::Builder::address(self.bus.as_str())
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        connection
+            .call_method(
+                Some("org.freedesktop.Notifications"),
+                "/org/freedesktop/Notifications",
+                Some("org.freedesktop.DBus.Mock"),
+                "EmitSignal",
+                &(
+                    "org.freedesktop.Notifications",
+                    "ActionInvoked",
+                    "us",
+                    vec![
+                        zbus::zvariant::Value::from(id),
+                        zbus::zvariant::Value::from("default"),
+                    ],
+                ),
+            )
+            .await
+            .expect("the mock notification server emits the click");
+    }
+
     /// The token as the Secret Service gives it back.
     pub fn keychain_lookup(&self, server: &str) -> Option<String> {
         let out = self

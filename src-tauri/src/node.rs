@@ -225,6 +225,7 @@ impl Node {
             gpu,
             launch_at_login: false,
             notifications: settings.notify.into(),
+            problem: self.failure(),
         }
     }
 
@@ -375,12 +376,21 @@ impl Node {
         });
         let runner = agent.clone();
         let node = Arc::clone(self);
+        let ended = stop.clone();
         self.tracker.spawn(async move {
             let result = runner.run().await;
             // The hub goes last: the agent ships its final logs to it.
             stop_hub(&hub);
             if let Err(error) = result {
                 tracing::error!(%error, "the agent stopped");
+                // It will not come back by itself (a refused token): the
+                // wizard shows again, with why.
+                ended.cancel();
+                let mut running = node.running.lock().expect("running poisoned");
+                if running.as_ref().is_some_and(|r| r.stop.is_cancelled()) {
+                    *running = None;
+                }
+                drop(running);
                 node.fail(error.to_string());
             }
         });

@@ -119,6 +119,9 @@ pub struct Setup {
     pub launch_at_login: bool,
     /// Which notifications show.
     pub notifications: Notifications,
+    /// Why the agent could not start or stopped, if it did (a refused
+    /// token, a host dir in use); the wizard shows it.
+    pub problem: Option<String>,
 }
 
 /// A task as the UI lists it.

@@ -487,3 +487,28 @@ async fn a_locked_keychain_is_said_with_what_to_do() {
     }
     keychain_problem_is_said(Keyring::Locked, "locked").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_brings_the_wizard_back_with_why() {
+    if !support::desktop_ready() {
+        return;
+    }
+    let desktop = Desktop::start().await;
+    let hub = hub().await;
+    let driver = Driver::start_with_env(
+        &desktop,
+        &[],
+        &[
+            ("GANTRY_SERVER", hub.world.url.as_str()),
+            ("GANTRY_TOKEN", "gantry_node_revoked-or-mistyped"),
+        ],
+    )
+    .await;
+    let error = driver
+        .wait_text("[data-testid=wizard-error]", 60, |t| !t.is_empty())
+        .await;
+    assert!(error.contains("refused"), "{error}");
+    driver.wait("[data-testid=wizard-token]", 5).await;
+    driver.quit().await;
+    hub.world.stop().await;
+}

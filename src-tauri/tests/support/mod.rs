@@ -548,10 +548,16 @@ pub struct Driver {
 impl Driver {
     /// Starts tauri-driver on this desktop and the app through it.
     pub async fn start(desktop: &Desktop, args: &[&str]) -> Driver {
+        Driver::start_with_env(desktop, args, &[]).await
+    }
+
+    /// Likewise, with more environment for the app.
+    pub async fn start_with_env(desktop: &Desktop, args: &[&str], env: &[(&str, &str)]) -> Driver {
         let port = free_port();
         let native = free_port();
         let child = desktop
             .command(tauri_driver().expect("tauri-driver"))
+            .envs(env.iter().copied())
             .args([
                 "--port",
                 &port.to_string(),

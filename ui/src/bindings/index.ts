@@ -65,7 +65,12 @@ launch_at_login: boolean,
 /**
  * Which notifications show.
  */
-notifications: Notifications, };
+notifications: Notifications, 
+/**
+ * Why the agent could not start or stopped, if it did (a refused
+ * token, a host dir in use); the wizard shows it.
+ */
+problem: string | null, };
 
 export type TaskView = { 
 /**

@@ -203,6 +203,7 @@ async fn first_run_wizard_keychain_live_log_notification_and_tray() {
     })
     .await;
     assert!(!status.enabled, "the status line is not clickable");
+    let working_icon = tray.icon().await;
     let pause = tray.entry("Pause all").await;
     tray.click(pause.id).await;
     let container = until(30, "the container to be paused", async || {
@@ -222,6 +223,11 @@ async fn first_run_wizard_keychain_live_log_notification_and_tray() {
         .then_some(())
     })
     .await;
+    let paused_icon = until(30, "the tray icon to change", async || {
+        let icon = tray.icon().await;
+        (icon != working_icon).then_some(icon)
+    })
+    .await;
     let resume = tray.entry("Resume all").await;
     tray.click(resume.id).await;
     until(30, "the container to run again", async || {
@@ -235,6 +241,10 @@ async fn first_run_wizard_keychain_live_log_notification_and_tray() {
             .iter()
             .any(|e| e.label.starts_with("1 task running"))
             .then_some(())
+    })
+    .await;
+    until(30, "the tray icon to change back", async || {
+        (tray.icon().await != paused_icon).then_some(())
     })
     .await;
 

@@ -868,6 +868,28 @@ impl Tray {
         (name, menu.to_string())
     }
 
+    /// The icon the tray item shows now (a file name or icon name).
+    pub async fn icon(&self) -> String {
+        let (name, _) = until(60, "a tray icon to register", async || {
+            self.items.lock().unwrap().last().cloned()
+        })
+        .await;
+        let path = self.items.lock().unwrap().last().cloned().unwrap().1;
+        let connection = self.connection.as_ref().unwrap();
+        let reply = connection
+            .call_method(
+                Some(name.as_str()),
+                path.as_str(),
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &("org.kde.StatusNotifierItem", "IconName"),
+            )
+            .await
+            .expect("the tray item has an icon");
+        let value: zbus::zvariant::OwnedValue = reply.body().deserialize().unwrap();
+        String::try_from(value).unwrap_or_default()
+    }
+
     /// The menu's entries, in order (separators left out).
     pub async fn menu(&self) -> Vec<MenuEntry> {
         let (name, path) = self.menu_address().await;

@@ -251,8 +251,7 @@ impl Node {
                 "Paste the node token your hub's admin gave you (it starts with gantry_node_)",
             ));
         }
-        let client = HubClient::new(&server, token.clone()).map_err(client_error)?;
-        client.check_node_token().await.map_err(client_error)?;
+        check_hub(&server, &token).await?;
         let (save_server, save_token) = (server.clone(), token.clone());
         tokio::task::spawn_blocking(move || keychain::save(&save_server, &save_token))
             .await
@@ -842,6 +841,12 @@ async fn check_host_dir_free(config: &AgentConfig) -> Result<(), UiError> {
     })
 }
 
+/// Checks that `server` is a Gantry hub that knows `token` as a node token.
+async fn check_hub(server: &str, token: &Token) -> Result<(), UiError> {
+    let client = HubClient::new(server, token.clone()).map_err(client_error)?;
+    client.check_node_token().await.map_err(client_error)
+}
+
 /// The wizard's words for a failed check of the hub and token.
 fn client_error(error: ClientError) -> UiError {
     let message = error.to_string();
@@ -896,5 +901,88 @@ async fn gpu_check(host_dir: &std::path::Path) -> Check {
             summary: "The GPU check failed".into(),
             guidance: Some(error.to_string()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real hub on a free port, with a node token and an admin token.
+    async fn hub() -> (String, String, String, tempfile::TempDir, CancellationToken) {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = gantry_hub::Hub::open(
+            dir.path(),
+            None,
+            gantry_hub::HubConfig::default(),
+            Arc::new(gantry_hub::SystemClock),
+        )
+        .await
+        .unwrap();
+        let node = hub.db().add_node("desk", &[], hub.now()).await.unwrap();
+        let admin = hub.db().create_admin_token("me", hub.now()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        tokio::spawn(gantry_hub::serve(
+            listener,
+            hub,
+            stop.clone().cancelled_owned(),
+        ));
+        (url, node, admin, dir, stop)
+    }
+
+    async fn code(server: &str, token: &str) -> String {
+        match check_hub(server, &Token::new(token)).await {
+            Ok(()) => "ok".into(),
+            Err(error) => {
+                assert!(!error.message.is_empty());
+                error.code
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_wizard_tells_each_failure_apart() {
+        let (url, node, admin, _dir, stop) = hub().await;
+        assert_eq!(code(&url, &node).await, "ok");
+        assert_eq!(
+            code(&format!("{url}/"), &node).await,
+            "ok",
+            "a trailing slash is fine"
+        );
+        assert_eq!(code(&url, "gantry_node_nonsense").await, "wrong_token");
+        assert_eq!(code(&url, &admin).await, "wrong_kind");
+        assert_eq!(code("hub.example.com", &node).await, "bad_address");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        assert_eq!(
+            code(&format!("http://127.0.0.1:{port}"), &node).await,
+            "unreachable"
+        );
+        assert_eq!(
+            code(&url.replace("http://", "https://"), &node).await,
+            "tls"
+        );
+        assert_eq!(
+            code(&format!("{url}/not/the/hub"), &node).await,
+            "wrong_address"
+        );
+        // Something that answers HTTP but is not a hub.
+        let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let other_url = format!("http://{}", other.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut stream, _)) = other.accept().await {
+                let mut buffer = [0u8; 1024];
+                let _ = stream.read(&mut buffer).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 5\r\n\r\nhello")
+                    .await;
+            }
+        });
+        assert_eq!(code(&other_url, &node).await, "wrong_address");
+        stop.cancel();
     }
 }

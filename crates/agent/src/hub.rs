@@ -137,6 +137,25 @@ impl ClientError {
     }
 }
 
+/// Whether `error` is TLS's (rustls's own error, bare or inside I/O
+/// errors): a certificate, or an https:// address answered in plain HTTP.
+fn is_tls(mut error: &(dyn std::error::Error + 'static)) -> bool {
+    // The connector wraps it in I/O errors, sometimes two deep, and an I/O
+    // error's `source` skips what it wraps.
+    loop {
+        if error.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        match error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => error = inner,
+            None => return false,
+        }
+    }
+}
+
 /// What a long-poll for work returned.
 #[derive(Debug)]
 pub enum Next {
@@ -241,10 +260,7 @@ impl HubClient {
             let mut source = std::error::Error::source(&error);
             while let Some(cause) = source {
                 detail = cause.to_string();
-                let lower = detail.to_ascii_lowercase();
-                tls |= ["certificate", "tls", "handshake", "ssl"]
-                    .iter()
-                    .any(|word| lower.contains(word));
+                tls |= is_tls(cause);
                 source = cause.source();
             }
             if tls {

@@ -2,6 +2,7 @@
 //! floor measured in the same run, and record them in docs/benchmarks.md.
 
 mod agent;
+mod desktop;
 mod hub;
 mod recovery;
 
@@ -103,7 +104,31 @@ pub fn run(args: &[String]) -> Result<()> {
             }
             Ok(())
         }
-        other => bail!("unknown benchmark `{other}`; there are `hub`, `agent` and `recovery`"),
+        "desktop" => {
+            let options = desktop::Options::parse(options)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the benchmark's runtime")?;
+            let figures = runtime.block_on(async {
+                // Dropping the benchmark's future on Ctrl-C drops its guards,
+                // which stop the app, its private desktop and the hub.
+                tokio::select! {
+                    figures = desktop::run(&options) => figures,
+                    _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+                }
+            })?;
+            let section = desktop::report(&figures);
+            println!("{section}");
+            if options.record {
+                record(&section)?;
+                say(format!("recorded in {RECORD}"));
+            }
+            Ok(())
+        }
+        other => {
+            bail!("unknown benchmark `{other}`; there are `hub`, `agent`, `recovery` and `desktop`")
+        }
     }
 }
 

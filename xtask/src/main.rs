@@ -71,6 +71,18 @@ USAGE:
         exact. Records them in docs/benchmarks.md (unless --no-record); a
         failed part 1 still runs part 2, then fails and records nothing.
 
+    cargo xtask bench desktop [--seconds N] [--no-record]
+        Measures the desktop app's idle footprint with a release build on a
+        private desktop (its own D-Bus session bus, GNOME Keyring, dbusmock
+        notification server and tray host, Xvfb), connected to a hub on this
+        machine and the Docker engine that `test` uses: the app and all its
+        WebKit processes, their total RSS (mean and max of 1 s samples), PSS
+        and CPU over N seconds (default 60), started with --hidden and with
+        its window shown, against the headless agent idle in the same run.
+        Records them in docs/benchmarks.md (unless --no-record). About four
+        minutes after the build; needs Xvfb, dbus-daemon,
+        gnome-keyring-daemon and Debian's python3-dbusmock.
+
     cargo xtask fuzz [--seconds N] [TARGET...]
         Runs each fuzz target in fuzz/ (job_file, hub_requests) for N seconds
         (default 60) with cargo-fuzz on the installed nightly toolchain,

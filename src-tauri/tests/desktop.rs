@@ -53,6 +53,22 @@ fn submit(desktop: &Desktop, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Submits a job file to `hub` with the CLI, as its admin.
+fn submit_to(desktop: &Desktop, hub: &Hub, job: &std::path::Path) -> String {
+    submit(
+        desktop,
+        &[
+            "task",
+            "submit",
+            job.to_str().unwrap(),
+            "--server",
+            &hub.world.url,
+            "--token",
+            &hub.admin_token,
+        ],
+    )
+}
+
 fn row(id: &str) -> String {
     format!("[data-testid=task-row][data-task-id=\"{id}\"]")
 }
@@ -132,18 +148,7 @@ async fn first_run_wizard_keychain_live_log_notification_and_tray() {
         "counting",
         "for i in $(seq 1 40); do echo line $i; sleep 0.1; done",
     );
-    let id = submit(
-        &desktop,
-        &[
-            "task",
-            "submit",
-            job.to_str().unwrap(),
-            "--server",
-            &url,
-            "--token",
-            &hub.admin_token,
-        ],
-    );
+    let id = submit_to(&desktop, &hub, &job);
     let task_row = driver.wait(&row(&id), 60).await;
     driver.click(&task_row).await;
     let live = driver
@@ -175,18 +180,7 @@ async fn first_run_wizard_keychain_live_log_notification_and_tray() {
         "long",
         "while true; do echo tick; sleep 0.2; done",
     );
-    let id = submit(
-        &desktop,
-        &[
-            "task",
-            "submit",
-            job.to_str().unwrap(),
-            "--server",
-            &url,
-            "--token",
-            &hub.admin_token,
-        ],
-    );
+    let id = submit_to(&desktop, &hub, &job);
     until(60, "the long task to run", async || {
         (state_of(&driver, &id).await.as_deref() == Some("running")).then_some(())
     })

@@ -213,20 +213,8 @@ impl Db {
                 "a node named \"{name}\" exists already; pick another name"
             )));
         }
-        sqlx::query("INSERT INTO nodes (id, name, labels, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&id)
-            .bind(name)
-            .bind(json(&labels))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO tokens (hash, kind, name, node_id, created_at) VALUES ($1, 'node', $2, $3, $4)")
-            .bind(hash_token(&token))
-            .bind(name)
-            .bind(&id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        insert_node(&mut tx, &id, name, labels, now).await?;
+        insert_node_token(&mut tx, &token, name, &id, now).await?;
         tx.commit().await?;
         Ok(token)
     }
@@ -251,15 +239,7 @@ impl Db {
             Some(row) => row.try_get::<String, _>("id")?,
             None => {
                 let id = uuid::Uuid::now_v7().to_string();
-                sqlx::query(
-                    "INSERT INTO nodes (id, name, labels, created_at) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&id)
-                .bind(name)
-                .bind(json(&labels))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                insert_node(&mut tx, &id, name, labels, now).await?;
                 id
             }
         };
@@ -267,13 +247,7 @@ impl Db {
             .bind(&id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO tokens (hash, kind, name, node_id, created_at) VALUES ($1, 'node', $2, $3, $4)")
-            .bind(hash_token(&token))
-            .bind(name)
-            .bind(&id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        insert_node_token(&mut tx, &token, name, &id, now).await?;
         tx.commit().await?;
         Ok(token)
     }
@@ -1122,6 +1096,44 @@ fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
 fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, HubError> {
     serde_json::from_str(text)
         .map_err(|e| HubError::Corrupt(format!("a stored JSON value does not read back: {e}")))
+}
+
+/// Adds the node row of `add_node` and `renew_node_token`.
+async fn insert_node(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    name: &str,
+    labels: &[String],
+    now: i64,
+) -> Result<(), HubError> {
+    sqlx::query("INSERT INTO nodes (id, name, labels, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(name)
+        .bind(json(&labels))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Stores a node token's hash.
+async fn insert_node_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    token: &str,
+    name: &str,
+    node_id: &str,
+    now: i64,
+) -> Result<(), HubError> {
+    sqlx::query(
+        "INSERT INTO tokens (hash, kind, name, node_id, created_at) VALUES ($1, 'node', $2, $3, $4)",
+    )
+    .bind(hash_token(token))
+    .bind(name)
+    .bind(node_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// The URL with any password replaced, for messages and logs.

@@ -76,7 +76,9 @@ fn main() -> anyhow::Result<()> {
     let settings_path = Settings::default_path();
     let settings = Settings::load(&settings_path)?;
     let node = Node::new(settings_path, settings);
-    let _log_guard = init_logging(&node.host_dir().join("logs"));
+    // The event loop may end the process without returning here, so the
+    // log writer's guard is dropped (flushing it) at RunEvent::Exit.
+    let mut log_guard = init_logging(&node.host_dir().join("logs"));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting");
 
     let setup_node = Arc::clone(&node);
@@ -138,15 +140,17 @@ fn main() -> anyhow::Result<()> {
         })
         .build(tauri::generate_context!())
         .context("cannot start the app")?;
-    app.run(|_app, event| {
+    app.run(move |_app, event| match event {
         // The last window closing must not end the app: it lives in the tray.
         // Quit (`app.exit`) passes a code and goes through.
-        if let RunEvent::ExitRequested {
+        RunEvent::ExitRequested {
             code: None, api, ..
-        } = event
-        {
-            api.prevent_exit();
+        } => api.prevent_exit(),
+        RunEvent::Exit => {
+            tracing::info!("stopped");
+            drop(log_guard.take());
         }
+        _ => {}
     });
     Ok(())
 }

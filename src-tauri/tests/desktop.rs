@@ -362,6 +362,11 @@ async fn hidden_start_then_a_second_launch_shows_the_first() {
     desktop.tray.click(quit.id).await;
     let status = first.exited(60).await.expect("Quit ends the app");
     assert!(status.success(), "the app quits cleanly: {status}");
+    let log = desktop.app_log();
+    assert!(
+        log.trim_end().ends_with("stopped"),
+        "the app's log is flushed to its last line: {log}"
+    );
     assert!(
         !desktop.host_dir().join("agent.sock").exists()
             || std::os::unix::net::UnixStream::connect(desktop.host_dir().join("agent.sock"))

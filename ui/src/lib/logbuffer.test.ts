@@ -153,14 +153,32 @@ describe("LogBuffer", () => {
     expect(buf.completeLines()).toEqual(["pull 100%", "done"]);
   });
 
-  it("drops terminal escape sequences, even cut across chunks", () => {
+  it("keeps colours, drops other escape sequences, even cut across chunks", () => {
     const buf = new LogBuffer(10);
-    buf.append("\x1b[31mred\x1b[0m plain\n\x1b[1");
-    expect(buf.completeLines()).toEqual(["red plain"]);
+    buf.append("\x1b[31mred\x1b[0m plain\x1b[2K\n\x1b[1");
+    expect(buf.completeLines()).toEqual(["\x1b[31mred\x1b[0m plain"]);
     expect(buf.partial()).toBe("");
     buf.append(";32mgreen\x1b[0m\n");
-    expect(buf.completeLines()).toEqual(["red plain", "green"]);
+    expect(buf.completeLines()).toEqual(["\x1b[31mred\x1b[0m plain", "\x1b[1;32mgreen\x1b[0m"]);
     expect(cleanLine("\x1b]0;title\x07text")).toBe("text");
+    expect(cleanLine("\x1b[Hhome\x1b(B")).toBe("home");
+  });
+
+  it("starts each block and the partial line in the style in force there", () => {
+    const buf = new LogBuffer(3);
+    const sink = new FakeSink();
+    buf.append("\x1b[31ma\nb\n");
+    buf.flush(sink);
+    buf.append("c\nd\x1b[0m\ne");
+    buf.flush(sink);
+    // "a" was dropped from the head block; "b" is still red.
+    expect(sink.blocks[0]).toBe("\x1b[31mb\n");
+    expect(sink.blocks[1]).toBe("\x1b[31mc\nd\x1b[0m\n");
+    expect(sink.partial).toBe("e");
+    buf.append("\x1b[1m");
+    expect(buf.partial()).toBe("e\x1b[1m");
+    buf.append("f\n\x1b[3");
+    expect(buf.partial()).toBe(""); // only a cut sequence so far
   });
 
   it("breaks a line that never ends", () => {

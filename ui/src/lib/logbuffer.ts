@@ -26,22 +26,23 @@ export const BLOCK_LINES = 200;
 /** A line longer than this with no newline yet is broken in two. */
 export const MAX_PARTIAL = 64 * 1024;
 
-// CSI sequences (colours, cursor moves), OSC sequences (titles, links), and
-// the two-character escapes. Logs are shown as plain text.
-const ANSI = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]/g;
-// An escape sequence cut off at the end of what has arrived so far.
-const ANSI_CUT = /\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*)?$/;
+import { ANSI_CUT, advance, initialState, keepSgrOnly, sgrFor, stripAnsi, type AnsiState } from "./ansi";
+
+// Colours (SGR sequences) are kept for the view to render with lib/ansi; every
+// other escape sequence is dropped. Each block, and the partial line, starts
+// with the SGR sequence of the style in force where it starts, so the view can
+// render each on its own.
 
 /**
  * One line as a terminal would leave it, roughly: a carriage return starts the
- * line over (progress bars), escape sequences are dropped.
+ * line over (progress bars), escape sequences other than colours are dropped.
  */
 export function cleanLine(raw: string): string {
   let line = raw;
   if (line.endsWith("\r")) line = line.slice(0, -1);
   const cr = line.lastIndexOf("\r");
   if (cr >= 0) line = line.slice(cr + 1);
-  if (line.includes("\x1b")) line = line.replace(ANSI, "");
+  if (line.includes("\x1b")) line = keepSgrOnly(line);
   return line;
 }
 
@@ -74,6 +75,8 @@ export class LogBuffer {
   private nextId = 0;
   private lineCount = 0;
   private partialRaw = "";
+  /** The style in force after the last complete line. */
+  private endState: AnsiState = initialState();
 
   // What the sink shows: blocks [sinkFirst, sinkNext), and whether its head
   // block or partial line are out of date.
@@ -127,7 +130,9 @@ export class LogBuffer {
   /** The unfinished last line as shown. */
   partial(): string {
     if (this.partialRaw.length === 0) return "";
-    return cleanLine(this.partialRaw).replace(ANSI_CUT, "");
+    const line = cleanLine(this.partialRaw).replace(ANSI_CUT, "");
+    if (stripAnsi(line).length === 0) return "";
+    return sgrFor(this.endState) + line;
   }
 
   /** Everything held: complete lines, then the partial line. */
@@ -181,7 +186,11 @@ export class LogBuffer {
     if (count >= this.maxLines) {
       // This chunk alone fills the buffer: keep its tail, drop all else.
       const skip = count - this.maxLines;
-      if (skip > 0) text = text.slice(afterNthNewline(text, skip));
+      if (skip > 0) {
+        const cut = afterNthNewline(text, skip);
+        advance(text.slice(0, cut), this.endState);
+        text = text.slice(cut);
+      }
       this.dropped += this.lineCount + skip;
       this.blocks = [];
       this.lineCount = 0;
@@ -194,7 +203,10 @@ export class LogBuffer {
     while (left > 0) {
       const n = Math.min(left, BLOCK_LINES);
       const end = n === left ? text.length : afterNthNewline(text, n, start);
-      this.blocks.push({ id: this.nextId++, text: text.slice(start, end), lines: n });
+      const body = text.slice(start, end);
+      const prefix = sgrFor(this.endState);
+      advance(body, this.endState);
+      this.blocks.push({ id: this.nextId++, text: prefix + body, lines: n });
       start = end;
       left -= n;
     }
@@ -214,7 +226,10 @@ export class LogBuffer {
     }
     if (excess > 0) {
       const head = this.blocks[0];
-      head.text = head.text.slice(afterNthNewline(head.text, excess));
+      const cut = afterNthNewline(head.text, excess);
+      const state = initialState();
+      advance(head.text.slice(0, cut), state);
+      head.text = sgrFor(state) + head.text.slice(cut);
       head.lines -= excess;
       this.lineCount -= excess;
       this.dropped += excess;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Manager};
+use tauri::AppHandle;
 use tauri_plugin_autostart::ManagerExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -291,7 +291,6 @@ fn on_menu(app: &AppHandle, node: &Arc<Node>, id: &str) {
     }
     // The menu's own check marks toggle on click; put them back to the truth.
     node.refresh();
-    let _ = app.get_webview_window("main");
 }
 
 #[cfg(test)]

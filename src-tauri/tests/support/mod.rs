@@ -846,8 +846,9 @@ impl Tray {
         }
     }
 
-    /// The app's tray item (bus name, menu path), once it registered.
-    pub async fn menu_address(&self) -> (String, String) {
+    /// A property of the app's tray item, once it registered, with the
+    /// item's bus name.
+    async fn item_property(&self, property: &str) -> (String, zbus::zvariant::OwnedValue) {
         let (name, path) = until(60, "a tray icon to register", async || {
             self.items.lock().unwrap().last().cloned()
         })
@@ -859,34 +860,23 @@ impl Tray {
                 path.as_str(),
                 Some("org.freedesktop.DBus.Properties"),
                 "Get",
-                &("org.kde.StatusNotifierItem", "Menu"),
+                &("org.kde.StatusNotifierItem", property),
             )
             .await
-            .expect("the tray item has a menu");
-        let value: zbus::zvariant::OwnedValue = reply.body().deserialize().unwrap();
+            .unwrap_or_else(|e| panic!("the tray item has no {property}: {e}"));
+        (name, reply.body().deserialize().unwrap())
+    }
+
+    /// The app's tray item (bus name, menu path), once it registered.
+    pub async fn menu_address(&self) -> (String, String) {
+        let (name, value) = self.item_property("Menu").await;
         let menu: zbus::zvariant::OwnedObjectPath = value.try_into().unwrap();
         (name, menu.to_string())
     }
 
     /// The icon the tray item shows now (a file name or icon name).
     pub async fn icon(&self) -> String {
-        let (name, _) = until(60, "a tray icon to register", async || {
-            self.items.lock().unwrap().last().cloned()
-        })
-        .await;
-        let path = self.items.lock().unwrap().last().cloned().unwrap().1;
-        let connection = self.connection.as_ref().unwrap();
-        let reply = connection
-            .call_method(
-                Some(name.as_str()),
-                path.as_str(),
-                Some("org.freedesktop.DBus.Properties"),
-                "Get",
-                &("org.kde.StatusNotifierItem", "IconName"),
-            )
-            .await
-            .expect("the tray item has an icon");
-        let value: zbus::zvariant::OwnedValue = reply.body().deserialize().unwrap();
+        let (_, value) = self.item_property("IconName").await;
         String::try_from(value).unwrap_or_default()
     }
 

@@ -8,10 +8,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tauri::AppHandle;
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
-use tauri::AppHandle;
 use tauri_plugin_autostart::ManagerExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

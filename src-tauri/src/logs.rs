@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use gantry_agent::agent::Agent;
+use gantry_agent::spool;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::sync::CancellationToken;
 
@@ -29,18 +30,26 @@ pub async fn follow(
     // Bytes of a UTF-8 character cut by the end of a read, kept for the next.
     let mut carry: Vec<u8> = Vec::new();
     let mut buffer = vec![0u8; BATCH_MAX];
+    let mut times = Times::default();
     loop {
         let ended = !agent.holds(&id);
         let path = agent.log_path(&id);
         let mut text = String::new();
+        let mut line_ms = Vec::new();
         if let Some(path) = &path
             && let Ok(mut file) = tokio::fs::File::open(path).await
         {
             let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-            let from = *offset.get_or_insert(size.saturating_sub(FIRST_BATCH_MAX));
+            let from = *offset.get_or_insert_with(|| {
+                let from = size.saturating_sub(FIRST_BATCH_MAX);
+                times.line_start = from;
+                from
+            });
             if size > from && file.seek(std::io::SeekFrom::Start(from)).await.is_ok() {
                 let want = ((size - from) as usize).min(BATCH_MAX);
                 if let Ok(read) = file.read(&mut buffer[..want]).await {
+                    times.read(path).await;
+                    line_ms = times.lines(from, &buffer[..read]);
                     carry.extend_from_slice(&buffer[..read]);
                     offset = Some(from + read as u64);
                     text = take_text(&mut carry);
@@ -52,6 +61,7 @@ pub async fn follow(
                     text,
                     offset: offset.unwrap_or(0),
                     done: false,
+                    line_ms,
                 }) {
                     return;
                 }
@@ -62,10 +72,17 @@ pub async fn follow(
             if !carry.is_empty() {
                 text.push_str(&String::from_utf8_lossy(&carry));
             }
+            // The last line has no newline: it gets its time here.
+            if offset.is_some_and(|o| o > times.line_start)
+                && let Some(ms) = times.at(times.line_start)
+            {
+                line_ms.push(ms);
+            }
             send(LogBatch {
                 text,
                 offset: offset.unwrap_or(0),
                 done: true,
+                line_ms,
             });
             return;
         }
@@ -74,6 +91,7 @@ pub async fn follow(
                 text,
                 offset: offset.unwrap_or(0),
                 done: false,
+                line_ms,
             })
         {
             return;
@@ -82,6 +100,60 @@ pub async fn follow(
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(EVERY) => {}
         }
+    }
+}
+
+/// The spool's time marks, read as they grow, and where the line being
+/// read began.
+#[derive(Debug, Default)]
+struct Times {
+    marks: Vec<(u64, i64)>,
+    /// Bytes of the `.times` file read so far.
+    read: u64,
+    /// The offset where the line not yet ended began.
+    line_start: u64,
+}
+
+impl Times {
+    /// Reads the marks written since the last call.
+    async fn read(&mut self, log: &std::path::Path) {
+        let Ok(mut file) = tokio::fs::File::open(log.with_extension("times")).await else {
+            return;
+        };
+        if file
+            .seek(std::io::SeekFrom::Start(self.read))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let mut bytes = Vec::new();
+        if file.read_to_end(&mut bytes).await.is_err() {
+            return;
+        }
+        let whole = bytes.len() - bytes.len() % spool::TIME_RECORD;
+        self.marks.extend(spool::time_marks(&bytes[..whole]));
+        self.read += whole as u64;
+    }
+
+    /// When the byte at `offset` was written: the last mark at or before it.
+    fn at(&self, offset: u64) -> Option<i64> {
+        let after = self.marks.partition_point(|m| m.0 <= offset);
+        after.checked_sub(1).map(|i| self.marks[i].1)
+    }
+
+    /// The time of each line that `bytes` (read at `from`) ends.
+    fn lines(&mut self, from: u64, bytes: &[u8]) -> Vec<i64> {
+        if self.marks.is_empty() {
+            // An older log without times: none at all, rather than some.
+            return Vec::new();
+        }
+        let mut ms = Vec::new();
+        for (i, _) in bytes.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+            ms.push(self.at(self.line_start).unwrap_or(0));
+            self.line_start = from + i as u64 + 1;
+        }
+        ms
     }
 }
 
@@ -125,6 +197,20 @@ mod tests {
             assert_eq!(text, "héllo wörld €", "cut at {cut}");
             assert!(carry.is_empty());
         }
+    }
+
+    #[test]
+    fn each_ended_line_gets_the_time_it_began() {
+        let mut times = Times {
+            marks: vec![(0, 1000), (6, 2000), (9, 3000)],
+            ..Times::default()
+        };
+        // "one\ntw" then "o\nthree\n": lines begin at 0, 4 and 7.
+        assert_eq!(times.lines(0, b"one\ntw"), [1000]);
+        assert_eq!(times.lines(6, b"o\nthree\n"), [1000, 2000]);
+        assert_eq!(times.at(9), Some(3000));
+        let mut none = Times::default();
+        assert!(none.lines(0, b"a\nb\n").is_empty());
     }
 
     #[test]

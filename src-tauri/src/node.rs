@@ -466,6 +466,7 @@ impl Node {
                             exit_code: None,
                             started_at_ms: None,
                             finished_at_ms: None,
+                            pull: None,
                         });
                     view.state = state.into();
                     view.reason = reason;

@@ -324,6 +324,7 @@ mod tests {
             exit_code: None,
             started_at_ms: None,
             finished_at_ms: None,
+            pull: None,
         }
     }
 

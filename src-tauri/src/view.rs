@@ -145,6 +145,19 @@ pub struct TaskView {
     /// When it ended.
     #[ts(type = "number | null")]
     pub finished_at_ms: Option<i64>,
+    /// How far its image pull is, while it pulls.
+    pub pull: Option<PullView>,
+}
+
+/// An image pull's progress: bytes over the layers known so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+pub struct PullView {
+    /// Bytes downloaded.
+    #[ts(type = "number")]
+    pub done_bytes: u64,
+    /// Bytes to download (grows as layers become known; 0 at first).
+    #[ts(type = "number")]
+    pub total_bytes: u64,
 }
 
 impl TaskView {
@@ -159,6 +172,10 @@ impl TaskView {
             exit_code: None,
             started_at_ms,
             finished_at_ms: None,
+            pull: view.pull.map(|p| PullView {
+                done_bytes: p.done,
+                total_bytes: p.total,
+            }),
         }
     }
 }
@@ -220,6 +237,273 @@ pub struct LogBatch {
     pub offset: u64,
     /// The task ended and the log is complete.
     pub done: bool,
+    /// When each line that begins in `text` was written (ms since the
+    /// epoch), in order; empty where the log has no times (older logs).
+    #[ts(type = "number[]")]
+    pub line_ms: Vec<i64>,
+}
+
+/// Whether NVIDIA GPUs can be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum GpuState {
+    /// NVML answered; the sample lists the GPUs.
+    Available,
+    /// No NVIDIA driver is installed.
+    NoDriver,
+    /// The driver sees no GPU.
+    NoGpu,
+    /// NVML failed; `gpu_message` says how.
+    Error,
+}
+
+/// One GPU at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct GpuSample {
+    /// The device index.
+    pub index: u32,
+    /// The product name.
+    pub name: String,
+    /// Use, 0–100.
+    pub utilization_percent: u32,
+    /// Memory in use.
+    #[ts(type = "number")]
+    pub memory_used_bytes: u64,
+    /// Memory installed.
+    #[ts(type = "number")]
+    pub memory_total_bytes: u64,
+    /// Degrees Celsius.
+    pub temperature_c: Option<u32>,
+}
+
+/// The machine at one moment (one per second).
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct MetricsSample {
+    /// When (ms since the epoch).
+    #[ts(type = "number")]
+    pub at_ms: i64,
+    /// CPU use over all cores, 0–100.
+    pub cpu_percent: f32,
+    /// Logical cores.
+    pub cpu_cores: u32,
+    /// Memory in use.
+    #[ts(type = "number")]
+    pub memory_used_bytes: u64,
+    /// Memory installed.
+    #[ts(type = "number")]
+    pub memory_total_bytes: u64,
+    /// The size of the disk holding the storage folder.
+    #[ts(type = "number")]
+    pub disk_total_bytes: u64,
+    /// Space left on it.
+    #[ts(type = "number")]
+    pub disk_free_bytes: u64,
+    /// Whether NVIDIA GPUs can be used.
+    pub gpu_state: GpuState,
+    /// Why not, when NVML failed.
+    pub gpu_message: Option<String>,
+    /// Each GPU.
+    pub gpus: Vec<GpuSample>,
+}
+
+/// A container Gantry made, with what it uses.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct ContainerView {
+    /// Docker's id (short).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The task it runs for.
+    pub task_id: Option<String>,
+    /// That task's name, when known.
+    pub task_name: Option<String>,
+    /// `main`, `epilogue` or `service:<name>`.
+    pub role: String,
+    /// Its image.
+    pub image: String,
+    /// Docker's state: `running`, `paused`, `exited`, `created`, …
+    pub state: String,
+    /// Docker's words, e.g. "Up 5 minutes".
+    pub status: String,
+    /// When it was made (ms since the epoch).
+    #[ts(type = "number")]
+    pub created_ms: i64,
+    /// CPU use, in percent of one core (running containers only).
+    pub cpu_percent: Option<f64>,
+    /// Memory in use.
+    #[ts(type = "number | null")]
+    pub memory_bytes: Option<u64>,
+    /// Its memory limit (the machine's memory when it has none).
+    #[ts(type = "number | null")]
+    pub memory_limit_bytes: Option<u64>,
+}
+
+/// When a task entered a state, as this app saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+pub struct TimelineEntry {
+    /// The state.
+    pub state: TaskState,
+    /// When (ms since the epoch).
+    #[ts(type = "number")]
+    pub at_ms: i64,
+}
+
+/// A file a task left in storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct OutputView {
+    /// Its path in the storage folder, for the Storage screen.
+    pub path: String,
+    /// Its path in the task folder, as the job named it.
+    pub name: String,
+    /// Its size.
+    #[ts(type = "number")]
+    pub size_bytes: u64,
+}
+
+/// What one task uses now.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct TaskUsage {
+    /// CPU, in percent of one core.
+    pub cpu_percent: Option<f64>,
+    /// Memory in use.
+    #[ts(type = "number | null")]
+    pub memory_bytes: Option<u64>,
+    /// Its memory limit.
+    #[ts(type = "number | null")]
+    pub memory_limit_bytes: Option<u64>,
+    /// GPU memory its processes hold, where NVML can tell.
+    #[ts(type = "number | null")]
+    pub gpu_memory_bytes: Option<u64>,
+}
+
+/// Everything the Task detail screen shows besides the log.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct TaskDetail {
+    /// The task.
+    pub task: TaskView,
+    /// Its job spec, as YAML; `None` when this app never saw it.
+    pub spec: Option<String>,
+    /// Its states, oldest first.
+    pub timeline: Vec<TimelineEntry>,
+    /// Its folder in storage (for the Storage screen), when it exists.
+    pub folder: Option<String>,
+    /// Its output files kept in storage.
+    pub outputs: Vec<OutputView>,
+    /// The log's size so far.
+    #[ts(type = "number")]
+    pub log_bytes: u64,
+    /// What it uses now, while it runs.
+    pub usage: Option<TaskUsage>,
+}
+
+/// One entry of a storage folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct StorageEntry {
+    /// Its name.
+    pub name: String,
+    /// Its path from the storage folder, with `/`.
+    pub path: String,
+    /// A folder (links are never followed and count as files).
+    pub dir: bool,
+    /// Its size; a folder's is everything inside it.
+    #[ts(type = "number")]
+    pub size_bytes: u64,
+    /// Last change (ms since the epoch); a folder's is its newest entry's.
+    #[ts(type = "number")]
+    pub modified_ms: i64,
+    /// Files inside a folder (0 for a file).
+    #[ts(type = "number")]
+    pub files: u64,
+    /// Whether it may be deleted now (not a running task's, not the
+    /// agent's own files).
+    pub deletable: bool,
+}
+
+/// A storage folder's entries, and the disk it is on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct StorageListing {
+    /// The folder, from the storage folder (`""` for the top).
+    pub path: String,
+    /// The storage folder itself, in full, to show.
+    pub root: String,
+    /// Its entries, largest first.
+    pub entries: Vec<StorageEntry>,
+    /// Everything in this folder.
+    #[ts(type = "number")]
+    pub total_bytes: u64,
+    /// The disk's size.
+    #[ts(type = "number")]
+    pub disk_total_bytes: u64,
+    /// Space left on the disk.
+    #[ts(type = "number")]
+    pub disk_free_bytes: u64,
+}
+
+/// The node's settings as the Settings screen shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct NodeSettings {
+    /// `remote`, `local`, or `null` before the wizard.
+    pub mode: Option<String>,
+    /// The hub, in remote mode.
+    pub server: Option<String>,
+    /// Whether a token is kept (it is never shown).
+    pub token_saved: bool,
+    /// The name shown for this node.
+    pub name: String,
+    /// Labels added to the hub's.
+    pub labels: Vec<String>,
+    /// How many tasks run at once.
+    pub max_tasks: u32,
+    /// The storage folder.
+    pub host_dir: String,
+    /// Outputs stay in local storage rather than being uploaded.
+    pub with_local_storage: bool,
+    /// A task's folder is removed when it succeeds.
+    pub delete_task_dir_on_finish: bool,
+    /// …and when it fails.
+    pub delete_task_dir_on_failure: bool,
+    /// Which notifications show.
+    pub notifications: Notifications,
+    /// Whether the app starts at login.
+    pub launch_at_login: bool,
+    /// Fields fixed by the environment or agent.toml (their names as
+    /// above); the screen shows them read-only.
+    pub locked: Vec<String>,
+}
+
+/// What the Settings screen saves; the agent restarts to apply it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, TS)]
+pub struct NodeSettingsChange {
+    /// The name shown for this node.
+    pub name: String,
+    /// Labels, `key=value` or plain words.
+    pub labels: Vec<String>,
+    /// How many tasks run at once (1 or more).
+    pub max_tasks: u32,
+    /// The storage folder.
+    pub host_dir: String,
+    /// Keep outputs locally.
+    pub with_local_storage: bool,
+    /// Remove a task's folder when it succeeds.
+    pub delete_task_dir_on_finish: bool,
+    /// …when it fails.
+    pub delete_task_dir_on_failure: bool,
+}
+
+/// The local-mode "New task" form.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, TS)]
+pub struct NewTask {
+    /// A name; the image's when empty.
+    pub name: String,
+    /// The image.
+    pub image: String,
+    /// The command, split like a shell would (quotes kept together); the
+    /// image's own command when empty.
+    pub command: String,
+    /// Environment variables, `NAME=value` each.
+    pub env: Vec<String>,
+    /// `""` (none), `all`, a count (`2`) or indices (`0,1`).
+    pub gpus: String,
 }
 
 /// The TypeScript declarations of every type above, as one module.
@@ -240,6 +524,20 @@ pub fn typescript() -> String {
         Status::decl(&cfg),
         UiError::decl(&cfg),
         LogBatch::decl(&cfg),
+        PullView::decl(&cfg),
+        GpuState::decl(&cfg),
+        GpuSample::decl(&cfg),
+        MetricsSample::decl(&cfg),
+        ContainerView::decl(&cfg),
+        TimelineEntry::decl(&cfg),
+        OutputView::decl(&cfg),
+        TaskUsage::decl(&cfg),
+        TaskDetail::decl(&cfg),
+        StorageEntry::decl(&cfg),
+        StorageListing::decl(&cfg),
+        NodeSettings::decl(&cfg),
+        NodeSettingsChange::decl(&cfg),
+        NewTask::decl(&cfg),
     ] {
         out.push_str("export ");
         out.push_str(&decl);

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gantry_protocol::TaskState;
-use gantry_protocol::wire::{CommandKind, Heartbeat, HeldTask, RegisterRequest, Task};
+use gantry_protocol::wire::{
+    CommandKind, Heartbeat, HeldTask, PullProgress, RegisterRequest, Task,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -73,6 +75,9 @@ pub struct HeldView {
     pub state: TaskState,
     /// Its image, for the docker executor.
     pub image: Option<String>,
+    /// Its image pull's progress, while it pulls.
+    #[serde(default)]
+    pub pull: Option<PullProgress>,
 }
 
 /// The agent's state, for `gantry agent status`, the control socket and the UI.
@@ -128,6 +133,7 @@ struct Held {
     process: bool,
     paused: watch::Sender<bool>,
     state: watch::Receiver<TaskState>,
+    pull: watch::Receiver<Option<PullProgress>>,
 }
 
 /// The agent; cheap to clone.
@@ -509,11 +515,13 @@ impl Agent {
             TaskState::Assigned
         };
         let (state_tx, state_rx) = watch::channel(initial);
+        let (pull_tx, pull_rx) = watch::channel(None);
         let view = HeldView {
             id: id.clone(),
             name: name.clone(),
             state: initial,
             image: task.spec.image.clone(),
+            pull: None,
         };
         self.inner.held.lock().expect("held map poisoned").insert(
             id.clone(),
@@ -524,6 +532,7 @@ impl Agent {
                 process: task.spec.executor == Executor::Process,
                 paused: paused_tx,
                 state: state_rx,
+                pull: pull_rx,
             },
         );
         if resumed.is_none() {
@@ -542,6 +551,7 @@ impl Agent {
                 log_offset: 0,
                 paused: paused_rx,
                 state: state_tx,
+                pull: pull_tx,
                 echo: false,
             };
             let ended = match resumed {
@@ -583,6 +593,7 @@ impl Agent {
                 .values()
                 .map(|h| HeldView {
                     state: *h.state.borrow(),
+                    pull: *h.pull.borrow(),
                     ..h.view.clone()
                 })
                 .collect(),
@@ -754,6 +765,7 @@ pub async fn run_local(
         log_offset: 0,
         paused,
         state: watch::channel(TaskState::Assigned).0,
+        pull: watch::channel(None).0,
         echo: true,
     };
     Ok(task::run(&ctx, run)

@@ -65,6 +65,8 @@ pub struct TaskRun {
     pub paused: watch::Receiver<bool>,
     /// Its state as the agent sees it, for status and heartbeats.
     pub state: watch::Sender<TaskState>,
+    /// Its image pull's progress while it pulls, for status.
+    pub pull: watch::Sender<Option<PullProgress>>,
     /// Also write its output to this process's stdout and stderr (`gantry run`).
     pub echo: bool,
 }
@@ -597,7 +599,7 @@ async fn run_docker(
     for image in &images {
         // A pull can take long; an agent told to leave does not wait for it.
         tokio::select! {
-            pulled = ensure_image(ctx, engine, image, policy, reporter) => pulled?,
+            pulled = ensure_image(ctx, engine, image, policy, reporter, &run.pull) => pulled?,
             _ = control.detach.cancelled() => return Ok(detached()),
         }
     }
@@ -676,6 +678,7 @@ async fn ensure_image(
     image: &str,
     policy: PullPolicy,
     reporter: &Reporter,
+    shown: &watch::Sender<Option<PullProgress>>,
 ) -> Result<(), ExecError> {
     let present = engine.has_image(image).await?;
     if present && policy == PullPolicy::Missing {
@@ -696,9 +699,11 @@ async fn ensure_image(
     let pulled = engine
         .pull(image, &ctx.config.registries, |progress| {
             progress_tx.send_replace(Some(progress));
+            shown.send_replace(Some(progress));
         })
         .await;
     drop(progress_tx);
+    shown.send_replace(None);
     let _ = forward.await;
     if let Some(statsd) = &ctx.statsd {
         statsd.timing(metric::DOCKER_PULL_DURATION, started.elapsed());

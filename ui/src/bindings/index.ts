@@ -104,7 +104,11 @@ started_at_ms: number | null,
 /**
  * When it ended.
  */
-finished_at_ms: number | null, };
+finished_at_ms: number | null, 
+/**
+ * How far its image pull is, while it pulls.
+ */
+pull: PullView | null, };
 
 export type Status = { 
 /**
@@ -174,4 +178,376 @@ offset: number,
 /**
  * The task ended and the log is complete.
  */
-done: boolean, };
+done: boolean, 
+/**
+ * When each line that begins in `text` was written (ms since the
+ * epoch), in order; empty where the log has no times (older logs).
+ */
+line_ms: number[], };
+
+export type PullView = { 
+/**
+ * Bytes downloaded.
+ */
+done_bytes: number, 
+/**
+ * Bytes to download (grows as layers become known; 0 at first).
+ */
+total_bytes: number, };
+
+export type GpuState = "available" | "no_driver" | "no_gpu" | "error";
+
+export type GpuSample = { 
+/**
+ * The device index.
+ */
+index: number, 
+/**
+ * The product name.
+ */
+name: string, 
+/**
+ * Use, 0–100.
+ */
+utilization_percent: number, 
+/**
+ * Memory in use.
+ */
+memory_used_bytes: number, 
+/**
+ * Memory installed.
+ */
+memory_total_bytes: number, 
+/**
+ * Degrees Celsius.
+ */
+temperature_c: number | null, };
+
+export type MetricsSample = { 
+/**
+ * When (ms since the epoch).
+ */
+at_ms: number, 
+/**
+ * CPU use over all cores, 0–100.
+ */
+cpu_percent: number, 
+/**
+ * Logical cores.
+ */
+cpu_cores: number, 
+/**
+ * Memory in use.
+ */
+memory_used_bytes: number, 
+/**
+ * Memory installed.
+ */
+memory_total_bytes: number, 
+/**
+ * The size of the disk holding the storage folder.
+ */
+disk_total_bytes: number, 
+/**
+ * Space left on it.
+ */
+disk_free_bytes: number, 
+/**
+ * Whether NVIDIA GPUs can be used.
+ */
+gpu_state: GpuState, 
+/**
+ * Why not, when NVML failed.
+ */
+gpu_message: string | null, 
+/**
+ * Each GPU.
+ */
+gpus: Array<GpuSample>, };
+
+export type ContainerView = { 
+/**
+ * Docker's id (short).
+ */
+id: string, 
+/**
+ * Its name.
+ */
+name: string, 
+/**
+ * The task it runs for.
+ */
+task_id: string | null, 
+/**
+ * That task's name, when known.
+ */
+task_name: string | null, 
+/**
+ * `main`, `epilogue` or `service:<name>`.
+ */
+role: string, 
+/**
+ * Its image.
+ */
+image: string, 
+/**
+ * Docker's state: `running`, `paused`, `exited`, `created`, …
+ */
+state: string, 
+/**
+ * Docker's words, e.g. "Up 5 minutes".
+ */
+status: string, 
+/**
+ * When it was made (ms since the epoch).
+ */
+created_ms: number, 
+/**
+ * CPU use, in percent of one core (running containers only).
+ */
+cpu_percent: number | null, 
+/**
+ * Memory in use.
+ */
+memory_bytes: number | null, 
+/**
+ * Its memory limit (the machine's memory when it has none).
+ */
+memory_limit_bytes: number | null, };
+
+export type TimelineEntry = { 
+/**
+ * The state.
+ */
+state: TaskState, 
+/**
+ * When (ms since the epoch).
+ */
+at_ms: number, };
+
+export type OutputView = { 
+/**
+ * Its path in the storage folder, for the Storage screen.
+ */
+path: string, 
+/**
+ * Its path in the task folder, as the job named it.
+ */
+name: string, 
+/**
+ * Its size.
+ */
+size_bytes: number, };
+
+export type TaskUsage = { 
+/**
+ * CPU, in percent of one core.
+ */
+cpu_percent: number | null, 
+/**
+ * Memory in use.
+ */
+memory_bytes: number | null, 
+/**
+ * Its memory limit.
+ */
+memory_limit_bytes: number | null, 
+/**
+ * GPU memory its processes hold, where NVML can tell.
+ */
+gpu_memory_bytes: number | null, };
+
+export type TaskDetail = { 
+/**
+ * The task.
+ */
+task: TaskView, 
+/**
+ * Its job spec, as YAML; `None` when this app never saw it.
+ */
+spec: string | null, 
+/**
+ * Its states, oldest first.
+ */
+timeline: Array<TimelineEntry>, 
+/**
+ * Its folder in storage (for the Storage screen), when it exists.
+ */
+folder: string | null, 
+/**
+ * Its output files kept in storage.
+ */
+outputs: Array<OutputView>, 
+/**
+ * The log's size so far.
+ */
+log_bytes: number, 
+/**
+ * What it uses now, while it runs.
+ */
+usage: TaskUsage | null, };
+
+export type StorageEntry = { 
+/**
+ * Its name.
+ */
+name: string, 
+/**
+ * Its path from the storage folder, with `/`.
+ */
+path: string, 
+/**
+ * A folder (links are never followed and count as files).
+ */
+dir: boolean, 
+/**
+ * Its size; a folder's is everything inside it.
+ */
+size_bytes: number, 
+/**
+ * Last change (ms since the epoch); a folder's is its newest entry's.
+ */
+modified_ms: number, 
+/**
+ * Files inside a folder (0 for a file).
+ */
+files: number, 
+/**
+ * Whether it may be deleted now (not a running task's, not the
+ * agent's own files).
+ */
+deletable: boolean, };
+
+export type StorageListing = { 
+/**
+ * The folder, from the storage folder (`""` for the top).
+ */
+path: string, 
+/**
+ * The storage folder itself, in full, to show.
+ */
+root: string, 
+/**
+ * Its entries, largest first.
+ */
+entries: Array<StorageEntry>, 
+/**
+ * Everything in this folder.
+ */
+total_bytes: number, 
+/**
+ * The disk's size.
+ */
+disk_total_bytes: number, 
+/**
+ * Space left on the disk.
+ */
+disk_free_bytes: number, };
+
+export type NodeSettings = { 
+/**
+ * `remote`, `local`, or `null` before the wizard.
+ */
+mode: string | null, 
+/**
+ * The hub, in remote mode.
+ */
+server: string | null, 
+/**
+ * Whether a token is kept (it is never shown).
+ */
+token_saved: boolean, 
+/**
+ * The name shown for this node.
+ */
+name: string, 
+/**
+ * Labels added to the hub's.
+ */
+labels: Array<string>, 
+/**
+ * How many tasks run at once.
+ */
+max_tasks: number, 
+/**
+ * The storage folder.
+ */
+host_dir: string, 
+/**
+ * Outputs stay in local storage rather than being uploaded.
+ */
+with_local_storage: boolean, 
+/**
+ * A task's folder is removed when it succeeds.
+ */
+delete_task_dir_on_finish: boolean, 
+/**
+ * …and when it fails.
+ */
+delete_task_dir_on_failure: boolean, 
+/**
+ * Which notifications show.
+ */
+notifications: Notifications, 
+/**
+ * Whether the app starts at login.
+ */
+launch_at_login: boolean, 
+/**
+ * Fields fixed by the environment or agent.toml (their names as
+ * above); the screen shows them read-only.
+ */
+locked: Array<string>, };
+
+export type NodeSettingsChange = { 
+/**
+ * The name shown for this node.
+ */
+name: string, 
+/**
+ * Labels, `key=value` or plain words.
+ */
+labels: Array<string>, 
+/**
+ * How many tasks run at once (1 or more).
+ */
+max_tasks: number, 
+/**
+ * The storage folder.
+ */
+host_dir: string, 
+/**
+ * Keep outputs locally.
+ */
+with_local_storage: boolean, 
+/**
+ * Remove a task's folder when it succeeds.
+ */
+delete_task_dir_on_finish: boolean, 
+/**
+ * …when it fails.
+ */
+delete_task_dir_on_failure: boolean, };
+
+export type NewTask = { 
+/**
+ * A name; the image's when empty.
+ */
+name: string, 
+/**
+ * The image.
+ */
+image: string, 
+/**
+ * The command, split like a shell would (quotes kept together); the
+ * image's own command when empty.
+ */
+command: string, 
+/**
+ * Environment variables, `NAME=value` each.
+ */
+env: Array<string>, 
+/**
+ * `""` (none), `all`, a count (`2`) or indices (`0,1`).
+ */
+gpus: string, };

@@ -2,7 +2,20 @@
 // argument keys are camelCase, as Tauri converts them.
 import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { LogBatch, Notifications, Setup, Status, UiError } from "../bindings";
+import type {
+  ContainerView,
+  LogBatch,
+  MetricsSample,
+  NewTask,
+  NodeSettings,
+  NodeSettingsChange,
+  Notifications,
+  Setup,
+  Status,
+  StorageListing,
+  TaskDetail,
+  UiError,
+} from "../bindings";
 
 export const setupState = (): Promise<Setup> => invoke<Setup>("setup_state");
 
@@ -45,6 +58,50 @@ export const openStorage = (): Promise<void> => invoke<void>("open_storage");
 export const setNotifications = (notifications: Notifications): Promise<void> =>
   invoke<void>("set_notifications", { notifications });
 export const setLaunchAtLogin = (enabled: boolean): Promise<void> => invoke<void>("set_launch_at_login", { enabled });
+
+/**
+ * Sends the last minutes of machine samples (one per second) to `onSamples`
+ * first, then each new sample as a one-element array, until the window goes.
+ */
+export function watchMetrics(onSamples: (samples: MetricsSample[]) => void): Promise<void> {
+  const onEvent = new Channel<MetricsSample[]>();
+  onEvent.onmessage = onSamples;
+  return invoke<void>("watch_metrics", { onEvent });
+}
+
+/** Every container Gantry made, with what it uses (takes about a second). */
+export const containers = (): Promise<ContainerView[]> => invoke<ContainerView[]>("containers");
+
+/** A task's spec, timeline, outputs and resource use. */
+export const taskDetail = (id: string): Promise<TaskDetail> => invoke<TaskDetail>("task_detail", { id });
+
+/** Asks where to save the task's whole log and writes it; the path, or null when the person canceled. */
+export const saveLog = (id: string): Promise<string | null> => invoke<string | null>("save_log", { id });
+
+/** A folder of the storage folder; `path` is relative to it ("" for the top). */
+export const storageList = (path: string): Promise<StorageListing> => invoke<StorageListing>("storage_list", { path });
+
+/** Deletes a file or folder of the storage folder (the UI confirms first). */
+export const storageDelete = (path: string): Promise<void> => invoke<void>("storage_delete", { path });
+
+/** Opens a folder of the storage folder in the file manager. */
+export const storageOpen = (path: string): Promise<void> => invoke<void>("storage_open", { path });
+
+/** The node's settings. */
+export const nodeSettings = (): Promise<NodeSettings> => invoke<NodeSettings>("node_settings");
+
+/** Saves the node's settings; the agent restarts (running tasks go on). */
+export const saveNodeSettings = (change: NodeSettingsChange): Promise<void> =>
+  invoke<void>("save_node_settings", { change });
+
+/** Checks a new token against the hub, keeps it in the keychain, restarts the agent. */
+export const replaceToken = (token: string): Promise<void> => invoke<void>("replace_token", { token });
+
+/** Local mode: submits a task from the form; resolves to its id. */
+export const submitTask = (task: NewTask): Promise<string> => invoke<string>("submit_task", { task });
+
+/** Local mode: asks for a job file and submits it; its id, or null when the person canceled. */
+export const runJobFile = (): Promise<string | null> => invoke<string | null>("run_job_file");
 
 /** A notification was clicked: show that task's log. */
 export const onOpenTask = (handler: (id: string) => void): Promise<UnlistenFn> =>

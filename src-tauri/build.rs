@@ -19,6 +19,18 @@ const COMMANDS: &[&str] = &[
     "open_storage",
     "set_launch_at_login",
     "set_notifications",
+    "watch_metrics",
+    "containers",
+    "task_detail",
+    "save_log",
+    "storage_list",
+    "storage_delete",
+    "storage_open",
+    "node_settings",
+    "save_node_settings",
+    "replace_token",
+    "submit_task",
+    "run_job_file",
 ];
 
 fn main() {

@@ -11,7 +11,10 @@ use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt;
 
 use crate::node::Node;
-use crate::view::{LogBatch, Notifications, Setup, Status, UiError};
+use crate::view::{
+    ContainerView, LogBatch, MetricsSample, NewTask, NodeSettings, NodeSettingsChange,
+    Notifications, Setup, Status, StorageListing, TaskDetail, UiError,
+};
 
 type NodeState<'a> = State<'a, Arc<Node>>;
 
@@ -155,4 +158,111 @@ pub fn set_launch_at_login(
     set_autostart(&app, enabled)?;
     node.refresh();
     Ok(())
+}
+
+/// Sends the machine's samples of the last minutes, then each new one.
+#[tauri::command]
+pub fn watch_metrics(
+    node: NodeState<'_>,
+    on_event: Channel<Vec<MetricsSample>>,
+) -> Result<(), UiError> {
+    node.watch_metrics(move |samples| on_event.send(samples).is_ok());
+    Ok(())
+}
+
+/// Every container of this node, with its use.
+#[tauri::command]
+pub async fn containers(node: NodeState<'_>) -> Result<Vec<ContainerView>, UiError> {
+    node.containers().await
+}
+
+/// A task's spec, timeline, outputs and use.
+#[tauri::command]
+pub async fn task_detail(node: NodeState<'_>, id: String) -> Result<TaskDetail, UiError> {
+    node.task_detail(&id).await
+}
+
+/// Asks where to save a task's whole log and writes it there; the path, or
+/// `None` when the person canceled.
+#[tauri::command]
+pub async fn save_log(
+    app: AppHandle,
+    node: NodeState<'_>,
+    id: String,
+) -> Result<Option<String>, UiError> {
+    use tauri_plugin_dialog::DialogExt;
+    let suggested = format!("gantry-{id}.log");
+    let dialog = app.dialog().file().set_file_name(suggested);
+    let chosen = tokio::task::spawn_blocking(move || dialog.blocking_save_file())
+        .await
+        .map_err(|e| UiError::new("dialog", e.to_string()))?;
+    let Some(path) = chosen.and_then(|p| p.into_path().ok()) else {
+        return Ok(None);
+    };
+    node.save_log(&id, &path).await?;
+    Ok(Some(path.display().to_string()))
+}
+
+/// A folder of the storage folder (`""` for the top).
+#[tauri::command]
+pub async fn storage_list(node: NodeState<'_>, path: String) -> Result<StorageListing, UiError> {
+    node.storage_list(path).await
+}
+
+/// Deletes a file or folder of the storage folder.
+#[tauri::command]
+pub async fn storage_delete(node: NodeState<'_>, path: String) -> Result<(), UiError> {
+    node.storage_delete(path).await
+}
+
+/// Opens a folder of the storage folder in the file manager.
+#[tauri::command]
+pub fn storage_open(app: AppHandle, node: NodeState<'_>, path: String) -> Result<(), UiError> {
+    crate::open_folder(&app, &node.storage_folder(&path)?);
+    Ok(())
+}
+
+/// The Settings screen's fields.
+#[tauri::command]
+pub fn node_settings(app: AppHandle, node: NodeState<'_>) -> Result<NodeSettings, UiError> {
+    node.node_settings(app.autolaunch().is_enabled().unwrap_or(false))
+}
+
+/// Keeps the settings and restarts the agent with them.
+#[tauri::command]
+pub async fn save_node_settings(
+    node: NodeState<'_>,
+    change: NodeSettingsChange,
+) -> Result<(), UiError> {
+    node.save_node_settings(change).await
+}
+
+/// Checks and keeps a new token, and restarts the agent with it.
+#[tauri::command]
+pub async fn replace_token(node: NodeState<'_>, token: String) -> Result<(), UiError> {
+    node.replace_token(token).await
+}
+
+/// Local mode: submits the New task form; the task's id.
+#[tauri::command]
+pub async fn submit_task(node: NodeState<'_>, task: NewTask) -> Result<String, UiError> {
+    node.submit_task(task).await
+}
+
+/// Local mode: asks for a job file and submits it; its id, or `None` when
+/// the person canceled.
+#[tauri::command]
+pub async fn run_job_file(app: AppHandle, node: NodeState<'_>) -> Result<Option<String>, UiError> {
+    use tauri_plugin_dialog::DialogExt;
+    let dialog = app
+        .dialog()
+        .file()
+        .add_filter("Job files", &["yaml", "yml", "json"]);
+    let chosen = tokio::task::spawn_blocking(move || dialog.blocking_pick_file())
+        .await
+        .map_err(|e| UiError::new("dialog", e.to_string()))?;
+    let Some(path) = chosen.and_then(|p| p.into_path().ok()) else {
+        return Ok(None);
+    };
+    node.submit_job_file(&path).await.map(Some)
 }

@@ -25,7 +25,11 @@ pub struct EmbeddedHub {
     pub server: String,
     /// The node's token, for the agent in the same app.
     pub node_token: Token,
+    /// An admin token, for the app's New task form and Task detail.
+    pub admin_token: Token,
     stop: CancellationToken,
+    /// Cancelled once the hub has stopped serving and removed its address file.
+    pub stopped: CancellationToken,
 }
 
 impl EmbeddedHub {
@@ -64,24 +68,29 @@ impl EmbeddedHub {
         let server = format!("http://{}", listener.local_addr()?);
         LocalHub {
             server: server.clone(),
-            admin_token,
+            admin_token: admin_token.clone(),
         }
         .write(host_dir)
         .with_context(|| format!("cannot write {}", LocalHub::path(host_dir).display()))?;
         let serve_stop = stop.clone();
         let file_dir = host_dir.to_path_buf();
+        let stopped = CancellationToken::new();
+        let done = stopped.clone();
         tracker.spawn(async move {
             if let Err(error) = gantry_hub::serve(listener, hub, serve_stop.cancelled_owned()).await
             {
                 tracing::error!(%error, "the local hub stopped");
             }
             LocalHub::remove(&file_dir);
+            done.cancel();
         });
         tracing::info!(%server, "local hub listening");
         Ok(EmbeddedHub {
             server,
             node_token: Token::new(node_token),
+            admin_token: Token::new(admin_token),
             stop,
+            stopped,
         })
     }
 

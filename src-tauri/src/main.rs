@@ -14,6 +14,7 @@ mod logs;
 mod node;
 mod notify;
 mod settings;
+mod storage;
 mod tray;
 mod view;
 
@@ -111,6 +112,18 @@ fn main() -> anyhow::Result<()> {
             commands::open_storage,
             commands::set_launch_at_login,
             commands::set_notifications,
+            commands::watch_metrics,
+            commands::containers,
+            commands::task_detail,
+            commands::save_log,
+            commands::storage_list,
+            commands::storage_delete,
+            commands::storage_open,
+            commands::node_settings,
+            commands::save_node_settings,
+            commands::replace_token,
+            commands::submit_task,
+            commands::run_job_file,
         ])
         .on_window_event(|window, event| {
             // Closing the window hides it: the app lives in the tray.

@@ -23,7 +23,9 @@ use tokio_util::task::TaskTracker;
 use crate::keychain;
 use crate::local::EmbeddedHub;
 use crate::settings::{Mode, Settings};
-use crate::view::{Check, Connection, LogBatch, Setup, Status, TaskView, UiError};
+use crate::view::{Check, Connection, LogBatch, MetricsSample, Setup, Status, TaskView, UiError};
+
+mod dashboard;
 
 /// How many ended tasks the UI lists.
 const RECENT: usize = 50;
@@ -44,6 +46,14 @@ pub struct Node {
     failure: Mutex<Option<String>>,
     follows: Mutex<HashMap<u32, CancellationToken>>,
     next_follow: AtomicU32,
+    /// The machine's samples, one a second, for the last five minutes.
+    metrics: Mutex<VecDeque<MetricsSample>>,
+    /// Each new sample, for the Overview.
+    samples: tokio::sync::broadcast::Sender<MetricsSample>,
+    /// The sampler's monitor, also asked which processes hold GPU memory.
+    monitor: Mutex<Option<Arc<Mutex<Monitor>>>>,
+    /// What Task detail shows of each task seen: its spec and timeline.
+    details: Mutex<HashMap<String, dashboard::Detail>>,
     /// Hears about ended tasks, for notifications.
     ended: tokio::sync::broadcast::Sender<TaskView>,
     stop: CancellationToken,
@@ -54,6 +64,11 @@ struct Running {
     agent: Agent,
     stop: CancellationToken,
     local: bool,
+    /// The embedded hub, as its admin (local mode): tasks are submitted
+    /// and looked up there.
+    admin: Option<HubClient>,
+    /// Cancelled when the embedded hub has stopped (local mode).
+    hub_stopped: Option<CancellationToken>,
     ever_connected: Arc<AtomicBool>,
 }
 
@@ -106,6 +121,10 @@ impl Node {
             failure: Mutex::new(None),
             follows: Mutex::new(HashMap::new()),
             next_follow: AtomicU32::new(1),
+            metrics: Mutex::new(VecDeque::new()),
+            samples: tokio::sync::broadcast::channel(16).0,
+            monitor: Mutex::new(None),
+            details: Mutex::new(HashMap::new()),
             ended: tokio::sync::broadcast::channel(64).0,
             stop: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -118,46 +137,48 @@ impl Node {
     /// wizard must show.
     pub async fn boot(self: &Arc<Node>) -> bool {
         self.spawn_samplers();
-        let settings = self.settings.lock().expect("settings poisoned").clone();
-        let config = match resolve_config(&settings) {
-            Ok(config) => config,
-            Err(error) => {
-                self.fail(error.to_string());
-                return true;
-            }
-        };
-        let started = match (settings.mode, &config.server, &config.token) {
-            // The environment or agent.toml name a hub and a token: no wizard.
-            (_, Some(_), Some(_)) => self.start_agent(config, None).await,
-            (Some(Mode::Local), _, _) => self.start_local(config).await,
-            (Some(Mode::Remote), _, _) => {
-                let Some(server) = config.server.clone().or(settings.server.clone()) else {
-                    return true;
-                };
-                let lookup = server.clone();
-                match tokio::task::spawn_blocking(move || keychain::load(&lookup)).await {
-                    Ok(Ok(Some(token))) => {
-                        let config = AgentConfig {
-                            server: Some(server),
-                            token: Some(token),
-                            ..config
-                        };
-                        self.start_agent(config, None).await
-                    }
-                    Ok(Ok(None)) => return true,
-                    Ok(Err(error)) => Err(UiError::new("keychain", error.to_string())),
-                    Err(error) => Err(UiError::new("keychain", error.to_string())),
-                }
-            }
-            (None, _, _) => return true,
-        };
-        match started {
-            Ok(()) => false,
+        match self.start_from_settings().await {
+            Ok(started) => !started,
             Err(error) => {
                 self.fail(error.message);
                 true
             }
         }
+    }
+
+    /// Starts the agent as the configuration (environment, agent.toml, the
+    /// settings and the keychain) says; `false` when they name no hub or no
+    /// token yet.
+    async fn start_from_settings(self: &Arc<Node>) -> Result<bool, UiError> {
+        let settings = self.settings.lock().expect("settings poisoned").clone();
+        let config =
+            resolve_config(&settings).map_err(|e| UiError::new("config", e.to_string()))?;
+        match (settings.mode, &config.server, &config.token) {
+            // The environment or agent.toml name a hub and a token: no wizard.
+            (_, Some(_), Some(_)) => self.start_agent(config, None).await?,
+            (Some(Mode::Local), _, _) => self.start_local(config).await?,
+            (Some(Mode::Remote), _, _) => {
+                let Some(server) = config.server.clone().or(settings.server.clone()) else {
+                    return Ok(false);
+                };
+                let lookup = server.clone();
+                let token = tokio::task::spawn_blocking(move || keychain::load(&lookup))
+                    .await
+                    .map_err(|e| UiError::new("keychain", e.to_string()))?
+                    .map_err(|e| UiError::new("keychain", e.to_string()))?;
+                let Some(token) = token else {
+                    return Ok(false);
+                };
+                let config = AgentConfig {
+                    server: Some(server),
+                    token: Some(token),
+                    ..config
+                };
+                self.start_agent(config, None).await?
+            }
+            (None, _, _) => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// What the wizard shows.
@@ -366,6 +387,10 @@ impl Node {
         };
         *self.failure.lock().expect("failure poisoned") = None;
         let local = hub.is_some();
+        let admin = hub
+            .as_ref()
+            .and_then(|h| HubClient::new(&h.server, h.admin_token.clone()).ok());
+        let hub_stopped = hub.as_ref().map(|h| h.stopped.clone());
         let socket = agent.clone();
         let socket_stop = stop.clone();
         self.tracker.spawn(async move {
@@ -402,6 +427,8 @@ impl Node {
             agent,
             stop,
             local,
+            admin,
+            hub_stopped,
             ever_connected: Arc::new(AtomicBool::new(false)),
         });
         self.refresh();
@@ -421,6 +448,12 @@ impl Node {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            // The embedded hub stops after the agent shipped its last logs;
+            // a new one must not start (and write its address) before the
+            // old one has removed its own.
+            if let Some(stopped) = running.hub_stopped {
+                let _ = tokio::time::timeout(Duration::from_secs(30), stopped.cancelled()).await;
             }
         }
     }
@@ -451,6 +484,7 @@ impl Node {
                     name,
                     state,
                     reason,
+                    exit_code,
                 }) => {
                     let mut view = self
                         .seen
@@ -470,12 +504,22 @@ impl Node {
                         });
                     view.state = state.into();
                     view.reason = reason;
+                    view.exit_code = exit_code.and_then(|c| i32::try_from(c).ok());
                     view.finished_at_ms = Some(now_ms());
+                    view.pull = None;
+                    self.observe(&id, view.state, None);
                     {
                         let mut recent = self.recent.lock().expect("recent poisoned");
                         recent.retain(|t| t.id != id);
                         recent.push_front(view.clone());
                         recent.truncate(RECENT);
+                        let seen = self.seen.lock().expect("seen poisoned");
+                        self.details
+                            .lock()
+                            .expect("details poisoned")
+                            .retain(|id, _| {
+                                seen.contains_key(id) || recent.iter().any(|t| &t.id == id)
+                            });
                     }
                     let _ = self.ended.send(view);
                     self.refresh();
@@ -502,7 +546,7 @@ impl Node {
         self.status.borrow().clone()
     }
 
-    /// Samples the agent's state every second and the GPUs every two, and
+    /// Samples the agent's state and the machine (CPU, memory, disk, GPUs) every second, and
     /// sends the status when it changed.
     fn spawn_samplers(self: &Arc<Node>) {
         let node = Arc::clone(self);
@@ -519,32 +563,40 @@ impl Node {
         });
         let node = Arc::clone(self);
         let stop = self.stop.clone();
-        let host_dir = PathBuf::from(self.status.borrow().host_dir.clone());
         self.tracker.spawn(async move {
-            let monitor = match tokio::task::spawn_blocking(move || Monitor::new(&host_dir)).await {
-                Ok(monitor) => Arc::new(Mutex::new(monitor)),
-                Err(_) => return,
-            };
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut measured = PathBuf::new();
             loop {
-                let sampler = Arc::clone(&monitor);
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = every.tick() => {}
+                }
+                // The storage folder can change in Settings: its disk is measured.
+                let host_dir = node.host_dir();
+                let existing = node.monitor.lock().expect("monitor poisoned").clone();
+                let monitor = match existing {
+                    Some(monitor) if measured == host_dir => monitor,
+                    _ => {
+                        let dir = host_dir.clone();
+                        let Ok(monitor) =
+                            tokio::task::spawn_blocking(move || Monitor::new(&dir)).await
+                        else {
+                            return;
+                        };
+                        let monitor = Arc::new(Mutex::new(monitor));
+                        *node.monitor.lock().expect("monitor poisoned") =
+                            Some(Arc::clone(&monitor));
+                        measured = host_dir;
+                        monitor
+                    }
+                };
                 let sample = tokio::task::spawn_blocking(move || {
-                    sampler.lock().expect("monitor poisoned").sample()
+                    monitor.lock().expect("monitor poisoned").sample()
                 })
                 .await;
                 if let Ok(sample) = sample {
-                    let percent = (!sample.gpus.is_empty()).then(|| {
-                        sample
-                            .gpus
-                            .iter()
-                            .map(|g| g.utilization_percent)
-                            .sum::<u32>()
-                            / sample.gpus.len() as u32
-                    });
-                    *node.gpu_percent.lock().expect("gpu poisoned") = percent;
-                }
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    node.record_sample(MetricsSample::new(&sample, now_ms()));
                 }
             }
         });
@@ -619,6 +671,7 @@ impl Node {
                         .and_then(|t| t.started_at_ms)
                         .or(Some(now));
                     let view = TaskView::held(held, started);
+                    self.observe(&held.id, view.state, Some(&running.agent));
                     seen.insert(held.id.clone(), view.clone());
                     view
                 })
@@ -817,17 +870,53 @@ fn held(found: bool, id: &str) -> Result<(), UiError> {
 /// The agent's configuration: environment and agent.toml first, then the
 /// app's settings where those leave the default.
 fn resolve_config(settings: &Settings) -> anyhow::Result<AgentConfig> {
-    let mut config = AgentConfig::resolve(
-        Flags::default(),
+    Ok(layered_config(settings)?.0)
+}
+
+/// The configuration, and the names of the Settings fields that the
+/// environment or agent.toml fix (the Settings screen shows them read-only).
+fn layered_config(settings: &Settings) -> anyhow::Result<(AgentConfig, Vec<String>)> {
+    layer_config(
+        settings,
         &|name| std::env::var(name).ok(),
         default_config_file(),
-    )?;
-    if config.host_dir == default_host_dir()
-        && let Some(dir) = &settings.host_dir
-    {
-        config.host_dir = dir.clone();
+    )
+}
+
+/// [`layered_config`] with the environment and config file given.
+fn layer_config(
+    settings: &Settings,
+    env: &dyn Fn(&str) -> Option<String>,
+    file: Option<PathBuf>,
+) -> anyhow::Result<(AgentConfig, Vec<String>)> {
+    let mut config = AgentConfig::resolve(Flags::default(), env, file)?;
+    // What the agent would use with no environment and no file: a field that
+    // differs from it was set by one of them.
+    let plain = AgentConfig::resolve(Flags::default(), &|_| None, None)?;
+    let mut locked = Vec::new();
+    macro_rules! layer {
+        ($field:ident, $setting:expr) => {
+            if config.$field != plain.$field {
+                locked.push(stringify!($field).to_owned());
+            } else if let Some(value) = $setting {
+                config.$field = value;
+            }
+        };
     }
-    Ok(config)
+    layer!(host_dir, settings.host_dir.clone());
+    layer!(name, settings.name.clone());
+    layer!(labels, settings.labels.clone());
+    layer!(max_tasks, settings.max_tasks);
+    layer!(with_local_storage, settings.with_local_storage);
+    layer!(
+        delete_task_dir_on_finish,
+        settings.delete_task_dir_on_finish
+    );
+    layer!(
+        delete_task_dir_on_failure,
+        settings.delete_task_dir_on_failure
+    );
+    Ok((config, locked))
 }
 
 async fn check_host_dir_free(config: &AgentConfig) -> Result<(), UiError> {
@@ -941,6 +1030,25 @@ mod tests {
                 error.code
             }
         }
+    }
+
+    #[test]
+    fn settings_fill_what_the_environment_leaves() {
+        let settings = Settings {
+            name: Some("desk".into()),
+            max_tasks: Some(3),
+            with_local_storage: Some(true),
+            ..Settings::default()
+        };
+        let env = |name: &str| (name == "GANTRY_MAX_TASKS").then(|| "5".to_owned());
+        let (config, locked) = layer_config(&settings, &env, None).unwrap();
+        assert_eq!(config.name, "desk");
+        assert!(config.with_local_storage);
+        assert_eq!(config.max_tasks, 5, "the environment wins");
+        assert_eq!(locked, ["max_tasks"]);
+        let (config, locked) = layer_config(&Settings::default(), &|_| None, None).unwrap();
+        assert!(locked.is_empty());
+        assert_eq!(config.max_tasks, 1);
     }
 
     #[tokio::test]

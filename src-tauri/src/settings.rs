@@ -74,6 +74,18 @@ pub struct Settings {
     pub host_dir: Option<PathBuf>,
     /// Notifications per kind.
     pub notify: NotifyKinds,
+    /// The node's name, when changed in Settings.
+    pub name: Option<String>,
+    /// Labels added to the hub's, when set in Settings.
+    pub labels: Option<Vec<String>>,
+    /// How many tasks run at once, when set in Settings.
+    pub max_tasks: Option<usize>,
+    /// WITH_LOCAL_STORAGE, when set in Settings.
+    pub with_local_storage: Option<bool>,
+    /// DELETE_TASK_DIR_ON_FINISH, when set in Settings.
+    pub delete_task_dir_on_finish: Option<bool>,
+    /// DELETE_TASK_DIR_ON_FAILURE, when set in Settings.
+    pub delete_task_dir_on_failure: Option<bool>,
 }
 
 impl Settings {
@@ -131,6 +143,9 @@ mod tests {
                 succeeded: false,
                 ..NotifyKinds::default()
             },
+            max_tasks: Some(3),
+            labels: Some(vec!["gpu=4090".into()]),
+            ..Settings::default()
         };
         settings.save(&path).unwrap();
         assert_eq!(Settings::load(&path).unwrap(), settings);

@@ -306,6 +306,42 @@ pub struct MetricsSample {
     pub gpus: Vec<GpuSample>,
 }
 
+impl MetricsSample {
+    /// A sample from the agent monitor's reading, taken at `at_ms`.
+    pub fn new(info: &gantry_protocol::wire::SystemInfo, at_ms: i64) -> MetricsSample {
+        use gantry_protocol::wire::GpuStatus;
+        let (gpu_state, gpu_message) = match &info.gpu_status {
+            GpuStatus::Available => (GpuState::Available, None),
+            GpuStatus::NoDriver => (GpuState::NoDriver, None),
+            GpuStatus::NoGpu => (GpuState::NoGpu, None),
+            GpuStatus::Error { message } => (GpuState::Error, Some(message.clone())),
+        };
+        MetricsSample {
+            at_ms,
+            cpu_percent: info.cpu.usage_percent,
+            cpu_cores: info.cpu.cores,
+            memory_used_bytes: info.memory.used_bytes,
+            memory_total_bytes: info.memory.total_bytes,
+            disk_total_bytes: info.disk.total_bytes,
+            disk_free_bytes: info.disk.free_bytes,
+            gpu_state,
+            gpu_message,
+            gpus: info
+                .gpus
+                .iter()
+                .map(|g| GpuSample {
+                    index: g.index,
+                    name: g.name.clone(),
+                    utilization_percent: g.utilization_percent,
+                    memory_used_bytes: g.memory_used_bytes,
+                    memory_total_bytes: g.memory_total_bytes,
+                    temperature_c: g.temperature_c,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A container Gantry made, with what it uses.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct ContainerView {

@@ -69,6 +69,15 @@ fn submit_to(desktop: &Desktop, hub: &Hub, job: &std::path::Path) -> String {
     )
 }
 
+/// Opens a screen from the sidebar and waits for it.
+async fn open_screen(driver: &Driver, name: &str) {
+    let nav = driver.wait(&format!("[data-testid=nav-{name}]"), 30).await;
+    driver.click(&nav).await;
+    driver
+        .wait(&format!("[data-testid=screen-{name}]"), 30)
+        .await;
+}
+
 fn row(id: &str) -> String {
     format!("[data-testid=task-row][data-task-id=\"{id}\"]")
 }
@@ -158,13 +167,14 @@ async fn first_run_wizard_keychain_live_log_notification_and_tray() {
         !live.contains("line 40"),
         "the log is shown while the task runs, not only at its end"
     );
+    driver
+        .wait_text("[data-testid=log-view]", 60, |t| t.contains("line 40"))
+        .await;
+    open_screen(&driver, "tasks").await;
     until(60, "the task to succeed in the list", async || {
         (state_of(&driver, &id).await.as_deref() == Some("succeeded")).then_some(())
     })
     .await;
-    driver
-        .wait_text("[data-testid=log-view]", 30, |t| t.contains("line 40"))
-        .await;
 
     // A notification went out on the session bus.
     let notified = until(30, "a Notify call for the task", async || {
@@ -390,6 +400,7 @@ async fn local_mode_runs_a_task_submitted_with_no_server() {
             t.trim() == "local"
         })
         .await;
+    open_screen(&driver, "tasks").await;
     let job = job_file(&desktop, "here", "echo made on this computer");
     // No --server and no token: the CLI finds the app's local hub.
     let id = submit(
@@ -422,6 +433,7 @@ async fn local_mode_runs_a_task_submitted_with_no_server() {
         saved.contains("\"failed\": false").then_some(())
     })
     .await;
+    open_screen(&driver, "tasks").await;
     let failing = job_file(&desktop, "broken", "exit 3");
     let broken = submit(&desktop, &["task", "submit", failing.to_str().unwrap()]);
     until(60, "the failing task to end", async || {
@@ -520,4 +532,205 @@ async fn a_refused_token_brings_the_wizard_back_with_why() {
     driver.wait("[data-testid=wizard-token]", 5).await;
     driver.quit().await;
     hub.world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_screens_against_the_real_agent() {
+    if !support::desktop_ready() {
+        return;
+    }
+    let desktop = Desktop::start().await;
+    let driver = Driver::start(&desktop, &[]).await;
+    let local = driver.wait("[data-testid=wizard-local]", 60).await;
+    driver.click(&local).await;
+    driver
+        .wait_text("[data-testid=status-connection]", 60, |t| {
+            t.trim() == "local"
+        })
+        .await;
+
+    // Overview: this machine has no NVIDIA GPU, so the card says so; the
+    // host's charts are drawn from the agent's samples.
+    driver.wait("[data-testid=screen-overview]", 30).await;
+    let no_gpu = driver
+        .wait_text("[data-testid=no-gpu-card]", 30, |t| !t.is_empty())
+        .await;
+    assert!(no_gpu.to_lowercase().contains("gpu"), "{no_gpu}");
+    assert!(driver.find("[data-testid=gpu-card]").await.is_none());
+    driver.wait("[data-testid=host-cpu] canvas", 30).await;
+    driver
+        .wait_text("[data-testid=host-disk]", 30, |t| !t.is_empty())
+        .await;
+
+    // Settings: outputs kept in local storage, a new name; the agent
+    // restarts with them.
+    open_screen(&driver, "settings").await;
+    let name = driver.wait("[data-testid=settings-name]", 30).await;
+    driver.clear(&name).await;
+    driver.type_text(&name, "desk-two").await;
+    let keep = driver
+        .wait("[data-testid=settings-local-storage]", 10)
+        .await;
+    if driver
+        .script("return document.querySelector('[data-testid=settings-local-storage]').checked")
+        .await
+        .as_bool()
+        != Some(true)
+    {
+        driver.click(&keep).await;
+    }
+    let save = driver.wait("[data-testid=settings-save]", 10).await;
+    driver.click(&save).await;
+    driver.wait("[data-testid=settings-saved]", 60).await;
+    let saved = std::fs::read_to_string(desktop.config_dir().join("gantry/desktop.json")).unwrap();
+    assert!(saved.contains("\"with_local_storage\": true"), "{saved}");
+    assert!(saved.contains("\"name\": \"desk-two\""), "{saved}");
+    driver
+        .wait_text("[data-testid=status-connection]", 60, |t| {
+            t.trim() == "local"
+        })
+        .await;
+
+    // New task: the form's task runs and its detail shows the log, the spec,
+    // the timeline and the exit code.
+    open_screen(&driver, "new-task").await;
+    let image = driver.wait("[data-testid=new-task-image]", 10).await;
+    driver.type_text(&image, &gantry_tests::image()).await;
+    let command = driver.wait("[data-testid=new-task-command]", 10).await;
+    driver
+        .type_text(&command, "sh -c 'echo greeting $WHO; echo done'")
+        .await;
+    let env = driver.wait("[data-testid=new-task-env]", 10).await;
+    driver.type_text(&env, "WHO=from-the-form").await;
+    let submit_button = driver.wait("[data-testid=new-task-submit]", 10).await;
+    driver.click(&submit_button).await;
+    driver.wait("[data-testid=screen-task-detail]", 60).await;
+    driver
+        .wait_text("[data-testid=log-view]", 60, |t| {
+            t.contains("greeting from-the-form")
+        })
+        .await;
+    driver
+        .wait_text("[data-testid=task-timeline]", 60, |t| {
+            t.contains("succeeded")
+        })
+        .await;
+    let exit = driver
+        .wait_text("[data-testid=task-exit]", 30, |t| t.contains('0'))
+        .await;
+    assert!(!exit.is_empty());
+    let spec = driver
+        .wait_text("[data-testid=task-spec]", 30, |t| !t.is_empty())
+        .await;
+    assert!(spec.contains(&gantry_tests::image()), "{spec}");
+    assert!(spec.contains("WHO"), "{spec}");
+
+    // A job with outputs (from the CLI): Task detail links them into
+    // Storage, which opens at the file.
+    let job = desktop.dir.path().join("outputs.yaml");
+    std::fs::write(
+        &job,
+        format!(
+            "name: results\nimage: {}\ncommand: [sh, -c, 'mkdir -p out && echo kept > out/r.txt']\noutputs: [out/r.txt]\n",
+            gantry_tests::image()
+        ),
+    )
+    .unwrap();
+    let id = submit(
+        &desktop,
+        &["task", "submit", job.to_str().unwrap(), "--wait"],
+    );
+    let id = id.lines().next().unwrap().to_owned();
+    open_screen(&driver, "tasks").await;
+    let task_row = driver.wait(&row(&id), 60).await;
+    driver.click(&task_row).await;
+    let link = driver.wait("[data-testid=output-link]", 60).await;
+    let path = driver.attribute(&link, "data-path").await.unwrap();
+    assert!(
+        path.starts_with("storage/results/") && path.ends_with("out/r.txt"),
+        "{path}"
+    );
+    assert!(desktop.host_dir().join(&path).is_file(), "{path}");
+    driver.click(&link).await;
+    driver.wait("[data-testid=screen-storage]", 30).await;
+    driver
+        .wait(
+            &format!("[data-testid=storage-row][data-path=\"{path}\"][data-selected=true]"),
+            30,
+        )
+        .await;
+    driver
+        .wait_text("[data-testid=storage-disk]", 30, |t| !t.is_empty())
+        .await;
+
+    // Storage: a finished task's folder is deleted after confirmation.
+    let folder = format!("tasks/{id}");
+    assert!(desktop.host_dir().join(&folder).is_dir());
+    let tasks = driver
+        .wait("[data-testid=storage-row][data-path=tasks]", 30)
+        .await;
+    if driver
+        .find(&format!(
+            "[data-testid=storage-row][data-path=\"{folder}\"]"
+        ))
+        .await
+        .is_none()
+    {
+        driver.click(&tasks).await;
+    }
+    let folder_row = driver
+        .wait(
+            &format!("[data-testid=storage-row][data-path=\"{folder}\"]"),
+            30,
+        )
+        .await;
+    driver.click(&folder_row).await;
+    let delete = driver
+        .wait(
+            &format!(
+                "[data-testid=storage-row][data-path=\"{folder}\"] [data-testid=storage-delete]"
+            ),
+            30,
+        )
+        .await;
+    driver.click(&delete).await;
+    let confirm = driver.wait("[data-testid=confirm-delete]", 10).await;
+    let asked = driver.text(&confirm).await;
+    assert!(
+        asked.contains(&id),
+        "the confirmation names the folder: {asked}"
+    );
+    let yes = driver.wait("[data-testid=confirm-delete-yes]", 10).await;
+    driver.click(&yes).await;
+    until(30, "the folder to be deleted", async || {
+        (!desktop.host_dir().join(&folder).exists()).then_some(())
+    })
+    .await;
+    until(30, "its row to go", async || {
+        driver
+            .find(&format!(
+                "[data-testid=storage-row][data-path=\"{folder}\"]"
+            ))
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+
+    // Containers: a running task's container with its use.
+    let long = job_file(
+        &desktop,
+        "spinning",
+        "while true; do echo tick; sleep 0.2; done",
+    );
+    let long_id = submit(&desktop, &["task", "submit", long.to_str().unwrap()]);
+    open_screen(&driver, "containers").await;
+    let container = driver
+        .wait_text("[data-testid=container-row][data-state=running]", 60, |t| {
+            t.contains(&long_id)
+        })
+        .await;
+    assert!(container.contains("spinning") || container.contains(&long_id));
+    let _ = desktop.gantry(&["task", "cancel", &long_id]);
+    driver.quit().await;
 }

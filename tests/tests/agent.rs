@@ -613,3 +613,48 @@ async fn statsd_metrics_are_sent() {
     );
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn containers_show_their_use_and_pull_progress_clears() {
+    let Some(mut world) = World::start().await else {
+        return;
+    };
+    let agent = world.agent("box", &[], |_| {}).await.agent.clone();
+    // Busy on one core and holding about 20 MB, for as long as the test needs.
+    let id = world
+        .submit(&format!(
+            "image: {}\ncommand: [sh, -c, 'x=$(head -c 20000000 /dev/zero | tr \"\\\\0\" a); echo ready; while :; do :; done']\n",
+            image()
+        ))
+        .await;
+    world
+        .until(&id, |t| t.log_size > 0, "to write output")
+        .await;
+    let engine = agent.engine().unwrap();
+    let listed = engine.containers().await.unwrap();
+    let main = listed
+        .iter()
+        .find(|c| c.task_id.as_deref() == Some(id.as_str()))
+        .expect("the task's container is listed");
+    assert_eq!(
+        (main.role.as_str(), main.state.as_str()),
+        ("main", "running")
+    );
+    assert_eq!(main.name, format!("gantry-{id}"));
+    assert!(main.cpu_percent.is_some_and(|p| p > 20.0), "{main:?}");
+    assert!(
+        main.memory_bytes.is_some_and(|m| m > 15_000_000),
+        "{main:?}"
+    );
+    assert!(main.memory_limit_bytes.is_some_and(|l| l > 0));
+    let pids = engine.host_pids(&main.id).await;
+    assert!(!pids.is_empty() && pids.iter().all(|p| *p > 1), "{pids:?}");
+    let held = agent.status().tasks;
+    assert!(
+        held.iter().all(|t| t.pull.is_none()),
+        "no pull after the pull: {held:?}"
+    );
+    world.admin.cancel(&id).await.unwrap();
+    world.finished(&id).await;
+    world.stop().await;
+}

@@ -122,6 +122,9 @@ pub enum AgentEvent {
         state: TaskState,
         /// Why, if it did not succeed.
         reason: Option<String>,
+        /// The command's exit code, if it ran and exited.
+        #[serde(default)]
+        exit_code: Option<i64>,
     },
 }
 
@@ -561,9 +564,9 @@ impl Agent {
             agent.inner.held.lock().expect("held map poisoned").remove(&id);
             agent.inner.slots.send_modify(|n| *n += 1);
             match ended {
-                Some(Outcome { state, reason, .. }) => {
+                Some(Outcome { state, reason, exit_code }) => {
                     tracing::info!(task = %id, %state, reason = reason.as_deref().unwrap_or(""), "task ended");
-                    let _ = agent.inner.events.send(AgentEvent::TaskFinished { id, name, state, reason });
+                    let _ = agent.inner.events.send(AgentEvent::TaskFinished { id, name, state, reason, exit_code });
                 }
                 None => tracing::info!(task = %id, "task left running; it is picked up at the next start"),
             }
@@ -649,6 +652,11 @@ impl Agent {
     /// The spool file of a task the agent holds or held, if any.
     pub fn log_path(&self, id: &str) -> Option<std::path::PathBuf> {
         crate::spool::newest(&self.inner.ctx.host.task_dir(id))
+    }
+
+    /// The Docker engine, or why there is none.
+    pub fn engine(&self) -> Result<Engine, String> {
+        self.inner.ctx.engine.clone()
     }
 
     /// Whether the agent holds a task now.

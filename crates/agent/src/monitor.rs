@@ -108,6 +108,29 @@ impl Monitor {
         self.gpu_count
     }
 
+    /// The processes holding GPU memory, as (host pid, bytes) over every GPU
+    /// (compute and graphics), as of now; empty without NVML. Blocking.
+    pub fn gpu_processes(&self) -> Vec<(u32, u64)> {
+        use nvml_wrapper::enums::device::UsedGpuMemory;
+        let Some(nvml) = &self.nvml else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for index in 0..self.gpu_count {
+            let Ok(device) = nvml.device_by_index(index) else {
+                continue;
+            };
+            let compute = device.running_compute_processes().unwrap_or_default();
+            let graphics = device.running_graphics_processes().unwrap_or_default();
+            for process in compute.into_iter().chain(graphics) {
+                if let UsedGpuMemory::Used(bytes) = process.used_gpu_memory {
+                    found.push((process.pid, bytes));
+                }
+            }
+        }
+        found
+    }
+
     /// Whether NVIDIA GPUs are usable, and why not, as of the last sample.
     pub fn gpu_status(&self) -> &GpuStatus {
         &self.gpu_status
@@ -282,7 +305,7 @@ fn advice(error: &NvmlError) -> String {
 ///
 /// The folder may not exist yet (the agent creates it later), so its nearest
 /// existing ancestor is measured instead: that is where it will be created.
-fn disk_info(host_dir: &Path) -> DiskInfo {
+pub fn disk_info(host_dir: &Path) -> DiskInfo {
     let mut info = DiskInfo {
         path: host_dir.display().to_string(),
         total_bytes: 0,

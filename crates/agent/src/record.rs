@@ -100,6 +100,12 @@ impl Records {
         }
     }
 
+    /// One task's record, if it has a readable one.
+    pub fn load(&self, task_id: &str) -> Option<TaskRecord> {
+        let text = std::fs::read(self.path(task_id)).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
     /// Every recorded task, oldest first. A record that cannot be read is
     /// named in the agent's log and left in place for a person to look at.
     pub fn load_all(&self) -> Vec<TaskRecord> {

@@ -681,6 +681,59 @@ fn split_command(line: &str) -> Result<Vec<String>, String> {
 mod tests {
     use super::*;
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn job_files_are_checked_then_submitted_to_the_local_hub() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::new(
+            dir.path().join("desktop.json"),
+            crate::settings::Settings::default(),
+        );
+        let good = dir.path().join("job.yaml");
+        std::fs::write(
+            &good,
+            "name: hello\nimage: busybox:1\ncommand: [echo, hi]\n",
+        )
+        .unwrap();
+        let refused = node.submit_job_file(&good).await.unwrap_err();
+        assert_eq!(refused.code, "not_local", "{}", refused.message);
+
+        node.use_local(Some(dir.path().join("host"))).await.unwrap();
+        let bad = dir.path().join("bad.yaml");
+        std::fs::write(&bad, "image: busybox:1\ncomand: [echo]\n").unwrap();
+        let error = node.submit_job_file(&bad).await.unwrap_err();
+        assert_eq!(error.code, "bad_job");
+        assert!(
+            error.message.contains("bad.yaml") && error.message.contains("comand"),
+            "{}",
+            error.message
+        );
+        let missing = node
+            .submit_job_file(&dir.path().join("nope.yaml"))
+            .await
+            .unwrap_err();
+        assert_eq!(missing.code, "job_file");
+
+        let id = node.submit_job_file(&good).await.unwrap();
+        // The local hub knows it at once, with its spec and first state.
+        let detail = node.task_detail(&id).await.unwrap();
+        assert_eq!(detail.task.name, "hello");
+        assert!(
+            detail
+                .spec
+                .as_deref()
+                .is_some_and(|s| s.contains("busybox:1"))
+        );
+        assert_eq!(
+            detail.timeline.first().map(|t| t.state),
+            Some(TaskState::Queued)
+        );
+        let unknown = node.task_detail("t-none").await.unwrap_err();
+        assert_eq!(unknown.code, "unknown_task");
+        let _ = node.cancel_task(&id);
+        node.shutdown(true, std::time::Duration::from_secs(20))
+            .await;
+    }
+
     #[test]
     fn commands_split_like_a_shell_would() {
         assert_eq!(

@@ -664,13 +664,19 @@ impl Driver {
         .map(str::to_owned)
     }
 
+    /// Clicks an element; a click the driver refuses fails the test.
     pub async fn click(&self, element: &str) {
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-        .await;
+        let answer = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/element/{element}/click"),
+                Some(json!({})),
+            )
+            .await;
+        assert!(
+            answer.get("error").is_none(),
+            "the click was refused: {answer}"
+        );
     }
 
     pub async fn clear(&self, element: &str) {

@@ -81,11 +81,11 @@ describe("parseAnsi", () => {
   });
 
   it("never shows a sequence cut at a chunk boundary", () => {
-    const buf = new LogBuffer(10);
+    const buf = new LogBuffer();
     buf.append("one \x1b[3");
-    expect(parseAnsi(buf.partial(), initialState())).toEqual([{ text: "one ", classes: "" }]);
+    expect(parseAnsi(buf.partial(), buf.styleAt(buf.end))).toEqual([{ text: "one ", classes: "" }]);
     buf.append("1mred\x1b");
-    expect(parseAnsi(buf.partial(), initialState())).toEqual([
+    expect(parseAnsi(buf.partial(), buf.styleAt(buf.end))).toEqual([
       { text: "one ", classes: "" },
       { text: "red", classes: "ansi-fg-1" },
     ]);
@@ -99,5 +99,76 @@ describe("parseAnsi", () => {
     ]);
     // A dangling escape given straight to the parser does not show either.
     expect(parse("a\x1b[3")).toEqual([[{ text: "a", classes: "" }]]);
+  });
+});
+
+describe("ANSI style across the virtual window", () => {
+  /** A log whose style changes now and then, and stays on across lines. */
+  function colourfulLog(n: number): string[] {
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) {
+      let l = `line ${i}`;
+      if (i % 17 === 3) l = `\x1b[3${i % 8}m` + l; // a colour that carries on
+      if (i % 23 === 5) l += "\x1b[1m"; // bold from the end of a line
+      if (i % 41 === 7) l = "\x1b[0m" + l; // a reset
+      if (i % 29 === 11) l = `\x1b[4${i % 8};2m` + l + "\x1b[22m";
+      lines.push(l);
+    }
+    return lines;
+  }
+
+  /** Every line parsed from the first, carrying the style: what a full render shows. */
+  function reference(lines: string[]): Segment[][] {
+    const state = initialState();
+    return lines.map((l) => parseAnsi(l, state));
+  }
+
+  it("renders any window on its own as a full render would", () => {
+    const lines = colourfulLog(600);
+    const want = reference(lines);
+    const buf = new LogBuffer({ chunkLines: 16 });
+    // Batches cut anywhere, even inside escape sequences.
+    const text = lines.map((l) => l + "\n").join("");
+    for (let i = 0; i < text.length; i += 97) buf.append(text.slice(i, i + 97));
+    expect(buf.length).toBe(600);
+    for (const [from, size] of [
+      [0, 40],
+      [15, 3],
+      [16, 40],
+      [257, 60],
+      [560, 40],
+      [599, 1],
+    ]) {
+      const state = buf.styleAt(from);
+      for (let i = from; i < from + size; i++) {
+        expect(parseAnsi(buf.line(i), state), `line ${i} from ${from}`).toEqual(want[i]);
+      }
+    }
+    // The partial line starts in the style the last line left.
+    buf.append("tail");
+    const end = initialState();
+    for (const l of lines) parseAnsi(l, end);
+    expect(buf.styleAt(buf.end)).toEqual(end);
+  });
+
+  it("keeps the style right after the head is dropped", () => {
+    const lines = colourfulLog(1000);
+    const want = reference(lines);
+    const buf = new LogBuffer({ maxLines: 100, chunkLines: 10 });
+    for (let i = 0; i < lines.length; i += 7) {
+      buf.append(
+        lines
+          .slice(i, i + 7)
+          .map((l) => l + "\n")
+          .join(""),
+      );
+    }
+    expect(buf.first).toBeGreaterThan(800);
+    for (let from = buf.first; from < buf.end; from += 13) {
+      const state = buf.styleAt(from);
+      for (let i = from; i < Math.min(buf.end, from + 20); i++) {
+        expect(parseAnsi(buf.line(i), state)).toEqual(want[i]);
+      }
+    }
   });
 });

@@ -24,6 +24,11 @@ export function initialState(): AnsiState {
   return { fg: null, bg: null, bold: false, dim: false, italic: false, underline: false };
 }
 
+/** A copy of `s`, to carry on from without changing it. */
+export function copyState(s: Readonly<AnsiState>): AnsiState {
+  return { fg: s.fg, bg: s.bg, bold: s.bold, dim: s.dim, italic: s.italic, underline: s.underline };
+}
+
 // CSI (group 1: params, group 2: intermediates, group 3: final byte), OSC,
 // character-set escapes (ESC ( B) and the two-character escapes.
 const ESCAPE = /\x1b\[([0-?]*)([ -/]*)([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]+[0-~]|\x1b[@-Z\\-_]/g;
@@ -36,6 +41,14 @@ const NON_SGR = /\x1b\[(?![0-9;:]*m)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|
 export function keepSgrOnly(text: string): string {
   if (!text.includes("\x1b")) return text;
   return text.replace(NON_SGR, "").replace(ANSI_CUT, "");
+}
+
+const SGR = /\x1b\[[0-9;:]*m/g;
+
+/** Only the SGR sequences of `text`, in order (what a line overwritten by "\r" leaves in force). */
+export function sgrOnly(text: string): string {
+  if (!text.includes("\x1b")) return "";
+  return (text.match(SGR) ?? []).join("");
 }
 
 /** Drops every escape sequence. */

@@ -82,3 +82,94 @@ export function stateTone(state: TaskState): string {
 export function isLive(state: TaskState): boolean {
   return state === "running" || state === "pulling";
 }
+
+/** The filters of the Tasks screen. */
+export type TaskFilter = "all" | "running" | "paused" | "succeeded" | "failed" | "canceled";
+
+export const TASK_FILTERS: readonly TaskFilter[] = ["all", "running", "paused", "succeeded", "failed", "canceled"];
+
+/** Whether a task shows under a filter: "running" takes every state on the way to running, "failed" takes lost ones. */
+export function matchesFilter(state: TaskState, filter: TaskFilter): boolean {
+  switch (filter) {
+    case "all":
+      return true;
+    case "running":
+      return state === "assigned" || state === "pulling" || state === "running";
+    case "failed":
+      return state === "failed" || state === "lost";
+    default:
+      return state === filter;
+  }
+}
+
+function scaled(n: number, base: number, units: readonly string[]): string {
+  if (!Number.isFinite(n) || n <= 0) return `0 ${units[0]}`;
+  let i = 0;
+  let v = n;
+  while (v >= base && i < units.length - 1) {
+    v /= base;
+    i++;
+  }
+  if (i === 0) return `${Math.round(v)} ${units[0]}`;
+  // Three figures at most: 1.23 → "1.2", 12.3 → "12.3", 123.4 → "123".
+  const text = v >= 100 ? String(Math.round(v)) : v.toFixed(1).replace(/\.0$/, "");
+  // Rounding can reach the base ("1000 MB"): say the next unit instead.
+  if (Number(text) >= base && i < units.length - 1) return `1 ${units[i + 1]}`;
+  return `${text} ${units[i]}`;
+}
+
+/** Sizes of files, disks and downloads, in powers of 1000 as file managers show them: "456 MB". */
+export function formatBytes(n: number): string {
+  return scaled(n, 1000, ["B", "kB", "MB", "GB", "TB", "PB"]);
+}
+
+/** Memory (RAM, GPU memory), in powers of 1024 as system monitors show it: "11.8 GiB". */
+export function formatMemory(n: number): string {
+  return scaled(n, 1024, ["B", "KiB", "MiB", "GiB", "TiB"]);
+}
+
+/** A percentage with no decimals: "87%". */
+export function formatPercent(p: number): string {
+  if (!Number.isFinite(p)) return "—";
+  return `${Math.round(p)}%`;
+}
+
+/** A share (0–1) kept within bounds, for bars. */
+export function ratio(part: number, whole: number): number {
+  if (!(whole > 0) || !Number.isFinite(part)) return 0;
+  return Math.min(1, Math.max(0, part / whole));
+}
+
+/** Local wall-clock time as HH:MM:SS. */
+export function formatClockSeconds(ms: number): string {
+  const d = new Date(ms);
+  return `${formatClock(ms)}:${String(d.getSeconds()).padStart(2, "0")}`;
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** When something changed, as short as is clear: "14:22" today, "3 Jan 14:22" this year, "3 Jan 2023" before. */
+export function formatWhen(ms: number, now: number): string {
+  const d = new Date(ms);
+  const n = new Date(now);
+  if (d.getFullYear() === n.getFullYear() && d.getMonth() === n.getMonth() && d.getDate() === n.getDate()) {
+    return formatClock(ms);
+  }
+  const day = `${d.getDate()} ${MONTHS[d.getMonth()]}`;
+  if (d.getFullYear() === n.getFullYear()) return `${day} ${formatClock(ms)}`;
+  return `${day} ${d.getFullYear()}`;
+}
+
+/** A pull's progress as words: "123 MB of 456 MB", or "123 MB" while the total is not known. */
+export function pullText(done: number, total: number): string {
+  if (total > 0) return `${formatBytes(done)} of ${formatBytes(total)}`;
+  return done > 0 ? formatBytes(done) : "Starting…";
+}
+
+/** How a finished task ended, in words: "exit code 3 · out of memory". Empty when there is nothing to say. */
+export function exitText(task: TaskView): string {
+  const parts: string[] = [];
+  if (task.exit_code !== null) parts.push(`exit code ${task.exit_code}`);
+  if (task.reason) parts.push(task.reason);
+  return parts.join(" · ");
+}

@@ -102,7 +102,9 @@ fn steps(
     // The desktop app's build embeds ui/dist, so clippy and the tests cannot
     // compile src-tauri before the UI is built; the UI's own type check and
     // unit tests run here too.
-    say("step 4: the desktop app's UI: npm ci (when stale), check, test, build");
+    say(
+        "step 4: the desktop app's UI: npm ci (when stale), check, unit tests, browser tests (chromium), build",
+    );
     timed(times, "ui", || ui::build(true))?;
 
     // Before the long compile steps, so that a machine that cannot get

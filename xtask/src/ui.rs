@@ -1,7 +1,7 @@
 //! The desktop app's web UI in ui/ (Svelte 5 and Vite): installed with npm,
-//! checked and unit-tested by `cargo xtask test`, and built to ui/dist before
-//! anything compiles src-tauri, because src-tauri's build embeds ui/dist and
-//! fails without it.
+//! checked, unit-tested and browser-tested by `cargo xtask test`, and built to
+//! ui/dist before anything compiles src-tauri, because src-tauri's build
+//! embeds ui/dist and fails without it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,9 +18,10 @@ const INSTALL_NODE: &str =
 /// Builds the UI to ui/dist, first installing its packages with `npm ci` when
 /// they are missing or older than package-lock.json.
 ///
-/// With `check`, svelte-check and the unit tests run too, before the build,
-/// so that a type error or a failing test stops the run before it spends time
-/// on a bundle nobody will use.
+/// With `check`, svelte-check, the unit tests and the browser tests (the
+/// real App over a mocked backend, in Debian's Chromium) run too, before the
+/// build, so that a type error or a failing test stops the run before it
+/// spends time on a bundle nobody will use.
 pub fn build(check: bool) -> Result<()> {
     let npm = npm()?;
     let ui = exec::workspace_root().join("ui");
@@ -38,8 +39,44 @@ pub fn build(check: bool) -> Result<()> {
     if check {
         npm_run(&npm, &ui, &["run", "check"])?;
         npm_run(&npm, &ui, &["test"])?;
+        browser_tests(&npm, &ui)?;
     }
     npm_run(&npm, &ui, &["run", "build"])
+}
+
+/// Runs ui/'s browser tests (`npm run test:browser`, ui/tests/browser): the
+/// built App over a mocked backend, driven through playwright-core in
+/// Debian's Chromium (packages.rs installs it), headless, so no display is
+/// needed. A failing test fails the step.
+fn browser_tests(npm: &Path, ui: &Path) -> Result<()> {
+    let chromium = chromium()?;
+    say(format!(
+        "ui: running `npm run test:browser` in {}",
+        chromium.display()
+    ));
+    exec::run(
+        Command::new(npm)
+            .args(["run", "test:browser"])
+            .current_dir(ui)
+            // run.mjs launches this browser; playwright-core never downloads one.
+            .env("GANTRY_CHROMIUM", &chromium)
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+            .stdin(Stdio::null()),
+    )
+    .context("the UI's browser tests (`npm run test:browser` in ui/) failed")
+}
+
+/// Debian's Chromium, which the browser tests run in.
+fn chromium() -> Result<PathBuf> {
+    let debian = Path::new("/usr/bin/chromium");
+    if exec::executable(debian) {
+        return Ok(debian.to_path_buf());
+    }
+    exec::find_program("chromium").ok_or_else(|| {
+        anyhow::anyhow!(
+            "the UI's browser tests need Chromium, which is not installed: `apt-get install chromium` (packages.rs lists it)"
+        )
+    })
 }
 
 /// The absolute path of npm, after checking that the Node.js beside it is

@@ -69,6 +69,17 @@ fn submit_to(desktop: &Desktop, hub: &Hub, job: &std::path::Path) -> String {
     )
 }
 
+/// With GANTRY_SCREENSHOTS set, saves the window as docs/screenshots/<name>.png
+/// (the README shows the built app against the real agent this way).
+async fn picture(driver: &Driver, name: &str) {
+    if std::env::var_os("GANTRY_SCREENSHOTS").is_some() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs/screenshots")
+            .join(format!("{name}.png"));
+        driver.screenshot(&path).await;
+    }
+}
+
 /// Opens a screen from the sidebar and waits for it.
 async fn open_screen(driver: &Driver, name: &str) {
     let nav = driver.wait(&format!("[data-testid=nav-{name}]"), 30).await;
@@ -561,6 +572,9 @@ async fn dashboard_screens_against_the_real_agent() {
     driver
         .wait_text("[data-testid=host-disk]", 30, |t| !t.is_empty())
         .await;
+    // A few seconds of samples, for the picture.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    picture(&driver, "app-overview").await;
 
     // Settings: outputs kept in local storage, a new name; the agent
     // restarts with them.
@@ -641,6 +655,7 @@ async fn dashboard_screens_against_the_real_agent() {
         .await;
     assert!(spec.contains(&gantry_tests::image()), "{spec}");
     assert!(spec.contains("WHO"), "{spec}");
+    picture(&driver, "app-task-detail").await;
 
     // A job with outputs (from the CLI): Task detail links them into
     // Storage, which opens at the file.
@@ -679,6 +694,7 @@ async fn dashboard_screens_against_the_real_agent() {
     driver
         .wait_text("[data-testid=storage-disk]", 30, |t| !t.is_empty())
         .await;
+    picture(&driver, "app-storage").await;
 
     // Storage: a finished task's folder is deleted after confirmation.
     let folder = format!("tasks/{id}");
@@ -750,6 +766,7 @@ async fn dashboard_screens_against_the_real_agent() {
         })
         .await;
     assert!(container.contains("spinning") || container.contains(&long_id));
+    picture(&driver, "app-containers").await;
     let _ = desktop.gantry(&["task", "cancel", &long_id]);
     driver.quit().await;
 }

@@ -88,6 +88,10 @@ pub const REQUIRED: &[(&str, &str)] = &[
         "the accessibility bus GTK connects to when the app starts, so it starts without waiting or warning",
     ),
     ("chromium", "the UI's browser tests run in it (issue 6)"),
+    (
+        "systemd",
+        "systemd-analyze checks the user unit `gantry service install` writes",
+    ),
 ];
 
 /// Installs whichever of [`REQUIRED`] are missing, with apt-get.

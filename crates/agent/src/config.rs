@@ -23,6 +23,8 @@ pub struct Flags {
     pub server: Option<String>,
     /// `--token`.
     pub token: Option<Token>,
+    /// `--token-file`: a file holding the token, readable only by its owner.
+    pub token_file: Option<PathBuf>,
     /// `--host-dir`.
     pub host_dir: Option<PathBuf>,
     /// `--name`.
@@ -48,7 +50,8 @@ pub struct Flags {
 pub struct AgentConfig {
     /// The hub's address (GANTRY_SERVER, SERVER_ADDRESS).
     pub server: Option<String>,
-    /// The node token (GANTRY_TOKEN, ACCESS_TOKEN, or token_file in the config file).
+    /// The node token (--token-file / GANTRY_TOKEN_FILE, GANTRY_TOKEN, ACCESS_TOKEN, or
+    /// token_file in the config file).
     pub token: Option<Token>,
     /// Where the agent keeps everything (GANTRY_HOST_DIR, AGENT_HOST_DIR).
     pub host_dir: PathBuf,
@@ -184,9 +187,13 @@ impl AgentConfig {
                 }
             };
 
-        let token = match flags.token {
-            Some(token) => Some(token),
-            None => match var(&["GANTRY_TOKEN", "ACCESS_TOKEN"]) {
+        let token_file = flags
+            .token_file
+            .or_else(|| var(&["GANTRY_TOKEN_FILE"]).map(|(_, v)| PathBuf::from(v)));
+        let token = match (flags.token, token_file) {
+            (Some(token), _) => Some(token),
+            (None, Some(path)) => Some(read_token_file(&path)?),
+            (None, None) => match var(&["GANTRY_TOKEN", "ACCESS_TOKEN"]) {
                 Some((_, token)) => Some(Token::new(token)),
                 None => match &file.token_file {
                     Some(path) => Some(read_token_file(path)?),

@@ -23,6 +23,9 @@ pub struct StartArgs {
     /// The node token from `gantry hub node add` [env: GANTRY_TOKEN, ACCESS_TOKEN].
     #[arg(long)]
     token: Option<String>,
+    /// A file holding the node token, readable only by you (chmod 600) [env: GANTRY_TOKEN_FILE].
+    #[arg(long, conflicts_with = "token")]
+    token_file: Option<PathBuf>,
     /// Where the agent keeps logs, tasks and results [env: GANTRY_HOST_DIR, AGENT_HOST_DIR; default: ~/.local/share/gantry/agent].
     #[arg(long)]
     host_dir: Option<PathBuf>,
@@ -93,6 +96,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
     let config = resolve(Flags {
         server: args.server,
         token: args.token.map(Token::new),
+        token_file: args.token_file,
         host_dir: args.host_dir,
         name: args.name,
         labels: args.labels,
@@ -120,10 +124,19 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         Err(error) => tracing::warn!(%error, "the control socket's task failed"),
         Ok(Ok(())) => {}
     }
+    if let Err(gantry_agent::agent::AgentError::Refused(error)) = &result {
+        // Its own exit status, so that a service manager does not restart
+        // an agent whose token the hub will keep refusing.
+        eprintln!("error: the hub refused this agent: {error}");
+        return Ok(ExitCode::from(REFUSED));
+    }
     result?;
     tracing::info!("agent stopped");
     Ok(ExitCode::SUCCESS)
 }
+
+/// `gantry agent start`'s exit status when the hub refuses the token for good.
+pub const REFUSED: u8 = 3;
 
 /// `gantry agent status`.
 pub async fn status(json: bool, local: &Local) -> anyhow::Result<ExitCode> {

@@ -3,6 +3,7 @@
 
 mod agent;
 mod hub;
+mod service;
 mod task;
 
 use std::path::PathBuf;
@@ -38,6 +39,9 @@ enum Command {
     /// Run the agent that takes tasks from a hub, or steer the one running here.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Install the headless agent as a systemd user service, or remove it.
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Run one job file on this machine without a hub: its output on stdout and
     /// stderr, exit code = the task's.
     Run {
@@ -221,6 +225,18 @@ enum AgentCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ServiceCommand {
+    /// Write and enable a systemd user unit that runs `gantry agent start`
+    /// (the token stays in a file only you can read, never in the unit).
+    Install(service::InstallArgs),
+    /// Stop and disable the unit, remove it and the token file it used; the
+    /// storage folder stays.
+    Uninstall,
+    /// Whether the unit is installed, enabled and running.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
 enum NodeCommand {
     /// List nodes.
     List {
@@ -286,5 +302,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             agent::steer(gantry_agent::control::Request::Drain { on: !off }, &local).await
         }
         Command::Run { file, local } => agent::run_file(file, &local).await,
+        Command::Service(ServiceCommand::Install(args)) => service::install(args),
+        Command::Service(ServiceCommand::Uninstall) => service::uninstall(),
+        Command::Service(ServiceCommand::Status) => service::status(),
     }
 }

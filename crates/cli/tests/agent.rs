@@ -22,6 +22,27 @@ struct Setup {
 
 impl Setup {
     fn start(agent_args: &[&str]) -> Setup {
+        let mut setup = Setup::hub();
+        let agent = Command::new(GANTRY)
+            .args(["agent", "start", "--server", &setup.url, "--name", "laptop"])
+            .args(agent_args)
+            .arg("--host-dir")
+            .arg(setup.host_dir())
+            .env("GANTRY_TOKEN", &setup.node)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .env("XDG_CONFIG_HOME", setup.dir.path())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        setup.agent = Some(agent);
+        setup.wait_for("the agent's socket", || {
+            setup.host_dir().join("agent.sock").exists()
+        });
+        setup
+    }
+
+    /// A hub with a node "laptop" and an admin token, and no agent yet.
+    fn hub() -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("hub");
         let line = |args: &[&str]| {
@@ -66,30 +87,14 @@ impl Setup {
             .strip_prefix("listening on ")
             .unwrap()
             .to_owned();
-        let mut setup = Setup {
+        Setup {
             hub,
             agent: None,
             url,
             admin,
             node,
             dir,
-        };
-        let agent = Command::new(GANTRY)
-            .args(["agent", "start", "--server", &setup.url, "--name", "laptop"])
-            .args(agent_args)
-            .arg("--host-dir")
-            .arg(setup.host_dir())
-            .env("GANTRY_TOKEN", &setup.node)
-            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-            .env("XDG_CONFIG_HOME", setup.dir.path())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        setup.agent = Some(agent);
-        setup.wait_for("the agent's socket", || {
-            setup.host_dir().join("agent.sock").exists()
-        });
-        setup
+        }
     }
 
     fn host_dir(&self) -> PathBuf {
@@ -407,4 +412,192 @@ fn run_executes_one_job_without_a_hub() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown field `bogus`"));
+}
+
+/// Splits a unit's ExecStart= line into words (double quotes only, as the
+/// unit `gantry service install` writes uses them).
+fn exec_words(unit: &str) -> Vec<String> {
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("the unit has ExecStart=");
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' if quoted => word.extend(chars.next()),
+            ' ' if !quoted => words.push(std::mem::take(&mut word)),
+            c => word.push(c),
+        }
+    }
+    words.push(word);
+    words.into_iter().map(|w| w.replace("%%", "%")).collect()
+}
+
+#[test]
+fn service_install_writes_a_valid_unit_whose_command_runs_the_agent() {
+    let mut setup = Setup::hub();
+    let home = setup.dir.path().join("home");
+    let config = home.join(".config");
+    let runtime = setup.dir.path().join("runtime");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let service = |args: &[&str], token: Option<&str>| {
+        let mut command = Command::new(GANTRY);
+        command
+            .arg("service")
+            .args(args)
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", &config)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env_remove("GANTRY_TOKEN")
+            .env_remove("GANTRY_SERVER")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .stdin(Stdio::piped());
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(token) = token {
+            use std::io::Write;
+            writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
+        }
+        child.wait_with_output().unwrap()
+    };
+    assert_eq!(
+        service(&["status"], None).status.code(),
+        Some(3),
+        "not installed yet"
+    );
+    let host_dir = setup.host_dir();
+    let installed = service(
+        &[
+            "install",
+            "--server",
+            &setup.url,
+            "--host-dir",
+            host_dir.to_str().unwrap(),
+            "--name",
+            "lab box",
+            "--label",
+            "room=2",
+        ],
+        Some(&setup.node),
+    );
+    let said = String::from_utf8_lossy(&installed.stderr);
+    // systemd is not PID 1 here, so no user manager takes the unit: the
+    // command says so, and what to run where one does.
+    assert_eq!(installed.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("systemctl --user enable --now gantry-agent.service"),
+        "{said}"
+    );
+
+    let unit_path = config.join("systemd/user/gantry-agent.service");
+    let unit = std::fs::read_to_string(&unit_path).unwrap();
+    assert!(
+        !unit.contains(&setup.node),
+        "the token is in the unit:\n{unit}"
+    );
+    let token_path = config.join("gantry/node-token");
+    assert_eq!(
+        std::fs::read_to_string(&token_path).unwrap().trim(),
+        setup.node
+    );
+    for path in [&unit_path, &token_path] {
+        let mode = std::fs::metadata(path).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600,
+            "{path:?}"
+        );
+    }
+
+    // systemd's own parser accepts the unit, without a word of warning
+    // (`cargo xtask test` installs systemd for systemd-analyze).
+    match Command::new("systemd-analyze")
+        .args(["verify", "--user"])
+        .arg(&unit_path)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+    {
+        Ok(verified) => assert!(
+            verified.status.success() && verified.stderr.is_empty(),
+            "systemd-analyze verify: {}\n{unit}",
+            String::from_utf8_lossy(&verified.stderr)
+        ),
+        Err(error) => assert!(
+            std::env::var_os("GANTRY_REQUIRE_SERVICES").is_none(),
+            "systemd-analyze is needed: {error}"
+        ),
+    }
+
+    // The unit's command line, run as systemd would (no token in the
+    // environment), connects to the hub.
+    let words = exec_words(&unit);
+    assert_eq!(
+        std::path::Path::new(&words[0]),
+        std::fs::canonicalize(GANTRY).unwrap()
+    );
+    assert!(words.contains(&"lab box".to_owned()), "{words:?}");
+    let agent = Command::new(&words[0])
+        .args(&words[1..])
+        .env_clear()
+        .env("HOME", &home)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    setup.agent = Some(agent);
+    setup.wait_for("the unit's agent to reach the hub", || {
+        setup.host_dir().join("agent.sock").exists()
+            && setup
+                .gantry(&["agent", "status", "--json"])
+                .status
+                .success()
+            && setup.status()["connected"] == true
+    });
+    assert_eq!(setup.status()["name"], "lab box");
+
+    let status = service(&["status"], None);
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(shown.contains("installed at"), "{shown}");
+    assert_eq!(status.status.code(), Some(3), "no manager runs it: {shown}");
+
+    let removed = service(&["uninstall"], None);
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    assert!(!unit_path.exists() && !token_path.exists());
+    assert!(setup.host_dir().exists(), "the storage folder stays");
+}
+
+#[test]
+fn a_refused_token_exits_with_its_own_status() {
+    let setup = Setup::hub();
+    let token = setup.dir.path().join("token");
+    std::fs::write(&token, "gantry_node_not-a-real-token\n").unwrap();
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let output = Command::new(GANTRY)
+        .args(["agent", "start", "--server", &setup.url, "--token-file"])
+        .arg(&token)
+        .arg("--host-dir")
+        .arg(setup.host_dir())
+        .env_remove("GANTRY_TOKEN")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("XDG_CONFIG_HOME", setup.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -15,9 +15,17 @@ class MetricsStore {
   error = $state<string | null>(null);
   private started = false;
 
+  /** Points added while the window was hidden, not yet shown. */
+  private unseen: MetricsSample | null = null;
+
   start(): void {
     if (this.started) return;
     this.started = true;
+    // A hidden window (the app in the tray) keeps the history but draws
+    // nothing: charts catch up in one update when it shows again.
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState !== "hidden" && this.unseen !== null) this.publish(this.unseen);
+    });
     api.watchMetrics((samples) => this.add(samples)).catch((e) => {
       this.error = api.errorMessage(e);
       this.started = false;
@@ -25,17 +33,23 @@ class MetricsStore {
   }
 
   add(samples: MetricsSample[]): void {
-    let added = false;
+    let newest: MetricsSample | null = null;
     for (const s of samples) {
-      if (this.history.push(sampleTime(s), sampleValues(s))) {
-        added = true;
-        this.latest = s;
-      }
+      if (this.history.push(sampleTime(s), sampleValues(s))) newest = s;
     }
-    if (added) {
-      this.error = null;
-      this.version++;
+    if (newest === null) return;
+    if (typeof document !== "undefined" && document.visibilityState === "hidden") {
+      this.unseen = newest;
+      return;
     }
+    this.publish(newest);
+  }
+
+  private publish(newest: MetricsSample): void {
+    this.unseen = null;
+    this.latest = newest;
+    this.error = null;
+    this.version++;
   }
 }
 

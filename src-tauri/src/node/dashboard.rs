@@ -421,6 +421,14 @@ impl Node {
                 "The storage folder must be a full path, e.g. /home/you/gantry",
             ));
         }
+        if host_dir != self.host_dir() && !self.status.borrow().tasks.is_empty() {
+            // Their records and spools live in the old folder: an agent in a
+            // new one would not pick them up.
+            return Err(UiError::new(
+                "bad_setting",
+                "Tasks are running in the current storage folder: let them finish (or cancel them) before moving it",
+            ));
+        }
         self.update_settings(|s| {
             s.name = Some(name);
             s.labels = Some(labels);

@@ -52,6 +52,13 @@ enum Command {
     },
     /// Print Gantry's version.
     Version,
+    /// Write the man pages and shell completions (for packages) into a folder.
+    #[command(hide = true)]
+    Generate {
+        /// The folder; `man/` and `completions/` are made in it.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,6 +278,10 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Generate { out } => {
+            generate(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Version => {
             println!("gantry {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
@@ -306,4 +317,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Service(ServiceCommand::Uninstall) => service::uninstall(),
         Command::Service(ServiceCommand::Status) => service::status(),
     }
+}
+
+/// Writes `gantry.1` and a page per subcommand (`gantry-task-submit.1`, …)
+/// into `out/man`, and completions for bash, zsh and fish into
+/// `out/completions`, all from the same clap definition the binary parses.
+fn generate(out: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    let man = out.join("man");
+    let completions = out.join("completions");
+    for dir in [&man, &completions] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut command = Cli::command();
+    command.build();
+    clap_mangen::generate_to(command.clone(), &man)
+        .with_context(|| format!("cannot write the man pages in {}", man.display()))?;
+    // clap adds a `help` subcommand at each level; a page for each of those
+    // says nothing the others do not.
+    for entry in std::fs::read_dir(&man)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.contains("-help") {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        clap_complete::generate_to(shell, &mut command, "gantry", &completions).with_context(
+            || {
+                format!(
+                    "cannot write the {shell} completions in {}",
+                    completions.display()
+                )
+            },
+        )?;
+    }
+    println!("wrote {} and {}", man.display(), completions.display());
+    Ok(())
 }

@@ -508,3 +508,56 @@ fn nodes_can_be_added_while_the_hub_serves() {
     assert_eq!(nodes["nodes"].as_array().unwrap().len(), 9);
     hub.stop();
 }
+
+#[test]
+fn man_pages_and_completions_are_generated_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(GANTRY)
+        .args(["generate", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let man = dir.path().join("man");
+    let page = std::fs::read_to_string(man.join("gantry.1")).unwrap();
+    assert!(page.contains(".TH gantry 1"), "{page}");
+    for sub in [
+        "gantry-service-install.1",
+        "gantry-task-submit.1",
+        "gantry-agent-start.1",
+    ] {
+        assert!(man.join(sub).is_file(), "{sub} is missing");
+    }
+    // groff renders the page without a warning.
+    if let Ok(rendered) = Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .arg(man.join("gantry-service-install.1"))
+        .output()
+    {
+        assert!(
+            rendered.status.success() && rendered.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&rendered.stderr)
+        );
+    }
+    let completions = dir.path().join("completions");
+    for file in ["gantry.bash", "_gantry", "gantry.fish"] {
+        assert!(completions.join(file).is_file(), "{file} is missing");
+    }
+    // bash loads the completion and offers the subcommands.
+    let script = format!(
+        "source {}; COMP_WORDS=(gantry ser); COMP_CWORD=1; COMP_LINE='gantry ser'; COMP_POINT=10; _gantry gantry ser gantry; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        completions.join("gantry.bash").display()
+    );
+    let offered = Command::new("bash").args(["-c", &script]).output().unwrap();
+    let words = String::from_utf8_lossy(&offered.stdout);
+    assert!(
+        words.lines().any(|w| w == "service"),
+        "bash offers: {words}{}",
+        String::from_utf8_lossy(&offered.stderr)
+    );
+}

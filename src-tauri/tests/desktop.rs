@@ -80,6 +80,17 @@ async fn picture(driver: &Driver, name: &str) {
     }
 }
 
+/// Chooses "Use this computer only" in the wizard and waits for local mode.
+async fn choose_local_mode(driver: &Driver) {
+    let local = driver.wait("[data-testid=wizard-local]", 60).await;
+    driver.click(&local).await;
+    driver
+        .wait_text("[data-testid=status-connection]", 60, |t| {
+            t.trim() == "local"
+        })
+        .await;
+}
+
 /// Opens a screen from the sidebar and waits for it.
 async fn open_screen(driver: &Driver, name: &str) {
     let nav = driver.wait(&format!("[data-testid=nav-{name}]"), 30).await;
@@ -404,13 +415,7 @@ async fn local_mode_runs_a_task_submitted_with_no_server() {
     }
     let desktop = Desktop::start().await;
     let driver = Driver::start(&desktop, &[]).await;
-    let local = driver.wait("[data-testid=wizard-local]", 60).await;
-    driver.click(&local).await;
-    driver
-        .wait_text("[data-testid=status-connection]", 60, |t| {
-            t.trim() == "local"
-        })
-        .await;
+    choose_local_mode(&driver).await;
     open_screen(&driver, "tasks").await;
     let job = job_file(&desktop, "here", "echo made on this computer");
     // No --server and no token: the CLI finds the app's local hub.
@@ -552,13 +557,7 @@ async fn dashboard_screens_against_the_real_agent() {
     }
     let desktop = Desktop::start().await;
     let driver = Driver::start(&desktop, &[]).await;
-    let local = driver.wait("[data-testid=wizard-local]", 60).await;
-    driver.click(&local).await;
-    driver
-        .wait_text("[data-testid=status-connection]", 60, |t| {
-            t.trim() == "local"
-        })
-        .await;
+    choose_local_mode(&driver).await;
 
     // Overview: this machine has no NVIDIA GPU, so the card says so; the
     // host's charts are drawn from the agent's samples.

@@ -631,7 +631,7 @@ async fn containers_show_their_use_and_pull_progress_clears() {
         .until(&id, |t| t.log_size > 0, "to write output")
         .await;
     let engine = agent.engine().unwrap();
-    let listed = engine.containers().await.unwrap();
+    let listed = engine.containers(None).await.unwrap();
     let main = listed
         .iter()
         .find(|c| c.task_id.as_deref() == Some(id.as_str()))

@@ -134,7 +134,7 @@ impl Node {
             .engine()
             .map_err(|why| UiError::new("docker", why))?;
         let found = engine
-            .containers()
+            .containers(None)
             .await
             .map_err(|e| UiError::new("docker", e.to_string()))?;
         let names = self.task_names();
@@ -265,7 +265,7 @@ impl Node {
     /// processes hold where NVML can tell.
     async fn task_usage(&self, agent: &Agent, id: &str) -> Option<TaskUsage> {
         let engine = agent.engine().ok()?;
-        let found = engine.containers().await.ok()?;
+        let found = engine.containers(Some(id)).await.ok()?;
         let main = found
             .into_iter()
             .find(|c| c.task_id.as_deref() == Some(id) && c.role == "main")?;

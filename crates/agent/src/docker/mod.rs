@@ -745,12 +745,17 @@ impl Engine {
     /// of those running: for the app's Containers screen and Task detail.
     /// Stats of running containers are read at once, each over about a
     /// second (Docker measures CPU between two readings).
-    pub async fn containers(&self) -> Result<Vec<ContainerUse>, ExecError> {
-        let label = match &self.agent {
+    /// With `task`, only that task's containers (and only theirs are asked
+    /// for stats).
+    pub async fn containers(&self, task: Option<&str>) -> Result<Vec<ContainerUse>, ExecError> {
+        let mut labels = vec![match &self.agent {
             Some(agent) => format!("{LABEL_AGENT}={agent}"),
             None => LABEL_TASK.to_owned(),
-        };
-        let filters = HashMap::from([("label", vec![label])]);
+        }];
+        if let Some(task) = task {
+            labels.push(format!("{LABEL_TASK}={task}"));
+        }
+        let filters = HashMap::from([("label", labels)]);
         let options = ListContainersOptionsBuilder::new()
             .all(true)
             .filters(&filters)

@@ -11,12 +11,15 @@ use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt;
 
 use crate::node::Node;
+use crate::updater::Updates;
 use crate::view::{
     ContainerView, LogBatch, MetricsSample, NewTask, NodeSettings, NodeSettingsChange,
-    Notifications, Setup, Status, StorageListing, TaskDetail, UiError,
+    Notifications, Setup, Status, StorageListing, TaskDetail, UiError, UpdateProgress, UpdateState,
+    UpdateStep,
 };
 
 type NodeState<'a> = State<'a, Arc<Node>>;
+type UpdatesState<'a> = State<'a, Arc<Updates>>;
 
 fn folder(text: Option<String>) -> Option<PathBuf> {
     text.map(|t| t.trim().to_owned())
@@ -265,4 +268,74 @@ pub async fn run_job_file(app: AppHandle, node: NodeState<'_>) -> Result<Option<
         return Ok(None);
     };
     node.submit_job_file(&path).await.map(Some)
+}
+
+fn update_state_of(app: &AppHandle, updates: &Updates) -> UpdateState {
+    updates.view(app.package_info().version.to_string())
+}
+
+/// The app's version, its update key and server, and what the last check
+/// found.
+#[tauri::command]
+pub fn update_state(app: AppHandle, updates: UpdatesState<'_>) -> Result<UpdateState, UiError> {
+    Ok(update_state_of(&app, &updates))
+}
+
+/// Asks the update server now ("Check now"); the state after the check, or
+/// why it failed (the state keeps that too).
+#[tauri::command]
+pub async fn check_update(
+    app: AppHandle,
+    updates: UpdatesState<'_>,
+) -> Result<UpdateState, UiError> {
+    if let Some(found) = updates.check(&app).await? {
+        // Seen here: no notification for it later.
+        updates.first_news(&found.version);
+    }
+    Ok(update_state_of(&app, &updates))
+}
+
+/// Keeps the update server typed in Settings (empty: updates off) and, when
+/// updates are on, asks it at once: the state after that check (a failed
+/// check is in `last_check`; the address is kept all the same).
+#[tauri::command]
+pub async fn set_update_endpoint(
+    app: AppHandle,
+    node: NodeState<'_>,
+    updates: UpdatesState<'_>,
+    endpoint: String,
+) -> Result<UpdateState, UiError> {
+    let endpoint = updates.prepare_endpoint(&endpoint)?;
+    node.set_update_endpoint(endpoint.clone())?;
+    updates.use_endpoint(endpoint);
+    if updates.enabled()
+        && let Ok(Some(found)) = updates.check(&app).await
+    {
+        updates.first_news(&found.version);
+    }
+    Ok(update_state_of(&app, &updates))
+}
+
+/// Downloads the update found with its progress on `on_progress`, has its
+/// signature verified, installs it, and restarts the app (running tasks
+/// are left running and picked up again, as at Quit).
+#[tauri::command]
+pub async fn install_update(
+    app: AppHandle,
+    node: NodeState<'_>,
+    updates: UpdatesState<'_>,
+    on_progress: Channel<UpdateProgress>,
+) -> Result<(), UiError> {
+    updates
+        .install(|progress| {
+            let _ = on_progress.send(progress);
+        })
+        .await?;
+    let _ = on_progress.send(UpdateProgress {
+        step: UpdateStep::Restarting,
+        done_bytes: 0,
+        total_bytes: None,
+    });
+    crate::restart(app, Arc::clone(&node));
+    Ok(())
 }

@@ -16,6 +16,7 @@ mod notify;
 mod settings;
 mod storage;
 mod tray;
+mod updater;
 mod view;
 
 use std::path::Path;
@@ -47,7 +48,8 @@ fn main() -> anyhow::Result<()> {
         println!(
             "gantry-desktop [--hidden]\n\nGantry's desktop app: runs tasks from a Gantry hub on this computer.\n  \
              --hidden   start in the tray, with no window\n\n\
-             Honours the agent's settings: GANTRY_SERVER, GANTRY_TOKEN, GANTRY_HOST_DIR, ~/.config/gantry/agent.toml."
+             Honours the agent's settings: GANTRY_SERVER, GANTRY_TOKEN, GANTRY_HOST_DIR, ~/.config/gantry/agent.toml.\n\
+             GANTRY_UPDATE_ENDPOINT sets the update server (Settings > Updates otherwise; none: no update checks)."
         );
         return Ok(());
     }
@@ -76,6 +78,7 @@ fn main() -> anyhow::Result<()> {
 
     let settings_path = Settings::default_path();
     let settings = Settings::load(&settings_path)?;
+    let updates = updater::Updates::from_settings(&settings);
     let node = Node::new(settings_path, settings);
     // The event loop may end the process without returning here, so the
     // log writer's guard is dropped (flushing it) at RunEvent::Exit.
@@ -83,6 +86,9 @@ fn main() -> anyhow::Result<()> {
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting");
 
     let setup_node = Arc::clone(&node);
+    let setup_updates = Arc::clone(&updates);
+    let mut context = tauri::generate_context!();
+    updater::configure(&mut context);
     let app = tauri::Builder::default()
         // First: a second launch must reach the first before anything else starts.
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
@@ -95,7 +101,9 @@ fn main() -> anyhow::Result<()> {
         )
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(updater::plugin())
         .manage(Arc::clone(&node))
+        .manage(updates)
         .invoke_handler(tauri::generate_handler![
             commands::setup_state,
             commands::connect,
@@ -124,6 +132,10 @@ fn main() -> anyhow::Result<()> {
             commands::replace_token,
             commands::submit_task,
             commands::run_job_file,
+            commands::update_state,
+            commands::check_update,
+            commands::set_update_endpoint,
+            commands::install_update,
         ])
         .on_window_event(|window, event| {
             // Closing the window hides it: the app lives in the tray.
@@ -143,6 +155,12 @@ fn main() -> anyhow::Result<()> {
                 node.tracker(),
             );
             spawn_signal_handler(handle.clone(), Arc::clone(&node));
+            updater::spawn_schedule(
+                handle.clone(),
+                setup_updates,
+                node.stopping(),
+                node.tracker(),
+            );
             tauri::async_runtime::spawn(async move {
                 let needs_setup = node.boot().await;
                 if needs_setup || !hidden {
@@ -151,7 +169,7 @@ fn main() -> anyhow::Result<()> {
             });
             Ok(())
         })
-        .build(tauri::generate_context!())
+        .build(context)
         .context("cannot start the app")?;
     app.run(move |_app, event| match event {
         // The last window closing must not end the app: it lives in the tray.
@@ -242,6 +260,16 @@ fn finish(app: AppHandle, node: Arc<Node>, stop_tasks: bool) {
         tracing::info!(stop_tasks, "quitting");
         node.shutdown(stop_tasks, QUIT_PATIENCE).await;
         app.exit(0);
+    });
+}
+
+/// After an update was installed: stops the node as Quit does, leaving tasks
+/// running (the new version picks them up), then starts the app again.
+pub fn restart(app: AppHandle, node: Arc<Node>) {
+    tauri::async_runtime::spawn(async move {
+        tracing::info!("restarting into the update");
+        node.shutdown(false, QUIT_PATIENCE).await;
+        app.request_restart();
     });
 }
 

@@ -334,6 +334,13 @@ impl Node {
             .map(|_| ())
     }
 
+    /// Keeps the update server (`None`: updates off). Only desktop.json
+    /// changes: the agent goes on as it is.
+    pub fn set_update_endpoint(&self, endpoint: Option<String>) -> Result<(), UiError> {
+        self.update_settings(|s| s.update_endpoint = endpoint)
+            .map(|_| ())
+    }
+
     /// The settings now.
     pub fn settings(&self) -> Settings {
         self.settings.lock().expect("settings poisoned").clone()

@@ -1,6 +1,8 @@
 //! Native notifications when a task ends, with notify-rust (the Tauri plugin
 //! cannot report a click). Clicking one opens the task's log. No
 //! notification server is a normal state, logged once, never an error.
+//! A new version of the app is announced the same way; clicking that one
+//! opens Settings, where it is installed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,6 +93,35 @@ async fn show(app: AppHandle, view: TaskView, stop: CancellationToken, told: Arc
             if let ActionResponse::Custom("default") = action {
                 crate::show_main(&app);
                 let _ = app.emit("open-task", serde_json::json!({ "id": id }));
+            }
+        }) => {}
+    }
+}
+
+/// Says that a newer version of the app is available; a click opens
+/// Settings, which shows its notes and installs it.
+pub async fn update_available(app: AppHandle, version: String, stop: CancellationToken) {
+    let shown = Notification::new()
+        .appname("Gantry")
+        .summary(&format!("Gantry {version} is available"))
+        .body("Open Settings to see what changed and to install it.")
+        .urgency(Urgency::Low)
+        .action("default", "Open Settings")
+        .show_async()
+        .await;
+    let handle = match shown {
+        Ok(handle) => handle,
+        Err(error) => {
+            tracing::info!(%error, "no notification server answered; Settings shows the update");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = handle.wait_for_action_async(|action| {
+            if let ActionResponse::Custom("default") = action {
+                crate::show_main(&app);
+                let _ = app.emit("open-settings", ());
             }
         }) => {}
     }

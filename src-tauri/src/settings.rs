@@ -86,7 +86,13 @@ pub struct Settings {
     pub delete_task_dir_on_finish: Option<bool>,
     /// DELETE_TASK_DIR_ON_FAILURE, when set in Settings.
     pub delete_task_dir_on_failure: Option<bool>,
+    /// The update server's manifest URL (Settings' "Update server"); `None`
+    /// keeps updates off: no request is made.
+    pub update_endpoint: Option<String>,
 }
+
+/// The variable that sets the update server over `update_endpoint`.
+pub const UPDATE_ENDPOINT_VAR: &str = "GANTRY_UPDATE_ENDPOINT";
 
 impl Settings {
     /// The default file: `$XDG_CONFIG_HOME/gantry/desktop.json`.
@@ -109,6 +115,23 @@ impl Settings {
             }),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
             Err(error) => Err(anyhow::anyhow!("cannot read {}: {error}", path.display())),
+        }
+    }
+
+    /// The update server, and whether the environment fixes it: a non-empty
+    /// `GANTRY_UPDATE_ENDPOINT` wins over the settings (like the agent's
+    /// fields, which the environment locks).
+    pub fn update_endpoint(&self, env: &dyn Fn(&str) -> Option<String>) -> (Option<String>, bool) {
+        match env(UPDATE_ENDPOINT_VAR).filter(|v| !v.trim().is_empty()) {
+            Some(endpoint) => (Some(endpoint.trim().to_owned()), true),
+            None => (
+                self.update_endpoint
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned),
+                false,
+            ),
         }
     }
 
@@ -152,5 +175,35 @@ mod tests {
         std::fs::write(&path, "{ not json").unwrap();
         let error = Settings::load(&path).unwrap_err().to_string();
         assert!(error.contains("desktop.json is not valid"), "{error}");
+    }
+
+    #[test]
+    fn the_environment_fixes_the_update_server() {
+        let settings = Settings {
+            update_endpoint: Some(" https://updates.example.com/latest.json ".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            settings.update_endpoint(&|_| None),
+            (
+                Some("https://updates.example.com/latest.json".into()),
+                false
+            )
+        );
+        let env = |name: &str| {
+            (name == UPDATE_ENDPOINT_VAR)
+                .then(|| "https://mirror.example.org/{{target}}".to_owned())
+        };
+        assert_eq!(
+            settings.update_endpoint(&env),
+            (Some("https://mirror.example.org/{{target}}".into()), true),
+            "the environment wins and locks the field"
+        );
+        let empty = |_: &str| Some(String::new());
+        assert!(!settings.update_endpoint(&empty).1, "empty is unset");
+        assert_eq!(
+            Settings::default().update_endpoint(&|_| None),
+            (None, false)
+        );
     }
 }

@@ -542,6 +542,75 @@ pub struct NewTask {
     pub gpus: String,
 }
 
+/// What the Settings screen shows of the app's own updates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct UpdateState {
+    /// This app's version.
+    pub current_version: String,
+    /// Whether this build carries the update key; a build without one (a
+    /// developer's) never checks.
+    pub has_key: bool,
+    /// The update server's address (the manifest's URL), as set; `None`:
+    /// updates are off.
+    pub endpoint: Option<String>,
+    /// `GANTRY_UPDATE_ENDPOINT` sets the address: the screen shows it
+    /// read-only.
+    pub endpoint_locked: bool,
+    /// The last check since the app started, if any.
+    pub last_check: Option<UpdateCheck>,
+    /// A newer version the server offers.
+    pub available: Option<AvailableUpdate>,
+    /// An update is being downloaded or installed.
+    pub installing: bool,
+}
+
+/// One check of the update server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct UpdateCheck {
+    /// When it ended (ms since the epoch).
+    #[ts(type = "number")]
+    pub at_ms: i64,
+    /// Why it failed, as a sentence; `None` when it succeeded.
+    pub error: Option<String>,
+}
+
+/// A newer version of the app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct AvailableUpdate {
+    /// Its version, e.g. `0.2.0`.
+    pub version: String,
+    /// Its release notes, as plain text.
+    pub notes: Option<String>,
+    /// When it was published (ms since the epoch), when the server says.
+    #[ts(type = "number | null")]
+    pub published_ms: Option<i64>,
+}
+
+/// Where installing an update is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateStep {
+    /// Downloading; the bytes say how far.
+    Downloading,
+    /// Downloaded and its signature verified; installing.
+    Installing,
+    /// Installed; the app restarts.
+    Restarting,
+}
+
+/// Progress of an update's installation, sent over a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+pub struct UpdateProgress {
+    /// The step.
+    pub step: UpdateStep,
+    /// Bytes downloaded.
+    #[ts(type = "number")]
+    pub done_bytes: u64,
+    /// Bytes to download, when the server says.
+    #[ts(type = "number | null")]
+    pub total_bytes: Option<u64>,
+}
+
 /// The TypeScript declarations of every type above, as one module.
 #[cfg(test)]
 pub fn typescript() -> String {
@@ -574,6 +643,11 @@ pub fn typescript() -> String {
         NodeSettings::decl(&cfg),
         NodeSettingsChange::decl(&cfg),
         NewTask::decl(&cfg),
+        UpdateState::decl(&cfg),
+        UpdateCheck::decl(&cfg),
+        AvailableUpdate::decl(&cfg),
+        UpdateStep::decl(&cfg),
+        UpdateProgress::decl(&cfg),
     ] {
         out.push_str("export ");
         out.push_str(&decl);

@@ -551,3 +551,76 @@ env: Array<string>,
  * `""` (none), `all`, a count (`2`) or indices (`0,1`).
  */
 gpus: string, };
+
+export type UpdateState = { 
+/**
+ * This app's version.
+ */
+current_version: string, 
+/**
+ * Whether this build carries the update key; a build without one (a
+ * developer's) never checks.
+ */
+has_key: boolean, 
+/**
+ * The update server's address (the manifest's URL), as set; `None`:
+ * updates are off.
+ */
+endpoint: string | null, 
+/**
+ * `GANTRY_UPDATE_ENDPOINT` sets the address: the screen shows it
+ * read-only.
+ */
+endpoint_locked: boolean, 
+/**
+ * The last check since the app started, if any.
+ */
+last_check: UpdateCheck | null, 
+/**
+ * A newer version the server offers.
+ */
+available: AvailableUpdate | null, 
+/**
+ * An update is being downloaded or installed.
+ */
+installing: boolean, };
+
+export type UpdateCheck = { 
+/**
+ * When it ended (ms since the epoch).
+ */
+at_ms: number, 
+/**
+ * Why it failed, as a sentence; `None` when it succeeded.
+ */
+error: string | null, };
+
+export type AvailableUpdate = { 
+/**
+ * Its version, e.g. `0.2.0`.
+ */
+version: string, 
+/**
+ * Its release notes, as plain text.
+ */
+notes: string | null, 
+/**
+ * When it was published (ms since the epoch), when the server says.
+ */
+published_ms: number | null, };
+
+export type UpdateStep = "downloading" | "installing" | "restarting";
+
+export type UpdateProgress = { 
+/**
+ * The step.
+ */
+step: UpdateStep, 
+/**
+ * Bytes downloaded.
+ */
+done_bytes: number, 
+/**
+ * Bytes to download, when the server says.
+ */
+total_bytes: number | null, };

@@ -15,6 +15,8 @@ import type {
   StorageListing,
   TaskDetail,
   UiError,
+  UpdateProgress,
+  UpdateState,
 } from "../bindings";
 
 export const setupState = (): Promise<Setup> => invoke<Setup>("setup_state");
@@ -102,6 +104,27 @@ export const submitTask = (task: NewTask): Promise<string> => invoke<string>("su
 
 /** Local mode: asks for a job file and submits it; its id, or null when the person canceled. */
 export const runJobFile = (): Promise<string | null> => invoke<string | null>("run_job_file");
+
+/** The app's version, its update key and server, and what the last check found. */
+export const updateState = (): Promise<UpdateState> => invoke<UpdateState>("update_state");
+
+/** Asks the update server now; rejects with the sentence when the check fails. */
+export const checkUpdate = (): Promise<UpdateState> => invoke<UpdateState>("check_update");
+
+/** Keeps the update server ("" turns updates off) and asks it at once when updates are on. */
+export const setUpdateEndpoint = (endpoint: string): Promise<UpdateState> =>
+  invoke<UpdateState>("set_update_endpoint", { endpoint });
+
+/**
+ * Downloads the update found (progress to `onProgress`), has its signature
+ * verified, installs it; the app then restarts. Rejects with the sentence
+ * when any step fails (nothing is installed then).
+ */
+export function installUpdate(onProgress: (p: UpdateProgress) => void): Promise<void> {
+  const channel = new Channel<UpdateProgress>();
+  channel.onmessage = onProgress;
+  return invoke<void>("install_update", { onProgress: channel });
+}
 
 /** A notification was clicked: show that task's log. */
 export const onOpenTask = (handler: (id: string) => void): Promise<UnlistenFn> =>

@@ -28,6 +28,8 @@ import type {
   TaskView,
   TimelineEntry,
   UiError,
+  UpdateProgress,
+  UpdateState,
 } from "../../src/bindings";
 
 // ---------------------------------------------------------------------------
@@ -46,6 +48,14 @@ export type Scenario = {
   tasks: "some" | "none";
   /** Milliseconds each command takes to answer (default 0). */
   latency: number;
+  /**
+   * The app's updates. "current" (default): a key, a server, up to date;
+   * "available": the server offers 0.2.0 (install works); "badsig": it offers
+   * 0.2.0 whose download fails the signature check; "unreachable": checks
+   * fail; "off": no server set; "nokey": a build with no update key;
+   * "locked": GANTRY_UPDATE_ENDPOINT sets the server.
+   */
+  update: "current" | "available" | "badsig" | "unreachable" | "off" | "nokey" | "locked";
 };
 
 export function parseScenario(search: string): Scenario {
@@ -61,6 +71,7 @@ export function parseScenario(search: string): Scenario {
     log: pick("log", ["normal", "1m"] as const, "normal"),
     tasks: pick("tasks", ["some", "none"] as const, "some"),
     latency: Number(q.get("latency") ?? "0") || 0,
+    update: pick("update", ["current", "available", "badsig", "unreachable", "off", "nokey", "locked"] as const, "current"),
   };
 }
 
@@ -391,6 +402,45 @@ function removeFromTree(tree: Tree, path: string): boolean {
 }
 
 // ---------------------------------------------------------------------------
+// Updates
+
+const UPDATE_SERVER = "https://updates.gantry.example.org/{{target}}/{{arch}}/{{current_version}}/latest.json";
+const UPDATE_NOTES = "Pause a single GPU from the tray.\nLogs: search with regular expressions is twice as fast.\nFixes: the tray icon no longer flickers when a task is pulling.";
+/** The download's size in the mock: 84.2 MB. */
+export const UPDATE_BYTES = 84_213_760;
+
+function initialUpdate(scenario: Scenario): UpdateState {
+  const checked = { at_ms: now0 - 2 * 60 * MIN, error: null };
+  const base: UpdateState = {
+    current_version: "0.1.0",
+    has_key: true,
+    endpoint: UPDATE_SERVER,
+    endpoint_locked: false,
+    last_check: checked,
+    available: null,
+    installing: false,
+  };
+  switch (scenario.update) {
+    case "available":
+    case "badsig":
+      return { ...base, available: { version: "0.2.0", notes: UPDATE_NOTES, published_ms: now0 - 26 * 60 * MIN } };
+    case "unreachable":
+      return {
+        ...base,
+        last_check: { at_ms: checked.at_ms, error: "The update server cannot be reached (dns error: failed to lookup address information); check the network connection and the address, then try again." },
+      };
+    case "off":
+      return { ...base, endpoint: null, last_check: null };
+    case "nokey":
+      return { ...base, has_key: false, endpoint: null, last_check: null };
+    case "locked":
+      return { ...base, endpoint: "https://mirror.lab.example.org/gantry/latest.json", endpoint_locked: true };
+    default:
+      return base;
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Logs
 
 const ESC = "\x1b";
@@ -499,6 +549,7 @@ export function installMockBackend(scenario: Scenario): MockControl {
   let nextSubscription = 1;
   const cost = { makeMs: 0, deliverMs: 0, batches: 0 };
   let nextTask = 1;
+  let update = initialUpdate(scenario);
 
   const allTasks = () => [...tasks, ...recent];
   const findTask = (id: string) => allTasks().find((t) => t.id === id);
@@ -786,6 +837,91 @@ export function installMockBackend(scenario: Scenario): MockControl {
     });
   }
 
+  // --- updates ------------------------------------------------------------
+
+  function updateState(): UpdateState {
+    return {
+      ...update,
+      last_check: update.last_check ? { ...update.last_check } : null,
+      available: update.available ? { ...update.available } : null,
+    };
+  }
+
+  /** A check as src-tauri makes one: kept in the state, and a UiError when it fails. */
+  function checkUpdate(): UpdateState {
+    if (!update.has_key) throw uiError("no_update_key", "This build has no update key, so it cannot update itself; install Gantry from a release package to get updates.");
+    if (update.endpoint === null) throw uiError("no_update_server", "No update server is set; enter its address under Update server.");
+    if (scenario.update === "unreachable") {
+      const message = "The update server cannot be reached (dns error: failed to lookup address information); check the network connection and the address, then try again.";
+      update = { ...update, last_check: { at_ms: Date.now(), error: message } };
+      throw uiError("unreachable", message);
+    }
+    const offered = scenario.update === "available" || scenario.update === "badsig";
+    update = {
+      ...update,
+      last_check: { at_ms: Date.now(), error: null },
+      available: offered ? { version: "0.2.0", notes: UPDATE_NOTES, published_ms: now0 - 26 * 60 * MIN } : null,
+    };
+    return updateState();
+  }
+
+  function setUpdateEndpoint(text: string): UpdateState {
+    if (update.endpoint_locked) throw uiError("locked", "GANTRY_UPDATE_ENDPOINT sets the update server; change it there.");
+    const endpoint = text.trim();
+    if (endpoint !== "") {
+      const loopback = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])([:/]|$)/i.test(endpoint);
+      if (!/^https:\/\/[^/]+/i.test(endpoint) && !loopback) {
+        throw uiError(
+          "insecure_address",
+          `The update server's address must start with https:// (http:// is accepted only to this computer: 127.0.0.1, ::1 or localhost); "${endpoint}" does not.`,
+        );
+      }
+    }
+    update = { ...update, endpoint: endpoint === "" ? null : endpoint, last_check: null, available: null };
+    if (update.has_key && update.endpoint !== null) {
+      try {
+        checkUpdate();
+      } catch {
+        // Kept in last_check, as src-tauri does.
+      }
+    }
+    return updateState();
+  }
+
+  /** Sends the download's progress over the channel, then the install; fails on the signature in "badsig". */
+  function installUpdate(channel: MockChannel<UpdateProgress>): Promise<null> {
+    if (!update.available) return Promise.reject(uiError("no_update", "There is no update to install; check for one first."));
+    update = { ...update, installing: true };
+    const steps = 8;
+    return new Promise((resolve, reject) => {
+      let i = 0;
+      const timer = setInterval(() => {
+        i += 1;
+        const done = Math.round((UPDATE_BYTES * Math.min(i, steps)) / steps);
+        if (i <= steps) {
+          channel.send({ step: "downloading", done_bytes: done, total_bytes: UPDATE_BYTES });
+          return;
+        }
+        clearInterval(timer);
+        update = { ...update, installing: false };
+        if (scenario.update === "badsig") {
+          reject(
+            uiError(
+              "bad_signature",
+              "The downloaded update is not signed with Gantry's update key, so it was not installed; it may have been damaged or tampered with on the way (Signature verification failed).",
+            ),
+          );
+          return;
+        }
+        channel.send({ step: "installing", done_bytes: UPDATE_BYTES, total_bytes: UPDATE_BYTES });
+        setTimeout(() => {
+          channel.send({ step: "restarting", done_bytes: 0, total_bytes: null });
+          resolve(null);
+        }, 150);
+      }, 120);
+    });
+  }
+
   // --- commands -----------------------------------------------------------
 
   function sanitize(args: unknown): unknown {
@@ -926,6 +1062,14 @@ export function installMockBackend(scenario: Scenario): MockControl {
       }
       case "run_job_file":
         return null;
+      case "update_state":
+        return updateState();
+      case "check_update":
+        return checkUpdate();
+      case "set_update_endpoint":
+        return setUpdateEndpoint(String(args.endpoint ?? ""));
+      case "install_update":
+        return installUpdate(new MockChannel<UpdateProgress>(args.onProgress));
       default:
         unknown.push(cmd);
         console.warn(`mock backend: unknown command ${cmd}`);

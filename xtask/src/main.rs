@@ -6,6 +6,7 @@
 
 mod bench;
 mod desktop;
+mod dist;
 mod exec;
 mod fuzz;
 mod packages;
@@ -20,7 +21,7 @@ const HELP: &str = "\
 cargo xtask: Gantry's own commands
 
 USAGE:
-    cargo xtask test [-- CARGO_TEST_ARGS...]
+    cargo xtask test [--dist] [-- CARGO_TEST_ARGS...]
         The one test command. Installs missing Debian packages (apt-get, as
         root), starts a throwaway PostgreSQL on 127.0.0.1 (unless
         GANTRY_TEST_POSTGRES is set), uses the running Docker engine or starts
@@ -33,6 +34,24 @@ USAGE:
         cargo test --workspace, stopping at the first failure. Arguments after
         `--` go to cargo test, e.g. `cargo xtask test -- hub_` or
         `cargo xtask test -- -p gantry-hub`.
+        With --dist (CI uses it), `cargo xtask dist` runs before the tests,
+        and the package test checks what it wrote: every signature (and that
+        tampered copies fail), the packages' metadata, the .deb installed
+        with dpkg (as root), `gantry version` and the installed app under
+        Xvfb, then its removal.
+
+    cargo xtask dist [--out DIR] [--require-keys]
+        Builds the signed Linux packages, offline: the UI, release builds of
+        gantry-desktop and the gantry CLI, the CLI's man pages and
+        completions, then (packaging/dist, the Tauri bundler as a library) a
+        .deb and an .rpm, the .rpm signed inside and the .deb with a detached
+        OpenPGP signature, the updater's minisign signatures (.sig) and
+        latest.json, SHA256SUMS and its signature, and both public keys.
+        Keys come from GANTRY_GPG_KEY / GANTRY_GPG_PASSPHRASE and
+        TAURI_SIGNING_PRIVATE_KEY / TAURI_SIGNING_PRIVATE_KEY_PASSWORD;
+        without them throwaway keys are made in <target dir>/dist/throwaway-keys
+        (--require-keys refuses that). Default output:
+        <target dir>/dist/packages. See packaging/README.md.
 
     cargo xtask run [--headless] [-- ARGS...]
         Runs Gantry in the foreground. With a display (DISPLAY or
@@ -112,7 +131,15 @@ fn dispatch() -> Result<()> {
     match command {
         "test" => {
             exec::catch_interrupts()?;
-            test::run(passed)
+            // `--dist` is xtask's own, before any `--` that starts cargo's.
+            let dist = rest.first().is_some_and(|a| a == "--dist");
+            let rest = if dist { &rest[1..] } else { rest };
+            let passed = rest.strip_prefix(&["--".to_owned()][..]).unwrap_or(rest);
+            test::run(passed, dist)
+        }
+        "dist" => {
+            exec::catch_interrupts()?;
+            dist::run(&dist::Options::parse(passed)?).map(drop)
         }
         "run" => run::run(passed),
         "bench" => bench::run(passed),

@@ -92,6 +92,35 @@ pub const REQUIRED: &[(&str, &str)] = &[
         "systemd",
         "systemd-analyze checks the user unit `gantry service install` writes",
     ),
+    (
+        "gnupg",
+        "`dist` signs the packages with an OpenPGP key, and the tests check the signatures",
+    ),
+    (
+        "rpm",
+        "the package test checks the .rpm's signature with `rpm -K` and reads its metadata",
+    ),
+    (
+        "minisign",
+        "the package test checks the updater's signatures with the reference minisign",
+    ),
+    (
+        "desktop-file-utils",
+        "the package test checks the packaged desktop entry with desktop-file-validate",
+    ),
+];
+
+/// What `cargo xtask dist` needs of [`REQUIRED`]: the desktop app's build
+/// and gpg, not the test services.
+const FOR_DIST: &[&str] = &[
+    "libwebkit2gtk-4.1-dev",
+    "libayatana-appindicator3-dev",
+    "librsvg2-dev",
+    "libxdo-dev",
+    "libssl-dev",
+    "pkg-config",
+    "build-essential",
+    "gnupg",
 ];
 
 /// Installs whichever of [`REQUIRED`] are missing, with apt-get.
@@ -100,27 +129,41 @@ pub const REQUIRED: &[(&str, &str)] = &[
 /// needs neither root nor the network. On a machine without dpkg the check is
 /// skipped with a warning: the person installs the equivalents by hand.
 pub fn ensure() -> Result<()> {
+    ensure_these(REQUIRED)
+}
+
+/// Installs whichever of the packages `cargo xtask dist` needs are missing.
+pub fn ensure_for_dist() -> Result<()> {
+    let wanted: Vec<(&str, &str)> = REQUIRED
+        .iter()
+        .filter(|(package, _)| FOR_DIST.contains(package))
+        .copied()
+        .collect();
+    ensure_these(&wanted)
+}
+
+fn ensure_these(wanted: &[(&str, &str)]) -> Result<()> {
     if Command::new("dpkg-query")
         .arg("--version")
         .stdout(Stdio::null())
         .status()
         .is_err()
     {
-        let names: Vec<_> = REQUIRED.iter().map(|(package, _)| *package).collect();
+        let names: Vec<_> = wanted.iter().map(|(package, _)| *package).collect();
         say(format!(
             "no dpkg-query here, so not a Debian machine: make sure these are installed: {}",
             names.join(", ")
         ));
         return Ok(());
     }
-    let missing: Vec<_> = REQUIRED
+    let missing: Vec<_> = wanted
         .iter()
         .filter(|(package, _)| !installed(package))
         .collect();
     if missing.is_empty() {
         say(format!(
             "Debian packages present: {}",
-            REQUIRED
+            wanted
                 .iter()
                 .map(|(p, _)| *p)
                 .collect::<Vec<_>>()

@@ -21,11 +21,11 @@ struct Totals {
 
 /// Runs every step in order and stops at the first failure; `extra` goes to
 /// `cargo test`. Prints one summary line with each step's time either way.
-pub fn run(extra: &[String]) -> Result<()> {
+pub fn run(extra: &[String], dist: bool) -> Result<()> {
     let started = Instant::now();
     let mut times: Vec<(&str, Duration)> = Vec::new();
     let mut totals = None;
-    let result = steps(extra, &mut times, &mut totals);
+    let result = steps(extra, dist, &mut times, &mut totals);
     let steps: Vec<_> = times
         .iter()
         .map(|(name, took)| format!("{name} {}", exec::human(*took)))
@@ -55,6 +55,7 @@ pub fn run(extra: &[String]) -> Result<()> {
 
 fn steps(
     extra: &[String],
+    dist: bool,
     times: &mut Vec<(&'static str, Duration)>,
     totals: &mut Option<Totals>,
 ) -> Result<()> {
@@ -129,6 +130,17 @@ fn steps(
         ]))
     })?;
 
+    // The packages are built before the tests so that the package test
+    // (src-tauri/tests/package.rs) finds them; without --dist it skips.
+    let packages = if dist {
+        say("step 7b: cargo xtask dist (throwaway keys unless the environment gives real ones)");
+        Some(timed(times, "dist", || {
+            crate::dist::run(&crate::dist::Options::default())
+        })?)
+    } else {
+        None
+    };
+
     say("step 8: cargo test");
     let mut test = exec::cargo();
     test.arg("test");
@@ -151,6 +163,9 @@ fn steps(
         // Tests skip a missing service on a developer's laptop; here every
         // service was provided, so a missing one is a failure.
         .env("GANTRY_REQUIRE_SERVICES", "1");
+    if let Some(packages) = &packages {
+        test.env("GANTRY_DIST_DIR", packages);
+    }
     timed(times, "test", || {
         let (status, counted) = run_counting(&mut test)?;
         *totals = Some(counted);

@@ -104,6 +104,12 @@ pub fn cli_binary() -> PathBuf {
     cli
 }
 
+/// Whether the tests run as root, read from the owner of `/proc/self`.
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -553,6 +559,17 @@ impl Driver {
 
     /// Likewise, with more environment for the app.
     pub async fn start_with_env(desktop: &Desktop, args: &[&str], env: &[(&str, &str)]) -> Driver {
+        Driver::start_app(desktop, &app_binary(), args, env).await
+    }
+
+    /// Starts tauri-driver on this desktop and `application` through it:
+    /// the package test runs the installed copy this way.
+    pub async fn start_app(
+        desktop: &Desktop,
+        application: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Driver {
         let port = free_port();
         let native = free_port();
         let child = desktop
@@ -587,7 +604,7 @@ impl Driver {
                 "capabilities": {
                     "alwaysMatch": {
                         "tauri:options": {
-                            "application": app_binary(),
+                            "application": application,
                             "args": args,
                         }
                     }

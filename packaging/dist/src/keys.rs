@@ -141,18 +141,35 @@ impl UpdaterKey {
                 .with_context(|| format!("{UPDATER_KEY} is base64 but not of a minisign key"))?,
             Err(_) => content.to_owned(),
         };
+        // The crate takes any text as a box and fails only when opening it,
+        // which would blame the password for a key that is not there.
+        if !text.starts_with("untrusted comment:") || text.lines().count() < 2 {
+            bail!(
+                "{UPDATER_KEY} does not hold a minisign secret key (give the key `tauri signer generate` wrote, or its path)"
+            );
+        }
         let secret_box = minisign::SecretKeyBox::from_string(&text)
             .with_context(|| format!("{UPDATER_KEY} does not hold a minisign secret key"))?;
         // An unencrypted key first; otherwise the password, and never a
         // prompt (the crate asks on the terminal when given none).
         let secret = match minisign::SecretKey::from_unencrypted_box(secret_box.clone()) {
             Ok(secret) => secret,
-            Err(_) => minisign::SecretKey::from_box(secret_box, Some(password.unwrap_or_default()))
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot open the minisign key in {UPDATER_KEY}: {e}; set {UPDATER_PASSWORD} to its password"
-                    )
-                })?,
+            Err(unencrypted) => {
+                minisign::SecretKey::from_box(secret_box, Some(password.unwrap_or_default()))
+                    .map_err(|e| {
+                        if e.to_string().contains("not encrypted") {
+                            // The reference minisign's `-W` keys carry no
+                            // checksum, which the minisign crate requires.
+                            anyhow::anyhow!(
+                                "cannot open the unencrypted minisign key in {UPDATER_KEY} ({unencrypted}); use a key with a password, as `tauri signer generate` or `minisign -G` without -W make"
+                            )
+                        } else {
+                            anyhow::anyhow!(
+                                "cannot open the minisign key in {UPDATER_KEY}: {e}; set {UPDATER_PASSWORD} to its password"
+                            )
+                        }
+                    })?
+            }
         };
         Self::from_secret(secret, false)
     }
@@ -256,4 +273,96 @@ fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot create {}", path.display()))?;
     file.write_all(bytes)
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A password-protected key as `tauri signer generate` writes it: base64
+    /// of minisign's secret key file.
+    fn tauri_key(password: &str) -> (String, minisign::PublicKey) {
+        let pair = minisign::KeyPair::generate_encrypted_keypair(Some(password.into())).unwrap();
+        let text = pair.sk.to_box(None).unwrap().into_string();
+        (BASE64.encode(text), pair.pk)
+    }
+
+    #[test]
+    fn a_tauri_key_is_read_from_its_content_or_its_path_with_its_password() {
+        let (key, public) = tauri_key("correct horse");
+        let read = UpdaterKey::from_tauri(&key, Some("correct horse".into())).unwrap();
+        assert!(!read.throwaway);
+        assert_eq!(
+            read.public_tauri().unwrap(),
+            BASE64.encode(public.to_box().unwrap().into_string())
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("updater.key");
+        fs::write(&path, format!("{key}\n")).unwrap();
+        UpdaterKey::from_tauri(path.to_str().unwrap(), Some("correct horse".into())).unwrap();
+
+        // A wrong or missing password is said, and never asked for on the
+        // terminal (the crate would prompt if given none).
+        for password in [Some("wrong".to_owned()), None] {
+            let error = UpdaterKey::from_tauri(&key, password).unwrap_err();
+            assert!(format!("{error:#}").contains(UPDATER_PASSWORD), "{error:#}");
+        }
+        let error = UpdaterKey::from_tauri("not a key", None).unwrap_err();
+        assert!(format!("{error:#}").contains("does not hold a minisign secret key"));
+    }
+
+    #[test]
+    fn updater_signatures_verify_with_the_public_key_and_fail_on_changed_bytes() {
+        let (key, public) = tauri_key("pw");
+        let key = UpdaterKey::from_tauri(&key, Some("pw".into())).unwrap();
+        let data = b"the bytes of a package".to_vec();
+        let signature = key.sign(&data[..], "Gantry_1.0.0_amd64.deb").unwrap();
+        // What the updater does: base64 back to minisign's signature file.
+        let text = String::from_utf8(BASE64.decode(signature).unwrap()).unwrap();
+        let signature = minisign::SignatureBox::from_string(&text).unwrap();
+        assert!(
+            signature
+                .trusted_comment()
+                .unwrap()
+                .contains("file:Gantry_1.0.0_amd64.deb")
+        );
+        minisign::verify(
+            &public,
+            &signature,
+            std::io::Cursor::new(&data),
+            true,
+            false,
+            false,
+        )
+        .unwrap();
+        let mut changed = data.clone();
+        changed[3] ^= 1;
+        assert!(
+            minisign::verify(
+                &public,
+                &signature,
+                std::io::Cursor::new(&changed),
+                true,
+                false,
+                false
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn throwaway_keys_are_made_once_private_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("dist/throwaway-keys");
+        let first = UpdaterKey::throwaway(&keys).unwrap();
+        let again = UpdaterKey::throwaway(&keys).unwrap();
+        assert!(first.throwaway);
+        assert_eq!(first.public_tauri().unwrap(), again.public_tauri().unwrap());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&keys), 0o700);
+        assert_eq!(mode(&keys.join(THROWAWAY_UPDATER)), 0o600);
+        // Only the keys' own folder is private.
+        assert_eq!(mode(&dir.path().join("dist")) & 0o055, 0o055);
+    }
 }

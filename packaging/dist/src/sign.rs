@@ -170,3 +170,154 @@ mod tests {
         );
     }
 }
+
+/// Signing with a real, passphrase-protected OpenPGP key, checked by the
+/// tools users have (rpm, gpgv).
+#[cfg(test)]
+mod with_openpgp {
+    use std::process::Command;
+
+    use super::*;
+    use crate::gpg::Gpg;
+
+    fn tools_here() -> bool {
+        let found = ["gpg", "gpgv", "rpm"].iter().all(|tool| {
+            Command::new(tool)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        assert!(
+            found || std::env::var_os("GANTRY_REQUIRE_SERVICES").is_none(),
+            "gpg, gpgv and rpm are needed (cargo xtask test installs them)"
+        );
+        if !found {
+            eprintln!("SKIPPED: gpg, gpgv and rpm are needed");
+        }
+        found
+    }
+
+    /// A new RSA key protected by `passphrase`, ASCII-armored.
+    fn protected_key(passphrase: &str) -> String {
+        let home = tempfile::tempdir().unwrap();
+        let gpg = || {
+            let mut command = Command::new("gpg");
+            command
+                .arg("--homedir")
+                .arg(home.path())
+                .args(["--batch", "--quiet", "--pinentry-mode", "loopback"])
+                .args(["--passphrase", passphrase]);
+            command
+        };
+        assert!(
+            gpg()
+                .args([
+                    "--quick-gen-key",
+                    "Test <test@gantry.invalid>",
+                    "rsa2048",
+                    "sign",
+                    "never"
+                ])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let out = gpg()
+            .args(["--armor", "--export-secret-keys"])
+            .output()
+            .unwrap();
+        let _ = Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(home.path())
+            .args(["--kill", "all"])
+            .status();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn key(armored: &str, passphrase: &str) -> OpenPgpKey {
+        OpenPgpKey {
+            armored: armored.to_owned(),
+            passphrase: Some(passphrase.to_owned()),
+            throwaway: false,
+        }
+    }
+
+    #[test]
+    fn a_protected_key_signs_the_rpm_and_detached_files_and_a_wrong_passphrase_is_said() {
+        if !tools_here() {
+            return;
+        }
+        let armored = protected_key("s3cret passphrase");
+        let dir = tempfile::tempdir().unwrap();
+        let rpm_path = dir.path().join("t-1.0-1.noarch.rpm");
+        rpm::PackageBuilder::new("t", "1.0", "MIT", "noarch", "a test package")
+            .with_file_contents(
+                b"hello\n".to_vec(),
+                rpm::FileOptions::new("/usr/share/t/hello"),
+            )
+            .unwrap()
+            .build()
+            .unwrap()
+            .write_file(&rpm_path)
+            .unwrap();
+
+        let error = sign_rpm(&rpm_path, &key(&armored, "wrong")).unwrap_err();
+        assert!(format!("{error:#}").contains("passphrase"), "{error:#}");
+
+        let right = key(&armored, "s3cret passphrase");
+        sign_rpm(&rpm_path, &right).unwrap();
+        let gpg = Gpg::with_key(&right).unwrap();
+        let public = dir.path().join("key.asc");
+        fs::write(&public, gpg.public_key().unwrap()).unwrap();
+        let db = dir.path().join("rpmdb");
+        fs::create_dir(&db).unwrap();
+        let rpm = |args: &[&std::ffi::OsStr]| {
+            Command::new("rpm")
+                .arg("--dbpath")
+                .arg(&db)
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        assert!(rpm(&["--initdb".as_ref()]).status.success());
+        assert!(
+            rpm(&["--import".as_ref(), public.as_os_str()])
+                .status
+                .success()
+        );
+        let checked = rpm(&["-K".as_ref(), rpm_path.as_os_str()]);
+        let said = String::from_utf8_lossy(&checked.stdout);
+        assert!(
+            checked.status.success() && said.contains("digests signatures OK"),
+            "{said}"
+        );
+
+        let file = dir.path().join("SHA256SUMS");
+        fs::write(&file, "0000  x\n").unwrap();
+        let signature = gpg.sign_detached(&file).unwrap();
+        let keyring = dir.path().join("key.gpg");
+        assert!(
+            Command::new("gpg")
+                .args(["--batch", "--yes", "--dearmor", "--output"])
+                .arg(&keyring)
+                .arg(&public)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let gpgv = |file: &Path| {
+            Command::new("gpgv")
+                .arg("--keyring")
+                .arg(&keyring)
+                .arg(&signature)
+                .arg(file)
+                .output()
+                .unwrap()
+                .status
+                .success()
+        };
+        assert!(gpgv(&file));
+        fs::write(&file, "0001  x\n").unwrap();
+        assert!(!gpgv(&file));
+    }
+}

@@ -1332,7 +1332,7 @@ fn pull_error_message(image: &str, logged_in: bool, message: &str) -> ExecError 
     let registry = registry_of(image);
     if lower.contains("unauthorized")
         || lower.contains("authentication required")
-        || lower.contains("401")
+        || has_status_code(&lower, "401")
     {
         if logged_in {
             ExecError::RegistryAuth(format!(
@@ -1360,9 +1360,45 @@ fn pull_error_message(image: &str, logged_in: bool, message: &str) -> ExecError 
     }
 }
 
+/// Whether `message` holds the HTTP status `code` as a number of its own:
+/// not inside a longer number, and not a port (`127.0.0.1:40187` holds
+/// "401" too, which once made a missing image read as a refused login).
+fn has_status_code(message: &str, code: &str) -> bool {
+    message.match_indices(code).any(|(at, _)| {
+        let before = message[..at].chars().next_back();
+        let after = message[at + code.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit() || c == ':' || c == '.')
+            && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_or_a_longer_number_is_not_a_401() {
+        let missing = "manifest for 127.0.0.1:40187/gantry-test/nope:1 not found: manifest unknown";
+        assert!(matches!(
+            pull_error_message("127.0.0.1:40187/gantry-test/nope:1", true, missing),
+            ExecError::ImageNotFound(_)
+        ));
+        assert!(!has_status_code("pulling from 10.0.0.1:401/x", "401"));
+        assert!(!has_status_code("layer 14012 of 20", "401"));
+        assert!(has_status_code(
+            "unexpected status 401 from registry",
+            "401"
+        ));
+        assert!(has_status_code("http status: 401", "401"));
+        assert!(matches!(
+            pull_error_message(
+                "r.example:4010/x:1",
+                true,
+                "received 401 from r.example:4010"
+            ),
+            ExecError::RegistryAuth(_)
+        ));
+    }
 
     #[test]
     fn references() {

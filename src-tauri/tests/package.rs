@@ -175,7 +175,7 @@ async fn signed_packages_verify_install_run_and_remove() {
         said.contains("FAILED"),
         "sha256sum on a changed .deb: {said}"
     );
-    // A signature by another key is not taken for the release key's.
+    // Without the release key in the keyring, gpgv accepts nothing.
     let stranger = scratch.path().join("stranger.gpg");
     std::fs::write(&stranger, b"").unwrap();
     refused(

@@ -54,6 +54,8 @@ test("updates: the version found, its notes, and Install and restart with the do
   assert.match(await app.id("update-available-version").innerText(), /Gantry 0\.2\.0 is available/);
   const notes = await app.id("update-notes").innerText();
   assert.match(notes, /Pause a single GPU from the tray\.\nLogs:/, "the notes keep their lines");
+  await app.id("settings-updates").scrollIntoViewIfNeeded();
+  await t.shot(app, "settings-updates");
 
   await app.id("update-install").click();
   await until(async () => (await app.callsOf("install_update")).length === 1, "install_update");

@@ -29,6 +29,8 @@ const INSTALLED: &[&str] = &[
     "/usr/share/applications/Gantry.desktop",
     "/usr/share/man/man1/gantry.1.gz",
     "/usr/share/man/man1/gantry-service-install.1.gz",
+    "/usr/share/man/man1/gantry-desktop.1.gz",
+    "/usr/share/doc/gantry/copyright",
     "/usr/share/bash-completion/completions/gantry",
     "/usr/share/zsh/vendor-completions/_gantry",
     "/usr/share/fish/vendor_completions.d/gantry.fish",
@@ -299,6 +301,7 @@ async fn signed_packages_verify_install_run_and_remove() {
     assert_eq!(field("Architecture"), "amd64");
     let depends = field("Depends");
     for needed in [
+        "libc6 (>= 2.",
         "libwebkit2gtk-4.1-0",
         "libgtk-3-0",
         "libayatana-appindicator3-1",
@@ -359,6 +362,13 @@ async fn signed_packages_verify_install_run_and_remove() {
     let guard = Installed;
     ok(Command::new("dpkg").arg("-i").arg(&deb));
     assert!(installed(PACKAGE));
+
+    // The installed binaries carry no symbol table (stripped for the
+    // package; the build's own copies keep theirs).
+    for binary in ["/usr/bin/gantry", "/usr/bin/gantry-desktop"] {
+        let sections = ok(Command::new("readelf").args(["-S", "-W", binary]));
+        assert!(!sections.contains(".symtab"), "{binary} is not stripped");
+    }
 
     // The installed CLI, its man page and its completion.
     let version = ok(Command::new("/usr/bin/gantry").arg("version"));

@@ -63,14 +63,11 @@ pub fn run(options: &Options) -> Result<PathBuf> {
     let mut keys = gantry_dist();
     keys.arg("keys");
     key_args(&mut keys);
-    let output = keys
-        .stderr(Stdio::inherit())
-        .output()
-        .context("cannot run gantry-dist")?;
-    if !output.status.success() {
-        bail!("gantry-dist keys failed ({})", output.status);
+    let (status, stdout) = output(&mut keys)?;
+    if !status.success() {
+        bail!("gantry-dist keys failed ({status})");
     }
-    let updater_key = String::from_utf8(output.stdout)
+    let updater_key = String::from_utf8(stdout)
         .context("gantry-dist printed a key that is not text")?
         .trim()
         .to_owned();
@@ -149,13 +146,12 @@ fn build_release(updater_key: &str) -> Result<PathBuf> {
             "gantry-cli",
             "--message-format=json-render-diagnostics",
         ])
-        .env("GANTRY_UPDATER_PUBKEY", updater_key)
-        .stderr(Stdio::inherit());
-    let output = command.output().context("cannot run cargo build")?;
-    if !output.status.success() {
-        bail!("`{}` failed ({})", exec::describe(&command), output.status);
+        .env("GANTRY_UPDATER_PUBKEY", updater_key);
+    let (status, stdout) = output(&mut command)?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", exec::describe(&command));
     }
-    let text = String::from_utf8_lossy(&output.stdout);
+    let text = String::from_utf8_lossy(&stdout);
     let desktop = text
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
@@ -170,4 +166,24 @@ fn build_release(updater_key: &str) -> Result<PathBuf> {
         bail!("cargo built no gantry executable beside gantry-desktop");
     }
     Ok(folder)
+}
+
+/// Runs `command` with its stdout captured and its stderr shown, and stops
+/// it when the person interrupts xtask (as `exec::run` does for the others).
+fn output(command: &mut Command) -> Result<(std::process::ExitStatus, Vec<u8>)> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", exec::describe(command)))?;
+    let mut stdout = child.stdout.take().context("stdout was piped")?;
+    // A thread drains stdout, so the child never blocks on a full pipe
+    // while this thread watches for an interrupt.
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut bytes);
+        bytes
+    });
+    let status = exec::wait(child)?;
+    Ok((status, reader.join().unwrap_or_default()))
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -61,8 +62,10 @@ pub const CLI: &str = "gantry";
 fn generated_files(generated: &Path, rpm: bool) -> Result<HashMap<PathBuf, PathBuf>> {
     let mut files = HashMap::new();
     // Man pages are installed gzipped, as Debian policy asks and every man
-    // reads.
+    // reads. The CLI's come from clap; the app's is written by hand.
     let man = generated.join("man");
+    fs::create_dir_all(&man)?;
+    fs::write(man.join("gantry-desktop.1"), DESKTOP_MAN_PAGE)?;
     let gzipped = generated.join("man-gz");
     fs::create_dir_all(&gzipped)?;
     let mut pages = 0;
@@ -114,7 +117,76 @@ fn generated_files(generated: &Path, rpm: bool) -> Result<HashMap<PathBuf, PathB
         }
         files.insert(PathBuf::from(dest), path);
     }
+    let copyright = generated.join("copyright");
+    fs::write(&copyright, COPYRIGHT)?;
+    files.insert(
+        PathBuf::from(format!("/usr/share/doc/{PACKAGE}/copyright")),
+        copyright,
+    );
     Ok(files)
+}
+
+/// The app's man page and the packages' copyright file (Debian's DEP-5),
+/// kept in packaging/ beside the guide.
+const DESKTOP_MAN_PAGE: &str = include_str!("../../gantry-desktop.1");
+const COPYRIGHT: &str = include_str!("../../copyright");
+
+/// The packages' name, as the bundler derives it from the product name.
+const PACKAGE: &str = "gantry";
+
+/// Copies the release binaries into `stage` and strips them there: the
+/// packages need no debug symbols (a third of the size), and the bundler
+/// marks its copy of the app with the package kind, which must not touch
+/// the build's own binary.
+fn stage_binaries(binaries: &Path, stage: &Path, names: &[&str]) -> Result<()> {
+    if stage.exists() {
+        fs::remove_dir_all(stage)?;
+    }
+    fs::create_dir_all(stage)?;
+    for name in names {
+        let target = stage.join(name);
+        fs::copy(binaries.join(name), &target)
+            .with_context(|| format!("cannot copy {name} to {}", stage.display()))?;
+        let status = Command::new("strip")
+            .arg(&target)
+            .status()
+            .context("cannot run strip; install binutils")?;
+        if !status.success() {
+            bail!("strip {} failed ({status})", target.display());
+        }
+    }
+    Ok(())
+}
+
+/// The newest glibc symbol version any of `binaries` asks for, such as
+/// "2.34": the .deb's libc6 dependency, which dpkg-shlibdeps would work
+/// out in a Debian build.
+fn glibc_needed(binaries: &[PathBuf]) -> Result<String> {
+    let mut newest = (0u32, 0u32, 0u32);
+    for path in binaries {
+        let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let marker = b"GLIBC_2.";
+        let mut at = 0;
+        while let Some(found) = bytes[at..].windows(marker.len()).position(|w| w == marker) {
+            let start = at + found + marker.len();
+            let digits: String = bytes[start..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit() || **b == b'.')
+                .map(|b| *b as char)
+                .collect();
+            let mut parts = digits.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+            let version = (2, parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+            newest = newest.max(version);
+            at = start;
+        }
+    }
+    if newest.0 == 0 {
+        bail!("the binaries name no glibc version; are they dynamically linked Linux binaries?");
+    }
+    Ok(match newest {
+        (major, minor, 0) => format!("{major}.{minor}"),
+        (major, minor, patch) => format!("{major}.{minor}.{patch}"),
+    })
 }
 
 /// gzip with no name and no time in the header, so the same page gives the
@@ -131,10 +203,12 @@ fn gzip(source: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs the Tauri bundler over the release binaries in `binaries` and
-/// returns the .deb and the .rpm it wrote (under `binaries/bundle/`).
+/// Runs the Tauri bundler over stripped copies of the release binaries in
+/// `binaries` and returns the .deb and the .rpm it wrote (under
+/// `generated/stage/bundle/`).
 pub fn bundle(config: &AppConfig, binaries: &Path, generated: &Path) -> Result<(PathBuf, PathBuf)> {
-    for name in [config.main_binary_name.as_str(), CLI] {
+    let names = [config.main_binary_name.as_str(), CLI];
+    for name in names {
         let path = binaries.join(name);
         if !path.is_file() {
             bail!(
@@ -143,6 +217,9 @@ pub fn bundle(config: &AppConfig, binaries: &Path, generated: &Path) -> Result<(
             );
         }
     }
+    let stage = generated.join("stage");
+    stage_binaries(binaries, &stage, &names)?;
+    let glibc = glibc_needed(&names.map(|name| stage.join(name)))?;
     let icons = config
         .bundle
         .icon
@@ -162,12 +239,17 @@ pub fn bundle(config: &AppConfig, binaries: &Path, generated: &Path) -> Result<(
             // What the app links (readelf -d) and loads at run time: the
             // tray icon's library is opened with dlopen, so no linker
             // would find it.
-            depends: Some(strings(&[
-                "libwebkit2gtk-4.1-0",
-                "libgtk-3-0",
-                "libdbus-1-3",
-                "libayatana-appindicator3-1 | libappindicator3-1",
-            ])),
+            depends: Some(
+                strings(&[
+                    "libwebkit2gtk-4.1-0",
+                    "libgtk-3-0",
+                    "libdbus-1-3",
+                    "libayatana-appindicator3-1 | libappindicator3-1",
+                ])
+                .into_iter()
+                .chain([format!("libc6 (>= {glibc})")])
+                .collect(),
+            ),
             // Tasks run in Docker and the token goes to the Secret Service;
             // the app says what to do when either is missing, so neither is
             // a hard dependency.
@@ -203,7 +285,7 @@ pub fn bundle(config: &AppConfig, binaries: &Path, generated: &Path) -> Result<(
         default_run: Some(config.main_binary_name.clone()),
     };
     let settings = SettingsBuilder::new()
-        .project_out_directory(binaries)
+        .project_out_directory(&stage)
         .package_settings(package)
         .bundle_settings(bundle)
         .binaries(vec![
@@ -235,4 +317,23 @@ pub fn bundle(config: &AppConfig, binaries: &Path, generated: &Path) -> Result<(
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_newest_glibc_version_named_is_the_dependency() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        fs::write(&a, b"\0GLIBC_2.2.5\0GLIBC_2.17\0").unwrap();
+        fs::write(&b, b"xxGLIBC_2.34\0GLIBC_2.3.4\0GLIBC_PRIVATE\0").unwrap();
+        assert_eq!(glibc_needed(std::slice::from_ref(&a)).unwrap(), "2.17");
+        assert_eq!(glibc_needed(&[a, b]).unwrap(), "2.34");
+        let none = dir.path().join("none");
+        fs::write(&none, b"static").unwrap();
+        assert!(glibc_needed(&[none]).is_err());
+    }
 }

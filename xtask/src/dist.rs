@@ -21,6 +21,9 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Refuse throwaway keys (a release).
     pub require_keys: bool,
+    /// ui/dist was just built (`test` builds and checks it first), so it
+    /// is not built again.
+    pub ui_built: bool,
 }
 
 impl Options {
@@ -45,8 +48,10 @@ impl Options {
 pub fn run(options: &Options) -> Result<PathBuf> {
     say("dist: Debian packages for the build and the signing");
     packages::ensure_for_dist()?;
-    say("dist: the UI (npm ci when stale, npm run build)");
-    ui::build(false)?;
+    if !options.ui_built {
+        say("dist: the UI (npm ci when stale, npm run build)");
+        ui::build(false)?;
+    }
 
     let target = target_dir()?;
     let dist = target.join("dist");

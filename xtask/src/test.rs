@@ -135,7 +135,10 @@ fn steps(
     let packages = if dist {
         say("step 7b: cargo xtask dist (throwaway keys unless the environment gives real ones)");
         Some(timed(times, "dist", || {
-            crate::dist::run(&crate::dist::Options::default())
+            crate::dist::run(&crate::dist::Options {
+                ui_built: true,
+                ..crate::dist::Options::default()
+            })
         })?)
     } else {
         None

@@ -8,7 +8,7 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{Desktop, Driver, Keyring, until};
+use support::{Desktop, Driver, Keyring, choose_local_mode, open_screen, until};
 
 /// A hub in this process, with a node token for the app and an admin token
 /// for the CLI.
@@ -78,26 +78,6 @@ async fn picture(driver: &Driver, name: &str) {
             .join(format!("{name}.png"));
         driver.screenshot(&path).await;
     }
-}
-
-/// Chooses "Use this computer only" in the wizard and waits for local mode.
-async fn choose_local_mode(driver: &Driver) {
-    let local = driver.wait("[data-testid=wizard-local]", 60).await;
-    driver.click(&local).await;
-    driver
-        .wait_text("[data-testid=status-connection]", 60, |t| {
-            t.trim() == "local"
-        })
-        .await;
-}
-
-/// Opens a screen from the sidebar and waits for it.
-async fn open_screen(driver: &Driver, name: &str) {
-    let nav = driver.wait(&format!("[data-testid=nav-{name}]"), 30).await;
-    driver.click(&nav).await;
-    driver
-        .wait(&format!("[data-testid=screen-{name}]"), 30)
-        .await;
 }
 
 fn row(id: &str) -> String {

@@ -16,7 +16,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{Desktop, Driver};
+use support::{Desktop, Driver, choose_local_mode, open_screen};
 
 /// The Debian package's name, from the product name.
 const PACKAGE: &str = "gantry";
@@ -424,18 +424,11 @@ async fn signed_packages_verify_install_run_and_remove() {
         &[("GANTRY_UPDATE_ENDPOINT", endpoint.as_str())],
     )
     .await;
-    let local = driver.wait("[data-testid=wizard-local]", 60).await;
-    driver.click(&local).await;
-    driver
-        .wait_text("[data-testid=status-connection]", 60, |t| {
-            t.trim() == "local"
-        })
-        .await;
+    choose_local_mode(&driver).await;
     // The packaged app was built with the updater's key (a developer build
     // says it has none), reads the packaged kind (the manifest offers only
     // the .deb entry), and checks the download's signature.
-    let nav = driver.wait("[data-testid=nav-settings]", 30).await;
-    driver.click(&nav).await;
+    open_screen(&driver, "settings").await;
     driver.wait("[data-testid=settings-updates]", 30).await;
     assert!(
         driver.find("[data-testid=update-no-key]").await.is_none(),

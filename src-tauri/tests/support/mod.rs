@@ -110,6 +110,26 @@ pub fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
 }
 
+/// Chooses "Use this computer only" in the wizard and waits for local mode.
+pub async fn choose_local_mode(driver: &Driver) {
+    let local = driver.wait("[data-testid=wizard-local]", 60).await;
+    driver.click(&local).await;
+    driver
+        .wait_text("[data-testid=status-connection]", 60, |t| {
+            t.trim() == "local"
+        })
+        .await;
+}
+
+/// Opens a screen from the sidebar and waits for it.
+pub async fn open_screen(driver: &Driver, name: &str) {
+    let nav = driver.wait(&format!("[data-testid=nav-{name}]"), 30).await;
+    driver.click(&nav).await;
+    driver
+        .wait(&format!("[data-testid=screen-{name}]"), 30)
+        .await;
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

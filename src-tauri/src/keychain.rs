@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use gantry_agent::Token;
+use gantry_client::Token;
 use keyring_core::api::CredentialStoreApi;
 use keyring_core::{Entry, Error};
 

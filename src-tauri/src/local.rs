@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use gantry_agent::Token;
 use gantry_agent::host::LocalHub;
+use gantry_client::Token;
 use gantry_hub::{Hub, HubConfig, SystemClock};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

@@ -15,7 +15,7 @@ use gantry_agent::agent::{Agent, AgentEvent};
 use gantry_agent::config::{AgentConfig, Flags, default_config_file, default_host_dir};
 use gantry_agent::control;
 use gantry_agent::monitor::Monitor;
-use gantry_agent::{ClientError, HubClient, Token};
+use gantry_client::{ClientError, HubClient, Token};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use gantry_agent::agent::Agent;
 use gantry_agent::config::{AgentConfig, Flags};
-use gantry_agent::{HubClient, Token};
+use gantry_client::{HubClient, Token};
 use gantry_hub::{Hub, HubConfig, SystemClock};
 use gantry_protocol::job::{Format, JobSpec};
 use gantry_protocol::wire::Task;

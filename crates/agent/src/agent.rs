@@ -21,12 +21,12 @@ use tokio_util::task::TaskTracker;
 use crate::config::AgentConfig;
 use crate::docker::Engine;
 use crate::host::HostDir;
-use crate::hub::{ClientError, HubClient, Next};
 use crate::monitor::Monitor;
 use crate::record::{Records, Step};
 use crate::spool::Backoff;
 use crate::statsd::Statsd;
 use crate::task::{self, Outcome, TaskContext, TaskRun};
+use gantry_client::{ClientError, HubClient, Next};
 use gantry_protocol::job::Executor;
 
 /// Why the agent cannot start or go on.

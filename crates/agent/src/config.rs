@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::docker::RegistryLogin;
-use crate::hub::Token;
+use gantry_client::Token;
 
 /// What the command line gave; `None` where a flag was absent.
 #[derive(Debug, Clone, Default)]

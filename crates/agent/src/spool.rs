@@ -30,7 +30,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::executor::Stream;
-use crate::hub::{ClientError, HubClient};
+use gantry_client::{ClientError, HubClient};
 
 /// Bytes of each of a command's streams.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,10 +24,10 @@ use crate::config::AgentConfig;
 use crate::docker::{ContainerPlan, Engine, Watched};
 use crate::executor::{Chunk, Command, Control, ExecError, Exit, LogSink, Stream};
 use crate::host::{HostDir, inside};
-use crate::hub::HubClient;
 use crate::record::{Records, Step, TaskRecord};
 use crate::spool::{Backoff, ShipPace, Spool, StreamCounts, ship};
 use crate::statsd::{Statsd, metric};
+use gantry_client::HubClient;
 
 /// What every task shares with the agent.
 #[derive(Debug, Clone)]

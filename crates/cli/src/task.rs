@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use gantry_agent::host::LocalHub;
-use gantry_agent::{ClientError, HubClient, Token};
+use gantry_client::{ClientError, HubClient, Token};
 use gantry_protocol::job::Format;
 use gantry_protocol::wire::{Millis, Task};
 use gantry_protocol::{JobSpec, TaskState};

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
-use gantry_agent::{HubClient, Next, Token};
+use gantry_client::{HubClient, Next, Token};
 use gantry_protocol::wire::{RegisterRequest, TaskEvent};
 use serde_json::Value;
 

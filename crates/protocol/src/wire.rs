@@ -55,6 +55,9 @@ pub mod codes {
     pub const INTERNAL: &str = "internal";
     /// The hub is shutting down or its database is unreachable.
     pub const UNAVAILABLE: &str = "unavailable";
+    /// Said by the client, never by the hub: the server answered an error
+    /// without a Gantry error body, so it is probably not a Gantry hub.
+    pub const HTTP_ERROR: &str = "http_error";
 }
 
 /// A task as the hub knows it.

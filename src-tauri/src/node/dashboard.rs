@@ -5,11 +5,11 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use gantry_agent::HubClient;
 use gantry_agent::agent::Agent;
 use gantry_agent::docker::ContainerUse;
 use gantry_agent::host::HostDir;
 use gantry_agent::record::Records;
+use gantry_client::HubClient;
 use gantry_protocol::job::{Format, JobSpec};
 use gantry_protocol::wire::Task;
 

@@ -1,160 +1,36 @@
-//! The hub client: every call of the hub's `/v1` API, for the agent and for
-//! people's commands alike.
+//! The client of a Gantry hub's `/v1` API, for the agent and for people's
+//! commands alike: the CLI's `task` and `node` commands, the desktop app,
+//! the tests and the benchmarks all talk to a hub through [`HubClient`].
 //!
-//! Errors keep the hub's stable code and sentence ([`ClientError::Api`]) and
-//! say plainly when the hub cannot be reached at all, so a person can tell a
-//! wrong address from a wrong token.
+//! It is a crate of its own so that talking to a hub links neither Docker
+//! nor NVML. Errors keep the hub's stable code and sentence
+//! ([`ClientError::Api`]) and say plainly when the hub cannot be reached at
+//! all, so a person can tell a wrong address from a wrong token.
+//!
+//! Architecture invariant: reqwest appears in this crate's library code
+//! only; the token is sent in one place ([`HubClient`]'s request builder)
+//! and never printed.
 
-use std::fmt;
+#![deny(missing_docs)]
+
+mod error;
+mod token;
+
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use gantry_protocol::wire::{
     Assignment, BlobStored, ErrorBody, EventAck, Heartbeat, HeartbeatReply, LogAck, NodeList,
-    OutputManifest, RegisterRequest, Registered, Submitted, Task, TaskEvent, TaskList,
+    OutputManifest, RegisterRequest, Registered, Submitted, Task, TaskEvent, TaskList, codes,
 };
 use gantry_protocol::{JobSpec, TaskState};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 
-/// A secret token. Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
-
-impl Token {
-    /// Wraps a token, trimming the whitespace a paste brings along.
-    pub fn new(token: impl Into<String>) -> Token {
-        Token(token.into().trim().to_owned())
-    }
-
-    /// The token itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(***)")
-    }
-}
-
-impl fmt::Display for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// Why a hub call failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// The address answered, but not as a Gantry hub.
-    #[error(
-        "{url} answered, but it is not a Gantry hub ({detail}); check the address: it is the hub's base URL, e.g. https://hub.example.com"
-    )]
-    NotAHub {
-        /// The address tried.
-        url: String,
-        /// What answered.
-        detail: String,
-    },
-    /// The server address is not a URL.
-    #[error(
-        "\"{0}\" is not a hub address; write it like http://127.0.0.1:8750 or https://hub.example.com"
-    )]
-    BadAddress(String),
-    /// Nothing answered at the address.
-    #[error(
-        "cannot reach the hub at {url}: {detail}; check the address and that the hub is running"
-    )]
-    Unreachable {
-        /// The address tried.
-        url: String,
-        /// What the network said.
-        detail: String,
-    },
-    /// A secure connection could not be set up (certificate, protocol).
-    #[error(
-        "cannot set up a secure connection to {url}: {detail}; check that the address is right and that the hub's certificate is valid for it (an http:// hub needs http://, not https://)"
-    )]
-    Tls {
-        /// The address tried.
-        url: String,
-        /// What TLS said.
-        detail: String,
-    },
-    /// The call took longer than allowed.
-    #[error("the hub at {url} did not answer in time")]
-    Timeout {
-        /// The address tried.
-        url: String,
-    },
-    /// The hub answered with an error.
-    #[error("{}", .body.message)]
-    Api {
-        /// The HTTP status.
-        status: u16,
-        /// The hub's code and sentence.
-        body: ErrorBody,
-    },
-    /// A file on this machine could not be read.
-    #[error("{0}")]
-    LocalFile(String),
-    /// The hub's answer could not be read.
-    #[error(
-        "the hub at {url} sent an answer Gantry cannot read ({detail}); is this a Gantry hub of a matching version?"
-    )]
-    Protocol {
-        /// The address tried.
-        url: String,
-        /// What was wrong.
-        detail: String,
-    },
-}
-
-impl ClientError {
-    /// The hub's error code, when the hub answered with one.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            ClientError::Api { body, .. } => Some(&body.code),
-            _ => None,
-        }
-    }
-
-    /// Whether trying again later may succeed: the network, timeouts and 5xx.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            // A TLS failure may be a proxy or a certificate being renewed:
-            // the agent keeps trying, as for any network failure.
-            ClientError::Unreachable { .. }
-            | ClientError::Timeout { .. }
-            | ClientError::Tls { .. } => true,
-            ClientError::Api { status, .. } => *status >= 500,
-            _ => false,
-        }
-    }
-}
-
-/// Whether `error` is TLS's (rustls's own error, bare or inside I/O
-/// errors): a certificate, or an https:// address answered in plain HTTP.
-fn is_tls(mut error: &(dyn std::error::Error + 'static)) -> bool {
-    // The connector wraps it in I/O errors, sometimes two deep, and an I/O
-    // error's `source` skips what it wraps.
-    loop {
-        if error.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        match error
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => error = inner,
-            None => return false,
-        }
-    }
-}
+pub use error::ClientError;
+use error::is_tls;
+pub use token::Token;
 
 /// What a long-poll for work returned.
 #[derive(Debug)]
@@ -218,7 +94,7 @@ impl HubClient {
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| ErrorBody {
-            code: "http_error".into(),
+            code: codes::HTTP_ERROR.into(),
             message: format!(
                 "the server at {} answered {status}{}; is this a Gantry hub?",
                 self.server(),
@@ -288,7 +164,7 @@ impl HubClient {
                     ),
                 });
             }
-            Err(ClientError::Api { status, body }) if body.code == "http_error" => {
+            Err(ClientError::Api { status, body }) if body.code == codes::HTTP_ERROR => {
                 return Err(ClientError::NotAHub {
                     url: self.server().to_owned(),
                     detail: format!("/v1/health answered HTTP {status}"),
@@ -504,7 +380,7 @@ impl HubClient {
             status => Err(ClientError::Api {
                 status: status.as_u16(),
                 body: ErrorBody {
-                    code: "http_error".into(),
+                    code: codes::HTTP_ERROR.into(),
                     message: format!("checking a blob answered {status}"),
                     committed: None,
                 },
@@ -577,13 +453,6 @@ fn path_part(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_never_print() {
-        let token = Token::new("  gantry_admin_secret\n");
-        assert_eq!(token.expose(), "gantry_admin_secret");
-        assert_eq!(format!("{token:?} {token}"), "Token(***) ***");
-    }
 
     #[test]
     fn addresses_are_checked() {

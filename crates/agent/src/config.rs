@@ -137,26 +137,32 @@ pub fn default_host_dir() -> PathBuf {
         .join("agent")
 }
 
-impl AgentConfig {
-    /// Resolves the settings from the layers. `env` reads a variable (the
-    /// process environment in real use, a map in tests); `default_file` is
-    /// read when no config file is named and it exists.
-    pub fn resolve(
-        flags: Flags,
-        env: &dyn Fn(&str) -> Option<String>,
+/// The layers below the flags: the environment and the config file, read
+/// once, with the rules every setting follows (environment beats file).
+struct Layers<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    file: FileConfig,
+}
+
+impl Layers<'_> {
+    /// Reads the config file named by `flag` or GANTRY_CONFIG, else
+    /// `default_file` when it exists. A named file that is missing is an error.
+    fn read<'a>(
+        flag: Option<PathBuf>,
+        env: &'a dyn Fn(&str) -> Option<String>,
         default_file: Option<PathBuf>,
-    ) -> Result<AgentConfig, ConfigError> {
-        let var = |names: &[&'static str]| -> Option<(&'static str, String)> {
-            names
-                .iter()
-                .find_map(|name| env(name).filter(|v| !v.is_empty()).map(|v| (*name, v)))
+    ) -> Result<Layers<'a>, ConfigError> {
+        let mut layers = Layers {
+            env,
+            file: FileConfig::default(),
         };
-        let config_path = flags
-            .config_file
-            .clone()
-            .or_else(|| var(&["GANTRY_CONFIG"]).map(|(_, v)| PathBuf::from(v)));
-        let explicit = config_path.is_some();
-        let file = match config_path.or(default_file) {
+        let named = flag.or_else(|| {
+            layers
+                .var(&["GANTRY_CONFIG"])
+                .map(|(_, v)| PathBuf::from(v))
+        });
+        let explicit = named.is_some();
+        layers.file = match named.or(default_file) {
             Some(path) if path.is_file() => read_file(&path)?,
             Some(path) if explicit => {
                 return Err(ConfigError(format!(
@@ -166,147 +172,193 @@ impl AgentConfig {
             }
             _ => FileConfig::default(),
         };
-        let boolean = |names: &[&'static str],
-                       file: Option<bool>,
-                       default: bool|
-         -> Result<bool, ConfigError> {
-            match var(names) {
-                Some((name, value)) => parse_bool(name, &value),
-                None => Ok(file.unwrap_or(default)),
-            }
-        };
-        let number =
-            |names: &[&'static str], file: Option<u64>, default: u64| -> Result<u64, ConfigError> {
-                match var(names) {
-                    Some((name, value)) => value.trim().parse().map_err(|_| {
-                        ConfigError(format!(
-                            "{name}={value} is not a whole number; write e.g. {name}={default}"
-                        ))
-                    }),
-                    None => Ok(file.unwrap_or(default)),
-                }
-            };
+        Ok(layers)
+    }
 
-        let token_file = flags
-            .token_file
-            .or_else(|| var(&["GANTRY_TOKEN_FILE"]).map(|(_, v)| PathBuf::from(v)));
-        let token = match (flags.token, token_file) {
+    /// The first of `names` set (and not empty) in the environment.
+    fn var(&self, names: &[&'static str]) -> Option<(&'static str, String)> {
+        names.iter().find_map(|name| {
+            (self.env)(name)
+                .filter(|v| !v.is_empty())
+                .map(|v| (*name, v))
+        })
+    }
+
+    /// A plain text setting: environment, else the file's value.
+    fn text(&self, names: &[&'static str], file: Option<String>) -> Option<String> {
+        self.var(names).map(|(_, v)| v).or(file)
+    }
+
+    fn boolean(
+        &self,
+        names: &[&'static str],
+        file: Option<bool>,
+        default: bool,
+    ) -> Result<bool, ConfigError> {
+        match self.var(names) {
+            Some((name, value)) => parse_bool(name, &value),
+            None => Ok(file.unwrap_or(default)),
+        }
+    }
+
+    fn number(
+        &self,
+        names: &[&'static str],
+        file: Option<u64>,
+        default: u64,
+    ) -> Result<u64, ConfigError> {
+        match self.var(names) {
+            Some((name, value)) => value.trim().parse().map_err(|_| {
+                ConfigError(format!(
+                    "{name}={value} is not a whole number; write e.g. {name}={default}"
+                ))
+            }),
+            None => Ok(file.unwrap_or(default)),
+        }
+    }
+
+    fn host_dir(&self, flag: Option<PathBuf>) -> PathBuf {
+        flag.or_else(|| {
+            self.var(&["GANTRY_HOST_DIR", "AGENT_HOST_DIR"])
+                .map(|(_, v)| PathBuf::from(v))
+        })
+        .or_else(|| self.file.host_dir.clone())
+        .unwrap_or_else(default_host_dir)
+    }
+
+    fn token(
+        &self,
+        flag: Option<Token>,
+        file_flag: Option<PathBuf>,
+    ) -> Result<Option<Token>, ConfigError> {
+        let token_file = file_flag.or_else(|| {
+            self.var(&["GANTRY_TOKEN_FILE"])
+                .map(|(_, v)| PathBuf::from(v))
+        });
+        Ok(match (flag, token_file) {
             (Some(token), _) => Some(token),
             (None, Some(path)) => Some(read_token_file(&path)?),
-            (None, None) => match var(&["GANTRY_TOKEN", "ACCESS_TOKEN"]) {
+            (None, None) => match self.var(&["GANTRY_TOKEN", "ACCESS_TOKEN"]) {
                 Some((_, token)) => Some(Token::new(token)),
-                None => match &file.token_file {
+                None => match &self.file.token_file {
                     Some(path) => Some(read_token_file(path)?),
                     None => None,
                 },
             },
-        };
-        let host_dir = flags
-            .host_dir
-            .or_else(|| var(&["GANTRY_HOST_DIR", "AGENT_HOST_DIR"]).map(|(_, v)| PathBuf::from(v)))
-            .or(file.host_dir)
-            .unwrap_or_else(default_host_dir);
-        let mut labels = flags.labels;
-        if labels.is_empty() {
-            labels = match var(&["GANTRY_LABELS"]) {
+        })
+    }
+
+    fn labels(&self, flags: Vec<String>) -> Result<Vec<String>, ConfigError> {
+        let labels = if !flags.is_empty() {
+            flags
+        } else {
+            match self.var(&["GANTRY_LABELS"]) {
                 Some((_, v)) => v
                     .split(',')
                     .map(str::trim)
                     .filter(|l| !l.is_empty())
                     .map(str::to_owned)
                     .collect(),
-                None => file.labels.unwrap_or_default(),
-            };
-        }
+                None => self.file.labels.clone().unwrap_or_default(),
+            }
+        };
         for label in &labels {
             if let Some(problem) = gantry_protocol::job::label_problem(label) {
                 return Err(ConfigError(format!("label {label}: {problem}")));
             }
         }
-        let max_tasks = match flags.max_tasks {
+        Ok(labels)
+    }
+
+    fn max_tasks(&self, flag: Option<usize>) -> Result<usize, ConfigError> {
+        let max_tasks = match flag {
             Some(n) => n as u64,
-            None => number(&["GANTRY_MAX_TASKS"], file.max_tasks.map(|n| n as u64), 1)?,
+            None => self.number(
+                &["GANTRY_MAX_TASKS"],
+                self.file.max_tasks.map(|n| n as u64),
+                1,
+            )?,
         };
         if max_tasks == 0 {
             return Err(ConfigError(
                 "max tasks must be at least 1; to stop taking tasks, drain the agent".into(),
             ));
         }
-        let registries = registry_logins(
-            var(&["GANTRY_DOCKER_REGISTRY", "DOCKER_REGISTRY"])
-                .map(|(_, v)| v)
-                .or(file.docker_registry),
-            var(&["GANTRY_DOCKER_LOGIN", "DOCKER_LOGIN"])
-                .map(|(_, v)| v)
-                .or(file.docker_login),
-            var(&["GANTRY_DOCKER_PASSWORD", "DOCKER_PASSWORD"]).map(|(_, v)| v),
-        )?;
-        let statsd = match (
-            flags
-                .statsd_host
-                .or_else(|| var(&["GANTRY_STATSD_HOST"]).map(|(_, v)| v))
-                .or(file.statsd_host),
-            flags
-                .statsd_port
-                .map(u64::from)
-                .or(match var(&["GANTRY_STATSD_PORT"]) {
-                    Some((name, v)) => Some(
-                        v.parse()
-                            .map_err(|_| ConfigError(format!("{name}={v} is not a port")))?,
-                    ),
-                    None => file.statsd_port.map(u64::from),
-                }),
-        ) {
-            (Some(host), port) => Some((
+        Ok(max_tasks as usize)
+    }
+
+    fn registries(&self) -> Result<Vec<RegistryLogin>, ConfigError> {
+        registry_logins(
+            self.text(
+                &["GANTRY_DOCKER_REGISTRY", "DOCKER_REGISTRY"],
+                self.file.docker_registry.clone(),
+            ),
+            self.text(
+                &["GANTRY_DOCKER_LOGIN", "DOCKER_LOGIN"],
+                self.file.docker_login.clone(),
+            ),
+            self.var(&["GANTRY_DOCKER_PASSWORD", "DOCKER_PASSWORD"])
+                .map(|(_, v)| v),
+        )
+    }
+
+    fn statsd(
+        &self,
+        host: Option<String>,
+        port: Option<u16>,
+        namespace: Option<String>,
+    ) -> Result<Option<(String, u16, String)>, ConfigError> {
+        let host =
+            host.or_else(|| self.text(&["GANTRY_STATSD_HOST"], self.file.statsd_host.clone()));
+        let port = match (port, self.var(&["GANTRY_STATSD_PORT"])) {
+            (Some(port), _) => Some(u64::from(port)),
+            (None, Some((name, v))) => Some(
+                v.parse()
+                    .map_err(|_| ConfigError(format!("{name}={v} is not a port")))?,
+            ),
+            (None, None) => self.file.statsd_port.map(u64::from),
+        };
+        match (host, port) {
+            (Some(host), port) => Ok(Some((
                 host,
                 u16::try_from(port.unwrap_or(8125))
                     .map_err(|_| ConfigError("the StatsD port must be below 65536".into()))?,
-                flags
-                    .statsd_namespace
-                    .or_else(|| var(&["GANTRY_STATSD_NAMESPACE"]).map(|(_, v)| v))
-                    .or(file.statsd_namespace)
+                namespace
+                    .or_else(|| {
+                        self.text(
+                            &["GANTRY_STATSD_NAMESPACE"],
+                            self.file.statsd_namespace.clone(),
+                        )
+                    })
                     .unwrap_or_default(),
+            ))),
+            (None, Some(_)) => Err(ConfigError(
+                "a StatsD port was given without --statsd-host".into(),
             )),
-            (None, Some(_)) => {
-                return Err(ConfigError(
-                    "a StatsD port was given without --statsd-host".into(),
-                ));
-            }
-            (None, None) => None,
-        };
-        Ok(AgentConfig {
-            server: flags
-                .server
-                .or_else(|| var(&["GANTRY_SERVER", "SERVER_ADDRESS"]).map(|(_, v)| v))
-                .or(file.server),
-            token,
-            host_dir,
-            name: flags
-                .name
-                .or_else(|| var(&["GANTRY_NAME"]).map(|(_, v)| v))
-                .or(file.name)
-                .unwrap_or_else(|| {
-                    sysinfo::System::host_name().unwrap_or_else(|_| "gantry-agent".into())
-                }),
-            labels,
-            max_tasks: max_tasks as usize,
-            registries,
-            with_local_storage: boolean(
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The switches the Supervisely agent's variables also set.
+    fn switches(&self) -> Result<Switches, ConfigError> {
+        let file = &self.file;
+        Ok(Switches {
+            with_local_storage: self.boolean(
                 &["GANTRY_WITH_LOCAL_STORAGE", "WITH_LOCAL_STORAGE"],
                 file.with_local_storage,
                 true,
             )?,
-            pull_always: boolean(
+            pull_always: self.boolean(
                 &["GANTRY_PULL_ALWAYS", "PULL_ALWAYS"],
                 file.pull_always,
                 true,
             )?,
-            default_timeouts: boolean(
+            default_timeouts: self.boolean(
                 &["GANTRY_DEFAULT_TIMEOUTS", "DEFAULT_TIMEOUTS"],
                 file.default_timeouts,
                 true,
             )?,
-            delete_task_dir_on_finish: boolean(
+            delete_task_dir_on_finish: self.boolean(
                 &[
                     "GANTRY_DELETE_TASK_DIR_ON_FINISH",
                     "DELETE_TASK_DIR_ON_FINISH",
@@ -314,7 +366,7 @@ impl AgentConfig {
                 file.delete_task_dir_on_finish,
                 true,
             )?,
-            delete_task_dir_on_failure: boolean(
+            delete_task_dir_on_failure: self.boolean(
                 &[
                     "GANTRY_DELETE_TASK_DIR_ON_FAILURE",
                     "DELETE_TASK_DIR_ON_FAILURE",
@@ -322,19 +374,83 @@ impl AgentConfig {
                 file.delete_task_dir_on_failure,
                 false,
             )?,
+        })
+    }
+}
+
+/// The on/off settings, resolved.
+struct Switches {
+    with_local_storage: bool,
+    pull_always: bool,
+    default_timeouts: bool,
+    delete_task_dir_on_finish: bool,
+    delete_task_dir_on_failure: bool,
+}
+
+impl AgentConfig {
+    /// Resolves the settings from the layers. `env` reads a variable (the
+    /// process environment in real use, a map in tests); `default_file` is
+    /// read when no config file is named and it exists.
+    pub fn resolve(
+        flags: Flags,
+        env: &dyn Fn(&str) -> Option<String>,
+        default_file: Option<PathBuf>,
+    ) -> Result<AgentConfig, ConfigError> {
+        let layers = Layers::read(flags.config_file.clone(), env, default_file)?;
+        let switches = layers.switches()?;
+        let file = &layers.file;
+        Ok(AgentConfig {
+            server: flags
+                .server
+                .or_else(|| layers.text(&["GANTRY_SERVER", "SERVER_ADDRESS"], file.server.clone())),
+            token: layers.token(flags.token, flags.token_file)?,
+            host_dir: layers.host_dir(flags.host_dir),
+            name: flags
+                .name
+                .or_else(|| layers.text(&["GANTRY_NAME"], file.name.clone()))
+                .unwrap_or_else(|| {
+                    sysinfo::System::host_name().unwrap_or_else(|_| "gantry-agent".into())
+                }),
+            labels: layers.labels(flags.labels)?,
+            max_tasks: layers.max_tasks(flags.max_tasks)?,
+            registries: layers.registries()?,
+            with_local_storage: switches.with_local_storage,
+            pull_always: switches.pull_always,
+            default_timeouts: switches.default_timeouts,
+            delete_task_dir_on_finish: switches.delete_task_dir_on_finish,
+            delete_task_dir_on_failure: switches.delete_task_dir_on_failure,
             docker_api_call_timeout: Duration::from_secs(
-                number(
-                    &["GANTRY_DOCKER_API_CALL_TIMEOUT", "DOCKER_API_CALL_TIMEOUT"],
-                    file.docker_api_call_timeout,
-                    60,
-                )?
-                .max(1),
+                layers
+                    .number(
+                        &["GANTRY_DOCKER_API_CALL_TIMEOUT", "DOCKER_API_CALL_TIMEOUT"],
+                        file.docker_api_call_timeout,
+                        60,
+                    )?
+                    .max(1),
             ),
-            docker_host: var(&["DOCKER_HOST"]).map(|(_, v)| v).or(file.docker_host),
-            stop_grace: Duration::from_secs(number(&["GANTRY_STOP_GRACE"], file.stop_grace, 10)?),
-            statsd,
+            docker_host: layers.text(&["DOCKER_HOST"], file.docker_host.clone()),
+            stop_grace: Duration::from_secs(layers.number(
+                &["GANTRY_STOP_GRACE"],
+                file.stop_grace,
+                10,
+            )?),
+            statsd: layers.statsd(flags.statsd_host, flags.statsd_port, flags.statsd_namespace)?,
             stop_tasks_on_exit: flags.stop_tasks_on_exit,
         })
+    }
+
+    /// Where a running agent keeps its control socket and tasks, by the same
+    /// chain as [`AgentConfig::resolve`] (flag > environment > config file >
+    /// default) but reading nothing else, so steering commands such as
+    /// `gantry agent status` find the agent that `agent.toml` placed without
+    /// needing a token or the other settings to be valid.
+    pub fn resolve_host_dir(
+        host_dir: Option<PathBuf>,
+        config_file: Option<PathBuf>,
+        env: &dyn Fn(&str) -> Option<String>,
+        default_file: Option<PathBuf>,
+    ) -> Result<PathBuf, ConfigError> {
+        Ok(Layers::read(config_file, env, default_file)?.host_dir(host_dir))
     }
 }
 
@@ -599,6 +715,48 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("does not exist")
+        );
+    }
+
+    #[test]
+    fn host_dir_alone_follows_the_same_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agent.toml");
+        // A file whose other settings would not resolve (no token,
+        // max_tasks of 0) still places the agent.
+        std::fs::write(&file, "host_dir = \"/from/file\"\nmax_tasks = 0\n").unwrap();
+        let env: HashMap<&str, &str> = HashMap::from([("GANTRY_CONFIG", file.to_str().unwrap())]);
+        let read = |name: &str| env.get(name).map(|v| v.to_string());
+        let host_dir =
+            |flag: Option<PathBuf>| AgentConfig::resolve_host_dir(flag, None, &read, None).unwrap();
+        assert_eq!(host_dir(None), PathBuf::from("/from/file"));
+        assert_eq!(host_dir(Some("/flag".into())), PathBuf::from("/flag"));
+        let with_env = |name: &str| match name {
+            "AGENT_HOST_DIR" => Some("/env".to_owned()),
+            _ => read(name),
+        };
+        assert_eq!(
+            AgentConfig::resolve_host_dir(None, None, &with_env, None).unwrap(),
+            PathBuf::from("/env"),
+            "the environment beats the file"
+        );
+        assert_eq!(
+            AgentConfig::resolve_host_dir(None, None, &|_| None, Some(file.clone())).unwrap(),
+            PathBuf::from("/from/file"),
+            "the default file is read when it exists"
+        );
+        assert_eq!(
+            AgentConfig::resolve_host_dir(None, None, &|_| None, None).unwrap(),
+            default_host_dir()
+        );
+        assert!(
+            AgentConfig::resolve_host_dir(
+                None,
+                Some(dir.path().join("nope.toml")),
+                &|_| None,
+                None
+            )
+            .is_err()
         );
     }
 }

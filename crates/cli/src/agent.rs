@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 use gantry_agent::agent::{Agent, run_local};
-use gantry_agent::config::{AgentConfig, Flags, default_config_file, default_host_dir};
+use gantry_agent::config::{AgentConfig, Flags, default_config_file};
 use gantry_agent::control::{self, Request};
 use gantry_agent::task::Outcome;
 use gantry_client::Token;
@@ -60,28 +60,34 @@ pub struct StartArgs {
 /// Where to find a running agent.
 #[derive(Debug, Clone, Args)]
 pub struct Local {
-    /// The agent's host dir [env: GANTRY_HOST_DIR, AGENT_HOST_DIR].
+    /// The agent's host dir [env: GANTRY_HOST_DIR, AGENT_HOST_DIR; else host_dir in the config file].
     #[arg(long)]
     host_dir: Option<PathBuf>,
+    /// The agent's TOML config file, read for its host_dir [env: GANTRY_CONFIG; default: ~/.config/gantry/agent.toml].
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 impl Local {
-    fn host_dir(&self) -> PathBuf {
-        self.host_dir.clone().unwrap_or_else(host_dir_from_env)
+    /// The host dir, by the agent's own chain: flag > environment > config file > default.
+    fn host_dir(&self) -> anyhow::Result<PathBuf> {
+        local_host_dir(self.host_dir.clone(), self.config.clone())
     }
 }
 
-/// The host dir named by GANTRY_HOST_DIR (or AGENT_HOST_DIR), else the default.
-pub fn host_dir_from_env() -> PathBuf {
-    env_var(&["GANTRY_HOST_DIR", "AGENT_HOST_DIR"])
-        .map(PathBuf::from)
-        .unwrap_or_else(default_host_dir)
-}
-
-fn env_var(names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+/// Where the agent on this machine keeps its files, resolved exactly as
+/// `gantry agent start` resolves it (flag > environment > config file >
+/// default), so every command finds the agent that `agent.toml` placed.
+pub fn local_host_dir(
+    host_dir: Option<PathBuf>,
+    config: Option<PathBuf>,
+) -> anyhow::Result<PathBuf> {
+    Ok(AgentConfig::resolve_host_dir(
+        host_dir,
+        config,
+        &|name| std::env::var(name).ok(),
+        default_config_file(),
+    )?)
 }
 
 fn resolve(flags: Flags) -> anyhow::Result<AgentConfig> {
@@ -141,7 +147,7 @@ pub const REFUSED: u8 = 3;
 
 /// `gantry agent status`.
 pub async fn status(json: bool, local: &Local) -> anyhow::Result<ExitCode> {
-    let answer = control::request(&local.host_dir(), &Request::Status).await?;
+    let answer = control::request(&local.host_dir()?, &Request::Status).await?;
     let Some(status) = answer.status else {
         bail!("{}", answer.error.unwrap_or_default())
     };
@@ -179,7 +185,7 @@ pub async fn status(json: bool, local: &Local) -> anyhow::Result<ExitCode> {
 
 /// `gantry agent pause|resume|drain`.
 pub async fn steer(request: Request, local: &Local) -> anyhow::Result<ExitCode> {
-    let answer = control::request(&local.host_dir(), &request).await?;
+    let answer = control::request(&local.host_dir()?, &request).await?;
     if !answer.ok {
         bail!(
             "{}",
@@ -205,7 +211,7 @@ pub async fn steer(request: Request, local: &Local) -> anyhow::Result<ExitCode> 
 /// `gantry agent logs TASK`: the agent's own copy of a task's log, followed.
 pub async fn follow(task: &str, local: &Local) -> anyhow::Result<ExitCode> {
     let mut stdout = tokio::io::stdout();
-    control::follow(&local.host_dir(), task, &mut stdout).await?;
+    control::follow(&local.host_dir()?, task, &mut stdout).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -223,7 +229,7 @@ pub async fn run_file(file: PathBuf, local: &Local) -> anyhow::Result<ExitCode> 
     };
     let _guard = init_logging(None);
     let config = resolve(Flags {
-        host_dir: Some(local.host_dir()),
+        host_dir: Some(local.host_dir()?),
         ..Flags::default()
     })?;
     let stop = CancellationToken::new();

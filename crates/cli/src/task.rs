@@ -27,7 +27,7 @@ fn client(remote: &Remote) -> anyhow::Result<HubClient> {
         (Some(server), _) => server.clone(),
         (None, Some(_)) => crate::hub::DEFAULT_SERVER.to_owned(),
         (None, None) => {
-            let host_dir = crate::agent::host_dir_from_env();
+            let host_dir = crate::agent::local_host_dir(None, None)?;
             match LocalHub::read(&host_dir) {
                 Ok(Some(local)) => {
                     return Ok(HubClient::new(

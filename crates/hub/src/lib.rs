@@ -6,12 +6,20 @@
 //! - [`Hub`]: the shared state (database, blob folder, signals, clock, settings).
 //! - [`app`]: the axum [`Router`] built from [`api::endpoints`], the one table
 //!   of routes, which also yields the OpenAPI document ([`openapi`]).
+//! - [`api`]: the table, the router, and the handlers by caller (people,
+//!   agents, blobs), with the extractors for tokens and bodies.
 //! - [`serve`]: runs the router on a listener the caller owns, with the
 //!   background check for silent nodes, until the shutdown future resolves.
-//! - [`db`]: every SQL statement, for SQLite and PostgreSQL alike.
+//! - [`db`]: every SQL statement, for SQLite and PostgreSQL alike, one file
+//!   per concern (tokens, nodes, tasks, logs).
 //!
 //! Architecture invariant: the hub knows nothing about the agent crate. They
-//! share only `gantry-protocol`. axum and sqlx appear in no other crate.
+//! share only `gantry-protocol`. No other crate's library code uses axum or
+//! sqlx (the fuzz target and the desktop app's tests use axum only to drive
+//! or stand in for a server).
+//!
+//! Architecture invariant: [`openapi`] reads [`api`]'s table, and [`api`]
+//! never imports [`openapi`]; [`Hub`] joins the two, keeping the document.
 
 #![deny(missing_docs)]
 
@@ -195,6 +203,16 @@ impl Hub {
 
     fn stopping(&self) -> &CancellationToken {
         &self.inner.stopping
+    }
+
+    /// The OpenAPI document of [`api::endpoints`], built on first use and kept.
+    /// Built here, where both are known, so that [`api`] need not import
+    /// [`openapi`], which reads the api's table.
+    pub(crate) fn openapi_document(&self) -> serde_json::Value {
+        self.inner
+            .openapi
+            .get_or_init(|| openapi::document(&api::endpoints(self)))
+            .clone()
     }
 
     /// Marks silent nodes offline and their tasks lost, and requeues stale

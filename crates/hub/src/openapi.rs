@@ -1,5 +1,10 @@
 //! The OpenAPI 3.1 document, built from the endpoint table and the protocol
 //! crate's JSON Schemas.
+//!
+//! A pure function of [`crate::api`]'s table: this module reads the table's
+//! description types and nothing else of the hub, and `api` does not import
+//! it (the crate root builds the document and `Hub` keeps it), so the two
+//! depend one way.
 
 use gantry_protocol::JobSpec;
 use gantry_protocol::wire::ErrorBody;

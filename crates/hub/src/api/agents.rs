@@ -1,0 +1,268 @@
+//! The calls agents make with their node token: register (with the tasks
+//! they still hold), long-poll for work and for requests, send heartbeats,
+//! report task events, append log bytes, and report a task's outputs.
+//!
+//! An agent retries after any network failure, so a repeat must do no harm:
+//! a repeated event or log append changes nothing, a log append past the end
+//! is a `log_gap` carrying the offset to resend from, and an assignment whose
+//! answer was lost goes back to the queue when the agent does not accept it
+//! in time ([`crate::HubConfig::accept_within`]).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use gantry_protocol::job::relative_path_problem;
+use gantry_protocol::wire::{
+    Assignment, EventAck, Heartbeat, HeartbeatReply, LogAck, NodeCommand, NodeSettings,
+    OutputManifest, RegisterRequest, Registered, Task, TaskEvent, codes,
+};
+use gantry_protocol::{TaskState, is_sha256_hex};
+use serde::Deserialize;
+
+use super::auth::NodeAuth;
+use super::extract::{JsonBody, QueryArgs, TaskId, bytes_rejection};
+use crate::db::{Append, EventOutcome};
+use crate::{ApiError, Hub};
+
+/// The timings and limits an agent follows, sent when it registers.
+fn settings(hub: &Hub) -> NodeSettings {
+    let config = hub.config();
+    NodeSettings {
+        heartbeat_secs: config.heartbeat.as_secs().max(1),
+        offline_after_secs: config.offline_after.as_secs().max(1),
+        max_wait_secs: config.max_wait.as_secs(),
+        max_log_append_bytes: config.max_log_append_bytes,
+    }
+}
+
+pub(super) async fn register(
+    State(hub): State<Hub>,
+    node: NodeAuth,
+    JsonBody(request): JsonBody<RegisterRequest>,
+) -> Result<Json<Registered>, ApiError> {
+    for label in &request.labels {
+        if let Some(problem) = gantry_protocol::job::label_problem(label) {
+            return Err(ApiError::bad_request(format!("labels: {problem}")));
+        }
+    }
+    let reconciled = hub
+        .db()
+        .register(
+            &node.id,
+            &request.version,
+            &request.labels,
+            request.system.as_ref(),
+            &request.inventory,
+            hub.now(),
+        )
+        .await?;
+    for task in &reconciled {
+        hub.signals().task_changed(&task.id);
+    }
+    let record = hub
+        .db()
+        .node_record(&node.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("node"))?;
+    tracing::info!(node = %node.name, version = %request.version, held = request.inventory.len(), "node registered");
+    // Labels may have changed, and a new label can make queued tasks match.
+    hub.signals().wake_all_pollers();
+    Ok(Json(Registered {
+        node_id: record.id,
+        node_name: record.name,
+        labels: record.labels.into_iter().collect(),
+        settings: settings(&hub),
+        reconciled,
+    }))
+}
+
+/// The query of the two long-polls, `next` and `commands`: seconds to wait.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NextArgs {
+    wait: Option<u64>,
+}
+
+pub(super) async fn next_task(
+    State(hub): State<Hub>,
+    node: NodeAuth,
+    QueryArgs(args): QueryArgs<NextArgs>,
+) -> Result<Response, ApiError> {
+    let wait = Duration::from_secs(args.wait.unwrap_or(30)).min(hub.config().max_wait);
+    let deadline = tokio::time::Instant::now() + wait;
+    let record = hub
+        .db()
+        .node_record(&node.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("node"))?;
+    // In line before the first look, so a task queued meanwhile rings the bell.
+    let place = hub.signals().poll_for_work(record.labels.clone());
+    loop {
+        place.bell.answer();
+        if let Some(task) = hub.db().claim_next(&record, hub.now()).await? {
+            hub.signals().task_changed(&task.id);
+            tracing::info!(task = %task.id, node = %node.name, "task assigned");
+            return Ok(Json(Assignment { task }).into_response());
+        }
+        tokio::select! {
+            _ = place.bell.rung() => {}
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = hub.stopping().cancelled() => break,
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) async fn wait_commands(
+    State(hub): State<Hub>,
+    node: NodeAuth,
+    QueryArgs(args): QueryArgs<NextArgs>,
+) -> Result<Json<HeartbeatReply>, ApiError> {
+    let wait = Duration::from_secs(args.wait.unwrap_or(30)).min(hub.config().max_wait);
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut changes = hub.signals().watch_commands();
+    loop {
+        changes.borrow_and_update();
+        let commands = hub.db().pending_commands(&node.id).await?;
+        if !commands.is_empty() {
+            return Ok(Json(HeartbeatReply {
+                commands: commands
+                    .into_iter()
+                    .map(|(task_id, command)| NodeCommand { task_id, command })
+                    .collect(),
+            }));
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { break },
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = hub.stopping().cancelled() => break,
+        }
+    }
+    Ok(Json(HeartbeatReply::default()))
+}
+
+pub(super) async fn heartbeat(
+    State(hub): State<Hub>,
+    node: NodeAuth,
+    JsonBody(beat): JsonBody<Heartbeat>,
+) -> Result<Json<HeartbeatReply>, ApiError> {
+    let commands = hub
+        .db()
+        .heartbeat(
+            &node.id,
+            beat.system.as_ref(),
+            &beat.tasks,
+            beat.accepting,
+            hub.now(),
+        )
+        .await?;
+    Ok(Json(HeartbeatReply {
+        commands: commands
+            .into_iter()
+            .map(|(task_id, command)| NodeCommand { task_id, command })
+            .collect(),
+    }))
+}
+
+pub(super) async fn task_event(
+    State(hub): State<Hub>,
+    node: NodeAuth,
+    TaskId(id): TaskId,
+    JsonBody(event): JsonBody<TaskEvent>,
+) -> Result<Json<EventAck>, ApiError> {
+    match hub
+        .db()
+        .apply_event(&id, &node.id, &event, hub.now())
+        .await?
+    {
+        None => Err(ApiError::not_found("task")),
+        Some(EventOutcome::Refused(state)) => {
+            let wanted = event.target_state().map_or("accepted", TaskState::as_str);
+            Err(ApiError::conflict(format!(
+                "the task is {state} on the hub and cannot become {wanted}"
+            )))
+        }
+        Some(EventOutcome::Applied(state, command)) => {
+            hub.signals().task_changed(&id);
+            Ok(Json(EventAck { state, command }))
+        }
+    }
+}
+
+/// The query of `POST /v1/tasks/{id}/log`: where the body's bytes start.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AppendArgs {
+    offset: u64,
+}
+
+pub(super) async fn append_log(
+    State(hub): State<Hub>,
+    node: NodeAuth,
+    TaskId(id): TaskId,
+    QueryArgs(args): QueryArgs<AppendArgs>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<LogAck>, ApiError> {
+    let body = body.map_err(bytes_rejection)?;
+    if hub.db().task_visible(&id, Some(&node.id)).await?.is_none() {
+        return Err(ApiError::not_found("task"));
+    }
+    match hub
+        .db()
+        .append_log(&id, args.offset, &body, hub.now())
+        .await?
+    {
+        Append::Stored(committed) => {
+            hub.signals().task_changed(&id);
+            Ok(Json(LogAck { committed }))
+        }
+        Append::Gap(committed) => {
+            let mut error = ApiError::new(
+                StatusCode::CONFLICT,
+                codes::LOG_GAP,
+                format!(
+                    "the hub holds {committed} bytes of this log; send from offset {committed}"
+                ),
+            );
+            error.body.committed = Some(committed);
+            Err(error)
+        }
+    }
+}
+
+pub(super) async fn put_outputs(
+    State(hub): State<Hub>,
+    node: NodeAuth,
+    TaskId(id): TaskId,
+    JsonBody(manifest): JsonBody<OutputManifest>,
+) -> Result<Json<Task>, ApiError> {
+    for (i, file) in manifest.files.iter().enumerate() {
+        if let Some(problem) = relative_path_problem(&file.path) {
+            return Err(ApiError::bad_request(format!("files[{i}].path: {problem}")));
+        }
+        if !is_sha256_hex(&file.sha256) {
+            return Err(ApiError::bad_request(format!(
+                "files[{i}].sha256: not 64 lowercase hex digits"
+            )));
+        }
+    }
+    if !hub
+        .db()
+        .set_outputs(&id, &node.id, &manifest.files, hub.now())
+        .await?
+    {
+        return Err(ApiError::not_found("task"));
+    }
+    hub.signals().task_changed(&id);
+    let task = hub
+        .db()
+        .task(&id, Some(&node.id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("task"))?;
+    Ok(Json(task))
+}

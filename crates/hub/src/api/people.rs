@@ -1,0 +1,275 @@
+//! The calls people (and their scripts) make: submit a job, list and show
+//! tasks, read or follow a log, cancel, pause or resume a task, list nodes;
+//! and the two public calls, health and this API's OpenAPI document.
+//!
+//! Each handler checks its input, asks [`crate::db`] and, when something
+//! changed, rings the matching signal so waiting long-polls and log followers
+//! wake. Steering a task only records a request here; the node carries it out
+//! and reports back through the agents' calls ([`super::agents`]).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use gantry_protocol::job::{Format, JobError};
+use gantry_protocol::wire::{CommandKind, NodeList, Submitted, Task, TaskList, codes};
+use gantry_protocol::{JobSpec, TaskState};
+use serde::Deserialize;
+
+use super::auth::{Admin, Authed};
+use super::extract::{QueryArgs, TaskId, bytes_rejection};
+use crate::db::{CommandOutcome, TaskFilter};
+use crate::{ApiError, Hub};
+
+pub(super) async fn health(State(hub): State<Hub>) -> Json<serde_json::Value> {
+    let database = match hub.db().backend() {
+        crate::db::Backend::Sqlite => "sqlite",
+        crate::db::Backend::Postgres => "postgres",
+    };
+    Json(
+        serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "database": database}),
+    )
+}
+
+pub(super) async fn openapi(State(hub): State<Hub>) -> Json<serde_json::Value> {
+    Json(hub.openapi_document())
+}
+
+// ---- tasks and nodes ----
+
+pub(super) async fn submit(
+    State(hub): State<Hub>,
+    Admin(by): Admin,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(bytes_rejection)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let format = if content_type.contains("yaml") {
+        Format::Yaml
+    } else {
+        Format::Json
+    };
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("the job is not UTF-8 text"))?;
+    let spec = JobSpec::parse(text, format).map_err(invalid_job)?;
+    // Refuse a job whose blobs are missing now, rather than fail it on a node later.
+    let mut missing = Vec::new();
+    let blobs = spec.inputs.keys().map(|k| ("inputs", k)).chain(
+        spec.files
+            .iter()
+            .filter_map(|f| f.blob.as_ref())
+            .map(|b| ("files", b)),
+    );
+    for (key, sha256) in blobs {
+        if hub.blobs().size(sha256).await.is_none() {
+            missing.push(format!(
+                "{key}: blob {sha256} is not on the hub; upload it first (PUT /v1/blobs/{sha256})"
+            ));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_JOB,
+            missing.join("; "),
+        ));
+    }
+    let id = hub.db().submit(&spec, &by, hub.now()).await?;
+    hub.signals().task_queued(&spec.labels);
+    tracing::info!(task = %id, by = %by, "task submitted");
+    Ok((StatusCode::CREATED, Json(Submitted { id })).into_response())
+}
+
+fn invalid_job(error: JobError) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        codes::INVALID_JOB,
+        format!("the job was refused: {error}"),
+    )
+}
+
+/// The query of `GET /v1/tasks`; see [`super::LIST_TASKS_PARAMS`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListArgs {
+    state: Option<String>,
+    node: Option<String>,
+    limit: Option<u32>,
+}
+
+pub(super) async fn list_tasks(
+    State(hub): State<Hub>,
+    _: Admin,
+    QueryArgs(args): QueryArgs<ListArgs>,
+) -> Result<Json<TaskList>, ApiError> {
+    let state = args
+        .state
+        .map(|s| s.parse::<TaskState>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let filter = TaskFilter {
+        state,
+        node: args.node,
+        limit: args.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    Ok(Json(TaskList {
+        tasks: hub.db().tasks(&filter).await?,
+    }))
+}
+
+pub(super) async fn show_task(
+    State(hub): State<Hub>,
+    auth: Authed,
+    TaskId(id): TaskId,
+) -> Result<Json<Task>, ApiError> {
+    hub.db()
+        .task(&id, auth.node_scope())
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("task"))
+}
+
+/// The query of `GET /v1/tasks/{id}/log`; see [`super::READ_LOG_PARAMS`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LogArgs {
+    offset: Option<u64>,
+    length: Option<u64>,
+    follow: Option<bool>,
+}
+
+/// How many log bytes one read from the database brings.
+const LOG_PAGE: u64 = 1 << 20;
+
+pub(super) async fn read_log(
+    State(hub): State<Hub>,
+    auth: Authed,
+    TaskId(id): TaskId,
+    QueryArgs(args): QueryArgs<LogArgs>,
+) -> Result<Response, ApiError> {
+    let Some(_) = hub.db().task_visible(&id, auth.node_scope()).await? else {
+        return Err(ApiError::not_found("task"));
+    };
+    let (_, size) = hub.db().read_log(&id, 0, 0).await?;
+    let follow = args.follow.unwrap_or(false);
+    let start = args.offset.unwrap_or(0);
+    let end = args.length.map(|length| start.saturating_add(length));
+    // The stream reads a page at a time, so a large log never sits in memory
+    // whole; when following, it waits for the task's signal between pages.
+    let stream = futures::stream::unfold((hub, id, start), move |(hub, id, offset)| async move {
+        loop {
+            if end.is_some_and(|end| offset >= end) {
+                return None;
+            }
+            let mut watch = follow.then(|| hub.signals().watch_task(&id));
+            let want = end.map_or(LOG_PAGE, |end| (end - offset).min(LOG_PAGE));
+            let (bytes, size) = match hub.db().read_log(&id, offset, want).await {
+                Ok(read) => read,
+                Err(error) => {
+                    tracing::warn!(%error, task = %id, "reading a log failed");
+                    return None;
+                }
+            };
+            if !bytes.is_empty() {
+                let next = offset + bytes.len() as u64;
+                return Some((Ok::<_, std::io::Error>(Bytes::from(bytes)), (hub, id, next)));
+            }
+            let watch = watch.as_mut()?;
+            // Caught up: the stream ends with the task, else waits for more.
+            let finished = match hub.db().task_visible(&id, None).await {
+                Ok(Some(state)) => state.is_terminal(),
+                _ => true,
+            };
+            if finished && offset >= size {
+                // A last read: bytes may have landed between the read and the check.
+                if let Ok((bytes, _)) = hub.db().read_log(&id, offset, want).await
+                    && !bytes.is_empty()
+                {
+                    let next = offset + bytes.len() as u64;
+                    return Some((Ok(Bytes::from(bytes)), (hub, id, next)));
+                }
+                return None;
+            }
+            tokio::select! {
+                _ = watch.receiver.changed() => {}
+                // A periodic look covers changes made by another hub on the same database.
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = hub.stopping().cancelled() => return None,
+            }
+        }
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert("x-gantry-log-size", HeaderValue::from(size));
+    Ok(response)
+}
+
+pub(super) async fn cancel(
+    State(hub): State<Hub>,
+    Admin(by): Admin,
+    TaskId(id): TaskId,
+) -> Result<Json<Task>, ApiError> {
+    steer(hub, &by, &id, CommandKind::Cancel).await
+}
+
+pub(super) async fn pause(
+    State(hub): State<Hub>,
+    Admin(by): Admin,
+    TaskId(id): TaskId,
+) -> Result<Json<Task>, ApiError> {
+    steer(hub, &by, &id, CommandKind::Pause).await
+}
+
+pub(super) async fn resume(
+    State(hub): State<Hub>,
+    Admin(by): Admin,
+    TaskId(id): TaskId,
+) -> Result<Json<Task>, ApiError> {
+    steer(hub, &by, &id, CommandKind::Resume).await
+}
+
+async fn steer(hub: Hub, by: &str, id: &str, command: CommandKind) -> Result<Json<Task>, ApiError> {
+    match hub.db().request(id, command, by, hub.now()).await? {
+        None => Err(ApiError::not_found("task")),
+        Some(CommandOutcome::Refused(state)) => Err(ApiError::conflict(match command {
+            CommandKind::Cancel => format!("the task already {state}; there is nothing to cancel"),
+            CommandKind::Pause => format!("the task is {state}; only a running task can be paused"),
+            CommandKind::Resume => {
+                format!("the task is {state}; only a paused task can be resumed")
+            }
+        })),
+        Some(CommandOutcome::Accepted(_)) => {
+            hub.signals().task_changed(id);
+            hub.signals().commands_changed();
+            tracing::info!(task = %id, by = %by, command = command.as_str(), "request recorded");
+            let task = hub
+                .db()
+                .task(id, None)
+                .await?
+                .ok_or_else(|| ApiError::not_found("task"))?;
+            Ok(Json(task))
+        }
+    }
+}
+
+pub(super) async fn list_nodes(
+    State(hub): State<Hub>,
+    _: Admin,
+) -> Result<Json<NodeList>, ApiError> {
+    let offline_after = hub.config().offline_after.as_millis() as i64;
+    Ok(Json(NodeList {
+        nodes: hub.db().nodes(hub.now(), offline_after).await?,
+    }))
+}

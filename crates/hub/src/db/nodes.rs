@@ -1,0 +1,304 @@
+//! Nodes: what an enrolled agent tells the hub (register, heartbeats), the
+//! requests waiting for it, and what happens when it falls silent.
+//!
+//! A register or heartbeat also reconciles the tasks the node says it holds
+//! with the hub's view, so after a restart or a spell offline the two agree:
+//! a `lost` task the node still holds comes back in the state it reports, and
+//! on register a task it no longer holds is requeued (if it never accepted
+//! it) or failed.
+
+use std::collections::BTreeSet;
+
+use gantry_protocol::TaskState;
+use gantry_protocol::wire::{CommandKind, HeldTask, Node, Reconciled, SystemInfo};
+use sqlx::Row;
+
+use super::tasks::{requeue, set_state};
+use super::{Db, json, parse_json, parse_state};
+use crate::HubError;
+
+/// A node as the matcher needs it.
+#[derive(Debug, Clone)]
+pub struct NodeRecord {
+    /// The node's id.
+    pub id: String,
+    /// The node's name.
+    pub name: String,
+    /// Every label: given at `node add` and reported by the agent.
+    pub labels: BTreeSet<String>,
+}
+
+impl Db {
+    /// The node with this id, with all its labels.
+    pub async fn node_record(&self, id: &str) -> Result<Option<NodeRecord>, HubError> {
+        let row = sqlx::query("SELECT id, name, labels, agent_labels FROM nodes WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let mut labels: BTreeSet<String> = parse_json(&row.try_get::<String, _>("labels")?)?;
+            labels.extend(parse_json::<Vec<String>>(
+                &row.try_get::<String, _>("agent_labels")?,
+            )?);
+            Ok(NodeRecord {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                labels,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records a node's register: its version, labels and system, and
+    /// reconciles the tasks it says it holds with the hub's view.
+    ///
+    /// A task the node holds that was `lost` comes back in the state the node
+    /// reports. A task the hub thinks the node holds but the node does not
+    /// report is requeued if the node never accepted it, and failed otherwise.
+    pub async fn register(
+        &self,
+        node_id: &str,
+        version: &str,
+        agent_labels: &[String],
+        system: Option<&SystemInfo>,
+        inventory: &[HeldTask],
+        now: i64,
+    ) -> Result<Vec<Reconciled>, HubError> {
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE nodes SET version = $1, agent_labels = $2, system = COALESCE($3, system), \
+             last_seen = $4, online = 1 WHERE id = $5",
+        )
+        .bind(version)
+        .bind(json(&agent_labels))
+        .bind(system.map(json))
+        .bind(now)
+        .bind(node_id)
+        .execute(&mut *tx)
+        .await?;
+
+        let reported: BTreeSet<&str> = inventory.iter().map(|t| t.id.as_str()).collect();
+        let held = sqlx::query(
+            "SELECT id, state, accepted_at FROM tasks WHERE node_id = $1 \
+             AND state IN ('assigned', 'pulling', 'running', 'paused', 'lost')",
+        )
+        .bind(node_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in held {
+            let id: String = row.try_get("id")?;
+            if reported.contains(id.as_str()) {
+                continue;
+            }
+            let accepted: Option<i64> = row.try_get("accepted_at")?;
+            if accepted.is_none() && row.try_get::<String, _>("state")? == "assigned" {
+                requeue(&mut tx, &id, now, "its node restarted before starting it").await?;
+            } else {
+                let reason = "its node restarted and no longer has it";
+                set_state(&mut tx, &id, TaskState::Failed, Some(reason), now).await?;
+            }
+        }
+        let mut reconciled = Vec::with_capacity(inventory.len());
+        for held in inventory {
+            reconciled.push(reconcile(&mut tx, node_id, held, now).await?);
+        }
+        tx.commit().await?;
+        Ok(reconciled)
+    }
+
+    /// Records a heartbeat and returns the requests waiting for the node.
+    pub async fn heartbeat(
+        &self,
+        node_id: &str,
+        system: Option<&SystemInfo>,
+        tasks: &[HeldTask],
+        accepting: bool,
+        now: i64,
+    ) -> Result<Vec<(String, CommandKind)>, HubError> {
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE nodes SET system = COALESCE($1, system), last_seen = $2, online = 1, accepting = $3 WHERE id = $4",
+        )
+        .bind(system.map(json))
+        .bind(now)
+        .bind(accepting as i64)
+        .bind(node_id)
+        .execute(&mut *tx)
+        .await?;
+        for held in tasks {
+            reconcile(&mut tx, node_id, held, now).await?;
+        }
+        tx.commit().await?;
+        self.pending_commands(node_id).await
+    }
+
+    /// The requests waiting for a node: (task id, command), oldest task first.
+    pub async fn pending_commands(
+        &self,
+        node_id: &str,
+    ) -> Result<Vec<(String, CommandKind)>, HubError> {
+        let rows = sqlx::query(
+            "SELECT id, pending_command FROM tasks WHERE node_id = $1 AND pending_command IS NOT NULL ORDER BY id",
+        )
+        .bind(node_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut commands = Vec::with_capacity(rows.len());
+        for row in rows {
+            let command: String = row.try_get("pending_command")?;
+            if let Some(kind) = CommandKind::parse(&command) {
+                commands.push((row.try_get("id")?, kind));
+            }
+        }
+        Ok(commands)
+    }
+
+    /// Marks nodes silent for longer than `offline_after_ms` offline; their
+    /// unaccepted tasks go back to the queue and the rest become `lost`.
+    /// Also requeues assignments not accepted within `accept_within_ms`.
+    /// Returns the ids of the tasks that changed and whether any was requeued.
+    pub async fn check_nodes(
+        &self,
+        now: i64,
+        offline_after_ms: i64,
+        accept_within_ms: i64,
+    ) -> Result<(Vec<String>, bool), HubError> {
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.begin_write().await?;
+        let silent = sqlx::query(
+            "SELECT id, name FROM nodes WHERE online = 1 AND (last_seen IS NULL OR last_seen < $1)",
+        )
+        .bind(now - offline_after_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut changed = Vec::new();
+        let mut requeued = false;
+        for node in silent {
+            let node_id: String = node.try_get("id")?;
+            let node_name: String = node.try_get("name")?;
+            sqlx::query("UPDATE nodes SET online = 0 WHERE id = $1")
+                .bind(&node_id)
+                .execute(&mut *tx)
+                .await?;
+            let tasks = sqlx::query(
+                "SELECT id, state, accepted_at FROM tasks WHERE node_id = $1 \
+                 AND state IN ('assigned', 'pulling', 'running', 'paused')",
+            )
+            .bind(&node_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            for task in tasks {
+                let id: String = task.try_get("id")?;
+                let state: String = task.try_get("state")?;
+                let accepted: Option<i64> = task.try_get("accepted_at")?;
+                if state == "assigned" && accepted.is_none() {
+                    requeue(
+                        &mut tx,
+                        &id,
+                        now,
+                        &format!("node {node_name} went offline before starting it"),
+                    )
+                    .await?;
+                    requeued = true;
+                } else {
+                    let reason = format!("node {node_name} stopped sending heartbeats");
+                    set_state(&mut tx, &id, TaskState::Lost, Some(&reason), now).await?;
+                }
+                changed.push(id);
+            }
+        }
+        let stale = sqlx::query(
+            "SELECT id FROM tasks WHERE state = 'assigned' AND accepted_at IS NULL AND assigned_at < $1",
+        )
+        .bind(now - accept_within_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in stale {
+            let id: String = row.try_get("id")?;
+            requeue(&mut tx, &id, now, "its node did not accept it in time").await?;
+            requeued = true;
+            changed.push(id);
+        }
+        tx.commit().await?;
+        Ok((changed, requeued))
+    }
+
+    /// Every node, by name, with how many unfinished tasks each holds.
+    pub async fn nodes(&self, now: i64, offline_after_ms: i64) -> Result<Vec<Node>, HubError> {
+        let rows = sqlx::query(
+            "SELECT n.id, n.name, n.labels, n.agent_labels, n.last_seen, n.online, n.version, n.system, \
+             (SELECT COUNT(*) FROM tasks t WHERE t.node_id = n.id \
+              AND t.state IN ('assigned', 'pulling', 'running', 'paused', 'lost')) AS held \
+             FROM nodes n ORDER BY n.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let mut labels: Vec<String> = parse_json(&row.try_get::<String, _>("labels")?)?;
+                for label in parse_json::<Vec<String>>(&row.try_get::<String, _>("agent_labels")?)?
+                {
+                    if !labels.contains(&label) {
+                        labels.push(label);
+                    }
+                }
+                let last_seen: Option<i64> = row.try_get("last_seen")?;
+                let online = row.try_get::<i64, _>("online")? == 1
+                    && last_seen.is_some_and(|seen| now - seen <= offline_after_ms);
+                let system: Option<String> = row.try_get("system")?;
+                Ok(Node {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    labels,
+                    online,
+                    last_seen,
+                    version: row.try_get("version")?,
+                    system: system.as_deref().map(parse_json).transpose()?,
+                    tasks_held: row.try_get::<i64, _>("held")?.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Moves a task a node reports holding back from `lost`, and answers with the
+/// hub's view of it.
+async fn reconcile(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    node_id: &str,
+    held: &HeldTask,
+    now: i64,
+) -> Result<Reconciled, HubError> {
+    let row = sqlx::query(
+        "SELECT state, log_size, pending_command FROM tasks WHERE id = $1 AND node_id = $2",
+    )
+    .bind(&held.id)
+    .bind(node_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Reconciled {
+            id: held.id.clone(),
+            state: None,
+            log_size: 0,
+            command: None,
+        });
+    };
+    let mut state = parse_state(&row.try_get::<String, _>("state")?)?;
+    if state == TaskState::Lost
+        && held.state != TaskState::Lost
+        && TaskState::Lost.node_may_move_to(held.state)
+    {
+        set_state(tx, &held.id, held.state, Some("its node came back"), now).await?;
+        state = held.state;
+    }
+    let pending: Option<String> = row.try_get("pending_command")?;
+    Ok(Reconciled {
+        id: held.id.clone(),
+        state: Some(state),
+        log_size: row.try_get::<i64, _>("log_size")? as u64,
+        command: pending.as_deref().and_then(CommandKind::parse),
+    })
+}

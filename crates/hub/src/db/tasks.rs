@@ -1,0 +1,471 @@
+//! Tasks: the queue, claiming work, each task's state and history, the
+//! requests people make (cancel, pause, resume) and the results nodes report.
+//!
+//! Every change of a task's state writes its line of history
+//! (`task_transitions`) in the same transaction: [`set_state`] and
+//! [`requeue`] do both, and the nodes' file uses them too.
+
+use gantry_protocol::wire::{CommandKind, OutputFile, PullProgress, Task, TaskEvent, Transition};
+use gantry_protocol::{JobSpec, TaskState};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, NodeRecord, json, parse_json, parse_state};
+use crate::HubError;
+
+/// What became of an event from a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// Applied (or already applied): the state now, and a request waiting for the node.
+    Applied(TaskState, Option<CommandKind>),
+    /// The move is not allowed from the task's state.
+    Refused(TaskState),
+}
+
+/// What became of a request to cancel, pause or resume a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandOutcome {
+    /// Done or queued for the node; the task's state now.
+    Accepted(TaskState),
+    /// Not possible from the task's state.
+    Refused(TaskState),
+}
+
+/// Filters for listing tasks.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    /// Only tasks in this state.
+    pub state: Option<TaskState>,
+    /// Only tasks of the node with this name.
+    pub node: Option<String>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
+/// The columns [`task_from_row`] reads, from `tasks t` joined with `nodes n`.
+const TASK_COLUMNS: &str = "t.id, t.name, t.state, t.spec, t.exit_code, t.reason, t.created_at, t.updated_at, \
+     t.started_at, t.finished_at, t.log_size, t.pending_command, t.pull_done, t.pull_total, t.outputs, \
+     n.name AS node_name";
+
+impl Db {
+    /// Queues a task.
+    pub async fn submit(
+        &self,
+        spec: &JobSpec,
+        submitted_by: &str,
+        now: i64,
+    ) -> Result<String, HubError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO tasks (id, name, state, spec, labels, submitted_by, created_at, updated_at) \
+             VALUES ($1, $2, 'queued', $3, $4, $5, $6, $6)",
+        )
+        .bind(&id)
+        .bind(spec.display_name())
+        .bind(json(spec))
+        .bind(json(&spec.labels))
+        .bind(submitted_by)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        add_transition(&mut tx, &id, TaskState::Queued, None, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// One task, with its history. `node` limits the lookup to that node's tasks.
+    pub async fn task(&self, id: &str, node: Option<&str>) -> Result<Option<Task>, HubError> {
+        let row = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN nodes n ON n.id = t.node_id \
+             WHERE t.id = $1 AND ($2 IS NULL OR t.node_id = $2)"
+        ))
+        .bind(id)
+        .bind(node)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut task = task_from_row(&row)?;
+        let history = sqlx::query(
+            "SELECT state, at, reason FROM task_transitions WHERE task_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        task.history = history
+            .iter()
+            .map(|row| {
+                Ok(Transition {
+                    state: parse_state(&row.try_get::<String, _>("state")?)?,
+                    at: row.try_get("at")?,
+                    reason: row.try_get("reason")?,
+                })
+            })
+            .collect::<Result<_, HubError>>()?;
+        Ok(Some(task))
+    }
+
+    /// Tasks matching `filter`, newest first, without their history.
+    pub async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, HubError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN nodes n ON n.id = t.node_id \
+             WHERE ($1 IS NULL OR t.state = $1) AND ($2 IS NULL OR n.name = $2) ORDER BY t.id DESC LIMIT $3"
+        ))
+        .bind(filter.state.map(TaskState::as_str))
+        .bind(filter.node.as_deref())
+        .bind(i64::from(filter.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    /// Whether a task exists and is held by `node` (any task when `node` is `None`).
+    pub async fn task_visible(
+        &self,
+        id: &str,
+        node: Option<&str>,
+    ) -> Result<Option<TaskState>, HubError> {
+        let row =
+            sqlx::query("SELECT state FROM tasks WHERE id = $1 AND ($2 IS NULL OR node_id = $2)")
+                .bind(id)
+                .bind(node)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| parse_state(&row.try_get::<String, _>("state")?))
+            .transpose()
+    }
+
+    /// Assigns the oldest queued task whose labels the node carries, if any.
+    pub async fn claim_next(&self, node: &NodeRecord, now: i64) -> Result<Option<Task>, HubError> {
+        let mut after = String::new();
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, labels FROM tasks WHERE state = 'queued' AND id > $1 ORDER BY id LIMIT 256",
+            )
+            .bind(&after)
+            .fetch_all(&self.pool)
+            .await?;
+            let Some(last) = rows.last() else {
+                return Ok(None);
+            };
+            after = last.try_get("id")?;
+            for row in &rows {
+                let labels: Vec<String> = parse_json(&row.try_get::<String, _>("labels")?)?;
+                if !labels.iter().all(|label| node.labels.contains(label)) {
+                    continue;
+                }
+                let id: String = row.try_get("id")?;
+                let _guard = self.write_lock.lock().await;
+                let mut tx = self.begin_write().await?;
+                let claimed = sqlx::query(
+                    "UPDATE tasks SET state = 'assigned', node_id = $1, assigned_at = $2, updated_at = $2 \
+                     WHERE id = $3 AND state = 'queued'",
+                )
+                .bind(&node.id)
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+                if claimed.rows_affected() != 1 {
+                    // Another node took it first. Roll back now, while the write
+                    // lock is held, rather than when the dropped transaction's
+                    // connection is next used.
+                    tx.rollback().await?;
+                    continue;
+                }
+                add_transition(
+                    &mut tx,
+                    &id,
+                    TaskState::Assigned,
+                    Some(&format!("to node {}", node.name)),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                drop(_guard);
+                return self.task(&id, Some(&node.id)).await;
+            }
+            if rows.len() < 256 {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Applies a node's report about one of its tasks.
+    pub async fn apply_event(
+        &self,
+        id: &str,
+        node_id: &str,
+        event: &TaskEvent,
+        now: i64,
+    ) -> Result<Option<EventOutcome>, HubError> {
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.begin_write().await?;
+        let row =
+            sqlx::query("SELECT state, pending_command FROM tasks WHERE id = $1 AND node_id = $2")
+                .bind(id)
+                .bind(node_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let state = parse_state(&row.try_get::<String, _>("state")?)?;
+        let pending: Option<String> = row.try_get("pending_command")?;
+        let mut pending = pending.as_deref().and_then(CommandKind::parse);
+
+        let Some(next) = event.target_state() else {
+            // `accepted` keeps the state and records the agent's promise to run it.
+            if state == TaskState::Assigned {
+                sqlx::query("UPDATE tasks SET accepted_at = COALESCE(accepted_at, $1), updated_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            return Ok(Some(EventOutcome::Applied(state, pending)));
+        };
+        if !state.node_may_move_to(next) {
+            return Ok(Some(EventOutcome::Refused(state)));
+        }
+        if let TaskEvent::Pulling {
+            progress: Some(PullProgress { done, total }),
+        } = event
+        {
+            sqlx::query("UPDATE tasks SET pull_done = $1, pull_total = $2 WHERE id = $3")
+                .bind(*done as i64)
+                .bind(*total as i64)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if state != next {
+            let (exit_code, reason) = match event {
+                TaskEvent::Finished { exit_code, reason } => (
+                    Some(*exit_code),
+                    reason.clone().or_else(|| {
+                        (*exit_code != 0).then(|| format!("exited with code {exit_code}"))
+                    }),
+                ),
+                TaskEvent::Failed { reason, exit_code } => (*exit_code, Some(reason.clone())),
+                TaskEvent::Canceled { reason } => (
+                    None,
+                    Some(reason.clone().unwrap_or_else(|| "canceled".into())),
+                ),
+                _ => (None, None),
+            };
+            sqlx::query(
+                "UPDATE tasks SET exit_code = COALESCE($1, exit_code), \
+                 accepted_at = COALESCE(accepted_at, $2) WHERE id = $3",
+            )
+            .bind(exit_code)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            set_state(&mut tx, id, next, reason.as_deref(), now).await?;
+        }
+        // A report that fulfils the waiting request clears it.
+        let fulfilled = match (pending, next) {
+            (Some(_), s) if s.is_terminal() => true,
+            (Some(CommandKind::Pause), TaskState::Paused) => true,
+            (Some(CommandKind::Resume), TaskState::Running) => true,
+            _ => false,
+        };
+        if fulfilled {
+            sqlx::query("UPDATE tasks SET pending_command = NULL WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            pending = None;
+        }
+        tx.commit().await?;
+        Ok(Some(EventOutcome::Applied(next, pending)))
+    }
+
+    /// Records a person's cancel, pause or resume.
+    ///
+    /// A queued or lost task is canceled at once. For a task a node holds, the
+    /// request waits in `pending_command` until the node reports the result.
+    /// Asking again for what is already done or waiting is accepted and changes nothing.
+    pub async fn request(
+        &self,
+        id: &str,
+        command: CommandKind,
+        by: &str,
+        now: i64,
+    ) -> Result<Option<CommandOutcome>, HubError> {
+        use TaskState::*;
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT state, pending_command FROM tasks WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let state = parse_state(&row.try_get::<String, _>("state")?)?;
+        let pending: Option<String> = row.try_get("pending_command")?;
+        let pending = pending.as_deref().and_then(CommandKind::parse);
+        let outcome = match (command, state) {
+            (CommandKind::Cancel, Canceled) => CommandOutcome::Accepted(state),
+            (CommandKind::Cancel, Queued | Lost) => {
+                set_state(
+                    &mut tx,
+                    id,
+                    Canceled,
+                    Some(&format!("canceled by {by}")),
+                    now,
+                )
+                .await?;
+                CommandOutcome::Accepted(Canceled)
+            }
+            (CommandKind::Cancel, Assigned | Pulling | Running | Paused) => {
+                set_pending(&mut tx, id, Some(CommandKind::Cancel), now).await?;
+                CommandOutcome::Accepted(state)
+            }
+            (_, _) if pending == Some(CommandKind::Cancel) => CommandOutcome::Refused(state),
+            (CommandKind::Pause, Paused) | (CommandKind::Resume, Running) if pending.is_none() => {
+                CommandOutcome::Accepted(state)
+            }
+            (CommandKind::Pause, Running | Paused) | (CommandKind::Resume, Paused | Running) => {
+                set_pending(&mut tx, id, Some(command), now).await?;
+                CommandOutcome::Accepted(state)
+            }
+            _ => CommandOutcome::Refused(state),
+        };
+        tx.commit().await?;
+        Ok(Some(outcome))
+    }
+
+    /// Records the results a node reports for its task.
+    pub async fn set_outputs(
+        &self,
+        id: &str,
+        node_id: &str,
+        files: &[OutputFile],
+        now: i64,
+    ) -> Result<bool, HubError> {
+        let done = sqlx::query(
+            "UPDATE tasks SET outputs = $1, updated_at = $2 WHERE id = $3 AND node_id = $4",
+        )
+        .bind(json(&files))
+        .bind(now)
+        .bind(id)
+        .bind(node_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+/// Moves a task to `state` and writes the line of history: the first move to
+/// `running` stamps its start, an end stamps its finish and drops any request
+/// still waiting for the node.
+pub(super) async fn set_state(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    state: TaskState,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<(), HubError> {
+    sqlx::query(
+        "UPDATE tasks SET state = $1, reason = COALESCE($2, reason), updated_at = $3, \
+         started_at = CASE WHEN $1 = 'running' THEN COALESCE(started_at, $3) ELSE started_at END, \
+         finished_at = CASE WHEN $1 IN ('succeeded', 'failed', 'canceled') THEN $3 ELSE finished_at END, \
+         pending_command = CASE WHEN $1 IN ('succeeded', 'failed', 'canceled') THEN NULL ELSE pending_command END \
+         WHERE id = $4",
+    )
+    .bind(state.as_str())
+    .bind(reason)
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    add_transition(tx, id, state, reason, now).await
+}
+
+/// Puts a task back in the queue, held by no node, and writes the line of history.
+pub(super) async fn requeue(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    now: i64,
+    reason: &str,
+) -> Result<(), HubError> {
+    sqlx::query(
+        "UPDATE tasks SET state = 'queued', node_id = NULL, assigned_at = NULL, accepted_at = NULL, \
+         pending_command = NULL, updated_at = $1 WHERE id = $2",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    add_transition(tx, id, TaskState::Queued, Some(reason), now).await
+}
+
+/// Records (or with `None` clears) the request waiting for the task's node.
+async fn set_pending(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    command: Option<CommandKind>,
+    now: i64,
+) -> Result<(), HubError> {
+    sqlx::query("UPDATE tasks SET pending_command = $1, updated_at = $2 WHERE id = $3")
+        .bind(command.map(CommandKind::as_str))
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Writes one line of a task's history.
+async fn add_transition(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    state: TaskState,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<(), HubError> {
+    sqlx::query(
+        "INSERT INTO task_transitions (task_id, at, state, reason) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(state.as_str())
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A task from a row of [`TASK_COLUMNS`], without its history.
+fn task_from_row(row: &AnyRow) -> Result<Task, HubError> {
+    let pull_done: Option<i64> = row.try_get("pull_done")?;
+    let pull_total: Option<i64> = row.try_get("pull_total")?;
+    let state = parse_state(&row.try_get::<String, _>("state")?)?;
+    let pending: Option<String> = row.try_get("pending_command")?;
+    Ok(Task {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        state,
+        spec: parse_json(&row.try_get::<String, _>("spec")?)?,
+        node: row.try_get("node_name")?,
+        exit_code: row.try_get("exit_code")?,
+        reason: row.try_get("reason")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        log_size: row.try_get::<i64, _>("log_size")?.max(0) as u64,
+        pending_command: pending.as_deref().and_then(CommandKind::parse),
+        pull_progress: match (pull_done, pull_total) {
+            (Some(done), Some(total)) if state == TaskState::Pulling => Some(PullProgress {
+                done: done.max(0) as u64,
+                total: total.max(0) as u64,
+            }),
+            _ => None,
+        },
+        outputs: parse_json(&row.try_get::<String, _>("outputs")?)?,
+        history: Vec::new(),
+    })
+}

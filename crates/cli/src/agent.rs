@@ -121,7 +121,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
     let socket = tokio::spawn(control::serve(agent.clone(), stop.clone()));
     let signal_stop = stop.clone();
     tokio::spawn(async move {
-        crate::hub::shutdown_signal().await;
+        crate::shutdown_signal().await;
         signal_stop.cancel();
     });
     let result = agent.run().await;
@@ -235,7 +235,7 @@ pub async fn run_file(file: PathBuf, local: &Local) -> anyhow::Result<ExitCode> 
     let stop = CancellationToken::new();
     let signal_stop = stop.clone();
     tokio::spawn(async move {
-        crate::hub::shutdown_signal().await;
+        crate::shutdown_signal().await;
         signal_stop.cancel();
     });
     let outcome = run_local(config, spec, stop).await?;
@@ -250,42 +250,17 @@ fn exit_code(outcome: &Outcome) -> ExitCode {
     crate::task::exit_code_for(outcome.state, outcome.exit_code)
 }
 
-/// Logs to stderr and, for the agent, to one file a day in `logs`.
-fn init_logging(
-    logs: Option<&std::path::Path>,
-) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    use std::io::IsTerminal;
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    let filter = || {
-        tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,bollard=warn,hyper=warn"))
-    };
-    let stderr = tracing_subscriber::fmt::layer()
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .with_filter(filter());
-    let (file, guard) = match logs {
-        Some(dir) => {
-            let appender = tracing_appender::rolling::daily(dir, "agent.log");
-            let (writer, guard) = tracing_appender::non_blocking(appender);
-            (
-                Some(
-                    tracing_subscriber::fmt::layer()
-                        .with_ansi(false)
-                        .with_writer(writer)
-                        .with_filter(filter()),
-                ),
-                Some(guard),
-            )
-        }
-        None => (None, None),
-    };
-    let _ = tracing_subscriber::registry()
-        .with(stderr)
-        .with(file)
-        .try_init();
-    guard
+/// The headless agent logs to stderr and, when it has a host dir, to
+/// `agent.log` a day in its `logs` folder.
+fn init_logging(logs: Option<&std::path::Path>) -> Option<gantry_logging::WorkerGuard> {
+    gantry_logging::init(&gantry_logging::Logging {
+        filter_var: "RUST_LOG",
+        default_filter: "info,bollard=warn,hyper=warn",
+        file: logs.map(|dir| gantry_logging::LogFile {
+            dir: dir.to_owned(),
+            prefix: "agent.log",
+            suffix: None,
+            keep_days: None,
+        }),
+    })
 }
-
-use tracing_subscriber::Layer as _;

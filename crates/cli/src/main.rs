@@ -2,8 +2,8 @@
 //! crates. Nothing here decides anything the libraries could.
 
 mod agent;
-mod hub;
-mod service;
+mod hub_admin;
+mod systemd_unit;
 mod task;
 
 use std::path::PathBuf;
@@ -64,7 +64,7 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum HubCommand {
     /// Serve the hub's HTTP API until Ctrl-C or SIGTERM.
-    Serve(hub::ServeArgs),
+    Serve(hub_admin::ServeArgs),
     /// Manage the nodes that may connect.
     #[command(subcommand)]
     Node(HubNodeCommand),
@@ -83,7 +83,7 @@ enum HubNodeCommand {
         #[arg(long = "label", value_name = "L")]
         labels: Vec<String>,
         #[command(flatten)]
-        store: hub::StoreArgs,
+        store: hub_admin::StoreArgs,
     },
 }
 
@@ -95,7 +95,7 @@ enum HubTokenCommand {
         #[arg(long, value_name = "NAME", required = true)]
         admin: String,
         #[command(flatten)]
-        store: hub::StoreArgs,
+        store: hub_admin::StoreArgs,
     },
 }
 
@@ -235,7 +235,7 @@ enum AgentCommand {
 enum ServiceCommand {
     /// Write and enable a systemd user unit that runs `gantry agent start`
     /// (the token stays in a file only you can read, never in the unit).
-    Install(service::InstallArgs),
+    Install(systemd_unit::InstallArgs),
     /// Stop and disable the unit, remove it and the token file it used; the
     /// storage folder stays.
     Uninstall,
@@ -286,14 +286,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("gantry {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Hub(HubCommand::Serve(args)) => hub::serve(args).await,
+        Command::Hub(HubCommand::Serve(args)) => hub_admin::serve(args).await,
         Command::Hub(HubCommand::Node(HubNodeCommand::Add {
             name,
             labels,
             store,
-        })) => hub::add_node(&name, &labels, &store).await,
+        })) => hub_admin::add_node(&name, &labels, &store).await,
         Command::Hub(HubCommand::Token(HubTokenCommand::Create { admin, store })) => {
-            hub::create_admin_token(&admin, &store).await
+            hub_admin::create_admin_token(&admin, &store).await
         }
         Command::Task(command) => task::run(command).await,
         Command::Node(NodeCommand::List { json, remote }) => task::list_nodes(json, &remote).await,
@@ -313,9 +313,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             agent::steer(gantry_agent::control::Request::Drain { on: !off }, &local).await
         }
         Command::Run { file, local } => agent::run_file(file, &local).await,
-        Command::Service(ServiceCommand::Install(args)) => service::install(args),
-        Command::Service(ServiceCommand::Uninstall) => service::uninstall(),
-        Command::Service(ServiceCommand::Status) => service::status(),
+        Command::Service(ServiceCommand::Install(args)) => systemd_unit::install(args),
+        Command::Service(ServiceCommand::Uninstall) => systemd_unit::uninstall(),
+        Command::Service(ServiceCommand::Status) => systemd_unit::status(),
     }
 }
 
@@ -358,4 +358,29 @@ fn generate(out: &std::path::Path) -> anyhow::Result<()> {
     }
     println!("wrote {} and {}", man.display(), completions.display());
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("stopping: open requests are closing");
 }

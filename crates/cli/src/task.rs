@@ -25,7 +25,7 @@ fn client(remote: &Remote) -> anyhow::Result<HubClient> {
         .map(str::to_owned);
     let server = match (&remote.server, &token) {
         (Some(server), _) => server.clone(),
-        (None, Some(_)) => crate::hub::DEFAULT_SERVER.to_owned(),
+        (None, Some(_)) => crate::hub_admin::DEFAULT_SERVER.to_owned(),
         (None, None) => {
             let host_dir = crate::agent::local_host_dir(None, None)?;
             match LocalHub::read(&host_dir) {
@@ -35,7 +35,7 @@ fn client(remote: &Remote) -> anyhow::Result<HubClient> {
                         Token::new(local.admin_token),
                     )?);
                 }
-                Ok(None) => crate::hub::DEFAULT_SERVER.to_owned(),
+                Ok(None) => crate::hub_admin::DEFAULT_SERVER.to_owned(),
                 Err(error) => bail!(
                     "cannot read the local hub's address in {}: {error}",
                     LocalHub::path(&host_dir).display()

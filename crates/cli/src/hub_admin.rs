@@ -74,7 +74,11 @@ pub struct ServeArgs {
 
 /// `gantry hub serve`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
+    let _guard = gantry_logging::init(&gantry_logging::Logging {
+        filter_var: "RUST_LOG",
+        default_filter: "info,sqlx=warn",
+        file: None,
+    });
     if args.offline_after <= args.heartbeat {
         bail!(
             "--offline-after ({}s) must be longer than --heartbeat ({}s), or every node would flap offline",
@@ -103,7 +107,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("listening on http://{address}");
     std::io::stdout().flush().ok();
     tracing::info!(%address, data_dir = %args.store.data_dir().display(), "hub started");
-    gantry_hub::serve(listener, hub, shutdown_signal())
+    gantry_hub::serve(listener, hub, crate::shutdown_signal())
         .await
         .context("the hub's server failed")?;
     tracing::info!("hub stopped");
@@ -155,40 +159,4 @@ pub async fn create_admin_token(name: &str, store: &StoreArgs) -> anyhow::Result
         "Admin token for \"{name}\" created. It is shown only once: keep it (GANTRY_ADMIN_TOKEN)."
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    tracing::info!("stopping: open requests are closing");
 }

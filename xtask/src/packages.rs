@@ -87,7 +87,7 @@ pub const REQUIRED: &[(&str, &str)] = &[
         "at-spi2-core",
         "the accessibility bus GTK connects to when the app starts, so it starts without waiting or warning",
     ),
-    ("chromium", "the UI's browser tests run in it (issue 6)"),
+    ("chromium", "the UI's browser tests run in it"),
     (
         "systemd",
         "systemd-analyze checks the user unit `gantry service install` writes",

@@ -14,6 +14,37 @@ use gantry_protocol::TaskState;
 use gantry_protocol::job::{Format, JobSpec};
 use tokio_util::sync::CancellationToken;
 
+/// Where the agent keeps its files and how it shows itself: the flags
+/// `gantry agent start` and `gantry service install` share.
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    /// Where the agent keeps logs, tasks and results [env: GANTRY_HOST_DIR, AGENT_HOST_DIR; default: ~/.local/share/gantry/agent].
+    #[arg(long)]
+    pub(crate) host_dir: Option<PathBuf>,
+    /// A name for this agent in logs and labels [env: GANTRY_NAME; default: the host name].
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// A label added to the node's (repeatable) [env: GANTRY_LABELS, comma-separated].
+    #[arg(long = "label", value_name = "L")]
+    pub(crate) labels: Vec<String>,
+    /// How many tasks run at once [env: GANTRY_MAX_TASKS; default: 1].
+    #[arg(long)]
+    pub(crate) max_tasks: Option<usize>,
+}
+
+impl NodeArgs {
+    /// These flags as the agent's config layer takes them, over `flags`.
+    pub fn into_flags(self, flags: Flags) -> Flags {
+        Flags {
+            host_dir: self.host_dir,
+            name: self.name,
+            labels: self.labels,
+            max_tasks: self.max_tasks,
+            ..flags
+        }
+    }
+}
+
 /// Arguments of `gantry agent start`. Each flag also reads its environment
 /// variable and config-file key (flag > environment > file > default).
 #[derive(Debug, Args)]
@@ -27,18 +58,8 @@ pub struct StartArgs {
     /// A file holding the node token, readable only by you (chmod 600) [env: GANTRY_TOKEN_FILE].
     #[arg(long, conflicts_with = "token")]
     token_file: Option<PathBuf>,
-    /// Where the agent keeps logs, tasks and results [env: GANTRY_HOST_DIR, AGENT_HOST_DIR; default: ~/.local/share/gantry/agent].
-    #[arg(long)]
-    host_dir: Option<PathBuf>,
-    /// A name for this agent in logs and labels [env: GANTRY_NAME; default: the host name].
-    #[arg(long)]
-    name: Option<String>,
-    /// A label added to the node's (repeatable) [env: GANTRY_LABELS, comma-separated].
-    #[arg(long = "label", value_name = "L")]
-    labels: Vec<String>,
-    /// How many tasks run at once [env: GANTRY_MAX_TASKS; default: 1].
-    #[arg(long)]
-    max_tasks: Option<usize>,
+    #[command(flatten)]
+    node: NodeArgs,
     /// A TOML config file [env: GANTRY_CONFIG; default: ~/.config/gantry/agent.toml].
     #[arg(long)]
     config: Option<PathBuf>,
@@ -100,20 +121,17 @@ fn resolve(flags: Flags) -> anyhow::Result<AgentConfig> {
 
 /// `gantry agent start`.
 pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
-    let config = resolve(Flags {
+    let config = resolve(args.node.into_flags(Flags {
         server: args.server,
         token: args.token.map(Token::new),
         token_file: args.token_file,
-        host_dir: args.host_dir,
-        name: args.name,
-        labels: args.labels,
-        max_tasks: args.max_tasks,
         config_file: args.config,
         statsd_host: args.statsd_host,
         statsd_port: args.statsd_port,
         statsd_namespace: args.statsd_namespace,
         stop_tasks_on_exit: args.stop_tasks_on_exit,
-    })?;
+        ..Flags::default()
+    }))?;
     let _guard = init_logging(Some(&config.host_dir.join("logs")));
     control::check_free(&config.host_dir).await?;
     let stop = CancellationToken::new();

@@ -13,6 +13,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use gantry_agent::config::{AgentConfig, Flags, default_config_file};
 
+use crate::agent::NodeArgs;
+
 /// The unit's name.
 pub const UNIT: &str = "gantry-agent.service";
 
@@ -27,18 +29,8 @@ pub struct InstallArgs {
     /// in ~/.config/gantry/node-token (0600).
     #[arg(long)]
     token_file: Option<PathBuf>,
-    /// Where the agent keeps logs, tasks and results.
-    #[arg(long)]
-    host_dir: Option<PathBuf>,
-    /// A name for this agent.
-    #[arg(long)]
-    name: Option<String>,
-    /// A label added to the node's (repeatable).
-    #[arg(long = "label", value_name = "L")]
-    labels: Vec<String>,
-    /// How many tasks run at once.
-    #[arg(long)]
-    max_tasks: Option<usize>,
+    #[command(flatten)]
+    node: NodeArgs,
     /// Write and enable the unit but do not start it now.
     #[arg(long)]
     no_start: bool,
@@ -232,15 +224,11 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
     // The same resolution as `gantry agent start`, so that what the unit will
     // run is checked now: a bad setting fails here, not in the journal.
     let resolved = AgentConfig::resolve(
-        Flags {
+        args.node.clone().into_flags(Flags {
             server: args.server.clone(),
             token_file: args.token_file.clone(),
-            host_dir: args.host_dir.clone(),
-            name: args.name.clone(),
-            labels: args.labels.clone(),
-            max_tasks: args.max_tasks,
             ..Flags::default()
-        },
+        }),
         &|name| std::env::var(name).ok(),
         default_config_file(),
     )?;
@@ -268,10 +256,13 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
         gantry,
         server,
         token_file,
-        host_dir: args.host_dir.map(|d| std::path::absolute(&d).unwrap_or(d)),
-        name: args.name,
-        labels: args.labels,
-        max_tasks: args.max_tasks,
+        host_dir: args
+            .node
+            .host_dir
+            .map(|d| std::path::absolute(&d).unwrap_or(d)),
+        name: args.node.name,
+        labels: args.node.labels,
+        max_tasks: args.node.max_tasks,
     };
     write_private(&places.unit, &service.unit())?;
     println!("wrote {}", places.unit.display());

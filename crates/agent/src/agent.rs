@@ -18,12 +18,13 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::backoff::Backoff;
 use crate::config::AgentConfig;
 use crate::docker::Engine;
 use crate::host::HostDir;
 use crate::monitor::Monitor;
 use crate::record::{Records, Step};
-use crate::spool::Backoff;
+use crate::spool::Tail;
 use crate::statsd::Statsd;
 use crate::task::{self, Outcome, TaskContext, TaskRun};
 use gantry_client::{ClientError, HubClient, Next};
@@ -137,6 +138,8 @@ struct Held {
     paused: watch::Sender<bool>,
     state: watch::Receiver<TaskState>,
     pull: watch::Receiver<Option<PullProgress>>,
+    /// Its spool's length as the spool announces it; closed once its output is complete.
+    log_length: watch::Receiver<u64>,
 }
 
 /// The agent; cheap to clone.
@@ -519,6 +522,7 @@ impl Agent {
         };
         let (state_tx, state_rx) = watch::channel(initial);
         let (pull_tx, pull_rx) = watch::channel(None);
+        let (log_length_tx, log_length_rx) = watch::channel(0);
         let view = HeldView {
             id: id.clone(),
             name: name.clone(),
@@ -536,6 +540,7 @@ impl Agent {
                 paused: paused_tx,
                 state: state_rx,
                 pull: pull_rx,
+                log_length: log_length_rx,
             },
         );
         if resumed.is_none() {
@@ -551,10 +556,10 @@ impl Agent {
                 task,
                 cancel,
                 detach,
-                log_offset: 0,
                 paused: paused_rx,
                 state: state_tx,
                 pull: pull_tx,
+                log_length: log_length_tx,
                 echo: false,
             };
             let ended = match resumed {
@@ -568,7 +573,7 @@ impl Agent {
                     tracing::info!(task = %id, %state, reason = reason.as_deref().unwrap_or(""), "task ended");
                     let _ = agent.inner.events.send(AgentEvent::TaskFinished { id, name, state, reason, exit_code });
                 }
-                None => tracing::info!(task = %id, "task left running; it is picked up at the next start"),
+                None => tracing::info!(task = %id, "task left to the next start, which picks it up where it is"),
             }
         });
     }
@@ -652,6 +657,32 @@ impl Agent {
     /// The spool file of a task the agent holds or held, if any.
     pub fn log_path(&self, id: &str) -> Option<std::path::PathBuf> {
         crate::spool::newest(&self.inner.ctx.host.task_dir(id))
+    }
+
+    /// Reads a task's log (its spool) from `from` as it grows. For a task the
+    /// agent holds, the [`Tail`] waits on the spool's own announcement of
+    /// each append, and ends once the task's output is complete; a task whose
+    /// spool is not open yet is waited for. For a task it no longer holds,
+    /// the tail reads the file to its end. `None` if the agent has no log
+    /// for the task.
+    pub async fn tail(&self, id: &str, from: u64) -> std::io::Result<Option<Tail>> {
+        let length = self
+            .inner
+            .held
+            .lock()
+            .expect("held map poisoned")
+            .get(id)
+            .map(|held| held.log_length.clone());
+        if let Some(mut opened) = length.clone()
+            && self.log_path(id).is_none()
+        {
+            // The spool announces itself when it opens; an error: the task ended without one.
+            let _ = opened.changed().await;
+        }
+        let Some(path) = self.log_path(id) else {
+            return Ok(None);
+        };
+        Tail::open(&path, from, length).await.map(Some)
     }
 
     /// The Docker engine, or why there is none.
@@ -742,10 +773,7 @@ pub async fn run_local(
     stop: CancellationToken,
 ) -> Result<Outcome, AgentError> {
     let ctx = context(config, None, stop.clone()).await?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now = crate::clock::now_ms();
     let task = Task {
         id: format!("local-{}", uuid::Uuid::now_v7()),
         name: spec.display_name(),
@@ -770,10 +798,11 @@ pub async fn run_local(
         // Without a hub, nothing picks a task up later: stopping cancels it.
         cancel: stop.child_token(),
         detach: CancellationToken::new(),
-        log_offset: 0,
         paused,
         state: watch::channel(TaskState::Assigned).0,
         pull: watch::channel(None).0,
+        // Nobody but the task reads its log.
+        log_length: watch::channel(0).0,
         echo: true,
     };
     Ok(task::run(&ctx, run)

@@ -303,9 +303,12 @@ impl<'a> Runner<'a> {
     }
 
     /// Finishing: the task's services, network and working folder go, the
-    /// log reaches the hub, then the final state. `None` if the agent stops
-    /// before the hub has the whole log: the record keeps the outcome, and
-    /// the next start ships the rest and reports it.
+    /// log reaches the hub, then the final state. The hub learns the final
+    /// state only once it holds the whole log, or refused the rest for good
+    /// (then the reason says how much it holds and where the whole log is).
+    /// `None` if the agent stopped and the hub did not take the rest of the
+    /// log at once: the record keeps the outcome, and the next start ships
+    /// the rest and reports it.
     async fn finish(self, mut outcome: Outcome) -> Option<Outcome> {
         let ctx = self.ctx;
         let id = self.run.task.id.clone();
@@ -342,7 +345,7 @@ impl<'a> Runner<'a> {
         let closed = log.close().await;
         match closed.missing() {
             Some((Shipped::Stopped { acked }, size, _)) => {
-                tracing::info!(task = %id, acked, size, "the agent stops before the hub has the task's whole log; the rest and the final state go at the next start");
+                tracing::info!(task = %id, acked, size, "the agent stops before the hub took the task's whole log; the rest and the final state go at the next start");
                 return None;
             }
             Some((shipped, size, path)) => outcome.note([format!(

@@ -239,7 +239,7 @@ mod tests {
                 } else {
                     (
                         "503 Service Unavailable",
-                        r#"{"code":"unavailable","message":"down"}"#.to_owned(),
+                        format!(r#"{{"code":"{}","message":"down"}}"#, codes::UNAVAILABLE),
                     )
                 };
                 let response = format!(

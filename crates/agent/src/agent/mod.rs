@@ -3,32 +3,37 @@
 //! from this machine (pause all, resume all, drain, per-task pause/resume/cancel).
 //!
 //! Every spawned job (heartbeat, poll, tasks) is tracked and awaited on
-//! shutdown; one [`CancellationToken`] stops them.
+//! shutdown; one [`CancellationToken`] stops them. `polls.rs` holds the
+//! conversations with the hub (register, heartbeats, the long-polls for
+//! commands and for work), `status.rs` what the agent shows of itself, and
+//! `context.rs` what every task shares and `gantry run`'s task without a hub.
+
+mod context;
+mod polls;
+mod status;
+
+pub use context::{context, run_local};
+pub use status::{AgentEvent, AgentStatus, HeldView, Mode};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gantry_protocol::TaskState;
-use gantry_protocol::wire::{
-    CommandKind, Heartbeat, HeldTask, PullProgress, RegisterRequest, Task,
-};
-use serde::{Deserialize, Serialize};
+use gantry_protocol::job::Executor;
+use gantry_protocol::wire::{CommandKind, PullProgress, Task};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::backoff::Backoff;
 use crate::config::AgentConfig;
 use crate::docker::Engine;
 use crate::host::HostDir;
 use crate::monitor::Monitor;
 use crate::record::{Records, Step};
 use crate::spool::Tail;
-use crate::statsd::Statsd;
 use crate::task::{self, Outcome, TaskContext, TaskRun};
-use gantry_client::{ClientError, HubClient, Next};
-use gantry_protocol::job::Executor;
+use gantry_client::{ClientError, HubClient};
 
 /// Why the agent cannot start or go on.
 #[derive(Debug, thiserror::Error)]
@@ -48,85 +53,6 @@ pub enum AgentError {
     /// The hub refused this agent for good (e.g. an unknown token).
     #[error("the hub refused this agent: {0}")]
     Refused(ClientError),
-}
-
-/// Whether the agent takes new tasks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mode {
-    /// Every task is frozen and no new one is taken.
-    pub paused: bool,
-    /// Running tasks finish; no new one is taken.
-    pub draining: bool,
-}
-
-impl Mode {
-    fn accepting(self) -> bool {
-        !self.paused && !self.draining
-    }
-}
-
-/// A task the agent holds, as shown in status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HeldView {
-    /// The task's id.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// Its state as the agent sees it.
-    pub state: TaskState,
-    /// Its image, for the docker executor.
-    pub image: Option<String>,
-    /// Its image pull's progress, while it pulls.
-    #[serde(default)]
-    pub pull: Option<PullProgress>,
-}
-
-/// The agent's state, for `gantry agent status`, the control socket and the UI.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentStatus {
-    /// This agent's name.
-    pub name: String,
-    /// The hub's address.
-    pub server: Option<String>,
-    /// Whether the last call to the hub succeeded.
-    pub connected: bool,
-    /// Paused or draining.
-    pub mode: Mode,
-    /// The most tasks run at once.
-    pub max_tasks: usize,
-    /// The tasks held now.
-    pub tasks: Vec<HeldView>,
-    /// `null` when Docker answers, else why it does not.
-    pub docker_problem: Option<String>,
-    /// The host dir.
-    pub host_dir: String,
-}
-
-/// Something that happened, for the UI and notifications.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum AgentEvent {
-    /// A task was taken.
-    TaskStarted {
-        /// Its id.
-        id: String,
-        /// Its name.
-        name: String,
-    },
-    /// A task ended.
-    TaskFinished {
-        /// Its id.
-        id: String,
-        /// Its name.
-        name: String,
-        /// Its final state.
-        state: TaskState,
-        /// Why, if it did not succeed.
-        reason: Option<String>,
-        /// The command's exit code, if it ran and exited.
-        #[serde(default)]
-        exit_code: Option<i64>,
-    },
 }
 
 struct Held {
@@ -298,212 +224,6 @@ impl Agent {
         for record in records {
             tracing::info!(task = %record.task.id, step = ?record.step, "picking up a task held before the agent stopped");
             self.start_task(record.task, Some(record.step));
-        }
-    }
-
-    /// Registers with the hub, retrying while it is unreachable. `None` if the
-    /// agent was stopped before the hub answered.
-    async fn register(&self) -> Result<Option<gantry_protocol::wire::NodeSettings>, AgentError> {
-        let config = &self.inner.ctx.config;
-        let mut backoff = Backoff::default();
-        let mut told = false;
-        loop {
-            let request = RegisterRequest {
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                labels: config.labels.clone(),
-                system: Some(self.sample().await),
-                inventory: self.held_tasks(),
-            };
-            match self.inner.hub.register(&request).await {
-                Ok(registered) => {
-                    self.set_connected(true);
-                    tracing::info!(node = %registered.node_name, labels = ?registered.labels, server = %self.inner.hub.server(), held = request.inventory.len(), "registered with the hub");
-                    for task in registered.reconciled {
-                        match task.state {
-                            Some(state) if !state.is_terminal() => {
-                                if let Some(command) = task.command {
-                                    self.obey(&task.id, command);
-                                }
-                            }
-                            // The hub canceled it, ended it, or gave it away meanwhile.
-                            state => {
-                                tracing::warn!(task = %task.id, ?state, "the hub no longer wants this task run here; stopping it");
-                                self.obey(&task.id, CommandKind::Cancel);
-                            }
-                        }
-                    }
-                    return Ok(Some(registered.settings));
-                }
-                Err(error) if error.is_transient() => {
-                    self.set_connected(false);
-                    if !told {
-                        tracing::warn!(%error, "the hub is unreachable; retrying until it answers");
-                        told = true;
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff.wait()) => {}
-                        _ = self.inner.ctx.stop.cancelled() => return Ok(None),
-                    }
-                }
-                Err(error) => return Err(AgentError::Refused(error)),
-            }
-        }
-    }
-
-    async fn sample(&self) -> gantry_protocol::wire::SystemInfo {
-        let monitor = self.inner.monitor.clone();
-        let mut system =
-            tokio::task::spawn_blocking(move || monitor.lock().expect("monitor poisoned").sample())
-                .await
-                .unwrap_or_default();
-        match &self.inner.ctx.engine {
-            Ok(engine) => {
-                if let Ok(version) = engine.version().await {
-                    system.extra.insert("docker".into(), version);
-                }
-            }
-            Err(problem) => {
-                system
-                    .extra
-                    .insert("docker_problem".into(), problem.clone());
-            }
-        }
-        system
-    }
-
-    async fn heartbeats(&self, interval: Duration) {
-        let stop = self.inner.ctx.stop.clone();
-        loop {
-            let beat = Heartbeat {
-                system: Some(self.sample().await),
-                tasks: self.held_tasks(),
-                accepting: self.inner.mode.borrow().accepting(),
-            };
-            match self.inner.hub.heartbeat(&beat).await {
-                Ok(reply) => {
-                    self.set_connected(true);
-                    for command in reply.commands {
-                        self.obey(&command.task_id, command.command);
-                    }
-                }
-                Err(error) => {
-                    if *self.inner.connected.borrow() {
-                        tracing::warn!(%error, "heartbeat failed; the hub may be unreachable");
-                    }
-                    self.set_connected(false);
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = stop.cancelled() => return,
-            }
-        }
-    }
-
-    /// Long-polls the hub for requests, so a person's cancel or pause reaches
-    /// the task at once rather than with the next heartbeat.
-    async fn listen_for_commands(&self) {
-        let stop = self.inner.ctx.stop.clone();
-        let mut backoff = Backoff::default();
-        loop {
-            let reply = tokio::select! {
-                reply = self.inner.hub.commands(Duration::from_secs(30)) => reply,
-                _ = stop.cancelled() => return,
-            };
-            let pause = match reply {
-                Ok(reply) if reply.commands.is_empty() => Duration::ZERO,
-                Ok(reply) => {
-                    for command in reply.commands {
-                        self.obey(&command.task_id, command.command);
-                    }
-                    // A request stays pending until the task reports the result;
-                    // a short pause keeps the loop from re-asking meanwhile.
-                    Duration::from_millis(500)
-                }
-                Err(_) => backoff.wait(),
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = stop.cancelled() => return,
-            }
-        }
-    }
-
-    fn held_tasks(&self) -> Vec<HeldTask> {
-        let held = self.inner.held.lock().expect("held map poisoned");
-        held.iter()
-            .map(|(id, h)| HeldTask {
-                id: id.clone(),
-                state: *h.state.borrow(),
-                log_size: crate::spool::newest(&self.inner.ctx.host.task_dir(id))
-                    .and_then(|path| std::fs::metadata(path).ok())
-                    .map_or(0, |m| m.len()),
-            })
-            .collect()
-    }
-
-    /// Acts on a request for one task; `false` if the agent does not hold it.
-    fn obey(&self, task_id: &str, command: CommandKind) -> bool {
-        let held = self.inner.held.lock().expect("held map poisoned");
-        let Some(task) = held.get(task_id) else {
-            return false;
-        };
-        match command {
-            CommandKind::Cancel => task.cancel.cancel(),
-            // Only a change is sent: a repeated request must not pause a paused container again.
-            CommandKind::Pause => set_paused(&task.paused, true),
-            CommandKind::Resume => set_paused(&task.paused, false),
-        }
-        true
-    }
-
-    async fn poll(&self) {
-        let stop = self.inner.ctx.stop.clone();
-        let mut mode = self.inner.mode.subscribe();
-        let mut slots = self.inner.slots.subscribe();
-        let mut backoff = Backoff::default();
-        loop {
-            // Wait for a free slot and an accepting mode.
-            loop {
-                let free = self.inner.held.lock().expect("held map poisoned").len()
-                    < self.inner.ctx.config.max_tasks;
-                if free && mode.borrow_and_update().accepting() {
-                    break;
-                }
-                tokio::select! {
-                    _ = mode.changed() => {}
-                    _ = slots.changed() => {}
-                    _ = stop.cancelled() => return,
-                }
-            }
-            // Pausing or draining abandons a long-poll already in flight, or it
-            // would still bring one more task.
-            let next = tokio::select! {
-                next = self.inner.hub.next(Duration::from_secs(30)) => next,
-                _ = stops_accepting(&mut mode) => continue,
-                _ = stop.cancelled() => return,
-            };
-            match next {
-                Ok(Next::Task(task)) => {
-                    backoff.reset();
-                    self.set_connected(true);
-                    self.start_task(*task, None);
-                }
-                Ok(Next::Idle) => {
-                    backoff.reset();
-                    self.set_connected(true);
-                }
-                Err(error) => {
-                    if *self.inner.connected.borrow() {
-                        tracing::warn!(%error, "asking the hub for work failed; retrying");
-                    }
-                    self.set_connected(false);
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff.wait()) => {}
-                        _ = stop.cancelled() => return,
-                    }
-                }
-            }
         }
     }
 
@@ -700,112 +420,10 @@ impl Agent {
     }
 }
 
-/// Resolves when the agent stops taking tasks.
-async fn stops_accepting(mode: &mut watch::Receiver<Mode>) {
-    while mode.borrow_and_update().accepting() {
-        if mode.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
 fn set_paused(paused: &watch::Sender<bool>, value: bool) {
     paused.send_if_modified(|current| {
         let changed = *current != value;
         *current = value;
         changed
     });
-}
-
-/// Builds what tasks share: host dir, Docker, StatsD.
-pub async fn context(
-    config: AgentConfig,
-    hub: Option<HubClient>,
-    stop: CancellationToken,
-) -> Result<TaskContext, AgentError> {
-    let host = HostDir::open(&config.host_dir).map_err(|source| AgentError::HostDir {
-        path: config.host_dir.display().to_string(),
-        source,
-    })?;
-    let agent_id = host.agent_id().map_err(|source| AgentError::HostDir {
-        path: config.host_dir.display().to_string(),
-        source,
-    })?;
-    let engine = Engine::connect(
-        config.docker_host.as_deref(),
-        config.docker_api_call_timeout,
-    )
-    .await
-    .map(|engine| engine.for_agent(agent_id))
-    .map_err(|e| e.to_string());
-    if let Err(problem) = &engine {
-        tracing::warn!(%problem, "Docker is not available; only tasks with executor: process can run");
-    }
-    let statsd = match &config.statsd {
-        Some((host, port, namespace)) => match Statsd::new(host, *port, namespace) {
-            Ok(statsd) => Some(Arc::new(statsd)),
-            Err(error) => {
-                return Err(AgentError::Config(format!(
-                    "cannot send StatsD metrics to {host}:{port}: {error}"
-                )));
-            }
-        },
-        None => None,
-    };
-    let node = config.name.clone();
-    Ok(TaskContext {
-        config: Arc::new(config),
-        host,
-        engine,
-        hub,
-        node,
-        statsd,
-        stop,
-        hub_back: Arc::new(tokio::sync::Notify::new()),
-    })
-}
-
-/// Runs one job on this machine without a hub (`gantry run`): output goes to
-/// stdout and stderr, and the outcome comes back.
-pub async fn run_local(
-    config: AgentConfig,
-    spec: gantry_protocol::JobSpec,
-    stop: CancellationToken,
-) -> Result<Outcome, AgentError> {
-    let ctx = context(config, None, stop.clone()).await?;
-    let now = crate::clock::now_ms();
-    let task = Task {
-        id: format!("local-{}", uuid::Uuid::now_v7()),
-        name: spec.display_name(),
-        state: TaskState::Assigned,
-        spec,
-        node: Some(ctx.node.clone()),
-        exit_code: None,
-        reason: None,
-        created_at: now,
-        updated_at: now,
-        started_at: None,
-        finished_at: None,
-        log_size: 0,
-        pending_command: None,
-        pull_progress: None,
-        outputs: Vec::new(),
-        history: Vec::new(),
-    };
-    let (_paused_tx, paused) = watch::channel(false);
-    let run = TaskRun {
-        task,
-        // Without a hub, nothing picks a task up later: stopping cancels it.
-        cancel: stop.child_token(),
-        detach: CancellationToken::new(),
-        paused,
-        state: watch::channel(TaskState::Assigned).0,
-        pull: watch::channel(None).0,
-        // Nobody but the task reads its log.
-        log_length: watch::channel(0).0,
-        echo: true,
-    };
-    Ok(task::run(&ctx, run)
-        .await
-        .unwrap_or_else(|| Outcome::failed("the task was left running")))
 }

@@ -5,6 +5,8 @@
 //! The record says which step the task was in and where that step's output
 //! began in the spool; the containers themselves are found again by their
 //! labels, and the hub is told of every recorded task when the agent registers.
+//! A picked-up task enters the task's walk ([`crate::task`]) at the recorded
+//! step. The writing and its fsync run on tokio's blocking pool.
 
 use std::path::{Path, PathBuf};
 

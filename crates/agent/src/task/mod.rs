@@ -8,8 +8,8 @@
 //! services
 //! ```
 //!
-//! A [`Runner`] owns what the task needs on the way (its context, its log,
-//! its reporter, its record) and moves from one [`Stage`] to the next; each
+//! A `Runner` owns what the task needs on the way (its context, its log,
+//! its reporter, its record) and moves from one `Stage` to the next; each
 //! step is a method in a file of its own. A new task enters at preparing. A
 //! task the agent held when it last stopped enters at the step its record
 //! names ([`Step`]): its main container is re-attached, or its epilogue, or

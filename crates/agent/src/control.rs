@@ -2,18 +2,19 @@
 //! this machine reach a running agent.
 //!
 //! One JSON request per line, one JSON answer per line. `follow` answers its
-//! line and then streams the task's log bytes until the task ends.
+//! line and then streams the task's log bytes until the task's output is
+//! complete, read through the agent's [`crate::spool::Tail`].
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::agent::{Agent, AgentStatus};
+use crate::spool::Tail;
 
 /// A request over the socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,7 +192,11 @@ async fn handle(
                 Answer::ok()
             }
             Request::Follow { task } => {
-                let Some(path) = agent.log_path(&task) else {
+                let tail = tokio::select! {
+                    tail = agent.tail(&task, 0) => tail?,
+                    _ = stop.cancelled() => return Ok(()),
+                };
+                let Some(tail) = tail else {
                     send(
                         &mut write,
                         &Answer::error(format!("this agent has no log for task {task}")),
@@ -200,7 +205,7 @@ async fn handle(
                     continue;
                 };
                 send(&mut write, &Answer::ok()).await?;
-                follow_file(&agent, &task, &path, &mut write, &stop).await?;
+                copy_tail(tail, &mut write, &stop).await?;
                 return Ok(());
             }
         };
@@ -223,35 +228,21 @@ async fn send(write: &mut (impl AsyncWrite + Unpin), answer: &Answer) -> std::io
     write.write_all(&line).await
 }
 
-/// Copies the log file as it grows, until the task is no longer held and the
-/// file has no more bytes.
-async fn follow_file(
-    agent: &Agent,
-    task: &str,
-    path: &Path,
+/// Copies the log as it grows, until the task's output is complete (or the
+/// socket stops).
+async fn copy_tail(
+    mut tail: Tail,
     write: &mut (impl AsyncWrite + Unpin),
     stop: &CancellationToken,
 ) -> std::io::Result<()> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut buffer = vec![0u8; 64 * 1024];
     loop {
-        let n = file.read(&mut buffer).await?;
-        if n > 0 {
-            write.write_all(&buffer[..n]).await?;
-            continue;
-        }
-        if !agent.holds(task) {
-            // One last read: the task may have written its end after the previous one.
-            let n = file.read(&mut buffer).await?;
-            if n == 0 {
-                return write.flush().await;
-            }
-            write.write_all(&buffer[..n]).await?;
-            continue;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        let next = tokio::select! {
+            next = tail.next(64 * 1024) => next?,
             _ = stop.cancelled() => return Ok(()),
+        };
+        match next {
+            Some(bytes) => write.write_all(&bytes).await?,
+            None => return write.flush().await,
         }
     }
 }

@@ -5,6 +5,10 @@
 //! a [`LogSink`] as it comes, byte for byte, and obeys a [`Control`]: cancel
 //! means stop (SIGTERM, a grace period, SIGKILL), `paused` means freeze and
 //! thaw. Time spent paused does not count against the timeout.
+//!
+//! Every executor ends in a [`Finished`]: how the command ended, how many
+//! bytes of each stream it passed on, and anything worth telling about the
+//! run. The task's steps read only that, whichever executor ran the command.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,6 +25,54 @@ pub enum Stream {
     Stdout,
     /// Standard error.
     Stderr,
+}
+
+/// Bytes of each of a command's streams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StreamCounts {
+    /// Bytes of standard output.
+    pub stdout: u64,
+    /// Bytes of standard error.
+    pub stderr: u64,
+}
+
+impl StreamCounts {
+    /// The count for one stream.
+    pub fn get(&self, stream: Stream) -> u64 {
+        match stream {
+            Stream::Stdout => self.stdout,
+            Stream::Stderr => self.stderr,
+        }
+    }
+
+    /// Adds `bytes` to one stream's count.
+    pub fn add(&mut self, stream: Stream, bytes: u64) {
+        match stream {
+            Stream::Stdout => self.stdout += bytes,
+            Stream::Stderr => self.stderr += bytes,
+        }
+    }
+
+    /// What `self` holds beyond `base`, stream by stream.
+    pub fn since(&self, base: StreamCounts) -> StreamCounts {
+        StreamCounts {
+            stdout: self.stdout.saturating_sub(base.stdout),
+            stderr: self.stderr.saturating_sub(base.stderr),
+        }
+    }
+
+    /// `self` and `more`, stream by stream.
+    pub fn plus(&self, more: StreamCounts) -> StreamCounts {
+        StreamCounts {
+            stdout: self.stdout + more.stdout,
+            stderr: self.stderr + more.stderr,
+        }
+    }
+
+    /// Both streams together.
+    pub fn total(&self) -> u64 {
+        self.stdout + self.stderr
+    }
 }
 
 /// A piece of a command's output, exactly as it was written.
@@ -66,6 +118,32 @@ pub enum Exit {
     OutOfMemory,
     /// The agent left it running to re-attach it when it starts again.
     Detached,
+}
+
+/// How a command's run ended, as every executor reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// How it ended (an exit code, 128 + N for a signal N); [`Exit::Detached`]
+    /// if the agent left it running.
+    pub exit: Exit,
+    /// Each stream's bytes of its output since it started, including any a
+    /// re-attach skipped because the spool held them already.
+    pub output: StreamCounts,
+    /// Something worth telling about the run: the engine restarted, or the
+    /// log could not be proved whole.
+    pub note: Option<String>,
+}
+
+impl Finished {
+    /// The agent left the command running (or never started it) to pick it
+    /// up when it starts again.
+    pub fn detached() -> Finished {
+        Finished {
+            exit: Exit::Detached,
+            output: StreamCounts::default(),
+            note: None,
+        }
+    }
 }
 
 /// What to run: a command in a folder, with an environment.

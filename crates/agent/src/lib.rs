@@ -3,10 +3,12 @@
 //!
 //! # Layout
 //!
-//! - [`agent`]: registers, polls and steers; [`task`]: one task's life;
-//!   [`record`]: what survives a restart; [`docker`] and [`process`]: the
-//!   executors; [`spool`]: the on-disk log and its shipper; [`host`]: local
-//!   storage; [`monitor`]: the machine and its GPUs.
+//! - [`agent`]: registers, polls and steers; [`task`]: one task's life, a
+//!   walk through its steps; [`record`]: what survives a restart;
+//!   [`executor`]: what the executors share, [`docker`] and [`process`]: the
+//!   executors; [`spool`]: the on-disk log, its tail reader and its shipper;
+//!   [`host`]: local storage; [`monitor`]: the machine and its GPUs;
+//!   [`backoff`] and [`clock`]: how the agent retries and reads the time.
 //!
 //! It talks to the hub through `gantry-client`.
 //!
@@ -17,6 +19,8 @@
 #![deny(missing_docs)]
 
 pub mod agent;
+pub mod backoff;
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod docker;

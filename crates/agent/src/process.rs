@@ -12,7 +12,8 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::executor::{
-    Chunk, Command, Control, Deadline, ExecError, Exit, LogSink, SECRET_ENV, Stream, sleep_until,
+    Chunk, Command, Control, Deadline, ExecError, Exit, Finished, LogSink, SECRET_ENV, Stream,
+    StreamCounts, sleep_until,
 };
 
 /// Runs `command` to its end, sending its output to `sink`.
@@ -20,7 +21,7 @@ pub async fn run(
     command: &Command,
     control: &mut Control,
     sink: &LogSink,
-) -> Result<Exit, ExecError> {
+) -> Result<Finished, ExecError> {
     let Some((program, args)) = command.argv.split_first() else {
         return Err(ExecError::Spawn(
             "the process executor needs a command: the program and its arguments".into(),
@@ -96,14 +97,23 @@ pub async fn run(
         }
     };
     // The pipes close when every process of the group has exited or closed them.
-    for reader in readers {
-        let _ = reader.await;
+    let mut output = StreamCounts::default();
+    for (reader, stream) in readers.into_iter().zip([Stream::Stdout, Stream::Stderr]) {
+        output.add(stream, reader.await.unwrap_or(0));
     }
-    if let Some(exit) = stopping {
-        return Ok(exit);
-    }
-    let status = status.map_err(|e| ExecError::Other(format!("lost track of the process: {e}")))?;
-    Ok(Exit::Code(exit_code(status)))
+    let exit = match stopping {
+        Some(exit) => exit,
+        None => {
+            let status =
+                status.map_err(|e| ExecError::Other(format!("lost track of the process: {e}")))?;
+            Exit::Code(exit_code(status))
+        }
+    };
+    Ok(Finished {
+        exit,
+        output,
+        note: None,
+    })
 }
 
 /// SIGTERM to the group, SIGKILL after the grace period. A frozen group is
@@ -132,19 +142,22 @@ fn exit_code(status: std::process::ExitStatus) -> i64 {
 
 /// Copies one stream to the sink in the sizes it arrives, never splitting
 /// or joining lines, so binary output and huge lines pass unchanged.
-async fn pump(mut pipe: impl AsyncRead + Unpin, stream: Stream, sink: LogSink) {
+/// Returns the bytes passed on.
+async fn pump(mut pipe: impl AsyncRead + Unpin, stream: Stream, sink: LogSink) -> u64 {
     let mut buffer = vec![0u8; 64 * 1024];
+    let mut passed = 0;
     loop {
         match pipe.read(&mut buffer).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return passed,
             Ok(n) => {
                 let chunk = Chunk {
                     stream,
                     bytes: Bytes::copy_from_slice(&buffer[..n]),
                 };
                 if sink.send(chunk).await.is_err() {
-                    return;
+                    return passed;
                 }
+                passed += n as u64;
             }
         }
     }

@@ -5,15 +5,17 @@
 //! The record says which step the task was in and where that step's output
 //! began in the spool; the containers themselves are found again by their
 //! labels, and the hub is told of every recorded task when the agent registers.
+//! A picked-up task enters the task's walk ([`crate::task`]) at the recorded
+//! step. The writing and its fsync run on tokio's blocking pool.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use gantry_protocol::wire::Task;
 use serde::{Deserialize, Serialize};
 
 use crate::executor::Exit;
+use crate::executor::StreamCounts;
 use crate::host::HostDir;
-use crate::spool::StreamCounts;
 use crate::task::Outcome;
 
 /// A task the agent holds, as written in its folder.
@@ -71,29 +73,21 @@ impl Records {
     }
 
     /// Writes a task's record: a new file, synced, then renamed over the old
-    /// one, so a crash leaves either the old record or the new one.
-    pub fn save(&self, record: &TaskRecord) -> std::io::Result<()> {
-        use std::io::Write;
+    /// one, so a crash leaves either the old record or the new one. The
+    /// writing and its fsync run on tokio's blocking pool, never on a
+    /// runtime worker.
+    pub async fn save(&self, record: &TaskRecord) -> std::io::Result<()> {
+        let text = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
         let path = self.path(&record.task.id);
-        if let Some(dir) = path.parent() {
-            crate::host::create_private_dir(dir)?;
-        }
-        let tmp = path.with_extension("json.tmp");
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode_private()
-            .open(&tmp)?;
-        file.write_all(&serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?)?;
-        file.sync_data()?;
-        std::fs::rename(&tmp, &path)
+        tokio::task::spawn_blocking(move || replace(&path, &text))
+            .await
+            .map_err(std::io::Error::other)?
     }
 
     /// Forgets a task: it ended and the hub knows.
-    pub fn remove(&self, task_id: &str) {
+    pub async fn remove(&self, task_id: &str) {
         let path = self.path(task_id);
-        if let Err(error) = std::fs::remove_file(&path)
+        if let Err(error) = tokio::fs::remove_file(&path).await
             && error.kind() != std::io::ErrorKind::NotFound
         {
             tracing::warn!(%error, path = %path.display(), "cannot remove a finished task's record");
@@ -130,6 +124,24 @@ impl Records {
     }
 }
 
+/// Writes `text` to `path` through a synced temporary file and a rename.
+fn replace(path: &Path, text: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        crate::host::create_private_dir(dir)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode_private()
+        .open(&tmp)?;
+    file.write_all(text)?;
+    file.sync_data()?;
+    std::fs::rename(&tmp, path)
+}
+
 trait PrivateMode {
     fn mode_private(&mut self) -> &mut Self;
 }
@@ -146,8 +158,8 @@ mod tests {
     use super::*;
     use gantry_protocol::TaskState;
 
-    #[test]
-    fn records_round_trip_and_go() {
+    #[tokio::test]
+    async fn records_round_trip_and_go() {
         let dir = tempfile::tempdir().unwrap();
         let records = Records::new(HostDir::open(dir.path()).unwrap());
         let spec =
@@ -171,7 +183,7 @@ mod tests {
                 note: None,
             },
         };
-        records.save(&record).unwrap();
+        records.save(&record).await.unwrap();
         assert_eq!(records.load_all(), vec![record.clone()]);
         let finishing = TaskRecord {
             step: Step::Finishing {
@@ -183,9 +195,9 @@ mod tests {
             },
             ..record
         };
-        records.save(&finishing).unwrap();
+        records.save(&finishing).await.unwrap();
         assert_eq!(records.load_all(), vec![finishing]);
-        records.remove("t1");
+        records.remove("t1").await;
         assert!(records.load_all().is_empty());
     }
 }

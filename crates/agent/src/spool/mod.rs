@@ -1,11 +1,17 @@
 //! A task's log: written to disk first (the spool), then shipped to the hub
 //! by byte offset.
 //!
-//! The spool file is the source of truth. The shipper reads it from the
-//! offset the hub last acknowledged, so a failed or repeated send loses and
-//! doubles nothing: the hub skips bytes it holds and answers a gap with the
-//! offset it wants. Memory stays bounded however long the hub is away: the
-//! bytes wait on disk, not in a queue.
+//! The spool file is the source of truth. The shipper ([`ship`]) reads it
+//! from the offset the hub last acknowledged, so a failed or repeated send
+//! loses and doubles nothing: the hub skips bytes it holds and answers a gap
+//! with the offset it wants. Memory stays bounded however long the hub is
+//! away: the bytes wait on disk, not in a queue.
+//!
+//! Everyone who reads a spool as it grows (the shipper, the control socket's
+//! `follow`, the desktop's log view) reads it through one [`Tail`], which
+//! waits on the spool's own announcement of each append rather than polling
+//! the file. The writer announces its length on a watch channel; the channel
+//! closing (the spool dropped) says no more bytes will come.
 //!
 //! Beside each `log_<ms>.txt` lies `log_<ms>.streams`: one 9-byte record
 //! (stream, then the offset where its run starts, little-endian) each time
@@ -19,66 +25,24 @@
 //! the last record, so a viewer can show when each line came at 10 ms
 //! precision for at most 1.6 KB/s, however fast the task writes.
 
+mod ship;
+mod tail;
+
+pub use ship::{ShipPace, Shipped, ship};
+pub use tail::Tail;
+
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
+/// Kept at this path until `docker/` names [`crate::backoff::Backoff`] itself.
+pub(crate) use crate::backoff::Backoff;
+use crate::clock::now_ms;
 use crate::executor::Stream;
-use gantry_client::{ClientError, HubClient};
-
-/// Bytes of each of a command's streams.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StreamCounts {
-    /// Bytes of standard output.
-    pub stdout: u64,
-    /// Bytes of standard error.
-    pub stderr: u64,
-}
-
-impl StreamCounts {
-    /// The count for one stream.
-    pub fn get(&self, stream: Stream) -> u64 {
-        match stream {
-            Stream::Stdout => self.stdout,
-            Stream::Stderr => self.stderr,
-        }
-    }
-
-    /// Adds `bytes` to one stream's count.
-    pub fn add(&mut self, stream: Stream, bytes: u64) {
-        match stream {
-            Stream::Stdout => self.stdout += bytes,
-            Stream::Stderr => self.stderr += bytes,
-        }
-    }
-
-    /// What `self` holds beyond `base`, stream by stream.
-    pub fn since(&self, base: StreamCounts) -> StreamCounts {
-        StreamCounts {
-            stdout: self.stdout.saturating_sub(base.stdout),
-            stderr: self.stderr.saturating_sub(base.stderr),
-        }
-    }
-
-    /// `self` and `more`, stream by stream.
-    pub fn plus(&self, more: StreamCounts) -> StreamCounts {
-        StreamCounts {
-            stdout: self.stdout + more.stdout,
-            stderr: self.stderr + more.stderr,
-        }
-    }
-
-    /// Both streams together.
-    pub fn total(&self) -> u64 {
-        self.stdout + self.stderr
-    }
-}
+/// The spool counts its bytes by stream; the type is the executors'.
+pub use crate::executor::StreamCounts;
 
 const RUN_RECORD: usize = 9;
 /// The size of one record of the `.times` file.
@@ -97,31 +61,30 @@ pub struct Spool {
     size: u64,
     counts: StreamCounts,
     current: Stream,
-    grown: watch::Sender<u64>,
+    length: watch::Sender<u64>,
 }
 
 impl Spool {
-    /// Creates `logs/log_<timestamp>.txt` in the task's folder.
-    pub async fn create(task_dir: &Path) -> std::io::Result<Spool> {
+    /// Creates `logs/log_<timestamp>.txt` in the task's folder. The spool
+    /// announces its length on `length` after each append, and dropping it
+    /// closes that channel.
+    pub async fn create(task_dir: &Path, length: watch::Sender<u64>) -> std::io::Result<Spool> {
         let logs = task_dir.join("logs");
         crate::host::create_private_dir(&logs)?;
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        Spool::open_at(logs.join(format!("log_{stamp}.txt"))).await
+        let stamp = now_ms().max(0);
+        Spool::open_at(logs.join(format!("log_{stamp}.txt")), length).await
     }
 
     /// Opens the task's newest spool to go on appending (after a restart), or
-    /// creates one if it has none.
-    pub async fn reopen(task_dir: &Path) -> std::io::Result<Spool> {
+    /// creates one if it has none; announces its length on `length` at once.
+    pub async fn reopen(task_dir: &Path, length: watch::Sender<u64>) -> std::io::Result<Spool> {
         match newest(task_dir) {
-            Some(path) => Spool::open_at(path).await,
-            None => Spool::create(task_dir).await,
+            Some(path) => Spool::open_at(path, length).await,
+            None => Spool::create(task_dir, length).await,
         }
     }
 
-    async fn open_at(path: PathBuf) -> std::io::Result<Spool> {
+    async fn open_at(path: PathBuf, length: watch::Sender<u64>) -> std::io::Result<Spool> {
         let open = |path: PathBuf| async move {
             tokio::fs::OpenOptions::new()
                 .create(true)
@@ -138,6 +101,8 @@ impl Spool {
         runs.seek(SeekFrom::Start(0)).await?;
         runs.read_to_end(&mut records).await?;
         let (counts, current) = count_runs(&records, size);
+        // Readers that waited for the spool to open learn it did, and its length.
+        length.send_replace(size);
         Ok(Spool {
             path,
             file,
@@ -147,7 +112,7 @@ impl Spool {
             size,
             counts,
             current,
-            grown: watch::channel(size).0,
+            length,
         })
     }
 
@@ -161,7 +126,7 @@ impl Spool {
         self.counts
     }
 
-    /// Appends bytes of one stream; shippers watching the spool are told.
+    /// Appends bytes of one stream; readers waiting on the spool are told.
     pub async fn append(&mut self, stream: Stream, bytes: &[u8]) -> std::io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
@@ -184,12 +149,12 @@ impl Spool {
             self.last_time_ms = now;
         }
         self.file.write_all(bytes).await?;
-        // tokio's file writes in the background: only after the flush can
-        // the shipper, reading through its own handle, see these bytes.
+        // tokio's file writes in the background: only after the flush can a
+        // reader, through its own handle, see these bytes.
         self.file.flush().await?;
         self.size += bytes.len() as u64;
         self.counts.add(stream, bytes.len() as u64);
-        self.grown.send_replace(self.size);
+        self.length.send_replace(self.size);
         Ok(())
     }
 
@@ -200,17 +165,15 @@ impl Spool {
         self.file.sync_data().await
     }
 
-    /// Follows the spool's size; the channel closes when the spool is dropped.
+    /// Follows the spool's length; the channel closes when the spool is dropped.
     pub fn watch(&self) -> watch::Receiver<u64> {
-        self.grown.subscribe()
+        self.length.subscribe()
     }
-}
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    /// Reads this spool from `offset` as it grows, until it is dropped.
+    pub async fn tail(&self, offset: u64) -> std::io::Result<Tail> {
+        Tail::open(&self.path, offset, Some(self.watch())).await
+    }
 }
 
 /// The (offset, ms) marks of a `.times` file's bytes; a torn last record is
@@ -268,154 +231,20 @@ fn count_runs(records: &[u8], size: u64) -> (StreamCounts, Stream) {
     (counts, stream)
 }
 
-/// How the shipper paces itself.
-#[derive(Debug, Clone, Copy)]
-pub struct ShipPace {
-    /// The largest append, in bytes (the hub's limit).
-    pub max_append: u64,
-    /// How long to gather more output before sending.
-    pub gather: Duration,
-}
-
-impl Default for ShipPace {
-    fn default() -> Self {
-        ShipPace {
-            max_append: 1 << 20,
-            gather: Duration::from_millis(100),
-        }
-    }
-}
-
-/// Ships the spool at `path` to the hub from `acked` until the spool is
-/// closed and every byte is acknowledged, or `stop` is cancelled. Returns the
-/// acknowledged size.
-///
-/// Network failures and 5xx are retried with jittered backoff, forever:
-/// a log is never given up on while the agent runs. A 4xx other than a gap
-/// means the hub will never take these bytes (the task is gone); shipping ends.
-#[allow(clippy::too_many_arguments)] // what one shipper follows; a struct would only rename them
-pub async fn ship(
-    hub: HubClient,
-    task_id: String,
-    path: PathBuf,
-    mut grown: watch::Receiver<u64>,
-    mut acked: u64,
-    pace: ShipPace,
-    stop: CancellationToken,
-    hub_back: std::sync::Arc<tokio::sync::Notify>,
-) -> u64 {
-    let mut file = match tokio::fs::File::open(&path).await {
-        Ok(file) => file,
-        Err(error) => {
-            tracing::error!(%error, path = %path.display(), "cannot read the task's spool; its log will not reach the hub");
-            return acked;
-        }
-    };
-    let mut backoff = Backoff::default();
-    let mut closed = false;
-    loop {
-        let size = *grown.borrow_and_update();
-        if acked >= size {
-            if closed {
-                return acked;
-            }
-            tokio::select! {
-                changed = grown.changed() => if changed.is_err() { closed = true },
-                _ = stop.cancelled() => return acked,
-            }
-            if !closed {
-                // Let more output gather, so a flood of small writes goes in few requests.
-                tokio::select! {
-                    _ = tokio::time::sleep(pace.gather) => {}
-                    _ = stop.cancelled() => return acked,
-                }
-            }
-            continue;
-        }
-        let length = (size - acked).min(pace.max_append) as usize;
-        let mut buffer = vec![0u8; length];
-        let read = async {
-            file.seek(SeekFrom::Start(acked)).await?;
-            file.read_exact(&mut buffer).await
-        };
-        if let Err(error) = read.await {
-            // The disk hiccuped; the bytes are still there to be read, so try again.
-            tracing::warn!(%error, task = %task_id, "cannot read the task's spool; retrying");
-            tokio::select! {
-                _ = tokio::time::sleep(backoff.wait()) => {}
-                _ = stop.cancelled() => return acked,
-            }
-            continue;
-        }
-        match hub.append_log(&task_id, acked, Bytes::from(buffer)).await {
-            Ok(ack) => {
-                acked = ack.committed;
-                backoff.reset();
-            }
-            Err(ClientError::Api { body, .. }) if body.code == "log_gap" => {
-                // The hub holds less (or more) than we thought: continue from its offset.
-                acked = body.committed.unwrap_or(0).min(size);
-            }
-            Err(error) if error.is_transient() => {
-                tracing::debug!(%error, "log shipping failed; retrying");
-                // The backoff grows to 30 s; when the agent sees the hub
-                // again the backlog goes at once rather than after the wait.
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff.wait()) => {}
-                    _ = hub_back.notified() => backoff.reset(),
-                    _ = stop.cancelled() => return acked,
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, task = %task_id, "the hub refused the task's log; shipping stops");
-                return acked;
-            }
-        }
-    }
-}
-
-/// Exponential backoff with full jitter, from 250 ms up to 30 s, so agents
-/// that lost the hub together do not return together.
-#[derive(Debug, Default)]
-pub struct Backoff {
-    failures: u32,
-}
-
-impl Backoff {
-    /// The next wait.
-    pub fn wait(&mut self) -> Duration {
-        use rand::Rng;
-        let ceiling = (250u64 << self.failures.min(7)).min(30_000);
-        self.failures += 1;
-        Duration::from_millis(rand::rng().random_range(ceiling / 2..=ceiling))
-    }
-
-    /// Back to the shortest wait after a success.
-    pub fn reset(&mut self) {
-        self.failures = 0;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let mut backoff = Backoff::default();
-        let first = backoff.wait();
-        assert!(first <= Duration::from_millis(250));
-        for _ in 0..20 {
-            assert!(backoff.wait() <= Duration::from_secs(30));
-        }
-        backoff.reset();
-        assert!(backoff.wait() <= Duration::from_millis(250));
+    /// A length channel nobody else reads.
+    fn length() -> watch::Sender<u64> {
+        watch::channel(0).0
     }
 
     #[tokio::test]
     async fn spool_appends_and_signals() {
         let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::create(dir.path()).await.unwrap();
+        let mut spool = Spool::create(dir.path(), length()).await.unwrap();
         let mut watch = spool.watch();
         spool.append(Stream::Stdout, b"abc\0\xff").await.unwrap();
         watch.changed().await.unwrap();
@@ -432,7 +261,7 @@ mod tests {
     #[tokio::test]
     async fn times_mark_where_writes_began() {
         let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::create(dir.path()).await.unwrap();
+        let mut spool = Spool::create(dir.path(), length()).await.unwrap();
         let before = now_ms();
         spool.append(Stream::Stdout, b"one\n").await.unwrap();
         // Within 10 ms of the first: shares its mark.
@@ -450,7 +279,7 @@ mod tests {
     #[tokio::test]
     async fn a_reopened_spool_knows_each_streams_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::create(dir.path()).await.unwrap();
+        let mut spool = Spool::create(dir.path(), length()).await.unwrap();
         spool.append(Stream::Stdout, b"out1\n").await.unwrap();
         spool.append(Stream::Stderr, b"err\n").await.unwrap();
         spool.append(Stream::Stderr, b"err2\n").await.unwrap();
@@ -461,12 +290,12 @@ mod tests {
         };
         assert_eq!(spool.counts(), expected);
         drop(spool);
-        let mut again = Spool::reopen(dir.path()).await.unwrap();
+        let mut again = Spool::reopen(dir.path(), length()).await.unwrap();
         assert_eq!(again.counts(), expected);
         again.append(Stream::Stdout, b"ut2\n").await.unwrap();
         again.append(Stream::Stderr, b"x").await.unwrap();
         drop(again);
-        let last = Spool::reopen(dir.path()).await.unwrap();
+        let last = Spool::reopen(dir.path(), length()).await.unwrap();
         assert_eq!(
             last.counts(),
             StreamCounts {

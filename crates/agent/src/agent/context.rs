@@ -1,0 +1,110 @@
+//! What every task shares (the host dir, Docker, StatsD), built once for an
+//! agent, and `gantry run`: one job on this machine without a hub.
+
+use std::sync::Arc;
+
+use gantry_protocol::TaskState;
+use gantry_protocol::wire::Task;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::AgentError;
+use crate::config::AgentConfig;
+use crate::docker::Engine;
+use crate::host::HostDir;
+use crate::statsd::Statsd;
+use crate::task::{self, Outcome, TaskContext, TaskRun};
+use gantry_client::HubClient;
+
+/// Builds what tasks share: host dir, Docker, StatsD.
+pub async fn context(
+    config: AgentConfig,
+    hub: Option<HubClient>,
+    stop: CancellationToken,
+) -> Result<TaskContext, AgentError> {
+    let host = HostDir::open(&config.host_dir).map_err(|source| AgentError::HostDir {
+        path: config.host_dir.display().to_string(),
+        source,
+    })?;
+    let agent_id = host.agent_id().map_err(|source| AgentError::HostDir {
+        path: config.host_dir.display().to_string(),
+        source,
+    })?;
+    let engine = Engine::connect(
+        config.docker_host.as_deref(),
+        config.docker_api_call_timeout,
+    )
+    .await
+    .map(|engine| engine.for_agent(agent_id))
+    .map_err(|e| e.to_string());
+    if let Err(problem) = &engine {
+        tracing::warn!(%problem, "Docker is not available; only tasks with executor: process can run");
+    }
+    let statsd = match &config.statsd {
+        Some((host, port, namespace)) => match Statsd::new(host, *port, namespace) {
+            Ok(statsd) => Some(Arc::new(statsd)),
+            Err(error) => {
+                return Err(AgentError::Config(format!(
+                    "cannot send StatsD metrics to {host}:{port}: {error}"
+                )));
+            }
+        },
+        None => None,
+    };
+    let node = config.name.clone();
+    Ok(TaskContext {
+        config: Arc::new(config),
+        host,
+        engine,
+        hub,
+        node,
+        statsd,
+        stop,
+        hub_back: Arc::new(tokio::sync::Notify::new()),
+    })
+}
+
+/// Runs one job on this machine without a hub (`gantry run`): output goes to
+/// stdout and stderr, and the outcome comes back.
+pub async fn run_local(
+    config: AgentConfig,
+    spec: gantry_protocol::JobSpec,
+    stop: CancellationToken,
+) -> Result<Outcome, AgentError> {
+    let ctx = context(config, None, stop.clone()).await?;
+    let now = crate::clock::now_ms();
+    let task = Task {
+        id: format!("local-{}", uuid::Uuid::now_v7()),
+        name: spec.display_name(),
+        state: TaskState::Assigned,
+        spec,
+        node: Some(ctx.node.clone()),
+        exit_code: None,
+        reason: None,
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        finished_at: None,
+        log_size: 0,
+        pending_command: None,
+        pull_progress: None,
+        outputs: Vec::new(),
+        history: Vec::new(),
+    };
+    let (_paused_tx, paused) = watch::channel(false);
+    let run = TaskRun {
+        task,
+        // Without a hub, nothing picks a task up later: stopping cancels it.
+        cancel: stop.child_token(),
+        detach: CancellationToken::new(),
+        paused,
+        state: watch::channel(TaskState::Assigned).0,
+        pull: watch::channel(None).0,
+        // Nobody but the task reads its log.
+        log_length: watch::channel(0).0,
+        echo: true,
+    };
+    Ok(task::run(&ctx, run)
+        .await
+        .unwrap_or_else(|| Outcome::failed("the task was left running")))
+}

@@ -1,0 +1,429 @@
+//! The agent: registers with the hub, sends heartbeats, long-polls for work
+//! within `max_tasks`, runs each task, and obeys requests from the hub and
+//! from this machine (pause all, resume all, drain, per-task pause/resume/cancel).
+//!
+//! Every spawned job (heartbeat, poll, tasks) is tracked and awaited on
+//! shutdown; one [`CancellationToken`] stops them. `polls.rs` holds the
+//! conversations with the hub (register, heartbeats, the long-polls for
+//! commands and for work), `status.rs` what the agent shows of itself, and
+//! `context.rs` what every task shares and `gantry run`'s task without a hub.
+
+mod context;
+mod polls;
+mod status;
+
+pub use context::{context, run_local};
+pub use status::{AgentEvent, AgentStatus, HeldView, Mode};
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gantry_protocol::TaskState;
+use gantry_protocol::job::Executor;
+use gantry_protocol::wire::{CommandKind, PullProgress, Task};
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::AgentConfig;
+use crate::docker::Engine;
+use crate::host::HostDir;
+use crate::monitor::Monitor;
+use crate::record::{Records, Step};
+use crate::spool::Tail;
+use crate::task::{self, Outcome, TaskContext, TaskRun};
+use gantry_client::{ClientError, HubClient};
+
+/// Why the agent cannot start or go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// A setting is missing or wrong; the message says which and how to fix it.
+    #[error("{0}")]
+    Config(String),
+    /// The host dir cannot be used.
+    #[error("cannot use the host dir {path}: {source}")]
+    HostDir {
+        /// The folder.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The hub refused this agent for good (e.g. an unknown token).
+    #[error("the hub refused this agent: {0}")]
+    Refused(ClientError),
+}
+
+struct Held {
+    view: HeldView,
+    cancel: CancellationToken,
+    detach: CancellationToken,
+    /// A subprocess: stopped, not left running, when the agent stops.
+    process: bool,
+    paused: watch::Sender<bool>,
+    state: watch::Receiver<TaskState>,
+    pull: watch::Receiver<Option<PullProgress>>,
+    /// Its spool's length as the spool announces it; closed once its output is complete.
+    log_length: watch::Receiver<u64>,
+}
+
+/// The agent; cheap to clone.
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ctx: TaskContext,
+    hub: HubClient,
+    /// A std mutex: nothing awaits while holding it.
+    held: Mutex<BTreeMap<String, Held>>,
+    mode: watch::Sender<Mode>,
+    /// Bumped when a task ends, so the poll loop looks for a free slot.
+    slots: watch::Sender<u64>,
+    connected: watch::Sender<bool>,
+    monitor: Arc<Mutex<Monitor>>,
+    events: broadcast::Sender<AgentEvent>,
+    tracker: TaskTracker,
+    /// Starts as `stop_tasks_on_exit`; the desktop app asks at Quit.
+    stop_tasks_on_exit: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("name", &self.inner.ctx.config.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Agent {
+    /// Prepares an agent: opens the host dir, connects to Docker (a missing
+    /// engine is reported, not fatal: process tasks still run), and checks the
+    /// hub's address and token are given.
+    pub async fn new(config: AgentConfig, stop: CancellationToken) -> Result<Agent, AgentError> {
+        let server = config.server.clone().ok_or_else(|| {
+            AgentError::Config(
+                "no hub address: pass --server or set GANTRY_SERVER (or SERVER_ADDRESS)".into(),
+            )
+        })?;
+        let token = config.token.clone().ok_or_else(|| {
+            AgentError::Config(
+                "no node token: pass --token or set GANTRY_TOKEN (or ACCESS_TOKEN); the hub's admin makes one with \
+                 gantry hub node add NAME"
+                    .into(),
+            )
+        })?;
+        let hub = HubClient::new(&server, token).map_err(|e| AgentError::Config(e.to_string()))?;
+        let stop_tasks_on_exit = config.stop_tasks_on_exit;
+        let ctx = context(config, Some(hub.clone()), stop).await?;
+        let monitor = Arc::new(Mutex::new(Monitor::new(ctx.host.root())));
+        Ok(Agent {
+            inner: Arc::new(Inner {
+                ctx,
+                hub,
+                held: Mutex::new(BTreeMap::new()),
+                mode: watch::channel(Mode::default()).0,
+                slots: watch::channel(0).0,
+                connected: watch::channel(false).0,
+                monitor,
+                events: broadcast::channel(256).0,
+                tracker: TaskTracker::new(),
+                stop_tasks_on_exit: stop_tasks_on_exit.into(),
+            }),
+        })
+    }
+
+    /// The host dir.
+    pub fn host(&self) -> &HostDir {
+        &self.inner.ctx.host
+    }
+
+    /// Follows what happens, for the UI and notifications.
+    pub fn subscribe(&self) -> broadcast::Receiver<AgentEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Picks up the tasks it held when it last stopped, registers, then
+    /// heartbeats and takes tasks until the stop token is cancelled. Running
+    /// containers are then left running for the next start (or stopped, with
+    /// `stop_tasks_on_exit`), and every task is awaited.
+    pub async fn run(&self) -> Result<(), AgentError> {
+        let stop = self.inner.ctx.stop.clone();
+        self.resume_recorded().await;
+        let settings = match self.register().await {
+            Ok(Some(settings)) => settings,
+            Ok(None) => {
+                self.leave().await;
+                return Ok(());
+            }
+            Err(error) => {
+                self.leave().await;
+                return Err(error);
+            }
+        };
+        let tracker = TaskTracker::new();
+        let heartbeat = self.clone();
+        let interval = Duration::from_secs(settings.heartbeat_secs.max(1));
+        tracker.spawn(async move { heartbeat.heartbeats(interval).await });
+        let poller = self.clone();
+        tracker.spawn(async move { poller.poll().await });
+        let listener = self.clone();
+        tracker.spawn(async move { listener.listen_for_commands().await });
+        stop.cancelled().await;
+        self.leave().await;
+        tracker.close();
+        tracker.wait().await;
+        Ok(())
+    }
+
+    /// Takes no new task; leaves containers running for the next start, or
+    /// stops them with `stop_tasks_on_exit`; waits for every task's job.
+    async fn leave(&self) {
+        let stop_tasks = self
+            .inner
+            .stop_tasks_on_exit
+            .load(std::sync::atomic::Ordering::SeqCst);
+        tracing::info!(
+            "stopping: no new tasks; {}",
+            if stop_tasks {
+                "stopping the running ones (--stop-tasks-on-exit)"
+            } else {
+                "leaving running containers to be picked up at the next start"
+            }
+        );
+        for held in self.inner.held.lock().expect("held map poisoned").values() {
+            // A subprocess cannot be re-attached: it stops with the agent.
+            if stop_tasks || held.process {
+                held.cancel.cancel();
+            } else {
+                held.detach.cancel();
+            }
+        }
+        self.inner.tracker.close();
+        if tokio::time::timeout(
+            self.inner.ctx.config.stop_grace * 3 + Duration::from_secs(10),
+            self.inner.tracker.wait(),
+        )
+        .await
+        .is_err()
+        {
+            tracing::warn!("some tasks did not stop in time");
+        }
+    }
+
+    /// Starts again every task recorded in the host dir, and removes this
+    /// node's containers that no recorded task owns.
+    async fn resume_recorded(&self) {
+        let records = Records::new(self.inner.ctx.host.clone()).load_all();
+        if let Ok(engine) = &self.inner.ctx.engine {
+            let held = records.iter().map(|r| r.task.id.clone()).collect();
+            engine.sweep(&held).await;
+        }
+        for record in records {
+            tracing::info!(task = %record.task.id, step = ?record.step, "picking up a task held before the agent stopped");
+            self.start_task(record.task, Some(record.step));
+        }
+    }
+
+    /// Runs a task: a new one, or one held before a restart at its recorded step.
+    fn start_task(&self, task: Task, resumed: Option<Step>) {
+        let id = task.id.clone();
+        let name = task.name.clone();
+        // Not children of the stop token: stopping the agent leaves tasks running.
+        let cancel = CancellationToken::new();
+        let detach = CancellationToken::new();
+        let (paused_tx, paused_rx) = watch::channel(false);
+        let initial = if resumed.is_some() {
+            TaskState::Running
+        } else {
+            TaskState::Assigned
+        };
+        let (state_tx, state_rx) = watch::channel(initial);
+        let (pull_tx, pull_rx) = watch::channel(None);
+        let (log_length_tx, log_length_rx) = watch::channel(0);
+        let view = HeldView {
+            id: id.clone(),
+            name: name.clone(),
+            state: initial,
+            image: task.spec.image.clone(),
+            pull: None,
+        };
+        self.inner.held.lock().expect("held map poisoned").insert(
+            id.clone(),
+            Held {
+                view,
+                cancel: cancel.clone(),
+                detach: detach.clone(),
+                process: task.spec.executor == Executor::Process,
+                paused: paused_tx,
+                state: state_rx,
+                pull: pull_rx,
+                log_length: log_length_rx,
+            },
+        );
+        if resumed.is_none() {
+            tracing::info!(task = %id, name = %name, "task taken");
+            let _ = self.inner.events.send(AgentEvent::TaskStarted {
+                id: id.clone(),
+                name: name.clone(),
+            });
+        }
+        let agent = self.clone();
+        self.inner.tracker.spawn(async move {
+            let run = TaskRun {
+                task,
+                cancel,
+                detach,
+                paused: paused_rx,
+                state: state_tx,
+                pull: pull_tx,
+                log_length: log_length_tx,
+                echo: false,
+            };
+            let ended = match resumed {
+                None => task::run(&agent.inner.ctx, run).await,
+                Some(step) => task::resume(&agent.inner.ctx, run, step).await,
+            };
+            agent.inner.held.lock().expect("held map poisoned").remove(&id);
+            agent.inner.slots.send_modify(|n| *n += 1);
+            match ended {
+                Some(Outcome { state, reason, exit_code }) => {
+                    tracing::info!(task = %id, %state, reason = reason.as_deref().unwrap_or(""), "task ended");
+                    let _ = agent.inner.events.send(AgentEvent::TaskFinished { id, name, state, reason, exit_code });
+                }
+                None => tracing::info!(task = %id, "task left to the next start, which picks it up where it is"),
+            }
+        });
+    }
+
+    /// Records whether the hub answers; when it comes back, shippers waiting
+    /// out a backoff try again at once.
+    fn set_connected(&self, connected: bool) {
+        let was = self.inner.connected.send_replace(connected);
+        if connected && !was {
+            self.inner.ctx.hub_back.notify_waiters();
+        }
+    }
+
+    /// The agent's state now.
+    pub fn status(&self) -> AgentStatus {
+        let held = self.inner.held.lock().expect("held map poisoned");
+        let config = &self.inner.ctx.config;
+        AgentStatus {
+            name: config.name.clone(),
+            server: config.server.clone(),
+            connected: *self.inner.connected.borrow(),
+            mode: *self.inner.mode.borrow(),
+            max_tasks: config.max_tasks,
+            tasks: held
+                .values()
+                .map(|h| HeldView {
+                    state: *h.state.borrow(),
+                    pull: *h.pull.borrow(),
+                    ..h.view.clone()
+                })
+                .collect(),
+            docker_problem: self.inner.ctx.engine.as_ref().err().cloned(),
+            host_dir: self.inner.ctx.host.root().display().to_string(),
+        }
+    }
+
+    /// Whether running tasks are canceled (`true`) or left running for the
+    /// next start when the agent stops; overrides `stop_tasks_on_exit`.
+    pub fn set_stop_tasks_on_exit(&self, stop: bool) {
+        self.inner
+            .stop_tasks_on_exit
+            .store(stop, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Freezes every task and takes no new ones.
+    pub fn pause_all(&self) {
+        self.inner.mode.send_modify(|mode| mode.paused = true);
+        for held in self.inner.held.lock().expect("held map poisoned").values() {
+            set_paused(&held.paused, true);
+        }
+    }
+
+    /// Thaws every task and takes new ones again (unless draining).
+    pub fn resume_all(&self) {
+        self.inner.mode.send_modify(|mode| mode.paused = false);
+        for held in self.inner.held.lock().expect("held map poisoned").values() {
+            set_paused(&held.paused, false);
+        }
+    }
+
+    /// With `true`, lets running tasks finish and takes no new ones; `false` ends draining.
+    pub fn drain(&self, draining: bool) {
+        self.inner.mode.send_modify(|mode| mode.draining = draining);
+    }
+
+    /// Pauses one task; `false` if the agent does not hold it.
+    pub fn pause_task(&self, id: &str) -> bool {
+        self.obey(id, CommandKind::Pause)
+    }
+
+    /// Resumes one task; `false` if the agent does not hold it.
+    pub fn resume_task(&self, id: &str) -> bool {
+        self.obey(id, CommandKind::Resume)
+    }
+
+    /// Cancels one task; `false` if the agent does not hold it.
+    pub fn cancel_task(&self, id: &str) -> bool {
+        self.obey(id, CommandKind::Cancel)
+    }
+
+    /// The spool file of a task the agent holds or held, if any.
+    pub fn log_path(&self, id: &str) -> Option<std::path::PathBuf> {
+        crate::spool::newest(&self.inner.ctx.host.task_dir(id))
+    }
+
+    /// Reads a task's log (its spool) from `from` as it grows. For a task the
+    /// agent holds, the [`Tail`] waits on the spool's own announcement of
+    /// each append, and ends once the task's output is complete; a task whose
+    /// spool is not open yet is waited for. For a task it no longer holds,
+    /// the tail reads the file to its end. `None` if the agent has no log
+    /// for the task.
+    pub async fn tail(&self, id: &str, from: u64) -> std::io::Result<Option<Tail>> {
+        let length = self
+            .inner
+            .held
+            .lock()
+            .expect("held map poisoned")
+            .get(id)
+            .map(|held| held.log_length.clone());
+        if let Some(mut opened) = length.clone()
+            && self.log_path(id).is_none()
+        {
+            // The spool announces itself when it opens; an error: the task ended without one.
+            let _ = opened.changed().await;
+        }
+        let Some(path) = self.log_path(id) else {
+            return Ok(None);
+        };
+        Tail::open(&path, from, length).await.map(Some)
+    }
+
+    /// The Docker engine, or why there is none.
+    pub fn engine(&self) -> Result<Engine, String> {
+        self.inner.ctx.engine.clone()
+    }
+
+    /// Whether the agent holds a task now.
+    pub fn holds(&self, id: &str) -> bool {
+        self.inner
+            .held
+            .lock()
+            .expect("held map poisoned")
+            .contains_key(id)
+    }
+}
+
+fn set_paused(paused: &watch::Sender<bool>, value: bool) {
+    paused.send_if_modified(|current| {
+        let changed = *current != value;
+        *current = value;
+        changed
+    });
+}

@@ -1,0 +1,233 @@
+//! The agent's conversations with the hub: registration (retried while the
+//! hub is away, with the tasks the agent holds), heartbeats with the
+//! machine's sample, and the two long-polls, one for requests about held
+//! tasks (so a cancel or pause arrives at once) and one for work within
+//! `max_tasks`, abandoned when the agent stops taking tasks.
+
+use std::time::Duration;
+
+use gantry_protocol::wire::{CommandKind, Heartbeat, HeldTask, RegisterRequest};
+use tokio::sync::watch;
+
+use super::{Agent, AgentError, Mode, set_paused};
+use crate::backoff::Backoff;
+use gantry_client::Next;
+
+impl Agent {
+    /// Registers with the hub, retrying while it is unreachable. `None` if the
+    /// agent was stopped before the hub answered.
+    pub(super) async fn register(
+        &self,
+    ) -> Result<Option<gantry_protocol::wire::NodeSettings>, AgentError> {
+        let config = &self.inner.ctx.config;
+        let mut backoff = Backoff::default();
+        let mut told = false;
+        loop {
+            let request = RegisterRequest {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                labels: config.labels.clone(),
+                system: Some(self.sample().await),
+                inventory: self.held_tasks(),
+            };
+            match self.inner.hub.register(&request).await {
+                Ok(registered) => {
+                    self.set_connected(true);
+                    tracing::info!(node = %registered.node_name, labels = ?registered.labels, server = %self.inner.hub.server(), held = request.inventory.len(), "registered with the hub");
+                    for task in registered.reconciled {
+                        match task.state {
+                            Some(state) if !state.is_terminal() => {
+                                if let Some(command) = task.command {
+                                    self.obey(&task.id, command);
+                                }
+                            }
+                            // The hub canceled it, ended it, or gave it away meanwhile.
+                            state => {
+                                tracing::warn!(task = %task.id, ?state, "the hub no longer wants this task run here; stopping it");
+                                self.obey(&task.id, CommandKind::Cancel);
+                            }
+                        }
+                    }
+                    return Ok(Some(registered.settings));
+                }
+                Err(error) if error.is_transient() => {
+                    self.set_connected(false);
+                    if !told {
+                        tracing::warn!(%error, "the hub is unreachable; retrying until it answers");
+                        told = true;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff.wait()) => {}
+                        _ = self.inner.ctx.stop.cancelled() => return Ok(None),
+                    }
+                }
+                Err(error) => return Err(AgentError::Refused(error)),
+            }
+        }
+    }
+
+    async fn sample(&self) -> gantry_protocol::wire::SystemInfo {
+        let monitor = self.inner.monitor.clone();
+        let mut system =
+            tokio::task::spawn_blocking(move || monitor.lock().expect("monitor poisoned").sample())
+                .await
+                .unwrap_or_default();
+        match &self.inner.ctx.engine {
+            Ok(engine) => {
+                if let Ok(version) = engine.version().await {
+                    system.extra.insert("docker".into(), version);
+                }
+            }
+            Err(problem) => {
+                system
+                    .extra
+                    .insert("docker_problem".into(), problem.clone());
+            }
+        }
+        system
+    }
+
+    pub(super) async fn heartbeats(&self, interval: Duration) {
+        let stop = self.inner.ctx.stop.clone();
+        loop {
+            let beat = Heartbeat {
+                system: Some(self.sample().await),
+                tasks: self.held_tasks(),
+                accepting: self.inner.mode.borrow().accepting(),
+            };
+            match self.inner.hub.heartbeat(&beat).await {
+                Ok(reply) => {
+                    self.set_connected(true);
+                    for command in reply.commands {
+                        self.obey(&command.task_id, command.command);
+                    }
+                }
+                Err(error) => {
+                    if *self.inner.connected.borrow() {
+                        tracing::warn!(%error, "heartbeat failed; the hub may be unreachable");
+                    }
+                    self.set_connected(false);
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// Long-polls the hub for requests, so a person's cancel or pause reaches
+    /// the task at once rather than with the next heartbeat.
+    pub(super) async fn listen_for_commands(&self) {
+        let stop = self.inner.ctx.stop.clone();
+        let mut backoff = Backoff::default();
+        loop {
+            let reply = tokio::select! {
+                reply = self.inner.hub.commands(Duration::from_secs(30)) => reply,
+                _ = stop.cancelled() => return,
+            };
+            let pause = match reply {
+                Ok(reply) if reply.commands.is_empty() => Duration::ZERO,
+                Ok(reply) => {
+                    for command in reply.commands {
+                        self.obey(&command.task_id, command.command);
+                    }
+                    // A request stays pending until the task reports the result;
+                    // a short pause keeps the loop from re-asking meanwhile.
+                    Duration::from_millis(500)
+                }
+                Err(_) => backoff.wait(),
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    fn held_tasks(&self) -> Vec<HeldTask> {
+        let held = self.inner.held.lock().expect("held map poisoned");
+        held.iter()
+            .map(|(id, h)| HeldTask {
+                id: id.clone(),
+                state: *h.state.borrow(),
+                log_size: crate::spool::newest(&self.inner.ctx.host.task_dir(id))
+                    .and_then(|path| std::fs::metadata(path).ok())
+                    .map_or(0, |m| m.len()),
+            })
+            .collect()
+    }
+
+    /// Acts on a request for one task; `false` if the agent does not hold it.
+    pub(super) fn obey(&self, task_id: &str, command: CommandKind) -> bool {
+        let held = self.inner.held.lock().expect("held map poisoned");
+        let Some(task) = held.get(task_id) else {
+            return false;
+        };
+        match command {
+            CommandKind::Cancel => task.cancel.cancel(),
+            // Only a change is sent: a repeated request must not pause a paused container again.
+            CommandKind::Pause => set_paused(&task.paused, true),
+            CommandKind::Resume => set_paused(&task.paused, false),
+        }
+        true
+    }
+
+    pub(super) async fn poll(&self) {
+        let stop = self.inner.ctx.stop.clone();
+        let mut mode = self.inner.mode.subscribe();
+        let mut slots = self.inner.slots.subscribe();
+        let mut backoff = Backoff::default();
+        loop {
+            // Wait for a free slot and an accepting mode.
+            loop {
+                let free = self.inner.held.lock().expect("held map poisoned").len()
+                    < self.inner.ctx.config.max_tasks;
+                if free && mode.borrow_and_update().accepting() {
+                    break;
+                }
+                tokio::select! {
+                    _ = mode.changed() => {}
+                    _ = slots.changed() => {}
+                    _ = stop.cancelled() => return,
+                }
+            }
+            // Pausing or draining abandons a long-poll already in flight, or it
+            // would still bring one more task.
+            let next = tokio::select! {
+                next = self.inner.hub.next(Duration::from_secs(30)) => next,
+                _ = stops_accepting(&mut mode) => continue,
+                _ = stop.cancelled() => return,
+            };
+            match next {
+                Ok(Next::Task(task)) => {
+                    backoff.reset();
+                    self.set_connected(true);
+                    self.start_task(*task, None);
+                }
+                Ok(Next::Idle) => {
+                    backoff.reset();
+                    self.set_connected(true);
+                }
+                Err(error) => {
+                    if *self.inner.connected.borrow() {
+                        tracing::warn!(%error, "asking the hub for work failed; retrying");
+                    }
+                    self.set_connected(false);
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff.wait()) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Resolves when the agent stops taking tasks.
+async fn stops_accepting(mode: &mut watch::Receiver<Mode>) {
+    while mode.borrow_and_update().accepting() {
+        if mode.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}

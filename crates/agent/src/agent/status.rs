@@ -1,0 +1,87 @@
+//! What the agent shows of itself: its mode, the tasks it holds and its
+//! state ([`AgentStatus`], for `gantry agent status`, the control socket and
+//! the UI), and what it announces as it happens ([`AgentEvent`]).
+
+use gantry_protocol::TaskState;
+use gantry_protocol::wire::PullProgress;
+use serde::{Deserialize, Serialize};
+
+/// Whether the agent takes new tasks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mode {
+    /// Every task is frozen and no new one is taken.
+    pub paused: bool,
+    /// Running tasks finish; no new one is taken.
+    pub draining: bool,
+}
+
+impl Mode {
+    /// Whether the agent takes new tasks in this mode.
+    pub(super) fn accepting(self) -> bool {
+        !self.paused && !self.draining
+    }
+}
+
+/// A task the agent holds, as shown in status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldView {
+    /// The task's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its state as the agent sees it.
+    pub state: TaskState,
+    /// Its image, for the docker executor.
+    pub image: Option<String>,
+    /// Its image pull's progress, while it pulls.
+    #[serde(default)]
+    pub pull: Option<PullProgress>,
+}
+
+/// The agent's state, for `gantry agent status`, the control socket and the UI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// This agent's name.
+    pub name: String,
+    /// The hub's address.
+    pub server: Option<String>,
+    /// Whether the last call to the hub succeeded.
+    pub connected: bool,
+    /// Paused or draining.
+    pub mode: Mode,
+    /// The most tasks run at once.
+    pub max_tasks: usize,
+    /// The tasks held now.
+    pub tasks: Vec<HeldView>,
+    /// `null` when Docker answers, else why it does not.
+    pub docker_problem: Option<String>,
+    /// The host dir.
+    pub host_dir: String,
+}
+
+/// Something that happened, for the UI and notifications.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AgentEvent {
+    /// A task was taken.
+    TaskStarted {
+        /// Its id.
+        id: String,
+        /// Its name.
+        name: String,
+    },
+    /// A task ended.
+    TaskFinished {
+        /// Its id.
+        id: String,
+        /// Its name.
+        name: String,
+        /// Its final state.
+        state: TaskState,
+        /// Why, if it did not succeed.
+        reason: Option<String>,
+        /// The command's exit code, if it ran and exited.
+        #[serde(default)]
+        exit_code: Option<i64>,
+    },
+}

@@ -1,0 +1,186 @@
+//! The main step: the task's command runs, as a subprocess or in the main
+//! container that preparing created; after a restart, that container is
+//! found again by its labels and watched to its end. Freezes and thaws reach
+//! the hub as they happen.
+//!
+//! Both executors end in a [`Finished`]; docker's `Watched` becomes one
+//! here, at the boundary.
+
+use std::time::Duration;
+
+use gantry_protocol::TaskState;
+use gantry_protocol::wire::TaskEvent;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{AfterMain, Launch, Outcome, Runner, Stage};
+use crate::docker::{Engine, Watched};
+use crate::executor::{Control, ExecError, Exit, Finished, StreamCounts};
+use crate::record::Step;
+
+/// Why the main command could not run to its end.
+#[derive(Debug, thiserror::Error)]
+enum MainError {
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error(transparent)]
+    Reattach(#[from] ReattachError),
+    #[error("the task's record names a container, but the task uses the process executor")]
+    NoContainer,
+}
+
+/// Why a container could not be picked up again after a restart.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ReattachError {
+    #[error("cannot look for the task's container after the agent restarted: {0}")]
+    Find(ExecError),
+    #[error("the task's {role} container is gone (removed while the agent was stopped)")]
+    Gone { role: &'static str },
+    #[error("the agent stopped before the task's container started; nothing ran")]
+    NeverStarted,
+    #[error(transparent)]
+    Watch(ExecError),
+}
+
+impl From<Watched> for Finished {
+    /// Docker's end of a run, until `docker/` returns a [`Finished`] itself.
+    fn from(watched: Watched) -> Finished {
+        Finished {
+            exit: watched.exit,
+            output: watched.output,
+            note: watched.note,
+        }
+    }
+}
+
+impl Runner<'_> {
+    /// Runs (or re-attaches) the main command; next is the epilogue,
+    /// finishing if it could not run, or nothing more if the agent leaves.
+    pub(super) async fn execute(&self, launch: Launch) -> Stage {
+        let (mut control, forward) = self.main_control();
+        let ran = self.run_main(launch, &mut control).await;
+        // Dropping the control ends the forwarding once every freeze is told.
+        drop(control);
+        let _ = forward.await;
+        match ran {
+            Err(error) => Stage::Finishing(Outcome::failed(error.to_string())),
+            Ok((main, _)) if main.exit == Exit::Detached => Stage::Left,
+            Ok((main, base)) => Stage::Epilogue(AfterMain::Ended {
+                base: base.plus(main.output),
+                main,
+            }),
+        }
+    }
+
+    /// Runs the main command to its end; with how it ended, where its output
+    /// began in the spool.
+    async fn run_main(
+        &self,
+        launch: Launch,
+        control: &mut Control,
+    ) -> Result<(Finished, StreamCounts), MainError> {
+        let held = self.log.held();
+        let sink = self.log.sink();
+        match launch {
+            Launch::Process => {
+                self.record(Step::Process).await;
+                self.running().await;
+                let finished = crate::process::run(&self.command, control, sink).await?;
+                Ok((finished, held))
+            }
+            Launch::Container(container) => {
+                let engine = self.engine().ok_or(MainError::NoContainer)?;
+                // Recorded before the start: from here on, a restart looks for this container.
+                self.record(Step::Main { base: held }).await;
+                self.running().await;
+                let watched = engine
+                    .start(&container, self.command.timeout, control, sink)
+                    .await;
+                if !matches!(&watched, Ok(w) if w.exit == Exit::Detached) {
+                    engine.remove(&container).await;
+                }
+                Ok((watched?.into(), held))
+            }
+            Launch::Reattach { base } => {
+                let engine = self.engine().ok_or(MainError::NoContainer)?;
+                let _ = self.run.state.send(TaskState::Running);
+                let skip = held.since(base);
+                let finished = self
+                    .reattach(engine, "main", self.command.timeout, control, skip)
+                    .await?;
+                Ok((finished, base))
+            }
+        }
+    }
+
+    /// The main command's steering, and a job that tells the agent and the
+    /// hub of each freeze and thaw; the job ends when the control is dropped.
+    fn main_control(&self) -> (Control, JoinHandle<()>) {
+        let (frozen_tx, mut frozen_rx) = mpsc::unbounded_channel();
+        let control = Control {
+            cancel: self.run.cancel.clone(),
+            detach: self.run.detach.clone(),
+            paused: self.run.paused.clone(),
+            frozen: frozen_tx,
+            grace: self.ctx.config.stop_grace,
+        };
+        let reporter = self.reporter.clone();
+        let state = self.run.state.clone();
+        let forward = tokio::spawn(async move {
+            while let Some(frozen) = frozen_rx.recv().await {
+                let (now, event) = if frozen {
+                    (TaskState::Paused, TaskEvent::Paused)
+                } else {
+                    (TaskState::Running, TaskEvent::Running)
+                };
+                let _ = state.send(now);
+                reporter.send(event, true).await;
+            }
+        });
+        (control, forward)
+    }
+
+    /// Finds the task's `role` container after a restart and watches it to
+    /// its end; the first `skip` bytes of each stream are in the spool already.
+    pub(super) async fn reattach(
+        &self,
+        engine: &Engine,
+        role: &'static str,
+        timeout: Option<Duration>,
+        control: &mut Control,
+        skip: StreamCounts,
+    ) -> Result<Finished, ReattachError> {
+        let id = &self.run.task.id;
+        let found = engine
+            .find(id, role)
+            .await
+            .map_err(ReattachError::Find)?
+            .ok_or(ReattachError::Gone { role })?;
+        if !found.started {
+            // The agent stopped between creating and starting it.
+            engine.remove(&found.id).await;
+            return Err(ReattachError::NeverStarted);
+        }
+        // Time already run counts against the timeout.
+        let timeout_left = timeout.map(|timeout| {
+            let ran = found
+                .started_at_nanos
+                .map(|at| Duration::from_nanos((crate::clock::now_nanos() - at).max(0) as u64))
+                .unwrap_or_default();
+            timeout.saturating_sub(ran)
+        });
+        tracing::info!(task = %id, role, container = %found.id, "re-attaching to the task's container");
+        engine
+            .reattach(
+                &found.id,
+                timeout_left,
+                found.paused,
+                control,
+                self.log.sink(),
+                skip,
+            )
+            .await
+            .map(Finished::from)
+            .map_err(ReattachError::Watch)
+    }
+}

@@ -1,0 +1,157 @@
+//! The walk without a hub or Docker: a process task from start to end, and
+//! resumed tasks entering at their recorded step.
+
+use std::sync::Arc;
+
+use gantry_protocol::TaskState;
+use gantry_protocol::wire::Task;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::{Outcome, TaskContext, TaskRun, resume, run};
+use crate::config::{AgentConfig, Flags};
+use crate::executor::{Exit, StreamCounts};
+use crate::host::HostDir;
+use crate::record::Step;
+use crate::spool::Tail;
+
+fn context(dir: &std::path::Path) -> TaskContext {
+    let config = AgentConfig::resolve(
+        Flags {
+            host_dir: Some(dir.to_owned()),
+            ..Default::default()
+        },
+        &|_| None,
+        None,
+    )
+    .unwrap();
+    TaskContext {
+        host: HostDir::open(dir).unwrap(),
+        config: Arc::new(config),
+        engine: Err("no Docker in this test".into()),
+        hub: None,
+        node: "test".into(),
+        statsd: None,
+        stop: CancellationToken::new(),
+        hub_back: Arc::default(),
+    }
+}
+
+fn task(id: &str, job: &str) -> Task {
+    let spec = gantry_protocol::JobSpec::parse(job, gantry_protocol::job::Format::Yaml).unwrap();
+    serde_json::from_value(serde_json::json!({
+        "id": id, "name": "x", "state": "assigned", "spec": spec,
+        "created_at": 0, "updated_at": 0, "log_size": 0, "outputs": [], "history": [],
+        "node": null, "exit_code": null, "reason": null, "started_at": null,
+        "finished_at": null, "pending_command": null, "pull_progress": null,
+    }))
+    .unwrap()
+}
+
+fn task_run(task: Task, log_length: watch::Sender<u64>) -> TaskRun {
+    TaskRun {
+        task,
+        cancel: CancellationToken::new(),
+        detach: CancellationToken::new(),
+        paused: watch::channel(false).1,
+        state: watch::channel(TaskState::Assigned).0,
+        pull: watch::channel(None).0,
+        log_length,
+        echo: false,
+    }
+}
+
+#[tokio::test]
+async fn a_process_task_walks_to_its_end_and_its_log_is_read_as_it_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path());
+    let task = task(
+        "t1",
+        "executor: process\ncommand: [sh, -c, 'echo one; echo two; exit 3']\n\
+         epilogue:\n  on_fail: ['echo epilogue']\n",
+    );
+    let (length, mut announced) = watch::channel(0);
+    // A reader that knows the log before its spool exists, as the agent's tail does.
+    let task_dir = ctx.host.task_dir("t1");
+    let reader = tokio::spawn(async move {
+        announced.changed().await.unwrap();
+        let path = crate::spool::newest(&task_dir).unwrap();
+        let mut tail = Tail::open(&path, 0, Some(announced)).await.unwrap();
+        let mut read = Vec::new();
+        while let Some(bytes) = tail.next(4).await.unwrap() {
+            read.extend_from_slice(&bytes);
+        }
+        read
+    });
+    let outcome = run(&ctx, task_run(task, length)).await.unwrap();
+    assert_eq!(
+        outcome,
+        Outcome {
+            state: TaskState::Failed,
+            exit_code: Some(3),
+            reason: Some("exited with code 3".into()),
+        }
+    );
+    assert_eq!(reader.await.unwrap(), b"one\ntwo\nepilogue\n");
+}
+
+#[tokio::test]
+async fn a_resumed_task_enters_the_walk_at_its_recorded_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path());
+    let process = || task("p", "executor: process\ncommand: [true]\n");
+    let resumed = |task, step| {
+        let ctx = ctx.clone();
+        async move {
+            resume(&ctx, task_run(task, watch::channel(0).0), step)
+                .await
+                .unwrap()
+        }
+    };
+
+    let recorded = Outcome {
+        state: TaskState::Succeeded,
+        exit_code: Some(0),
+        reason: None,
+    };
+    let finishing = Step::Finishing {
+        outcome: recorded.clone(),
+    };
+    assert_eq!(resumed(process(), finishing).await, recorded);
+
+    let outcome = resumed(process(), Step::Process).await;
+    assert_eq!(outcome.state, TaskState::Failed);
+    assert!(
+        outcome
+            .reason
+            .unwrap()
+            .contains("cannot be picked up again")
+    );
+
+    let main = Step::Main {
+        base: StreamCounts::default(),
+    };
+    let outcome = resumed(process(), main).await;
+    assert_eq!(
+        outcome.reason.as_deref(),
+        Some("the task's record names a container, but the task uses the process executor")
+    );
+
+    let epilogue = Step::Epilogue {
+        base: StreamCounts::default(),
+        main: Exit::Code(0),
+        note: None,
+    };
+    let outcome = resumed(task("d", "image: x\n"), epilogue).await;
+    assert_eq!(
+        outcome.reason.as_deref(),
+        Some(
+            "the agent restarted and cannot reach Docker to pick the task up again: \
+             no Docker in this test"
+        )
+    );
+
+    // Preparing again: a process task starts over and runs.
+    let outcome = resumed(process(), Step::Preparing).await;
+    assert_eq!(outcome.state, TaskState::Succeeded);
+}

@@ -84,7 +84,7 @@ impl Engine {
     /// the agent is leaving first; an error if the engine stays away for
     /// [`ENGINE_PATIENCE`].
     pub(super) async fn reconnect(&self, id: &str, control: &Control) -> Result<bool, ExecError> {
-        let mut backoff = crate::spool::Backoff::default();
+        let mut backoff = crate::backoff::Backoff::default();
         let give_up = tokio::time::Instant::now() + ENGINE_PATIENCE;
         loop {
             match self.docker.inspect_container(id, None).await {

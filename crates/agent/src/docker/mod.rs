@@ -33,7 +33,7 @@ mod watch;
 
 pub use image::registry_of;
 pub use usage::ContainerUse;
-pub use watch::{Found, Watched};
+pub use watch::Found;
 
 /// Label naming the task a container belongs to.
 pub const LABEL_TASK: &str = "gantry.task";

@@ -14,8 +14,8 @@ use futures::StreamExt;
 use super::Engine;
 use super::engine::classify;
 use super::reread::{self, Entry, Ledger, TooShort};
+use crate::executor::StreamCounts;
 use crate::executor::{Chunk, ExecError, LogSink, Stream};
-use crate::spool::StreamCounts;
 
 impl Engine {
     pub(super) fn reread(&self, id: &str, skip: StreamCounts, sink: &LogSink) -> Output {

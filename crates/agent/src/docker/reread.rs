@@ -16,7 +16,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::executor::Stream;
-use crate::spool::StreamCounts;
+use crate::executor::StreamCounts;
 
 /// One entry of the engine's log.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! A task's container watched to its end: attached before it starts, or
 //! found again and re-read after the agent or the engine restarted; steered
 //! meanwhile (cancel, pause, timeout), waited through an engine that went
-//! away, and its end told as a [`Watched`].
+//! away, and its end told as a [`Finished`], as every executor tells it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,8 +15,9 @@ use futures::StreamExt;
 use super::engine::{classify, is_connection_error};
 use super::output::{Output, forward};
 use super::{Engine, LABEL_ROLE, LABEL_TASK, reread};
-use crate::executor::{Control, Deadline, ExecError, Exit, LogSink, sleep_until};
-use crate::spool::StreamCounts;
+use crate::executor::{
+    Control, Deadline, ExecError, Exit, Finished, LogSink, StreamCounts, sleep_until,
+};
 
 impl Engine {
     /// Starts a created container and watches it to its end, sending its
@@ -27,7 +28,7 @@ impl Engine {
         timeout: Option<Duration>,
         control: &mut Control,
         sink: &LogSink,
-    ) -> Result<Watched, ExecError> {
+    ) -> Result<Finished, ExecError> {
         // Streams only: the engine attaches them before it answers, so with
         // the start after the attach nothing is missed. `logs` would also
         // replay the log file, and output written while that replay runs
@@ -71,7 +72,7 @@ impl Engine {
         control: &mut Control,
         sink: &LogSink,
         skip: StreamCounts,
-    ) -> Result<Watched, ExecError> {
+    ) -> Result<Finished, ExecError> {
         let wanted = *control.paused.borrow_and_update();
         if wanted != paused_now {
             let done = if wanted {
@@ -145,7 +146,7 @@ impl Engine {
         control: &mut Control,
         sink: &LogSink,
         mut output: Output,
-    ) -> Result<Watched, ExecError> {
+    ) -> Result<Finished, ExecError> {
         let mut stopping: Option<Exit> = None;
         let mut engine_lost = false;
         let waited = loop {
@@ -156,7 +157,7 @@ impl Engine {
                 Supervised::Waited(waited) => break waited,
                 Supervised::Detached => {
                     let counts = output.abandon().await;
-                    return Ok(Watched {
+                    return Ok(Finished {
                         exit: Exit::Detached,
                         output: counts,
                         note: None,
@@ -167,7 +168,7 @@ impl Engine {
                     engine_lost = true;
                     let counts = output.abandon().await;
                     if !self.reconnect(id, control).await? {
-                        return Ok(Watched {
+                        return Ok(Finished {
                             exit: Exit::Detached,
                             output: counts,
                             note: None,
@@ -184,7 +185,7 @@ impl Engine {
         }
         let note = |notes: Vec<String>| (!notes.is_empty()).then(|| notes.join("; "));
         if let Some(exit) = stopping {
-            return Ok(Watched {
+            return Ok(Finished {
                 exit,
                 output: counts,
                 note: note(notes),
@@ -193,7 +194,7 @@ impl Engine {
         let exit = self
             .exit_of(id, waited, control, engine_lost, &mut notes)
             .await?;
-        Ok(Watched {
+        Ok(Finished {
             exit,
             output: counts,
             note: note(notes),
@@ -329,17 +330,6 @@ impl Engine {
             }
         }
     }
-}
-
-/// How a container's run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Watched {
-    /// How it ended; [`Exit::Detached`] if the agent left it running.
-    pub exit: Exit,
-    /// Each stream's bytes of its output passed on so far (including any skipped).
-    pub output: StreamCounts,
-    /// Something worth telling: the engine restarted, or the log could not be proved whole.
-    pub note: Option<String>,
 }
 
 /// A task's container found on the engine.

@@ -37,8 +37,6 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::watch;
 
-/// Kept at this path until `docker/` names [`crate::backoff::Backoff`] itself.
-pub(crate) use crate::backoff::Backoff;
 use crate::clock::now_ms;
 use crate::executor::Stream;
 /// The spool counts its bytes by stream; the type is the executors'.

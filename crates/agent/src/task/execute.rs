@@ -3,8 +3,7 @@
 //! found again by its labels and watched to its end. Freezes and thaws reach
 //! the hub as they happen.
 //!
-//! Both executors end in a [`Finished`]; docker's `Watched` becomes one
-//! here, at the boundary.
+//! Both executors end in a [`Finished`].
 
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{AfterMain, Launch, Outcome, Runner, Stage};
-use crate::docker::{Engine, Watched};
+use crate::docker::Engine;
 use crate::executor::{Control, ExecError, Exit, Finished, StreamCounts};
 use crate::record::Step;
 
@@ -40,17 +39,6 @@ pub(super) enum ReattachError {
     NeverStarted,
     #[error(transparent)]
     Watch(ExecError),
-}
-
-impl From<Watched> for Finished {
-    /// Docker's end of a run, until `docker/` returns a [`Finished`] itself.
-    fn from(watched: Watched) -> Finished {
-        Finished {
-            exit: watched.exit,
-            output: watched.output,
-            note: watched.note,
-        }
-    }
 }
 
 impl Runner<'_> {
@@ -93,13 +81,13 @@ impl Runner<'_> {
                 // Recorded before the start: from here on, a restart looks for this container.
                 self.record(Step::Main { base: held }).await;
                 self.running().await;
-                let watched = engine
+                let finished = engine
                     .start(&container, self.command.timeout, control, sink)
                     .await;
-                if !matches!(&watched, Ok(w) if w.exit == Exit::Detached) {
+                if !matches!(&finished, Ok(f) if f.exit == Exit::Detached) {
                     engine.remove(&container).await;
                 }
-                Ok((watched?.into(), held))
+                Ok((finished?, held))
             }
             Launch::Reattach { base } => {
                 let engine = self.engine().ok_or(MainError::NoContainer)?;
@@ -180,7 +168,6 @@ impl Runner<'_> {
                 skip,
             )
             .await
-            .map(Finished::from)
             .map_err(ReattachError::Watch)
     }
 }

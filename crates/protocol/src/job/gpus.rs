@@ -1,0 +1,84 @@
+//! Which GPUs a task asks for, as a person writes it: a count (`2`), `all`,
+//! or a list of device indices (`[0, 1]`), read and written in that form.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Which GPUs a task gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gpus {
+    /// Any this many GPUs.
+    Count(u32),
+    /// Every GPU of the node.
+    All,
+    /// These device indices.
+    Indices(Vec<u32>),
+}
+
+impl Serialize for Gpus {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Gpus::Count(n) => serializer.serialize_u32(*n),
+            Gpus::All => serializer.serialize_str("all"),
+            Gpus::Indices(list) => list.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Gpus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Gpus;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a count, \"all\", or a list of GPU indices")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Gpus, E> {
+                u32::try_from(v)
+                    .map(Gpus::Count)
+                    .map_err(|_| E::custom("too many GPUs"))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Gpus, E> {
+                u32::try_from(v)
+                    .map(Gpus::Count)
+                    .map_err(|_| E::custom("the GPU count must not be negative"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Gpus, E> {
+                if v.eq_ignore_ascii_case("all") {
+                    Ok(Gpus::All)
+                } else if let Ok(n) = v.parse::<u32>() {
+                    Ok(Gpus::Count(n))
+                } else {
+                    Err(E::custom(format!("\"{v}\" is not a GPU request")))
+                }
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Gpus, A::Error> {
+                let mut list = Vec::new();
+                while let Some(index) = seq.next_element::<u32>()? {
+                    list.push(index);
+                }
+                Ok(Gpus::Indices(list))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Gpus {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Gpus".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A count of GPUs, \"all\", or a list of device indices",
+            "oneOf": [
+                {"type": "integer", "minimum": 1},
+                {"const": "all"},
+                {"type": "array", "items": {"type": "integer", "minimum": 0}}
+            ]
+        })
+    }
+}

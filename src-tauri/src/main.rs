@@ -168,8 +168,7 @@ fn builder(desktop: Arc<Desktop>, updates: Arc<Updates>, hidden: bool) -> tauri:
 }
 
 /// What starts with the app: the tray, notifications, the signal handler,
-/// the update schedule, and the boot of the agent core. The boot is one of
-/// the app's jobs, like the others: Quit cancels and awaits it.
+/// the update schedule, and the boot of the agent core.
 fn start(
     app: &AppHandle,
     desktop: Arc<Desktop>,
@@ -190,6 +189,9 @@ fn start(
     );
     spawn_signal_handler(app.clone(), Arc::clone(&desktop));
     updater::spawn_schedule(app.clone(), updates, desktop.stopping(), desktop.tracker());
+    // The boot is one of the app's jobs: Quit waits for it like for the
+    // others (an agent it starts after Quit began stops at once, its token
+    // being a child of the cancelled one).
     let handle = app.clone();
     let booting = Arc::clone(&desktop);
     desktop.spawn(async move {
@@ -271,7 +273,8 @@ pub fn quit(app: AppHandle, desktop: Arc<Desktop>) {
         });
 }
 
-/// Stops the agent core and every job, then the app.
+/// Stops the agent core and every job, then the app. Spawned outside the
+/// app's tracker: it waits for that tracker, so it cannot be one of its jobs.
 fn finish(app: AppHandle, desktop: Arc<Desktop>, stop_tasks: bool) {
     tauri::async_runtime::spawn(async move {
         tracing::info!(stop_tasks, "quitting");
@@ -280,8 +283,8 @@ fn finish(app: AppHandle, desktop: Arc<Desktop>, stop_tasks: bool) {
     });
 }
 
-/// After an update was installed: stops the agent core as Quit does, leaving tasks
-/// running (the new version picks them up), then starts the app again.
+/// After an update was installed: stops the agent core as Quit does, leaving
+/// tasks running (the new version picks them up), then starts the app again.
 pub fn restart(app: AppHandle, desktop: Arc<Desktop>) {
     tauri::async_runtime::spawn(async move {
         tracing::info!("restarting into the update");
@@ -291,6 +294,8 @@ pub fn restart(app: AppHandle, desktop: Arc<Desktop>) {
 }
 
 /// SIGTERM and Ctrl-C quit like the headless agent: tasks are left running.
+/// Outside the app's tracker, like [`finish`], which it calls; it ends with
+/// the process.
 fn spawn_signal_handler(app: AppHandle, desktop: Arc<Desktop>) {
     tauri::async_runtime::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};

@@ -130,3 +130,45 @@ fn held(found: bool, id: &str) -> Result<(), UiError> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    #[test]
+    fn a_new_timed_pause_or_a_resume_calls_off_the_timer() {
+        let pause = TimedPause::default();
+        assert_eq!(pause.until_ms(), None);
+        let first = CancellationToken::new();
+        pause.start(1_000, first.clone());
+        assert_eq!(pause.until_ms(), Some(1_000));
+        pause.end();
+        assert!(first.is_cancelled());
+        assert_eq!(pause.until_ms(), None);
+        pause.end();
+    }
+
+    #[tokio::test]
+    async fn without_an_agent_actions_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let desktop = Desktop::new(dir.path().join("desktop.json"), Settings::default());
+        for result in [
+            desktop.pause_task("t1"),
+            desktop.pause_all(),
+            desktop.resume_all(),
+            desktop.pause_for(Duration::from_secs(60)),
+            desktop.drain(true),
+        ] {
+            assert_eq!(result.unwrap_err().code, "not_running");
+        }
+        assert_eq!(
+            desktop.follow_log("t1".into(), |_| true).unwrap_err().code,
+            "not_running"
+        );
+        assert!(!desktop.holds_tasks());
+        assert_eq!(desktop.status().connection, crate::view::Connection::Setup);
+        desktop.shutdown(false, Duration::from_secs(5)).await;
+        assert!(desktop.stopping().is_cancelled());
+    }
+}

@@ -69,3 +69,21 @@ impl Desktop {
         self.follows.close(number);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_follow_has_its_own_number_and_closing_stops_it() {
+        let follows = LogFollows::default();
+        let (a, b) = (CancellationToken::new(), CancellationToken::new());
+        assert_eq!(follows.open(a.clone()), 1);
+        assert_eq!(follows.open(b.clone()), 2);
+        follows.close(1);
+        assert!(a.is_cancelled() && !b.is_cancelled());
+        follows.close(1);
+        follows.close(99);
+        assert!(!b.is_cancelled());
+    }
+}

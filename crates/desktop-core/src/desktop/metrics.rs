@@ -166,3 +166,51 @@ impl Desktop {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::{GpuSample, GpuState};
+
+    fn sample(at_ms: i64, gpus: &[u32]) -> MetricsSample {
+        MetricsSample {
+            at_ms,
+            cpu_percent: 1.0,
+            cpu_cores: 2,
+            memory_used_bytes: 1,
+            memory_total_bytes: 2,
+            disk_total_bytes: 2,
+            disk_free_bytes: 1,
+            gpu_state: GpuState::Available,
+            gpu_message: None,
+            gpus: gpus
+                .iter()
+                .enumerate()
+                .map(|(index, &utilization_percent)| GpuSample {
+                    index: index as u32,
+                    name: "gpu".into(),
+                    utilization_percent,
+                    memory_used_bytes: 0,
+                    memory_total_bytes: 1,
+                    temperature_c: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn five_minutes_are_kept_and_the_gpu_use_is_the_last_samples_mean() {
+        let metrics = MetricsHistory::new();
+        assert_eq!(metrics.gpu_percent(), None, "no sample yet");
+        for at in 0..=HISTORY as i64 {
+            metrics.record(sample(at, &[50, 100]));
+        }
+        let (history, mut new) = metrics.follow();
+        assert_eq!(history.len(), HISTORY);
+        assert_eq!(history[0].at_ms, 1, "the oldest went");
+        assert_eq!(metrics.gpu_percent(), Some(75));
+        metrics.record(sample(1000, &[]));
+        assert_eq!(new.try_recv().unwrap().at_ms, 1000, "followers hear it");
+        assert_eq!(metrics.gpu_percent(), None, "no GPU in the last sample");
+    }
+}

@@ -235,3 +235,53 @@ impl Desktop {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(id: &str) -> TaskView {
+        TaskView {
+            id: id.into(),
+            name: id.into(),
+            state: TaskState::Succeeded,
+            image: None,
+            reason: None,
+            exit_code: Some(0),
+            started_at_ms: None,
+            finished_at_ms: None,
+            pull: None,
+        }
+    }
+
+    #[test]
+    fn ended_tasks_are_listed_newest_first_and_forgotten_past_the_last() {
+        let views = TaskViews::new();
+        let details = TaskDetails::default();
+        let mut ended = views.ended();
+        for i in 0..=RECENT {
+            let id = format!("t{i}");
+            details.observe(&id, TaskState::Running, None);
+            views.end(view(&id), &details);
+            assert_eq!(ended.try_recv().unwrap().id, id, "told at once");
+        }
+        let recent = views.recent();
+        assert_eq!(recent.len(), RECENT);
+        assert_eq!(recent[0].id, format!("t{RECENT}"), "newest first");
+        assert!(recent.iter().all(|t| t.id != "t0"), "the oldest went");
+        // Task detail forgets what the list no longer shows.
+        let kept = std::cell::RefCell::new(Vec::new());
+        details.keep(|id| {
+            kept.borrow_mut().push(id.to_owned());
+            true
+        });
+        let kept = kept.into_inner();
+        assert_eq!(kept.len(), RECENT);
+        assert!(!kept.contains(&"t0".to_owned()));
+        // A task that ends again moves to the top, once.
+        views.end(view("t7"), &details);
+        let recent = views.recent();
+        assert_eq!(recent[0].id, "t7");
+        assert_eq!(recent.iter().filter(|t| t.id == "t7").count(), 1);
+    }
+}

@@ -38,4 +38,3 @@ pub mod storage;
 pub mod view;
 
 pub use desktop::Desktop;
-pub use view::UiError;

@@ -77,20 +77,7 @@ pub fn status(desktop: DesktopState<'_>) -> Result<Status, UiError> {
 /// Sends the status now and at each change, until the window goes.
 #[tauri::command]
 pub fn watch_status(desktop: DesktopState<'_>, on_event: Channel<Status>) -> Result<(), UiError> {
-    let mut watch = desktop.watch();
-    let stop = desktop.stopping();
-    desktop.spawn(async move {
-        loop {
-            let status = watch.borrow_and_update().clone();
-            if on_event.send(status).is_err() {
-                return;
-            }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                changed = watch.changed() => if changed.is_err() { return },
-            }
-        }
-    });
+    desktop.watch_status(move |status| on_event.send(status).is_ok());
     Ok(())
 }
 

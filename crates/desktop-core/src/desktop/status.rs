@@ -125,6 +125,25 @@ impl Desktop {
         });
     }
 
+    /// Sends the status through `send` now and at each change, until `send`
+    /// fails (the window went away) or the app quits.
+    pub fn watch_status(&self, send: impl Fn(Status) -> bool + Send + 'static) {
+        let mut watch = self.watch();
+        let stop = self.jobs.stop.clone();
+        self.jobs.tracker.spawn(async move {
+            loop {
+                let status = watch.borrow_and_update().clone();
+                if !send(status) {
+                    return;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    changed = watch.changed() => if changed.is_err() { return },
+                }
+            }
+        });
+    }
+
     /// Makes the status from the agent's and sends it if it changed.
     pub fn refresh(&self) {
         let status = self.compute();
@@ -283,5 +302,26 @@ mod tests {
         let recent = views.recent();
         assert_eq!(recent[0].id, "t7");
         assert_eq!(recent.iter().filter(|t| t.id == "t7").count(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_status_is_sent_at_once_then_at_each_change_until_quit() {
+        let dir = tempfile::tempdir().unwrap();
+        let desktop = Desktop::new(
+            dir.path().join("desktop.json"),
+            crate::settings::Settings::default(),
+        );
+        let (sent, mut received) = tokio::sync::mpsc::unbounded_channel();
+        desktop.watch_status(move |status| sent.send(status).is_ok());
+        let first = received.recv().await.unwrap();
+        assert_eq!(first.connection, Connection::Setup);
+        assert!(first.recent.is_empty());
+        desktop.refresh();
+        desktop.views.end(view("t1"), &desktop.details);
+        desktop.refresh();
+        let second = received.recv().await.unwrap();
+        assert_eq!(second.recent[0].id, "t1", "only a change is sent");
+        desktop.shutdown(false, Duration::from_secs(5)).await;
+        assert!(received.recv().await.is_none(), "the watch ended at Quit");
     }
 }

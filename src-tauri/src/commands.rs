@@ -1,5 +1,7 @@
 //! The UI's API: typed commands, and channels for what streams (status,
-//! logs). Every command answers a [`UiError`] (a stable code and a
+//! logs). Each command is thin: it calls the core ([`Desktop`]) and adds
+//! only what needs Tauri (a channel, a dialog, launch at login, the file
+//! manager). Every command answers a [`UiError`] (a stable code and a
 //! sentence) when it fails. The token goes one way: into `connect`, then the
 //! keychain; no command returns it.
 
@@ -10,15 +12,16 @@ use tauri::ipc::Channel;
 use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt;
 
-use crate::node::Node;
-use crate::updater::Updates;
-use crate::view::{
+use gantry_desktop_core::Desktop;
+use gantry_desktop_core::view::{
     ContainerView, LogBatch, MetricsSample, NewTask, NodeSettings, NodeSettingsChange,
     Notifications, Setup, Status, StorageListing, TaskDetail, UiError, UpdateProgress, UpdateState,
     UpdateStep,
 };
 
-type NodeState<'a> = State<'a, Arc<Node>>;
+use crate::updater::Updates;
+
+type DesktopState<'a> = State<'a, Arc<Desktop>>;
 type UpdatesState<'a> = State<'a, Arc<Updates>>;
 
 fn folder(text: Option<String>) -> Option<PathBuf> {
@@ -33,8 +36,8 @@ fn set_autostart(app: &AppHandle, enabled: bool) -> Result<(), UiError> {
 
 /// What the wizard shows.
 #[tauri::command]
-pub async fn setup_state(app: AppHandle, node: NodeState<'_>) -> Result<Setup, UiError> {
-    let mut setup = node.setup().await;
+pub async fn setup_state(app: AppHandle, desktop: DesktopState<'_>) -> Result<Setup, UiError> {
+    let mut setup = desktop.setup().await;
     setup.launch_at_login = app.autolaunch().is_enabled().unwrap_or(false);
     Ok(setup)
 }
@@ -43,13 +46,13 @@ pub async fn setup_state(app: AppHandle, node: NodeState<'_>) -> Result<Setup, U
 #[tauri::command]
 pub async fn connect(
     app: AppHandle,
-    node: NodeState<'_>,
+    desktop: DesktopState<'_>,
     server: String,
     token: String,
     host_dir: Option<String>,
     launch_at_login: bool,
 ) -> Result<(), UiError> {
-    node.connect(server, token, folder(host_dir)).await?;
+    desktop.connect(server, token, folder(host_dir)).await?;
     set_autostart(&app, launch_at_login)
 }
 
@@ -57,132 +60,122 @@ pub async fn connect(
 #[tauri::command]
 pub async fn use_local(
     app: AppHandle,
-    node: NodeState<'_>,
+    desktop: DesktopState<'_>,
     host_dir: Option<String>,
     launch_at_login: bool,
 ) -> Result<(), UiError> {
-    node.use_local(folder(host_dir)).await?;
+    desktop.use_local(folder(host_dir)).await?;
     set_autostart(&app, launch_at_login)
 }
 
 /// The status now.
 #[tauri::command]
-pub fn status(node: NodeState<'_>) -> Result<Status, UiError> {
-    Ok(node.status())
+pub fn status(desktop: DesktopState<'_>) -> Result<Status, UiError> {
+    Ok(desktop.status())
 }
 
 /// Sends the status now and at each change, until the window goes.
 #[tauri::command]
-pub fn watch_status(node: NodeState<'_>, on_event: Channel<Status>) -> Result<(), UiError> {
-    let mut watch = node.watch();
-    let stop = node.stopping();
-    node.spawn(async move {
-        loop {
-            let status = watch.borrow_and_update().clone();
-            if on_event.send(status).is_err() {
-                return;
-            }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                changed = watch.changed() => if changed.is_err() { return },
-            }
-        }
-    });
+pub fn watch_status(desktop: DesktopState<'_>, on_event: Channel<Status>) -> Result<(), UiError> {
+    desktop.watch_status(move |status| on_event.send(status).is_ok());
     Ok(())
 }
 
 /// Pauses one task.
 #[tauri::command]
-pub fn pause_task(node: NodeState<'_>, id: String) -> Result<(), UiError> {
-    node.pause_task(&id)
+pub fn pause_task(desktop: DesktopState<'_>, id: String) -> Result<(), UiError> {
+    desktop.pause_task(&id)
 }
 
 /// Resumes one task.
 #[tauri::command]
-pub fn resume_task(node: NodeState<'_>, id: String) -> Result<(), UiError> {
-    node.resume_task(&id)
+pub fn resume_task(desktop: DesktopState<'_>, id: String) -> Result<(), UiError> {
+    desktop.resume_task(&id)
 }
 
 /// Cancels one task.
 #[tauri::command]
-pub fn cancel_task(node: NodeState<'_>, id: String) -> Result<(), UiError> {
-    node.cancel_task(&id)
+pub fn cancel_task(desktop: DesktopState<'_>, id: String) -> Result<(), UiError> {
+    desktop.cancel_task(&id)
 }
 
 /// Freezes every task.
 #[tauri::command]
-pub fn pause_all(node: NodeState<'_>) -> Result<(), UiError> {
-    node.pause_all()
+pub fn pause_all(desktop: DesktopState<'_>) -> Result<(), UiError> {
+    desktop.pause_all()
 }
 
 /// Thaws every task.
 #[tauri::command]
-pub fn resume_all(node: NodeState<'_>) -> Result<(), UiError> {
-    node.resume_all()
+pub fn resume_all(desktop: DesktopState<'_>) -> Result<(), UiError> {
+    desktop.resume_all()
 }
 
 /// Streams a task's log in batches; returns the subscription's number.
 #[tauri::command]
 pub fn follow_log(
-    node: NodeState<'_>,
+    desktop: DesktopState<'_>,
     id: String,
     on_event: Channel<LogBatch>,
 ) -> Result<u32, UiError> {
-    node.follow_log(id, move |batch| on_event.send(batch).is_ok())
+    desktop.follow_log(id, move |batch| on_event.send(batch).is_ok())
 }
 
 /// Ends a log subscription.
 #[tauri::command]
-pub fn unfollow_log(node: NodeState<'_>, subscription: u32) -> Result<(), UiError> {
-    node.unfollow_log(subscription);
+pub fn unfollow_log(desktop: DesktopState<'_>, subscription: u32) -> Result<(), UiError> {
+    desktop.unfollow_log(subscription);
     Ok(())
 }
 
 /// Opens the storage folder in the file manager.
 #[tauri::command]
-pub fn open_storage(app: AppHandle, node: NodeState<'_>) -> Result<(), UiError> {
-    crate::open_folder(&app, &node.host_dir());
+pub fn open_storage(app: AppHandle, desktop: DesktopState<'_>) -> Result<(), UiError> {
+    crate::open_folder(&app, &desktop.host_dir());
     Ok(())
 }
 
 /// Chooses which task endings raise a notification.
 #[tauri::command]
-pub fn set_notifications(node: NodeState<'_>, notifications: Notifications) -> Result<(), UiError> {
-    node.set_notifications(notifications)
+pub fn set_notifications(
+    desktop: DesktopState<'_>,
+    notifications: Notifications,
+) -> Result<(), UiError> {
+    desktop.set_notifications(notifications)
 }
 
 /// Turns launch at login on or off.
 #[tauri::command]
 pub fn set_launch_at_login(
     app: AppHandle,
-    node: NodeState<'_>,
+    desktop: DesktopState<'_>,
     enabled: bool,
 ) -> Result<(), UiError> {
     set_autostart(&app, enabled)?;
-    node.refresh();
+    desktop.refresh();
     Ok(())
 }
 
 /// Sends the machine's samples of the last minutes, then each new one.
 #[tauri::command]
 pub fn watch_metrics(
-    node: NodeState<'_>,
+    desktop: DesktopState<'_>,
     on_event: Channel<Vec<MetricsSample>>,
 ) -> Result<(), UiError> {
-    node.watch_metrics(move |samples| on_event.send(samples).is_ok());
+    desktop.watch_metrics(move |samples| on_event.send(samples).is_ok());
     Ok(())
 }
 
 /// Every container of this node, with its use.
 #[tauri::command]
-pub async fn containers(node: NodeState<'_>) -> Result<Vec<ContainerView>, UiError> {
-    node.containers().await
+pub async fn containers(desktop: DesktopState<'_>) -> Result<Vec<ContainerView>, UiError> {
+    desktop.containers().await
 }
 
 /// A task's spec, timeline, outputs and use.
 #[tauri::command]
-pub async fn task_detail(node: NodeState<'_>, id: String) -> Result<TaskDetail, UiError> {
-    node.task_detail(&id).await
+pub async fn task_detail(desktop: DesktopState<'_>, id: String) -> Result<TaskDetail, UiError> {
+    desktop.task_detail(&id).await
 }
 
 /// Asks where to save a task's whole log and writes it there; the path, or
@@ -190,7 +183,7 @@ pub async fn task_detail(node: NodeState<'_>, id: String) -> Result<TaskDetail, 
 #[tauri::command]
 pub async fn save_log(
     app: AppHandle,
-    node: NodeState<'_>,
+    desktop: DesktopState<'_>,
     id: String,
 ) -> Result<Option<String>, UiError> {
     use tauri_plugin_dialog::DialogExt;
@@ -202,60 +195,70 @@ pub async fn save_log(
     let Some(path) = chosen.and_then(|p| p.into_path().ok()) else {
         return Ok(None);
     };
-    node.save_log(&id, &path).await?;
+    desktop.save_log(&id, &path).await?;
     Ok(Some(path.display().to_string()))
 }
 
 /// A folder of the storage folder (`""` for the top).
 #[tauri::command]
-pub async fn storage_list(node: NodeState<'_>, path: String) -> Result<StorageListing, UiError> {
-    node.storage_list(path).await
+pub async fn storage_list(
+    desktop: DesktopState<'_>,
+    path: String,
+) -> Result<StorageListing, UiError> {
+    desktop.storage_list(path).await
 }
 
 /// Deletes a file or folder of the storage folder.
 #[tauri::command]
-pub async fn storage_delete(node: NodeState<'_>, path: String) -> Result<(), UiError> {
-    node.storage_delete(path).await
+pub async fn storage_delete(desktop: DesktopState<'_>, path: String) -> Result<(), UiError> {
+    desktop.storage_delete(path).await
 }
 
 /// Opens a folder of the storage folder in the file manager.
 #[tauri::command]
-pub fn storage_open(app: AppHandle, node: NodeState<'_>, path: String) -> Result<(), UiError> {
-    crate::open_folder(&app, &node.storage_folder(&path)?);
+pub fn storage_open(
+    app: AppHandle,
+    desktop: DesktopState<'_>,
+    path: String,
+) -> Result<(), UiError> {
+    crate::open_folder(&app, &desktop.storage_folder(&path)?);
     Ok(())
 }
 
 /// The Settings screen's fields.
 #[tauri::command]
-pub fn node_settings(app: AppHandle, node: NodeState<'_>) -> Result<NodeSettings, UiError> {
-    node.node_settings(app.autolaunch().is_enabled().unwrap_or(false))
+pub fn node_settings(app: AppHandle, desktop: DesktopState<'_>) -> Result<NodeSettings, UiError> {
+    desktop.node_settings(app.autolaunch().is_enabled().unwrap_or(false))
 }
 
 /// Keeps the settings and restarts the agent with them.
 #[tauri::command]
 pub async fn save_node_settings(
-    node: NodeState<'_>,
+    desktop: DesktopState<'_>,
     change: NodeSettingsChange,
 ) -> Result<(), UiError> {
-    node.save_node_settings(change).await
+    desktop.save_node_settings(change).await
 }
 
 /// Checks and keeps a new token, and restarts the agent with it.
 #[tauri::command]
-pub async fn replace_token(node: NodeState<'_>, token: String) -> Result<(), UiError> {
-    node.replace_token(token).await
+pub async fn replace_token(desktop: DesktopState<'_>, token: String) -> Result<(), UiError> {
+    desktop.replace_token(token).await
 }
 
 /// Local mode: submits the New task form; the task's id.
 #[tauri::command]
-pub async fn submit_task(node: NodeState<'_>, task: NewTask) -> Result<String, UiError> {
-    node.submit_task(task).await
+pub async fn submit_task(desktop: DesktopState<'_>, task: NewTask) -> Result<String, UiError> {
+    desktop.submit_task(task).await
 }
 
 /// Local mode: asks for a job file and submits it; its id, or `None` when
 /// the person canceled.
 #[tauri::command]
-pub async fn run_job_file(app: AppHandle, node: NodeState<'_>) -> Result<Option<String>, UiError> {
+pub async fn run_job_file(
+    app: AppHandle,
+    desktop: DesktopState<'_>,
+) -> Result<Option<String>, UiError> {
     use tauri_plugin_dialog::DialogExt;
     let dialog = app
         .dialog()
@@ -267,7 +270,7 @@ pub async fn run_job_file(app: AppHandle, node: NodeState<'_>) -> Result<Option<
     let Some(path) = chosen.and_then(|p| p.into_path().ok()) else {
         return Ok(None);
     };
-    node.submit_job_file(&path).await.map(Some)
+    desktop.submit_job_file(&path).await.map(Some)
 }
 
 fn update_state_of(app: &AppHandle, updates: &Updates) -> UpdateState {
@@ -301,12 +304,12 @@ pub async fn check_update(
 #[tauri::command]
 pub async fn set_update_endpoint(
     app: AppHandle,
-    node: NodeState<'_>,
+    desktop: DesktopState<'_>,
     updates: UpdatesState<'_>,
     endpoint: String,
 ) -> Result<UpdateState, UiError> {
     let endpoint = updates.prepare_endpoint(&endpoint)?;
-    node.set_update_endpoint(endpoint.clone())?;
+    desktop.set_update_endpoint(endpoint.clone())?;
     updates.use_endpoint(endpoint);
     if updates.enabled()
         && let Ok(Some(found)) = updates.check(&app).await
@@ -322,7 +325,7 @@ pub async fn set_update_endpoint(
 #[tauri::command]
 pub async fn install_update(
     app: AppHandle,
-    node: NodeState<'_>,
+    desktop: DesktopState<'_>,
     updates: UpdatesState<'_>,
     on_progress: Channel<UpdateProgress>,
 ) -> Result<(), UiError> {
@@ -336,6 +339,6 @@ pub async fn install_update(
         done_bytes: 0,
         total_bytes: None,
     });
-    crate::restart(app, Arc::clone(&node));
+    crate::restart(app, Arc::clone(&desktop));
     Ok(())
 }

@@ -1,35 +1,33 @@
 //! `gantry-desktop`: Gantry's desktop app. Glue: it hosts the agent core
-//! ([`node`]) on its tokio runtime and wires the tray, the window, the
-//! notifications and the UI's commands to it.
+//! ([`Desktop`], from `gantry-desktop-core`) on its tokio runtime and wires
+//! the tray, the window, the notifications, the updater and the UI's
+//! commands to it. Everything that needs no Tauri is in the core.
 //!
 //! `--hidden` starts in the tray with no window (launch at login uses it).
 //! A second launch shows the first one's window and exits.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+#[cfg(test)]
+mod bindings;
 mod commands;
-mod keychain;
-mod local;
-mod logs;
-mod node;
 mod notify;
-mod settings;
-mod storage;
 mod tray;
 mod updater;
-mod view;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tauri::{AppHandle, Manager, RunEvent, WindowEvent};
+use tauri::{AppHandle, Manager, RunEvent, WindowEvent, Wry};
 use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogResult};
 use tauri_plugin_opener::OpenerExt;
 
-use crate::node::Node;
-use crate::settings::Settings;
+use gantry_desktop_core::Desktop;
+use gantry_desktop_core::settings::Settings;
+
+use crate::updater::Updates;
 
 /// WebKitGTK's DMA-BUF renderer shows a blank window on many NVIDIA
 /// machines, this app's usual home; it is turned off unless the person chose.
@@ -73,24 +71,43 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     tauri::async_runtime::set(runtime.handle().clone());
     // Tray and window callbacks run on this thread; inside the runtime's
-    // context they can spawn the node's jobs.
+    // context they can spawn the app's jobs.
     let _context = runtime.enter();
 
     let settings_path = Settings::default_path();
     let settings = Settings::load(&settings_path)?;
-    let updates = updater::Updates::from_settings(&settings);
-    let node = Node::new(settings_path, settings);
+    let updates = Updates::from_settings(&settings);
+    let desktop = Desktop::new(settings_path, settings);
     // The event loop may end the process without returning here, so the
     // log writer's guard is dropped (flushing it) at RunEvent::Exit.
-    let mut log_guard = init_logging(&node.host_dir().join("logs"));
+    let mut log_guard = init_logging(&desktop.host_dir().join("logs"));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting");
 
-    let setup_node = Arc::clone(&node);
-    let setup_updates = Arc::clone(&updates);
     let mut context = tauri::generate_context!();
     updater::configure(&mut context);
-    let app = tauri::Builder::default()
-        // First: a second launch must reach the first before anything else starts.
+    let app = builder(desktop, updates, hidden)
+        .build(context)
+        .context("cannot start the app")?;
+    app.run(move |_app, event| match event {
+        // The last window closing must not end the app: it lives in the tray.
+        // Quit (`app.exit`) passes a code and goes through.
+        RunEvent::ExitRequested {
+            code: None, api, ..
+        } => api.prevent_exit(),
+        RunEvent::Exit => {
+            tracing::info!("stopped");
+            drop(log_guard.take());
+        }
+        _ => {}
+    });
+    Ok(())
+}
+
+/// The app: its plugins (single instance first: a second launch must reach
+/// the first before anything else starts), its state, the commands, the
+/// window's hide-on-close, and what starts once it is built ([`start`]).
+fn builder(desktop: Arc<Desktop>, updates: Arc<Updates>, hidden: bool) -> tauri::Builder<Wry> {
+    tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
             show_main(app)
         }))
@@ -102,8 +119,8 @@ fn main() -> anyhow::Result<()> {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(updater::plugin())
-        .manage(Arc::clone(&node))
-        .manage(updates)
+        .manage(Arc::clone(&desktop))
+        .manage(Arc::clone(&updates))
         .invoke_handler(tauri::generate_handler![
             commands::setup_state,
             commands::connect,
@@ -145,43 +162,43 @@ fn main() -> anyhow::Result<()> {
             }
         })
         .setup(move |app| {
-            let handle = app.handle().clone();
-            let node = setup_node;
-            tray::build(&handle, Arc::clone(&node), node.stopping(), node.tracker())?;
-            notify::spawn(
-                handle.clone(),
-                Arc::clone(&node),
-                node.stopping(),
-                node.tracker(),
-            );
-            spawn_signal_handler(handle.clone(), Arc::clone(&node));
-            updater::spawn_schedule(
-                handle.clone(),
-                setup_updates,
-                node.stopping(),
-                node.tracker(),
-            );
-            tauri::async_runtime::spawn(async move {
-                let needs_setup = node.boot().await;
-                if needs_setup || !hidden {
-                    show_main(&handle);
-                }
-            });
+            start(app.handle(), desktop, updates, hidden)?;
             Ok(())
         })
-        .build(context)
-        .context("cannot start the app")?;
-    app.run(move |_app, event| match event {
-        // The last window closing must not end the app: it lives in the tray.
-        // Quit (`app.exit`) passes a code and goes through.
-        RunEvent::ExitRequested {
-            code: None, api, ..
-        } => api.prevent_exit(),
-        RunEvent::Exit => {
-            tracing::info!("stopped");
-            drop(log_guard.take());
+}
+
+/// What starts with the app: the tray, notifications, the signal handler,
+/// the update schedule, and the boot of the agent core.
+fn start(
+    app: &AppHandle,
+    desktop: Arc<Desktop>,
+    updates: Arc<Updates>,
+    hidden: bool,
+) -> tauri::Result<()> {
+    tray::build(
+        app,
+        Arc::clone(&desktop),
+        desktop.stopping(),
+        desktop.tracker(),
+    )?;
+    notify::spawn(
+        app.clone(),
+        Arc::clone(&desktop),
+        desktop.stopping(),
+        desktop.tracker(),
+    );
+    spawn_signal_handler(app.clone(), Arc::clone(&desktop));
+    updater::spawn_schedule(app.clone(), updates, desktop.stopping(), desktop.tracker());
+    // The boot is one of the app's jobs: Quit waits for it like for the
+    // others (an agent it starts after Quit began stops at once, its token
+    // being a child of the cancelled one).
+    let handle = app.clone();
+    let booting = Arc::clone(&desktop);
+    desktop.spawn(async move {
+        let needs_setup = booting.boot().await;
+        if needs_setup || !hidden {
+            show_main(&handle);
         }
-        _ => {}
     });
     Ok(())
 }
@@ -225,9 +242,9 @@ pub fn set_launch_at_login(app: &AppHandle, enabled: bool) -> Result<(), String>
 
 /// Quit: with tasks running, asks whether to stop them or leave them running
 /// (they are picked up again at the next start).
-pub fn quit(app: AppHandle, node: Arc<Node>) {
-    if !node.holds_tasks() {
-        finish(app, node, false);
+pub fn quit(app: AppHandle, desktop: Arc<Desktop>) {
+    if !desktop.holds_tasks() {
+        finish(app, desktop, false);
         return;
     }
     let dialog_app = app.clone();
@@ -244,37 +261,42 @@ pub fn quit(app: AppHandle, node: Arc<Node>) {
             "Cancel".into(),
         ))
         .show_with_result(move |result| match result {
-            MessageDialogResult::Yes => finish(app, node, true),
-            MessageDialogResult::No => finish(app, node, false),
-            MessageDialogResult::Custom(label) if label == "Stop tasks" => finish(app, node, true),
+            MessageDialogResult::Yes => finish(app, desktop, true),
+            MessageDialogResult::No => finish(app, desktop, false),
+            MessageDialogResult::Custom(label) if label == "Stop tasks" => {
+                finish(app, desktop, true)
+            }
             MessageDialogResult::Custom(label) if label == "Leave running" => {
-                finish(app, node, false)
+                finish(app, desktop, false)
             }
             _ => {}
         });
 }
 
-/// Stops the node, then the app.
-fn finish(app: AppHandle, node: Arc<Node>, stop_tasks: bool) {
+/// Stops the agent core and every job, then the app. Spawned outside the
+/// app's tracker: it waits for that tracker, so it cannot be one of its jobs.
+fn finish(app: AppHandle, desktop: Arc<Desktop>, stop_tasks: bool) {
     tauri::async_runtime::spawn(async move {
         tracing::info!(stop_tasks, "quitting");
-        node.shutdown(stop_tasks, QUIT_PATIENCE).await;
+        desktop.shutdown(stop_tasks, QUIT_PATIENCE).await;
         app.exit(0);
     });
 }
 
-/// After an update was installed: stops the node as Quit does, leaving tasks
-/// running (the new version picks them up), then starts the app again.
-pub fn restart(app: AppHandle, node: Arc<Node>) {
+/// After an update was installed: stops the agent core as Quit does, leaving
+/// tasks running (the new version picks them up), then starts the app again.
+pub fn restart(app: AppHandle, desktop: Arc<Desktop>) {
     tauri::async_runtime::spawn(async move {
         tracing::info!("restarting into the update");
-        node.shutdown(false, QUIT_PATIENCE).await;
+        desktop.shutdown(false, QUIT_PATIENCE).await;
         app.request_restart();
     });
 }
 
 /// SIGTERM and Ctrl-C quit like the headless agent: tasks are left running.
-fn spawn_signal_handler(app: AppHandle, node: Arc<Node>) {
+/// Outside the app's tracker, like [`finish`], which it calls; it ends with
+/// the process.
+fn spawn_signal_handler(app: AppHandle, desktop: Arc<Desktop>) {
     tauri::async_runtime::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut term), Ok(mut int)) = (
@@ -288,7 +310,7 @@ fn spawn_signal_handler(app: AppHandle, node: Arc<Node>) {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
-        finish(app, node, false);
+        finish(app, desktop, false);
     });
 }
 

@@ -12,12 +12,17 @@ use tauri::{AppHandle, Emitter};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::node::Node;
-use crate::view::{TaskState, TaskView};
+use gantry_desktop_core::Desktop;
+use gantry_desktop_core::view::{TaskState, TaskView};
 
 /// Shows a notification for each task that ends, as the settings allow.
-pub fn spawn(app: AppHandle, node: Arc<Node>, stop: CancellationToken, tracker: &TaskTracker) {
-    let mut ended = node.ended();
+pub fn spawn(
+    app: AppHandle,
+    desktop: Arc<Desktop>,
+    stop: CancellationToken,
+    tracker: &TaskTracker,
+) {
+    let mut ended = desktop.ended();
     let inner = tracker.clone();
     let told = Arc::new(AtomicBool::new(false));
     tracker.spawn(async move {
@@ -30,7 +35,7 @@ pub fn spawn(app: AppHandle, node: Arc<Node>, stop: CancellationToken, tracker: 
                     Err(_) => return,
                 },
             };
-            let kinds = node.settings().notify;
+            let kinds = desktop.settings().notify;
             let wanted = match view.state {
                 TaskState::Succeeded => kinds.succeeded,
                 TaskState::Canceled => kinds.canceled,

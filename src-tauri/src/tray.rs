@@ -1,4 +1,4 @@
-//! The tray icon and its menu, updated live from the node's status.
+//! The tray icon and its menu, updated live from the app's status.
 //!
 //! On Linux the tray is a StatusNotifierItem whose menu is exported over
 //! D-Bus (dbusmenu): clicks on the icon itself are never reported, so every
@@ -16,8 +16,8 @@ use tauri_plugin_autostart::ManagerExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::node::Node;
-use crate::view::{Connection, Status};
+use gantry_desktop_core::Desktop;
+use gantry_desktop_core::view::{Connection, Status};
 
 /// The tray icon's id.
 pub const TRAY_ID: &str = "main";
@@ -117,10 +117,10 @@ fn pause_hour_text(status: &Status, now_ms: i64) -> String {
     }
 }
 
-/// Builds the tray and keeps it in step with the node until `stop`.
+/// Builds the tray and keeps it in step with the app's status until `stop`.
 pub fn build(
     app: &AppHandle,
-    node: Arc<Node>,
+    desktop: Arc<Desktop>,
     stop: CancellationToken,
     tracker: &TaskTracker,
 ) -> tauri::Result<()> {
@@ -165,13 +165,13 @@ pub fn build(
             &quit,
         ],
     )?;
-    let menu_node = Arc::clone(&node);
+    let menu_desktop = Arc::clone(&desktop);
     TrayIconBuilder::with_id(TRAY_ID)
         .icon(icon(IconState::Offline))
         .tooltip("Gantry")
         .menu(&menu)
         .show_menu_on_left_click(true)
-        .on_menu_event(move |app, event| on_menu(app, &menu_node, event.id().as_ref()))
+        .on_menu_event(move |app, event| on_menu(app, &menu_desktop, event.id().as_ref()))
         .build(app)?;
     let items = Items {
         status,
@@ -182,13 +182,13 @@ pub fn build(
     };
     let app = app.clone();
     let shown: Mutex<Option<IconState>> = Mutex::new(None);
-    let mut watch = node.watch();
+    let mut watch = desktop.watch();
     tracker.spawn(async move {
         // The timed pause's minutes count down even when nothing else changes.
         let mut tick = tokio::time::interval(Duration::from_secs(20));
         loop {
             let status = watch.borrow_and_update().clone();
-            update(&app, &node, &items, &shown, &status);
+            update(&app, &desktop, &items, &shown, &status);
             tokio::select! {
                 _ = stop.cancelled() => return,
                 changed = watch.changed() => if changed.is_err() { return },
@@ -201,12 +201,12 @@ pub fn build(
 
 fn update(
     app: &AppHandle,
-    node: &Node,
+    desktop: &Desktop,
     items: &Items,
     shown: &Mutex<Option<IconState>>,
     status: &Status,
 ) {
-    let failure = node.failure();
+    let failure = desktop.failure();
     let line = status_line(status, failure.as_deref());
     let set_up = status.connection != Connection::Setup;
     let now = std::time::SystemTime::now()
@@ -247,31 +247,31 @@ fn update(
     }
 }
 
-fn on_menu(app: &AppHandle, node: &Arc<Node>, id: &str) {
+fn on_menu(app: &AppHandle, desktop: &Arc<Desktop>, id: &str) {
     let result = match id {
         "open" => {
             crate::show_main(app);
             Ok(())
         }
         "pause" => {
-            if node.status().paused {
-                node.resume_all()
+            if desktop.status().paused {
+                desktop.resume_all()
             } else {
-                node.pause_all()
+                desktop.pause_all()
             }
         }
-        "pause_hour" => node.pause_for(Duration::from_secs(3600)),
-        "drain" => node.drain(!node.status().draining),
+        "pause_hour" => desktop.pause_for(Duration::from_secs(3600)),
+        "drain" => desktop.drain(!desktop.status().draining),
         "login" => {
             let enabled = app.autolaunch().is_enabled().unwrap_or(false);
             if let Err(error) = crate::set_launch_at_login(app, !enabled) {
                 tracing::warn!(%error, "cannot change launch at login");
             }
-            node.refresh();
+            desktop.refresh();
             Ok(())
         }
         "storage" => {
-            crate::open_folder(app, &node.host_dir());
+            crate::open_folder(app, &desktop.host_dir());
             Ok(())
         }
         "settings" => {
@@ -281,7 +281,7 @@ fn on_menu(app: &AppHandle, node: &Arc<Node>, id: &str) {
             Ok(())
         }
         "quit" => {
-            crate::quit(app.clone(), Arc::clone(node));
+            crate::quit(app.clone(), Arc::clone(desktop));
             Ok(())
         }
         _ => Ok(()),
@@ -290,13 +290,13 @@ fn on_menu(app: &AppHandle, node: &Arc<Node>, id: &str) {
         tracing::warn!(code = %error.code, message = %error.message, "tray action failed");
     }
     // The menu's own check marks toggle on click; put them back to the truth.
-    node.refresh();
+    desktop.refresh();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::{TaskState, TaskView};
+    use gantry_desktop_core::view::{TaskState, TaskView};
 
     fn status() -> Status {
         Status {

@@ -20,8 +20,10 @@ use tauri_plugin_updater::{Update, UpdaterExt};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::settings::Settings;
-use crate::view::{AvailableUpdate, UiError, UpdateCheck, UpdateProgress, UpdateState, UpdateStep};
+use gantry_desktop_core::settings::Settings;
+use gantry_desktop_core::view::{
+    AvailableUpdate, UiError, UpdateCheck, UpdateProgress, UpdateState, UpdateStep,
+};
 
 /// The updater's public key, compiled in: base64 of the minisign public key
 /// file, as `tauri signer generate` prints it (build.rs checks its form).

@@ -25,6 +25,43 @@ use gantry_protocol::is_sha256_hex;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+// The layout's names, from the root with `/`: the methods below and
+// [`HostDir::protected`] read them, so the layout is written down once.
+const LOGS: &str = "logs";
+const STORAGE: &str = "storage";
+const BLOBS: &str = "storage/blobs";
+const RESULTS: &str = "storage/results";
+const TASKS: &str = "tasks";
+const TMP: &str = "tmp";
+const HUB: &str = "hub";
+const SOCKET: &str = "agent.sock";
+const AGENT_ID: &str = "agent.id";
+const LOCAL_HUB: &str = "local-hub.json";
+
+/// What a place of the host dir's layout is, for a file browser that must
+/// leave the agent's own things alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// A folder of the layout: it stays; what is inside may go.
+    Folder,
+    /// A folder of the layout whose entries are named for tasks (`tasks/`,
+    /// `storage/results/`): a task's entry stays while the task is held.
+    PerTask,
+    /// A folder kept whole: the embedded hub's records (local mode).
+    Whole,
+    /// One of the agent's own files.
+    File,
+}
+
+/// A place of the host dir's layout that the agent needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protected {
+    /// Its path from the root, with `/` (`storage/results`).
+    pub path: &'static str,
+    /// What may be done with it and inside it.
+    pub protection: Protection,
+}
+
 /// The agent's folder on this machine.
 #[derive(Debug, Clone)]
 pub struct HostDir {
@@ -57,32 +94,88 @@ impl HostDir {
         &self.root
     }
 
+    /// The layout's folders and files that the agent needs, each with what
+    /// may be done inside it: a file browser on the host dir shows them and
+    /// never deletes them (the desktop app's Storage screen).
+    pub fn protected() -> &'static [Protected] {
+        use Protection::{File, Folder, PerTask, Whole};
+        const LAYOUT: [Protected; 10] = [
+            Protected {
+                path: TASKS,
+                protection: PerTask,
+            },
+            Protected {
+                path: STORAGE,
+                protection: Folder,
+            },
+            Protected {
+                path: BLOBS,
+                protection: Folder,
+            },
+            Protected {
+                path: RESULTS,
+                protection: PerTask,
+            },
+            Protected {
+                path: LOGS,
+                protection: Folder,
+            },
+            Protected {
+                path: TMP,
+                protection: Folder,
+            },
+            Protected {
+                path: HUB,
+                protection: Whole,
+            },
+            Protected {
+                path: SOCKET,
+                protection: File,
+            },
+            Protected {
+                path: AGENT_ID,
+                protection: File,
+            },
+            Protected {
+                path: LOCAL_HUB,
+                protection: File,
+            },
+        ];
+        &LAYOUT
+    }
+
+    /// Where the hub embedded in the desktop app (local mode) keeps its
+    /// database and blobs, under the host dir `root`.
+    pub fn hub_dir(root: &Path) -> PathBuf {
+        inside(root, HUB)
+    }
+
     /// The agent's own logs.
     pub fn logs(&self) -> PathBuf {
-        self.root.join("logs")
+        inside(&self.root, LOGS)
     }
 
     fn blobs(&self) -> PathBuf {
-        self.root.join("storage").join("blobs")
+        inside(&self.root, BLOBS)
     }
 
     fn results_root(&self) -> PathBuf {
-        self.root.join("storage").join("results")
+        inside(&self.root, RESULTS)
     }
 
     fn tasks_root(&self) -> PathBuf {
-        self.root.join("tasks")
+        inside(&self.root, TASKS)
     }
 
     /// Downloads in progress.
     pub fn tmp(&self) -> PathBuf {
-        self.root.join("tmp")
+        inside(&self.root, TMP)
     }
 
     /// This host dir's agent id, made on first use: it labels the
     /// containers the agent makes, so it sweeps only its own.
     pub fn agent_id(&self) -> io::Result<String> {
-        let path = self.root.join("agent.id");
+        let path = inside(&self.root, AGENT_ID);
         match std::fs::read_to_string(&path) {
             Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
             Ok(_) => Err(io::Error::other(format!(
@@ -100,7 +193,7 @@ impl HostDir {
 
     /// The local control socket.
     pub fn socket(&self) -> PathBuf {
-        self.root.join("agent.sock")
+        inside(&self.root, SOCKET)
     }
 
     /// A task's folder.
@@ -269,7 +362,7 @@ impl std::fmt::Debug for LocalHub {
 impl LocalHub {
     /// The file under a host dir.
     pub fn path(host_dir: &Path) -> PathBuf {
-        host_dir.join("local-hub.json")
+        inside(host_dir, LOCAL_HUB)
     }
 
     /// Writes the file (0600), replacing it whole.
@@ -374,6 +467,42 @@ mod tests {
         assert_eq!(
             std::fs::read(host.results("t1").join("out/model.bin")).unwrap(),
             b"hello"
+        );
+    }
+
+    #[test]
+    fn the_protected_layout_is_what_the_agent_makes_and_uses() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = HostDir::open(dir.path()).unwrap();
+        host.agent_id().unwrap();
+        let named = [
+            host.logs(),
+            host.tmp(),
+            host.socket(),
+            host.tasks_root(),
+            host.results_root(),
+            host.blobs(),
+            HostDir::hub_dir(host.root()),
+            LocalHub::path(host.root()),
+        ];
+        for part in HostDir::protected() {
+            let path = host.root().join(part.path);
+            match part.protection {
+                Protection::Whole => assert_eq!(path, HostDir::hub_dir(host.root())),
+                Protection::Folder | Protection::PerTask => assert!(path.is_dir(), "{path:?}"),
+                Protection::File => {}
+            }
+            // Each is a path the agent names, the folder above blobs and
+            // results, or a file it made (agent.id).
+            assert!(
+                named.contains(&path) || part.path == STORAGE || path.is_file(),
+                "{path:?} is not one of the layout's"
+            );
+        }
+        assert!(
+            HostDir::protected()
+                .iter()
+                .any(|p| p.path == "agent.id" && p.protection == Protection::File)
         );
     }
 

@@ -3,6 +3,7 @@
 //! # Layout
 //!
 //! - [`job`]: the job file a person writes (YAML or JSON), its parser and its checks.
+//! - [`form`]: the New task form's fields (a command line, `NAME=value` lines, GPUs) read into a job.
 //! - [`units`]: durations and byte sizes as people write them (`90s`, `8GiB`).
 //! - [`state`]: the task states and which moves between them are allowed.
 //! - [`wire`]: the request and response bodies of the hub's HTTP API under `/v1`.
@@ -13,6 +14,7 @@
 
 #![deny(missing_docs)]
 
+pub mod form;
 pub mod job;
 pub mod state;
 pub mod units;

@@ -1,4 +1,4 @@
-// Generated from src-tauri/src/view.rs by ts-rs; do not edit.
+// Generated from crates/desktop-core/src/view.rs by ts-rs; do not edit.
 // Rewrite with: GANTRY_WRITE_BINDINGS=1 cargo test -p gantry-desktop bindings
 
 export type TaskState = "queued" | "assigned" | "pulling" | "running" | "paused" | "succeeded" | "failed" | "canceled" | "lost";

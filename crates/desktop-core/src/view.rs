@@ -1,8 +1,10 @@
 //! What the UI sees: the types sent through commands and channels.
 //!
 //! TypeScript declarations for `ui/src/bindings/index.ts` are generated from
-//! these with ts-rs; a test fails when the committed file is stale (run it
-//! with `GANTRY_WRITE_BINDINGS=1` to rewrite the file).
+//! these with ts-rs ([`typescript`]); the app's test `bindings` fails when
+//! the committed file is stale (run it with `GANTRY_WRITE_BINDINGS=1` to
+//! rewrite the file). They live here, not in the app, because the core
+//! answers with them.
 
 use gantry_agent::agent::HeldView;
 use serde::Serialize;
@@ -611,12 +613,12 @@ pub struct UpdateProgress {
     pub total_bytes: Option<u64>,
 }
 
-/// The TypeScript declarations of every type above, as one module.
-#[cfg(test)]
+/// The TypeScript declarations of every type above, as one module: the
+/// content of `ui/src/bindings/index.ts`.
 pub fn typescript() -> String {
     let cfg = ts_rs::Config::new().with_large_int("number");
     let mut out = String::from(
-        "// Generated from src-tauri/src/view.rs by ts-rs; do not edit.\n\
+        "// Generated from crates/desktop-core/src/view.rs by ts-rs; do not edit.\n\
          // Rewrite with: GANTRY_WRITE_BINDINGS=1 cargo test -p gantry-desktop bindings\n\n",
     );
     for decl in [
@@ -656,26 +658,4 @@ pub fn typescript() -> String {
     out.truncate(out.trim_end().len());
     out.push('\n');
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bindings_are_current() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/bindings/index.ts");
-        let generated = typescript();
-        if std::env::var_os("GANTRY_WRITE_BINDINGS").is_some() {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, &generated).unwrap();
-            return;
-        }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "ui/src/bindings/index.ts is stale; rewrite it with: GANTRY_WRITE_BINDINGS=1 cargo test -p gantry-desktop bindings"
-        );
-    }
 }

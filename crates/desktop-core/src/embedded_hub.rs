@@ -1,5 +1,6 @@
-//! Local mode: the hub runs inside the app on loopback, with its records in
-//! the host dir, so a person can use Gantry with no server at all.
+//! Local mode's hub: a Gantry hub embedded in the app, serving on loopback
+//! with its records in the host dir, so a person can use Gantry with no
+//! server at all.
 //!
 //! At each start the node gets a fresh token that lives only in memory, and
 //! an admin token is written (0600) with the hub's address to
@@ -9,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use gantry_agent::host::LocalHub;
+use gantry_agent::host::{HostDir, LocalHub};
 use gantry_client::Token;
 use gantry_hub::{Hub, HubConfig, SystemClock};
 use tokio_util::sync::CancellationToken;
@@ -42,7 +43,7 @@ impl EmbeddedHub {
         stop: CancellationToken,
         tracker: &TaskTracker,
     ) -> anyhow::Result<EmbeddedHub> {
-        let data_dir = host_dir.join("hub");
+        let data_dir = HostDir::hub_dir(host_dir);
         let hub = Hub::open(&data_dir, None, HubConfig::default(), Arc::new(SystemClock))
             .await
             .with_context(|| {

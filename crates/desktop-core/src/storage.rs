@@ -6,6 +6,10 @@
 //! way may be a symbolic link, so nothing outside the host dir can be
 //! listed, opened or deleted. A link inside is shown as a file of its own
 //! size and deleting it removes the link, never its target.
+//!
+//! What must never be deleted (the layout's folders, the agent's own files,
+//! the embedded hub's records, a held task's folders) is read from the
+//! agent's [`HostDir::protected`], so the layout is written down once.
 
 use std::collections::HashSet;
 use std::fs;
@@ -13,7 +17,9 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use crate::view::{StorageEntry, StorageListing};
+use gantry_agent::host::{HostDir, Protection};
+
+use crate::view::{StorageEntry, StorageListing, UiError};
 
 /// Why a storage request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -49,16 +55,11 @@ impl StorageError {
     }
 }
 
-/// Folders that make the host dir's layout: shown, never deleted.
-const LAYOUT: [&str; 7] = [
-    "tasks",
-    "storage",
-    "storage/blobs",
-    "storage/results",
-    "logs",
-    "tmp",
-    "hub",
-];
+impl From<StorageError> for UiError {
+    fn from(error: StorageError) -> UiError {
+        UiError::new(error.code(), error.to_string())
+    }
+}
 
 /// The host dir as the Storage screen sees it.
 #[derive(Debug, Clone)]
@@ -179,30 +180,50 @@ impl Storage {
 
     /// Why `relative` may not be deleted, or `None` when it may.
     fn protection(&self, relative: &str) -> Option<String> {
-        let parts: Vec<&str> = relative.split('/').collect();
         if relative.is_empty() {
             return Some("the storage folder itself cannot be deleted here".into());
         }
-        if LAYOUT.contains(&relative) {
-            return Some(format!(
-                "{relative} is part of the agent's layout; delete what is inside it instead"
-            ));
+        let layout = HostDir::protected();
+        let own_file =
+            || format!("{relative} is one of the agent's own files; it is not deleted from here");
+        if let Some(part) = layout.iter().find(|p| p.path == relative) {
+            return Some(match part.protection {
+                Protection::File => own_file(),
+                _ => format!(
+                    "{relative} is part of the agent's layout; delete what is inside it instead"
+                ),
+            });
         }
-        match parts.as_slice() {
-            [_] => Some(format!(
-                "{relative} is one of the agent's own files; it is not deleted from here"
-            )),
-            ["hub", ..] => Some(
-                "the local hub's records are kept by the app; switch to a remote hub before removing them"
-                    .into(),
-            ),
-            ["tasks", id, ..] | ["storage", "results", id, ..] if self.held.contains(*id) => {
-                Some(format!(
-                    "task {id} is still running here; cancel it or wait for it to end"
-                ))
+        // The agent writes only its own files at the top.
+        if !relative.contains('/') {
+            return Some(own_file());
+        }
+        for part in layout {
+            let Some(inside) = relative
+                .strip_prefix(part.path)
+                .and_then(|rest| rest.strip_prefix('/'))
+            else {
+                continue;
+            };
+            match part.protection {
+                Protection::Whole => {
+                    return Some(
+                        "the local hub's records are kept by the app; switch to a remote hub before removing them"
+                            .into(),
+                    );
+                }
+                Protection::PerTask => {
+                    let id = inside.split('/').next().unwrap_or_default();
+                    if self.held.contains(id) {
+                        return Some(format!(
+                            "task {id} is still running here; cancel it or wait for it to end"
+                        ));
+                    }
+                }
+                Protection::Folder | Protection::File => {}
             }
-            _ => None,
         }
+        None
     }
 }
 
@@ -349,7 +370,10 @@ mod tests {
             ("", "protected"),
             ("tasks", "protected"),
             ("storage/results", "protected"),
+            ("storage/blobs", "protected"),
+            ("hub", "protected"),
             ("agent.id", "protected"),
+            ("local-hub.json", "protected"),
             ("hub/hub.db", "protected"),
             ("tasks/t1/work/a.bin", "protected"),
             ("storage/results/t1/out.txt", "protected"),

@@ -7,8 +7,11 @@
 //! power users can point the app at another hub and host dir.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
+
+use crate::view::UiError;
 
 /// Where the agent's tasks come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +149,44 @@ impl Settings {
             serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
         )?;
         std::fs::rename(&tmp, path)
+    }
+}
+
+/// `desktop.json` and the settings read from it, behind one lock: each
+/// change is written to the file at once.
+#[derive(Debug)]
+pub struct SettingsFile {
+    path: PathBuf,
+    now: Mutex<Settings>,
+}
+
+impl SettingsFile {
+    /// The settings `now`, read from (and saved to) the file at `path`.
+    pub fn new(path: PathBuf, now: Settings) -> SettingsFile {
+        SettingsFile {
+            path,
+            now: Mutex::new(now),
+        }
+    }
+
+    /// The settings now.
+    pub fn get(&self) -> Settings {
+        self.now.lock().expect("settings poisoned").clone()
+    }
+
+    /// Changes the settings and saves them; the settings after the change.
+    /// A file that cannot be written is an error for the UI (the change is
+    /// kept in memory all the same).
+    pub fn update(&self, change: impl FnOnce(&mut Settings)) -> Result<Settings, UiError> {
+        let mut settings = self.now.lock().expect("settings poisoned");
+        change(&mut settings);
+        settings.save(&self.path).map_err(|e| {
+            UiError::new(
+                "settings",
+                format!("cannot save {}: {e}", self.path.display()),
+            )
+        })?;
+        Ok(settings.clone())
     }
 }
 

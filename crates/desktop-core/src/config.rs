@@ -1,0 +1,90 @@
+//! The agent's configuration inside the app: the environment and
+//! `agent.toml` first, as for the headless agent, then the app's settings
+//! where those leave the default.
+//!
+//! The order lets tests and power users point the app at another hub and
+//! host dir without touching `desktop.json`; a field the environment or the
+//! file sets is reported as locked, and the Settings screen shows it
+//! read-only.
+
+use std::path::PathBuf;
+
+use gantry_agent::config::{AgentConfig, Flags, default_config_file};
+
+use crate::settings::Settings;
+
+/// The agent's configuration: environment and agent.toml first, then the
+/// app's settings where those leave the default.
+pub fn resolve(settings: &Settings) -> anyhow::Result<AgentConfig> {
+    Ok(layered(settings)?.0)
+}
+
+/// The configuration, and the names of the Settings fields that the
+/// environment or agent.toml fix (the Settings screen shows them read-only).
+pub fn layered(settings: &Settings) -> anyhow::Result<(AgentConfig, Vec<String>)> {
+    layer(
+        settings,
+        &|name| std::env::var(name).ok(),
+        default_config_file(),
+    )
+}
+
+/// [`layered`] with the environment and config file given.
+fn layer(
+    settings: &Settings,
+    env: &dyn Fn(&str) -> Option<String>,
+    file: Option<PathBuf>,
+) -> anyhow::Result<(AgentConfig, Vec<String>)> {
+    let mut config = AgentConfig::resolve(Flags::default(), env, file)?;
+    // What the agent would use with no environment and no file: a field that
+    // differs from it was set by one of them.
+    let plain = AgentConfig::resolve(Flags::default(), &|_| None, None)?;
+    let mut locked = Vec::new();
+    macro_rules! layer {
+        ($field:ident, $setting:expr) => {
+            if config.$field != plain.$field {
+                locked.push(stringify!($field).to_owned());
+            } else if let Some(value) = $setting {
+                config.$field = value;
+            }
+        };
+    }
+    layer!(host_dir, settings.host_dir.clone());
+    layer!(name, settings.name.clone());
+    layer!(labels, settings.labels.clone());
+    layer!(max_tasks, settings.max_tasks);
+    layer!(with_local_storage, settings.with_local_storage);
+    layer!(
+        delete_task_dir_on_finish,
+        settings.delete_task_dir_on_finish
+    );
+    layer!(
+        delete_task_dir_on_failure,
+        settings.delete_task_dir_on_failure
+    );
+    Ok((config, locked))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_fill_what_the_environment_leaves() {
+        let settings = Settings {
+            name: Some("desk".into()),
+            max_tasks: Some(3),
+            with_local_storage: Some(true),
+            ..Settings::default()
+        };
+        let env = |name: &str| (name == "GANTRY_MAX_TASKS").then(|| "5".to_owned());
+        let (config, locked) = layer(&settings, &env, None).unwrap();
+        assert_eq!(config.name, "desk");
+        assert!(config.with_local_storage);
+        assert_eq!(config.max_tasks, 5, "the environment wins");
+        assert_eq!(locked, ["max_tasks"]);
+        let (config, locked) = layer(&Settings::default(), &|_| None, None).unwrap();
+        assert!(locked.is_empty());
+        assert_eq!(config.max_tasks, 1);
+    }
+}

@@ -1,0 +1,335 @@
+//! The agent inside the app: the slot it runs in, how it starts (for a hub
+//! elsewhere, or in local mode on the embedded hub) and stops, and why it
+//! stopped when it stopped on its own.
+//!
+//! Starting and stopping are here, apart from the screens that ask for them
+//! (the wizard, Settings), because every start must free the host dir the
+//! same way: the old agent lets go of its socket and the old embedded hub
+//! removes its address file before a new one starts.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gantry_agent::agent::Agent;
+use gantry_agent::config::AgentConfig;
+use gantry_agent::control;
+use gantry_client::HubClient;
+use tokio_util::sync::CancellationToken;
+
+use super::Desktop;
+use crate::embedded_hub::EmbeddedHub;
+use crate::keychain;
+use crate::settings::Mode;
+use crate::view::UiError;
+
+/// The agent running in the app, with what it was started with.
+#[derive(Debug, Clone)]
+pub(super) struct RunningAgent {
+    /// The agent; cheap to clone.
+    pub(super) agent: Agent,
+    /// Stops this agent (a child of the app's token).
+    pub(super) stop: CancellationToken,
+    /// Whether it runs on the embedded hub (local mode).
+    pub(super) local: bool,
+    /// The embedded hub, as its admin (local mode): tasks are submitted
+    /// and looked up there.
+    pub(super) admin: Option<HubClient>,
+    /// Cancelled when the embedded hub has stopped (local mode).
+    hub_stopped: Option<CancellationToken>,
+    /// Whether the hub ever answered this agent: after that, silence is
+    /// "offline", before it "connecting".
+    pub(super) ever_connected: Arc<AtomicBool>,
+}
+
+/// Where the running agent sits; empty before setup and after a failure.
+#[derive(Debug, Default)]
+pub(super) struct AgentSlot {
+    running: Mutex<Option<RunningAgent>>,
+}
+
+impl AgentSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<RunningAgent>> {
+        self.running.lock().expect("running poisoned")
+    }
+
+    /// The running agent and what it was started with, if any.
+    pub(super) fn get(&self) -> Option<RunningAgent> {
+        self.lock().clone()
+    }
+
+    /// Whether an agent runs.
+    pub(super) fn is_running(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    /// The running agent, or the UI's error when there is none.
+    pub(super) fn agent(&self) -> Result<Agent, UiError> {
+        self.lock()
+            .as_ref()
+            .map(|r| r.agent.clone())
+            .ok_or_else(|| UiError::new("not_running", "Gantry is not set up yet"))
+    }
+
+    /// The embedded hub's admin client, in local mode.
+    pub(super) fn admin(&self) -> Option<HubClient> {
+        self.lock().as_ref().and_then(|r| r.admin.clone())
+    }
+
+    /// Whether the running agent cancels its tasks when it stops (Quit asks).
+    pub(super) fn set_stop_tasks_on_exit(&self, stop_tasks: bool) {
+        if let Some(running) = self.lock().as_ref() {
+            running.agent.set_stop_tasks_on_exit(stop_tasks);
+        }
+    }
+
+    fn put(&self, running: RunningAgent) {
+        *self.lock() = Some(running);
+    }
+
+    fn take(&self) -> Option<RunningAgent> {
+        self.lock().take()
+    }
+
+    /// Empties the slot if its agent was stopped (it stopped on its own); a
+    /// newer agent started meanwhile stays.
+    fn clear_if_stopped(&self) {
+        let mut running = self.lock();
+        if running.as_ref().is_some_and(|r| r.stop.is_cancelled()) {
+            *running = None;
+        }
+    }
+}
+
+/// Why the agent stopped on its own, shown by the wizard and the tray until
+/// an agent starts again.
+#[derive(Debug, Default)]
+pub(super) struct AgentFailure {
+    why: Mutex<Option<String>>,
+}
+
+impl AgentFailure {
+    fn set(&self, why: Option<String>) {
+        *self.why.lock().expect("failure poisoned") = why;
+    }
+
+    /// Why, if it stopped.
+    pub(super) fn get(&self) -> Option<String> {
+        self.why.lock().expect("failure poisoned").clone()
+    }
+}
+
+impl Desktop {
+    /// Starts what needs no setup: the status and GPU samplers, then the
+    /// agent when the configuration (environment, agent.toml, the settings
+    /// and the keychain) says which hub and token to use. Returns whether the
+    /// wizard must show.
+    pub async fn boot(self: &Arc<Desktop>) -> bool {
+        self.spawn_status_ticker();
+        self.spawn_sampler();
+        match self.start_from_settings().await {
+            Ok(started) => !started,
+            Err(error) => {
+                self.fail(error.message);
+                true
+            }
+        }
+    }
+
+    /// Starts the agent as the configuration (environment, agent.toml, the
+    /// settings and the keychain) says; `false` when they name no hub or no
+    /// token yet.
+    async fn start_from_settings(self: &Arc<Desktop>) -> Result<bool, UiError> {
+        let settings = self.settings.get();
+        let config =
+            crate::config::resolve(&settings).map_err(|e| UiError::new("config", e.to_string()))?;
+        match (settings.mode, &config.server, &config.token) {
+            // The environment or agent.toml name a hub and a token: no wizard.
+            (_, Some(_), Some(_)) => self.start_agent(config, None).await?,
+            (Some(Mode::Local), _, _) => self.start_local(config).await?,
+            (Some(Mode::Remote), _, _) => {
+                let Some(server) = config.server.clone().or(settings.server.clone()) else {
+                    return Ok(false);
+                };
+                let lookup = server.clone();
+                let token = tokio::task::spawn_blocking(move || keychain::load(&lookup))
+                    .await
+                    .map_err(|e| UiError::new("keychain", e.to_string()))?
+                    .map_err(|e| UiError::new("keychain", e.to_string()))?;
+                let Some(token) = token else {
+                    return Ok(false);
+                };
+                let config = AgentConfig {
+                    server: Some(server),
+                    token: Some(token),
+                    ..config
+                };
+                self.start_agent(config, None).await?
+            }
+            (None, _, _) => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Local mode: starts the embedded hub in the host dir, then the agent
+    /// on it.
+    pub(super) async fn start_local(
+        self: &Arc<Desktop>,
+        config: AgentConfig,
+    ) -> Result<(), UiError> {
+        check_host_dir_free(&config).await?;
+        std::fs::create_dir_all(&config.host_dir).map_err(|e| {
+            UiError::new(
+                "host_dir",
+                format!("cannot create {}: {e}", config.host_dir.display()),
+            )
+        })?;
+        let hub = EmbeddedHub::start(
+            &config.host_dir,
+            &config.name,
+            CancellationToken::new(),
+            &self.jobs.tracker,
+        )
+        .await
+        .map_err(|e| UiError::new("local_hub", format!("{e:#}")))?;
+        let config = AgentConfig {
+            server: Some(hub.server.clone()),
+            token: Some(hub.node_token.clone()),
+            ..config
+        };
+        self.start_agent(config, Some(hub)).await
+    }
+
+    /// Starts the agent with `config` (on `hub` in local mode): its control
+    /// socket, its run, and the watch on its events, all in the app's jobs.
+    pub(super) async fn start_agent(
+        self: &Arc<Desktop>,
+        config: AgentConfig,
+        hub: Option<EmbeddedHub>,
+    ) -> Result<(), UiError> {
+        let stop_hub = |hub: &Option<EmbeddedHub>| {
+            if let Some(hub) = hub {
+                hub.stop();
+            }
+        };
+        if let Err(error) = check_host_dir_free(&config).await {
+            stop_hub(&hub);
+            return Err(error);
+        }
+        let stop = self.jobs.stop.child_token();
+        let agent = match Agent::new(config, stop.clone()).await {
+            Ok(agent) => agent,
+            Err(error) => {
+                stop_hub(&hub);
+                return Err(UiError::new("agent", error.to_string()));
+            }
+        };
+        self.failure.set(None);
+        let local = hub.is_some();
+        let admin = hub
+            .as_ref()
+            .and_then(|h| HubClient::new(&h.server, h.admin_token.clone()).ok());
+        let hub_stopped = hub.as_ref().map(|h| h.stopped.clone());
+        let socket = agent.clone();
+        let socket_stop = stop.clone();
+        self.jobs.tracker.spawn(async move {
+            if let Err(error) = control::serve(socket, socket_stop).await {
+                tracing::warn!(%error, "the control socket failed");
+            }
+        });
+        let runner = agent.clone();
+        let desktop = Arc::clone(self);
+        let ended = stop.clone();
+        self.jobs.tracker.spawn(async move {
+            let result = runner.run().await;
+            // The hub goes last: the agent ships its final logs to it.
+            stop_hub(&hub);
+            if let Err(error) = result {
+                tracing::error!(%error, "the agent stopped");
+                // It will not come back by itself (a refused token): the
+                // wizard shows again, with why.
+                ended.cancel();
+                desktop.agent.clear_if_stopped();
+                desktop.fail(error.to_string());
+            }
+        });
+        let events = agent.subscribe();
+        let desktop = Arc::clone(self);
+        let events_stop = stop.clone();
+        self.jobs
+            .tracker
+            .spawn(async move { desktop.follow_events(events, events_stop).await });
+        self.agent.put(RunningAgent {
+            agent,
+            stop,
+            local,
+            admin,
+            hub_stopped,
+            ever_connected: Arc::new(AtomicBool::new(false)),
+        });
+        self.refresh();
+        Ok(())
+    }
+
+    /// Stops the agent (leaving its containers running) and waits for it.
+    pub(super) async fn stop_agent(&self) {
+        if let Some(running) = self.agent.take() {
+            running.stop.cancel();
+            // Its jobs are in the shared tracker; wait for the agent to let go
+            // of the host dir's socket, at most a while.
+            let socket = running.agent.host().socket();
+            for _ in 0..100 {
+                if tokio::net::UnixStream::connect(&socket).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            // The embedded hub stops after the agent shipped its last logs;
+            // a new one must not start (and write its address) before the
+            // old one has removed its own.
+            if let Some(stopped) = running.hub_stopped {
+                let _ = tokio::time::timeout(Duration::from_secs(30), stopped.cancelled()).await;
+            }
+        }
+    }
+
+    /// Stops the agent and starts it again from the settings.
+    pub(super) async fn restart(self: &Arc<Desktop>) -> Result<(), UiError> {
+        self.stop_agent().await;
+        match self.start_from_settings().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(UiError::new(
+                "not_set_up",
+                "Saved. Gantry is not set up yet: choose a hub or local mode first",
+            )),
+            Err(error) => {
+                self.fail(error.message.clone());
+                Err(error)
+            }
+        }
+    }
+
+    /// Keeps why the agent cannot run, and shows it.
+    pub(super) fn fail(&self, message: String) {
+        self.failure.set(Some(message));
+        self.refresh();
+    }
+
+    /// Why the agent cannot run, if it cannot.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.get()
+    }
+}
+
+/// Refuses a host dir whose socket another agent answers.
+async fn check_host_dir_free(config: &AgentConfig) -> Result<(), UiError> {
+    control::check_free(&config.host_dir).await.map_err(|_| {
+        UiError::new(
+            "host_dir",
+            format!(
+                "another Gantry agent already uses the storage folder {}; stop it (gantry agent status shows it) or choose another folder",
+                config.host_dir.display()
+            ),
+        )
+    })
+}

@@ -1,0 +1,137 @@
+//! The Settings screen's answers: the node's fields (the environment and
+//! `agent.toml` locking the ones they set), saving them (the agent restarts
+//! to use them; running containers go on and are picked up again), a new
+//! token, which notifications show, and the update server.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::Desktop;
+use crate::settings::Mode;
+use crate::view::{NodeSettings, NodeSettingsChange, Notifications, UiError};
+
+impl Desktop {
+    /// The Settings screen's fields.
+    pub fn node_settings(&self, launch_at_login: bool) -> Result<NodeSettings, UiError> {
+        let settings = self.settings();
+        let (config, locked) = crate::config::layered(&settings)
+            .map_err(|e| UiError::new("config", format!("{e:#}")))?;
+        let running = self.agent.get();
+        let local = running.as_ref().is_some_and(|r| r.local);
+        Ok(NodeSettings {
+            mode: settings.mode.map(|m| {
+                match m {
+                    Mode::Remote => "remote",
+                    Mode::Local => "local",
+                }
+                .to_owned()
+            }),
+            server: if local {
+                None
+            } else {
+                config.server.clone().or(settings.server)
+            },
+            token_saved: running.is_some(),
+            name: config.name,
+            labels: config.labels,
+            max_tasks: u32::try_from(config.max_tasks).unwrap_or(u32::MAX),
+            host_dir: config.host_dir.display().to_string(),
+            with_local_storage: config.with_local_storage,
+            delete_task_dir_on_finish: config.delete_task_dir_on_finish,
+            delete_task_dir_on_failure: config.delete_task_dir_on_failure,
+            notifications: settings.notify.into(),
+            launch_at_login,
+            locked,
+        })
+    }
+
+    /// Keeps the Settings screen's fields and restarts the agent with them
+    /// (running containers go on and are picked up again).
+    pub async fn save_node_settings(
+        self: &Arc<Desktop>,
+        change: NodeSettingsChange,
+    ) -> Result<(), UiError> {
+        let name = change.name.trim().to_owned();
+        if name.is_empty() {
+            return Err(UiError::new("bad_setting", "Give this computer a name"));
+        }
+        if change.max_tasks == 0 {
+            return Err(UiError::new(
+                "bad_setting",
+                "Max concurrent tasks must be 1 or more",
+            ));
+        }
+        let labels: Vec<String> = change
+            .labels
+            .iter()
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if let Some(bad) = labels.iter().find(|l| l.chars().any(char::is_whitespace)) {
+            return Err(UiError::new(
+                "bad_setting",
+                format!(
+                    "The label \"{bad}\" has a space in it; write labels as key=value or one word"
+                ),
+            ));
+        }
+        let host_dir = PathBuf::from(change.host_dir.trim());
+        if !host_dir.is_absolute() {
+            return Err(UiError::new(
+                "bad_setting",
+                "The storage folder must be a full path, e.g. /home/you/gantry",
+            ));
+        }
+        if host_dir != self.host_dir() && !self.status.borrow().tasks.is_empty() {
+            // Their records and spools live in the old folder: an agent in a
+            // new one would not pick them up.
+            return Err(UiError::new(
+                "bad_setting",
+                "Tasks are running in the current storage folder: let them finish (or cancel them) before moving it",
+            ));
+        }
+        self.settings.update(|s| {
+            s.name = Some(name);
+            s.labels = Some(labels);
+            s.max_tasks = Some(change.max_tasks as usize);
+            s.host_dir = Some(host_dir);
+            s.with_local_storage = Some(change.with_local_storage);
+            s.delete_task_dir_on_finish = Some(change.delete_task_dir_on_finish);
+            s.delete_task_dir_on_failure = Some(change.delete_task_dir_on_failure);
+        })?;
+        self.restart().await
+    }
+
+    /// Checks a new token against the hub now in use, keeps it in the
+    /// keychain, and restarts the agent with it.
+    pub async fn replace_token(self: &Arc<Desktop>, token: String) -> Result<(), UiError> {
+        let settings = self.settings();
+        let server = crate::config::resolve(&settings)
+            .ok()
+            .and_then(|c| c.server)
+            .or(settings.server.clone())
+            .filter(|_| settings.mode != Some(Mode::Local))
+            .ok_or_else(|| {
+                UiError::new(
+                    "not_remote",
+                    "This computer is not connected to a hub; there is no token to replace",
+                )
+            })?;
+        self.connect(server, token, None).await
+    }
+
+    /// Keeps which notifications show.
+    pub fn set_notifications(&self, notifications: Notifications) -> Result<(), UiError> {
+        self.settings
+            .update(|s| s.notify = notifications.into())
+            .map(|_| ())
+    }
+
+    /// Keeps the update server (`None`: updates off). Only desktop.json
+    /// changes: the agent goes on as it is.
+    pub fn set_update_endpoint(&self, endpoint: Option<String>) -> Result<(), UiError> {
+        self.settings
+            .update(|s| s.update_endpoint = endpoint)
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,309 @@
+//! The setup wizard's answers: what this computer offers (the keychain,
+//! Docker, NVIDIA GPUs) and its two choices: a hub elsewhere with a node
+//! token, or local mode.
+//!
+//! A hub and token are checked before anything is kept, and each way the
+//! check fails has its own code and sentence, so the wizard can say what to
+//! fix (the address, the token, the kind of token).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry_agent::config::{AgentConfig, default_host_dir};
+use gantry_agent::monitor::Monitor;
+use gantry_client::{ClientError, HubClient, Token};
+
+use super::Desktop;
+use crate::keychain;
+use crate::settings::Mode;
+use crate::view::{Check, Setup, UiError};
+
+impl Desktop {
+    /// What the wizard shows.
+    pub async fn setup(&self) -> Setup {
+        let settings = self.settings.get();
+        let config = crate::config::resolve(&settings).ok();
+        let host_dir = config
+            .as_ref()
+            .map(|c| c.host_dir.clone())
+            .unwrap_or_else(default_host_dir);
+        let server = config
+            .as_ref()
+            .and_then(|c| c.server.clone())
+            .or(settings.server.clone());
+        let keychain = keychain_check().await;
+        let docker_host = config.as_ref().and_then(|c| c.docker_host.clone());
+        let docker = docker_check(docker_host.as_deref()).await;
+        let gpu = gpu_check(&host_dir).await;
+        let needs_setup = !self.agent.is_running();
+        Setup {
+            needs_setup,
+            server,
+            host_dir: host_dir.display().to_string(),
+            keychain,
+            docker,
+            gpu,
+            launch_at_login: false,
+            notifications: settings.notify.into(),
+            problem: self.failure(),
+        }
+    }
+
+    /// Checks `token` against the hub at `server`, keeps it in the keychain,
+    /// remembers the choice and starts the agent.
+    pub async fn connect(
+        self: &Arc<Desktop>,
+        server: String,
+        token: String,
+        host_dir: Option<PathBuf>,
+    ) -> Result<(), UiError> {
+        let server = server.trim().trim_end_matches('/').to_owned();
+        if server.is_empty() {
+            return Err(UiError::new(
+                "bad_address",
+                "Enter the hub's address, e.g. https://hub.example.com",
+            ));
+        }
+        let token = Token::new(token);
+        if token.expose().is_empty() {
+            return Err(UiError::new(
+                "wrong_token",
+                "Paste the node token your hub's admin gave you (it starts with gantry_node_)",
+            ));
+        }
+        check_hub(&server, &token).await?;
+        let (save_server, save_token) = (server.clone(), token.clone());
+        tokio::task::spawn_blocking(move || keychain::save(&save_server, &save_token))
+            .await
+            .map_err(|e| UiError::new("keychain", e.to_string()))?
+            .map_err(|e| UiError::new("keychain", e.to_string()))?;
+        let settings = self.settings.update(|s| {
+            s.mode = Some(Mode::Remote);
+            s.server = Some(server.clone());
+            if host_dir.is_some() {
+                s.host_dir = host_dir.clone();
+            }
+        })?;
+        let config =
+            crate::config::resolve(&settings).map_err(|e| UiError::new("config", e.to_string()))?;
+        self.stop_agent().await;
+        self.start_agent(
+            AgentConfig {
+                server: Some(server),
+                token: Some(token),
+                ..config
+            },
+            None,
+        )
+        .await
+    }
+
+    /// Local mode: starts the embedded hub and the agent on it.
+    pub async fn use_local(self: &Arc<Desktop>, host_dir: Option<PathBuf>) -> Result<(), UiError> {
+        let settings = self.settings.update(|s| {
+            s.mode = Some(Mode::Local);
+            if host_dir.is_some() {
+                s.host_dir = host_dir.clone();
+            }
+        })?;
+        let config =
+            crate::config::resolve(&settings).map_err(|e| UiError::new("config", e.to_string()))?;
+        self.stop_agent().await;
+        self.start_local(config).await
+    }
+}
+
+/// Whether the OS keychain can keep the token.
+async fn keychain_check() -> Check {
+    match tokio::task::spawn_blocking(keychain::check).await {
+        Ok(Ok(())) => Check {
+            ok: true,
+            summary: "The system keychain is ready to keep the token".into(),
+            guidance: None,
+        },
+        Ok(Err(error)) => Check {
+            ok: false,
+            summary: "The system keychain cannot be used".into(),
+            guidance: Some(error.to_string()),
+        },
+        Err(error) => Check {
+            ok: false,
+            summary: "The system keychain check failed".into(),
+            guidance: Some(error.to_string()),
+        },
+    }
+}
+
+/// Whether the Docker engine at `docker_host` (the default one when `None`)
+/// answers.
+async fn docker_check(docker_host: Option<&str>) -> Check {
+    match gantry_agent::docker::Engine::connect(docker_host, Duration::from_secs(5)).await {
+        Ok(engine) => Check {
+            ok: true,
+            summary: match engine.version().await {
+                Ok(version) => format!("Docker {version} answers"),
+                Err(_) => "Docker answers".into(),
+            },
+            guidance: None,
+        },
+        Err(error) => Check {
+            ok: false,
+            summary: "Docker is not available".into(),
+            guidance: Some(format!(
+                "{error}. Install Docker Engine (on Debian or Ubuntu: sudo apt install docker.io), start it, \
+                 and add yourself to the docker group (sudo usermod -aG docker $USER, then log in again). \
+                 Tasks with executor: process run without it."
+            )),
+        },
+    }
+}
+
+/// Checks that `server` is a Gantry hub that knows `token` as a node token.
+pub(super) async fn check_hub(server: &str, token: &Token) -> Result<(), UiError> {
+    let client = HubClient::new(server, token.clone()).map_err(client_error)?;
+    client.check_node_token().await.map_err(client_error)
+}
+
+/// The wizard's words for a failed check of the hub and token.
+fn client_error(error: ClientError) -> UiError {
+    let message = error.to_string();
+    let code = match &error {
+        ClientError::BadAddress(_) => "bad_address",
+        ClientError::Unreachable { .. } | ClientError::Timeout { .. } => "unreachable",
+        ClientError::Tls { .. } => "tls",
+        ClientError::NotAHub { .. } | ClientError::Protocol { .. } => "wrong_address",
+        ClientError::Api { status: 401, .. } => {
+            return UiError::new(
+                "wrong_token",
+                "The hub does not know this token. Check that you pasted the whole node token (it starts with gantry_node_), \
+                 or ask the hub's admin for a new one (gantry hub node add NAME).",
+            );
+        }
+        ClientError::Api { status: 403, .. } => {
+            return UiError::new(
+                "wrong_kind",
+                "This is not a node token (an admin token, perhaps). Paste the node token made for this computer with gantry hub node add NAME.",
+            );
+        }
+        ClientError::Api { status: 404, .. } => "wrong_address",
+        _ => "hub_error",
+    };
+    UiError::new(code, message)
+}
+
+/// Whether NVML sees NVIDIA GPUs, measured for the host dir.
+async fn gpu_check(host_dir: &std::path::Path) -> Check {
+    let host_dir = host_dir.to_path_buf();
+    let sample = tokio::task::spawn_blocking(move || Monitor::new(&host_dir).sample()).await;
+    match sample {
+        Ok(sample) if !sample.gpus.is_empty() => Check {
+            ok: true,
+            summary: sample
+                .gpus
+                .iter()
+                .map(|g| g.name.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+            guidance: None,
+        },
+        Ok(sample) => Check {
+            ok: false,
+            summary: "No NVIDIA GPU found".into(),
+            guidance: Some(match sample.gpu_status {
+                gantry_protocol::wire::GpuStatus::Error { message } => message,
+                _ => "Tasks that need no GPU still run. For GPU tasks, install the NVIDIA driver and the NVIDIA Container Toolkit, then restart Gantry.".into(),
+            }),
+        },
+        Err(error) => Check {
+            ok: false,
+            summary: "The GPU check failed".into(),
+            guidance: Some(error.to_string()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+
+    /// A real hub on a free port, with a node token and an admin token.
+    async fn hub() -> (String, String, String, tempfile::TempDir, CancellationToken) {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = gantry_hub::Hub::open(
+            dir.path(),
+            None,
+            gantry_hub::HubConfig::default(),
+            Arc::new(gantry_hub::SystemClock),
+        )
+        .await
+        .unwrap();
+        let node = hub.db().add_node("desk", &[], hub.now()).await.unwrap();
+        let admin = hub.db().create_admin_token("me", hub.now()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        tokio::spawn(gantry_hub::serve(
+            listener,
+            hub,
+            stop.clone().cancelled_owned(),
+        ));
+        (url, node, admin, dir, stop)
+    }
+
+    async fn code(server: &str, token: &str) -> String {
+        match check_hub(server, &Token::new(token)).await {
+            Ok(()) => "ok".into(),
+            Err(error) => {
+                assert!(!error.message.is_empty());
+                error.code
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_wizard_tells_each_failure_apart() {
+        let (url, node, admin, _dir, stop) = hub().await;
+        assert_eq!(code(&url, &node).await, "ok");
+        assert_eq!(
+            code(&format!("{url}/"), &node).await,
+            "ok",
+            "a trailing slash is fine"
+        );
+        assert_eq!(code(&url, "gantry_node_nonsense").await, "wrong_token");
+        assert_eq!(code(&url, &admin).await, "wrong_kind");
+        assert_eq!(code("hub.example.com", &node).await, "bad_address");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        assert_eq!(
+            code(&format!("http://127.0.0.1:{port}"), &node).await,
+            "unreachable"
+        );
+        assert_eq!(
+            code(&url.replace("http://", "https://"), &node).await,
+            "tls"
+        );
+        assert_eq!(
+            code(&format!("{url}/not/the/hub"), &node).await,
+            "wrong_address"
+        );
+        // Something that answers HTTP but is not a hub.
+        let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let other_url = format!("http://{}", other.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut stream, _)) = other.accept().await {
+                let mut buffer = [0u8; 1024];
+                let _ = stream.read(&mut buffer).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 5\r\n\r\nhello")
+                    .await;
+            }
+        });
+        assert_eq!(code(&other_url, &node).await, "wrong_address");
+        stop.cancel();
+    }
+}

@@ -1,0 +1,40 @@
+//! The desktop app's core, without Tauri: everything `gantry-desktop` does
+//! that needs no webview, so it is built and tested as a plain library.
+//!
+//! The app (`src-tauri`) is a shell around a [`Desktop`]: its commands,
+//! tray and notifications call it and show what it answers. Keeping Tauri
+//! out of this crate keeps the agent's hosting, the dashboard's answers and
+//! the storage browser testable with `cargo test`, no display needed.
+//!
+//! # Layout
+//!
+//! - [`desktop`]: [`Desktop`], the app's hold on the agent core, split into
+//!   the parts it keeps (the running agent, the task views, the timed pause,
+//!   the metrics history, …) and the answers it gives, one module per screen.
+//! - [`view`]: every type the UI sees; their TypeScript declarations are
+//!   generated from them ([`view::typescript`]).
+//! - [`settings`]: the app's own choices in `desktop.json`.
+//! - [`config`]: the agent's configuration, the settings layered under the
+//!   environment and `agent.toml`.
+//! - [`storage`]: the Storage screen's view of the host dir.
+//! - [`embedded_hub`]: local mode's hub, serving inside the app on loopback.
+//! - [`keychain`]: the node token in the OS keychain.
+//! - [`logs`]: a task's log, read from the spool and sent in batches.
+//!
+//! Architecture invariant: this crate does not depend on Tauri. What needs a
+//! window, the tray, a dialog or the app's plugins stays in `src-tauri`; what
+//! streams to the window is a plain `Fn(T) -> bool` here (`false`: the
+//! window went away), which the app wraps around a Tauri channel.
+
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod desktop;
+pub mod embedded_hub;
+pub mod keychain;
+pub mod logs;
+pub mod settings;
+pub mod storage;
+pub mod view;
+
+pub use desktop::Desktop;

@@ -315,37 +315,15 @@ fn spawn_signal_handler(app: AppHandle, desktop: Arc<Desktop>) {
 }
 
 /// Logs to stderr and to a file a day in `dir`, keeping two weeks.
-fn init_logging(dir: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    use tracing_subscriber::prelude::*;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GANTRY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let file = std::fs::create_dir_all(dir).ok().and_then(|_| {
-        tracing_appender::rolling::RollingFileAppender::builder()
-            .rotation(tracing_appender::rolling::Rotation::DAILY)
-            .filename_prefix("desktop")
-            .filename_suffix("log")
-            .max_log_files(14)
-            .build(dir)
-            .ok()
-    });
-    let (file_layer, guard) = match file {
-        Some(appender) => {
-            let (writer, guard) = tracing_appender::non_blocking(appender);
-            (
-                Some(
-                    tracing_subscriber::fmt::layer()
-                        .with_ansi(false)
-                        .with_writer(writer),
-                ),
-                Some(guard),
-            )
-        }
-        None => (None, None),
-    };
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(file_layer)
-        .try_init();
-    guard
+fn init_logging(dir: &Path) -> Option<gantry_logging::WorkerGuard> {
+    gantry_logging::init(&gantry_logging::Logging {
+        filter_var: "GANTRY_LOG",
+        default_filter: "info",
+        file: Some(gantry_logging::LogFile {
+            dir: dir.to_owned(),
+            prefix: "desktop",
+            suffix: Some("log"),
+            keep_days: Some(14),
+        }),
+    })
 }

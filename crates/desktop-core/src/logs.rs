@@ -1,11 +1,14 @@
-//! A task's log for the UI: read from the agent's spool file and sent in
-//! batches (every 100 ms at most), never one message per line.
+//! A task's log for the UI: read through the agent's one spool reader
+//! ([`gantry_agent::spool::Tail`], woken by the spool's own announcement of
+//! each append) and sent in batches (every 100 ms at most), never one
+//! message per line.
 
 use std::time::Duration;
 
 use gantry_agent::agent::Agent;
-use gantry_agent::spool;
+use gantry_agent::spool::{self, Tail};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::view::LogBatch;
@@ -15,92 +18,102 @@ use crate::view::LogBatch;
 const FIRST_BATCH_MAX: u64 = 2 << 20;
 /// The most sent in one later batch.
 const BATCH_MAX: usize = 512 << 10;
-/// How often a growing log is read.
+/// The least time between two batches of a growing log, unless the last
+/// one was full and more is waiting.
 const EVERY: Duration = Duration::from_millis(100);
 
-/// Sends the task's log through `send` until the task ended and every byte
-/// was sent, `send` fails (the window went away), or `cancel`.
+/// Sends the task's log through `send` until the task's output is complete
+/// and every byte was sent, `send` fails (the window went away), or `cancel`.
 pub async fn follow(
     agent: Agent,
     id: String,
     send: impl Fn(LogBatch) -> bool,
     cancel: CancellationToken,
 ) {
-    let mut offset: Option<u64> = None;
+    let opened = tokio::select! {
+        _ = cancel.cancelled() => return,
+        opened = agent.tail(&id, 0) => opened,
+    };
+    let Ok(Some(mut tail)) = opened else {
+        // No log at all (or none that can be read): the view is complete.
+        send(LogBatch {
+            text: String::new(),
+            offset: 0,
+            done: true,
+            line_ms: Vec::new(),
+        });
+        return;
+    };
+    let mut times = Times::default();
+    let from = tail
+        .len()
+        .await
+        .unwrap_or(0)
+        .saturating_sub(FIRST_BATCH_MAX);
+    tail.seek(from);
+    times.line_start = from;
     // Bytes of a UTF-8 character cut by the end of a read, kept for the next.
     let mut carry: Vec<u8> = Vec::new();
-    let mut buffer = vec![0u8; BATCH_MAX];
-    let mut times = Times::default();
+    let mut next_batch = Instant::now();
     loop {
-        let ended = !agent.holds(&id);
-        let path = agent.log_path(&id);
-        let mut text = String::new();
-        let mut line_ms = Vec::new();
-        if let Some(path) = &path
-            && let Ok(mut file) = tokio::fs::File::open(path).await
-        {
-            let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-            let from = *offset.get_or_insert_with(|| {
-                let from = size.saturating_sub(FIRST_BATCH_MAX);
-                times.line_start = from;
-                from
-            });
-            if size > from && file.seek(std::io::SeekFrom::Start(from)).await.is_ok() {
-                let want = ((size - from) as usize).min(BATCH_MAX);
-                if let Ok(read) = file.read(&mut buffer[..want]).await {
-                    times.read(path).await;
-                    line_ms = times.lines(from, &buffer[..read]);
-                    carry.extend_from_slice(&buffer[..read]);
-                    offset = Some(from + read as u64);
-                    text = take_text(&mut carry);
-                }
-            }
-            // More is waiting: read again without the pause.
-            if offset.is_some_and(|o| o < size) {
-                if !send(LogBatch {
-                    text,
-                    offset: offset.unwrap_or(0),
-                    done: false,
-                    line_ms,
-                }) {
-                    return;
-                }
-                continue;
-            }
-        }
-        if ended {
-            if !carry.is_empty() {
-                text.push_str(&String::from_utf8_lossy(&carry));
-            }
-            // The last line has no newline: it gets its time here.
-            if offset.is_some_and(|o| o > times.line_start)
-                && let Some(ms) = times.at(times.line_start)
-            {
-                line_ms.push(ms);
-            }
-            send(LogBatch {
-                text,
-                offset: offset.unwrap_or(0),
-                done: true,
-                line_ms,
-            });
+        let more = tokio::select! {
+            _ = cancel.cancelled() => return,
+            more = tail.wait() => more,
+        };
+        if !more {
+            finish(&tail, &mut times, &mut carry, &send);
             return;
         }
+        // What arrives until the batch is due goes in the same batch.
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep_until(next_batch) => {}
+        }
+        let at = tail.offset();
+        let Ok(bytes) = tail.read_now(BATCH_MAX).await else {
+            finish(&tail, &mut times, &mut carry, &send);
+            return;
+        };
+        times.read(tail.path()).await;
+        let line_ms = times.lines(at, &bytes);
+        carry.extend_from_slice(&bytes);
+        let text = take_text(&mut carry);
         if !text.is_empty()
             && !send(LogBatch {
                 text,
-                offset: offset.unwrap_or(0),
+                offset: tail.offset(),
                 done: false,
                 line_ms,
             })
         {
             return;
         }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(EVERY) => {}
-        }
+        // A full batch means more is waiting: read again without the pause.
+        next_batch = if bytes.len() == BATCH_MAX {
+            Instant::now()
+        } else {
+            Instant::now() + EVERY
+        };
     }
+}
+
+/// Sends the last batch: what a cut character left behind, and the time of
+/// the last line, which has no newline to end it.
+fn finish(tail: &Tail, times: &mut Times, carry: &mut Vec<u8>, send: &impl Fn(LogBatch) -> bool) {
+    let offset = tail.offset();
+    let mut line_ms = Vec::new();
+    if offset > times.line_start
+        && let Some(ms) = times.at(times.line_start)
+    {
+        line_ms.push(ms);
+    }
+    send(LogBatch {
+        text: String::from_utf8_lossy(carry).into_owned(),
+        offset,
+        done: true,
+        line_ms,
+    });
+    carry.clear();
 }
 
 /// The spool's time marks, read as they grow, and where the line being

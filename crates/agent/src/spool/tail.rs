@@ -97,7 +97,11 @@ impl Tail {
     pub async fn wait(&mut self) -> bool {
         let Some(length) = &mut self.length else {
             // Nobody writes it: what the file holds is all there is.
-            return false;
+            return self
+                .file
+                .metadata()
+                .await
+                .is_ok_and(|file| file.len() > self.offset);
         };
         loop {
             if *length.borrow_and_update() > self.offset {
@@ -169,7 +173,9 @@ mod tests {
         let mut tail = Tail::open(&path, 6, None).await.unwrap();
         assert_eq!(tail.len().await.unwrap(), 11);
         assert!(tail.is_complete());
+        assert!(tail.wait().await, "bytes past the offset are there to read");
         assert_eq!(tail.next(1024).await.unwrap().unwrap(), "world");
+        assert!(!tail.wait().await, "at the end, nothing more will come");
         assert_eq!(tail.next(1024).await.unwrap(), None);
         tail.seek(0);
         assert_eq!(tail.read_now(5).await.unwrap(), "hello");

@@ -209,10 +209,7 @@ fn update(
     let failure = desktop.failure();
     let line = status_line(status, failure.as_deref());
     let set_up = status.connection != Connection::Setup;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now = gantry_desktop_core::clock::now_ms();
     let results = [
         items.status.set_text(&line),
         items.pause.set_text(if status.paused {

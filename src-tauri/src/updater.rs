@@ -11,6 +11,7 @@
 //! The plugin verifies each download's signature against the key before
 //! anything is installed.
 
+use gantry_desktop_core::clock::now_ms;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -501,13 +502,6 @@ fn available(update: &Update) -> AvailableUpdate {
             .date
             .map(|d| i64::try_from(d.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)),
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Checks a little after the start, then every six hours; a new version

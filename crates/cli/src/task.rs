@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
+use gantry_agent::clock::now_ms;
 use gantry_agent::host::LocalHub;
 use gantry_client::{ClientError, HubClient, Token};
 use gantry_protocol::job::Format;
@@ -295,13 +296,6 @@ fn truncate(text: &str, width: usize) -> String {
         out.push('…');
         out
     }
-}
-
-fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn age(now: Millis, then: Millis) -> String {

@@ -89,14 +89,6 @@ impl std::fmt::Debug for Desktop {
     }
 }
 
-/// Now, in ms since the epoch, as the UI's times are.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl Desktop {
     /// The app with no agent yet; `settings_path` is its settings file.
     pub fn new(settings_path: PathBuf, settings: Settings) -> Arc<Desktop> {

@@ -19,7 +19,8 @@
 //! - [`storage`]: the Storage screen's view of the host dir.
 //! - [`embedded_hub`]: local mode's hub, serving inside the app on loopback.
 //! - [`keychain`]: the node token in the OS keychain.
-//! - [`logs`]: a task's log, read from the spool and sent in batches.
+//! - [`logs`]: a task's log, read through the agent's spool `Tail` and sent
+//!   in batches.
 //!
 //! Architecture invariant: this crate does not depend on Tauri. What needs a
 //! window, the tray, a dialog or the app's plugins stays in `src-tauri`; what
@@ -38,3 +39,6 @@ pub mod storage;
 pub mod view;
 
 pub use desktop::Desktop;
+/// The agent's clock (ms since the epoch), so the app reads the time as the
+/// core and the agent do.
+pub use gantry_agent::clock;

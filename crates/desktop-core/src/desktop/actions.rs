@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Desktop, now_ms};
+use gantry_agent::clock::now_ms;
+
+use super::Desktop;
 use crate::view::UiError;
 
 /// A pause of every task that ends by itself ("Pause for 1 hour"): when, and

@@ -16,7 +16,9 @@ use gantry_agent::record::Records;
 use gantry_protocol::job::JobSpec;
 use gantry_protocol::wire::Task;
 
-use super::{Desktop, now_ms};
+use gantry_agent::clock::now_ms;
+
+use super::Desktop;
 use crate::view::{OutputView, TaskDetail, TaskState, TaskUsage, TaskView, TimelineEntry, UiError};
 
 /// What Task detail shows of each task seen: its spec and state timeline,

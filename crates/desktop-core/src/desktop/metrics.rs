@@ -10,7 +10,9 @@ use std::time::Duration;
 use gantry_agent::monitor::Monitor;
 use tokio::sync::broadcast;
 
-use super::{Desktop, now_ms};
+use gantry_agent::clock::now_ms;
+
+use super::Desktop;
 use crate::view::MetricsSample;
 
 /// Samples kept: five minutes at one a second.

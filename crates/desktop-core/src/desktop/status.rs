@@ -15,7 +15,9 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::detail::TaskDetails;
-use super::{Desktop, now_ms};
+use gantry_agent::clock::now_ms;
+
+use super::Desktop;
 use crate::view::{Connection, Status, TaskState, TaskView};
 
 /// How many ended tasks the UI lists.

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use gantry_testkit::{AgentLaunch, HubChild, Process, hub_admin, hub_serve, until_blocking};
+use gantry_testkit::{
+    AgentLaunch, HubChild, Process, as_admin, hub_admin, hub_serve, until_blocking,
+};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
@@ -71,10 +73,8 @@ impl Setup {
     }
 
     fn gantry(&self, args: &[&str]) -> Output {
-        Command::new(GANTRY)
+        as_admin(Path::new(GANTRY), &self.url, &self.admin)
             .args(args)
-            .env("GANTRY_SERVER", &self.url)
-            .env("GANTRY_ADMIN_TOKEN", &self.admin)
             .env("GANTRY_HOST_DIR", self.host_dir())
             .output()
             .unwrap()

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use gantry_client::{HubClient, Next, Token};
 use gantry_protocol::wire::{RegisterRequest, TaskEvent};
-use gantry_testkit::{HubChild, hub_admin, hub_serve};
+use gantry_testkit::{HubChild, as_admin, hub_admin, hub_serve};
 use serde_json::Value;
 
 const GANTRY: &str = env!("CARGO_BIN_EXE_gantry");
@@ -59,10 +59,8 @@ impl Hub {
 
     /// Runs `gantry ARGS` with this hub's address and admin token in the environment.
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(GANTRY)
+        as_admin(Path::new(GANTRY), &self.url, &self.admin)
             .args(args)
-            .env("GANTRY_SERVER", &self.url)
-            .env("GANTRY_ADMIN_TOKEN", &self.admin)
             .output()
             .unwrap()
     }

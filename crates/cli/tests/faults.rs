@@ -12,12 +12,14 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::process::{ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use gantry_testkit::engine::{PrivateEngine, remove_labeled};
 use gantry_testkit::services::{docker_command, stdout_of};
-use gantry_testkit::{AgentLaunch, HubChild, Process, docker_ready, hub_admin, hub_serve, image};
+use gantry_testkit::{
+    AgentLaunch, HubChild, Process, as_admin, docker_ready, hub_admin, hub_serve, image,
+};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
@@ -257,12 +259,9 @@ impl Rig {
 
     /// Runs the `gantry` command against the hub as the admin.
     fn gantry(&self, args: &[&str]) -> Output {
-        Command::new(GANTRY)
+        as_admin(Path::new(GANTRY), &self.url, &self.admin)
             .args(args)
-            .env("GANTRY_SERVER", &self.url)
-            .env("GANTRY_ADMIN_TOKEN", &self.admin)
             .env("GANTRY_HOST_DIR", self.host_dir())
-            .stdin(Stdio::null())
             .output()
             .unwrap()
     }

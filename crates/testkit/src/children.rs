@@ -184,6 +184,18 @@ pub fn hub_admin(gantry: &Path, data: &Path, args: &[&str]) -> std::io::Result<S
     one_line(args, &hub_admin_command(gantry, data, args).output()?)
 }
 
+/// The `gantry` CLI as the hub's admin: the hub's address and the admin
+/// token in the environment, as a person's shell holds them, and stdin
+/// closed; the caller adds the arguments.
+pub fn as_admin(gantry: &Path, url: &str, admin: &str) -> Command {
+    let mut command = Command::new(gantry);
+    command
+        .env("GANTRY_SERVER", url)
+        .env("GANTRY_ADMIN_TOKEN", admin)
+        .stdin(Stdio::null());
+    command
+}
+
 /// A running `gantry hub serve` and the address it said it listens on.
 #[derive(Debug)]
 pub struct HubChild {

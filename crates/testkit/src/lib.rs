@@ -43,7 +43,7 @@ pub mod wait;
 #[cfg(feature = "agents")]
 pub mod world;
 
-pub use children::{AgentLaunch, HubChild, Process, hub_admin, hub_serve};
+pub use children::{AgentLaunch, HubChild, Process, as_admin, hub_admin, hub_serve};
 pub use hub::{Backend, TestHub, expect_error};
 pub use scratch::Scratch;
 pub use services::{docker, docker_ready, image, registry, required};

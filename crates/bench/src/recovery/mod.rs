@@ -16,27 +16,27 @@
 
 mod api;
 mod report;
+mod rig;
 
 pub use report::report;
 
 use std::collections::{HashMap, HashSet};
-use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use gantry_testkit::children::{agent_connected, agent_status};
-use gantry_testkit::engine::remove_labeled;
-use gantry_testkit::procfs::{self, Memory};
+use gantry_testkit::procfs::Memory;
 use gantry_testkit::services::docker_command;
-use gantry_testkit::{AgentLaunch, HubChild, Process, Scratch, image};
+use gantry_testkit::{Process, image};
 use serde_json::Value;
 
 use crate::hub::{start_hub, stop_hub};
 use crate::record::{ms, sorted};
-use crate::{built, docker_with_image, hub_admin, say, tail};
+use crate::{built, docker_with_image, say, tail};
 use api::HubApi;
+use rig::{Rig, append, exited, memory, spawn_agent, stop_agent, wait_until};
 
 /// How many tasks run while the agent is killed, and its `--max-tasks`.
 const TASKS: usize = 4;
@@ -187,93 +187,6 @@ pub async fn run(options: &Options) -> Result<Figures> {
         "part 1 (re-attach after SIGKILL) failed, so nothing is recorded; part 2's figures are above",
     )?;
     Ok(Figures { reattach, outage })
-}
-
-/// One part's hub, with an admin and a node, how its agent starts, and the
-/// guards that clean up after it.
-struct Rig {
-    // Fields drop in this order: the hub, then what the agents left on the
-    // engine, then the folder.
-    hub: HubChild,
-    api: HubApi,
-    leftovers: Leftovers,
-    launch: AgentLaunch,
-    data: PathBuf,
-    hub_log: PathBuf,
-    agent_log: PathBuf,
-    socket: PathBuf,
-    /// Held for its life: the folder goes with the rig.
-    _scratch: Scratch,
-}
-
-impl Rig {
-    /// A fresh folder named for `part`, and a hub on a free port with an
-    /// admin and the node `node`, whose agent runs `max_tasks` at most.
-    async fn start(gantry: &Path, part: &str, node: String, max_tasks: usize) -> Result<Rig> {
-        let scratch = Scratch::named(part)?;
-        let leftovers = Leftovers {
-            node: node.clone(),
-            tasks: Vec::new(),
-        };
-        let data = scratch.path().join("hub");
-        let hub_log = scratch.path().join("hub.log");
-        let admin = hub_admin(
-            gantry,
-            &data,
-            &["hub", "token", "create", "--admin", "bench"],
-        )
-        .await?;
-        let token = hub_admin(gantry, &data, &["hub", "node", "add", &node]).await?;
-        let hub = start_hub(gantry, &data, "127.0.0.1:0", append(&hub_log)?)?;
-        let api = HubApi::new(&hub.url(""), &admin)?;
-        let host_dir = scratch.path().join("agent");
-        let launch = AgentLaunch {
-            gantry: gantry.to_owned(),
-            server: hub.url(""),
-            token,
-            name: node,
-            host_dir: host_dir.clone(),
-            config_home: scratch.path().to_owned(),
-            docker_host: None,
-            args: vec!["--max-tasks".into(), max_tasks.to_string()],
-        };
-        Ok(Rig {
-            hub,
-            api,
-            leftovers,
-            launch,
-            data,
-            hub_log,
-            agent_log: scratch.path().join("agent.log"),
-            socket: host_dir.join("agent.sock"),
-            _scratch: scratch,
-        })
-    }
-
-    /// Starts the agent on the rig's host dir and waits until it reached
-    /// the hub.
-    async fn agent(&self) -> Result<Process> {
-        let agent = spawn_agent(&self.launch, &self.agent_log)?;
-        wait_connected(&agent, &self.socket, &self.agent_log).await?;
-        Ok(agent)
-    }
-
-    /// Submits `job` as the admin; its containers are removed with the rig.
-    async fn submit(&mut self, job: &Value) -> Result<String> {
-        let id = self.api.submit(job).await?;
-        self.leftovers.tasks.push(id.clone());
-        Ok(id)
-    }
-
-    /// Polls `done` until it holds, while the agent lives (see [`wait_until`]).
-    async fn wait(
-        &self,
-        agent: &Process,
-        what: &str,
-        done: impl AsyncFnMut() -> Result<bool>,
-    ) -> Result<()> {
-        wait_until(agent, &self.agent_log, what, done).await
-    }
 }
 
 /// Part 1.
@@ -707,52 +620,6 @@ async fn catch_up(
     })
 }
 
-/// Starts `gantry agent start` as `launch` says, appending its stderr to `log`.
-fn spawn_agent(launch: &AgentLaunch, log: &Path) -> Result<Process> {
-    Process::spawn(
-        launch
-            .command()
-            .env("PULL_ALWAYS", "false")
-            .stdout(Stdio::null())
-            .stderr(append(log)?),
-    )
-    .context("cannot start the agent")
-}
-
-/// Whether the agent has exited: a process that exited (a zombie, or reaped)
-/// is not alive.
-fn exited(agent: &Process) -> bool {
-    !procfs::alive(agent.pid())
-}
-
-/// The agent's memory; zeros once it is gone.
-fn memory(agent: &Process) -> Memory {
-    procfs::memory(agent.pid()).unwrap_or_default()
-}
-
-/// SIGTERM, as a service manager would send, then SIGKILL after 30 s.
-fn stop_agent(mut agent: Process) {
-    if agent.terminate(Duration::from_secs(30)).is_none() {
-        say("bench recovery: the agent ignored SIGTERM for 30 s and was killed");
-    }
-}
-
-/// The containers and networks a run's agent left, removed on drop: a
-/// killed agent cannot remove its own.
-struct Leftovers {
-    node: String,
-    tasks: Vec<String>,
-}
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        let labels: Vec<String> = std::iter::once(format!("gantry.node={}", self.node))
-            .chain(self.tasks.iter().map(|id| format!("gantry.task={id}")))
-            .collect();
-        remove_labeled(None, &labels);
-    }
-}
-
 /// The tasks a status lists, with their states.
 fn held(status: &Value) -> Vec<(String, String)> {
     status["tasks"]
@@ -778,37 +645,6 @@ fn all_running(status: &Value, ids: &[String]) -> bool {
         held.iter()
             .any(|(held, state)| held == id && state == "running")
     })
-}
-
-/// Waits until a freshly spawned agent's status says connected.
-async fn wait_connected(agent: &Process, socket: &Path, log: &Path) -> Result<()> {
-    wait_until(agent, log, "the agent to connect", async || {
-        Ok(agent_connected(socket).await)
-    })
-    .await
-}
-
-/// Polls `done` every [`POLL`] until it holds, for at most [`STEP_LIMIT`];
-/// fails at once if the agent exits meanwhile.
-async fn wait_until(
-    agent: &Process,
-    log: &Path,
-    what: &str,
-    mut done: impl AsyncFnMut() -> Result<bool>,
-) -> Result<()> {
-    let started = Instant::now();
-    loop {
-        if done().await? {
-            return Ok(());
-        }
-        if exited(agent) {
-            bail!("the agent exited while waiting for {what}{}", tail(log));
-        }
-        if started.elapsed() > STEP_LIMIT {
-            bail!("waited {} s for {what}{}", STEP_LIMIT.as_secs(), tail(log));
-        }
-        tokio::time::sleep(POLL).await;
-    }
 }
 
 /// The bytes of a task's spool files, `HOST_DIR/tasks/<id>/logs/*`.
@@ -852,15 +688,6 @@ impl LineCheck {
         self.doubled += other.doubled;
         self.garbled += other.garbled;
     }
-}
-
-/// Opens `path` for appending, creating it.
-fn append(path: &Path) -> Result<std::fs::File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))
 }
 
 #[cfg(test)]

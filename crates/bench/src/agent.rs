@@ -85,7 +85,7 @@ fn seq_bytes(n: u64) -> u64 {
 pub async fn run(options: &Options) -> Result<Figures> {
     let gantry = built("GANTRY_BENCH_CLI")?;
     docker_with_image()?;
-    let scratch = Scratch::named("agent")?;
+    let scratch = Scratch::named("bench-agent")?;
     let data = scratch.path().join("hub");
     let admin = hub_admin(
         &gantry,

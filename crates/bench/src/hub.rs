@@ -249,7 +249,7 @@ fn check_open_files(nodes: usize) -> Result<()> {
 
 /// One run: a fresh hub with `nodes` nodes, `tasks` tasks dispatched.
 async fn measure(gantry: &Path, nodes: usize, tasks: usize) -> Result<Figures> {
-    let scratch = Scratch::named(&format!("hub-{nodes}"))?;
+    let scratch = Scratch::named(&format!("bench-hub-{nodes}"))?;
     let data = scratch.path().join("data");
     let log = scratch.path().join("hub.log");
     let started = Instant::now();

@@ -136,7 +136,7 @@ pub async fn run(options: &Options) -> Result<Figures> {
     let docker = docker_words(docker_host.as_deref());
     say(format!("bench desktop: Docker: {docker}"));
 
-    let scratch = Scratch::named("desktop")?;
+    let scratch = Scratch::named("bench-desktop")?;
     let data = scratch.path().join("hub");
     let floor_token = hub_admin(&gantry, &data, &["hub", "node", "add", "floor"]).await?;
     let app_token = hub_admin(&gantry, &data, &["hub", "node", "add", "desktop"]).await?;

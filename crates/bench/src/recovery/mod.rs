@@ -192,7 +192,7 @@ pub async fn run(options: &Options) -> Result<Figures> {
 /// Part 1.
 async fn reattach(gantry: &Path, rounds: usize) -> Result<Reattach> {
     let node = format!("bench-recovery-{}", std::process::id());
-    let mut rig = Rig::start(gantry, "recovery-reattach", node, TASKS).await?;
+    let mut rig = Rig::start(gantry, "bench-recovery-reattach", node, TASKS).await?;
     say("bench recovery: floor, an agent with no tasks from spawn to connected");
     let mut boot_ms = Vec::new();
     for round in 0..=rounds {
@@ -446,7 +446,7 @@ async fn docker_reattach_floor(node: &str, tasks: usize) -> Result<Duration> {
 /// Part 2.
 async fn outage(gantry: &Path, outage_secs: u64) -> Result<Outage> {
     let node = format!("bench-outage-{}", std::process::id());
-    let mut rig = Rig::start(gantry, "recovery-outage", node, 1).await?;
+    let mut rig = Rig::start(gantry, "bench-recovery-outage", node, 1).await?;
     let agent = rig.agent().await?;
     tokio::time::sleep(IDLE_SETTLE).await;
     let idle = memory(&agent);

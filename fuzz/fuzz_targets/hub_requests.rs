@@ -32,19 +32,9 @@ fn fixture() -> &'static Fixture {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let (router, admin, node, task) = runtime.block_on(async {
-            let hub = Hub::open(
-                dir.path(),
-                None,
-                HubConfig::default(),
-                Arc::new(SystemClock),
-            )
-            .await
-            .unwrap();
-            let admin = hub
-                .db()
-                .create_admin_token("fuzz", hub.now())
-                .await
-                .unwrap();
+            let (hub, admin) =
+                gantry_testkit::hub::open(dir.path(), None, HubConfig::default(), Arc::new(SystemClock))
+                    .await;
             let node = hub.db().add_node("fuzz", &[], hub.now()).await.unwrap();
             let spec = gantry_protocol::JobSpec {
                 image: Some("busybox".into()),

@@ -8,18 +8,20 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{Desktop, Driver, Keyring, choose_local_mode, open_screen, until};
+use gantry_testkit::desktop::{Desktop, Keyring, desktop_ready};
+use gantry_testkit::{Process, World, until};
+use support::{Driver, choose_local_mode, open_screen};
 
 /// A hub in this process, with a node token for the app and an admin token
 /// for the CLI.
 struct Hub {
-    world: gantry_tests::World,
+    world: World,
     node_token: String,
     admin_token: String,
 }
 
 async fn hub() -> Hub {
-    let world = gantry_tests::World::start().await.expect("Docker is ready");
+    let world = World::start().await.expect("Docker is ready");
     let now = world.hub.now();
     let node_token = world.hub.db().add_node("desk", &[], now).await.unwrap();
     let admin_token = world.hub.db().create_admin_token("cli", now).await.unwrap();
@@ -36,7 +38,7 @@ fn job_file(desktop: &Desktop, name: &str, script: &str) -> std::path::PathBuf {
         &path,
         format!(
             "name: {name}\nimage: {}\ncommand: [sh, -c, '{script}']\n",
-            gantry_tests::image()
+            gantry_testkit::image()
         ),
     )
     .unwrap();
@@ -91,7 +93,7 @@ async fn state_of(driver: &Driver, id: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_wizard_keychain_live_log_notification_and_tray() {
-    if !support::desktop_ready() {
+    if !desktop_ready() {
         return;
     }
     let desktop = Desktop::start().await;
@@ -214,9 +216,9 @@ async fn first_run_wizard_keychain_live_log_notification_and_tray() {
     tray.click(pause.id).await;
     let container = until(30, "the container to be paused", async || {
         let ids =
-            gantry_tests::docker(&["ps", "-q", "--filter", &format!("label=gantry.task={id}")]);
+            gantry_testkit::docker(&["ps", "-q", "--filter", &format!("label=gantry.task={id}")]);
         let first = ids.lines().next()?.to_owned();
-        (gantry_tests::docker(&["inspect", "-f", "{{.State.Paused}}", &first]) == "true")
+        (gantry_testkit::docker(&["inspect", "-f", "{{.State.Paused}}", &first]) == "true")
             .then_some(first)
     })
     .await;
@@ -237,7 +239,7 @@ async fn first_run_wizard_keychain_live_log_notification_and_tray() {
     let resume = tray.entry("Resume all").await;
     tray.click(resume.id).await;
     until(30, "the container to run again", async || {
-        (gantry_tests::docker(&["inspect", "-f", "{{.State.Paused}}", &container]) == "false")
+        (gantry_testkit::docker(&["inspect", "-f", "{{.State.Paused}}", &container]) == "false")
             .then_some(())
     })
     .await;
@@ -286,13 +288,13 @@ async fn first_run_wizard_keychain_live_log_notification_and_tray() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hidden_start_then_a_second_launch_shows_the_first() {
-    if !support::desktop_ready() {
+    if !desktop_ready() {
         return;
     }
     let desktop = Desktop::start().await;
     let hub = hub().await;
     // Configured through the environment, as a power user or a test can: no wizard.
-    let mut first = support::Process(
+    let mut first = Process(
         desktop
             .command(support::app_binary())
             .arg("--hidden")
@@ -317,7 +319,7 @@ async fn hidden_start_then_a_second_launch_shows_the_first() {
         "--hidden shows no window"
     );
 
-    let mut second = support::Process(
+    let mut second = Process(
         desktop
             .command(support::app_binary())
             .stdout(Stdio::null())
@@ -390,7 +392,7 @@ async fn hidden_start_then_a_second_launch_shows_the_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_mode_runs_a_task_submitted_with_no_server() {
-    if !support::desktop_ready() {
+    if !desktop_ready() {
         return;
     }
     let desktop = Desktop::start().await;
@@ -491,7 +493,7 @@ async fn keychain_problem_is_said(keyring: Keyring, words: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_keychain_is_said_with_what_to_do() {
-    if !support::desktop_ready() {
+    if !desktop_ready() {
         return;
     }
     keychain_problem_is_said(Keyring::Missing, "install and start a keyring").await;
@@ -499,7 +501,7 @@ async fn a_missing_keychain_is_said_with_what_to_do() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_keychain_is_said_with_what_to_do() {
-    if !support::desktop_ready() {
+    if !desktop_ready() {
         return;
     }
     keychain_problem_is_said(Keyring::Locked, "locked").await;
@@ -507,7 +509,7 @@ async fn a_locked_keychain_is_said_with_what_to_do() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_token_brings_the_wizard_back_with_why() {
-    if !support::desktop_ready() {
+    if !desktop_ready() {
         return;
     }
     let desktop = Desktop::start().await;
@@ -532,7 +534,7 @@ async fn a_refused_token_brings_the_wizard_back_with_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_screens_against_the_real_agent() {
-    if !support::desktop_ready() {
+    if !desktop_ready() {
         return;
     }
     let desktop = Desktop::start().await;
@@ -605,7 +607,7 @@ async fn dashboard_screens_against_the_real_agent() {
     // the timeline and the exit code.
     open_screen(&driver, "new-task").await;
     let image = driver.wait("[data-testid=new-task-image]", 10).await;
-    driver.type_text(&image, &gantry_tests::image()).await;
+    driver.type_text(&image, &gantry_testkit::image()).await;
     let command = driver.wait("[data-testid=new-task-command]", 10).await;
     driver
         .type_text(&command, "sh -c 'echo greeting $WHO; echo done'")
@@ -632,7 +634,7 @@ async fn dashboard_screens_against_the_real_agent() {
     let spec = driver
         .wait_text("[data-testid=task-spec]", 30, |t| !t.is_empty())
         .await;
-    assert!(spec.contains(&gantry_tests::image()), "{spec}");
+    assert!(spec.contains(&gantry_testkit::image()), "{spec}");
     assert!(spec.contains("WHO"), "{spec}");
     picture(&driver, "app-task-detail").await;
 
@@ -643,7 +645,7 @@ async fn dashboard_screens_against_the_real_agent() {
         &job,
         format!(
             "name: results\nimage: {}\ncommand: [sh, -c, 'mkdir -p out && echo kept > out/r.txt']\noutputs: [out/r.txt]\n",
-            gantry_tests::image()
+            gantry_testkit::image()
         ),
     )
     .unwrap();

@@ -16,7 +16,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{Desktop, Driver, choose_local_mode, open_screen};
+use gantry_testkit::desktop::Desktop;
+use support::{Driver, choose_local_mode, open_screen};
 
 /// The Debian package's name, from the product name.
 const PACKAGE: &str = "gantry";
@@ -352,7 +353,7 @@ async fn signed_packages_verify_install_run_and_remove() {
     // Installing: only onto a machine without Gantry, never over a copy a
     // person installed.
     assert!(
-        support::running_as_root(),
+        gantry_testkit::procfs::running_as_root(),
         "the package test installs with dpkg and needs root; unset GANTRY_DIST_DIR to skip it"
     );
     assert!(

@@ -68,7 +68,7 @@ pub fn run(options: &Options) -> Result<PathBuf> {
     let mut keys = gantry_dist();
     keys.arg("keys");
     key_args(&mut keys);
-    let (status, stdout) = output(&mut keys)?;
+    let (status, stdout) = exec::output(&mut keys)?;
     if !status.success() {
         bail!("gantry-dist keys failed ({status})");
     }
@@ -149,19 +149,11 @@ fn build_release(updater_key: &str) -> Result<PathBuf> {
             "gantry-desktop",
             "-p",
             "gantry-cli",
-            "--message-format=json-render-diagnostics",
         ])
         .env("GANTRY_UPDATER_PUBKEY", updater_key);
-    let (status, stdout) = output(&mut command)?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", exec::describe(&command));
-    }
-    let text = String::from_utf8_lossy(&stdout);
-    let desktop = text
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "gantry-desktop")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+    let built = exec::build(&mut command)?;
+    let desktop = built
+        .get("gantry-desktop")
         .context("cargo built no gantry-desktop executable")?;
     let folder = desktop
         .parent()
@@ -171,24 +163,4 @@ fn build_release(updater_key: &str) -> Result<PathBuf> {
         bail!("cargo built no gantry executable beside gantry-desktop");
     }
     Ok(folder)
-}
-
-/// Runs `command` with its stdout captured and its stderr shown, and stops
-/// it when the person interrupts xtask (as `exec::run` does for the others).
-fn output(command: &mut Command) -> Result<(std::process::ExitStatus, Vec<u8>)> {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("cannot start `{}`", exec::describe(command)))?;
-    let mut stdout = child.stdout.take().context("stdout was piped")?;
-    // A thread drains stdout, so the child never blocks on a full pipe
-    // while this thread watches for an interrupt.
-    let reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stdout, &mut bytes);
-        bytes
-    });
-    let status = exec::wait(child)?;
-    Ok((status, reader.join().unwrap_or_default()))
 }

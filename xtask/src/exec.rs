@@ -1,9 +1,10 @@
 //! Running child processes: each step is announced, a wait notices Ctrl-C,
 //! and a failure names the command that failed.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -131,6 +132,60 @@ pub fn run(command: &mut Command) -> Result<()> {
         bail!("`{}` failed ({status})", describe(command));
     }
     Ok(())
+}
+
+/// Runs `command` with its stdout captured and its stderr shown, and stops
+/// it when the person interrupts xtask (as `exec::run` does for the others).
+pub fn output(command: &mut Command) -> Result<(std::process::ExitStatus, Vec<u8>)> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", describe(command)))?;
+    let mut stdout = child.stdout.take().context("stdout was piped")?;
+    // A thread drains stdout, so the child never blocks on a full pipe
+    // while this thread watches for an interrupt.
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut bytes);
+        bytes
+    });
+    let status = wait(child)?;
+    Ok((status, reader.join().unwrap_or_default()))
+}
+
+/// Runs a `cargo build` command with cargo's JSON report on stdout, and
+/// returns the executables it built by target name, read from that report
+/// so that any target dir works.
+pub fn build(command: &mut Command) -> Result<HashMap<String, PathBuf>> {
+    command.arg("--message-format=json-render-diagnostics");
+    let (status, stdout) = output(command)?;
+    let messages: Vec<serde_json::Value> = String::from_utf8_lossy(&stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    if !status.success() {
+        // cargo renders rustc's errors on stderr, but reports its own (a
+        // failed build script, say) only in these messages.
+        let rendered: Vec<_> = messages
+            .iter()
+            .filter_map(|m| m["message"]["rendered"].as_str())
+            .collect();
+        bail!(
+            "`{}` failed ({status}):\n{}",
+            describe(command),
+            rendered.join("\n")
+        );
+    }
+    Ok(messages
+        .iter()
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter_map(|m| {
+            let name = m["target"]["name"].as_str()?;
+            let executable = m["executable"].as_str()?;
+            Some((name.to_owned(), PathBuf::from(executable)))
+        })
+        .collect())
 }
 
 /// Waits for `child`, but gives up when the person interrupts: the child is

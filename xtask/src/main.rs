@@ -61,6 +61,12 @@ USAGE:
         and runs the hub alone, `gantry hub serve ARGS...`
         (e.g. --headless -- --listen 127.0.0.1:9000).
 
+    cargo xtask bench NAME [OPTIONS]
+        Builds what the benchmark NAME measures (release builds of the CLI,
+        and of the desktop app with its UI), starts the Docker engine with
+        the test image where it needs one, and runs it: the gantry-bench
+        binary of crates/bench, in the dev profile, in the workspace root.
+
     cargo xtask bench hub [--nodes 100,1000] [--tasks 200] [--no-record]
         Load-tests a release build of the hub on 127.0.0.1: N simulated
         agents long-poll for work while an admin submits tasks one at a time.
@@ -91,13 +97,14 @@ USAGE:
         failed part 1 still runs part 2, then fails and records nothing.
 
     cargo xtask bench desktop [--seconds N] [--no-record]
-        Measures the desktop app's idle footprint with a release build on a
-        private desktop (its own D-Bus session bus, GNOME Keyring, dbusmock
-        notification server and tray host, Xvfb), connected to a hub on this
-        machine and the Docker engine that `test` uses: the app and all its
-        WebKit processes, their total RSS (mean and max of 1 s samples), PSS
-        and CPU over N seconds (default 60), started with --hidden and with
-        its window shown, against the headless agent idle in the same run.
+        Measures the desktop app's idle footprint with a release build on
+        the desktop tests' private desktop (its own D-Bus session bus, GNOME
+        Keyring, dbusmock notification server, a tray watcher, Xvfb),
+        connected to a hub on this machine and the Docker engine that `test`
+        uses: the app and all its WebKit processes, their total RSS (mean
+        and max of 1 s samples), PSS and CPU over N seconds (default 60),
+        started with --hidden and with its window shown, against the
+        headless agent idle in the same run.
         Records them in docs/benchmarks.md (unless --no-record). About four
         minutes after the build; needs Xvfb, dbus-daemon,
         gnome-keyring-daemon and Debian's python3-dbusmock.
@@ -142,7 +149,10 @@ fn dispatch() -> Result<()> {
             dist::run(&dist::Options::parse(passed)?).map(drop)
         }
         "run" => run::run(passed),
-        "bench" => bench::run(passed),
+        "bench" => {
+            exec::catch_interrupts()?;
+            bench::run(passed)
+        }
         "fuzz" => {
             let mut seconds = 60;
             let mut targets = Vec::new();

@@ -59,46 +59,12 @@ fn steps(
     times: &mut Vec<(&'static str, Duration)>,
     totals: &mut Option<Totals>,
 ) -> Result<()> {
-    // Each step is timed even when it fails, so the summary says where the
-    // time went and which step stopped the run.
-    fn timed<T>(
-        times: &mut Vec<(&'static str, Duration)>,
-        name: &'static str,
-        step: impl FnOnce() -> Result<T>,
-    ) -> Result<T> {
-        let started = Instant::now();
-        let result = step();
-        times.push((name, started.elapsed()));
-        result
-    }
-
     say("step 1: Debian packages");
     timed(times, "packages", packages::ensure)?;
 
-    // The guard lives until this function returns, so the server outlives
-    // the tests and is stopped whatever happens to them.
-    let _postgres;
-    let postgres_url = match std::env::var("GANTRY_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => {
-            say("step 2: PostgreSQL: using GANTRY_TEST_POSTGRES from the environment");
-            url
-        }
-        _ => {
-            say("step 2: PostgreSQL: starting a throwaway server on 127.0.0.1");
-            let server = timed(times, "postgres", Postgres::start)?;
-            let url = server.url();
-            say(format!("PostgreSQL ready at {url}"));
-            _postgres = server;
-            url
-        }
-    };
-
-    // Likewise for the engine and the registry: stopped when this returns.
-    say("step 3: Docker engine, test image and registry");
-    let docker = timed(times, "docker", DockerEngine::start)?;
-    timed(times, "image", || docker.build_test_image())?;
-    let registry = timed(times, "registry", || Registry::start(&docker))?;
-    say(format!("registry ready at {}", registry.address()));
+    // The guards live until this function returns, so the services outlive
+    // the tests and are stopped whatever happens to them.
+    let services = start_services(times)?;
 
     // The desktop app's build embeds ui/dist, so clippy and the tests cannot
     // compile src-tauri before the UI is built; the UI's own type check and
@@ -154,14 +120,9 @@ fn steps(
     {
         test.arg("--workspace");
     }
-    test.args(extra)
-        .env("GANTRY_TEST_POSTGRES", postgres_url)
-        .env("DOCKER_HOST", docker.host())
-        .env("GANTRY_TEST_IMAGE", services::TEST_IMAGE)
-        .env("GANTRY_TEST_REGISTRY", registry.address())
-        .env("GANTRY_TEST_REGISTRY_USER", services::REGISTRY_USER)
-        .env("GANTRY_TEST_REGISTRY_PASSWORD", services::REGISTRY_PASSWORD)
-        .env("GANTRY_TAURI_DRIVER", &drivers.tauri)
+    test.args(extra);
+    services.hand_to(&mut test);
+    test.env("GANTRY_TAURI_DRIVER", &drivers.tauri)
         .env("GANTRY_WEBKIT_DRIVER", &drivers.webkit)
         // Tests skip a missing service on a developer's laptop; here every
         // service was provided, so a missing one is a failure.
@@ -195,6 +156,72 @@ fn steps(
     say(format!("step 9: fuzz, {FUZZ_SECONDS} s a target"));
     timed(times, "fuzz", || crate::fuzz::run(FUZZ_SECONDS, &[]))?;
     Ok(())
+}
+
+/// Runs `step`, timed even when it fails, so the summary says where the
+/// time went and which step stopped the run.
+fn timed<T>(
+    times: &mut Vec<(&'static str, Duration)>,
+    name: &'static str,
+    step: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let started = Instant::now();
+    let result = step();
+    times.push((name, started.elapsed()));
+    result
+}
+
+/// The services the tests talk to, each stopped when this is dropped (the
+/// fields drop in order: the registry, the engine, then PostgreSQL).
+struct Services {
+    registry: Registry,
+    docker: DockerEngine,
+    postgres_url: String,
+    /// `None` when GANTRY_TEST_POSTGRES named a server of someone else's.
+    _postgres: Option<Postgres>,
+}
+
+/// Steps 2 and 3: PostgreSQL, the Docker engine, the test image and the
+/// registry.
+fn start_services(times: &mut Vec<(&'static str, Duration)>) -> Result<Services> {
+    let (postgres, postgres_url) = match std::env::var("GANTRY_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => {
+            say("step 2: PostgreSQL: using GANTRY_TEST_POSTGRES from the environment");
+            (None, url)
+        }
+        _ => {
+            say("step 2: PostgreSQL: starting a throwaway server on 127.0.0.1");
+            let server = timed(times, "postgres", Postgres::start)?;
+            let url = server.url();
+            say(format!("PostgreSQL ready at {url}"));
+            (Some(server), url)
+        }
+    };
+    say("step 3: Docker engine, test image and registry");
+    let docker = timed(times, "docker", DockerEngine::start)?;
+    timed(times, "image", || docker.build_test_image())?;
+    let registry = timed(times, "registry", || Registry::start(&docker))?;
+    say(format!("registry ready at {}", registry.address()));
+    Ok(Services {
+        registry,
+        docker,
+        postgres_url,
+        _postgres: postgres,
+    })
+}
+
+impl Services {
+    /// Names the services to the tests `command` runs, in the environment
+    /// the test kit (crates/testkit) reads.
+    fn hand_to(&self, command: &mut Command) {
+        command
+            .env("GANTRY_TEST_POSTGRES", &self.postgres_url)
+            .env("DOCKER_HOST", self.docker.host())
+            .env("GANTRY_TEST_IMAGE", services::TEST_IMAGE)
+            .env("GANTRY_TEST_REGISTRY", self.registry.address())
+            .env("GANTRY_TEST_REGISTRY_USER", services::REGISTRY_USER)
+            .env("GANTRY_TEST_REGISTRY_PASSWORD", services::REGISTRY_PASSWORD);
+    }
 }
 
 /// How long each fuzz target runs in `cargo xtask test`.

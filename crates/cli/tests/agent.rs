@@ -2,18 +2,22 @@
 //! processes, the control socket, the process executor. Docker is pointed at a
 //! socket that does not exist, so these also show how the agent copes without it.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use gantry_testkit::{
+    AgentLaunch, HubChild, Process, as_admin, hub_admin, hub_serve, until_blocking,
+};
+use nix::sys::signal::Signal;
 use serde_json::Value;
 
 const GANTRY: &str = env!("CARGO_BIN_EXE_gantry");
 
 struct Setup {
-    hub: Child,
-    agent: Option<Child>,
+    agent: Option<Process>,
+    /// Held for its life: dropping it stops the hub.
+    _hub: HubChild,
     url: String,
     admin: String,
     node: String,
@@ -23,17 +27,17 @@ struct Setup {
 impl Setup {
     fn start(agent_args: &[&str]) -> Setup {
         let mut setup = Setup::hub();
-        let agent = Command::new(GANTRY)
-            .args(["agent", "start", "--server", &setup.url, "--name", "laptop"])
-            .args(agent_args)
-            .arg("--host-dir")
-            .arg(setup.host_dir())
-            .env("GANTRY_TOKEN", &setup.node)
-            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-            .env("XDG_CONFIG_HOME", setup.dir.path())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let launch = AgentLaunch {
+            gantry: GANTRY.into(),
+            server: setup.url.clone(),
+            token: setup.node.clone(),
+            name: "laptop".into(),
+            host_dir: setup.host_dir(),
+            config_home: setup.dir.path().to_owned(),
+            docker_host: Some("unix:///nonexistent/docker.sock".into()),
+            args: agent_args.iter().map(|a| (*a).to_owned()).collect(),
+        };
+        let agent = Process::spawn(launch.command().stderr(Stdio::null())).unwrap();
         setup.agent = Some(agent);
         setup.wait_for("the agent's socket", || {
             setup.host_dir().join("agent.sock").exists()
@@ -45,52 +49,19 @@ impl Setup {
     fn hub() -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("hub");
-        let line = |args: &[&str]| {
-            let output = Command::new(GANTRY)
-                .args(args)
-                .arg("--data-dir")
-                .arg(&data)
-                .output()
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            String::from_utf8(output.stdout).unwrap().trim().to_owned()
-        };
-        let node = line(&["hub", "node", "add", "laptop"]);
-        let admin = line(&["hub", "token", "create", "--admin", "me"]);
-        let mut hub = Command::new(GANTRY)
-            .args([
-                "hub",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--heartbeat",
-                "1",
-                "--offline-after",
-                "30",
-                "--data-dir",
-            ])
-            .arg(&data)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(hub.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let url = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_owned();
+        let gantry = Path::new(GANTRY);
+        let node = hub_admin(gantry, &data, &["hub", "node", "add", "laptop"]).unwrap();
+        let admin = hub_admin(gantry, &data, &["hub", "token", "create", "--admin", "me"]).unwrap();
+        let hub = HubChild::start(
+            hub_serve(gantry, &data, "127.0.0.1:0")
+                .args(["--heartbeat", "1", "--offline-after", "30"])
+                .env("RUST_LOG", "warn"),
+        )
+        .unwrap();
         Setup {
-            hub,
+            url: hub.url(""),
+            _hub: hub,
             agent: None,
-            url,
             admin,
             node,
             dir,
@@ -102,10 +73,8 @@ impl Setup {
     }
 
     fn gantry(&self, args: &[&str]) -> Output {
-        Command::new(GANTRY)
+        as_admin(Path::new(GANTRY), &self.url, &self.admin)
             .args(args)
-            .env("GANTRY_SERVER", &self.url)
-            .env("GANTRY_ADMIN_TOKEN", &self.admin)
             .env("GANTRY_HOST_DIR", self.host_dir())
             .output()
             .unwrap()
@@ -141,11 +110,7 @@ impl Setup {
     }
 
     fn wait_for(&self, what: &str, check: impl Fn() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !check() {
-            assert!(Instant::now() < deadline, "waited too long for {what}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        until_blocking(60, what, || check().then_some(()));
     }
 
     fn wait_state(&self, id: &str, state: &str) -> Value {
@@ -157,22 +122,8 @@ impl Setup {
 
     fn stop_agent(&mut self) -> std::process::ExitStatus {
         let agent = self.agent.as_mut().unwrap();
-        Command::new("kill")
-            .arg(agent.id().to_string())
-            .status()
-            .unwrap();
-        agent.wait().unwrap()
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        if let Some(agent) = &mut self.agent {
-            let _ = agent.kill();
-            let _ = agent.wait();
-        }
-        let _ = self.hub.kill();
-        let _ = self.hub.wait();
+        agent.signal(Signal::SIGTERM);
+        agent.0.wait().unwrap()
     }
 }
 
@@ -552,7 +503,7 @@ fn service_install_writes_a_valid_unit_whose_command_runs_the_agent() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    setup.agent = Some(agent);
+    setup.agent = Some(Process(agent));
     setup.wait_for("the unit's agent to reach the hub", || {
         setup.host_dir().join("agent.sock").exists()
             && setup

@@ -3,19 +3,20 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
 use gantry_client::{HubClient, Next, Token};
 use gantry_protocol::wire::{RegisterRequest, TaskEvent};
+use gantry_testkit::{HubChild, as_admin, hub_admin, hub_serve};
 use serde_json::Value;
 
 const GANTRY: &str = env!("CARGO_BIN_EXE_gantry");
 
 /// A `gantry hub serve` child on a free port, with a node and an admin token.
 struct Hub {
-    child: Child,
+    child: HubChild,
     url: String,
     admin: String,
     node: String,
@@ -26,44 +27,30 @@ impl Hub {
     fn start() -> Hub {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("hub");
-        let node = stdout_line(&gantry(
-            &[
-                "hub",
-                "node",
-                "add",
-                "box-1",
-                "--label",
-                "gpu",
-                "--data-dir",
-            ],
+        let gantry = Path::new(GANTRY);
+        let node = hub_admin(
+            gantry,
             &data,
-        ));
-        let admin = stdout_line(&gantry(
-            &["hub", "token", "create", "--admin", "tester", "--data-dir"],
+            &["hub", "node", "add", "box-1", "--label", "gpu"],
+        )
+        .unwrap();
+        let admin = hub_admin(
+            gantry,
             &data,
-        ));
+            &["hub", "token", "create", "--admin", "tester"],
+        )
+        .unwrap();
         assert!(node.starts_with("gantry_node_"), "{node}");
         assert!(admin.starts_with("gantry_admin_"), "{admin}");
-        let mut child = Command::new(GANTRY)
-            .args(["hub", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .expect("the first stdout line names the address")
-            .to_owned();
+        let child = HubChild::start(
+            hub_serve(gantry, &data, "127.0.0.1:0")
+                .env("RUST_LOG", "warn")
+                .stderr(Stdio::inherit()),
+        )
+        .expect("the first stdout line names the address");
         Hub {
+            url: child.url(""),
             child,
-            url,
             admin,
             node,
             dir,
@@ -72,10 +59,8 @@ impl Hub {
 
     /// Runs `gantry ARGS` with this hub's address and admin token in the environment.
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(GANTRY)
+        as_admin(Path::new(GANTRY), &self.url, &self.admin)
             .args(args)
-            .env("GANTRY_SERVER", &self.url)
-            .env("GANTRY_ADMIN_TOKEN", &self.admin)
             .output()
             .unwrap()
     }
@@ -92,28 +77,13 @@ impl Hub {
 
     /// Stops the hub with SIGTERM and checks it exits cleanly.
     fn stop(mut self) {
-        let status = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let status = self.child.wait().unwrap();
+        let status = self
+            .child
+            .process
+            .terminate(Duration::from_secs(60))
+            .expect("hub serve exits on SIGTERM");
         assert!(status.success(), "hub serve exits 0 on SIGTERM: {status}");
     }
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn gantry(args: &[&str], data_dir: &Path) -> Output {
-    Command::new(GANTRY)
-        .args(args)
-        .arg(data_dir)
-        .output()
-        .unwrap()
 }
 
 /// The single line a command printed on stdout.
@@ -436,10 +406,11 @@ fn errors_say_what_to_fix() {
         stderr(&output)
     );
     // A duplicate node name.
-    let output = gantry(
-        &["hub", "node", "add", "box-1", "--data-dir"],
-        &hub.dir.path().join("hub"),
-    );
+    let output = Command::new(GANTRY)
+        .args(["hub", "node", "add", "box-1", "--data-dir"])
+        .arg(hub.dir.path().join("hub"))
+        .output()
+        .unwrap();
     assert!(
         stderr(&output).contains("a node named \"box-1\" exists already"),
         "{}",

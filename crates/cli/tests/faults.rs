@@ -10,14 +10,17 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use gantry_tests::{docker, docker_ready, image, required};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use gantry_testkit::engine::{PrivateEngine, remove_labeled};
+use gantry_testkit::services::{docker_command, stdout_of};
+use gantry_testkit::{
+    AgentLaunch, HubChild, Process, as_admin, docker_ready, hub_admin, hub_serve, image,
+};
+use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 const GANTRY: &str = env!("CARGO_BIN_EXE_gantry");
@@ -39,19 +42,8 @@ fn seq(from: u64, to: u64) -> Vec<u8> {
 
 /// The last `n` lines of a text file, or a note that it cannot be read.
 fn tail(path: &Path, n: usize) -> String {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let lines: Vec<&str> = text.lines().collect();
-            lines[lines.len().saturating_sub(n)..].join("\n")
-        }
-        Err(error) => format!("(cannot read {}: {error})", path.display()),
-    }
-}
-
-fn signal(child: &Child, signal: Signal) {
-    let pid = Pid::from_raw(i32::try_from(child.id()).unwrap());
-    kill(pid, signal).unwrap();
+    gantry_testkit::tail(path, n)
+        .unwrap_or_else(|error| format!("(cannot read {}: {error})", path.display()))
 }
 
 /// Where the first difference between two logs is, in words.
@@ -91,9 +83,9 @@ struct Rig {
     url: String,
     admin: String,
     node: String,
-    hub: Option<Child>,
+    hub: Option<HubChild>,
     hub_starts: usize,
-    agent: Option<Child>,
+    agent: Option<Process>,
     agent_starts: usize,
     /// Whether the agent's exit is a failure (false once a test signals it).
     agent_must_live: bool,
@@ -139,19 +131,8 @@ impl Rig {
 
     /// Runs a `gantry hub …` administration command; returns its stdout line.
     fn hub_admin(&self, args: &[&str]) -> String {
-        let output = Command::new(GANTRY)
-            .args(args)
-            .arg("--data-dir")
-            .arg(self.hub_data())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "gantry {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+        hub_admin(Path::new(GANTRY), &self.hub_data(), args)
+            .unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// Starts `gantry hub serve`: on port 0 the first time, then on the same
@@ -170,33 +151,22 @@ impl Rig {
                 .dir
                 .path()
                 .join(format!("hub-{}.stderr", self.hub_starts));
-            let mut child = Command::new(GANTRY)
-                .args(["hub", "serve", "--listen", &listen])
-                .args(["--heartbeat", "1", "--offline-after", "30", "--data-dir"])
-                .arg(self.hub_data())
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(File::create(&stderr_path).unwrap())
-                .spawn()
-                .unwrap();
-            let mut stdout = BufReader::new(child.stdout.take().unwrap());
-            let mut first = String::new();
-            let _ = stdout.read_line(&mut first);
-            if let Some(url) = first.trim().strip_prefix("listening on ") {
-                // Keep reading what else it prints, so the pipe never closes under it.
-                std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-                let addr = url.strip_prefix("http://").unwrap().to_owned();
+            let hub = HubChild::start(
+                hub_serve(Path::new(GANTRY), &self.hub_data(), &listen)
+                    .args(["--heartbeat", "1", "--offline-after", "30"])
+                    .env("RUST_LOG", "warn")
+                    .stderr(File::create(&stderr_path).unwrap()),
+            );
+            if let Ok(hub) = hub {
+                let addr = hub.address().to_owned();
                 if !self.addr.is_empty() {
                     assert_eq!(addr, self.addr, "the hub came back on another address");
                 }
-                self.url = url.to_owned();
+                self.url = hub.url("");
                 self.addr = addr;
-                self.hub = Some(child);
+                self.hub = Some(hub);
                 return;
             }
-            let _ = child.kill();
-            let _ = child.wait();
             assert!(
                 started.elapsed() < Duration::from_secs(15),
                 "{}: the hub did not start on {listen}:\n{}",
@@ -209,9 +179,7 @@ impl Rig {
 
     /// SIGKILLs the hub and waits for it.
     fn kill_hub(&mut self) {
-        let mut hub = self.hub.take().expect("the hub runs");
-        hub.kill().unwrap();
-        hub.wait().unwrap();
+        self.hub.take().expect("the hub runs").process.kill();
     }
 
     /// Starts `gantry agent start` on the rig's host dir.
@@ -224,97 +192,76 @@ impl Rig {
                 .join(format!("agent-{}.stderr", self.agent_starts)),
         )
         .unwrap();
-        let mut command = Command::new(GANTRY);
+        let launch = AgentLaunch {
+            gantry: GANTRY.into(),
+            server: self.url.clone(),
+            token: self.node.clone(),
+            name: "faulty".into(),
+            host_dir: self.host_dir(),
+            config_home: self.dir.path().to_owned(),
+            docker_host: self.docker_host.clone(),
+            args: self.agent_args.clone(),
+        };
+        let mut command = launch.command();
         command
-            .args(["agent", "start", "--server", &self.url, "--name", "faulty"])
-            .arg("--host-dir")
-            .arg(self.host_dir())
-            .args(&self.agent_args)
-            .env("GANTRY_TOKEN", &self.node)
-            .env("XDG_CONFIG_HOME", self.dir.path())
             .env("GANTRY_PULL_ALWAYS", "false")
             .env("GANTRY_STOP_GRACE", "3")
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
-        if let Some(host) = &self.docker_host {
-            command.env("DOCKER_HOST", host);
-        }
-        self.agent = Some(command.spawn().unwrap());
+        self.agent = Some(Process::spawn(&mut command).unwrap());
         self.agent_must_live = true;
     }
 
     fn agent_pid(&self) -> u32 {
-        self.agent.as_ref().expect("the agent runs").id()
+        self.agent.as_ref().expect("the agent runs").pid()
     }
 
     /// Whether the agent process started last is still running.
     fn agent_alive(&mut self) -> bool {
-        self.agent
-            .as_mut()
-            .is_some_and(|agent| agent.try_wait().unwrap().is_none())
+        self.agent.as_mut().is_some_and(Process::running)
     }
 
     /// SIGKILLs the agent and waits for it.
     fn kill_agent(&mut self) {
         self.agent_must_live = false;
-        let mut agent = self.agent.take().expect("the agent runs");
-        agent.kill().unwrap();
-        agent.wait().unwrap();
+        self.agent.take().expect("the agent runs").kill();
     }
 
     /// Sends SIGTERM to the agent; it is expected to exit by itself.
     fn terminate_agent(&mut self) {
         self.agent_must_live = false;
-        signal(
-            self.agent.as_ref().expect("the agent runs"),
-            Signal::SIGTERM,
-        );
+        self.agent
+            .as_ref()
+            .expect("the agent runs")
+            .signal(Signal::SIGTERM);
     }
 
     /// Waits for the agent to exit by itself within `limit`.
     fn agent_exits_within(&mut self, limit: Duration) -> ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.agent.as_mut().unwrap().try_wait().unwrap() {
+        match self.agent.as_mut().unwrap().exits_within(limit) {
+            Some(status) => {
                 self.agent = None;
-                return status;
+                status
             }
-            if started.elapsed() > limit {
-                self.fail(&format!(
-                    "the agent did not exit within {}s",
-                    limit.as_secs()
-                ));
-            }
-            std::thread::sleep(POLL);
+            None => self.fail(&format!(
+                "the agent did not exit within {}s",
+                limit.as_secs()
+            )),
         }
     }
 
     /// The agent's peak resident memory (VmHWM), in bytes.
     fn agent_peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.agent_pid())).unwrap();
-        let line = status
-            .lines()
-            .find(|line| line.starts_with("VmHWM:"))
-            .expect("/proc/PID/status has VmHWM");
-        let kib: u64 = line
-            .trim_start_matches("VmHWM:")
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .unwrap();
-        kib * 1024
+        let memory =
+            gantry_testkit::procfs::memory(self.agent_pid()).expect("/proc/PID/status has VmHWM");
+        memory.hwm_kb * 1024
     }
 
     /// Runs the `gantry` command against the hub as the admin.
     fn gantry(&self, args: &[&str]) -> Output {
-        Command::new(GANTRY)
+        as_admin(Path::new(GANTRY), &self.url, &self.admin)
             .args(args)
-            .env("GANTRY_SERVER", &self.url)
-            .env("GANTRY_ADMIN_TOKEN", &self.admin)
             .env("GANTRY_HOST_DIR", self.host_dir())
-            .stdin(Stdio::null())
             .output()
             .unwrap()
     }
@@ -450,18 +397,11 @@ impl Rig {
 
     /// Runs the docker CLI against the rig's engine; returns its trimmed stdout.
     fn docker(&self, args: &[&str]) -> String {
-        match &self.docker_host {
-            None => docker(args),
-            Some(host) => {
-                let output = Command::new("docker")
-                    .args(args)
-                    .env("DOCKER_HOST", host)
-                    .stdin(Stdio::null())
-                    .output()
-                    .expect("the docker CLI runs");
-                String::from_utf8_lossy(&output.stdout).trim().to_owned()
-            }
+        let mut command = docker_command();
+        if let Some(host) = &self.docker_host {
+            command.env("DOCKER_HOST", host);
         }
+        stdout_of(command.args(args))
     }
 
     /// The ids of the task's containers, running or not.
@@ -497,7 +437,7 @@ impl Rig {
         let agent = match &self.agent {
             None => "none running".to_owned(),
             Some(agent) => {
-                let state = std::fs::read_to_string(format!("/proc/{}/status", agent.id()))
+                let state = std::fs::read_to_string(format!("/proc/{}/status", agent.pid()))
                     .ok()
                     .and_then(|s| {
                         s.lines()
@@ -505,7 +445,7 @@ impl Rig {
                             .map(str::to_owned)
                     })
                     .unwrap_or_else(|| "gone".into());
-                format!("pid {}, {state}", agent.id())
+                format!("pid {}, {state}", agent.pid())
             }
         };
         let _ = writeln!(
@@ -569,202 +509,15 @@ impl Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
-        if let Some(mut agent) = self.agent.take() {
-            let _ = agent.kill();
-            let _ = agent.wait();
-        }
+        drop(self.agent.take());
         // A failed test may leave a task's container running; remove it.
-        for id in self.tasks.clone() {
-            let containers = self.containers(&id);
-            if !containers.is_empty() {
-                let mut args = vec!["rm", "-f"];
-                args.extend(containers.iter().map(String::as_str));
-                self.docker(&args);
-            }
-        }
-        if let Some(mut hub) = self.hub.take() {
-            let _ = hub.kill();
-            let _ = hub.wait();
-        }
-    }
-}
-
-/// A Docker engine of one test's own, in a short folder under /tmp (a unix
-/// socket's path is limited to 108 bytes), so that it can be restarted without
-/// touching the engine other tests use. Dropping it stops it and removes it.
-///
-/// It runs in a network namespace of its own (`unshare --net`): a dockerd
-/// started with `--bridge none` deletes the host's `docker0` bridge, which
-/// breaks every container the shared engine starts afterwards.
-struct PrivateEngine {
-    dir: Option<tempfile::TempDir>,
-    dockerd: Option<Child>,
-    starts: usize,
-}
-
-impl PrivateEngine {
-    /// Whether this machine can run one: root, `dockerd` and `unshare`.
-    /// Skips, or fails with `GANTRY_REQUIRE_SERVICES=1`, otherwise.
-    fn possible() -> bool {
-        let runs = |program: &str| {
-            Command::new(program)
-                .arg("--version")
-                .stdin(Stdio::null())
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        let why = if !nix::unistd::geteuid().is_root() {
-            "not root"
-        } else if !runs("dockerd") {
-            "no dockerd binary"
-        } else if !runs("unshare") {
-            "no unshare binary (util-linux)"
-        } else {
-            return true;
-        };
-        assert!(
-            !required(),
-            "a private Docker engine needs root, dockerd and unshare ({why}), and GANTRY_REQUIRE_SERVICES=1"
-        );
-        eprintln!("SKIPPED: a private Docker engine needs root, dockerd and unshare ({why})");
-        false
-    }
-
-    /// Starts the engine and loads the test image into it from the shared one.
-    fn start() -> PrivateEngine {
-        let dir = tempfile::Builder::new()
-            .prefix("gfd")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let mut engine = PrivateEngine {
-            dir: Some(dir),
-            dockerd: None,
-            starts: 0,
-        };
-        engine.launch();
-        let mut save = Command::new("docker")
-            .args(["save", &image()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let load = Command::new("docker")
-            .arg("load")
-            .env("DOCKER_HOST", engine.host())
-            .stdin(save.stdout.take().unwrap())
-            .output()
-            .unwrap();
-        assert!(save.wait().unwrap().success(), "docker save {}", image());
-        assert!(
-            load.status.success(),
-            "docker load into the private engine: {}",
-            String::from_utf8_lossy(&load.stderr)
-        );
-        engine
-    }
-
-    fn dir(&self) -> &Path {
-        self.dir.as_ref().unwrap().path()
-    }
-
-    /// The engine's address, for `DOCKER_HOST`.
-    fn host(&self) -> String {
-        format!("unix://{}", self.dir().join("sock").display())
-    }
-
-    /// Starts dockerd (always with the same arguments) and waits until it answers.
-    fn launch(&mut self) {
-        assert!(self.dockerd.is_none());
-        self.starts += 1;
-        let dir = self.dir().to_owned();
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(dir.join("dockerd.log"))
-            .unwrap();
-        // unshare execs dockerd: the child's pid is dockerd's.
-        let child = Command::new("unshare")
-            .args(["--net", "dockerd"])
-            .arg("--data-root")
-            .arg(dir.join("data"))
-            .arg("--exec-root")
-            .arg(dir.join("exec"))
-            .arg("--pidfile")
-            .arg(dir.join("pid"))
-            .arg("--host")
-            .arg(self.host())
-            // No bridge and no iptables: nothing shared with the machine's other engines.
-            .args(["--bridge", "none", "--iptables=false", "--ip-masq=false"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.dockerd = Some(child);
-        let started = Instant::now();
-        loop {
-            let info = Command::new("docker")
-                .args(["info", "--format", "{{.ServerVersion}}"])
-                .env("DOCKER_HOST", self.host())
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
-            if info.status.success() {
-                return;
-            }
-            let exited = self.dockerd.as_mut().unwrap().try_wait().unwrap();
-            assert!(
-                exited.is_none() && started.elapsed() < Duration::from_secs(60),
-                "the private dockerd (start {}) did not answer ({exited:?}):\n{}",
-                self.starts,
-                tail(&dir.join("dockerd.log"), 30)
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// Stops dockerd with SIGTERM (it stops its containers) and waits; SIGKILL
-    /// after a minute, and its containerd too.
-    fn stop(&mut self) {
-        let Some(mut dockerd) = self.dockerd.take() else {
-            return;
-        };
-        signal(&dockerd, Signal::SIGTERM);
-        let started = Instant::now();
-        while dockerd.try_wait().unwrap().is_none() {
-            if started.elapsed() > Duration::from_secs(60) {
-                eprintln!("the private dockerd ignored SIGTERM for 60s; killing it");
-                let _ = dockerd.kill();
-                let _ = dockerd.wait();
-                let pid = self.dir().join("exec/containerd/containerd.pid");
-                if let Some(pid) = std::fs::read_to_string(pid)
-                    .ok()
-                    .and_then(|p| p.trim().parse::<i32>().ok())
-                {
-                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                }
-                break;
-            }
-            std::thread::sleep(POLL);
-        }
-    }
-
-    /// Stops the engine and starts it again on the same folders and socket.
-    fn restart(&mut self) {
-        self.stop();
-        self.launch();
-    }
-}
-
-impl Drop for PrivateEngine {
-    fn drop(&mut self) {
-        self.stop();
-        if let Some(dir) = self.dir.take() {
-            let path = dir.path().to_owned();
-            if let Err(error) = dir.close() {
-                eprintln!("cannot remove {}: {error}", path.display());
-            }
-        }
+        let labels: Vec<String> = self
+            .tasks
+            .iter()
+            .map(|id| format!("gantry.task={id}"))
+            .collect();
+        remove_labeled(self.docker_host.as_deref(), &labels);
+        drop(self.hub.take());
     }
 }
 

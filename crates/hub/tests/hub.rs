@@ -1,11 +1,9 @@
 //! The hub over real sockets, each test on SQLite and on PostgreSQL.
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestHub, expect_error};
+use gantry_testkit::{Backend, TestHub, expect_error, on_both};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -1,8 +1,12 @@
-//! A real hub on a real socket (127.0.0.1, port 0), on SQLite in a temp dir or
-//! on a fresh PostgreSQL database, and a small client that speaks raw HTTP.
+//! A real hub in the test's own process: opened on SQLite in a temp dir or
+//! on a fresh PostgreSQL database, served on a real socket (127.0.0.1, port
+//! 0), and a small client that speaks raw HTTP to it.
+//!
+//! In process rather than as a child, so a test can reach behind the API
+//! (the database, a [`ManualClock`] to expire nodes without sleeping) and
+//! still talk to the server the way an agent does.
 
-#![allow(dead_code)]
-
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,35 +28,124 @@ macro_rules! on_both {
     ($($name:ident),* $(,)?) => { $(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name($crate::common::Backend::Sqlite).await }
+            async fn sqlite() { super::$name($crate::Backend::Sqlite).await }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name($crate::common::Backend::Postgres).await }
+            async fn postgres() { super::$name($crate::Backend::Postgres).await }
         }
     )* };
 }
 
+/// Opens a hub in `dir` (on the PostgreSQL database at `database` when
+/// given) and makes it an admin token; returns both.
+pub async fn open(
+    dir: &Path,
+    database: Option<&str>,
+    config: HubConfig,
+    clock: Arc<dyn Clock>,
+) -> (Hub, String) {
+    let hub = Hub::open(dir, database, config, clock).await.unwrap();
+    let admin = hub
+        .db()
+        .create_admin_token("tester", hub.now())
+        .await
+        .unwrap();
+    (hub, admin)
+}
+
+/// A hub served on a free port of 127.0.0.1 until [`Serving::stop`].
+#[derive(Debug)]
+pub struct Serving {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Serving {
+    /// Binds a listener and serves `hub` on it.
+    pub async fn start(hub: Hub) -> Serving {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(gantry_hub::serve(listener, hub, async move {
+            let _ = stopped.await;
+        }));
+        Serving { url, stop, server }
+    }
+
+    /// Shuts the server down and waits for it (30 s at most); returns what
+    /// `serve` returned, or the server task's panic.
+    pub async fn stop(self) -> Result<std::io::Result<()>, tokio::task::JoinError> {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(30), self.server)
+            .await
+            .expect("the hub stops within 30 s")
+    }
+}
+
+/// A hub with short timings and a raw HTTP client.
+#[derive(Debug)]
 pub struct TestHub {
     pub url: String,
     pub hub: Hub,
     pub clock: Arc<ManualClock>,
     pub admin: String,
     http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    postgres: Option<(String, String)>,
+    serving: Option<Serving>,
+    postgres: Option<Database>,
     pub dir: tempfile::TempDir,
 }
 
-/// The PostgreSQL server for tests, if one was set up (`cargo xtask test` does).
-fn postgres_admin_url() -> Option<String> {
-    match std::env::var("GANTRY_TEST_POSTGRES") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("GANTRY_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!(
-                "GANTRY_TEST_POSTGRES is not set, and GANTRY_REQUIRE_SERVICES=1 forbids skipping PostgreSQL tests"
-            )
+/// A fresh PostgreSQL database of one test's own, on the test server.
+#[derive(Debug)]
+struct Database {
+    /// The server's URL for administration (creating and dropping databases).
+    admin_url: String,
+    name: String,
+}
+
+impl Database {
+    /// Creates one; `None` when no PostgreSQL server was set up (the test
+    /// then says it was skipped).
+    async fn create() -> Option<Database> {
+        let Some(admin_url) = crate::services::postgres_admin_url() else {
+            eprintln!(
+                "SKIPPED: set GANTRY_TEST_POSTGRES (cargo xtask test does) to run the PostgreSQL variant"
+            );
+            return None;
+        };
+        sqlx::any::install_default_drivers();
+        let name = format!("gantry_test_{}", uuid_simple());
+        let mut conn = sqlx::AnyConnection::connect(&admin_url)
+            .await
+            .expect("connect to the test PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.ok();
+        Some(Database { admin_url, name })
+    }
+
+    /// The database's own URL.
+    fn url(&self) -> String {
+        let base = self
+            .admin_url
+            .rsplit_once('/')
+            .map(|(base, _)| base)
+            .unwrap();
+        format!("{base}/{}", self.name)
+    }
+
+    async fn drop_it(self) {
+        if let Ok(mut conn) = sqlx::AnyConnection::connect(&self.admin_url).await {
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .await;
         }
-        _ => None,
     }
 }
 
@@ -76,55 +169,25 @@ impl TestHub {
         let dir = tempfile::tempdir().unwrap();
         let postgres = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres => {
-                let Some(admin_url) = postgres_admin_url() else {
-                    eprintln!(
-                        "SKIPPED: set GANTRY_TEST_POSTGRES (cargo xtask test does) to run the PostgreSQL variant"
-                    );
-                    return None;
-                };
-                sqlx::any::install_default_drivers();
-                let name = format!("gantry_test_{}", uuid_simple());
-                let mut conn = sqlx::AnyConnection::connect(&admin_url)
-                    .await
-                    .expect("connect to the test PostgreSQL");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                conn.close().await.ok();
-                let base = admin_url.rsplit_once('/').map(|(base, _)| base).unwrap();
-                Some((admin_url.clone(), format!("{base}/{name}")))
-            }
+            Backend::Postgres => Some(Database::create().await?),
         };
         let clock = Arc::new(ManualClock::new(1_700_000_000_000));
-        let hub = Hub::open(
+        let database = postgres.as_ref().map(Database::url);
+        let (hub, admin) = open(
             dir.path(),
-            postgres.as_ref().map(|(_, url)| url.as_str()),
+            database.as_deref(),
             config,
             clock.clone() as Arc<dyn Clock>,
         )
-        .await
-        .unwrap();
-        let admin = hub
-            .db()
-            .create_admin_token("tester", hub.now())
-            .await
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(gantry_hub::serve(listener, hub.clone(), async move {
-            let _ = stopped.await;
-        }));
+        .await;
+        let serving = Serving::start(hub.clone()).await;
         Some(TestHub {
-            url,
+            url: serving.url.clone(),
             hub,
             clock,
             admin,
             http: reqwest::Client::new(),
-            stop: Some(stop),
-            server: Some(server),
+            serving: Some(serving),
             postgres,
             dir,
         })
@@ -246,23 +309,11 @@ impl TestHub {
 
     /// Stops the server, waits for it, and drops the PostgreSQL database.
     pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+        if let Some(serving) = self.serving.take() {
+            serving.stop().await.unwrap().unwrap();
         }
-        if let Some(server) = self.server.take() {
-            tokio::time::timeout(Duration::from_secs(30), server)
-                .await
-                .expect("the hub stops within 30 s")
-                .unwrap()
-                .unwrap();
-        }
-        if let Some((admin_url, url)) = self.postgres.take() {
-            let name = url.rsplit('/').next().unwrap().to_owned();
-            if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin_url).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await;
-            }
+        if let Some(database) = self.postgres.take() {
+            database.drop_it().await;
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask bench agent`: the agent against the raw Docker floor, in one
+//! `bench agent`: the agent against the raw Docker floor, in one
 //! run on one machine.
 //!
 //! - Dispatch: from a submit's answer to the task's first output byte at the
@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
+use gantry_testkit::services::docker_command;
+use gantry_testkit::{AgentLaunch, HubChild, Process, Scratch, image, procfs};
 use tokio::io::AsyncReadExt;
 
-use super::hub::{HubProcess, Scratch, build, gantry_says};
-use super::{machine, ms, percentile, proc_field};
-use crate::exec::say;
-use crate::services::{DockerEngine, TEST_IMAGE};
+use crate::hub::{start_hub, stop_hub};
+use crate::record::{machine, ms, percentile, sorted, stamp};
+use crate::{built, docker_with_image, hub_admin, say};
 
 /// Dispatches measured, after one to warm up.
 const DISPATCHES: usize = 10;
@@ -25,6 +26,41 @@ const DISPATCHES: usize = 10;
 const LINES: u64 = 1_000_000;
 /// The longest one measured step may take.
 const STEP_LIMIT: Duration = Duration::from_secs(300);
+
+/// The options of `bench agent`.
+#[derive(Debug)]
+pub struct Options {
+    /// How long the quiet minute lasts, in seconds.
+    pub idle_secs: u64,
+    /// Whether to write the results into docs/benchmarks.md.
+    pub record: bool,
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> Result<Options> {
+        let mut options = Options {
+            idle_secs: 60,
+            record: true,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--idle" => {
+                    options.idle_secs = args
+                        .next()
+                        .context("--idle needs seconds")?
+                        .parse()
+                        .context("--idle needs seconds")?;
+                }
+                "--no-record" => options.record = false,
+                other => {
+                    bail!("unknown option `{other}` for `bench agent`; see `cargo xtask help`")
+                }
+            }
+        }
+        Ok(options)
+    }
+}
 
 /// What one run measured.
 #[derive(Debug)]
@@ -45,123 +81,121 @@ fn seq_bytes(n: u64) -> u64 {
     (1..=n).map(|i| i.to_string().len() as u64 + 1).sum()
 }
 
-/// Runs the benchmark; `idle_secs` is how long the quiet minute lasts.
-pub async fn run(idle_secs: u64) -> Result<Figures> {
-    let gantry = build().await?;
-    let docker = tokio::task::spawn_blocking(|| {
-        let engine = DockerEngine::start()?;
-        engine.build_test_image()?;
-        anyhow::Ok(engine)
-    })
-    .await??;
-    let scratch = Scratch::named("agent")?;
-    let data = scratch.0.join("hub");
-    let admin = gantry_says(
+/// Runs the benchmark.
+pub async fn run(options: &Options) -> Result<Figures> {
+    let gantry = built("GANTRY_BENCH_CLI")?;
+    docker_with_image()?;
+    let scratch = Scratch::named("bench-agent")?;
+    let data = scratch.path().join("hub");
+    let admin = hub_admin(
         &gantry,
-        &["hub", "token", "create", "--admin", "bench"],
         &data,
+        &["hub", "token", "create", "--admin", "bench"],
     )
     .await?;
-    let node = gantry_says(&gantry, &["hub", "node", "add", "bench"], &data).await?;
-    let hub = HubProcess::start(&gantry, &data, &scratch.0.join("hub.log")).await?;
-    let host_dir = scratch.0.join("agent");
-    let agent_log = std::fs::File::create(scratch.0.join("agent.log"))?;
-    let mut agent = tokio::process::Command::new(&gantry)
-        .args([
-            "agent",
-            "start",
-            "--server",
-            &hub.url(""),
-            "--name",
-            "bench",
-            "--host-dir",
-        ])
-        .arg(&host_dir)
-        .env("GANTRY_TOKEN", &node)
-        .env("DOCKER_HOST", docker.host())
-        .env("PULL_ALWAYS", "false")
-        .env("XDG_CONFIG_HOME", &scratch.0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(agent_log)
-        .kill_on_drop(true)
-        .spawn()
-        .context("cannot start the agent")?;
-    let agent_pid = agent.id().context("the agent exited at once")?;
-    let client = reqwest::Client::new();
+    let node = hub_admin(&gantry, &data, &["hub", "node", "add", "bench"]).await?;
+    let hub = start_hub(
+        &gantry,
+        &data,
+        "127.0.0.1:0",
+        std::fs::File::create(scratch.path().join("hub.log"))?,
+    )?;
+    let launch = AgentLaunch {
+        gantry: gantry.clone(),
+        server: hub.url(""),
+        token: node,
+        name: "bench".into(),
+        host_dir: scratch.path().join("agent"),
+        config_home: scratch.path().to_owned(),
+        docker_host: None,
+        args: Vec::new(),
+    };
+    let agent_log = std::fs::File::create(scratch.path().join("agent.log"))?;
+    let mut agent = Process::spawn(
+        launch
+            .command()
+            .env("PULL_ALWAYS", "false")
+            .stdout(Stdio::null())
+            .stderr(agent_log),
+    )
+    .context("cannot start the agent")?;
     let admin = format!("Bearer {admin}");
-
-    let figures = async {
-        say("bench agent: dispatch, submit to first output byte");
-        let mut dispatch_ms = Vec::new();
-        for round in 0..=DISPATCHES {
-            let job = serde_json::json!({"image": TEST_IMAGE, "pull": "missing", "command": ["echo", "ready"]});
-            let (took, bytes) = submit_and_follow(&client, &hub, &admin, &job, true).await?;
-            if bytes == 0 {
-                bail!("a dispatched task wrote nothing; see {}", scratch.0.join("agent.log").display());
-            }
-            if round > 0 {
-                dispatch_ms.push(ms(took));
-            }
-        }
-        say("bench agent: floor, docker run to first output byte");
-        let mut docker_run_ms = Vec::new();
-        for round in 0..=DISPATCHES {
-            let took = docker_first_byte(&docker, &["run", "--rm", TEST_IMAGE, "echo", "ready"]).await?;
-            if round > 0 {
-                docker_run_ms.push(ms(took));
-            }
-        }
-        say(format!("bench agent: {LINES} lines into the hub"));
-        let expected = seq_bytes(LINES);
-        let job = serde_json::json!({"image": TEST_IMAGE, "pull": "missing", "command": ["seq", "1", LINES.to_string()]});
-        let (flood, flood_bytes) = submit_and_follow(&client, &hub, &admin, &job, false).await?;
-        if flood_bytes != expected {
-            bail!("the hub holds {flood_bytes} bytes of the flood, not {expected}");
-        }
-        say("bench agent: floor, docker run and docker logs of the same output");
-        let flood_floor = docker_flood(&docker, expected).await?;
-
-        say(format!("bench agent: the idle agent over {idle_secs} s"));
-        let stat = format!("/proc/{agent_pid}/stat");
-        let before = cpu_ticks(&stat)?;
-        tokio::time::sleep(Duration::from_secs(idle_secs)).await;
-        let after = cpu_ticks(&stat)?;
-        let status = std::path::PathBuf::from(format!("/proc/{agent_pid}/status"));
-        // Linux counts CPU time in ticks of 1/100 s (USER_HZ) for /proc.
-        let idle_cpu_percent = (after - before) as f64 / 100.0 / idle_secs as f64 * 100.0;
-        Ok(Figures {
-            dispatch_ms: sorted(dispatch_ms),
-            docker_run_ms: sorted(docker_run_ms),
-            flood,
-            flood_floor,
-            flood_bytes,
-            idle_secs,
-            idle_rss_kb: proc_field(&status, "VmRSS").unwrap_or(0),
-            idle_peak_kb: proc_field(&status, "VmHWM").unwrap_or(0),
-            idle_cpu_percent,
-        })
-    }
-    .await;
-    let _ = tokio::process::Command::new("kill")
-        .arg(agent_pid.to_string())
-        .status()
-        .await;
-    let _ = tokio::time::timeout(Duration::from_secs(30), agent.wait()).await;
-    hub.stop().await?;
+    let figures = measure(&hub, &admin, agent.pid(), options.idle_secs, scratch.path()).await;
+    let _ = agent.terminate(Duration::from_secs(30));
+    stop_hub(hub, "bench agent");
     figures
 }
 
-fn sorted(mut values: Vec<f64>) -> Vec<f64> {
-    values.sort_by(f64::total_cmp);
-    values
+/// The three measures, against `hub` and the agent `agent_pid`.
+async fn measure(
+    hub: &HubChild,
+    admin: &str,
+    agent_pid: u32,
+    idle_secs: u64,
+    scratch: &std::path::Path,
+) -> Result<Figures> {
+    let client = reqwest::Client::new();
+    let image = image();
+    say("bench agent: dispatch, submit to first output byte");
+    let mut dispatch_ms = Vec::new();
+    for round in 0..=DISPATCHES {
+        let job =
+            serde_json::json!({"image": image, "pull": "missing", "command": ["echo", "ready"]});
+        let (took, bytes) = submit_and_follow(&client, hub, admin, &job, true).await?;
+        if bytes == 0 {
+            bail!(
+                "a dispatched task wrote nothing; see {}",
+                scratch.join("agent.log").display()
+            );
+        }
+        if round > 0 {
+            dispatch_ms.push(ms(took));
+        }
+    }
+    say("bench agent: floor, docker run to first output byte");
+    let mut docker_run_ms = Vec::new();
+    for round in 0..=DISPATCHES {
+        let took = docker_first_byte(&["run", "--rm", &image, "echo", "ready"]).await?;
+        if round > 0 {
+            docker_run_ms.push(ms(took));
+        }
+    }
+    say(format!("bench agent: {LINES} lines into the hub"));
+    let expected = seq_bytes(LINES);
+    let job = serde_json::json!({"image": image, "pull": "missing", "command": ["seq", "1", LINES.to_string()]});
+    let (flood, flood_bytes) = submit_and_follow(&client, hub, admin, &job, false).await?;
+    if flood_bytes != expected {
+        bail!("the hub holds {flood_bytes} bytes of the flood, not {expected}");
+    }
+    say("bench agent: floor, docker run and docker logs of the same output");
+    let flood_floor = docker_flood(&image, expected).await?;
+
+    say(format!("bench agent: the idle agent over {idle_secs} s"));
+    let ticks = || procfs::read_stat(agent_pid).map(|stat| stat.ticks);
+    let before = ticks().context("the agent exited")?;
+    tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+    let after = ticks().context("the agent exited")?;
+    let memory = procfs::memory(agent_pid).unwrap_or_default();
+    let idle_cpu_percent =
+        (after - before) as f64 / procfs::TICKS_PER_SECOND / idle_secs as f64 * 100.0;
+    Ok(Figures {
+        dispatch_ms: sorted(dispatch_ms),
+        docker_run_ms: sorted(docker_run_ms),
+        flood,
+        flood_floor,
+        flood_bytes,
+        idle_secs,
+        idle_rss_kb: memory.rss_kb,
+        idle_peak_kb: memory.hwm_kb,
+        idle_cpu_percent,
+    })
 }
 
 /// Submits `job`, then follows its log: returns the time from the submit's
 /// answer to the first byte (`first`) or to the end of the log, and the bytes seen.
 async fn submit_and_follow(
     client: &reqwest::Client,
-    hub: &HubProcess,
+    hub: &HubChild,
     admin: &str,
     job: &serde_json::Value,
     first: bool,
@@ -208,8 +242,8 @@ async fn submit_and_follow(
 }
 
 /// Runs `docker ARGS` and returns the time to its first byte on stdout.
-async fn docker_first_byte(docker: &DockerEngine, args: &[&str]) -> Result<Duration> {
-    let mut command = tokio::process::Command::from(docker.docker());
+async fn docker_first_byte(args: &[&str]) -> Result<Duration> {
+    let mut command = tokio::process::Command::from(docker_command());
     command.args(args).stdout(Stdio::piped()).kill_on_drop(true);
     let started = Instant::now();
     let mut child = command.spawn().context("cannot run docker")?;
@@ -228,9 +262,9 @@ async fn docker_first_byte(docker: &DockerEngine, args: &[&str]) -> Result<Durat
 
 /// `docker run -d` of the flood, `docker wait`, then `docker logs`, timed
 /// together: the engine's own way to get the same output out.
-async fn docker_flood(docker: &DockerEngine, expected: u64) -> Result<Duration> {
+async fn docker_flood(image: &str, expected: u64) -> Result<Duration> {
     let output = |args: Vec<String>| {
-        let mut command = tokio::process::Command::from(docker.docker());
+        let mut command = tokio::process::Command::from(docker_command());
         command
             .args(args)
             .stderr(Stdio::inherit())
@@ -241,7 +275,7 @@ async fn docker_flood(docker: &DockerEngine, expected: u64) -> Result<Duration> 
     let run = output(vec![
         "run".into(),
         "-d".into(),
-        TEST_IMAGE.into(),
+        image.into(),
         "seq".into(),
         "1".into(),
         LINES.to_string(),
@@ -259,25 +293,6 @@ async fn docker_flood(docker: &DockerEngine, expected: u64) -> Result<Duration> 
         );
     }
     Ok(took)
-}
-
-/// utime + stime of a process, in ticks.
-fn cpu_ticks(stat: &str) -> Result<u64> {
-    let text = std::fs::read_to_string(stat).with_context(|| format!("cannot read {stat}"))?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let after = text
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or_default();
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |n: usize| {
-        fields
-            .get(n)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name and state.
-    Ok(field(11) + field(12))
 }
 
 /// The section for docs/benchmarks.md.
@@ -302,7 +317,7 @@ pub fn report(figures: &Figures) -> String {
          followed log at the hub, every byte checked. Idle: the agent's VmRSS/VmHWM and utime+stime from /proc \
          while it heartbeats and long-polls with nothing to do.\n\
          <!-- bench agent: end -->\n",
-        stamp = super::stamp(),
+        stamp = stamp(),
         machine = machine(),
         d50 = p(&figures.dispatch_ms, 50.0),
         f50 = p(&figures.docker_run_ms, 50.0),

@@ -1,14 +1,9 @@
 //! The world end-to-end tests run in: a real hub on `127.0.0.1:0`, real agents
 //! in the same process, and the real Docker engine named by `DOCKER_HOST`.
 //!
-//! `cargo xtask test` starts the engine and a registry and sets:
-//! - `DOCKER_HOST`: the engine;
-//! - `GANTRY_TEST_IMAGE`: a small image built FROM scratch with busybox;
-//! - `GANTRY_TEST_REGISTRY`, `GANTRY_TEST_REGISTRY_USER`, `GANTRY_TEST_REGISTRY_PASSWORD`:
-//!   a registry with htpasswd login holding `<registry>/gantry-test/busybox:1`;
-//! - `GANTRY_REQUIRE_SERVICES=1`: a missing service fails a test rather than skipping it.
-
-#![allow(missing_docs, clippy::missing_panics_doc)]
+//! One process for all of it, so a test can look at the hub's records, the
+//! agents' host dirs and the engine's containers at any moment, and a failure
+//! shows every side's log in one place.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,61 +17,8 @@ use gantry_protocol::job::{Format, JobSpec};
 use gantry_protocol::wire::Task;
 use tokio_util::sync::CancellationToken;
 
-/// Whether the test must fail, rather than skip, when a service is missing.
-pub fn required() -> bool {
-    std::env::var("GANTRY_REQUIRE_SERVICES").as_deref() == Ok("1")
-}
-
-/// The small test image.
-pub fn image() -> String {
-    std::env::var("GANTRY_TEST_IMAGE").unwrap_or_else(|_| "gantry-test/busybox:1".into())
-}
-
-/// The test registry: (address, user, password), when one runs.
-pub fn registry() -> Option<(String, String, String)> {
-    let get = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    match (
-        get("GANTRY_TEST_REGISTRY"),
-        get("GANTRY_TEST_REGISTRY_USER"),
-        get("GANTRY_TEST_REGISTRY_PASSWORD"),
-    ) {
-        (Some(address), Some(user), Some(password)) => Some((address, user, password)),
-        _ if required() => panic!(
-            "GANTRY_TEST_REGISTRY* are not set, and GANTRY_REQUIRE_SERVICES=1 forbids skipping"
-        ),
-        _ => None,
-    }
-}
-
-/// Whether the Docker engine answers and has the test image; skips (or fails
-/// when services are required) otherwise.
-pub fn docker_ready() -> bool {
-    let output = std::process::Command::new("docker")
-        .args(["image", "inspect", &image()])
-        .output();
-    let ready = output.is_ok_and(|o| o.status.success());
-    if !ready {
-        assert!(
-            !required(),
-            "the Docker engine or the image {} is missing, and GANTRY_REQUIRE_SERVICES=1",
-            image()
-        );
-        eprintln!(
-            "SKIPPED: no Docker engine with {} (cargo xtask test starts one)",
-            image()
-        );
-    }
-    ready
-}
-
-/// Runs the docker CLI against the test engine, for checks from outside Gantry.
-pub fn docker(args: &[&str]) -> String {
-    let output = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .expect("the docker CLI runs");
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
+use crate::hub::Serving;
+use crate::services::docker_ready;
 
 /// A hub, and agents connected to it.
 #[allow(missing_debug_implementations)] // holds join handles and temp dirs; nothing to show
@@ -86,8 +28,7 @@ pub struct World {
     pub admin: HubClient,
     pub dir: tempfile::TempDir,
     agents: Vec<RunningAgent>,
-    stop_hub: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    serving: Option<Serving>,
 }
 
 /// An agent running in this process.
@@ -111,29 +52,17 @@ impl World {
             heartbeat: Duration::from_secs(2),
             ..HubConfig::default()
         };
-        let hub = Hub::open(&dir.path().join("hub"), None, config, Arc::new(SystemClock))
-            .await
-            .unwrap();
-        let token = hub
-            .db()
-            .create_admin_token("tester", hub.now())
-            .await
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop_hub, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(gantry_hub::serve(listener, hub.clone(), async move {
-            let _ = stopped.await;
-        }));
-        let admin = HubClient::new(&url, Token::new(token)).unwrap();
+        let (hub, token) =
+            crate::hub::open(&dir.path().join("hub"), None, config, Arc::new(SystemClock)).await;
+        let serving = Serving::start(hub.clone()).await;
+        let admin = HubClient::new(&serving.url, Token::new(token)).unwrap();
         Some(World {
-            url,
+            url: serving.url.clone(),
             hub,
             admin,
             dir,
             agents: Vec::new(),
-            stop_hub: Some(stop_hub),
-            server: Some(server),
+            serving: Some(serving),
         })
     }
 
@@ -233,11 +162,8 @@ impl World {
                 .expect("the agent stops")
                 .unwrap();
         }
-        if let Some(stop) = self.stop_hub.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
+        if let Some(serving) = self.serving.take() {
+            let _ = serving.stop().await;
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use gantry_protocol::TaskState;
 use gantry_protocol::wire::OutputStore;
-use gantry_tests::{World, docker, image, registry};
+use gantry_testkit::{World, docker, image, registry};
 use sha2::Digest;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

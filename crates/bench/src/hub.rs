@@ -1,4 +1,4 @@
-//! `cargo xtask bench hub`: how long a submitted task takes to reach one of
+//! `bench hub`: how long a submitted task takes to reach one of
 //! N long-polling agents, against a release build of the hub on loopback.
 //!
 //! Each node count gets a fresh hub and data folder. The floor is a bare
@@ -6,21 +6,26 @@
 //! what dispatch costs beyond one HTTP round trip on this machine.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use gantry_protocol::wire::{Assignment, RegisterRequest, Submitted, TaskEvent};
+use gantry_testkit::procfs::{self, load_average};
+use gantry_testkit::{HubChild, Scratch, hub_serve};
 use reqwest::StatusCode;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use super::{HubOptions, machine, ms, percentile, proc_field};
-use crate::exec::{self, say};
+use crate::record::{machine, ms, percentile, sorted, stamp};
+use crate::{built, hub_admin, say};
+
+/// What `bench hub` measures unless told otherwise: the node counts of a
+/// small and a large site, and enough tasks for a stable p99.
+const DEFAULT_NODES: &[usize] = &[100, 1_000];
+const DEFAULT_TASKS: usize = 200;
 
 /// The longest any one phase may take; a slower phase is a failure, so the
 /// benchmark ends even when the hub stops answering.
@@ -38,6 +43,53 @@ const NODE_ADD_PARALLEL: usize = 1;
 /// How many agents register at once, which keeps the hub's listen backlog
 /// from overflowing while a thousand connections open.
 const REGISTER_PARALLEL: usize = 64;
+
+/// The options of `bench hub`.
+#[derive(Debug)]
+pub struct Options {
+    /// One run per node count, each against a fresh hub.
+    pub nodes: Vec<usize>,
+    /// How many tasks each run submits.
+    pub tasks: usize,
+    /// Whether to write the results into docs/benchmarks.md.
+    pub record: bool,
+}
+
+impl Options {
+    /// Reads the options, and checks that this process may open enough
+    /// files for the most nodes asked for.
+    pub fn parse(args: &[String]) -> Result<Options> {
+        let mut options = Options {
+            nodes: DEFAULT_NODES.to_vec(),
+            tasks: DEFAULT_TASKS,
+            record: true,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+            match arg.as_str() {
+                "--nodes" => {
+                    options.nodes = value()?
+                        .split(',')
+                        .map(|n| {
+                            n.trim()
+                                .parse()
+                                .with_context(|| format!("--nodes: `{n}` is not a count"))
+                        })
+                        .collect::<Result<_>>()?;
+                }
+                "--tasks" => options.tasks = value()?.parse().context("--tasks needs a count")?,
+                "--no-record" => options.record = false,
+                other => bail!("unknown option `{other}` for `bench hub`; see `cargo xtask help`"),
+            }
+        }
+        if options.nodes.is_empty() || options.nodes.contains(&0) || options.tasks == 0 {
+            bail!("--nodes and --tasks need counts above zero");
+        }
+        check_open_files(options.nodes.iter().copied().max().unwrap_or(0))?;
+        Ok(options)
+    }
+}
 
 /// The figures of one node count.
 #[derive(Debug)]
@@ -99,11 +151,9 @@ impl Figures {
     }
 }
 
-/// Builds the hub and measures each node count in turn.
-pub async fn run(options: &HubOptions) -> Result<Vec<Figures>> {
-    let most = options.nodes.iter().copied().max().unwrap_or(0);
-    check_open_files(most)?;
-    let gantry = build().await?;
+/// Measures each node count in turn.
+pub async fn run(options: &Options) -> Result<Vec<Figures>> {
+    let gantry = built("GANTRY_BENCH_CLI")?;
     let mut results = Vec::new();
     for &nodes in &options.nodes {
         say(format!("bench hub: {nodes} nodes, {} tasks", options.tasks));
@@ -116,13 +166,13 @@ pub async fn run(options: &HubOptions) -> Result<Vec<Figures>> {
 
 /// The section of docs/benchmarks.md for these results, between markers that
 /// the next run finds and replaces.
-pub fn report(options: &HubOptions, results: &[Figures]) -> Result<String> {
+pub fn report(options: &Options, results: &[Figures]) -> Result<String> {
     let mut out = String::new();
     out.push_str("<!-- bench hub: begin (written by `cargo xtask bench hub`; edits inside are overwritten) -->\n");
     out.push_str("## Hub: task dispatch to long-polling agents\n\n");
     out.push_str(&format!(
         "Recorded {}, on {}. {} tasks per row, one every {} ms.\n\n",
-        super::stamp(),
+        stamp(),
         machine(),
         options.tasks,
         SUBMIT_EVERY.as_millis(),
@@ -197,185 +247,31 @@ fn check_open_files(nodes: usize) -> Result<()> {
     Ok(())
 }
 
-/// Builds the `gantry` binary in release mode and returns its path, read from
-/// cargo's own report so that any target dir works.
-pub(super) async fn build() -> Result<PathBuf> {
-    say("bench: cargo build --release -p gantry-cli");
-    let mut command = exec::cargo();
-    command.args([
-        "build",
-        "--release",
-        "-p",
-        "gantry-cli",
-        "--message-format=json-render-diagnostics",
-    ]);
-    let output = tokio::process::Command::from(command)
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .context("cannot run cargo build")?;
-    let messages: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect();
-    if !output.status.success() {
-        // cargo renders rustc's errors on stderr, but reports its own (a
-        // failed build script, say) only in these messages.
-        let rendered: Vec<_> = messages
-            .iter()
-            .filter_map(|m| m["message"]["rendered"].as_str())
-            .collect();
-        bail!(
-            "cargo build --release -p gantry-cli failed ({}):\n{}",
-            output.status,
-            rendered.join("\n")
-        );
-    }
-    messages
-        .iter()
-        .filter(|message| {
-            message["reason"] == "compiler-artifact" && message["target"]["name"] == "gantry"
-        })
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .context("cargo built no `gantry` executable")
-}
-
-/// A temporary folder, deleted on drop so that an error or Ctrl-C leaves
-/// nothing behind.
-#[derive(Debug)]
-pub(super) struct Scratch(pub(super) PathBuf);
-
-impl Scratch {
-    fn new(nodes: usize) -> Result<Scratch> {
-        Scratch::named(&format!("hub-{nodes}"))
-    }
-
-    /// A fresh folder `gantry-bench-<name>-<pid>` in the temp dir.
-    pub(super) fn named(name: &str) -> Result<Scratch> {
-        let path = std::env::temp_dir().join(format!("gantry-bench-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(Scratch(path))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The hub under test. `kill_on_drop` ends it if the benchmark fails;
-/// [`HubProcess::stop`] ends it the way a person would.
-#[derive(Debug)]
-pub(super) struct HubProcess {
-    child: tokio::process::Child,
-    pid: u32,
-    base: String,
-}
-
-impl HubProcess {
-    pub(super) async fn start(gantry: &Path, data: &Path, log: &Path) -> Result<HubProcess> {
-        let log_file = std::fs::File::create(log)
-            .with_context(|| format!("cannot create {}", log.display()))?;
-        let mut child = tokio::process::Command::new(gantry)
-            .args(["hub", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .kill_on_drop(true)
-            .spawn()
-            .context("cannot start the hub")?;
-        let pid = child.id().context("the hub exited at once")?;
-        let stdout = child
-            .stdout
-            .take()
-            .context("the hub's stdout was not piped")?;
-        // The hub prints one line once it listens: `listening on http://ADDR`.
-        let mut line = String::new();
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            BufReader::new(stdout).read_line(&mut line),
-        )
-        .await
-        .context("the hub did not say where it listens within 30 s")??;
-        let Some(base) = line.trim().strip_prefix("listening on ") else {
-            bail!(
-                "the hub's first line was {line:?}, not `listening on http://ADDR`; its log: {}",
-                log.display()
-            );
-        };
-        Ok(HubProcess {
-            child,
-            pid,
-            base: base.to_owned(),
-        })
-    }
-
-    pub(super) fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// The hub's peak and current resident memory, in kB.
-    fn memory(&self) -> (u64, u64) {
-        let status = PathBuf::from(format!("/proc/{}/status", self.pid));
-        (
-            proc_field(&status, "VmHWM").unwrap_or(0),
-            proc_field(&status, "VmRSS").unwrap_or(0),
-        )
-    }
-
-    /// SIGTERM, as a service manager would send, then a bounded wait.
-    pub(super) async fn stop(mut self) -> Result<()> {
-        let _ = tokio::process::Command::new("kill")
-            .arg(self.pid.to_string())
-            .status()
-            .await;
-        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
-            Ok(status) => {
-                let status = status?;
-                if !status.success() {
-                    say(format!(
-                        "bench hub: the hub exited with {status} after SIGTERM"
-                    ));
-                }
-            }
-            Err(_) => {
-                say("bench hub: the hub ignored SIGTERM for 10 s; killing it");
-                self.child.kill().await?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// One run: a fresh hub with `nodes` nodes, `tasks` tasks dispatched.
 async fn measure(gantry: &Path, nodes: usize, tasks: usize) -> Result<Figures> {
-    let scratch = Scratch::new(nodes)?;
-    let data = scratch.0.join("data");
+    let scratch = Scratch::named(&format!("bench-hub-{nodes}"))?;
+    let data = scratch.path().join("data");
+    let log = scratch.path().join("hub.log");
     let started = Instant::now();
-    let admin = gantry_says(
+    let admin = hub_admin(
         gantry,
-        &["hub", "token", "create", "--admin", "bench"],
         &data,
+        &["hub", "token", "create", "--admin", "bench"],
     )
     .await?;
     let tokens = add_nodes(gantry, nodes, &data).await?;
     say(format!(
-        "bench hub: made {nodes} node tokens in {}",
-        exec::human(started.elapsed())
+        "bench hub: made {nodes} node tokens in {:.1}s",
+        started.elapsed().as_secs_f64()
     ));
 
     let load = load_average();
-    let hub = HubProcess::start(gantry, &data, &scratch.0.join("hub.log")).await?;
+    let hub = start_hub(gantry, &data, "127.0.0.1:0", std::fs::File::create(&log)?)?;
     let result = drive(&hub, &admin, tokens, tasks).await;
-    let (rss_peak_kb, rss_end_kb) = hub.memory();
-    hub.stop().await?;
+    let memory = procfs::memory(hub.pid()).unwrap_or_default();
+    stop_hub(hub, "bench hub");
     // The log goes with the scratch folder, so its complaints are shown now.
-    let complaints = complaints(&scratch.0.join("hub.log"));
+    let complaints = complaints(&log);
     let samples = result
         .map_err(|error| error.context(format!("the run with {nodes} nodes failed{complaints}")))?;
     if samples.errors > 0 {
@@ -388,18 +284,32 @@ async fn measure(gantry: &Path, nodes: usize, tasks: usize) -> Result<Figures> {
         nodes,
         tasks,
         samples,
-        rss_peak_kb,
-        rss_end_kb,
+        rss_peak_kb: memory.hwm_kb,
+        rss_end_kb: memory.rss_kb,
         load,
     })
 }
 
-/// The 1-minute load average, or NaN where /proc/loadavg cannot be read.
-fn load_average() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|text| text.split_whitespace().next()?.parse().ok())
-        .unwrap_or(f64::NAN)
+/// Starts `gantry hub serve` on `listen` with its log in `log`, and waits
+/// until it says where it listens.
+pub fn start_hub(gantry: &Path, data: &Path, listen: &str, log: std::fs::File) -> Result<HubChild> {
+    HubChild::start(hub_serve(gantry, data, listen).stderr(log)).context("cannot start the hub")
+}
+
+/// SIGTERM, as a service manager would send, then 10 s before SIGKILL;
+/// `bench` names the benchmark in what is said.
+pub fn stop_hub(mut hub: HubChild, bench: &str) {
+    match hub.process.terminate(Duration::from_secs(10)) {
+        Some(status) if !status.success() => {
+            say(format!(
+                "{bench}: the hub exited with {status} after SIGTERM"
+            ));
+        }
+        Some(_) => {}
+        None => say(format!(
+            "{bench}: the hub ignored SIGTERM for 10 s and was killed"
+        )),
+    }
 }
 
 /// The hub's warnings and errors from its log, the first few, as lines to
@@ -425,29 +335,6 @@ fn complaints(log: &Path) -> String {
     )
 }
 
-/// Runs `gantry ARGS --data-dir DATA` and returns what it printed on stdout,
-/// which for the token commands is the token alone.
-pub(super) async fn gantry_says(gantry: &Path, args: &[&str], data: &Path) -> Result<String> {
-    let output = tokio::process::Command::new(gantry)
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .with_context(|| format!("cannot run gantry {}", args.join(" ")))?;
-    if !output.status.success() {
-        bail!(
-            "gantry {} failed ({}): {}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-}
-
 /// Makes `nodes` node tokens with `gantry hub node add`, a few at a time.
 async fn add_nodes(gantry: &Path, nodes: usize, data: &Path) -> Result<Vec<String>> {
     let slots = Arc::new(Semaphore::new(NODE_ADD_PARALLEL));
@@ -456,10 +343,10 @@ async fn add_nodes(gantry: &Path, nodes: usize, data: &Path) -> Result<Vec<Strin
         let (gantry, data, slots) = (gantry.to_owned(), data.to_owned(), slots.clone());
         adds.spawn(async move {
             let _slot = slots.acquire_owned().await?;
-            gantry_says(
+            hub_admin(
                 &gantry,
-                &["hub", "node", "add", &format!("node-{i}")],
                 &data,
+                &["hub", "node", "add", &format!("node-{i}")],
             )
             .await
         });
@@ -484,12 +371,7 @@ struct Agents {
 
 /// Registers the agents, measures the floor, submits the tasks and waits for
 /// every one to reach an agent.
-async fn drive(
-    hub: &HubProcess,
-    admin: &str,
-    tokens: Vec<String>,
-    tasks: usize,
-) -> Result<Samples> {
+async fn drive(hub: &HubChild, admin: &str, tokens: Vec<String>, tasks: usize) -> Result<Samples> {
     // Every request goes to 127.0.0.1, so a proxy from the environment must
     // not be used. The timeout outlasts the 30 s long-poll.
     let client = || {
@@ -502,7 +384,7 @@ async fn drive(
     let (sender, mut received) = mpsc::unbounded_channel();
     let agents = Arc::new(Agents {
         client: client()?,
-        base: hub.base.clone(),
+        base: hub.url(""),
         received: sender,
         errors: AtomicU64::new(0),
         empty_polls: AtomicU64::new(0),
@@ -587,12 +469,10 @@ async fn drive(
         dispatch.push(latency);
     }
     pollers.shutdown().await;
-    dispatch.sort_by(f64::total_cmp);
-    submit.sort_by(f64::total_cmp);
     Ok(Samples {
-        dispatch,
+        dispatch: sorted(dispatch),
         floor,
-        submit,
+        submit: sorted(submit),
         errors: agents.errors.load(Ordering::Relaxed),
         empty_polls: agents.empty_polls.load(Ordering::Relaxed),
     })
@@ -687,7 +567,7 @@ async fn poll(agents: Arc<Agents>, token: String) {
 }
 
 /// Bare health round trips from `client`, sorted, in ms: the floor.
-async fn health_floor(client: &reqwest::Client, hub: &HubProcess) -> Result<Vec<f64>> {
+async fn health_floor(client: &reqwest::Client, hub: &HubChild) -> Result<Vec<f64>> {
     let url = hub.url("/v1/health");
     let mut samples = Vec::with_capacity(FLOOR_SAMPLES);
     for i in 0..2 * FLOOR_SAMPLES {
@@ -703,6 +583,5 @@ async fn health_floor(client: &reqwest::Client, hub: &HubProcess) -> Result<Vec<
             samples.push(ms(took));
         }
     }
-    samples.sort_by(f64::total_cmp);
-    Ok(samples)
+    Ok(sorted(samples))
 }

@@ -13,7 +13,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::agent::{Agent, AgentStatus};
+use crate::node::{Agent, AgentStatus};
 use crate::spool::Tail;
 
 /// A request over the socket.

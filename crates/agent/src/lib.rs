@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //!
-//! - [`agent`]: registers, polls and steers; [`task`]: one task's life, a
+//! - [`node`]: this machine as a node of the hub: [`Agent`] registers, polls
+//!   and steers the tasks it holds; [`task`]: one task's life, a
 //!   walk through its steps; [`record`]: what survives a restart;
 //!   [`executor`]: what the executors share, [`docker`] and [`process`]: the
 //!   executors; [`spool`]: the on-disk log, its tail reader and its shipper;
@@ -18,7 +19,6 @@
 
 #![deny(missing_docs)]
 
-pub mod agent;
 pub mod backoff;
 pub mod clock;
 pub mod config;
@@ -27,8 +27,11 @@ pub mod docker;
 pub mod executor;
 pub mod host;
 pub mod monitor;
+pub mod node;
 pub mod process;
 pub mod record;
 pub mod spool;
 pub mod statsd;
 pub mod task;
+
+pub use node::Agent;

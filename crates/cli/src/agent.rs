@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use gantry_agent::agent::{Agent, run_local};
 use gantry_agent::config::{AgentConfig, Flags, default_config_file};
 use gantry_agent::control::{self, Request};
+use gantry_agent::node::{Agent, run_local};
 use gantry_agent::task::Outcome;
 use gantry_client::Token;
 use gantry_protocol::TaskState;
@@ -149,7 +149,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         Err(error) => tracing::warn!(%error, "the control socket's task failed"),
         Ok(Ok(())) => {}
     }
-    if let Err(gantry_agent::agent::AgentError::Refused(error)) = &result {
+    if let Err(gantry_agent::node::AgentError::Refused(error)) = &result {
         // Its own exit status, so that a service manager does not restart
         // an agent whose token the hub will keep refusing.
         eprintln!("error: the hub refused this agent: {error}");

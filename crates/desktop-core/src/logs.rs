@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use gantry_agent::agent::Agent;
+use gantry_agent::node::Agent;
 use gantry_agent::spool::{self, Tail};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::time::Instant;

@@ -6,7 +6,7 @@
 //! rewrite the file). They live here, not in the app, because the core
 //! answers with them.
 
-use gantry_agent::agent::HeldView;
+use gantry_agent::node::HeldView;
 use serde::Serialize;
 use ts_rs::TS;
 

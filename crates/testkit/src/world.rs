@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gantry_agent::agent::Agent;
 use gantry_agent::config::{AgentConfig, Flags};
+use gantry_agent::node::Agent;
 use gantry_client::{HubClient, Token};
 use gantry_hub::{Hub, HubConfig, SystemClock};
 use gantry_protocol::job::{Format, JobSpec};

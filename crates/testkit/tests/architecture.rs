@@ -236,10 +236,10 @@ fn functions(text: &str) -> Vec<(String, usize, usize)> {
         if trimmed.starts_with("#[cfg(test)]") {
             test_attribute = true;
         }
-        if skip_below.is_none() {
-            if let Some(name) = fn_name(trimmed) {
-                pending = Some((name, index + 1));
-            }
+        if skip_below.is_none()
+            && let Some(name) = fn_name(trimmed)
+        {
+            pending = Some((name, index + 1));
         }
         for c in line.chars() {
             match c {
@@ -263,12 +263,8 @@ fn functions(text: &str) -> Vec<(String, usize, usize)> {
                         found.push((name, first, index + 2 - first));
                     }
                 }
-                ';' => {
-                    // A declaration without a body (a trait's).
-                    if open.last().is_none_or(|(_, _, d)| *d < depth) {
-                        pending = None;
-                    }
-                }
+                // A declaration without a body (a trait's).
+                ';' if open.last().is_none_or(|(_, _, d)| *d < depth) => pending = None,
                 _ => {}
             }
         }

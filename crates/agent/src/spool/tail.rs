@@ -30,7 +30,7 @@ pub struct Tail {
 impl Tail {
     /// Reads the spool file at `path` from `offset`. `length` is the length
     /// its writer announces ([`super::Spool::watch`], or the agent's
-    /// [`crate::agent::Agent::tail`]); `None` reads a spool nobody writes any
+    /// [`crate::node::Agent::tail`]); `None` reads a spool nobody writes any
     /// more, to the end of the file.
     pub async fn open(
         path: &Path,

@@ -90,7 +90,7 @@ pub struct TaskRun {
     pub pull: watch::Sender<Option<PullProgress>>,
     /// Where its spool announces its length after each append; whoever made
     /// the channel keeps the other end, so readers of the log wait for bytes
-    /// instead of polling ([`crate::agent::Agent::tail`]). It closes when the
+    /// instead of polling ([`crate::node::Agent::tail`]). It closes when the
     /// task's output is complete.
     pub log_length: watch::Sender<u64>,
     /// Also write its output to this process's stdout and stderr (`gantry run`).

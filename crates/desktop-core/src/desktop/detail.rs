@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 
-use gantry_agent::agent::Agent;
 use gantry_agent::host::HostDir;
+use gantry_agent::node::Agent;
 use gantry_agent::record::Records;
 use gantry_protocol::job::JobSpec;
 use gantry_protocol::wire::Task;

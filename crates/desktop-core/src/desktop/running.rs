@@ -11,9 +11,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gantry_agent::agent::Agent;
 use gantry_agent::config::AgentConfig;
 use gantry_agent::control;
+use gantry_agent::node::Agent;
 use gantry_client::HubClient;
 use tokio_util::sync::CancellationToken;
 

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use gantry_agent::agent::{AgentEvent, HeldView};
+use gantry_agent::node::{AgentEvent, HeldView};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 

@@ -1,4 +1,4 @@
-//! The agent: registers with the hub, sends heartbeats, long-polls for work
+//! This machine as a node of the hub. [`Agent`] registers with the hub, sends heartbeats, long-polls for work
 //! within `max_tasks`, runs each task, and obeys requests from the hub and
 //! from this machine (pause all, resume all, drain, per-task pause/resume/cancel).
 //!

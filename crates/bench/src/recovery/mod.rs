@@ -652,8 +652,13 @@ fn spool_bytes(host_dir: &Path, id: &str) -> u64 {
     let Ok(entries) = std::fs::read_dir(host_dir.join("tasks").join(id).join("logs")) else {
         return 0;
     };
+    // The log files only (`log_<time>.txt`): the `.streams` and `.times`
+    // sidecars beside them are the spool's bookkeeping, not output, and
+    // counting them asked the hub for bytes that never come.
     entries
-        .filter_map(|entry| entry.ok()?.metadata().ok())
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().extension().is_some_and(|e| e == "txt"))
+        .filter_map(|entry| entry.metadata().ok())
         .filter(|meta| meta.is_file())
         .map(|meta| meta.len())
         .sum()

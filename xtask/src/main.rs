@@ -84,7 +84,7 @@ USAGE:
         Records them in docs/benchmarks.md (unless --no-record).
 
     cargo xtask bench recovery [--rounds 3] [--outage SECS] [--no-record]
-        Measures issue 4's \"never lose a line\" with a release build, a hub
+        Measures the agent's \"never lose a line\" with a release build, a hub
         and an agent on this machine and the Docker engine that `test` uses.
         Part 1: an agent running 4 tasks gets SIGKILL and is started again
         (3 rounds); the time until its status lists all 4 running and new

@@ -1,4 +1,4 @@
-//! `bench recovery`: issue 4's "never lose a line", measured
+//! `bench recovery`: the agent's "never lose a line", measured
 //! with release binaries against the real Docker engine, each figure beside
 //! a floor taken in the same run.
 //!
@@ -384,7 +384,7 @@ async fn wait_reattached(
             bail!(
                 "the restarted agent did not re-attach its {} running tasks within {} s: its status lists {listed}; \
                  {} of {} hub logs grew past what was spooled at the kill; the hub says {}. \
-                 Re-attaching after SIGKILL (issue 4) may not be implemented in this agent yet.{}",
+                 The agent did not pick its tasks up again after SIGKILL.{}",
                 ids.len(),
                 REATTACH_LIMIT.as_secs(),
                 grown.len(),

@@ -291,6 +291,51 @@ fn a_second_agent_on_the_same_host_dir_is_refused() {
 }
 
 #[test]
+fn steering_commands_find_the_agent_that_agent_toml_placed() {
+    let setup = Setup::start(&[]);
+    // The person's agent.toml names the host dir; no flag or variable does.
+    let config = setup.dir.path().join("gantry/agent.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        format!("host_dir = \"{}\"\n", setup.host_dir().display()),
+    )
+    .unwrap();
+    let status = |extra: &[&str]| {
+        Command::new(GANTRY)
+            .args(["agent", "status", "--json"])
+            .args(extra)
+            .env_remove("GANTRY_HOST_DIR")
+            .env_remove("AGENT_HOST_DIR")
+            .env_remove("GANTRY_CONFIG")
+            .env("XDG_CONFIG_HOME", setup.dir.path())
+            .output()
+            .unwrap()
+    };
+    let output = status(&[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        answer["host_dir"],
+        setup.host_dir().display().to_string(),
+        "{answer}"
+    );
+    // A config file named on the command line that is not there is said.
+    let missing = setup.dir.path().join("nope.toml");
+    let output = status(&["--config", missing.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("does not exist"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
 fn agent_start_says_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str], env: &[(&str, &str)]| {

@@ -61,7 +61,7 @@ pub async fn follow(
             more = tail.wait() => more,
         };
         if !more {
-            finish(&tail, &mut times, &mut carry, &send);
+            finish(&tail, &times, &carry, &send);
             return;
         }
         // What arrives until the batch is due goes in the same batch.
@@ -71,7 +71,7 @@ pub async fn follow(
         }
         let at = tail.offset();
         let Ok(bytes) = tail.read_now(BATCH_MAX).await else {
-            finish(&tail, &mut times, &mut carry, &send);
+            finish(&tail, &times, &carry, &send);
             return;
         };
         times.read(tail.path()).await;
@@ -99,7 +99,7 @@ pub async fn follow(
 
 /// Sends the last batch: what a cut character left behind, and the time of
 /// the last line, which has no newline to end it.
-fn finish(tail: &Tail, times: &mut Times, carry: &mut Vec<u8>, send: &impl Fn(LogBatch) -> bool) {
+fn finish(tail: &Tail, times: &Times, carry: &[u8], send: &impl Fn(LogBatch) -> bool) {
     let offset = tail.offset();
     let mut line_ms = Vec::new();
     if offset > times.line_start
@@ -113,7 +113,6 @@ fn finish(tail: &Tail, times: &mut Times, carry: &mut Vec<u8>, send: &impl Fn(Lo
         done: true,
         line_ms,
     });
-    carry.clear();
 }
 
 /// The spool's time marks, read as they grow, and where the line being

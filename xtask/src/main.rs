@@ -115,6 +115,12 @@ USAGE:
         installing cargo-fuzz from crates.io if it is missing. A failing
         input is kept under fuzz/artifacts/. `test` runs a short pass.
 
+    cargo xtask services
+        Starts what `test` starts for the tests (PostgreSQL, the Docker
+        engine, the test image, the registry), prints the variables the test
+        kit reads as `export` lines, and keeps them up until Ctrl-C, so that
+        `cargo test -p CRATE` runs against the real services while you work.
+
     cargo xtask help
         This text.
 ";
@@ -149,6 +155,10 @@ fn dispatch() -> Result<()> {
             dist::run(&dist::Options::parse(passed)?).map(drop)
         }
         "run" => run::run(passed),
+        "services" => {
+            exec::catch_interrupts()?;
+            test::hold_services()
+        }
         "bench" => {
             exec::catch_interrupts()?;
             bench::run(passed)

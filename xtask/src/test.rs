@@ -173,7 +173,7 @@ fn timed<T>(
 
 /// The services the tests talk to, each stopped when this is dropped (the
 /// fields drop in order: the registry, the engine, then PostgreSQL).
-struct Services {
+pub struct Services {
     registry: Registry,
     docker: DockerEngine,
     postgres_url: String,
@@ -183,7 +183,7 @@ struct Services {
 
 /// Steps 2 and 3: PostgreSQL, the Docker engine, the test image and the
 /// registry.
-fn start_services(times: &mut Vec<(&'static str, Duration)>) -> Result<Services> {
+pub fn start_services(times: &mut Vec<(&'static str, Duration)>) -> Result<Services> {
     let (postgres, postgres_url) = match std::env::var("GANTRY_TEST_POSTGRES") {
         Ok(url) if !url.is_empty() => {
             say("step 2: PostgreSQL: using GANTRY_TEST_POSTGRES from the environment");
@@ -214,13 +214,27 @@ impl Services {
     /// Names the services to the tests `command` runs, in the environment
     /// the test kit (crates/testkit) reads.
     fn hand_to(&self, command: &mut Command) {
-        command
-            .env("GANTRY_TEST_POSTGRES", &self.postgres_url)
-            .env("DOCKER_HOST", self.docker.host())
-            .env("GANTRY_TEST_IMAGE", services::TEST_IMAGE)
-            .env("GANTRY_TEST_REGISTRY", self.registry.address())
-            .env("GANTRY_TEST_REGISTRY_USER", services::REGISTRY_USER)
-            .env("GANTRY_TEST_REGISTRY_PASSWORD", services::REGISTRY_PASSWORD);
+        for (name, value) in self.environment() {
+            command.env(name, value);
+        }
+    }
+
+    /// The variables the test kit reads, with their values.
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("GANTRY_TEST_POSTGRES", self.postgres_url.clone()),
+            ("DOCKER_HOST", self.docker.host().to_owned()),
+            ("GANTRY_TEST_IMAGE", services::TEST_IMAGE.to_owned()),
+            ("GANTRY_TEST_REGISTRY", self.registry.address()),
+            (
+                "GANTRY_TEST_REGISTRY_USER",
+                services::REGISTRY_USER.to_owned(),
+            ),
+            (
+                "GANTRY_TEST_REGISTRY_PASSWORD",
+                services::REGISTRY_PASSWORD.to_owned(),
+            ),
+        ]
     }
 }
 
@@ -298,4 +312,23 @@ mod tests {
         count("test something ... ok", &mut totals);
         assert_eq!((totals.passed, totals.failed, totals.ignored), (15, 2, 1));
     }
+}
+
+/// `cargo xtask services`: starts the tests' services, prints their
+/// variables as shell `export` lines, and holds them until Ctrl-C.
+pub fn hold_services() -> Result<()> {
+    let mut times = Vec::new();
+    let services = start_services(&mut times)?;
+    for (name, value) in services.environment() {
+        println!("export {name}='{value}'");
+    }
+    println!("export GANTRY_REQUIRE_SERVICES=1");
+    std::io::stdout().flush().ok();
+    say("services up; Ctrl-C (or SIGTERM) stops them");
+    while !exec::interrupted() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    say("stopping the services");
+    drop(services);
+    Ok(())
 }

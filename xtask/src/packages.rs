@@ -29,6 +29,18 @@ pub const REQUIRED: &[(&str, &str)] = &[
     ),
     ("apache2-utils", "htpasswd makes the test registry's login"),
     (
+        "nginx",
+        "README's reverse-proxy deployment (packaging/nginx) is tested with Debian's nginx",
+    ),
+    (
+        "iproute2",
+        "the deployment tests put the hub and the agent on two hosts (network namespaces)",
+    ),
+    (
+        "openssl",
+        "the test PostgreSQL serves TLS with a certificate made at start",
+    ),
+    (
         "libwebkit2gtk-4.1-dev",
         "the desktop app (Tauri) builds against WebKitGTK, its webview",
     ),

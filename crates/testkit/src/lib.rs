@@ -17,6 +17,8 @@
 //!   of what a killed agent left on an engine;
 //! - [`desktop`] (feature `desktop`): a private desktop session (D-Bus,
 //!   keyring, notifications, tray watcher, Xvfb);
+//! - [`netns`]: two hosts on one machine (network namespaces and a veth
+//!   pair), for what crosses a real network: TLS, a reverse proxy;
 //! - [`procfs`] and [`sampler`]: what /proc says of a process, and a process
 //!   tree's memory and CPU sampled over time;
 //! - [`wait`], [`Scratch`], [`free_port`]: polling with a deadline, folders
@@ -35,6 +37,7 @@ pub mod children;
 pub mod desktop;
 pub mod engine;
 pub mod hub;
+pub mod netns;
 pub mod procfs;
 pub mod sampler;
 mod scratch;

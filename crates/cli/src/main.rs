@@ -63,7 +63,7 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum HubCommand {
-    /// Serve the hub's HTTP API until Ctrl-C or SIGTERM.
+    /// Serve the hub's HTTP API (HTTPS with --tls-cert and --tls-key) until Ctrl-C or SIGTERM.
     Serve(hub_admin::ServeArgs),
     /// Manage the nodes that may connect.
     #[command(subcommand)]

@@ -42,6 +42,11 @@ pub const POLL_EVERY: Duration = Duration::from_secs(2);
 /// The longest a client may take over its TLS handshake.
 const HANDSHAKE_WITHIN: Duration = Duration::from_secs(15);
 
+/// How long open connections get to finish when the hub stops. Requests end
+/// at once (long-polls and log streams watch the hub's stopping token); this
+/// bounds a client that does not answer HTTP/2's closing handshake.
+const CLOSE_WITHIN: Duration = Duration::from_secs(5);
+
 /// Why a certificate and key could not be loaded; each names the file to fix.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -240,7 +245,8 @@ async fn watch(cert: Arc<ServerCert>, stopping: CancellationToken) {
 }
 
 /// Accepts connections until `stopping`, each handshake and connection in a
-/// tracked task, then lets open connections finish their requests.
+/// tracked task, then lets open connections finish their requests, for
+/// [`CLOSE_WITHIN`] at most.
 async fn accept(
     listener: TcpListener,
     app: Router,
@@ -249,6 +255,7 @@ async fn accept(
     tracker: TaskTracker,
 ) -> io::Result<()> {
     let graceful = GracefulShutdown::new();
+    let abandon = CancellationToken::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {
         let tcp = tokio::select! {
@@ -268,6 +275,7 @@ async fn accept(
         let service = TowerToHyperService::new(app.clone());
         let watcher = graceful.watcher();
         let stop = stopping.clone();
+        let abandoned = abandon.clone();
         tracker.spawn(async move {
             let handshake = tokio::time::timeout(HANDSHAKE_WITHIN, acceptor.accept(tcp));
             let stream = tokio::select! {
@@ -282,12 +290,21 @@ async fn accept(
                 },
             };
             let connection = builder.serve_connection(TokioIo::new(stream), service);
-            if let Err(error) = watcher.watch(connection).await {
-                tracing::debug!(%error, "a connection ended with an error");
+            tokio::select! {
+                _ = abandoned.cancelled() => {}
+                served = watcher.watch(connection) => if let Err(error) = served {
+                    tracing::debug!(%error, "a connection ended with an error");
+                },
             }
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(CLOSE_WITHIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::info!("closing the connections that did not finish in time");
+        abandon.cancel();
+    }
     Ok(())
 }

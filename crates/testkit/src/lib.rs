@@ -19,6 +19,8 @@
 //!   keyring, notifications, tray watcher, Xvfb);
 //! - [`procfs`] and [`sampler`]: what /proc says of a process, and a process
 //!   tree's memory and CPU sampled over time;
+//! - [`tls`]: a CA made at test time and the server certificates it signs,
+//!   as PEM files; [`proxy`]: a counting CONNECT proxy for `HTTPS_PROXY`;
 //! - [`wait`], [`Scratch`], [`free_port`]: polling with a deadline, folders
 //!   that go away, ports.
 //!
@@ -36,9 +38,11 @@ pub mod desktop;
 pub mod engine;
 pub mod hub;
 pub mod procfs;
+pub mod proxy;
 pub mod sampler;
 mod scratch;
 pub mod services;
+pub mod tls;
 pub mod wait;
 #[cfg(feature = "agents")]
 pub mod world;

@@ -30,6 +30,7 @@
 //! - `GANTRY_TEST_REGISTRY`, `GANTRY_TEST_REGISTRY_USER`, `GANTRY_TEST_REGISTRY_PASSWORD`:
 //!   a registry with htpasswd login holding `<registry>/gantry-test/busybox:1`;
 //! - `GANTRY_TEST_POSTGRES`: a PostgreSQL server a test may create databases on;
+//! - `GANTRY_TEST_POSTGRES_CA`: the CA of that server's TLS certificate;
 //! - `GANTRY_REQUIRE_SERVICES=1`: a missing service fails a test rather than skipping it.
 
 pub mod children;

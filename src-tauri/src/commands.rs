@@ -44,6 +44,10 @@ pub async fn setup_state(app: AppHandle, desktop: DesktopState<'_>) -> Result<Se
 
 /// Checks the token against the hub, keeps it in the keychain, starts.
 #[tauri::command]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a command's arguments are the fields of the UI's call, named one by one"
+)]
 pub async fn connect(
     app: AppHandle,
     desktop: DesktopState<'_>,

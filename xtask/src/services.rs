@@ -630,3 +630,42 @@ impl Drop for Registry {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The throwaway server speaks TLS with a certificate its CA signed for
+    /// 127.0.0.1, as the hub's `sslmode=verify-full` tests need.
+    #[test]
+    fn postgres_serves_tls_that_its_ca_verifies() {
+        if newest_bin().is_err() {
+            assert!(
+                std::env::var("GANTRY_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "no PostgreSQL server is installed, and GANTRY_REQUIRE_SERVICES=1"
+            );
+            eprintln!("SKIPPED: no PostgreSQL server installed (apt-get install postgresql)");
+            return;
+        }
+        let postgres = Postgres::start().unwrap();
+        let output = Command::new(postgres.bin.join("psql"))
+            .arg(format!(
+                "host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",
+                postgres.port,
+                postgres.ca_file().display()
+            ))
+            .args([
+                "-tAc",
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "t");
+    }
+}

@@ -114,8 +114,7 @@ async fn the_hub_reaches_postgres_over_tls_and_checks_its_certificate() {
         wrong.display()
     )))
     .await
-    .err()
-    .expect("a wrong CA is refused");
+    .expect_err("a wrong CA is refused");
     let said = format!("{error:#}").to_lowercase();
     assert!(said.contains("invalid peer certificate"), "{said}");
     assert!(

@@ -44,6 +44,10 @@ pub async fn setup_state(app: AppHandle, desktop: DesktopState<'_>) -> Result<Se
 
 /// Checks the token against the hub, keeps it in the keychain, starts.
 #[tauri::command]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a command's arguments are the fields of the UI's call, named one by one"
+)]
 pub async fn connect(
     app: AppHandle,
     desktop: DesktopState<'_>,
@@ -51,8 +55,16 @@ pub async fn connect(
     token: String,
     host_dir: Option<String>,
     launch_at_login: bool,
+    ca_file: Option<String>,
+    allow_insecure_http: bool,
 ) -> Result<(), UiError> {
-    desktop.connect(server, token, folder(host_dir)).await?;
+    let hub = gantry_desktop_core::desktop::HubTrust {
+        ca_file: folder(ca_file),
+        allow_insecure_http,
+    };
+    desktop
+        .connect(server, token, folder(host_dir), hub)
+        .await?;
     set_autostart(&app, launch_at_login)
 }
 
@@ -244,6 +256,15 @@ pub async fn save_node_settings(
 #[tauri::command]
 pub async fn replace_token(desktop: DesktopState<'_>, token: String) -> Result<(), UiError> {
     desktop.replace_token(token).await
+}
+
+/// Settings: the CA file trusted besides the system's roots (`None`: none).
+#[tauri::command]
+pub async fn set_ca_file(
+    desktop: DesktopState<'_>,
+    ca_file: Option<String>,
+) -> Result<(), UiError> {
+    desktop.set_ca_file(ca_file).await
 }
 
 /// Local mode: submits the New task form; the task's id.

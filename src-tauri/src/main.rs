@@ -147,6 +147,7 @@ fn builder(desktop: Arc<Desktop>, updates: Arc<Updates>, hidden: bool) -> tauri:
             commands::node_settings,
             commands::save_node_settings,
             commands::replace_token,
+            commands::set_ca_file,
             commands::submit_task,
             commands::run_job_file,
             commands::update_state,

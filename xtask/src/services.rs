@@ -46,6 +46,7 @@ impl Postgres {
             // `postgres` user the Debian package creates, and owns its folder.
             exec::run(Command::new("chown").arg("postgres:").arg(&postgres.dir))?;
         }
+        postgres.make_certificates()?;
         postgres.initdb()?;
         postgres.launch()?;
         postgres.wait_until_ready()?;
@@ -59,6 +60,98 @@ impl Postgres {
 
     fn data(&self) -> PathBuf {
         self.dir.join("data")
+    }
+
+    /// The CA that signed the server's certificate (PEM), for tests that
+    /// connect with `sslmode=verify-full&sslrootcert=…`.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// A CA and a server certificate for 127.0.0.1 and localhost, made with
+    /// the `openssl` command (no crypto crate in xtask), valid for two days:
+    /// the server speaks TLS as a hosted PostgreSQL does, and the hub's
+    /// `sslmode` URLs are tested against it.
+    fn make_certificates(&self) -> Result<()> {
+        let openssl = |args: &[&str]| -> Result<()> {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(&self.dir)
+                .stdin(Stdio::null())
+                .output()
+                .context("cannot run openssl (Debian's `openssl` package)")?;
+            if !output.status.success() {
+                bail!(
+                    "openssl {} failed ({}):\n{}",
+                    args.join(" "),
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            Ok(())
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"],
+                &ec[..],
+                &["-keyout", "ca.key", "-out", "ca.pem"],
+                &["-subj", "/CN=Gantry test PostgreSQL CA", "-days", "2"],
+            ]
+            .concat(),
+        )?;
+        openssl(
+            &[
+                &["req"],
+                &ec[..],
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+            ]
+            .concat(),
+        )?;
+        std::fs::write(
+            self.dir.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .context("cannot write server.ext")?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ])?;
+        // PostgreSQL reads a key only its owner can read, and the owner is
+        // the server's user.
+        let key = self.dir.join("server.key");
+        exec::run(Command::new("chmod").arg("600").arg(&key))?;
+        if exec::running_as_root() {
+            exec::run(Command::new("chown").arg("postgres:").arg(&key))?;
+        }
+        Ok(())
     }
 
     fn log(&self) -> PathBuf {
@@ -111,9 +204,12 @@ impl Postgres {
     fn launch(&self) -> Result<()> {
         // pg_ctl passes -o to the server through a shell, hence the quotes.
         let options = format!(
-            "-h 127.0.0.1 -p {} -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            "-h 127.0.0.1 -p {} -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+             -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
             self.port,
-            shell_quote(&self.dir)
+            shell_quote(&self.dir),
+            shell_quote(&self.dir.join("server.pem")),
+            shell_quote(&self.dir.join("server.key")),
         );
         // -W: pg_ctl returns at once and xtask does the bounded wait itself,
         // so a failure can show the server's log.
@@ -532,5 +628,44 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The throwaway server speaks TLS with a certificate its CA signed for
+    /// 127.0.0.1, as the hub's `sslmode=verify-full` tests need.
+    #[test]
+    fn postgres_serves_tls_that_its_ca_verifies() {
+        if newest_bin().is_err() {
+            assert!(
+                std::env::var("GANTRY_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "no PostgreSQL server is installed, and GANTRY_REQUIRE_SERVICES=1"
+            );
+            eprintln!("SKIPPED: no PostgreSQL server installed (apt-get install postgresql)");
+            return;
+        }
+        let postgres = Postgres::start().unwrap();
+        let output = Command::new(postgres.bin.join("psql"))
+            .arg(format!(
+                "host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",
+                postgres.port,
+                postgres.ca_file().display()
+            ))
+            .args([
+                "-tAc",
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "t");
     }
 }

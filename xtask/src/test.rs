@@ -177,6 +177,8 @@ pub struct Services {
     registry: Registry,
     docker: DockerEngine,
     postgres_url: String,
+    /// The CA of the server's TLS certificate: ours, or GANTRY_TEST_POSTGRES_CA's.
+    postgres_ca: Option<String>,
     /// `None` when GANTRY_TEST_POSTGRES named a server of someone else's.
     _postgres: Option<Postgres>,
 }
@@ -184,17 +186,21 @@ pub struct Services {
 /// Steps 2 and 3: PostgreSQL, the Docker engine, the test image and the
 /// registry.
 pub fn start_services(times: &mut Vec<(&'static str, Duration)>) -> Result<Services> {
-    let (postgres, postgres_url) = match std::env::var("GANTRY_TEST_POSTGRES") {
+    let (postgres, postgres_url, postgres_ca) = match std::env::var("GANTRY_TEST_POSTGRES") {
         Ok(url) if !url.is_empty() => {
             say("step 2: PostgreSQL: using GANTRY_TEST_POSTGRES from the environment");
-            (None, url)
+            let ca = std::env::var("GANTRY_TEST_POSTGRES_CA")
+                .ok()
+                .filter(|ca| !ca.is_empty());
+            (None, url, ca)
         }
         _ => {
-            say("step 2: PostgreSQL: starting a throwaway server on 127.0.0.1");
+            say("step 2: PostgreSQL: starting a throwaway server on 127.0.0.1, with TLS");
             let server = timed(times, "postgres", Postgres::start)?;
             let url = server.url();
-            say(format!("PostgreSQL ready at {url}"));
-            (Some(server), url)
+            let ca = server.ca_file().display().to_string();
+            say(format!("PostgreSQL ready at {url} (its CA: {ca})"));
+            (Some(server), url, Some(ca))
         }
     };
     say("step 3: Docker engine, test image and registry");
@@ -206,6 +212,7 @@ pub fn start_services(times: &mut Vec<(&'static str, Duration)>) -> Result<Servi
         registry,
         docker,
         postgres_url,
+        postgres_ca,
         _postgres: postgres,
     })
 }
@@ -223,6 +230,10 @@ impl Services {
     pub fn environment(&self) -> Vec<(&'static str, String)> {
         vec![
             ("GANTRY_TEST_POSTGRES", self.postgres_url.clone()),
+            (
+                "GANTRY_TEST_POSTGRES_CA",
+                self.postgres_ca.clone().unwrap_or_default(),
+            ),
             ("DOCKER_HOST", self.docker.host().to_owned()),
             ("GANTRY_TEST_IMAGE", services::TEST_IMAGE.to_owned()),
             ("GANTRY_TEST_REGISTRY", self.registry.address()),

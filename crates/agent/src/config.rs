@@ -43,6 +43,10 @@ pub struct Flags {
     pub statsd_namespace: Option<String>,
     /// `--stop-tasks-on-exit`.
     pub stop_tasks_on_exit: bool,
+    /// `--ca-file`: a CA certificate (PEM) trusted besides the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// `--allow-insecure-http`: send the token over plain http beyond this machine.
+    pub allow_insecure_http: bool,
 }
 
 /// The agent's resolved settings.
@@ -83,6 +87,12 @@ pub struct AgentConfig {
     pub statsd: Option<(String, u16, String)>,
     /// Cancel running tasks when the agent stops, instead of leaving them.
     pub stop_tasks_on_exit: bool,
+    /// A CA certificate file (PEM) trusted besides the system's roots
+    /// (GANTRY_CA_FILE, `ca_file`).
+    pub ca_file: Option<PathBuf>,
+    /// Send the token over plain http to a host that is not this machine
+    /// (GANTRY_ALLOW_INSECURE_HTTP, `allow_insecure_http`); refused otherwise.
+    pub allow_insecure_http: bool,
 }
 
 /// The config file's keys (TOML).
@@ -108,6 +118,8 @@ struct FileConfig {
     statsd_host: Option<String>,
     statsd_port: Option<u16>,
     statsd_namespace: Option<String>,
+    ca_file: Option<PathBuf>,
+    allow_insecure_http: Option<bool>,
     /// Refused with a pointer to `token_file`; present so the error can say so.
     token: Option<toml::Value>,
     /// Refused likewise.
@@ -436,6 +448,20 @@ impl AgentConfig {
             )?),
             statsd: layers.statsd(flags.statsd_host, flags.statsd_port, flags.statsd_namespace)?,
             stop_tasks_on_exit: flags.stop_tasks_on_exit,
+            ca_file: flags.ca_file.or_else(|| {
+                layers
+                    .text(
+                        &["GANTRY_CA_FILE"],
+                        file.ca_file.as_ref().map(|p| p.display().to_string()),
+                    )
+                    .map(PathBuf::from)
+            }),
+            allow_insecure_http: flags.allow_insecure_http
+                || layers.boolean(
+                    &["GANTRY_ALLOW_INSECURE_HTTP"],
+                    file.allow_insecure_http,
+                    false,
+                )?,
         })
     }
 
@@ -658,6 +684,44 @@ mod tests {
                 .contains("GANTRY_MAX_TASKS=many is not a whole number"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn ca_file_and_insecure_http_follow_the_layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agent.toml");
+        std::fs::write(
+            &file,
+            "ca_file = \"/file/ca.pem\"\nallow_insecure_http = true\n",
+        )
+        .unwrap();
+        let with_file = || Flags {
+            config_file: Some(file.clone()),
+            ..Default::default()
+        };
+        let config = resolve(with_file(), &[]).unwrap();
+        assert_eq!(config.ca_file, Some(PathBuf::from("/file/ca.pem")));
+        assert!(config.allow_insecure_http);
+        let env = [
+            ("GANTRY_CA_FILE", "/env/ca.pem"),
+            ("GANTRY_ALLOW_INSECURE_HTTP", "false"),
+        ];
+        let config = resolve(with_file(), &env).unwrap();
+        assert_eq!(config.ca_file, Some(PathBuf::from("/env/ca.pem")));
+        assert!(
+            !config.allow_insecure_http,
+            "the environment beats the file"
+        );
+        let flags = Flags {
+            ca_file: Some("/flag/ca.pem".into()),
+            allow_insecure_http: true,
+            ..with_file()
+        };
+        let config = resolve(flags, &env).unwrap();
+        assert_eq!(config.ca_file, Some(PathBuf::from("/flag/ca.pem")));
+        assert!(config.allow_insecure_http, "the flag beats the environment");
+        let config = resolve(Flags::default(), &[]).unwrap();
+        assert!(config.ca_file.is_none() && !config.allow_insecure_http);
     }
 
     #[test]

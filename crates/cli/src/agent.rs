@@ -76,6 +76,23 @@ pub struct StartArgs {
     /// keep running and are picked up again at the next start.
     #[arg(long)]
     stop_tasks_on_exit: bool,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+/// How a command reaches a hub safely: the CA to trust, and whether a token
+/// may cross the network in plain http.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Connection {
+    /// A CA certificate (PEM) to trust besides the system's, for a hub whose
+    /// certificate your own CA made [env: GANTRY_CA_FILE; agent.toml: ca_file].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// Allow sending the token over plain http:// to a host that is not this
+    /// machine, on a network you trust [env: GANTRY_ALLOW_INSECURE_HTTP;
+    /// agent.toml: allow_insecure_http].
+    #[arg(long)]
+    pub(crate) allow_insecure_http: bool,
 }
 
 /// Where to find a running agent.
@@ -130,12 +147,20 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         statsd_port: args.statsd_port,
         statsd_namespace: args.statsd_namespace,
         stop_tasks_on_exit: args.stop_tasks_on_exit,
+        ca_file: args.connection.ca_file,
+        allow_insecure_http: args.connection.allow_insecure_http,
         ..Flags::default()
     }))?;
     let _guard = init_logging(Some(&config.host_dir.join("logs")));
     control::check_free(&config.host_dir).await?;
     let stop = CancellationToken::new();
-    let agent = Agent::new(config, stop.clone()).await?;
+    let agent = match Agent::new(config, stop.clone()).await {
+        Err(gantry_agent::node::AgentError::InClear(sentence)) => {
+            eprintln!("error: {sentence}");
+            return Ok(ExitCode::from(USAGE));
+        }
+        agent => agent?,
+    };
     let socket = tokio::spawn(control::serve(agent.clone(), stop.clone()));
     let signal_stop = stop.clone();
     tokio::spawn(async move {
@@ -159,6 +184,10 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
     tracing::info!("agent stopped");
     Ok(ExitCode::SUCCESS)
 }
+
+/// `gantry agent start`'s exit status when a setting must change first
+/// (e.g. a token that would go in clear over http).
+pub const USAGE: u8 = 2;
 
 /// `gantry agent start`'s exit status when the hub refuses the token for good.
 pub const REFUSED: u8 = 3;

@@ -70,6 +70,33 @@ pub struct ServeArgs {
         value_name = "SECS"
     )]
     heartbeat: u64,
+    /// Serve HTTPS with this certificate chain (PEM, the hub's certificate
+    /// first); needs --tls-key. Reloaded on SIGHUP or when the file changes.
+    #[arg(long, env = "GANTRY_HUB_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "GANTRY_HUB_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The certificate to serve HTTPS with, when both files are given.
+    fn tls(&self) -> anyhow::Result<Option<gantry_hub::tls::ServerCert>> {
+        let files = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => return Ok(None),
+            (Some(cert), Some(key)) => gantry_hub::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            (Some(_), None) => bail!(
+                "--tls-cert needs --tls-key (GANTRY_HUB_TLS_KEY) too: the certificate's private key"
+            ),
+            (None, Some(_)) => bail!(
+                "--tls-key needs --tls-cert (GANTRY_HUB_TLS_CERT) too: the certificate chain it belongs to"
+            ),
+        };
+        Ok(Some(gantry_hub::tls::ServerCert::load(files)?))
+    }
 }
 
 /// `gantry hub serve`.
@@ -91,6 +118,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         heartbeat: Duration::from_secs(args.heartbeat),
         ..HubConfig::default()
     };
+    // Checked before the database opens: a wrong file is the first thing to say.
+    let tls = args.tls()?;
     let hub = args.store.open(config).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -104,12 +133,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .local_addr()
         .context("cannot read the listening address")?;
     // Scripts and tests read this line to learn the port; it is the only thing on stdout.
-    println!("listening on http://{address}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{address}");
     std::io::stdout().flush().ok();
     tracing::info!(%address, data_dir = %args.store.data_dir().display(), "hub started");
-    gantry_hub::serve(listener, hub, crate::shutdown_signal())
-        .await
-        .context("the hub's server failed")?;
+    match tls {
+        Some(cert) => {
+            gantry_hub::tls::serve_tls(listener, hub, Arc::new(cert), crate::shutdown_signal())
+                .await
+        }
+        None => gantry_hub::serve(listener, hub, crate::shutdown_signal()).await,
+    }
+    .context("the hub's server failed")?;
     tracing::info!("hub stopped");
     Ok(ExitCode::SUCCESS)
 }

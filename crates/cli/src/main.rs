@@ -63,7 +63,7 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum HubCommand {
-    /// Serve the hub's HTTP API until Ctrl-C or SIGTERM.
+    /// Serve the hub's HTTP API (HTTPS with --tls-cert and --tls-key) until Ctrl-C or SIGTERM.
     Serve(hub_admin::ServeArgs),
     /// Manage the nodes that may connect.
     #[command(subcommand)]
@@ -109,6 +109,14 @@ struct Remote {
     /// An admin token (from `gantry hub token create`).
     #[arg(long, env = "GANTRY_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A CA certificate (PEM) to trust besides the system's, for a hub whose
+    /// certificate your own CA made.
+    #[arg(long, env = "GANTRY_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// Send the admin token over plain http:// to a host that is not this
+    /// machine without the warning, on a network you trust.
+    #[arg(long, env = "GANTRY_ALLOW_INSECURE_HTTP")]
+    allow_insecure_http: bool,
 }
 
 #[derive(Debug, Subcommand)]

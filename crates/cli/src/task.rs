@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use futures::StreamExt;
 use gantry_agent::clock::now_ms;
 use gantry_agent::host::LocalHub;
-use gantry_client::{ClientError, HubClient, Token};
+use gantry_client::{ClientError, HubClient, Token, Trust};
 use gantry_protocol::job::Format;
 use gantry_protocol::wire::{Millis, Task};
 use gantry_protocol::{JobSpec, TaskState};
@@ -24,6 +24,7 @@ fn client(remote: &Remote) -> anyhow::Result<HubClient> {
         .as_deref()
         .filter(|t| !t.trim().is_empty())
         .map(str::to_owned);
+    let trust = Trust::with_ca_file(remote.ca_file.clone());
     let server = match (&remote.server, &token) {
         (Some(server), _) => server.clone(),
         (None, Some(_)) => crate::hub_admin::DEFAULT_SERVER.to_owned(),
@@ -31,9 +32,10 @@ fn client(remote: &Remote) -> anyhow::Result<HubClient> {
             let host_dir = crate::agent::local_host_dir(None, None)?;
             match LocalHub::read(&host_dir) {
                 Ok(Some(local)) => {
-                    return Ok(HubClient::new(
+                    return Ok(HubClient::with_trust(
                         &local.server,
                         Token::new(local.admin_token),
+                        &trust,
                     )?);
                 }
                 Ok(None) => crate::hub_admin::DEFAULT_SERVER.to_owned(),
@@ -50,7 +52,13 @@ fn client(remote: &Remote) -> anyhow::Result<HubClient> {
              or start the desktop app in local mode (\"Use this computer only\") on this machine"
         );
     };
-    Ok(HubClient::new(&server, Token::new(token))?)
+    if !remote.allow_insecure_http && gantry_client::in_clear(&server) {
+        eprintln!(
+            "warning: the admin token goes in clear to {server}: anyone on the network between can read it; \
+             use https://, or pass --allow-insecure-http (GANTRY_ALLOW_INSECURE_HTTP=true) if this network is trusted"
+        );
+    }
+    Ok(HubClient::with_trust(&server, Token::new(token), &trust)?)
 }
 
 /// Runs a `gantry task` command.

@@ -36,7 +36,7 @@ pub enum ClientError {
     },
     /// A secure connection could not be set up (certificate, protocol).
     #[error(
-        "cannot set up a secure connection to {url}: {detail}; check that the address is right and that the hub's certificate is valid for it (an http:// hub needs http://, not https://)"
+        "cannot set up a secure connection to {url}: {detail}; check that the address is right and that the hub's certificate is valid for it, and if your own CA made that certificate, give its CA file (--ca-file, GANTRY_CA_FILE); an http:// hub needs http://, not https://"
     )]
     Tls {
         /// The address tried.
@@ -57,6 +57,16 @@ pub enum ClientError {
         status: u16,
         /// The hub's code and sentence.
         body: ErrorBody,
+    },
+    /// The CA file given to trust a hub's certificate cannot be used.
+    #[error(
+        "cannot use the CA file {path}: {detail}; give the PEM certificate of the authority that signed the hub's certificate"
+    )]
+    CaFile {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        detail: String,
     },
     /// A file on this machine could not be read.
     #[error("{0}")]

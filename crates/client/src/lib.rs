@@ -15,6 +15,7 @@
 
 mod error;
 mod token;
+mod trust;
 
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ use serde::de::DeserializeOwned;
 pub use error::ClientError;
 use error::is_tls;
 pub use token::Token;
+pub use trust::{Trust, in_clear, in_clear_refusal};
 
 /// What a long-poll for work returned.
 #[derive(Debug)]
@@ -53,22 +55,10 @@ pub struct HubClient {
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl HubClient {
-    /// A client of the hub at `server` (e.g. `http://127.0.0.1:8750`).
+    /// A client of the hub at `server` (e.g. `http://127.0.0.1:8750`) that
+    /// trusts the system's root certificates ([`HubClient::with_trust`] adds a CA file).
     pub fn new(server: &str, token: Token) -> Result<HubClient, ClientError> {
-        let trimmed = server.trim().trim_end_matches('/');
-        let base = reqwest::Url::parse(&format!("{trimmed}/"))
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
-            .ok_or_else(|| ClientError::BadAddress(server.to_owned()))?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ClientError::Protocol {
-                url: server.to_owned(),
-                detail: e.to_string(),
-            })?;
-        Ok(HubClient { http, base, token })
+        HubClient::with_trust(server, token, &Trust::system())
     }
 
     /// The hub's address.

@@ -53,6 +53,8 @@ fn layer(
     layer!(name, settings.name.clone());
     layer!(labels, settings.labels.clone());
     layer!(max_tasks, settings.max_tasks);
+    layer!(ca_file, settings.ca_file.clone().map(Some));
+    layer!(allow_insecure_http, settings.allow_insecure_http);
     layer!(with_local_storage, settings.with_local_storage);
     layer!(
         delete_task_dir_on_finish,

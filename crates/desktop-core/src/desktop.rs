@@ -42,6 +42,8 @@ mod storage_screen;
 mod submit;
 mod wizard;
 
+pub use wizard::HubTrust;
+
 use actions::TimedPause;
 use detail::TaskDetails;
 use follows::LogFollows;

@@ -89,6 +89,12 @@ pub struct Settings {
     pub delete_task_dir_on_finish: Option<bool>,
     /// DELETE_TASK_DIR_ON_FAILURE, when set in Settings.
     pub delete_task_dir_on_failure: Option<bool>,
+    /// A CA certificate file (PEM) trusted besides the system's, for a hub
+    /// whose certificate the team's own CA made (wizard and Settings).
+    pub ca_file: Option<PathBuf>,
+    /// The person allowed sending the node token over plain http to a hub
+    /// that is not this computer (the wizard's checkbox).
+    pub allow_insecure_http: Option<bool>,
     /// The update server's manifest URL (Settings' "Update server"); `None`
     /// keeps updates off: no request is made.
     pub update_endpoint: Option<String>,

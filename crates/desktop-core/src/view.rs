@@ -124,6 +124,10 @@ pub struct Setup {
     /// Why the agent could not start or stopped, if it did (a refused
     /// token, a host dir in use); the wizard shows it.
     pub problem: Option<String>,
+    /// The CA file last used, to fill in.
+    pub ca_file: Option<String>,
+    /// Whether plain http to a hub elsewhere was allowed last time.
+    pub allow_insecure_http: bool,
 }
 
 /// A task as the UI lists it.
@@ -486,6 +490,8 @@ pub struct NodeSettings {
     pub server: Option<String>,
     /// Whether a token is kept (it is never shown).
     pub token_saved: bool,
+    /// The CA file trusted besides the system's roots, if any.
+    pub ca_file: Option<String>,
     /// The name shown for this node.
     pub name: String,
     /// Labels added to the hub's.

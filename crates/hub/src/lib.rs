@@ -10,6 +10,8 @@
 //!   agents, blobs), with the extractors for tokens and bodies.
 //! - [`serve`]: runs the router on a listener the caller owns, with the
 //!   background check for silent nodes, until the shutdown future resolves.
+//! - [`tls`]: the same over HTTPS ([`tls::serve_tls`]), with a certificate
+//!   reloaded on SIGHUP or when its files change.
 //! - [`db`]: every SQL statement, for SQLite and PostgreSQL alike, one file
 //!   per concern (tokens, nodes, tasks, logs).
 //!
@@ -29,6 +31,7 @@ pub mod db;
 mod error;
 pub mod openapi;
 mod signals;
+pub mod tls;
 pub mod tokens;
 
 use std::future::Future;
@@ -244,12 +247,34 @@ pub fn app(hub: Hub) -> Router {
 
 /// Serves the hub on `listener` until `shutdown` resolves, then waits for
 /// open requests (long-polls and log streams end at once) and the background
-/// check to finish.
+/// check to finish. [`tls::serve_tls`] does the same over HTTPS.
 pub async fn serve(
     listener: TcpListener,
     hub: Hub,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(hub, shutdown, |app, stopping, _| async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stopping.cancelled_owned())
+            .await
+    })
+    .await
+}
+
+/// What HTTP and HTTPS serving share: the background check for silent
+/// nodes, the hub's `stopping` token cancelled when `shutdown` resolves (or
+/// the server ends), and the wait for every tracked task before the
+/// database closes. `server` serves `app` until `stopping` is cancelled,
+/// spawning its own tasks on the tracker.
+async fn serve_with<F, Fut>(
+    hub: Hub,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    server: F,
+) -> std::io::Result<()>
+where
+    F: FnOnce(Router, CancellationToken, &TaskTracker) -> Fut,
+    Fut: Future<Output = std::io::Result<()>>,
+{
     let tracker = TaskTracker::new();
     let stopping = hub.stopping().clone();
     let checker = hub.clone();
@@ -269,12 +294,13 @@ pub async fn serve(
         }
     });
     let signal_stop = stopping.clone();
-    let result = axum::serve(listener, app(hub.clone()))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            signal_stop.cancel();
-        })
-        .await;
+    tracker.spawn(async move {
+        tokio::select! {
+            _ = shutdown => signal_stop.cancel(),
+            _ = signal_stop.cancelled() => {}
+        }
+    });
+    let result = server(app(hub.clone()), stopping.clone(), &tracker).await;
     stopping.cancel();
     tracker.close();
     tracker.wait().await;

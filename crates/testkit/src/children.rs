@@ -30,6 +30,8 @@ pub const AGENT_ENV: &[&str] = &[
     "GANTRY_CONFIG",
     "GANTRY_ADMIN_TOKEN",
     "GANTRY_NAME",
+    "GANTRY_CA_FILE",
+    "GANTRY_ALLOW_INSECURE_HTTP",
 ];
 
 /// A child process, killed when this goes, unless it ended.
@@ -200,7 +202,7 @@ pub fn as_admin(gantry: &Path, url: &str, admin: &str) -> Command {
 #[derive(Debug)]
 pub struct HubChild {
     pub process: Process,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://…` when it serves TLS.
     url: String,
 }
 
@@ -246,7 +248,9 @@ impl HubChild {
 
     /// `127.0.0.1:PORT`, for `--listen` on a restart.
     pub fn address(&self) -> &str {
-        self.url.trim_start_matches("http://")
+        self.url
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
     }
 
     pub fn pid(&self) -> u32 {

@@ -21,6 +21,8 @@
 //!   pair), for what crosses a real network: TLS, a reverse proxy;
 //! - [`procfs`] and [`sampler`]: what /proc says of a process, and a process
 //!   tree's memory and CPU sampled over time;
+//! - [`tls`]: a CA made at test time and the server certificates it signs,
+//!   as PEM files; [`proxy`]: a counting CONNECT proxy for `HTTPS_PROXY`;
 //! - [`wait`], [`Scratch`], [`free_port`]: polling with a deadline, folders
 //!   that go away, ports.
 //!
@@ -30,6 +32,7 @@
 //! - `GANTRY_TEST_REGISTRY`, `GANTRY_TEST_REGISTRY_USER`, `GANTRY_TEST_REGISTRY_PASSWORD`:
 //!   a registry with htpasswd login holding `<registry>/gantry-test/busybox:1`;
 //! - `GANTRY_TEST_POSTGRES`: a PostgreSQL server a test may create databases on;
+//! - `GANTRY_TEST_POSTGRES_CA`: the CA of that server's TLS certificate;
 //! - `GANTRY_REQUIRE_SERVICES=1`: a missing service fails a test rather than skipping it.
 
 pub mod children;
@@ -39,9 +42,11 @@ pub mod engine;
 pub mod hub;
 pub mod netns;
 pub mod procfs;
+pub mod proxy;
 pub mod sampler;
 mod scratch;
 pub mod services;
+pub mod tls;
 pub mod wait;
 #[cfg(feature = "agents")]
 pub mod world;

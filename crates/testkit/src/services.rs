@@ -47,6 +47,23 @@ pub fn postgres_admin_url() -> Option<String> {
     }
 }
 
+/// The CA of the test PostgreSQL server's TLS certificate (`cargo xtask
+/// test` serves PostgreSQL over TLS and names it in GANTRY_TEST_POSTGRES_CA).
+pub fn postgres_ca() -> Option<std::path::PathBuf> {
+    match std::env::var("GANTRY_TEST_POSTGRES_CA") {
+        Ok(path) if !path.is_empty() => Some(path.into()),
+        _ if required() => panic!(
+            "GANTRY_TEST_POSTGRES_CA is not set, and GANTRY_REQUIRE_SERVICES=1 forbids skipping the PostgreSQL TLS tests"
+        ),
+        _ => {
+            eprintln!(
+                "SKIPPED: set GANTRY_TEST_POSTGRES_CA (cargo xtask test does) to test PostgreSQL over TLS"
+            );
+            None
+        }
+    }
+}
+
 /// Whether the Docker engine answers and has the test image; skips (or fails
 /// when services are required) otherwise.
 pub fn docker_ready() -> bool {

@@ -70,7 +70,15 @@ notifications: Notifications,
  * Why the agent could not start or stopped, if it did (a refused
  * token, a host dir in use); the wizard shows it.
  */
-problem: string | null, };
+problem: string | null, 
+/**
+ * The CA file last used, to fill in.
+ */
+ca_file: string | null, 
+/**
+ * Whether plain http to a hub elsewhere was allowed last time.
+ */
+allow_insecure_http: boolean, };
 
 export type TaskView = { 
 /**
@@ -457,6 +465,10 @@ server: string | null,
  * Whether a token is kept (it is never shown).
  */
 token_saved: boolean, 
+/**
+ * The CA file trusted besides the system's roots, if any.
+ */
+ca_file: string | null, 
 /**
  * The name shown for this node.
  */

@@ -26,6 +26,10 @@ export const connect = (args: {
   token: string;
   hostDir: string | null;
   launchAtLogin: boolean;
+  /** A CA certificate file (PEM) trusted besides the system's; null: none. */
+  caFile: string | null;
+  /** The person allowed the token over plain http to another computer. */
+  allowInsecureHttp: boolean;
 }): Promise<void> => invoke<void>("connect", args);
 
 export const useLocal = (args: { hostDir: string | null; launchAtLogin: boolean }): Promise<void> =>
@@ -98,6 +102,9 @@ export const saveNodeSettings = (change: NodeSettingsChange): Promise<void> =>
 
 /** Checks a new token against the hub, keeps it in the keychain, restarts the agent. */
 export const replaceToken = (token: string): Promise<void> => invoke<void>("replace_token", { token });
+
+/** Keeps the CA file trusted besides the system's (null: none); the agent restarts with it. */
+export const setCaFile = (caFile: string | null): Promise<void> => invoke<void>("set_ca_file", { caFile });
 
 /** Local mode: submits a task from the form; resolves to its id. */
 export const submitTask = (task: NewTask): Promise<string> => invoke<string>("submit_task", { task });

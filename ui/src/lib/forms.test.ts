@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatLabels, gpusValue, parseEnv, parseLabels } from "./forms";
+import { formatLabels, gpusValue, parseEnv, parseLabels, sendsInClear } from "./forms";
 
 describe("labels", () => {
   it("takes one per line or comma separated, trimmed, each once", () => {
@@ -41,5 +41,19 @@ describe("gpus", () => {
     expect("error" in gpusValue("count", "two")).toBe(true);
     expect("error" in gpusValue("indices", "")).toBe(true);
     expect("error" in gpusValue("indices", "0,a")).toBe(true);
+  });
+});
+
+describe("sendsInClear", () => {
+  it("is plain http to another computer only", () => {
+    expect(sendsInClear("http://10.0.0.2:8750")).toBe(true);
+    expect(sendsInClear("http://hub.example.com")).toBe(true);
+    expect(sendsInClear("http://[2001:db8::1]:8750")).toBe(true);
+    expect(sendsInClear("https://10.0.0.2:8750")).toBe(false);
+    expect(sendsInClear("http://127.0.0.1:8750")).toBe(false);
+    expect(sendsInClear("http://127.1.2.3")).toBe(false);
+    expect(sendsInClear("http://localhost:8750/")).toBe(false);
+    expect(sendsInClear("http://[::1]:8750")).toBe(false);
+    expect(sendsInClear("not an address")).toBe(false);
   });
 });

@@ -528,6 +528,7 @@ export function installMockBackend(scenario: Scenario): MockControl {
     mode: local ? "local" : "remote",
     server: local ? null : SERVER,
     token_saved: !local,
+    ca_file: null,
     name: NODE,
     labels: ["gpu=rtx4090", "zone=lab-2", "fast-disk"],
     max_tasks: 2,
@@ -602,6 +603,8 @@ export function installMockBackend(scenario: Scenario): MockControl {
       launch_at_login: launchAtLogin,
       notifications,
       problem: null,
+      ca_file: settings.ca_file,
+      allow_insecure_http: false,
     };
   }
 
@@ -1046,6 +1049,14 @@ export function installMockBackend(scenario: Scenario): MockControl {
         if (!(c.max_tasks >= 1)) throw uiError("invalid", "Max tasks must be 1 or more.");
         settings = { ...settings, ...c };
         setTimeout(pushStatus, 50);
+        return null;
+      }
+      case "set_ca_file": {
+        const caFile = args.caFile as string | null;
+        if (caFile !== null && !caFile.startsWith("/")) {
+          throw uiError("bad_setting", "The CA file must be a full path, e.g. /home/you/team-ca.pem");
+        }
+        settings = { ...settings, ca_file: caFile };
         return null;
       }
       case "replace_token":

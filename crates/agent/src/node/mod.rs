@@ -50,6 +50,10 @@ pub enum AgentError {
         /// Why.
         source: std::io::Error,
     },
+    /// The token would go over plain http beyond this machine, and that was
+    /// not allowed; the message says how to fix it.
+    #[error("{0}")]
+    InClear(String),
     /// The hub refused this agent for good (e.g. an unknown token).
     #[error("the hub refused this agent: {0}")]
     Refused(ClientError),
@@ -115,7 +119,14 @@ impl Agent {
                     .into(),
             )
         })?;
-        let hub = HubClient::new(&server, token).map_err(|e| AgentError::Config(e.to_string()))?;
+        if !config.allow_insecure_http && gantry_client::in_clear(&server) {
+            return Err(AgentError::InClear(gantry_client::in_clear_refusal(
+                &server,
+            )));
+        }
+        let trust = gantry_client::Trust::with_ca_file(config.ca_file.clone());
+        let hub = HubClient::with_trust(&server, token, &trust)
+            .map_err(|e| AgentError::Config(e.to_string()))?;
         let stop_tasks_on_exit = config.stop_tasks_on_exit;
         let ctx = context(config, Some(hub.clone()), stop).await?;
         let monitor = Arc::new(Mutex::new(Monitor::new(ctx.host.root())));

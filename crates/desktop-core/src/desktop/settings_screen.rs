@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use gantry_client::Token;
+
 use super::Desktop;
 use crate::settings::Mode;
 use crate::view::{NodeSettings, NodeSettingsChange, Notifications, UiError};
@@ -32,6 +34,7 @@ impl Desktop {
                 config.server.clone().or(settings.server)
             },
             token_saved: running.is_some(),
+            ca_file: config.ca_file.as_ref().map(|p| p.display().to_string()),
             name: config.name,
             labels: config.labels,
             max_tasks: u32::try_from(config.max_tasks).unwrap_or(u32::MAX),
@@ -117,7 +120,35 @@ impl Desktop {
                     "This computer is not connected to a hub; there is no token to replace",
                 )
             })?;
-        self.connect(server, token, None).await
+        let hub = super::wizard::HubTrust {
+            ca_file: settings.ca_file.clone(),
+            allow_insecure_http: settings.allow_insecure_http.unwrap_or(false),
+        };
+        self.connect(server, token, None, hub).await
+    }
+
+    /// Keeps the CA file trusted besides the system's roots (`None`: the
+    /// system's only) after checking it is a PEM certificate, and restarts
+    /// the agent with it.
+    pub async fn set_ca_file(self: &Arc<Desktop>, ca_file: Option<String>) -> Result<(), UiError> {
+        let ca_file = ca_file
+            .map(|path| path.trim().to_owned())
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from);
+        if let Some(path) = &ca_file {
+            if !path.is_absolute() {
+                return Err(UiError::new(
+                    "bad_setting",
+                    "The CA file must be a full path, e.g. /home/you/team-ca.pem",
+                ));
+            }
+            // Building a client reads and parses it: a wrong file is said now.
+            let trust = gantry_client::Trust::with_ca_file(Some(path.clone()));
+            gantry_client::HubClient::with_trust("https://localhost", Token::new(""), &trust)
+                .map_err(|e| UiError::new("ca_file", e.to_string()))?;
+        }
+        self.settings.update(|s| s.ca_file = ca_file)?;
+        self.restart().await
     }
 
     /// Keeps which notifications show.

@@ -4,7 +4,10 @@
 //!
 //! A hub and token are checked before anything is kept, and each way the
 //! check fails has its own code and sentence, so the wizard can say what to
-//! fix (the address, the token, the kind of token).
+//! fix (the address, the token, the kind of token, the certificate). The
+//! check trusts the CA file the person gave, as the agent then does, and a
+//! token is not sent over plain http to another computer unless the person
+//! ticked that the network is trusted: the headless agent's rule.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +15,7 @@ use std::time::Duration;
 
 use gantry_agent::config::{AgentConfig, default_host_dir};
 use gantry_agent::monitor::Monitor;
-use gantry_client::{ClientError, HubClient, Token};
+use gantry_client::{ClientError, HubClient, Token, Trust};
 
 use super::Desktop;
 use crate::keychain;
@@ -47,16 +50,23 @@ impl Desktop {
             launch_at_login: false,
             notifications: settings.notify.into(),
             problem: self.failure(),
+            ca_file: config
+                .as_ref()
+                .and_then(|c| c.ca_file.clone())
+                .or(settings.ca_file)
+                .map(|p| p.display().to_string()),
+            allow_insecure_http: settings.allow_insecure_http.unwrap_or(false),
         }
     }
 
-    /// Checks `token` against the hub at `server`, keeps it in the keychain,
-    /// remembers the choice and starts the agent.
+    /// Checks `token` against the hub at `server` (trusting `ca_file` too),
+    /// keeps it in the keychain, remembers the choice and starts the agent.
     pub async fn connect(
         self: &Arc<Desktop>,
         server: String,
         token: String,
         host_dir: Option<PathBuf>,
+        hub: HubTrust,
     ) -> Result<(), UiError> {
         let server = server.trim().trim_end_matches('/').to_owned();
         if server.is_empty() {
@@ -72,7 +82,8 @@ impl Desktop {
                 "Paste the node token your hub's admin gave you (it starts with gantry_node_)",
             ));
         }
-        check_hub(&server, &token).await?;
+        refuse_in_clear(&server, &hub)?;
+        check_hub(&server, &token, &Trust::with_ca_file(hub.ca_file.clone())).await?;
         let (save_server, save_token) = (server.clone(), token.clone());
         tokio::task::spawn_blocking(move || keychain::save(&save_server, &save_token))
             .await
@@ -81,6 +92,8 @@ impl Desktop {
         let settings = self.settings.update(|s| {
             s.mode = Some(Mode::Remote);
             s.server = Some(server.clone());
+            s.ca_file = hub.ca_file.clone();
+            s.allow_insecure_http = Some(hub.allow_insecure_http);
             if host_dir.is_some() {
                 s.host_dir = host_dir.clone();
             }
@@ -92,6 +105,8 @@ impl Desktop {
             AgentConfig {
                 server: Some(server),
                 token: Some(token),
+                ca_file: hub.ca_file,
+                allow_insecure_http: hub.allow_insecure_http,
                 ..config
             },
             None,
@@ -112,6 +127,31 @@ impl Desktop {
         self.stop_agent().await;
         self.start_local(config).await
     }
+}
+
+/// How the wizard may reach a hub: the CA file it trusts besides the
+/// system's, and whether plain http to another computer was allowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HubTrust {
+    /// A CA certificate file (PEM), e.g. the team's own CA.
+    pub ca_file: Option<PathBuf>,
+    /// The person ticked that the network is trusted.
+    pub allow_insecure_http: bool,
+}
+
+/// The headless agent's rule, in the wizard's words: no node token over
+/// plain http to another computer unless the person allowed it.
+fn refuse_in_clear(server: &str, hub: &HubTrust) -> Result<(), UiError> {
+    if hub.allow_insecure_http || !gantry_client::in_clear(server) {
+        return Ok(());
+    }
+    Err(UiError::new(
+        "insecure_http",
+        format!(
+            "{server} would receive the node token in clear (plain http), where anyone on the network between \
+             can read it. Use the hub's https:// address, or tick \"Allow plain http\" if this network is trusted."
+        ),
+    ))
 }
 
 /// Whether the OS keychain can keep the token.
@@ -159,9 +199,10 @@ async fn docker_check(docker_host: Option<&str>) -> Check {
     }
 }
 
-/// Checks that `server` is a Gantry hub that knows `token` as a node token.
-pub(super) async fn check_hub(server: &str, token: &Token) -> Result<(), UiError> {
-    let client = HubClient::new(server, token.clone()).map_err(client_error)?;
+/// Checks that `server` is a Gantry hub that knows `token` as a node token,
+/// trusting `trust`'s CA file besides the system's roots.
+pub(super) async fn check_hub(server: &str, token: &Token, trust: &Trust) -> Result<(), UiError> {
+    let client = HubClient::with_trust(server, token.clone(), trust).map_err(client_error)?;
     client.check_node_token().await.map_err(client_error)
 }
 
@@ -172,6 +213,7 @@ fn client_error(error: ClientError) -> UiError {
         ClientError::BadAddress(_) => "bad_address",
         ClientError::Unreachable { .. } | ClientError::Timeout { .. } => "unreachable",
         ClientError::Tls { .. } => "tls",
+        ClientError::CaFile { .. } => "ca_file",
         ClientError::NotAHub { .. } | ClientError::Protocol { .. } => "wrong_address",
         ClientError::Api { status: 401, .. } => {
             return UiError::new(
@@ -254,7 +296,7 @@ mod tests {
     }
 
     async fn code(server: &str, token: &str) -> String {
-        match check_hub(server, &Token::new(token)).await {
+        match check_hub(server, &Token::new(token), &Trust::system()).await {
             Ok(()) => "ok".into(),
             Err(error) => {
                 assert!(!error.message.is_empty());
@@ -305,5 +347,70 @@ mod tests {
         });
         assert_eq!(code(&other_url, &node).await, "wrong_address");
         stop.cancel();
+    }
+
+    #[test]
+    fn plain_http_to_another_computer_needs_the_persons_consent() {
+        let refused = refuse_in_clear("http://10.0.0.2:8750", &HubTrust::default()).unwrap_err();
+        assert_eq!(refused.code, "insecure_http");
+        assert!(
+            refused
+                .message
+                .contains("http://10.0.0.2:8750 would receive the node token in clear")
+        );
+        let allowed = HubTrust {
+            allow_insecure_http: true,
+            ..HubTrust::default()
+        };
+        assert!(refuse_in_clear("http://10.0.0.2:8750", &allowed).is_ok());
+        assert!(refuse_in_clear("http://127.0.0.1:8750", &HubTrust::default()).is_ok());
+        assert!(refuse_in_clear("https://10.0.0.2:8750", &HubTrust::default()).is_ok());
+    }
+
+    /// The check trusts the CA file the person gave, as the agent will.
+    #[tokio::test]
+    async fn the_check_against_a_tls_hub_uses_the_ca_file() {
+        use gantry_testkit::tls::TestCa;
+        let dir = tempfile::tempdir().unwrap();
+        let hub = gantry_hub::Hub::open(
+            dir.path(),
+            None,
+            gantry_hub::HubConfig::default(),
+            Arc::new(gantry_hub::SystemClock),
+        )
+        .await
+        .unwrap();
+        let node = Token::new(hub.db().add_node("desk", &[], hub.now()).await.unwrap());
+        let ca = TestCa::new("team CA");
+        let (ca_file, cert, key) = (
+            dir.path().join("ca.pem"),
+            dir.path().join("hub.pem"),
+            dir.path().join("hub.key"),
+        );
+        ca.write(&ca_file);
+        ca.server(&["127.0.0.1"], 1).write(&cert, &key);
+        let served =
+            gantry_hub::tls::ServerCert::load(gantry_hub::tls::TlsFiles { cert, key }).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        let serving = tokio::spawn(gantry_hub::tls::serve_tls(
+            listener,
+            hub,
+            Arc::new(served),
+            stop.clone().cancelled_owned(),
+        ));
+        let with_ca = Trust::with_ca_file(Some(ca_file));
+        assert!(check_hub(&url, &node, &with_ca).await.is_ok());
+        let without = check_hub(&url, &node, &Trust::system()).await.unwrap_err();
+        assert_eq!(without.code, "tls", "{}", without.message);
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        let bad = check_hub(&url, &node, &Trust::with_ca_file(Some(junk)))
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code, "ca_file");
+        stop.cancel();
+        serving.await.unwrap().unwrap();
     }
 }

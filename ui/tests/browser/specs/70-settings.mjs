@@ -88,6 +88,24 @@ test("settings: notifications and launch at login save at once; replace token; o
   await until(async () => (await app.callsOf("open_storage")).length === 1, "open_storage");
 });
 
+test("settings: the CA file is kept, and a relative path is said", async (t) => {
+  const app = await t.open();
+  await app.go("settings");
+  const caFile = app.id("settings-ca-file");
+  await until(async () => (await caFile.count()) === 1, "settings-ca-file");
+  assert.equal(await caFile.inputValue(), "");
+  assert.equal(await app.id("settings-save-ca-file").isDisabled(), true, "nothing to save yet");
+  await caFile.fill("team-ca.pem");
+  await app.id("settings-save-ca-file").click();
+  await until(async () => (await app.count("settings-ca-file-error")) === 1, "the error");
+  assert.match(await app.id("settings-ca-file-error").innerText(), /full path/);
+  await caFile.fill("/etc/gantry/team-ca.pem");
+  await app.id("settings-save-ca-file").click();
+  await until(async () => (await app.count("settings-ca-file-saved")) === 1, "saved");
+  const sent = await app.callsOf("set_ca_file");
+  assert.deepEqual(sent[sent.length - 1].args, { caFile: "/etc/gantry/team-ca.pem" });
+});
+
 test("settings: in local mode there is no token field", async (t) => {
   const app = await t.open({ query: { mode: "local" } });
   await app.go("settings");

@@ -115,7 +115,7 @@ struct Remote {
     ca_file: Option<PathBuf>,
     /// Send the admin token over plain http:// to a host that is not this
     /// machine without the warning, on a network you trust.
-    #[arg(long, env = "GANTRY_ALLOW_INSECURE_HTTP")]
+    #[arg(long, env = "GANTRY_ALLOW_INSECURE_HTTP", value_parser = clap::builder::BoolishValueParser::new())]
     allow_insecure_http: bool,
 }
 

@@ -31,6 +31,8 @@ pub struct InstallArgs {
     token_file: Option<PathBuf>,
     #[command(flatten)]
     node: NodeArgs,
+    #[command(flatten)]
+    connection: crate::agent::Connection,
     /// Write and enable the unit but do not start it now.
     #[arg(long)]
     no_start: bool,
@@ -69,6 +71,10 @@ struct Service {
     name: Option<String>,
     labels: Vec<String>,
     max_tasks: Option<usize>,
+    /// `--ca-file`, an absolute path.
+    ca_file: Option<PathBuf>,
+    /// `--allow-insecure-http`.
+    allow_insecure_http: bool,
 }
 
 /// Quotes one word of a unit's command line as systemd reads it.
@@ -114,6 +120,12 @@ impl Service {
         }
         if let Some(max) = self.max_tasks {
             command.extend(["--max-tasks".into(), max.to_string()]);
+        }
+        if let Some(ca_file) = &self.ca_file {
+            command.extend(["--ca-file".into(), ca_file.display().to_string()]);
+        }
+        if self.allow_insecure_http {
+            command.push("--allow-insecure-http".into());
         }
         let exec: Vec<String> = command.iter().map(|w| quote(w)).collect();
         format!(
@@ -227,6 +239,8 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
         args.node.clone().into_flags(Flags {
             server: args.server.clone(),
             token_file: args.token_file.clone(),
+            ca_file: args.connection.ca_file.clone(),
+            allow_insecure_http: args.connection.allow_insecure_http,
             ..Flags::default()
         }),
         &|name| std::env::var(name).ok(),
@@ -235,6 +249,10 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
     let Some(server) = resolved.server.clone() else {
         bail!("which hub? pass --server https://hub.example.com (or set GANTRY_SERVER)");
     };
+    // The agent would refuse at each start; say it once, here.
+    if !resolved.allow_insecure_http && gantry_client::in_clear(&server) {
+        bail!("{}", gantry_client::in_clear_refusal(&server));
+    }
     let token_file = match args.token_file {
         Some(path) => std::path::absolute(&path)
             .with_context(|| format!("cannot resolve {}", path.display()))?,
@@ -263,6 +281,11 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
         name: args.node.name,
         labels: args.node.labels,
         max_tasks: args.node.max_tasks,
+        ca_file: args
+            .connection
+            .ca_file
+            .map(|f| std::path::absolute(&f).unwrap_or(f)),
+        allow_insecure_http: args.connection.allow_insecure_http,
     };
     write_private(&places.unit, &service.unit())?;
     println!("wrote {}", places.unit.display());
@@ -356,6 +379,8 @@ mod tests {
             name: Some("lab 1".into()),
             labels: vec!["gpu=4090".into(), "50%".into()],
             max_tasks: Some(2),
+            ca_file: None,
+            allow_insecure_http: false,
         }
     }
 
@@ -371,6 +396,19 @@ mod tests {
         );
         assert!(unit.contains("WantedBy=default.target"));
         assert!(unit.contains("KillSignal=SIGTERM"));
+        let unit = Service {
+            ca_file: Some(PathBuf::from("/etc/gantry/team ca.pem")),
+            allow_insecure_http: true,
+            ..service()
+        }
+        .unit();
+        let exec = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+        assert!(
+            exec.ends_with(
+                "--max-tasks 2 --ca-file \"/etc/gantry/team ca.pem\" --allow-insecure-http"
+            ),
+            "{exec}"
+        );
     }
 
     #[test]

@@ -388,11 +388,20 @@ fn a_token_in_clear_beyond_loopback_is_refused_unless_allowed() {
     }
 
     // The CLI warns for an admin token, unless told the network is trusted.
-    let run = |allow: bool| {
+    let run = |allow: Option<&str>| {
         let mut command = as_admin(Path::new(GANTRY), "http://0.0.0.0:1", "gantry_admin_x");
-        command.args(["node", "list"]).env_remove("GANTRY_CA_FILE");
-        if allow {
-            command.arg("--allow-insecure-http");
+        command
+            .args(["node", "list"])
+            .env_remove("GANTRY_CA_FILE")
+            .env_remove("GANTRY_ALLOW_INSECURE_HTTP");
+        match allow {
+            Some("flag") => {
+                command.arg("--allow-insecure-http");
+            }
+            Some(value) => {
+                command.env("GANTRY_ALLOW_INSECURE_HTTP", value);
+            }
+            None => {}
         }
         let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
         let mut said = String::new();
@@ -405,10 +414,18 @@ fn a_token_in_clear_beyond_loopback_is_refused_unless_allowed() {
         child.wait().unwrap();
         said
     };
-    let warned = run(false);
-    assert!(
-        warned.contains("warning: the admin token goes in clear to http://0.0.0.0:1"),
-        "{warned}"
-    );
-    assert!(!run(true).contains("warning"));
+    for allow in [None, Some("0"), Some("false")] {
+        let warned = run(allow);
+        assert!(
+            warned.contains("warning: the admin token goes in clear to http://0.0.0.0:1"),
+            "{allow:?}: {warned}"
+        );
+    }
+    for allow in [Some("flag"), Some("1"), Some("true")] {
+        let said = run(allow);
+        assert!(
+            !said.contains("warning") && said.contains("cannot reach"),
+            "{allow:?}: {said}"
+        );
+    }
 }

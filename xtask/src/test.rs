@@ -305,6 +305,25 @@ fn count(line: &str, totals: &mut Totals) {
     }
 }
 
+/// `cargo xtask services`: starts the tests' services, prints their
+/// variables as shell `export` lines, and holds them until Ctrl-C.
+pub fn hold_services() -> Result<()> {
+    let mut times = Vec::new();
+    let services = start_services(&mut times)?;
+    for (name, value) in services.environment() {
+        println!("export {name}='{value}'");
+    }
+    println!("export GANTRY_REQUIRE_SERVICES=1");
+    std::io::stdout().flush().ok();
+    say("services up; Ctrl-C (or SIGTERM) stops them");
+    while !exec::interrupted() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    say("stopping the services");
+    drop(services);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,23 +342,4 @@ mod tests {
         count("test something ... ok", &mut totals);
         assert_eq!((totals.passed, totals.failed, totals.ignored), (15, 2, 1));
     }
-}
-
-/// `cargo xtask services`: starts the tests' services, prints their
-/// variables as shell `export` lines, and holds them until Ctrl-C.
-pub fn hold_services() -> Result<()> {
-    let mut times = Vec::new();
-    let services = start_services(&mut times)?;
-    for (name, value) in services.environment() {
-        println!("export {name}='{value}'");
-    }
-    println!("export GANTRY_REQUIRE_SERVICES=1");
-    std::io::stdout().flush().ok();
-    say("services up; Ctrl-C (or SIGTERM) stops them");
-    while !exec::interrupted() {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    say("stopping the services");
-    drop(services);
-    Ok(())
 }

@@ -43,6 +43,8 @@ pub struct Flags {
     pub statsd_namespace: Option<String>,
     /// `--stop-tasks-on-exit`.
     pub stop_tasks_on_exit: bool,
+    /// `--only-labeled`.
+    pub only_labeled: bool,
 }
 
 /// The agent's resolved settings.
@@ -83,6 +85,9 @@ pub struct AgentConfig {
     pub statsd: Option<(String, u16, String)>,
     /// Cancel running tasks when the agent stops, instead of leaving them.
     pub stop_tasks_on_exit: bool,
+    /// Take only tasks that carry at least one of the node's labels
+    /// (--only-labeled, GANTRY_ONLY_LABELED, only_labeled).
+    pub only_labeled: bool,
 }
 
 /// The config file's keys (TOML).
@@ -108,6 +113,7 @@ struct FileConfig {
     statsd_host: Option<String>,
     statsd_port: Option<u16>,
     statsd_namespace: Option<String>,
+    only_labeled: Option<bool>,
     /// Refused with a pointer to `token_file`; present so the error can say so.
     token: Option<toml::Value>,
     /// Refused likewise.
@@ -436,6 +442,8 @@ impl AgentConfig {
             )?),
             statsd: layers.statsd(flags.statsd_host, flags.statsd_port, flags.statsd_namespace)?,
             stop_tasks_on_exit: flags.stop_tasks_on_exit,
+            only_labeled: flags.only_labeled
+                || layers.boolean(&["GANTRY_ONLY_LABELED"], file.only_labeled, false)?,
         })
     }
 

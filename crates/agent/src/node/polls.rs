@@ -28,6 +28,7 @@ impl Agent {
                 labels: config.labels.clone(),
                 system: Some(self.sample().await),
                 inventory: self.held_tasks(),
+                only_labeled: config.only_labeled,
             };
             match self.inner.hub.register(&request).await {
                 Ok(registered) => {

@@ -13,6 +13,7 @@
 
 #![deny(missing_docs)]
 
+mod admin;
 mod error;
 mod token;
 

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gantry_protocol::TaskState;
+use gantry_protocol::admin::NodeIdentity;
 use gantry_protocol::job::Executor;
 use gantry_protocol::wire::{CommandKind, PullProgress, Task};
 use tokio::sync::{broadcast, watch};
@@ -53,6 +54,11 @@ pub enum AgentError {
     /// The hub refused this agent for good (e.g. an unknown token).
     #[error("the hub refused this agent: {0}")]
     Refused(ClientError),
+    /// The hub's admin removed this node or replaced its token: the hub's
+    /// sentence says which and when. The agent stopped its tasks (the hub
+    /// canceled them) and must not be restarted with the same token.
+    #[error("{0}")]
+    Revoked(String),
 }
 
 struct Held {
@@ -88,6 +94,11 @@ struct Inner {
     tracker: TaskTracker,
     /// Starts as `stop_tasks_on_exit`; the desktop app asks at Quit.
     stop_tasks_on_exit: std::sync::atomic::AtomicBool,
+    /// The node's name and labels as the hub last said them (register, heartbeats).
+    identity: watch::Sender<Option<NodeIdentity>>,
+    /// The hub's sentence, once it refused this node's token for good
+    /// (node removed, token replaced); the agent then stops.
+    revoked: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -117,7 +128,9 @@ impl Agent {
         })?;
         let hub = HubClient::new(&server, token).map_err(|e| AgentError::Config(e.to_string()))?;
         let stop_tasks_on_exit = config.stop_tasks_on_exit;
-        let ctx = context(config, Some(hub.clone()), stop).await?;
+        // The agent's own branch of the caller's token: a refusal from the
+        // hub stops the agent's loops without stopping the caller's other work.
+        let ctx = context(config, Some(hub.clone()), stop.child_token()).await?;
         let monitor = Arc::new(Mutex::new(Monitor::new(ctx.host.root())));
         Ok(Agent {
             inner: Arc::new(Inner {
@@ -131,6 +144,8 @@ impl Agent {
                 events: broadcast::channel(256).0,
                 tracker: TaskTracker::new(),
                 stop_tasks_on_exit: stop_tasks_on_exit.into(),
+                identity: watch::channel(None).0,
+                revoked: Mutex::new(None),
             }),
         })
     }
@@ -156,7 +171,7 @@ impl Agent {
             Ok(Some(settings)) => settings,
             Ok(None) => {
                 self.leave().await;
-                return Ok(());
+                return self.revocation();
             }
             Err(error) => {
                 self.leave().await;
@@ -175,7 +190,43 @@ impl Agent {
         self.leave().await;
         tracker.close();
         tracker.wait().await;
-        Ok(())
+        self.revocation()
+    }
+
+    /// Whether `error` is the hub refusing this node's token for good (its
+    /// node removed, its token replaced or revoked). If so, the first time,
+    /// the agent keeps the hub's sentence, will stop its tasks (the hub
+    /// canceled them) and stops.
+    pub(super) fn is_revoked(&self, error: &ClientError) -> bool {
+        use gantry_protocol::wire::codes;
+        let Some(code) = error.code() else {
+            return false;
+        };
+        if ![
+            codes::NODE_REMOVED,
+            codes::TOKEN_REPLACED,
+            codes::TOKEN_REVOKED,
+        ]
+        .contains(&code)
+        {
+            return false;
+        }
+        let mut revoked = self.inner.revoked.lock().expect("revoked poisoned");
+        if revoked.is_none() {
+            tracing::error!(%error, "the hub refused this node's token; stopping its tasks and the agent");
+            *revoked = Some(error.to_string());
+            self.set_stop_tasks_on_exit(true);
+            self.inner.ctx.stop.cancel();
+        }
+        true
+    }
+
+    /// The end of [`Agent::run`]: the hub's refusal, if it refused this node.
+    fn revocation(&self) -> Result<(), AgentError> {
+        match self.inner.revoked.lock().expect("revoked poisoned").clone() {
+            Some(sentence) => Err(AgentError::Revoked(sentence)),
+            None => Ok(()),
+        }
     }
 
     /// Takes no new task; leaves containers running for the next start, or
@@ -311,8 +362,11 @@ impl Agent {
     pub fn status(&self) -> AgentStatus {
         let held = self.inner.held.lock().expect("held map poisoned");
         let config = &self.inner.ctx.config;
+        let identity = self.inner.identity.borrow().clone();
         AgentStatus {
             name: config.name.clone(),
+            node: identity.as_ref().map(|node| node.name.clone()),
+            labels: identity.map_or_else(|| config.labels.clone(), |node| node.labels),
             server: config.server.clone(),
             connected: *self.inner.connected.borrow(),
             mode: *self.inner.mode.borrow(),

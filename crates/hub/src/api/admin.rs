@@ -199,7 +199,7 @@ pub(super) fn endpoints(json_limit: DefaultBodyLimit) -> Vec<Endpoint> {
             &[],
             BodyDoc::Json(schema::<NewNode>),
             (201, BodyDoc::Json(schema::<NodeToken>)),
-            on(method(Method::POST), add_node).layer(json_limit.clone()),
+            on(method(Method::POST), add_node).layer(json_limit),
         ),
         ep(
             Method::GET,

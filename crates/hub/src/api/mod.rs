@@ -127,8 +127,8 @@ pub fn endpoints(hub: &Hub) -> Vec<Endpoint> {
     let json_limit = DefaultBodyLimit::max(hub.config().max_json_bytes);
     let log_limit = DefaultBodyLimit::max(hub.config().max_log_append_bytes as usize);
     let mut all = public_endpoints();
-    all.extend(people_endpoints(json_limit.clone()));
-    all.extend(admin::endpoints(json_limit.clone()));
+    all.extend(people_endpoints(json_limit));
+    all.extend(admin::endpoints(json_limit));
     all.extend(agent_endpoints(json_limit, log_limit));
     all.extend(blob_endpoints());
     all

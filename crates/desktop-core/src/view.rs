@@ -124,6 +124,10 @@ pub struct Setup {
     /// Why the agent could not start or stopped, if it did (a refused
     /// token, a host dir in use); the wizard shows it.
     pub problem: Option<String>,
+    /// The hub's sentence when it removed this computer's node or replaced
+    /// its token (then `problem` is null): the wizard shows it as the reason
+    /// it came back.
+    pub reason: Option<String>,
 }
 
 /// A task as the UI lists it.
@@ -486,8 +490,12 @@ pub struct NodeSettings {
     pub server: Option<String>,
     /// Whether a token is kept (it is never shown).
     pub token_saved: bool,
-    /// The name shown for this node.
+    /// The node's name: at a hub elsewhere the hub's (read-only, see
+    /// `name_note`); in local mode the embedded hub's, which saving renames.
     pub name: String,
+    /// When set, the name cannot be changed here and this sentence says who
+    /// changes it (a hub elsewhere: its admin, with `gantry node rename`).
+    pub name_note: Option<String>,
     /// Labels added to the hub's.
     pub labels: Vec<String>,
     /// How many tasks run at once.

@@ -37,6 +37,7 @@ impl Desktop {
         let docker = docker_check(docker_host.as_deref()).await;
         let gpu = gpu_check(&host_dir).await;
         let needs_setup = !self.agent.is_running();
+        let reason = self.failure.revoked();
         Setup {
             needs_setup,
             server,
@@ -46,7 +47,8 @@ impl Desktop {
             gpu,
             launch_at_login: false,
             notifications: settings.notify.into(),
-            problem: self.failure(),
+            problem: self.failure().filter(|_| reason.is_none()),
+            reason,
         }
     }
 

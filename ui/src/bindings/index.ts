@@ -70,7 +70,13 @@ notifications: Notifications,
  * Why the agent could not start or stopped, if it did (a refused
  * token, a host dir in use); the wizard shows it.
  */
-problem: string | null, };
+problem: string | null, 
+/**
+ * The hub's sentence when it removed this computer's node or replaced
+ * its token (then `problem` is null): the wizard shows it as the reason
+ * it came back.
+ */
+reason: string | null, };
 
 export type TaskView = { 
 /**
@@ -458,9 +464,15 @@ server: string | null,
  */
 token_saved: boolean, 
 /**
- * The name shown for this node.
+ * The node's name: at a hub elsewhere the hub's (read-only, see
+ * `name_note`); in local mode the embedded hub's, which saving renames.
  */
 name: string, 
+/**
+ * When set, the name cannot be changed here and this sentence says who
+ * changes it (a hub elsewhere: its admin, with `gantry node rename`).
+ */
+name_note: string | null, 
 /**
  * Labels added to the hub's.
  */

@@ -1,16 +1,48 @@
 //! An admin's calls on nodes and tokens: enroll, show, rename, relabel and
 //! remove a node, rotate its token; list and revoke admin tokens. A node is
 //! named by its name or its id; the hub resolves it.
+//!
+//! And the other side of them: a client whose token the hub refuses for good
+//! (its node removed, its token replaced or revoked) says so to whoever
+//! watches [`HubClient::refusal`], whichever call met the refusal, so the
+//! agent stops at the first one (an event or a log append included).
 
 use gantry_protocol::admin::{
     NewNode, NodeChange, NodeRemoved, NodeToken, TokenInfo, TokenList, TokensRevoked,
 };
-use gantry_protocol::wire::Node;
+use gantry_protocol::wire::{ErrorBody, Node, codes};
 use reqwest::Method;
+use tokio::sync::watch;
 
 use crate::{CALL_TIMEOUT, ClientError, HubClient, path_part};
 
+/// Whether `code` is the hub refusing a token for good: it worked once, and
+/// the node was removed or the token replaced or revoked since.
+pub(crate) fn is_refusal(code: &str) -> bool {
+    [
+        codes::NODE_REMOVED,
+        codes::TOKEN_REPLACED,
+        codes::TOKEN_REVOKED,
+    ]
+    .contains(&code)
+}
+
+impl ClientError {
+    /// Whether the hub refused the token for good: its node removed, or the
+    /// token replaced or revoked. Trying again will not help.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, ClientError::Api { status: 401, body } if is_refusal(&body.code))
+    }
+}
+
 impl HubClient {
+    /// Holds the hub's answer once it refused this client's token for good
+    /// (`node_removed`, `token_replaced`, `token_revoked`), on any call of
+    /// this client or its clones; `None` until then.
+    pub fn refusal(&self) -> watch::Receiver<Option<ErrorBody>> {
+        self.refusal.subscribe()
+    }
+
     /// Adds a node; the answer holds its token, shown this once.
     pub async fn add_node(&self, node: &NewNode) -> Result<NodeToken, ClientError> {
         self.json(

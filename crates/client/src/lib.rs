@@ -48,6 +48,8 @@ pub struct HubClient {
     http: reqwest::Client,
     base: reqwest::Url,
     token: Token,
+    /// Set, for every clone, when the hub refuses the token for good; see [`HubClient::refusal`].
+    refusal: std::sync::Arc<tokio::sync::watch::Sender<Option<ErrorBody>>>,
 }
 
 /// How long a plain call may take; long-polls and streams get their own limits.
@@ -69,7 +71,12 @@ impl HubClient {
                 url: server.to_owned(),
                 detail: e.to_string(),
             })?;
-        Ok(HubClient { http, base, token })
+        Ok(HubClient {
+            http,
+            base,
+            token,
+            refusal: std::sync::Arc::new(tokio::sync::watch::channel(None).0),
+        })
     }
 
     /// The hub's address.
@@ -107,6 +114,9 @@ impl HubClient {
             ),
             committed: None,
         });
+        if status == StatusCode::UNAUTHORIZED && admin::is_refusal(&body.code) {
+            self.refusal.send_replace(Some(body.clone()));
+        }
         Err(ClientError::Api {
             status: status.as_u16(),
             body,

@@ -186,6 +186,9 @@ impl Agent {
         tracker.spawn(async move { poller.poll().await });
         let listener = self.clone();
         tracker.spawn(async move { listener.listen_for_commands().await });
+        // A refusal met by any call, a task's event or log append included.
+        let watcher = self.clone();
+        tracker.spawn(async move { watcher.watch_refusal().await });
         stop.cancelled().await;
         self.leave().await;
         tracker.close();
@@ -198,27 +201,35 @@ impl Agent {
     /// the agent keeps the hub's sentence, will stop its tasks (the hub
     /// canceled them) and stops.
     pub(super) fn is_revoked(&self, error: &ClientError) -> bool {
-        use gantry_protocol::wire::codes;
-        let Some(code) = error.code() else {
-            return false;
-        };
-        if ![
-            codes::NODE_REMOVED,
-            codes::TOKEN_REPLACED,
-            codes::TOKEN_REVOKED,
-        ]
-        .contains(&code)
-        {
+        if !error.is_refusal() {
             return false;
         }
+        self.revoke(error.to_string());
+        true
+    }
+
+    /// Stops the agent and its tasks for the hub's refusal, the first time.
+    fn revoke(&self, sentence: String) {
         let mut revoked = self.inner.revoked.lock().expect("revoked poisoned");
         if revoked.is_none() {
-            tracing::error!(%error, "the hub refused this node's token; stopping its tasks and the agent");
-            *revoked = Some(error.to_string());
+            tracing::error!(%sentence, "the hub refused this node's token; stopping its tasks and the agent");
+            *revoked = Some(sentence);
             self.set_stop_tasks_on_exit(true);
             self.inner.ctx.stop.cancel();
         }
-        true
+    }
+
+    /// Waits for the hub to refuse the token on any call (a task's event or
+    /// log append included), and stops then.
+    async fn watch_refusal(&self) {
+        let mut refusal = self.inner.hub.refusal();
+        let refused = tokio::select! {
+            refused = refusal.wait_for(Option::is_some) => refused.ok().and_then(|body| body.clone()),
+            _ = self.inner.ctx.stop.cancelled() => None,
+        };
+        if let Some(body) = refused {
+            self.revoke(body.message);
+        }
     }
 
     /// The end of [`Agent::run`]: the hub's refusal, if it refused this node.

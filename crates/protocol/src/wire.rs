@@ -199,9 +199,9 @@ pub struct TaskList {
 pub struct Node {
     /// The node's id.
     pub id: String,
-    /// The node's name, given by `gantry hub node add`.
+    /// The node's name, given by `gantry hub node add` (or `gantry node rename`).
     pub name: String,
-    /// Its labels: those given at `node add` and those its agent reports.
+    /// Its labels: those given at the hub and those its agent reports.
     pub labels: Vec<String>,
     /// Whether it has sent a heartbeat recently.
     pub online: bool,

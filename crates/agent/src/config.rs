@@ -47,6 +47,8 @@ pub struct Flags {
     pub ca_file: Option<PathBuf>,
     /// `--allow-insecure-http`: send the token over plain http beyond this machine.
     pub allow_insecure_http: bool,
+    /// `--only-labeled`.
+    pub only_labeled: bool,
 }
 
 /// The agent's resolved settings.
@@ -93,6 +95,9 @@ pub struct AgentConfig {
     /// Send the token over plain http to a host that is not this machine
     /// (GANTRY_ALLOW_INSECURE_HTTP, `allow_insecure_http`); refused otherwise.
     pub allow_insecure_http: bool,
+    /// Take only tasks that carry at least one of the node's labels
+    /// (--only-labeled, GANTRY_ONLY_LABELED, only_labeled).
+    pub only_labeled: bool,
 }
 
 /// The config file's keys (TOML).
@@ -120,6 +125,7 @@ struct FileConfig {
     statsd_namespace: Option<String>,
     ca_file: Option<PathBuf>,
     allow_insecure_http: Option<bool>,
+    only_labeled: Option<bool>,
     /// Refused with a pointer to `token_file`; present so the error can say so.
     token: Option<toml::Value>,
     /// Refused likewise.
@@ -462,6 +468,8 @@ impl AgentConfig {
                     file.allow_insecure_http,
                     false,
                 )?,
+            only_labeled: flags.only_labeled
+                || layers.boolean(&["GANTRY_ONLY_LABELED"], file.only_labeled, false)?,
         })
     }
 

@@ -76,6 +76,10 @@ pub struct StartArgs {
     /// keep running and are picked up again at the next start.
     #[arg(long)]
     stop_tasks_on_exit: bool,
+    /// Take only tasks that carry at least one of this node's labels; tasks
+    /// without labels go to other nodes [env: GANTRY_ONLY_LABELED; agent.toml: only_labeled].
+    #[arg(long)]
+    only_labeled: bool,
     #[command(flatten)]
     connection: Connection,
 }
@@ -149,6 +153,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         stop_tasks_on_exit: args.stop_tasks_on_exit,
         ca_file: args.connection.ca_file,
         allow_insecure_http: args.connection.allow_insecure_http,
+        only_labeled: args.only_labeled,
         ..Flags::default()
     }))?;
     let _guard = init_logging(Some(&config.host_dir.join("logs")));
@@ -174,11 +179,19 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         Err(error) => tracing::warn!(%error, "the control socket's task failed"),
         Ok(Ok(())) => {}
     }
-    if let Err(gantry_agent::node::AgentError::Refused(error)) = &result {
+    match &result {
         // Its own exit status, so that a service manager does not restart
         // an agent whose token the hub will keep refusing.
-        eprintln!("error: the hub refused this agent: {error}");
-        return Ok(ExitCode::from(REFUSED));
+        Err(gantry_agent::node::AgentError::Refused(error)) => {
+            eprintln!("error: the hub refused this agent: {error}");
+            return Ok(ExitCode::from(REFUSED));
+        }
+        // The node was removed or its token replaced: the hub's sentence says which.
+        Err(gantry_agent::node::AgentError::Revoked(sentence)) => {
+            eprintln!("error: {sentence}");
+            return Ok(ExitCode::from(REFUSED));
+        }
+        _ => {}
     }
     result?;
     tracing::info!("agent stopped");
@@ -189,7 +202,8 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
 /// (e.g. a token that would go in clear over http).
 pub const USAGE: u8 = 2;
 
-/// `gantry agent start`'s exit status when the hub refuses the token for good.
+/// `gantry agent start`'s exit status when the hub refuses the token for good:
+/// unknown, or its node removed or its token replaced while the agent ran.
 pub const REFUSED: u8 = 3;
 
 /// `gantry agent status`.
@@ -208,6 +222,21 @@ pub async fn status(json: bool, local: &Local) -> anyhow::Result<ExitCode> {
         (false, false) => "taking tasks",
     };
     println!("agent:     {}", status.name);
+    println!(
+        "node:      {}",
+        status
+            .node
+            .as_deref()
+            .unwrap_or("- (not registered with the hub yet)")
+    );
+    println!(
+        "labels:    {}",
+        if status.labels.is_empty() {
+            "-".to_owned()
+        } else {
+            status.labels.join(", ")
+        }
+    );
     println!(
         "hub:       {} ({})",
         status.server.as_deref().unwrap_or("-"),

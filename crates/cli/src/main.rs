@@ -3,6 +3,7 @@
 
 mod agent;
 mod hub_admin;
+mod node;
 mod systemd_unit;
 mod task;
 
@@ -33,9 +34,9 @@ enum Command {
     /// Submit, watch and steer tasks on a hub.
     #[command(subcommand)]
     Task(TaskCommand),
-    /// List the hub's nodes with their last system report.
+    /// List, show, rename, relabel and remove the hub's nodes, and rotate their tokens.
     #[command(subcommand)]
-    Node(NodeCommand),
+    Node(node::NodeCommand),
     /// Run the agent that takes tasks from a hub, or steer the one running here.
     #[command(subcommand)]
     Agent(AgentCommand),
@@ -96,6 +97,21 @@ enum HubTokenCommand {
         admin: String,
         #[command(flatten)]
         store: hub_admin::StoreArgs,
+    },
+    /// List the admin tokens (names, created, last used; never the tokens), from a running hub.
+    List {
+        /// Print JSON instead of a table: {"tokens": [{name, created_at, last_used}]}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Revoke the admin tokens of a name on a running hub; they are refused from now on.
+    Revoke {
+        /// The name given at `gantry hub token create --admin NAME`.
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
     },
 }
 
@@ -251,18 +267,6 @@ enum ServiceCommand {
     Status,
 }
 
-#[derive(Debug, Subcommand)]
-enum NodeCommand {
-    /// List nodes.
-    List {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        remote: Remote,
-    },
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -304,7 +308,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hub_admin::create_admin_token(&admin, &store).await
         }
         Command::Task(command) => task::run(command).await,
-        Command::Node(NodeCommand::List { json, remote }) => task::list_nodes(json, &remote).await,
+        Command::Node(command) => node::run(command).await,
+        Command::Hub(HubCommand::Token(HubTokenCommand::List { json, remote })) => {
+            node::list_tokens(json, &remote).await
+        }
+        Command::Hub(HubCommand::Token(HubTokenCommand::Revoke { name, remote })) => {
+            node::revoke_token(&name, &remote).await
+        }
         Command::Agent(AgentCommand::Start(args)) => agent::start(args).await,
         Command::Agent(AgentCommand::Status { json, local }) => agent::status(json, &local).await,
         Command::Agent(AgentCommand::Pause { task, local }) => {

@@ -18,7 +18,7 @@ use crate::{Remote, TaskCommand};
 /// The hub to talk to: `--server` (or GANTRY_SERVER) with `--token`; with
 /// neither, the desktop app's local hub when its address file is in the host
 /// dir; else the default address.
-fn client(remote: &Remote) -> anyhow::Result<HubClient> {
+pub(crate) fn client(remote: &Remote) -> anyhow::Result<HubClient> {
     let token = remote
         .token
         .as_deref()
@@ -208,7 +208,7 @@ pub async fn list_nodes(json: bool, remote: &Remote) -> anyhow::Result<ExitCode>
     }
     println!(
         "{:<20} {:<8} {:>5} {:<24} GPUS",
-        "NAME", "STATUS", "TASKS", "LABELS"
+        "NAME", "STATE", "TASKS", "LABELS"
     );
     for node in list.nodes {
         let gpus = node
@@ -218,7 +218,7 @@ pub async fn list_nodes(json: bool, remote: &Remote) -> anyhow::Result<ExitCode>
         println!(
             "{:<20} {:<8} {:>5} {:<24} {}",
             node.name,
-            if node.online { "online" } else { "offline" },
+            node.state.as_str(),
             node.tasks_held,
             node.labels.join(","),
             gpus

@@ -13,6 +13,7 @@
 
 #![deny(missing_docs)]
 
+mod admin;
 mod error;
 mod token;
 mod trust;
@@ -49,6 +50,8 @@ pub struct HubClient {
     http: reqwest::Client,
     base: reqwest::Url,
     token: Token,
+    /// Set, for every clone, when the hub refuses the token for good; see [`HubClient::refusal`].
+    refusal: std::sync::Arc<tokio::sync::watch::Sender<Option<ErrorBody>>>,
 }
 
 /// How long a plain call may take; long-polls and streams get their own limits.
@@ -96,6 +99,9 @@ impl HubClient {
             ),
             committed: None,
         });
+        if status == StatusCode::UNAUTHORIZED && admin::is_refusal(&body.code) {
+            self.refusal.send_replace(Some(body.clone()));
+        }
         Err(ClientError::Api {
             status: status.as_u16(),
             body,

@@ -81,7 +81,12 @@ impl HubClient {
             url: server.to_owned(),
             detail: e.to_string(),
         })?;
-        Ok(HubClient { http, base, token })
+        Ok(HubClient {
+            http,
+            base,
+            token,
+            refusal: std::sync::Arc::new(tokio::sync::watch::channel(None).0),
+        })
     }
 }
 

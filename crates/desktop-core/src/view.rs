@@ -128,6 +128,10 @@ pub struct Setup {
     pub ca_file: Option<String>,
     /// Whether plain http to a hub elsewhere was allowed last time.
     pub allow_insecure_http: bool,
+    /// The hub's sentence when it removed this computer's node or replaced
+    /// its token (then `problem` is null): the wizard shows it as the reason
+    /// it came back.
+    pub reason: Option<String>,
 }
 
 /// A task as the UI lists it.
@@ -492,8 +496,12 @@ pub struct NodeSettings {
     pub token_saved: bool,
     /// The CA file trusted besides the system's roots, if any.
     pub ca_file: Option<String>,
-    /// The name shown for this node.
+    /// The node's name: at a hub elsewhere the hub's (read-only, see
+    /// `name_note`); in local mode the embedded hub's, which saving renames.
     pub name: String,
+    /// When set, the name cannot be changed here and this sentence says who
+    /// changes it (a hub elsewhere: its admin, with `gantry node rename`).
+    pub name_note: Option<String>,
     /// Labels added to the hub's.
     pub labels: Vec<String>,
     /// How many tasks run at once.

@@ -32,22 +32,62 @@ pub struct Signals {
 #[derive(Debug)]
 struct Poller {
     id: u64,
-    labels: BTreeSet<String>,
+    fit: Fit,
     bell: Arc<Bell>,
+}
+
+/// What a polling node takes: its id (for tasks meant for one node), its
+/// labels, and whether it takes only tasks that carry a label.
+#[derive(Debug, Clone, Default)]
+pub struct Fit {
+    /// The node's id.
+    pub node: String,
+    /// All its labels.
+    pub labels: BTreeSet<String>,
+    /// It takes only tasks that carry at least one of its labels.
+    pub only_labeled: bool,
+}
+
+impl Fit {
+    /// What the node of `record` takes.
+    pub fn of(record: &crate::db::NodeRecord) -> Fit {
+        Fit {
+            node: record.id.clone(),
+            labels: record.labels.clone(),
+            only_labeled: record.only_labeled,
+        }
+    }
+
+    /// Whether this node may take a task with these labels meant for `target` (a node id).
+    fn takes(&self, queued: &Queued) -> bool {
+        queued.target.as_ref().is_none_or(|node| *node == self.node)
+            && queued
+                .labels
+                .iter()
+                .all(|label| self.labels.contains(label))
+            && (!self.only_labeled || !queued.labels.is_empty())
+    }
+}
+
+/// A queued task as the pollers' line sees it.
+#[derive(Debug, Clone)]
+struct Queued {
+    labels: Vec<String>,
+    target: Option<String>,
 }
 
 /// How a waiting poller is woken.
 #[derive(Debug, Default)]
 pub struct Bell {
     notify: Notify,
-    /// Set while rung and not yet answered: `Some(labels)` of the task it was
-    /// rung for, or `Some(None)` for a general wake.
-    rung_for: Mutex<Option<Option<Vec<String>>>>,
+    /// Set while rung and not yet answered: `Some(task)` it was rung for,
+    /// or `Some(None)` for a general wake.
+    rung_for: Mutex<Option<Option<Queued>>>,
 }
 
 impl Bell {
-    fn ring(&self, labels: Option<Vec<String>>) {
-        *self.rung_for.lock().expect("bell poisoned") = Some(labels);
+    fn ring(&self, queued: Option<Queued>) {
+        *self.rung_for.lock().expect("bell poisoned") = Some(queued);
         // notify_one keeps the wake if the poller is not waiting yet.
         self.notify.notify_one();
     }
@@ -86,7 +126,7 @@ impl Drop for PollerGuard<'_> {
             .retain(|poller| poller.id != self.id);
         let unanswered = self.bell.rung_for.lock().expect("bell poisoned").take();
         match unanswered {
-            Some(Some(labels)) => self.signals.task_queued(&labels),
+            Some(Some(queued)) => self.signals.ring_for(queued),
             Some(None) => self.signals.wake_all_pollers(),
             None => {}
         }
@@ -114,7 +154,7 @@ impl Default for Signals {
 
 impl Signals {
     /// Joins the line of nodes waiting for work; leaving it is dropping the guard.
-    pub fn poll_for_work(&self, labels: BTreeSet<String>) -> PollerGuard<'_> {
+    pub fn poll_for_work(&self, fit: Fit) -> PollerGuard<'_> {
         let id = self.next_poller.fetch_add(1, Ordering::Relaxed);
         let bell = Arc::new(Bell::default());
         self.pollers
@@ -122,7 +162,7 @@ impl Signals {
             .expect("pollers poisoned")
             .push_back(Poller {
                 id,
-                labels,
+                fit,
                 bell: bell.clone(),
             });
         PollerGuard {
@@ -132,17 +172,24 @@ impl Signals {
         }
     }
 
-    /// Says a task with these labels was queued: the longest-waiting poller
-    /// that can run it, and is not already on its way to claim one, is woken.
-    pub fn task_queued(&self, labels: &[String]) {
+    /// Says a task with these labels, meant for the node `target` if any,
+    /// was queued: the longest-waiting poller that can run it, and is not
+    /// already on its way to claim one, is woken.
+    pub fn task_queued(&self, labels: &[String], target: Option<&str>) {
+        self.ring_for(Queued {
+            labels: labels.to_vec(),
+            target: target.map(str::to_owned),
+        });
+    }
+
+    fn ring_for(&self, queued: Queued) {
         let pollers = self.pollers.lock().expect("pollers poisoned");
-        let fits = |poller: &&Poller| labels.iter().all(|label| poller.labels.contains(label));
         if let Some(poller) = pollers
             .iter()
-            .filter(fits)
+            .filter(|poller| poller.fit.takes(&queued))
             .find(|poller| !poller.bell.is_rung())
         {
-            poller.bell.ring(Some(labels.to_vec()));
+            poller.bell.ring(Some(queued));
         }
     }
 
@@ -203,8 +250,12 @@ impl Signals {
 mod tests {
     use super::*;
 
-    fn labels(list: &[&str]) -> BTreeSet<String> {
-        list.iter().map(|l| l.to_string()).collect()
+    fn labels(list: &[&str]) -> Fit {
+        Fit {
+            node: format!("node-{}", list.join("-")),
+            labels: list.iter().map(|l| l.to_string()).collect(),
+            only_labeled: false,
+        }
     }
 
     #[test]
@@ -213,14 +264,14 @@ mod tests {
         let plain = signals.poll_for_work(labels(&[]));
         let gpu_old = signals.poll_for_work(labels(&["gpu"]));
         let gpu_new = signals.poll_for_work(labels(&["gpu", "eu"]));
-        signals.task_queued(&["gpu".to_owned()]);
+        signals.task_queued(&["gpu".to_owned()], None);
         assert!(!plain.bell.is_rung(), "its labels do not fit");
         assert!(gpu_old.bell.is_rung(), "the oldest that fits");
         assert!(!gpu_new.bell.is_rung(), "one task, one wake");
         // A second task passes over the poller already on its way.
-        signals.task_queued(&["gpu".to_owned()]);
+        signals.task_queued(&["gpu".to_owned()], None);
         assert!(gpu_new.bell.is_rung());
-        signals.task_queued(&[]);
+        signals.task_queued(&[], None);
         assert!(plain.bell.is_rung());
     }
 
@@ -229,7 +280,7 @@ mod tests {
         let signals = Signals::default();
         let first = signals.poll_for_work(labels(&["gpu"]));
         let second = signals.poll_for_work(labels(&["gpu"]));
-        signals.task_queued(&["gpu".to_owned()]);
+        signals.task_queued(&["gpu".to_owned()], None);
         assert!(first.bell.is_rung() && !second.bell.is_rung());
         drop(first);
         assert!(second.bell.is_rung(), "the task is not stranded");
@@ -240,5 +291,27 @@ mod tests {
         assert!(!third.bell.is_rung());
         signals.wake_all_pollers();
         assert!(third.bell.is_rung());
+    }
+
+    #[test]
+    fn a_task_for_one_node_or_with_labels_rings_only_a_node_that_takes_it() {
+        let signals = Signals::default();
+        let picky = signals.poll_for_work(Fit {
+            only_labeled: true,
+            ..labels(&["gpu"])
+        });
+        let other = signals.poll_for_work(labels(&["gpu"]));
+        let target = signals.poll_for_work(labels(&[]));
+        signals.task_queued(&[], Some("node-"));
+        assert!(!picky.bell.is_rung() && !other.bell.is_rung());
+        assert!(target.bell.is_rung(), "only the node it is meant for");
+        signals.task_queued(&[], None);
+        assert!(
+            other.bell.is_rung(),
+            "an only_labeled node passes over a task without labels"
+        );
+        assert!(!picky.bell.is_rung());
+        signals.task_queued(&["gpu".to_owned()], None);
+        assert!(picky.bell.is_rung());
     }
 }

@@ -7,6 +7,7 @@
 //! - [`units`]: durations and byte sizes as people write them (`90s`, `8GiB`).
 //! - [`state`]: the task states and which moves between them are allowed.
 //! - [`wire`]: the request and response bodies of the hub's HTTP API under `/v1`.
+//! - [`admin`]: the bodies of node and token administration (rename, labels, remove, rotate, revoke).
 //!
 //! Architecture invariant: this crate does no I/O and knows nothing of HTTP
 //! libraries, databases or Docker. It is the only vocabulary the agent and the
@@ -14,6 +15,7 @@
 
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod form;
 pub mod job;
 pub mod state;

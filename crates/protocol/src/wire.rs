@@ -55,6 +55,14 @@ pub mod codes {
     pub const INTERNAL: &str = "internal";
     /// The hub is shutting down or its database is unreachable.
     pub const UNAVAILABLE: &str = "unavailable";
+    /// The token was its node's, and the node was removed from the hub (401).
+    pub const NODE_REMOVED: &str = "node_removed";
+    /// The node's token was replaced by a newer one (`gantry node token --rotate`) (401).
+    pub const TOKEN_REPLACED: &str = "token_replaced";
+    /// The admin token was revoked (`gantry hub token revoke`) (401).
+    pub const TOKEN_REVOKED: &str = "token_revoked";
+    /// A job's `node:` names no node the hub knows; the message lists the known names.
+    pub const UNKNOWN_NODE: &str = "unknown_node";
     /// Said by the client, never by the hub: the server answered an error
     /// without a Gantry error body, so it is probably not a Gantry hub.
     pub const HTTP_ERROR: &str = "http_error";
@@ -191,9 +199,9 @@ pub struct TaskList {
 pub struct Node {
     /// The node's id.
     pub id: String,
-    /// The node's name, given by `gantry hub node add`.
+    /// The node's name, given by `gantry hub node add` (or `gantry node rename`).
     pub name: String,
-    /// Its labels: those given at `node add` and those its agent reports.
+    /// Its labels: those given at the hub and those its agent reports.
     pub labels: Vec<String>,
     /// Whether it has sent a heartbeat recently.
     pub online: bool,
@@ -205,6 +213,18 @@ pub struct Node {
     pub system: Option<SystemInfo>,
     /// How many unfinished tasks it holds.
     pub tasks_held: u64,
+    /// Online, offline, or paused (online but taking no new tasks).
+    #[serde(default)]
+    pub state: crate::admin::NodeState,
+    /// The labels given at the hub (`node add`, `node label`), apart from the agent's.
+    #[serde(default)]
+    pub given_labels: Vec<String>,
+    /// The labels its agent reports.
+    #[serde(default)]
+    pub agent_labels: Vec<String>,
+    /// Whether it takes only tasks that carry at least one of its labels.
+    #[serde(default)]
+    pub only_labeled: bool,
 }
 
 /// The answer to a node list.
@@ -231,6 +251,9 @@ pub struct RegisterRequest {
     /// Tasks the agent still holds, e.g. containers it re-attached to after a restart.
     #[serde(default)]
     pub inventory: Vec<HeldTask>,
+    /// Take only tasks that carry at least one of the node's labels (`--only-labeled`).
+    #[serde(default)]
+    pub only_labeled: bool,
 }
 
 /// A task an agent holds, as it reports it.
@@ -311,6 +334,9 @@ fn yes() -> bool {
 pub struct HeartbeatReply {
     /// Requests for tasks the node holds; repeated until the node reports the result.
     pub commands: Vec<NodeCommand>,
+    /// The node's name and labels now, as the hub's admin set them (in heartbeat answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<crate::admin::NodeIdentity>,
 }
 
 /// One request for a node.

@@ -78,7 +78,13 @@ ca_file: string | null,
 /**
  * Whether plain http to a hub elsewhere was allowed last time.
  */
-allow_insecure_http: boolean, };
+allow_insecure_http: boolean, 
+/**
+ * The hub's sentence when it removed this computer's node or replaced
+ * its token (then `problem` is null): the wizard shows it as the reason
+ * it came back.
+ */
+reason: string | null, };
 
 export type TaskView = { 
 /**
@@ -470,9 +476,15 @@ token_saved: boolean,
  */
 ca_file: string | null, 
 /**
- * The name shown for this node.
+ * The node's name: at a hub elsewhere the hub's (read-only, see
+ * `name_note`); in local mode the embedded hub's, which saving renames.
  */
 name: string, 
+/**
+ * When set, the name cannot be changed here and this sentence says who
+ * changes it (a hub elsewhere: its admin, with `gantry node rename`).
+ */
+name_note: string | null, 
 /**
  * Labels added to the hub's.
  */

@@ -56,6 +56,8 @@ export type Scenario = {
    * "locked": GANTRY_UPDATE_ENDPOINT sets the server.
    */
   update: "current" | "available" | "badsig" | "unreachable" | "off" | "nokey" | "locked";
+  /** "done" (default): set up; "removed": the hub removed this node, the wizard shows why. */
+  setup: "done" | "removed";
 };
 
 export function parseScenario(search: string): Scenario {
@@ -72,6 +74,7 @@ export function parseScenario(search: string): Scenario {
     tasks: pick("tasks", ["some", "none"] as const, "some"),
     latency: Number(q.get("latency") ?? "0") || 0,
     update: pick("update", ["current", "available", "badsig", "unreachable", "off", "nokey", "locked"] as const, "current"),
+    setup: pick("setup", ["done", "removed"] as const, "done"),
   };
 }
 
@@ -530,6 +533,9 @@ export function installMockBackend(scenario: Scenario): MockControl {
     token_saved: !local,
     ca_file: null,
     name: NODE,
+    name_note: local
+      ? null
+      : "The hub names this computer; its admin renames it with gantry node rename. A new name shows here within a heartbeat.",
     labels: ["gpu=rtx4090", "zone=lab-2", "fast-disk"],
     max_tasks: 2,
     host_dir: HOST_DIR,
@@ -591,7 +597,7 @@ export function installMockBackend(scenario: Scenario): MockControl {
 
   function setupState(): Setup {
     return {
-      needs_setup: false,
+      needs_setup: scenario.setup === "removed",
       server: local ? null : SERVER,
       host_dir: settings.host_dir,
       keychain: { ok: true, summary: "Secret Service (GNOME Keyring) is available", guidance: null },
@@ -605,6 +611,10 @@ export function installMockBackend(scenario: Scenario): MockControl {
       problem: null,
       ca_file: settings.ca_file,
       allow_insecure_http: false,
+      reason:
+        scenario.setup === "removed"
+          ? "node lab-rtx-01 was removed from the hub at 2026-12-06 14:03 UTC; its tasks were canceled. Ask the hub's admin for a new node (gantry hub node add) and start the agent with its token"
+          : null,
     };
   }
 
@@ -1047,6 +1057,7 @@ export function installMockBackend(scenario: Scenario): MockControl {
       case "save_node_settings": {
         const c = args.change as NodeSettingsChange;
         if (!(c.max_tasks >= 1)) throw uiError("invalid", "Max tasks must be 1 or more.");
+        if (settings.name_note !== null && c.name !== settings.name) throw uiError("bad_setting", settings.name_note);
         settings = { ...settings, ...c };
         setTimeout(pushStatus, 50);
         return null;

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gantry_protocol::TaskState;
+use gantry_protocol::admin::NodeIdentity;
 use gantry_protocol::job::Executor;
 use gantry_protocol::wire::{CommandKind, PullProgress, Task};
 use tokio::sync::{broadcast, watch};
@@ -57,6 +58,11 @@ pub enum AgentError {
     /// The hub refused this agent for good (e.g. an unknown token).
     #[error("the hub refused this agent: {0}")]
     Refused(ClientError),
+    /// The hub's admin removed this node or replaced its token: the hub's
+    /// sentence says which and when. The agent stopped its tasks (the hub
+    /// canceled them) and must not be restarted with the same token.
+    #[error("{0}")]
+    Revoked(String),
 }
 
 struct Held {
@@ -92,6 +98,11 @@ struct Inner {
     tracker: TaskTracker,
     /// Starts as `stop_tasks_on_exit`; the desktop app asks at Quit.
     stop_tasks_on_exit: std::sync::atomic::AtomicBool,
+    /// The node's name and labels as the hub last said them (register, heartbeats).
+    identity: watch::Sender<Option<NodeIdentity>>,
+    /// The hub's sentence, once it refused this node's token for good
+    /// (node removed, token replaced); the agent then stops.
+    revoked: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -128,7 +139,9 @@ impl Agent {
         let hub = HubClient::with_trust(&server, token, &trust)
             .map_err(|e| AgentError::Config(e.to_string()))?;
         let stop_tasks_on_exit = config.stop_tasks_on_exit;
-        let ctx = context(config, Some(hub.clone()), stop).await?;
+        // The agent's own branch of the caller's token: a refusal from the
+        // hub stops the agent's loops without stopping the caller's other work.
+        let ctx = context(config, Some(hub.clone()), stop.child_token()).await?;
         let monitor = Arc::new(Mutex::new(Monitor::new(ctx.host.root())));
         Ok(Agent {
             inner: Arc::new(Inner {
@@ -142,6 +155,8 @@ impl Agent {
                 events: broadcast::channel(256).0,
                 tracker: TaskTracker::new(),
                 stop_tasks_on_exit: stop_tasks_on_exit.into(),
+                identity: watch::channel(None).0,
+                revoked: Mutex::new(None),
             }),
         })
     }
@@ -167,7 +182,7 @@ impl Agent {
             Ok(Some(settings)) => settings,
             Ok(None) => {
                 self.leave().await;
-                return Ok(());
+                return self.revocation();
             }
             Err(error) => {
                 self.leave().await;
@@ -182,11 +197,58 @@ impl Agent {
         tracker.spawn(async move { poller.poll().await });
         let listener = self.clone();
         tracker.spawn(async move { listener.listen_for_commands().await });
+        // A refusal met by any call, a task's event or log append included.
+        let watcher = self.clone();
+        tracker.spawn(async move { watcher.watch_refusal().await });
         stop.cancelled().await;
         self.leave().await;
         tracker.close();
         tracker.wait().await;
-        Ok(())
+        self.revocation()
+    }
+
+    /// Whether `error` is the hub refusing this node's token for good (its
+    /// node removed, its token replaced or revoked). If so, the first time,
+    /// the agent keeps the hub's sentence, will stop its tasks (the hub
+    /// canceled them) and stops.
+    pub(super) fn is_revoked(&self, error: &ClientError) -> bool {
+        if !error.is_refusal() {
+            return false;
+        }
+        self.revoke(error.to_string());
+        true
+    }
+
+    /// Stops the agent and its tasks for the hub's refusal, the first time.
+    fn revoke(&self, sentence: String) {
+        let mut revoked = self.inner.revoked.lock().expect("revoked poisoned");
+        if revoked.is_none() {
+            tracing::error!(%sentence, "the hub refused this node's token; stopping its tasks and the agent");
+            *revoked = Some(sentence);
+            self.set_stop_tasks_on_exit(true);
+            self.inner.ctx.stop.cancel();
+        }
+    }
+
+    /// Waits for the hub to refuse the token on any call (a task's event or
+    /// log append included), and stops then.
+    async fn watch_refusal(&self) {
+        let mut refusal = self.inner.hub.refusal();
+        let refused = tokio::select! {
+            refused = refusal.wait_for(Option::is_some) => refused.ok().and_then(|body| body.clone()),
+            _ = self.inner.ctx.stop.cancelled() => None,
+        };
+        if let Some(body) = refused {
+            self.revoke(body.message);
+        }
+    }
+
+    /// The end of [`Agent::run`]: the hub's refusal, if it refused this node.
+    fn revocation(&self) -> Result<(), AgentError> {
+        match self.inner.revoked.lock().expect("revoked poisoned").clone() {
+            Some(sentence) => Err(AgentError::Revoked(sentence)),
+            None => Ok(()),
+        }
     }
 
     /// Takes no new task; leaves containers running for the next start, or
@@ -322,8 +384,11 @@ impl Agent {
     pub fn status(&self) -> AgentStatus {
         let held = self.inner.held.lock().expect("held map poisoned");
         let config = &self.inner.ctx.config;
+        let identity = self.inner.identity.borrow().clone();
         AgentStatus {
             name: config.name.clone(),
+            node: identity.as_ref().map(|node| node.name.clone()),
+            labels: identity.map_or_else(|| config.labels.clone(), |node| node.labels),
             server: config.server.clone(),
             connected: *self.inner.connected.borrow(),
             mode: *self.inner.mode.borrow(),

@@ -3,9 +3,15 @@
 //! machine's sample, and the two long-polls, one for requests about held
 //! tasks (so a cancel or pause arrives at once) and one for work within
 //! `max_tasks`, abandoned when the agent stops taking tasks.
+//!
+//! Heartbeat answers carry the node's name and labels as the hub's admin set
+//! them; the agent shows them at once. Any of these calls answered with a
+//! refusal for good (`node_removed`, `token_replaced`, `token_revoked`) stops
+//! the agent and its tasks ([`Agent::is_revoked`]).
 
 use std::time::Duration;
 
+use gantry_protocol::admin::NodeIdentity;
 use gantry_protocol::wire::{CommandKind, Heartbeat, HeldTask, RegisterRequest};
 use tokio::sync::watch;
 
@@ -28,10 +34,15 @@ impl Agent {
                 labels: config.labels.clone(),
                 system: Some(self.sample().await),
                 inventory: self.held_tasks(),
+                only_labeled: config.only_labeled,
             };
             match self.inner.hub.register(&request).await {
                 Ok(registered) => {
                     self.set_connected(true);
+                    self.set_identity(NodeIdentity {
+                        name: registered.node_name.clone(),
+                        labels: registered.labels.clone(),
+                    });
                     tracing::info!(node = %registered.node_name, labels = ?registered.labels, server = %self.inner.hub.server(), held = request.inventory.len(), "registered with the hub");
                     for task in registered.reconciled {
                         match task.state {
@@ -60,8 +71,21 @@ impl Agent {
                         _ = self.inner.ctx.stop.cancelled() => return Ok(None),
                     }
                 }
+                Err(error) if self.is_revoked(&error) => return Ok(None),
                 Err(error) => return Err(AgentError::Refused(error)),
             }
+        }
+    }
+
+    /// Takes the node's name and labels from the hub, saying when they changed.
+    fn set_identity(&self, identity: NodeIdentity) {
+        let changed = self.inner.identity.send_if_modified(|now| {
+            let changed = now.as_ref() != Some(&identity);
+            *now = Some(identity.clone());
+            changed
+        });
+        if changed {
+            tracing::info!(node = %identity.name, labels = ?identity.labels, "the hub names this node");
         }
     }
 
@@ -97,10 +121,14 @@ impl Agent {
             match self.inner.hub.heartbeat(&beat).await {
                 Ok(reply) => {
                     self.set_connected(true);
+                    if let Some(identity) = reply.node {
+                        self.set_identity(identity);
+                    }
                     for command in reply.commands {
                         self.obey(&command.task_id, command.command);
                     }
                 }
+                Err(error) if self.is_revoked(&error) => return,
                 Err(error) => {
                     if *self.inner.connected.borrow() {
                         tracing::warn!(%error, "heartbeat failed; the hub may be unreachable");
@@ -135,6 +163,7 @@ impl Agent {
                     // a short pause keeps the loop from re-asking meanwhile.
                     Duration::from_millis(500)
                 }
+                Err(error) if self.is_revoked(&error) => return,
                 Err(_) => backoff.wait(),
             };
             tokio::select! {
@@ -208,6 +237,7 @@ impl Agent {
                     backoff.reset();
                     self.set_connected(true);
                 }
+                Err(error) if self.is_revoked(&error) => return,
                 Err(error) => {
                     if *self.inner.connected.borrow() {
                         tracing::warn!(%error, "asking the hub for work failed; retrying");

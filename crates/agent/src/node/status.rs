@@ -41,8 +41,15 @@ pub struct HeldView {
 /// The agent's state, for `gantry agent status`, the control socket and the UI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentStatus {
-    /// This agent's name.
+    /// This agent's own name (`--name`), for its logs and container labels.
     pub name: String,
+    /// The node's name at the hub, once the hub said it; a rename at the hub
+    /// reaches it with the next heartbeat.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// All the node's labels as the hub last said them, else the agent's own.
+    #[serde(default)]
+    pub labels: Vec<String>,
     /// The hub's address.
     pub server: Option<String>,
     /// Whether the last call to the hub succeeded.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use gantry_agent::config::AgentConfig;
 use gantry_agent::control;
-use gantry_agent::node::Agent;
+use gantry_agent::node::{Agent, AgentError};
 use gantry_client::HubClient;
 use tokio_util::sync::CancellationToken;
 
@@ -105,17 +105,38 @@ impl AgentSlot {
 /// an agent starts again.
 #[derive(Debug, Default)]
 pub(super) struct AgentFailure {
-    why: Mutex<Option<String>>,
+    /// Why, and whether it was the hub removing the node or replacing its token.
+    why: Mutex<Option<(String, bool)>>,
 }
 
 impl AgentFailure {
     fn set(&self, why: Option<String>) {
-        *self.why.lock().expect("failure poisoned") = why;
+        *self.why.lock().expect("failure poisoned") = why.map(|why| (why, false));
+    }
+
+    /// Keeps the hub's sentence: it removed this node or replaced its token.
+    fn set_revoked(&self, sentence: String) {
+        *self.why.lock().expect("failure poisoned") = Some((sentence, true));
     }
 
     /// Why, if it stopped.
     pub(super) fn get(&self) -> Option<String> {
-        self.why.lock().expect("failure poisoned").clone()
+        self.why
+            .lock()
+            .expect("failure poisoned")
+            .as_ref()
+            .map(|(why, _)| why.clone())
+    }
+
+    /// The hub's sentence, if it stopped because the hub removed the node
+    /// or replaced its token.
+    pub(super) fn revoked(&self) -> Option<String> {
+        self.why
+            .lock()
+            .expect("failure poisoned")
+            .as_ref()
+            .filter(|(_, revoked)| *revoked)
+            .map(|(why, _)| why.clone())
     }
 }
 
@@ -246,11 +267,17 @@ impl Desktop {
             stop_hub(&hub);
             if let Err(error) = result {
                 tracing::error!(%error, "the agent stopped");
-                // It will not come back by itself (a refused token): the
-                // wizard shows again, with why.
+                // It will not come back by itself (a refused token, the node
+                // removed at the hub): the wizard shows again, with why.
                 ended.cancel();
                 desktop.agent.clear_if_stopped();
-                desktop.fail(error.to_string());
+                match error {
+                    AgentError::Revoked(sentence) => {
+                        desktop.failure.set_revoked(sentence);
+                        desktop.refresh();
+                    }
+                    error => desktop.fail(error.to_string()),
+                }
             }
         });
         let events = agent.subscribe();
@@ -332,4 +359,96 @@ async fn check_host_dir_free(config: &AgentConfig) -> Result<(), UiError> {
             ),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use gantry_agent::config::{AgentConfig, Flags};
+    use gantry_client::Token;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+
+    /// The hub removing this computer's node stops the agent, and the wizard
+    /// comes back with the hub's sentence as its reason (not as an error to retry).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_removed_node_brings_the_wizard_back_with_the_hubs_sentence() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = gantry_hub::HubConfig {
+            heartbeat: Duration::from_secs(1),
+            ..gantry_hub::HubConfig::default()
+        };
+        let hub = gantry_hub::Hub::open(
+            &dir.path().join("hub"),
+            None,
+            config,
+            Arc::new(gantry_hub::SystemClock),
+        )
+        .await
+        .unwrap();
+        let token = hub.db().add_node("desk", &[], hub.now()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        tokio::spawn(gantry_hub::serve(
+            listener,
+            hub.clone(),
+            stop.clone().cancelled_owned(),
+        ));
+
+        let desktop = Desktop::new(
+            dir.path().join("desktop.json"),
+            crate::settings::Settings::default(),
+        );
+        let agent_config = AgentConfig::resolve(
+            Flags {
+                server: Some(url),
+                token: Some(Token::new(token)),
+                host_dir: Some(dir.path().join("agent")),
+                name: Some("desk".into()),
+                ..Flags::default()
+            },
+            &|name| (name == "DOCKER_HOST").then(|| "unix:///nonexistent/docker.sock".into()),
+            None,
+        )
+        .unwrap();
+        desktop.start_agent(agent_config, None).await.unwrap();
+        let connected = async {
+            while !desktop
+                .agent
+                .get()
+                .is_some_and(|r| r.agent.status().connected)
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), connected)
+            .await
+            .expect("the agent reaches the hub");
+
+        let id = hub.db().find_node("desk").await.unwrap().unwrap();
+        hub.db().remove_node(&id, hub.now()).await.unwrap();
+        let refused = async {
+            loop {
+                if let Some(reason) = desktop.failure.revoked() {
+                    return reason;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        let reason = tokio::time::timeout(Duration::from_secs(30), refused)
+            .await
+            .expect("the agent is refused at its next heartbeat");
+        assert!(
+            reason.starts_with("node desk was removed from the hub at "),
+            "{reason}"
+        );
+        let setup = desktop.setup().await;
+        assert!(setup.needs_setup, "the wizard shows");
+        assert_eq!(setup.reason.as_deref(), Some(reason.as_str()));
+        assert_eq!(setup.problem, None, "said once, as the reason");
+        stop.cancel();
+    }
 }

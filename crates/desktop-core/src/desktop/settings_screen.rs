@@ -2,15 +2,25 @@
 //! `agent.toml` locking the ones they set), saving them (the agent restarts
 //! to use them; running containers go on and are picked up again), a new
 //! token, which notifications show, and the update server.
+//!
+//! The name is the node's name at its hub, so that the field is true: with a
+//! hub elsewhere it is the hub's, shown read-only (its admin renames it); in
+//! local mode saving a new name renames the node at the embedded hub.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use gantry_client::Token;
+use gantry_protocol::admin::NodeChange;
+use gantry_protocol::wire::codes;
 
 use super::Desktop;
 use crate::settings::Mode;
 use crate::view::{NodeSettings, NodeSettingsChange, Notifications, UiError};
+
+/// What the Settings screen says under the name when a hub elsewhere names
+/// this computer: only the hub's admin renames a node there.
+const REMOTE_NAME_NOTE: &str = "The hub names this computer; its admin renames it with gantry node rename. A new name shows here within a heartbeat.";
 
 impl Desktop {
     /// The Settings screen's fields.
@@ -20,6 +30,8 @@ impl Desktop {
             .map_err(|e| UiError::new("config", format!("{e:#}")))?;
         let running = self.agent.get();
         let local = running.as_ref().is_some_and(|r| r.local);
+        let remote = !local && settings.mode != Some(Mode::Local);
+        let at_hub = running.as_ref().and_then(|r| r.agent.status().node);
         Ok(NodeSettings {
             mode: settings.mode.map(|m| {
                 match m {
@@ -35,7 +47,8 @@ impl Desktop {
             },
             token_saved: running.is_some(),
             ca_file: config.ca_file.as_ref().map(|p| p.display().to_string()),
-            name: config.name,
+            name: at_hub.unwrap_or(config.name),
+            name_note: remote.then(|| REMOTE_NAME_NOTE.to_owned()),
             labels: config.labels,
             max_tasks: u32::try_from(config.max_tasks).unwrap_or(u32::MAX),
             host_dir: config.host_dir.display().to_string(),
@@ -57,6 +70,10 @@ impl Desktop {
         let name = change.name.trim().to_owned();
         if name.is_empty() {
             return Err(UiError::new("bad_setting", "Give this computer a name"));
+        }
+        let shown = self.node_settings(false)?;
+        if shown.name_note.is_some() && name != shown.name {
+            return Err(UiError::new("bad_setting", REMOTE_NAME_NOTE));
         }
         if change.max_tasks == 0 {
             return Err(UiError::new(
@@ -93,8 +110,14 @@ impl Desktop {
                 "Tasks are running in the current storage folder: let them finish (or cancel them) before moving it",
             ));
         }
+        if shown.name_note.is_none() && name != shown.name {
+            self.rename_at_local_hub(&shown.name, &name).await?;
+        }
+        let keep_name = shown.name_note.is_none();
         self.settings.update(|s| {
-            s.name = Some(name);
+            if keep_name {
+                s.name = Some(name);
+            }
             s.labels = Some(labels);
             s.max_tasks = Some(change.max_tasks as usize);
             s.host_dir = Some(host_dir);
@@ -103,6 +126,25 @@ impl Desktop {
             s.delete_task_dir_on_failure = Some(change.delete_task_dir_on_failure);
         })?;
         self.restart().await
+    }
+
+    /// Local mode: renames this computer's node at the embedded hub, so its
+    /// tasks' history follows it and the next start finds it by the new name.
+    async fn rename_at_local_hub(&self, old: &str, new: &str) -> Result<(), UiError> {
+        let Some(admin) = self.agent.admin() else {
+            // No hub runs (the agent failed): the next start makes the node by its new name.
+            return Ok(());
+        };
+        let change = NodeChange {
+            name: Some(new.to_owned()),
+            ..NodeChange::default()
+        };
+        match admin.change_node(old, &change).await {
+            Ok(_) => Ok(()),
+            // Not made yet under that name at this hub: the next start makes it.
+            Err(error) if error.code() == Some(codes::NOT_FOUND) => Ok(()),
+            Err(error) => Err(UiError::new("bad_setting", error.to_string())),
+        }
     }
 
     /// Checks a new token against the hub now in use, keeps it in the

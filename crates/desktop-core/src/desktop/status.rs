@@ -196,7 +196,8 @@ impl Desktop {
         });
         Status {
             connection,
-            node: agent.name,
+            // The hub's name for this node (a rename reaches it with the next heartbeat).
+            node: agent.node.clone().unwrap_or(agent.name),
             server: if running.local { None } else { agent.server },
             paused: agent.mode.paused,
             paused_until_ms,

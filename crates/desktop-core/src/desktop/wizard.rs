@@ -40,6 +40,7 @@ impl Desktop {
         let docker = docker_check(docker_host.as_deref()).await;
         let gpu = gpu_check(&host_dir).await;
         let needs_setup = !self.agent.is_running();
+        let reason = self.failure.revoked();
         Setup {
             needs_setup,
             server,
@@ -49,7 +50,8 @@ impl Desktop {
             gpu,
             launch_at_login: false,
             notifications: settings.notify.into(),
-            problem: self.failure(),
+            problem: self.failure().filter(|_| reason.is_none()),
+            reason,
             ca_file: config
                 .as_ref()
                 .and_then(|c| c.ca_file.clone())

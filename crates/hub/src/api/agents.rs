@@ -16,6 +16,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use gantry_protocol::admin::NodeIdentity;
 use gantry_protocol::job::relative_path_problem;
 use gantry_protocol::wire::{
     Assignment, EventAck, Heartbeat, HeartbeatReply, LogAck, NodeCommand, NodeSettings,
@@ -27,6 +28,7 @@ use serde::Deserialize;
 use super::auth::NodeAuth;
 use super::extract::{JsonBody, QueryArgs, TaskId, bytes_rejection};
 use crate::db::{Append, EventOutcome};
+use crate::signals::Fit;
 use crate::{ApiError, Hub};
 
 /// The timings and limits an agent follows, sent when it registers.
@@ -50,17 +52,7 @@ pub(super) async fn register(
             return Err(ApiError::bad_request(format!("labels: {problem}")));
         }
     }
-    let reconciled = hub
-        .db()
-        .register(
-            &node.id,
-            &request.version,
-            &request.labels,
-            request.system.as_ref(),
-            &request.inventory,
-            hub.now(),
-        )
-        .await?;
+    let reconciled = hub.db().register(&node.id, &request, hub.now()).await?;
     for task in &reconciled {
         hub.signals().task_changed(&task.id);
     }
@@ -101,7 +93,7 @@ pub(super) async fn next_task(
         .await?
         .ok_or_else(|| ApiError::not_found("node"))?;
     // In line before the first look, so a task queued meanwhile rings the bell.
-    let place = hub.signals().poll_for_work(record.labels.clone());
+    let place = hub.signals().poll_for_work(Fit::of(&record));
     loop {
         place.bell.answer();
         if let Some(task) = hub.db().claim_next(&record, hub.now()).await? {
@@ -135,6 +127,7 @@ pub(super) async fn wait_commands(
                     .into_iter()
                     .map(|(task_id, command)| NodeCommand { task_id, command })
                     .collect(),
+                node: None,
             }));
         }
         tokio::select! {
@@ -161,11 +154,21 @@ pub(super) async fn heartbeat(
             hub.now(),
         )
         .await?;
+    // The node's name and labels now, so a change at the hub reaches the agent without a restart.
+    let identity = hub
+        .db()
+        .node_record(&node.id)
+        .await?
+        .map(|record| NodeIdentity {
+            name: record.name,
+            labels: record.labels.into_iter().collect(),
+        });
     Ok(Json(HeartbeatReply {
         commands: commands
             .into_iter()
             .map(|(task_id, command)| NodeCommand { task_id, command })
             .collect(),
+        node: identity,
     }))
 }
 

@@ -5,13 +5,18 @@
 //! [`NodeAuth`], or [`Authed`] for either), so a handler without one of these
 //! is public by sight. Every refusal here is a 401 (no or unknown token) or a
 //! 403 (the wrong kind of token) with a sentence saying which token to make.
+//! A token that once worked (its node removed, rotated away, or revoked) is
+//! a 401 with a code of its own (`node_removed`, `token_replaced`,
+//! `token_revoked`) saying what happened and when.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use gantry_protocol::wire::codes;
 
-use crate::db::Caller;
+use gantry_protocol::admin::utc_minute;
+
+use crate::db::{Caller, Revocation, RevokedFor};
 use crate::{ApiError, Hub};
 
 /// The caller, found from `Authorization: Bearer <token>`.
@@ -32,14 +37,49 @@ impl FromRequestParts<Hub> for Authed {
             .map(str::trim)
             .filter(|token| !token.is_empty())
             .ok_or_else(|| unauthorized("the Authorization header must read: Bearer <token>"))?;
-        match hub.db().caller(token).await? {
-            Some(caller) => Ok(Authed(caller)),
+        if let Some(caller) = hub.db().caller(token, hub.now()).await? {
+            return Ok(Authed(caller));
+        }
+        match hub.db().revocation(token).await? {
+            Some(revocation) => Err(refused(&revocation)),
             None => Err(unauthorized(
                 "the hub does not know this token; check it was copied whole, or create a new one \
                  (gantry hub node add / gantry hub token create)",
             )),
         }
     }
+}
+
+/// The 401 for a token that once worked: a code of its own and a sentence
+/// that says what happened and when, so the agent holding it can stop and
+/// tell its person instead of retrying.
+fn refused(revocation: &Revocation) -> ApiError {
+    let at = utc_minute(revocation.at);
+    let name = &revocation.name;
+    let (code, message) = match revocation.reason {
+        RevokedFor::NodeRemoved => (
+            codes::NODE_REMOVED,
+            format!(
+                "node {name} was removed from the hub at {at}; its tasks were canceled. Ask the hub's admin \
+                 for a new node (gantry hub node add) and start the agent with its token"
+            ),
+        ),
+        RevokedFor::TokenReplaced => (
+            codes::TOKEN_REPLACED,
+            format!(
+                "this node's token (node {name}) was replaced at {at}; paste the new one \
+                 (the hub's admin printed it with gantry node token {name} --rotate)"
+            ),
+        ),
+        RevokedFor::TokenRevoked => (
+            codes::TOKEN_REVOKED,
+            format!(
+                "the admin token \"{name}\" was revoked at {at}; ask the hub's admin for a new one \
+                 (gantry hub token create --admin NAME)"
+            ),
+        ),
+    };
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
 }
 
 /// An admin caller.

@@ -1,7 +1,8 @@
 //! The HTTP API: one table of endpoints and the router built from it.
 //!
 //! The handlers live by who calls them: `people.rs` (submit, list, show, read
-//! logs, steer tasks; health and the document), `agents.rs` (register, poll,
+//! logs, steer tasks; health and the document), `admin.rs` (nodes and admin
+//! tokens administered: its rows of the table too), `agents.rs` (register, poll,
 //! heartbeat, report events, logs and outputs) and `blobs.rs`. `auth.rs` says
 //! who is calling, and `extract.rs` turns every bad body, query or path into a
 //! JSON error with a code and a sentence. This file holds the table, the
@@ -15,6 +16,7 @@
 //! The document is built from this table by the crate root (`Hub` keeps it),
 //! so the dependency runs one way: `openapi` reads `api`, never the reverse.
 
+mod admin;
 mod agents;
 mod auth;
 mod blobs;
@@ -126,6 +128,7 @@ pub fn endpoints(hub: &Hub) -> Vec<Endpoint> {
     let log_limit = DefaultBodyLimit::max(hub.config().max_log_append_bytes as usize);
     let mut all = public_endpoints();
     all.extend(people_endpoints(json_limit));
+    all.extend(admin::endpoints(json_limit));
     all.extend(agent_endpoints(json_limit, log_limit));
     all.extend(blob_endpoints());
     all

@@ -82,10 +82,40 @@ pub(super) async fn submit(
             missing.join("; "),
         ));
     }
-    let id = hub.db().submit(&spec, &by, hub.now()).await?;
-    hub.signals().task_queued(&spec.labels);
+    let target = match &spec.node {
+        Some(name) => Some(target_node(&hub, name).await?),
+        None => None,
+    };
+    let id = hub
+        .db()
+        .submit(&spec, target.as_deref(), &by, hub.now())
+        .await?;
+    hub.signals().task_queued(&spec.labels, target.as_deref());
     tracing::info!(task = %id, by = %by, "task submitted");
     Ok((StatusCode::CREATED, Json(Submitted { id })).into_response())
+}
+
+/// The id of the node a job's `node:` names, or a refusal that lists the
+/// names the hub knows.
+async fn target_node(hub: &Hub, name: &str) -> Result<String, ApiError> {
+    if let Some(id) = hub.db().find_node(name).await? {
+        return Ok(id);
+    }
+    let known = hub.db().node_names().await?;
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        codes::UNKNOWN_NODE,
+        if known.is_empty() {
+            format!(
+                "node: the hub has no node named \"{name}\"; it has no nodes yet (gantry hub node add NAME)"
+            )
+        } else {
+            format!(
+                "node: the hub has no node named \"{name}\"; its nodes are: {}",
+                known.join(", ")
+            )
+        },
+    ))
 }
 
 fn invalid_job(error: JobError) -> ApiError {

@@ -13,12 +13,14 @@
 //!
 //! [`Db`] is one type whose methods live by the tables they serve: tokens
 //! (enrolling nodes and admins, finding a caller), nodes (register,
-//! heartbeats, silence), tasks (the queue and each task's life) and logs.
+//! heartbeats, silence), administration (rename, labels, remove, rotate,
+//! revoke, and why a token is refused), tasks (the queue and each task's life) and logs.
 //! This file holds the connection, the migrations, the write lock and the
 //! text conversions every part shares.
 //!
 //! Architecture invariant: every SQL statement of the hub is in this folder.
 
+mod admin;
 mod logs;
 mod nodes;
 mod tasks;
@@ -34,6 +36,7 @@ use tokio::sync::Mutex;
 
 use crate::HubError;
 
+pub use admin::{Revocation, RevokedFor};
 pub use logs::Append;
 pub use nodes::NodeRecord;
 pub use tasks::{CommandOutcome, EventOutcome, TaskFilter};

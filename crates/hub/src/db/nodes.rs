@@ -10,7 +10,8 @@
 use std::collections::BTreeSet;
 
 use gantry_protocol::TaskState;
-use gantry_protocol::wire::{CommandKind, HeldTask, Node, Reconciled, SystemInfo};
+use gantry_protocol::admin::NodeState;
+use gantry_protocol::wire::{CommandKind, HeldTask, Node, Reconciled, RegisterRequest, SystemInfo};
 use sqlx::Row;
 
 use super::tasks::{requeue, set_state};
@@ -26,15 +27,19 @@ pub struct NodeRecord {
     pub name: String,
     /// Every label: given at `node add` and reported by the agent.
     pub labels: BTreeSet<String>,
+    /// It takes only tasks that carry at least one of its labels.
+    pub only_labeled: bool,
 }
 
 impl Db {
     /// The node with this id, with all its labels.
     pub async fn node_record(&self, id: &str) -> Result<Option<NodeRecord>, HubError> {
-        let row = sqlx::query("SELECT id, name, labels, agent_labels FROM nodes WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, name, labels, agent_labels, only_labeled FROM nodes WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|row| {
             let mut labels: BTreeSet<String> = parse_json(&row.try_get::<String, _>("labels")?)?;
             labels.extend(parse_json::<Vec<String>>(
@@ -44,6 +49,7 @@ impl Db {
                 id: row.try_get("id")?,
                 name: row.try_get("name")?,
                 labels,
+                only_labeled: row.try_get::<i64, _>("only_labeled")? == 1,
             })
         })
         .transpose()
@@ -58,22 +64,21 @@ impl Db {
     pub async fn register(
         &self,
         node_id: &str,
-        version: &str,
-        agent_labels: &[String],
-        system: Option<&SystemInfo>,
-        inventory: &[HeldTask],
+        request: &RegisterRequest,
         now: i64,
     ) -> Result<Vec<Reconciled>, HubError> {
+        let inventory = &request.inventory;
         let _guard = self.write_lock.lock().await;
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE nodes SET version = $1, agent_labels = $2, system = COALESCE($3, system), \
-             last_seen = $4, online = 1 WHERE id = $5",
+             last_seen = $4, online = 1, only_labeled = $5 WHERE id = $6",
         )
-        .bind(version)
-        .bind(json(&agent_labels))
-        .bind(system.map(json))
+        .bind(&request.version)
+        .bind(json(&request.labels))
+        .bind(request.system.as_ref().map(json))
         .bind(now)
+        .bind(request.only_labeled as i64)
         .bind(node_id)
         .execute(&mut *tx)
         .await?;
@@ -227,40 +232,79 @@ impl Db {
 
     /// Every node, by name, with how many unfinished tasks each holds.
     pub async fn nodes(&self, now: i64, offline_after_ms: i64) -> Result<Vec<Node>, HubError> {
+        self.node_rows(None, now, offline_after_ms).await
+    }
+
+    /// The node with this id, as [`Db::nodes`] lists it.
+    pub async fn node(
+        &self,
+        id: &str,
+        now: i64,
+        offline_after_ms: i64,
+    ) -> Result<Option<Node>, HubError> {
+        Ok(self.node_rows(Some(id), now, offline_after_ms).await?.pop())
+    }
+
+    /// The nodes (all, or the one with id `only`), by name.
+    async fn node_rows(
+        &self,
+        only: Option<&str>,
+        now: i64,
+        offline_after_ms: i64,
+    ) -> Result<Vec<Node>, HubError> {
         let rows = sqlx::query(
-            "SELECT n.id, n.name, n.labels, n.agent_labels, n.last_seen, n.online, n.version, n.system, \
+            "SELECT n.id, n.name, n.labels, n.agent_labels, n.last_seen, n.online, n.accepting, \
+             n.only_labeled, n.version, n.system, \
              (SELECT COUNT(*) FROM tasks t WHERE t.node_id = n.id \
               AND t.state IN ('assigned', 'pulling', 'running', 'paused', 'lost')) AS held \
-             FROM nodes n ORDER BY n.name",
+             FROM nodes n WHERE ($1 IS NULL OR n.id = $1) ORDER BY n.name",
         )
+        .bind(only)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                let mut labels: Vec<String> = parse_json(&row.try_get::<String, _>("labels")?)?;
-                for label in parse_json::<Vec<String>>(&row.try_get::<String, _>("agent_labels")?)?
-                {
-                    if !labels.contains(&label) {
-                        labels.push(label);
-                    }
-                }
-                let last_seen: Option<i64> = row.try_get("last_seen")?;
-                let online = row.try_get::<i64, _>("online")? == 1
-                    && last_seen.is_some_and(|seen| now - seen <= offline_after_ms);
-                let system: Option<String> = row.try_get("system")?;
-                Ok(Node {
-                    id: row.try_get("id")?,
-                    name: row.try_get("name")?,
-                    labels,
-                    online,
-                    last_seen,
-                    version: row.try_get("version")?,
-                    system: system.as_deref().map(parse_json).transpose()?,
-                    tasks_held: row.try_get::<i64, _>("held")?.max(0) as u64,
-                })
-            })
+            .map(|row| node_from_row(row, now, offline_after_ms))
             .collect()
     }
+}
+
+/// A node from a row of [`Db::node_rows`]'s query.
+fn node_from_row(
+    row: &sqlx::any::AnyRow,
+    now: i64,
+    offline_after_ms: i64,
+) -> Result<Node, HubError> {
+    let given_labels: Vec<String> = parse_json(&row.try_get::<String, _>("labels")?)?;
+    let agent_labels: Vec<String> = parse_json(&row.try_get::<String, _>("agent_labels")?)?;
+    let mut labels = given_labels.clone();
+    for label in &agent_labels {
+        if !labels.contains(label) {
+            labels.push(label.clone());
+        }
+    }
+    let last_seen: Option<i64> = row.try_get("last_seen")?;
+    let online = row.try_get::<i64, _>("online")? == 1
+        && last_seen.is_some_and(|seen| now - seen <= offline_after_ms);
+    let state = match (online, row.try_get::<i64, _>("accepting")? == 1) {
+        (false, _) => NodeState::Offline,
+        (true, true) => NodeState::Online,
+        (true, false) => NodeState::Paused,
+    };
+    let system: Option<String> = row.try_get("system")?;
+    Ok(Node {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        labels,
+        online,
+        last_seen,
+        version: row.try_get("version")?,
+        system: system.as_deref().map(parse_json).transpose()?,
+        tasks_held: row.try_get::<i64, _>("held")?.max(0) as u64,
+        state,
+        given_labels,
+        agent_labels,
+        only_labeled: row.try_get::<i64, _>("only_labeled")? == 1,
+    })
 }
 
 /// Moves a task a node reports holding back from `lost`, and answers with the

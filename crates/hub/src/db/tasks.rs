@@ -45,13 +45,14 @@ pub struct TaskFilter {
 /// The columns [`task_from_row`] reads, from `tasks t` joined with `nodes n`.
 const TASK_COLUMNS: &str = "t.id, t.name, t.state, t.spec, t.exit_code, t.reason, t.created_at, t.updated_at, \
      t.started_at, t.finished_at, t.log_size, t.pending_command, t.pull_done, t.pull_total, t.outputs, \
-     n.name AS node_name";
+     COALESCE(n.name, t.node_name) AS node_name";
 
 impl Db {
-    /// Queues a task.
+    /// Queues a task; `target` is the id of the node its `node:` key names.
     pub async fn submit(
         &self,
         spec: &JobSpec,
+        target: Option<&str>,
         submitted_by: &str,
         now: i64,
     ) -> Result<String, HubError> {
@@ -59,8 +60,8 @@ impl Db {
         let _guard = self.write_lock.lock().await;
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "INSERT INTO tasks (id, name, state, spec, labels, submitted_by, created_at, updated_at) \
-             VALUES ($1, $2, 'queued', $3, $4, $5, $6, $6)",
+            "INSERT INTO tasks (id, name, state, spec, labels, submitted_by, created_at, updated_at, target_node) \
+             VALUES ($1, $2, 'queued', $3, $4, $5, $6, $6, $7)",
         )
         .bind(&id)
         .bind(spec.display_name())
@@ -68,6 +69,7 @@ impl Db {
         .bind(json(&spec.labels))
         .bind(submitted_by)
         .bind(now)
+        .bind(target)
         .execute(&mut *tx)
         .await?;
         add_transition(&mut tx, &id, TaskState::Queued, None, now).await?;
@@ -136,14 +138,20 @@ impl Db {
             .transpose()
     }
 
-    /// Assigns the oldest queued task whose labels the node carries, if any.
+    /// Assigns the oldest queued task whose labels the node carries, if any:
+    /// one meant for no node or for this one (job key `node:`), and under
+    /// `only_labeled` one that carries at least one label.
     pub async fn claim_next(&self, node: &NodeRecord, now: i64) -> Result<Option<Task>, HubError> {
         let mut after = String::new();
         loop {
             let rows = sqlx::query(
-                "SELECT id, labels FROM tasks WHERE state = 'queued' AND id > $1 ORDER BY id LIMIT 256",
+                "SELECT id, labels FROM tasks WHERE state = 'queued' AND id > $1 \
+                 AND (target_node IS NULL OR target_node = $2) AND ($3 = 0 OR labels <> '[]') \
+                 ORDER BY id LIMIT 256",
             )
             .bind(&after)
+            .bind(&node.id)
+            .bind(node.only_labeled as i64)
             .fetch_all(&self.pool)
             .await?;
             let Some(last) = rows.last() else {

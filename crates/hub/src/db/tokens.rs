@@ -124,16 +124,30 @@ impl Db {
         Ok(token)
     }
 
-    /// Finds who holds `token`, if anyone.
-    pub async fn caller(&self, token: &str) -> Result<Option<Caller>, HubError> {
+    /// Finds who holds `token`, if anyone, and notes that it was used
+    /// (written at most once a minute per token, so a busy agent costs no
+    /// extra write per call).
+    pub async fn caller(&self, token: &str, now: i64) -> Result<Option<Caller>, HubError> {
+        let hash = hash_token(token);
         let row = sqlx::query(
-            "SELECT k.kind, k.name, k.node_id, n.name AS node_name FROM tokens k \
+            "SELECT k.kind, k.name, k.node_id, k.last_used, n.name AS node_name FROM tokens k \
              LEFT JOIN nodes n ON n.id = k.node_id WHERE k.hash = $1",
         )
-        .bind(hash_token(token))
+        .bind(&hash)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
+        let last_used: Option<i64> = row.try_get("last_used")?;
+        if last_used.is_none_or(|used| now - used >= LAST_USED_EVERY_MS) {
+            sqlx::query(
+                "UPDATE tokens SET last_used = $1 WHERE hash = $2 AND (last_used IS NULL OR last_used < $3)",
+            )
+            .bind(now)
+            .bind(&hash)
+            .bind(now - LAST_USED_EVERY_MS)
+            .execute(&self.pool)
+            .await?;
+        }
         let kind: String = row.try_get("kind")?;
         Ok(match kind.as_str() {
             "admin" => Some(Caller::Admin {
@@ -149,8 +163,11 @@ impl Db {
     }
 }
 
+/// How often a token's `last_used` is written at most.
+const LAST_USED_EVERY_MS: i64 = 60_000;
+
 /// Adds the node row of `add_node` and `renew_node_token`.
-async fn insert_node(
+pub(super) async fn insert_node(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &str,
     name: &str,
@@ -168,7 +185,7 @@ async fn insert_node(
 }
 
 /// Stores a node token's hash.
-async fn insert_node_token(
+pub(super) async fn insert_node_token(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     token: &str,
     name: &str,

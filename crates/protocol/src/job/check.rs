@@ -221,6 +221,11 @@ fn check_labels_and_epilogue(spec: &JobSpec, problems: &mut Problems) {
             problems.add(format!("labels[{i}]"), message);
         }
     }
+    if let Some(node) = &spec.node
+        && let Some(message) = crate::admin::node_name_problem(node)
+    {
+        problems.add("node".into(), message);
+    }
     for (list, commands) in [
         ("always", &spec.epilogue.always),
         ("on_pass", &spec.epilogue.on_pass),

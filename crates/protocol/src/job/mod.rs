@@ -63,6 +63,9 @@ pub struct JobSpec {
     /// Only nodes carrying every one of these labels take the task.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// Only the node of this name takes the task; the hub refuses a name it does not know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// When to pull the image; the node's setting (PULL_ALWAYS) decides when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull: Option<PullPolicy>,

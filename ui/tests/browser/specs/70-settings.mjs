@@ -18,13 +18,15 @@ test("settings: fields filled from node_settings; the locked field is read-only;
   // host_dir is locked (set by the environment): read-only, with the note.
   assert.ok(!(await app.id("settings-host-dir").isEditable()), "the locked settings-host-dir is read-only");
   assert.match(await app.id("screen-settings").innerText(), /set by the environment or agent\.toml/i, "the locked field's note");
-  assert.ok(await app.id("settings-name").isEditable(), "an unlocked field is editable");
+  assert.ok(await app.id("settings-labels").isEditable(), "an unlocked field is editable");
+  // With a hub elsewhere the hub names this computer: read-only, saying who renames it.
+  assert.ok(!(await app.id("settings-name").isEditable()), "the hub's name is read-only");
+  assert.match(await app.id("settings-name-note").innerText(), /its admin renames it with gantry node rename/);
   // Remote mode: the server shows; the token never does.
   assert.match(await app.id("screen-settings").innerText(), /hub\.gantry\.example\.org/);
   await t.shot(app, "settings");
 
   // Edit and save.
-  await setField(app.id("settings-name"), "lab-rtx-02");
   const multiLine = (await app.id("settings-labels").evaluate((e) => e.tagName)) === "TEXTAREA";
   await setField(app.id("settings-labels"), multiLine ? "gpu=rtx4090\nzone=lab-3\n" : "gpu=rtx4090, zone=lab-3");
   await setField(app.id("settings-max-tasks"), "3");
@@ -34,7 +36,7 @@ test("settings: fields filled from node_settings; the locked field is read-only;
   await until(async () => (await app.callsOf("save_node_settings")).length === 1, "save_node_settings");
   assert.deepEqual((await app.callsOf("save_node_settings"))[0].args, {
     change: {
-      name: "lab-rtx-02",
+      name: "lab-rtx-01",
       labels: ["gpu=rtx4090", "zone=lab-3"],
       max_tasks: 3,
       host_dir: "/home/ana/.local/share/gantry",
@@ -47,7 +49,7 @@ test("settings: fields filled from node_settings; the locked field is read-only;
 
   // A refused save shows the error.
   await app.mock((m) => m.failNext("save_node_settings", "The agent could not restart: storage folder in use"));
-  await setField(app.id("settings-name"), "lab-rtx-03");
+  await setField(app.id("settings-max-tasks"), "4");
   await app.id("settings-save").click();
   await app.id("settings-error").waitFor();
   assert.match(await app.id("settings-error").innerText(), /storage folder in use/);
@@ -106,10 +108,17 @@ test("settings: the CA file is kept, and a relative path is said", async (t) => 
   assert.deepEqual(sent[sent.length - 1].args, { caFile: "/etc/gantry/team-ca.pem" });
 });
 
-test("settings: in local mode there is no token field", async (t) => {
+test("settings: in local mode there is no token field, and the name renames the node", async (t) => {
   const app = await t.open({ query: { mode: "local" } });
   await app.go("settings");
   await until(async () => (await app.id("settings-name").inputValue()) === "lab-rtx-01", "settings filled");
   assert.equal(await app.count("settings-token"), 0, "no token field in local mode");
   assert.equal(await app.count("settings-replace-token"), 0);
+  assert.equal(await app.count("settings-name-note"), 0, "no note: the name is this computer's to change");
+  assert.ok(await app.id("settings-name").isEditable());
+  assert.match(await app.id("screen-settings").innerText(), /renames this computer's node in its local hub/);
+  await setField(app.id("settings-name"), "lab-rtx-02");
+  await app.id("settings-save").click();
+  await until(async () => (await app.callsOf("save_node_settings")).length === 1, "save_node_settings");
+  assert.equal((await app.callsOf("save_node_settings"))[0].args.change.name, "lab-rtx-02");
 });

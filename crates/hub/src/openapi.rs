@@ -6,12 +6,32 @@
 //! it (the crate root builds the document and `Hub` keeps it), so the two
 //! depend one way.
 
-use gantry_protocol::JobSpec;
 use gantry_protocol::wire::ErrorBody;
+use gantry_protocol::{JobSpec, TaskState, rules};
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::api::{Access, BodyDoc, Endpoint};
+
+/// The schema of a parameter of `kind` ([`crate::api::ParamDoc::kind`]): a
+/// JSON type, or one of the names below for a rule the hub enforces, so the
+/// document states every range and pattern of the query and the path.
+pub fn param_schema(kind: &str) -> Value {
+    match kind {
+        "string" | "integer" | "boolean" => json!({"type": kind}),
+        "sha256" => json!({"type": "string", "pattern": rules::SHA256}),
+        "task_state" => {
+            let names: Vec<&str> = TaskState::ALL.iter().map(|s| s.as_str()).collect();
+            json!({"type": "string", "enum": names})
+        }
+        "limit" => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+        "offset" | "seconds" => json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+        "label" => json!({"type": "string", "pattern": rules::LABEL}),
+        other => {
+            panic!("parameter kind {other:?} is not known to openapi::param_schema; add it there")
+        }
+    }
+}
 
 /// The document for `endpoints`.
 pub fn document(endpoints: &[Endpoint]) -> Value {
@@ -38,7 +58,7 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             .map(|p| {
                 json!({
                     "name": p.name, "in": p.location, "required": p.required,
-                    "description": p.description, "schema": {"type": p.kind}
+                    "description": p.description, "schema": param_schema(p.kind)
                 })
             })
             .collect();

@@ -49,8 +49,10 @@ pub mod codes {
     pub const CONFLICT: &str = "conflict";
     /// The body is larger than the hub accepts for this call.
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
-    /// An uploaded blob's bytes do not hash to the sha256 in its address.
+    /// An uploaded blob's bytes do not hash to the sha256 in its address (HTTP 422).
     pub const HASH_MISMATCH: &str = "hash_mismatch";
+    /// A job names a blob the hub does not hold; upload it first (HTTP 422).
+    pub const BLOB_MISSING: &str = "blob_missing";
     /// The hub failed; its log has the details.
     pub const INTERNAL: &str = "internal";
     /// The hub is shutting down or its database is unreachable.

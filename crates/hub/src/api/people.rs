@@ -75,10 +75,12 @@ pub(super) async fn submit(
             ));
         }
     }
+    // 422, not 400: the job is as the document says, but the hub lacks what
+    // it names (a rule of the hub's state, which no schema can state).
     if !missing.is_empty() {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            codes::INVALID_JOB,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::BLOB_MISSING,
             missing.join("; "),
         ));
     }
@@ -115,10 +117,16 @@ pub(super) async fn list_tasks(
         .map(|s| s.parse::<TaskState>())
         .transpose()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let limit = args.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit {limit} is out of range; ask for 1 to 1000 tasks"
+        )));
+    }
     let filter = TaskFilter {
         state,
         node: args.node,
-        limit: args.limit.unwrap_or(100).clamp(1, 1000),
+        limit,
     };
     Ok(Json(TaskList {
         tasks: hub.db().tasks(&filter).await?,

@@ -47,20 +47,20 @@ fn check_program(spec: &JobSpec, problems: &mut Problems) {
             "is longer than 200 characters; shorten it".into(),
         );
     }
+    if let Some(image) = &spec.image
+        && let Some(message) = image_problem(image)
+    {
+        problems.add("image".into(), message);
+    }
     match spec.executor {
-        Executor::Docker => match &spec.image {
-            None => problems.add(
-                "image".into(),
-                "is required for the docker executor; add e.g. image: busybox:latest".into(),
-            ),
-            Some(image) if image.trim().is_empty() || image.contains(char::is_whitespace) => {
+        Executor::Docker => {
+            if spec.image.is_none() {
                 problems.add(
                     "image".into(),
-                    format!("\"{image}\" is not an image reference; write e.g. ubuntu:24.04"),
-                )
+                    "is required for the docker executor; add e.g. image: busybox:latest".into(),
+                );
             }
-            Some(_) => {}
-        },
+        }
         Executor::Process => {
             if spec.command.is_empty() {
                 problems.add(
@@ -255,16 +255,25 @@ fn check_services(spec: &JobSpec, problems: &mut Problems) {
                 format!("\"{}\" is used twice; names must differ", service.name),
             );
         }
-        if service.image.trim().is_empty() {
-            problems.add(
-                format!("services[{i}].image"),
-                "is empty; write e.g. postgres:16".into(),
-            );
+        if let Some(message) = image_problem(&service.image) {
+            problems.add(format!("services[{i}].image"), message);
         }
-        for key in service.env.keys() {
+        for (key, value) in &service.env {
             if let Some(message) = env_name_problem(key) {
                 problems.add(format!("services[{i}].env.{key}"), message);
             }
+            if value.contains('\0') {
+                problems.add(
+                    format!("services[{i}].env.{key}"),
+                    "the value contains a NUL byte; remove it".into(),
+                );
+            }
+        }
+        if service.command.iter().any(|arg| arg.contains('\0')) {
+            problems.add(
+                format!("services[{i}].command"),
+                "an argument contains a NUL byte; remove it".into(),
+            );
         }
     }
 }
@@ -276,30 +285,54 @@ fn normalize(path: &str) -> String {
         .join("/")
 }
 
-/// Why `path` cannot name a place inside a task folder, if it cannot.
+/// Why `path` cannot name a place inside a task folder, if it cannot. The
+/// rule is [`crate::rules::RELATIVE_PATH`], which the OpenAPI document states:
+/// parts joined by `/`, none empty, `.` or `..`, no `\\` or NUL, not absolute.
 pub fn relative_path_problem(path: &str) -> Option<String> {
-    if path.trim().is_empty() {
+    if path.is_empty() {
         return Some("the path is empty; write a path relative to the task folder".into());
     }
     if path.contains('\0') {
         return Some("the path contains a NUL byte".into());
     }
-    if path.starts_with('/') || path.starts_with('\\') || path.get(1..2) == Some(":") {
+    if path.starts_with('/') || path.chars().nth(1) == Some(':') {
         return Some(format!(
             "\"{path}\" is absolute; write a path relative to the task folder"
         ));
     }
-    if path.split(['/', '\\']).any(|part| part == "..") {
+    if path.contains('\\') {
         return Some(format!(
-            "\"{path}\" leaves the task folder through '..'; write a path inside it"
+            "\"{path}\" contains '\\'; separate folders with '/', e.g. data/train.csv"
         ));
     }
-    if normalize(path).is_empty() {
-        return Some(format!(
-            "\"{path}\" names the task folder itself; name a file or folder inside it"
-        ));
+    let body = path.strip_suffix('/').unwrap_or(path);
+    for part in body.split('/') {
+        match part {
+            ".." => {
+                return Some(format!(
+                    "\"{path}\" leaves the task folder through '..'; write a path inside it"
+                ));
+            }
+            "" | "." => {
+                return Some(format!(
+                    "\"{path}\" has an empty or '.' part; write e.g. data/train.csv"
+                ));
+            }
+            _ => {}
+        }
     }
     None
+}
+
+/// Why `image` cannot be an image reference ([`crate::rules::IMAGE`]), if it cannot.
+fn image_problem(image: &str) -> Option<String> {
+    if image.is_empty() || !image.bytes().all(|b| (b'!'..=b'~').contains(&b)) {
+        Some(format!(
+            "\"{image}\" is not an image reference (printable ASCII without spaces); write e.g. ubuntu:24.04"
+        ))
+    } else {
+        None
+    }
 }
 
 fn env_name_problem(name: &str) -> Option<String> {
@@ -312,13 +345,12 @@ fn env_name_problem(name: &str) -> Option<String> {
     }
 }
 
-/// Why `label` cannot be a node or task label, if it cannot.
+/// Why `label` cannot be a node or task label, if it cannot
+/// ([`crate::rules::LABEL`]).
 pub fn label_problem(label: &str) -> Option<String> {
     if label.is_empty()
-        || label.len() > 100
-        || label
-            .chars()
-            .any(|c| c.is_whitespace() || c == ',' || c.is_control())
+        || label.chars().count() > 100
+        || label.chars().any(crate::rules::is_label_excluded)
     {
         Some(format!(
             "\"{label}\" is not a label; use up to 100 characters without spaces or commas, e.g. gpu or zone=eu"

@@ -47,12 +47,13 @@ impl<'de> Deserialize<'de> for Gpus {
                     .map_err(|_| E::custom("the GPU count must not be negative"))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Gpus, E> {
-                if v.eq_ignore_ascii_case("all") {
+                // Only `all`: a count is a number, as the schema says.
+                if v == "all" {
                     Ok(Gpus::All)
-                } else if let Ok(n) = v.parse::<u32>() {
-                    Ok(Gpus::Count(n))
                 } else {
-                    Err(E::custom(format!("\"{v}\" is not a GPU request")))
+                    Err(E::custom(format!(
+                        "\"{v}\" is not a GPU request; write a count (2), all, or a list of indices ([0, 1])"
+                    )))
                 }
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Gpus, A::Error> {
@@ -75,9 +76,10 @@ impl JsonSchema for Gpus {
         schemars::json_schema!({
             "description": "A count of GPUs, \"all\", or a list of device indices",
             "oneOf": [
-                {"type": "integer", "minimum": 1},
+                {"type": "integer", "minimum": 1, "maximum": u32::MAX},
                 {"const": "all"},
-                {"type": "array", "items": {"type": "integer", "minimum": 0}}
+                {"type": "array", "minItems": 1, "uniqueItems": true,
+                 "items": {"type": "integer", "minimum": 0, "maximum": u32::MAX}}
             ]
         })
     }

@@ -1,0 +1,126 @@
+//! The hub against its own OpenAPI document, fuzzed by schemathesis over a
+//! real socket, on SQLite and on PostgreSQL.
+//!
+//! The invariant under test: the hub accepts nothing its document calls
+//! invalid, and refuses nothing the document calls valid (except with 422,
+//! which says a rule the document cannot state was broken: a blob's hash, a
+//! blob the hub lacks), and never answers 5xx. Schemathesis generates
+//! requests from the served document in both directions (valid and
+//! invalid data) and checks each answer's status and body against it.
+//!
+//! People's routes run with an admin token and the agents' routes with a
+//! node token, so both are reached. The run is bounded (examples per
+//! operation and seconds) and seeded: a failure names its seed and
+//! reproduces with `GANTRY_FUZZ_SEED=N`.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use gantry_hub::HubConfig;
+use gantry_testkit::{Backend, TestHub, on_both};
+
+on_both!(the_hub_keeps_its_document);
+
+/// The seed when `GANTRY_FUZZ_SEED` does not say one.
+const SEED: &str = "15";
+
+/// The checks run on every answer (schemathesis 4 names).
+const CHECKS: &str = "not_a_server_error,status_code_conformance,response_schema_conformance,negative_data_rejection,positive_data_acceptance";
+
+/// Schemathesis's configuration: which token each route gets (read from the
+/// environment, so no token is written to disk) and that 422 is an answer to
+/// valid data, for the rules no schema can state.
+const CONFIG: &str = r#"
+headers = { Authorization = "Bearer ${GANTRY_FUZZ_ADMIN}" }
+
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
+
+[[operations]]
+include-path-regex = "^/v1/agent/"
+headers = { Authorization = "Bearer ${GANTRY_FUZZ_NODE}" }
+
+[[operations]]
+include-operation-id-regex = "^(POST /v1/tasks/\\{id\\}/(events|log)|PUT /v1/tasks/\\{id\\}/outputs)$"
+headers = { Authorization = "Bearer ${GANTRY_FUZZ_NODE}" }
+"#;
+
+async fn the_hub_keeps_its_document(backend: Backend) {
+    let Some(schemathesis) = gantry_testkit::services::schemathesis() else {
+        return;
+    };
+    let config = HubConfig {
+        // Long polls answer within a second, so the fuzzer spends its time on requests.
+        max_wait: Duration::from_secs(1),
+        offline_after: Duration::from_secs(60),
+        accept_within: Duration::from_secs(120),
+        check_every: Duration::from_secs(3600),
+        ..HubConfig::default()
+    };
+    let Some(hub) = TestHub::start_with(backend, config).await else {
+        return;
+    };
+    let node = hub.registered_node("fuzz", &["gpu"]).await;
+    let dir = hub.dir.path().to_path_buf();
+    std::fs::write(dir.join("schemathesis.toml"), CONFIG).unwrap();
+    let seed = std::env::var("GANTRY_FUZZ_SEED").unwrap_or_else(|_| SEED.into());
+    let document = format!("{}/v1/openapi.json", hub.url);
+    let (admin, run_seed) = (hub.admin.clone(), seed.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        fuzz(&schemathesis, &dir, &document, &admin, &node, &run_seed)
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let said = format!("{stdout}\n{stderr}");
+    // Schemathesis ran requests at all: a run that reached nothing passes nothing.
+    assert!(
+        said.contains("Test cases:") && said.contains("generated"),
+        "schemathesis did not run its tests:\n{said}"
+    );
+    assert!(
+        output.status.success(),
+        "schemathesis found mismatches between the hub and its document \
+         (seed {seed}; rerun with GANTRY_FUZZ_SEED={seed}):\n{}",
+        tail(&said, 20_000)
+    );
+    hub.stop().await;
+}
+
+/// Runs schemathesis against `document`, bounded, and returns what it said.
+fn fuzz(
+    schemathesis: &Path,
+    dir: &Path,
+    document: &str,
+    admin: &str,
+    node: &str,
+    seed: &str,
+) -> std::process::Output {
+    Command::new(schemathesis)
+        .arg("--config-file")
+        .arg(dir.join("schemathesis.toml"))
+        .args(["--no-color", "run", document])
+        .args(["--checks", CHECKS])
+        .args(["--max-examples", "25", "--max-time", "40"])
+        .args(["--request-timeout", "10", "--seed", seed])
+        .args(["--suppress-health-check", "all"])
+        .env("GANTRY_FUZZ_ADMIN", admin)
+        .env("GANTRY_FUZZ_NODE", node)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        // Hypothesis keeps its example database in the working folder: the test's own.
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("start schemathesis")
+}
+
+/// The last `limit` bytes of `text`, on a character boundary.
+fn tail(text: &str, limit: usize) -> &str {
+    let mut start = text.len().saturating_sub(limit);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}

@@ -33,6 +33,35 @@ pub fn param_schema(kind: &str) -> Value {
     }
 }
 
+/// Adds to every schema with a Rust number format (`uint64`, `int32`,
+/// `float`, ...) the range that type holds, so the document refuses what
+/// the hub cannot read: a 2^64 where a `u64` goes, say.
+fn bound_numbers(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let range: Option<(Value, Value)> = match map.get("format").and_then(Value::as_str) {
+                Some("uint8") => Some((json!(0), json!(u8::MAX))),
+                Some("uint16") => Some((json!(0), json!(u16::MAX))),
+                Some("uint32") => Some((json!(0), json!(u32::MAX))),
+                Some("uint64" | "uint") => Some((json!(0), json!(u64::MAX))),
+                Some("int8") => Some((json!(i8::MIN), json!(i8::MAX))),
+                Some("int16") => Some((json!(i16::MIN), json!(i16::MAX))),
+                Some("int32") => Some((json!(i32::MIN), json!(i32::MAX))),
+                Some("int64" | "int") => Some((json!(i64::MIN), json!(i64::MAX))),
+                Some("float") => Some((json!(f32::MIN), json!(f32::MAX))),
+                _ => None,
+            };
+            if let Some((min, max)) = range {
+                map.entry("minimum").or_insert(min);
+                map.entry("maximum").or_insert(max);
+            }
+            map.values_mut().for_each(bound_numbers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_numbers),
+        _ => {}
+    }
+}
+
 /// The document for `endpoints`.
 pub fn document(endpoints: &[Endpoint]) -> Value {
     let mut generator = SchemaSettings::draft2020_12()
@@ -84,9 +113,10 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
                 );
             }
             BodyDoc::Bytes => {
+                // No body is zero bytes: an empty log append or an empty blob.
                 operation.insert(
                     "requestBody".into(),
-                    json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+                    json!({"required": false, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
                 );
             }
         }
@@ -130,6 +160,10 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             );
     }
 
+    let mut schemas = Value::Object(generator.take_definitions(true));
+    bound_numbers(&mut schemas);
+    let mut paths = Value::Object(paths);
+    bound_numbers(&mut paths);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -140,7 +174,7 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         },
         "paths": paths,
         "components": {
-            "schemas": generator.take_definitions(true),
+            "schemas": schemas,
             "securitySchemes": {
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "An admin token (gantry hub token create --admin NAME)"},
                 "nodeToken": {"type": "http", "scheme": "bearer", "description": "A node token (gantry hub node add NAME)"}

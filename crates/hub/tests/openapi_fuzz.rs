@@ -44,6 +44,12 @@ headers = { Authorization = "Bearer ${GANTRY_FUZZ_NODE}" }
 [[operations]]
 include-operation-id-regex = "^(POST /v1/tasks/\\{id\\}/(events|log)|PUT /v1/tasks/\\{id\\}/outputs)$"
 headers = { Authorization = "Bearer ${GANTRY_FUZZ_NODE}" }
+
+# A followed log stays open until its task ends, which no fuzzed task does;
+# hub.rs tests following.
+[[operations]]
+include-operation-id = "GET /v1/tasks/{id}/log"
+parameters = { "query.follow" = "false" }
 "#;
 
 async fn the_hub_keeps_its_document(backend: Backend) {
@@ -84,7 +90,7 @@ async fn the_hub_keeps_its_document(backend: Backend) {
         output.status.success(),
         "schemathesis found mismatches between the hub and its document \
          (seed {seed}; rerun with GANTRY_FUZZ_SEED={seed}):\n{}",
-        tail(&said, 20_000)
+        tail(&said, 200_000)
     );
     hub.stop().await;
 }

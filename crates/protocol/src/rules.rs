@@ -45,6 +45,15 @@ pub const RELATIVE_PATH: &str = concat!(
     r"(?:/(?:[^/\\\u0000.][^/\\\u0000]*|\.[^/\\\u0000.][^/\\\u0000]*|\.\.[^/\\\u0000]+))*/?$"
 );
 
+/// A task id as agents report it: 1 to 128 characters, none a control
+/// character (the ids the hub makes are UUIDs; PostgreSQL refuses NUL).
+pub const TASK_ID: &str = r"^[^\u0000-\u001f\u007f-\u009f]{1,128}$";
+
+/// Whether `id` can be a task id ([`TASK_ID`]).
+pub fn is_task_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().count() <= 128 && !id.chars().any(char::is_control)
+}
+
 /// The longest task name, in characters.
 pub const NAME_MAX_CHARS: usize = 200;
 
@@ -112,9 +121,19 @@ pub(crate) mod schema {
             "description": "A path relative to the task folder, parts joined by /, without . or .. parts"})
     }
 
-    /// An optional sha256.
+    /// A sha256.
+    pub fn sha256(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "pattern": SHA256, "description": "A sha256 in lowercase hex"})
+    }
+
+    /// A task id as agents report it.
+    pub fn task_id(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "pattern": TASK_ID, "description": "The task's id"})
+    }
+
+    /// A file's blob: may be left out, but not null.
     pub fn blob(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": ["string", "null"], "pattern": SHA256,
+        json_schema!({"type": "string", "pattern": SHA256,
             "description": "The sha256 of a blob on the hub holding the file's bytes"})
     }
 
@@ -290,6 +309,16 @@ mod tests {
                 c as u32
             );
         }
+    }
+
+    #[test]
+    fn task_id_pattern_is_the_check() {
+        let pattern = regex(TASK_ID);
+        for id in strings(&['a', '\0', '\u{85}', '\u{9f}', '\u{a0}', '-'], 3) {
+            assert_eq!(pattern.is_match(&id), is_task_id(&id), "{id:?}");
+        }
+        assert!(is_task_id(&"é".repeat(128)) && pattern.is_match(&"é".repeat(128)));
+        assert!(!is_task_id(&"a".repeat(129)) && !pattern.is_match(&"a".repeat(129)));
     }
 
     #[test]

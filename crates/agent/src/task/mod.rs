@@ -207,7 +207,7 @@ impl<'a> Runner<'a> {
         };
         if resumed.is_none() {
             runner.record(Step::Preparing).await;
-            runner.reporter.send(TaskEvent::Accepted, true).await;
+            runner.reporter.send(TaskEvent::Accepted {}, true).await;
             if let Some(statsd) = &ctx.statsd {
                 statsd.count(metric::TASKS_STARTED, 1);
             }
@@ -299,7 +299,7 @@ impl<'a> Runner<'a> {
     /// Tells the agent and the hub the task's command runs.
     async fn running(&self) {
         let _ = self.run.state.send(TaskState::Running);
-        self.reporter.send(TaskEvent::Running, true).await;
+        self.reporter.send(TaskEvent::Running {}, true).await;
     }
 
     /// Finishing: the task's services, network and working folder go, the

@@ -90,9 +90,16 @@ pub(super) async fn submit(
     Ok((StatusCode::CREATED, Json(Submitted { id })).into_response())
 }
 
+/// 400 for a job that breaks a rule the OpenAPI document states, 422 for
+/// one that breaks only a rule no schema can state (a path given twice).
 fn invalid_job(error: JobError) -> ApiError {
+    let status = if error.breaks_schema() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     ApiError::new(
-        StatusCode::BAD_REQUEST,
+        status,
         codes::INVALID_JOB,
         format!("the job was refused: {error}"),
     )

@@ -13,8 +13,24 @@ use crate::units::{ByteSize, Seconds};
 struct Problems(Vec<Problem>);
 
 impl Problems {
+    /// A problem with a rule the JSON Schema states too.
     fn add(&mut self, path: String, message: String) {
-        self.0.push(Problem { path, message });
+        self.0.push(Problem {
+            path,
+            message,
+            stated: true,
+        });
+    }
+
+    /// A problem with a rule the JSON Schema cannot state whole: something
+    /// given twice, or a size or duration written as text that is too small
+    /// (the schema states the least number, not the least text).
+    fn add_unstated(&mut self, path: String, message: String) {
+        self.0.push(Problem {
+            path,
+            message,
+            stated: false,
+        });
     }
 }
 
@@ -113,7 +129,7 @@ fn check_paths(spec: &JobSpec, problems: &mut Problems) {
         if let Some(message) = relative_path_problem(&file.path) {
             problems.add(format!("files[{i}].path"), message);
         } else if !placed.insert(normalize(&file.path)) {
-            problems.add(
+            problems.add_unstated(
                 format!("files[{i}].path"),
                 format!("\"{}\" is given twice; keep one", file.path),
             );
@@ -147,7 +163,7 @@ fn check_paths(spec: &JobSpec, problems: &mut Problems) {
         if let Some(message) = relative_path_problem(path) {
             problems.add(format!("inputs.{sha256}"), message);
         } else if !placed.insert(normalize(path)) {
-            problems.add(
+            problems.add_unstated(
                 format!("inputs.{sha256}"),
                 format!("\"{path}\" is already used by another file or input"),
             );
@@ -194,20 +210,20 @@ fn check_resources(spec: &JobSpec, problems: &mut Problems) {
         ("shm", spec.resources.shm),
     ] {
         if size == Some(ByteSize(0)) {
-            problems.add(
+            problems.add_unstated(
                 format!("resources.{key}"),
                 "0 bytes: remove the key for no limit, or write e.g. 4GiB".into(),
             );
         }
     }
     if spec.resources.memory.is_some_and(|m| m.0 < 6 << 20) {
-        problems.add(
+        problems.add_unstated(
             "resources.memory".into(),
             "Docker needs at least 6MiB; write e.g. 512m".into(),
         );
     }
     if spec.timeout == Some(Seconds(0)) {
-        problems.add(
+        problems.add_unstated(
             "timeout".into(),
             "0 seconds: remove the key for no timeout, or write e.g. 2h".into(),
         );
@@ -250,7 +266,7 @@ fn check_services(spec: &JobSpec, problems: &mut Problems) {
                 ),
             );
         } else if !service_names.insert(service.name.as_str()) {
-            problems.add(
+            problems.add_unstated(
                 format!("services[{i}].name"),
                 format!("\"{}\" is used twice; names must differ", service.name),
             );

@@ -46,6 +46,12 @@ impl<'de> Deserialize<'de> for Gpus {
                     .map(Gpus::Count)
                     .map_err(|_| E::custom("the GPU count must not be negative"))
             }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Gpus, E> {
+                // JSON Schema's integers include 2.0.
+                whole(v).map(Gpus::Count).ok_or_else(|| {
+                    E::custom(format!("{v} is not a whole count of GPUs; write e.g. 2"))
+                })
+            }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Gpus, E> {
                 // Only `all`: a count is a number, as the schema says.
                 if v == "all" {
@@ -58,10 +64,46 @@ impl<'de> Deserialize<'de> for Gpus {
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Gpus, A::Error> {
                 let mut list = Vec::new();
-                while let Some(index) = seq.next_element::<u32>()? {
+                while let Some(Index(index)) = seq.next_element::<Index>()? {
                     list.push(index);
                 }
                 Ok(Gpus::Indices(list))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// A whole number that fits a `u32`, from a float such as `2.0`.
+fn whole(v: f64) -> Option<u32> {
+    (v.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&v)).then_some(v as u32)
+}
+
+/// A GPU index, written as an integer (`2.0` counts as one, as in JSON Schema).
+struct Index(u32);
+
+impl<'de> Deserialize<'de> for Index {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Index;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a GPU index (0, 1, ...)")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Index, E> {
+                u32::try_from(v)
+                    .map(Index)
+                    .map_err(|_| E::custom("the GPU index is too large"))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Index, E> {
+                u32::try_from(v)
+                    .map(Index)
+                    .map_err(|_| E::custom("a GPU index must not be negative"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Index, E> {
+                whole(v)
+                    .map(Index)
+                    .ok_or_else(|| E::custom(format!("{v} is not a GPU index; write e.g. 0")))
             }
         }
         deserializer.deserialize_any(V)

@@ -177,12 +177,14 @@ pub struct Services {
     registry: Registry,
     docker: DockerEngine,
     postgres_url: String,
+    /// The schemathesis program the hub's API fuzz test runs.
+    schemathesis: std::path::PathBuf,
     /// `None` when GANTRY_TEST_POSTGRES named a server of someone else's.
     _postgres: Option<Postgres>,
 }
 
 /// Steps 2 and 3: PostgreSQL, the Docker engine, the test image and the
-/// registry.
+/// registry; and schemathesis (3b), which the hub's fuzz test runs.
 pub fn start_services(times: &mut Vec<(&'static str, Duration)>) -> Result<Services> {
     let (postgres, postgres_url) = match std::env::var("GANTRY_TEST_POSTGRES") {
         Ok(url) if !url.is_empty() => {
@@ -202,10 +204,13 @@ pub fn start_services(times: &mut Vec<(&'static str, Duration)>) -> Result<Servi
     timed(times, "image", || docker.build_test_image())?;
     let registry = timed(times, "registry", || Registry::start(&docker))?;
     say(format!("registry ready at {}", registry.address()));
+    say("step 3b: schemathesis, the API fuzzer (pip into its venv when missing)");
+    let schemathesis = timed(times, "schemathesis", crate::schemathesis::ensure)?;
     Ok(Services {
         registry,
         docker,
         postgres_url,
+        schemathesis,
         _postgres: postgres,
     })
 }
@@ -233,6 +238,10 @@ impl Services {
             (
                 "GANTRY_TEST_REGISTRY_PASSWORD",
                 services::REGISTRY_PASSWORD.to_owned(),
+            ),
+            (
+                "GANTRY_TEST_SCHEMATHESIS",
+                self.schemathesis.display().to_string(),
             ),
         ]
     }
@@ -294,6 +303,25 @@ fn count(line: &str, totals: &mut Totals) {
     }
 }
 
+/// `cargo xtask services`: starts the tests' services, prints their
+/// variables as shell `export` lines, and holds them until Ctrl-C.
+pub fn hold_services() -> Result<()> {
+    let mut times = Vec::new();
+    let services = start_services(&mut times)?;
+    for (name, value) in services.environment() {
+        println!("export {name}='{value}'");
+    }
+    println!("export GANTRY_REQUIRE_SERVICES=1");
+    std::io::stdout().flush().ok();
+    say("services up; Ctrl-C (or SIGTERM) stops them");
+    while !exec::interrupted() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    say("stopping the services");
+    drop(services);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,23 +340,4 @@ mod tests {
         count("test something ... ok", &mut totals);
         assert_eq!((totals.passed, totals.failed, totals.ignored), (15, 2, 1));
     }
-}
-
-/// `cargo xtask services`: starts the tests' services, prints their
-/// variables as shell `export` lines, and holds them until Ctrl-C.
-pub fn hold_services() -> Result<()> {
-    let mut times = Vec::new();
-    let services = start_services(&mut times)?;
-    for (name, value) in services.environment() {
-        println!("export {name}='{value}'");
-    }
-    println!("export GANTRY_REQUIRE_SERVICES=1");
-    std::io::stdout().flush().ok();
-    say("services up; Ctrl-C (or SIGTERM) stops them");
-    while !exec::interrupted() {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    say("stopping the services");
-    drop(services);
-    Ok(())
 }

@@ -194,7 +194,11 @@ impl<'a> Runner<'a> {
             argv: spec.command.clone(),
             env,
             work_dir: ctx.host.work_dir(&id),
-            timeout: spec.timeout.map(|t| Duration::from_secs(t.0)),
+            // The job's own timeout, else the timeouts file's `task`.
+            timeout: spec
+                .timeout
+                .map(|t| Duration::from_secs(t.0))
+                .or(ctx.config.task_timeout),
         };
         let echo = run.echo;
         let mut runner = Runner {

@@ -744,6 +744,7 @@ mod tests {
         .unwrap();
         let flags = || Flags {
             config_file: Some(file.clone()),
+            no_hostname_label: true,
             ..Default::default()
         };
         let config = resolve(flags(), &[("GANTRY_MAX_TASKS", "2")]).unwrap();

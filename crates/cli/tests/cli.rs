@@ -237,7 +237,7 @@ fn submit_wait_returns_the_task_exit_code() {
         stderr(&output)
     );
 
-    let ok = hub.job("ok.yaml", "image: busybox\ncommand: [true]\n");
+    let ok = hub.job("ok.yaml", "image: busybox\ncommand: [\"true\"]\n");
     let wait = Command::new(GANTRY)
         .args(["task", "submit", &ok, "--wait"])
         .env("GANTRY_SERVER", &hub.url)

@@ -18,9 +18,14 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use gantry_hub::HubConfig;
-use gantry_testkit::{Backend, TestHub, on_both};
+use gantry_testkit::{Backend, TestHub, expect_error, on_both};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 
-on_both!(the_hub_keeps_its_document);
+on_both!(
+    the_hub_keeps_its_document,
+    rules_stated_and_kept_without_the_fuzzer
+);
 
 /// The seed when `GANTRY_FUZZ_SEED` does not say one.
 const SEED: &str = "15";
@@ -129,4 +134,95 @@ fn tail(text: &str, limit: usize) -> &str {
         start += 1;
     }
     &text[start..]
+}
+
+/// The rules the fuzzer relies on, checked directly so that they hold where
+/// schemathesis is not installed: the document states them, and the hub
+/// keeps them with 400 (stated) or 422 (no schema can state it).
+async fn rules_stated_and_kept_without_the_fuzzer(backend: Backend) {
+    let Some(hub) = TestHub::start(backend).await else {
+        return;
+    };
+    let document: Value = hub
+        .get(&hub.admin, "/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let param = |path: &str, method: &str, name: &str| -> Value {
+        document["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()["schema"]
+            .clone()
+    };
+    assert_eq!(
+        param("/v1/blobs/{sha256}", "get", "sha256")["pattern"],
+        "^[0-9a-f]{64}$"
+    );
+    let limit = param("/v1/tasks", "get", "limit");
+    assert_eq!(
+        (limit["minimum"].clone(), limit["maximum"].clone()),
+        (json!(1), json!(1000))
+    );
+    assert_eq!(
+        param("/v1/tasks", "get", "state")["enum"]
+            .as_array()
+            .unwrap()
+            .len(),
+        9
+    );
+    let job = &document["components"]["schemas"]["JobSpec"];
+    assert_eq!(job["properties"]["image"]["pattern"], "^[!-~]+$");
+    assert!(
+        job["properties"]["labels"]["items"]["pattern"].is_string(),
+        "{job}"
+    );
+
+    // The hub refuses what the document calls invalid, as it says.
+    for query in ["limit=0", "limit=1001", "state=done"] {
+        expect_error(
+            hub.get(&hub.admin, &format!("/v1/tasks?{query}")).await,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        )
+        .await;
+    }
+    let yaml = |text: &'static str| {
+        hub.request(Method::POST, &hub.admin, "/v1/tasks")
+            .header("content-type", "application/yaml")
+            .body(text)
+            .send()
+    };
+    let body = expect_error(
+        yaml("image: false\ncommand: [echo]\n").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_job",
+    )
+    .await;
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("image: invalid type: boolean `false`") && message.contains("in quotes"),
+        "{message}"
+    );
+    // The same value quoted is text, and the job is taken.
+    assert_eq!(
+        yaml("image: \"false\"\ncommand: [echo]\n")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    // A rule no schema states (a path given twice) is 422, not 400.
+    let twice = json!({"image": "busybox", "files": [
+        {"path": "a.txt", "content": "1"}, {"path": "a.txt", "content": "2"}]});
+    expect_error(
+        hub.post(&hub.admin, "/v1/tasks", &twice).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_job",
+    )
+    .await;
+    hub.stop().await;
 }

@@ -458,7 +458,7 @@ pub struct CpuInfo {
     /// Logical cores.
     pub cores: u32,
     /// Use over all cores, 0–100.
-    #[serde(deserialize_with = "f32_in_range")]
+    #[serde(deserialize_with = "f32_in_range", serialize_with = "f32_as_f64")]
     pub usage_percent: f32,
 }
 
@@ -519,6 +519,13 @@ pub struct GpuInfo {
     pub temperature_c: Option<u32>,
 }
 
+/// Writes an `f32` as the `f64` it is exactly, so that it reads back through
+/// [`f32_in_range`]: `f32::MAX` written short ("3.4028235e38") reads as a
+/// number just past it.
+fn f32_as_f64<S: serde::Serializer>(value: &f32, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(f64::from(*value))
+}
+
 /// An `f32` that is one: a number past `f32::MAX` is refused, not read as
 /// infinity (which JSON cannot write back, so the node list would break).
 fn f32_in_range<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
@@ -529,6 +536,23 @@ fn f32_in_range<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f32
         Err(serde::de::Error::custom(format!(
             "{value} is out of range for a 32-bit float"
         )))
+    }
+}
+
+#[cfg(test)]
+mod f32_tests {
+    use super::CpuInfo;
+
+    #[test]
+    fn the_largest_f32_reads_back_and_past_it_is_refused() {
+        let cpu = CpuInfo {
+            usage_percent: f32::MAX,
+            ..CpuInfo::default()
+        };
+        let text = serde_json::to_string(&cpu).unwrap();
+        assert_eq!(serde_json::from_str::<CpuInfo>(&text).unwrap(), cpu);
+        let past = r#"{"model": "", "cores": 1, "usage_percent": 1e39}"#;
+        assert!(serde_json::from_str::<CpuInfo>(past).is_err());
     }
 }
 

@@ -223,10 +223,12 @@ pub(crate) mod schema {
 /// numbers each followed by `s`, `m`, `h` or `d`.
 pub const DURATION: &str = "^(?:[0-9]{1,9}|(?:[0-9]{1,9}[smhd]){1,4})$";
 
-/// A size as text ([`crate::units::parse_byte_size`]): a number, then
-/// optionally `b`, or `k`, `m`, `g`, `t` with `b` or `ib`, in any case.
+/// A size as text ([`crate::units::parse_byte_size`]): a number of at most
+/// 6 digits before the point (so 999999 TiB still fits 64 bits) and 6
+/// after, then optionally `b`, or `k`, `m`, `g`, `t` with `b` or `ib`, in
+/// any case. Larger sizes are written as a number of bytes.
 pub const SIZE: &str =
-    "^(?:[0-9]{1,9}(?:\\.[0-9]{0,6})?|\\.[0-9]{1,6})(?:[bB]|[kKmMgGtT](?:[bB]|[iI][bB])?)?$";
+    "^(?:[0-9]{1,6}(?:\\.[0-9]{0,6})?|\\.[0-9]{1,6})(?:[bB]|[kKmMgGtT](?:[bB]|[iI][bB])?)?$";
 
 #[cfg(test)]
 mod tests {
@@ -357,7 +359,16 @@ mod tests {
             assert!(size.is_match(text), "{text}");
             assert!(crate::units::parse_byte_size_text(text).is_ok(), "{text}");
         }
-        for text in ["", "lots", "3 parsecs", "1.2.3", "5 g", "1kk", "."] {
+        for text in [
+            "",
+            "lots",
+            "3 parsecs",
+            "1.2.3",
+            "5 g",
+            "1kk",
+            ".",
+            "1234567t",
+        ] {
             assert!(!size.is_match(text), "{text}");
             assert!(crate::units::parse_byte_size_text(text).is_err(), "{text}");
         }

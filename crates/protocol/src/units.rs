@@ -93,12 +93,12 @@ pub fn parse_duration_text(text: &str) -> Result<Seconds, String> {
 }
 
 /// Parses a size as a job file's text holds it, by the rule the OpenAPI
-/// document states ([`crate::rules::SIZE`]): no spaces, at most 9 digits
-/// before the point and 6 after.
+/// document states ([`crate::rules::SIZE`]): no spaces, at most 6 digits
+/// before the point and 6 after (larger sizes are written as bytes).
 pub fn parse_byte_size_text(text: &str) -> Result<ByteSize, String> {
     let bad = || {
         format!(
-            "\"{text}\" is not a size: write bytes or a size such as \"512m\", \"8GiB\" or \"1.5g\" (at most 9 digits, 6 after the point)"
+            "\"{text}\" is not a size: write bytes or a size such as \"512m\", \"8GiB\" or \"1.5g\" (at most 6 digits, 6 after the point; or a number of bytes)"
         )
     };
     let split = text
@@ -106,7 +106,7 @@ pub fn parse_byte_size_text(text: &str) -> Result<ByteSize, String> {
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    let shape = whole.len() <= 9
+    let shape = whole.len() <= 6
         && fraction.len() <= 6
         && fraction.bytes().all(|b| b.is_ascii_digit())
         && (!whole.is_empty() || !fraction.is_empty());

@@ -11,6 +11,7 @@ mod exec;
 mod fuzz;
 mod packages;
 mod run;
+mod schemathesis;
 mod services;
 mod test;
 mod ui;

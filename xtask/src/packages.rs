@@ -101,6 +101,10 @@ pub const REQUIRED: &[(&str, &str)] = &[
     ),
     ("chromium", "the UI's browser tests run in it"),
     (
+        "python3-venv",
+        "schemathesis, the hub's API fuzzer, is installed from PyPI into a venv of its own",
+    ),
+    (
         "systemd",
         "systemd-analyze checks the user unit `gantry service install` writes",
     ),

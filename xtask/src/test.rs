@@ -179,12 +179,14 @@ pub struct Services {
     postgres_url: String,
     /// The CA of the server's TLS certificate: ours, or GANTRY_TEST_POSTGRES_CA's.
     postgres_ca: Option<String>,
+    /// The schemathesis program the hub's API fuzz test runs.
+    schemathesis: std::path::PathBuf,
     /// `None` when GANTRY_TEST_POSTGRES named a server of someone else's.
     _postgres: Option<Postgres>,
 }
 
 /// Steps 2 and 3: PostgreSQL, the Docker engine, the test image and the
-/// registry.
+/// registry; and schemathesis (3b), which the hub's fuzz test runs.
 pub fn start_services(times: &mut Vec<(&'static str, Duration)>) -> Result<Services> {
     let (postgres, postgres_url, postgres_ca) = match std::env::var("GANTRY_TEST_POSTGRES") {
         Ok(url) if !url.is_empty() => {
@@ -208,11 +210,14 @@ pub fn start_services(times: &mut Vec<(&'static str, Duration)>) -> Result<Servi
     timed(times, "image", || docker.build_test_image())?;
     let registry = timed(times, "registry", || Registry::start(&docker))?;
     say(format!("registry ready at {}", registry.address()));
+    say("step 3b: schemathesis, the API fuzzer (pip into its venv when missing)");
+    let schemathesis = timed(times, "schemathesis", crate::schemathesis::ensure)?;
     Ok(Services {
         registry,
         docker,
         postgres_url,
         postgres_ca,
+        schemathesis,
         _postgres: postgres,
     })
 }
@@ -244,6 +249,10 @@ impl Services {
             (
                 "GANTRY_TEST_REGISTRY_PASSWORD",
                 services::REGISTRY_PASSWORD.to_owned(),
+            ),
+            (
+                "GANTRY_TEST_SCHEMATHESIS",
+                self.schemathesis.display().to_string(),
             ),
         ]
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::docker::RegistryLogin;
+use crate::timeouts::Timeouts;
 use gantry_client::Token;
 
 /// What the command line gave; `None` where a flag was absent.
@@ -49,6 +50,10 @@ pub struct Flags {
     pub allow_insecure_http: bool,
     /// `--only-labeled`.
     pub only_labeled: bool,
+    /// `--timeouts-file`: the timeouts `DEFAULT_TIMEOUTS=false` loads.
+    pub timeouts_file: Option<PathBuf>,
+    /// `--no-hostname-label`: do not add the machine's host name as a label.
+    pub no_hostname_label: bool,
 }
 
 /// The agent's resolved settings.
@@ -73,8 +78,13 @@ pub struct AgentConfig {
     pub with_local_storage: bool,
     /// Pull images before every task unless the job says otherwise (PULL_ALWAYS).
     pub pull_always: bool,
-    /// Use the built-in timeouts (DEFAULT_TIMEOUTS); kept for the seed's setups.
+    /// Use the built-in timeouts (DEFAULT_TIMEOUTS); false: the timeouts
+    /// file's ([`crate::timeouts`]) replace them.
     pub default_timeouts: bool,
+    /// The timeout of a task whose job sets none (`task` in the timeouts file).
+    pub task_timeout: Option<Duration>,
+    /// How long each epilogue command may run (`epilogue` in the timeouts file).
+    pub epilogue_timeout: Duration,
     /// Remove a task's working folder when it succeeds (DELETE_TASK_DIR_ON_FINISH).
     pub delete_task_dir_on_finish: bool,
     /// Remove it when it fails (DELETE_TASK_DIR_ON_FAILURE).
@@ -126,6 +136,8 @@ struct FileConfig {
     ca_file: Option<PathBuf>,
     allow_insecure_http: Option<bool>,
     only_labeled: Option<bool>,
+    timeouts_file: Option<PathBuf>,
+    hostname_label: Option<bool>,
     /// Refused with a pointer to `token_file`; present so the error can say so.
     token: Option<toml::Value>,
     /// Refused likewise.
@@ -357,6 +369,34 @@ impl Layers<'_> {
         }
     }
 
+    /// The timeouts file's values when DEFAULT_TIMEOUTS is false (from
+    /// `--timeouts-file`, GANTRY_TIMEOUTS_FILE or `timeouts_file`); none when
+    /// it is true. A file named while DEFAULT_TIMEOUTS is true, or none named
+    /// while it is false, is an error that says what to set.
+    fn timeouts(&self, flag: Option<PathBuf>, defaults: bool) -> Result<Timeouts, ConfigError> {
+        let path = flag
+            .or_else(|| {
+                self.var(&["GANTRY_TIMEOUTS_FILE"])
+                    .map(|(_, v)| PathBuf::from(v))
+            })
+            .or_else(|| self.file.timeouts_file.clone());
+        match (defaults, path) {
+            (true, None) => Ok(Timeouts::default()),
+            (true, Some(path)) => Err(ConfigError(format!(
+                "the timeouts file {} is named but DEFAULT_TIMEOUTS is true, so it would be ignored; \
+                 set DEFAULT_TIMEOUTS=false to load it, or stop naming it",
+                path.display()
+            ))),
+            (false, None) => Err(ConfigError(
+                "DEFAULT_TIMEOUTS=false loads the timeouts from a file, and none is named; \
+                 give --timeouts-file FILE (or GANTRY_TIMEOUTS_FILE, or timeouts_file in agent.toml), \
+                 a JSON file such as {\"task\": \"2h\", \"docker_api_call\": 120}"
+                    .into(),
+            )),
+            (false, Some(path)) => Timeouts::read(&path),
+        }
+    }
+
     /// The switches the Supervisely agent's variables also set.
     fn switches(&self) -> Result<Switches, ConfigError> {
         let file = &self.file;
@@ -416,7 +456,20 @@ impl AgentConfig {
     ) -> Result<AgentConfig, ConfigError> {
         let layers = Layers::read(flags.config_file.clone(), env, default_file)?;
         let switches = layers.switches()?;
+        let timeouts = layers.timeouts(flags.timeouts_file.clone(), switches.default_timeouts)?;
         let file = &layers.file;
+        let mut labels = layers.labels(flags.labels)?;
+        let hostname_label = if flags.no_hostname_label {
+            false
+        } else {
+            match layers.var(&["GANTRY_NO_HOSTNAME_LABEL"]) {
+                Some((name, value)) => !parse_bool(name, &value)?,
+                None => file.hostname_label.unwrap_or(true),
+            }
+        };
+        if hostname_label {
+            add_hostname_label(&mut labels);
+        }
         Ok(AgentConfig {
             server: flags
                 .server
@@ -429,19 +482,23 @@ impl AgentConfig {
                 .unwrap_or_else(|| {
                     sysinfo::System::host_name().unwrap_or_else(|_| "gantry-agent".into())
                 }),
-            labels: layers.labels(flags.labels)?,
+            labels,
             max_tasks: layers.max_tasks(flags.max_tasks)?,
             registries: layers.registries()?,
             with_local_storage: switches.with_local_storage,
             pull_always: switches.pull_always,
             default_timeouts: switches.default_timeouts,
+            task_timeout: Timeouts::duration(timeouts.task),
+            epilogue_timeout: Timeouts::duration(timeouts.epilogue)
+                .unwrap_or(crate::timeouts::EPILOGUE_DEFAULT),
             delete_task_dir_on_finish: switches.delete_task_dir_on_finish,
             delete_task_dir_on_failure: switches.delete_task_dir_on_failure,
             docker_api_call_timeout: Duration::from_secs(
                 layers
                     .number(
                         &["GANTRY_DOCKER_API_CALL_TIMEOUT", "DOCKER_API_CALL_TIMEOUT"],
-                        file.docker_api_call_timeout,
+                        file.docker_api_call_timeout
+                            .or(timeouts.docker_api_call.map(|s| s.0)),
                         60,
                     )?
                     .max(1),
@@ -449,7 +506,7 @@ impl AgentConfig {
             docker_host: layers.text(&["DOCKER_HOST"], file.docker_host.clone()),
             stop_grace: Duration::from_secs(layers.number(
                 &["GANTRY_STOP_GRACE"],
-                file.stop_grace,
+                file.stop_grace.or(timeouts.stop_grace.map(|s| s.0)),
                 10,
             )?),
             statsd: layers.statsd(flags.statsd_host, flags.statsd_port, flags.statsd_namespace)?,
@@ -539,6 +596,18 @@ fn read_token_file(path: &Path) -> Result<Token, ConfigError> {
         ))
     })?;
     Ok(Token::new(token))
+}
+
+/// Adds the machine's host name to `labels`, as Prefect's local agent does
+/// (the plain name, e.g. `gpu-box-1`), unless it is there already or cannot
+/// be a label.
+fn add_hostname_label(labels: &mut Vec<String>) {
+    let Ok(host) = sysinfo::System::host_name() else {
+        return;
+    };
+    if gantry_protocol::job::label_problem(&host).is_none() && !labels.contains(&host) {
+        labels.push(host);
+    }
 }
 
 fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
@@ -747,6 +816,7 @@ mod tests {
         .unwrap();
         let flags = || Flags {
             config_file: Some(file.clone()),
+            no_hostname_label: true,
             ..Default::default()
         };
         let config = resolve(flags(), &[("GANTRY_MAX_TASKS", "2")]).unwrap();

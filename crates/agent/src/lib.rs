@@ -9,7 +9,8 @@
 //!   [`executor`]: what the executors share, [`docker`] and [`process`]: the
 //!   executors; [`spool`]: the on-disk log, its tail reader and its shipper;
 //!   [`host`]: local storage; [`monitor`]: the machine and its GPUs;
-//!   [`backoff`] and [`clock`]: how the agent retries and reads the time.
+//!   [`backoff`] and [`clock`]: how the agent retries and reads the time;
+//!   [`config`] and [`timeouts`]: its settings and the timeouts file.
 //!
 //! It talks to the hub through `gantry-client`.
 //!
@@ -33,5 +34,6 @@ pub mod record;
 pub mod spool;
 pub mod statsd;
 pub mod task;
+pub mod timeouts;
 
 pub use node::Agent;

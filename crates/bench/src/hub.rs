@@ -535,7 +535,7 @@ async fn poll(agents: Arc<Agents>, token: String) {
                         .client
                         .post(format!("{}/v1/tasks/{}/events", agents.base, task.id))
                         .bearer_auth(&token)
-                        .json(&TaskEvent::Accepted)
+                        .json(&TaskEvent::Accepted {})
                         .send()
                         .await?;
                     if ack.status() != StatusCode::OK {

@@ -24,8 +24,8 @@ pub struct NodeArgs {
     /// A name for this agent in logs and labels [env: GANTRY_NAME; default: the host name].
     #[arg(long)]
     pub(crate) name: Option<String>,
-    /// A label added to the node's (repeatable) [env: GANTRY_LABELS, comma-separated].
-    #[arg(long = "label", value_name = "L")]
+    /// A label added to the node's (repeatable, -l as in Prefect) [env: GANTRY_LABELS, comma-separated].
+    #[arg(short = 'l', long = "label", value_name = "L")]
     pub(crate) labels: Vec<String>,
     /// How many tasks run at once [env: GANTRY_MAX_TASKS; default: 1].
     #[arg(long)]
@@ -52,8 +52,8 @@ pub struct StartArgs {
     /// The hub's address [env: GANTRY_SERVER, SERVER_ADDRESS].
     #[arg(long)]
     server: Option<String>,
-    /// The node token from `gantry hub node add` [env: GANTRY_TOKEN, ACCESS_TOKEN].
-    #[arg(long)]
+    /// The node token from `gantry hub node add` (-t as in Prefect) [env: GANTRY_TOKEN, ACCESS_TOKEN].
+    #[arg(short = 't', long)]
     token: Option<String>,
     /// A file holding the node token, readable only by you (chmod 600) [env: GANTRY_TOKEN_FILE].
     #[arg(long, conflicts_with = "token")]
@@ -76,6 +76,14 @@ pub struct StartArgs {
     /// keep running and are picked up again at the next start.
     #[arg(long)]
     stop_tasks_on_exit: bool,
+    /// Do not add this machine's host name as a label (added by default, as
+    /// Prefect's local agent does) [env: GANTRY_NO_HOSTNAME_LABEL=1; agent.toml: hostname_label = false].
+    #[arg(long)]
+    no_hostname_label: bool,
+    /// The JSON timeouts file DEFAULT_TIMEOUTS=false loads (keys: task,
+    /// docker_api_call, stop_grace, epilogue) [env: GANTRY_TIMEOUTS_FILE; agent.toml: timeouts_file].
+    #[arg(long, value_name = "FILE")]
+    timeouts_file: Option<PathBuf>,
     /// Take only tasks that carry at least one of this node's labels; tasks
     /// without labels go to other nodes [env: GANTRY_ONLY_LABELED; agent.toml: only_labeled].
     #[arg(long)]
@@ -154,6 +162,8 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         ca_file: args.connection.ca_file,
         allow_insecure_http: args.connection.allow_insecure_http,
         only_labeled: args.only_labeled,
+        no_hostname_label: args.no_hostname_label,
+        timeouts_file: args.timeouts_file,
         ..Flags::default()
     }))?;
     let _guard = init_logging(Some(&config.host_dir.join("logs")));

@@ -401,7 +401,7 @@ fn run_executes_one_job_without_a_hub() {
     assert_eq!(results.len(), 1);
     assert_eq!(std::fs::read(&results[0]).unwrap(), b"kept\n");
 
-    std::fs::write(&job, "executor: process\ncommand: [true]\nbogus: 1\n").unwrap();
+    std::fs::write(&job, "executor: process\ncommand: [\"true\"]\nbogus: 1\n").unwrap();
     let output = Command::new(GANTRY)
         .args(["run", job.to_str().unwrap()])
         .output()

@@ -126,8 +126,11 @@ async fn run_task(agent: &HubClient, log: &[u8], exit_code: i64) -> String {
     let Next::Task(task) = agent.next(Duration::from_secs(20)).await.unwrap() else {
         panic!("no task came")
     };
-    agent.event(&task.id, &TaskEvent::Accepted).await.unwrap();
-    agent.event(&task.id, &TaskEvent::Running).await.unwrap();
+    agent
+        .event(&task.id, &TaskEvent::Accepted {})
+        .await
+        .unwrap();
+    agent.event(&task.id, &TaskEvent::Running {}).await.unwrap();
     let mut offset = 0;
     for chunk in log.chunks(7000) {
         offset = agent
@@ -234,7 +237,7 @@ fn submit_wait_returns_the_task_exit_code() {
         stderr(&output)
     );
 
-    let ok = hub.job("ok.yaml", "image: busybox\ncommand: [true]\n");
+    let ok = hub.job("ok.yaml", "image: busybox\ncommand: [\"true\"]\n");
     let wait = Command::new(GANTRY)
         .args(["task", "submit", &ok, "--wait"])
         .env("GANTRY_SERVER", &hub.url)
@@ -289,7 +292,7 @@ fn steering_commands() {
             .await
             .unwrap();
         agent.next(Duration::from_secs(5)).await.unwrap();
-        agent.event(&id, &TaskEvent::Running).await.unwrap();
+        agent.event(&id, &TaskEvent::Running {}).await.unwrap();
     });
     let pause = hub.run(&["task", "pause", &id]);
     assert!(pause.status.success());
@@ -298,9 +301,11 @@ fn steering_commands() {
         "{}",
         stderr(&pause)
     );
-    rt.block_on(agent.event(&id, &TaskEvent::Paused)).unwrap();
+    rt.block_on(agent.event(&id, &TaskEvent::Paused {}))
+        .unwrap();
     assert!(stderr(&hub.run(&["task", "resume", &id])).contains("resume requested"));
-    rt.block_on(agent.event(&id, &TaskEvent::Running)).unwrap();
+    rt.block_on(agent.event(&id, &TaskEvent::Running {}))
+        .unwrap();
     let cancel = hub.run(&["task", "cancel", &id]);
     assert!(
         stderr(&cancel).contains("cancel requested"),

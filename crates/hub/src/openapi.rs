@@ -6,12 +6,61 @@
 //! it (the crate root builds the document and `Hub` keeps it), so the two
 //! depend one way.
 
-use gantry_protocol::JobSpec;
 use gantry_protocol::wire::ErrorBody;
+use gantry_protocol::{JobSpec, TaskState, rules};
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::api::{Access, BodyDoc, Endpoint};
+
+/// The schema of a parameter of `kind` ([`crate::api::ParamDoc::kind`]): a
+/// JSON type, or one of the names below for a rule the hub enforces, so the
+/// document states every range and pattern of the query and the path.
+pub fn param_schema(kind: &str) -> Value {
+    match kind {
+        "string" | "integer" | "boolean" => json!({"type": kind}),
+        "sha256" => json!({"type": "string", "pattern": rules::SHA256}),
+        "task_state" => {
+            let names: Vec<&str> = TaskState::ALL.iter().map(|s| s.as_str()).collect();
+            json!({"type": "string", "enum": names})
+        }
+        "limit" => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+        "offset" | "seconds" => json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+        "label" => json!({"type": "string", "pattern": rules::LABEL}),
+        other => {
+            panic!("parameter kind {other:?} is not known to openapi::param_schema; add it there")
+        }
+    }
+}
+
+/// Adds to every schema with a Rust number format (`uint64`, `int32`,
+/// `float`, ...) the range that type holds, so the document refuses what
+/// the hub cannot read: a 2^64 where a `u64` goes, say.
+fn bound_numbers(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let range: Option<(Value, Value)> = match map.get("format").and_then(Value::as_str) {
+                Some("uint8") => Some((json!(0), json!(u8::MAX))),
+                Some("uint16") => Some((json!(0), json!(u16::MAX))),
+                Some("uint32") => Some((json!(0), json!(u32::MAX))),
+                Some("uint64" | "uint") => Some((json!(0), json!(u64::MAX))),
+                Some("int8") => Some((json!(i8::MIN), json!(i8::MAX))),
+                Some("int16") => Some((json!(i16::MIN), json!(i16::MAX))),
+                Some("int32") => Some((json!(i32::MIN), json!(i32::MAX))),
+                Some("int64" | "int") => Some((json!(i64::MIN), json!(i64::MAX))),
+                Some("float") => Some((json!(f32::MIN), json!(f32::MAX))),
+                _ => None,
+            };
+            if let Some((min, max)) = range {
+                map.entry("minimum").or_insert(min);
+                map.entry("maximum").or_insert(max);
+            }
+            map.values_mut().for_each(bound_numbers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_numbers),
+        _ => {}
+    }
+}
 
 /// The document for `endpoints`.
 pub fn document(endpoints: &[Endpoint]) -> Value {
@@ -38,7 +87,7 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             .map(|p| {
                 json!({
                     "name": p.name, "in": p.location, "required": p.required,
-                    "description": p.description, "schema": {"type": p.kind}
+                    "description": p.description, "schema": param_schema(p.kind)
                 })
             })
             .collect();
@@ -64,9 +113,10 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
                 );
             }
             BodyDoc::Bytes => {
+                // No body is zero bytes: an empty log append or an empty blob.
                 operation.insert(
                     "requestBody".into(),
-                    json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+                    json!({"required": false, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
                 );
             }
         }
@@ -110,6 +160,10 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             );
     }
 
+    let mut schemas = Value::Object(generator.take_definitions(true));
+    bound_numbers(&mut schemas);
+    let mut paths = Value::Object(paths);
+    bound_numbers(&mut paths);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -120,7 +174,7 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         },
         "paths": paths,
         "components": {
-            "schemas": generator.take_definitions(true),
+            "schemas": schemas,
             "securitySchemes": {
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "An admin token (gantry hub token create --admin NAME)"},
                 "nodeToken": {"type": "http", "scheme": "bearer", "description": "A node token (gantry hub node add NAME)"}

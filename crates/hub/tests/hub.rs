@@ -847,8 +847,8 @@ async fn blobs_are_verified(backend: Backend) {
     let with_input = json!({"image": "x", "inputs": {sha.clone(): "data/in.bin"}});
     let body = expect_error(
         hub.post(&hub.admin, "/v1/tasks", &with_input).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_job",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "blob_missing",
     )
     .await;
     assert!(
@@ -866,7 +866,7 @@ async fn blobs_are_verified(backend: Backend) {
     };
     // Wrong bytes for the address: refused, nothing kept.
     let wrong = put(&sha, b"other bytes".to_vec()).await.unwrap();
-    expect_error(wrong, StatusCode::BAD_REQUEST, "hash_mismatch").await;
+    expect_error(wrong, StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch").await;
     assert_eq!(
         head(hub.admin.clone(), sha.clone()).await.status(),
         StatusCode::NOT_FOUND

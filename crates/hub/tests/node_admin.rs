@@ -273,7 +273,7 @@ async fn node_key_and_only_labeled_pick_the_node(backend: Backend) {
     let refused = expect_error(
         hub.post(&hub.admin, "/v1/tasks", &json!({"image": "x", "node": "c"}))
             .await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNPROCESSABLE_ENTITY,
         "unknown_node",
     )
     .await;

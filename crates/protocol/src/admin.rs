@@ -50,9 +50,11 @@ pub struct NodeIdentity {
 #[serde(deny_unknown_fields)]
 pub struct NewNode {
     /// Its name, unique on the hub, e.g. the machine's host name.
+    #[schemars(schema_with = "crate::rules::schema::node_name")]
     pub name: String,
     /// Labels for matching tasks to it.
     #[serde(default)]
+    #[schemars(schema_with = "crate::rules::schema::node_labels")]
     pub labels: Vec<String>,
 }
 
@@ -62,12 +64,15 @@ pub struct NewNode {
 pub struct NodeChange {
     /// A new name, unique on the hub.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::rules::schema::optional_node_name")]
     pub name: Option<String>,
     /// Labels to give the node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::rules::schema::node_labels")]
     pub add_labels: Vec<String>,
     /// Labels given at the hub to take away (an agent's own labels stay while it reports them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crate::rules::schema::node_labels")]
     pub remove_labels: Vec<String>,
 }
 

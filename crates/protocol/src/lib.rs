@@ -5,6 +5,7 @@
 //! - [`job`]: the job file a person writes (YAML or JSON), its parser and its checks.
 //! - [`form`]: the New task form's fields (a command line, `NAME=value` lines, GPUs) read into a job.
 //! - [`units`]: durations and byte sizes as people write them (`90s`, `8GiB`).
+//! - [`rules`]: the patterns and ranges the OpenAPI document states, beside the checks that enforce them.
 //! - [`state`]: the task states and which moves between them are allowed.
 //! - [`wire`]: the request and response bodies of the hub's HTTP API under `/v1`.
 //! - [`admin`]: the bodies of node and token administration (rename, labels, remove, rotate, revoke).
@@ -18,6 +19,7 @@
 pub mod admin;
 pub mod form;
 pub mod job;
+pub mod rules;
 pub mod state;
 pub mod units;
 pub mod wire;

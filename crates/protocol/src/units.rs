@@ -63,6 +63,75 @@ pub fn parse_duration(text: &str) -> Result<Seconds, String> {
     Ok(Seconds(total))
 }
 
+/// Parses a duration as a job file's text holds it, by the rule the OpenAPI
+/// document states ([`crate::rules::DURATION`]): no spaces, at most 9 digits
+/// a number and 4 numbers with units, so nothing the document refuses is read.
+pub fn parse_duration_text(text: &str) -> Result<Seconds, String> {
+    let help = "write whole seconds or a duration such as \"90s\", \"30m\", \"2h\" or \"1h30m\" (at most 9 digits a number, 4 parts)";
+    let bad = || format!("\"{text}\" is not a duration: {help}");
+    let mut parts = 0;
+    let mut digits = 0;
+    for c in text.chars() {
+        match c {
+            '0'..='9' => digits += 1,
+            's' | 'm' | 'h' | 'd' if (1..=9).contains(&digits) => {
+                parts += 1;
+                digits = 0;
+            }
+            _ => return Err(bad()),
+        }
+        if digits > 9 {
+            return Err(bad());
+        }
+    }
+    let plain = parts == 0 && digits > 0;
+    let units = (1..=4).contains(&parts) && digits == 0;
+    if !(plain || units) {
+        return Err(bad());
+    }
+    parse_duration(text)
+}
+
+/// Parses a size as a job file's text holds it, by the rule the OpenAPI
+/// document states ([`crate::rules::SIZE`]): no spaces, at most 6 digits
+/// before the point and 6 after (larger sizes are written as bytes).
+pub fn parse_byte_size_text(text: &str) -> Result<ByteSize, String> {
+    let bad = || {
+        format!(
+            "\"{text}\" is not a size: write bytes or a size such as \"512m\", \"8GiB\" or \"1.5g\" (at most 6 digits, 6 after the point; or a number of bytes)"
+        )
+    };
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let shape = whole.len() <= 6
+        && fraction.len() <= 6
+        && fraction.bytes().all(|b| b.is_ascii_digit())
+        && (!whole.is_empty() || !fraction.is_empty());
+    let unit_ok = matches!(
+        unit.to_ascii_lowercase().as_str(),
+        "" | "b"
+            | "k"
+            | "kb"
+            | "kib"
+            | "m"
+            | "mb"
+            | "mib"
+            | "g"
+            | "gb"
+            | "gib"
+            | "t"
+            | "tb"
+            | "tib"
+    );
+    if !(shape && unit_ok) {
+        return Err(bad());
+    }
+    parse_byte_size(text)
+}
+
 /// Parses `"8GiB"`-style sizes; the error says what is accepted.
 pub fn parse_byte_size(text: &str) -> Result<ByteSize, String> {
     let text = text.trim();
@@ -125,7 +194,7 @@ impl fmt::Display for ByteSize {
 }
 
 macro_rules! number_or_text {
-    ($ty:ident, $parse:ident, $what:literal) => {
+    ($ty:ident, $parse:ident, $pattern:expr, $what:literal) => {
         impl Serialize for $ty {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_u64(self.0)
@@ -149,10 +218,12 @@ macro_rules! number_or_text {
                             .map_err(|_| E::custom(concat!("must not be negative: ", $what)))
                     }
                     fn visit_f64<E: de::Error>(self, v: f64) -> Result<$ty, E> {
-                        if v >= 0.0 && v.is_finite() {
-                            Ok($ty(v.round() as u64))
+                        // JSON Schema's integers include 2.0; a fraction is refused,
+                        // as the document says integer.
+                        if v >= 0.0 && v.fract() == 0.0 && v <= u64::MAX as f64 {
+                            Ok($ty(v as u64))
                         } else {
-                            Err(E::custom(concat!("must be a positive number: ", $what)))
+                            Err(E::custom(concat!("must be a whole number or text: ", $what)))
                         }
                     }
                     fn visit_str<E: de::Error>(self, v: &str) -> Result<$ty, E> {
@@ -170,7 +241,10 @@ macro_rules! number_or_text {
             fn json_schema(_: &mut SchemaGenerator) -> Schema {
                 json_schema!({
                     "description": $what,
-                    "oneOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]
+                    "anyOf": [
+                        {"type": "integer", "minimum": 0, "maximum": u64::MAX},
+                        {"type": "string", "pattern": $pattern}
+                    ]
                 })
             }
         }
@@ -179,12 +253,14 @@ macro_rules! number_or_text {
 
 number_or_text!(
     Seconds,
-    parse_duration,
+    parse_duration_text,
+    crate::rules::DURATION,
     "a number of seconds or a duration such as \"90s\", \"30m\", \"2h\""
 );
 number_or_text!(
     ByteSize,
-    parse_byte_size,
+    parse_byte_size_text,
+    crate::rules::SIZE,
     "a number of bytes or a size such as \"512m\", \"8GiB\""
 );
 

@@ -49,8 +49,10 @@ pub mod codes {
     pub const CONFLICT: &str = "conflict";
     /// The body is larger than the hub accepts for this call.
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
-    /// An uploaded blob's bytes do not hash to the sha256 in its address.
+    /// An uploaded blob's bytes do not hash to the sha256 in its address (HTTP 422).
     pub const HASH_MISMATCH: &str = "hash_mismatch";
+    /// A job names a blob the hub does not hold; upload it first (HTTP 422).
+    pub const BLOB_MISSING: &str = "blob_missing";
     /// The hub failed; its log has the details.
     pub const INTERNAL: &str = "internal";
     /// The hub is shutting down or its database is unreachable.
@@ -159,10 +161,12 @@ pub struct PullProgress {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OutputFile {
     /// Its path relative to the task folder.
+    #[schemars(schema_with = "crate::rules::schema::relative_path")]
     pub path: String,
     /// Its size in bytes.
     pub size: u64,
     /// Its sha256, in lowercase hex.
+    #[schemars(schema_with = "crate::rules::schema::sha256")]
     pub sha256: String,
     /// Where its bytes are.
     pub stored: OutputStore,
@@ -244,6 +248,7 @@ pub struct RegisterRequest {
     pub version: String,
     /// Labels the agent adds to those the hub gave the node.
     #[serde(default)]
+    #[schemars(schema_with = "crate::rules::schema::labels")]
     pub labels: Vec<String>,
     /// The machine it runs on.
     #[serde(default)]
@@ -261,6 +266,7 @@ pub struct RegisterRequest {
 #[serde(deny_unknown_fields)]
 pub struct HeldTask {
     /// The task's id.
+    #[schemars(schema_with = "crate::rules::schema::task_id")]
     pub id: String,
     /// The state the agent sees it in.
     pub state: TaskState,
@@ -356,12 +362,14 @@ pub struct Assignment {
 }
 
 /// A state change an agent reports. Reports are idempotent: sending the same
-/// one again changes nothing.
+/// one again changes nothing. The variants without fields are written `{}`:
+/// serde ignores unknown keys beside the tag of a unit variant, and the
+/// document says no key but `event` is allowed there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TaskEvent {
     /// The agent took the assignment and will run it (the state stays `assigned`).
-    Accepted,
+    Accepted {},
     /// The image is being pulled.
     Pulling {
         /// Progress so far, if known.
@@ -369,9 +377,9 @@ pub enum TaskEvent {
         progress: Option<PullProgress>,
     },
     /// The command is running (again, after a pause or a lost node).
-    Running,
+    Running {},
     /// The container is frozen.
-    Paused,
+    Paused {},
     /// The command exited; code 0 is `succeeded`, anything else `failed`.
     Finished {
         /// The exit code.
@@ -400,10 +408,10 @@ impl TaskEvent {
     /// The state this report moves the task to; `None` leaves the state as it is.
     pub fn target_state(&self) -> Option<TaskState> {
         match self {
-            TaskEvent::Accepted => None,
+            TaskEvent::Accepted {} => None,
             TaskEvent::Pulling { .. } => Some(TaskState::Pulling),
-            TaskEvent::Running => Some(TaskState::Running),
-            TaskEvent::Paused => Some(TaskState::Paused),
+            TaskEvent::Running {} => Some(TaskState::Running),
+            TaskEvent::Paused {} => Some(TaskState::Paused),
             TaskEvent::Finished { exit_code: 0, .. } => Some(TaskState::Succeeded),
             TaskEvent::Finished { .. } | TaskEvent::Failed { .. } => Some(TaskState::Failed),
             TaskEvent::Canceled { .. } => Some(TaskState::Canceled),
@@ -476,6 +484,7 @@ pub struct CpuInfo {
     /// Logical cores.
     pub cores: u32,
     /// Use over all cores, 0–100.
+    #[serde(deserialize_with = "f32_in_range", serialize_with = "f32_as_f64")]
     pub usage_percent: f32,
 }
 
@@ -536,6 +545,43 @@ pub struct GpuInfo {
     pub temperature_c: Option<u32>,
 }
 
+/// Writes an `f32` as the `f64` it is exactly, so that it reads back through
+/// [`f32_in_range`]: `f32::MAX` written short ("3.4028235e38") reads as a
+/// number just past it.
+fn f32_as_f64<S: serde::Serializer>(value: &f32, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(f64::from(*value))
+}
+
+/// An `f32` that is one: a number past `f32::MAX` is refused, not read as
+/// infinity (which JSON cannot write back, so the node list would break).
+fn f32_in_range<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    if value.is_finite() && value.abs() <= f64::from(f32::MAX) {
+        Ok(value as f32)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{value} is out of range for a 32-bit float"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod f32_tests {
+    use super::CpuInfo;
+
+    #[test]
+    fn the_largest_f32_reads_back_and_past_it_is_refused() {
+        let cpu = CpuInfo {
+            usage_percent: f32::MAX,
+            ..CpuInfo::default()
+        };
+        let text = serde_json::to_string(&cpu).unwrap();
+        assert_eq!(serde_json::from_str::<CpuInfo>(&text).unwrap(), cpu);
+        let past = r#"{"model": "", "cores": 1, "usage_percent": 1e39}"#;
+        assert!(serde_json::from_str::<CpuInfo>(past).is_err());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,7 +605,7 @@ mod tests {
         assert_eq!(ok.target_state(), Some(TaskState::Succeeded));
         assert!(serde_json::from_str::<TaskEvent>(r#"{"event":"exploded"}"#).is_err());
         assert_eq!(
-            serde_json::to_string(&TaskEvent::Accepted).unwrap(),
+            serde_json::to_string(&TaskEvent::Accepted {}).unwrap(),
             r#"{"event":"accepted"}"#
         );
     }

@@ -105,3 +105,22 @@ pub fn stdout_of(command: &mut Command) -> String {
         .unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
+
+/// The schemathesis program `cargo xtask test` installed (in
+/// `GANTRY_TEST_SCHEMATHESIS`), for the hub's API fuzz test; `None` when it
+/// was not set up (the test then says it was skipped), a failure when
+/// services are required.
+pub fn schemathesis() -> Option<std::path::PathBuf> {
+    match std::env::var("GANTRY_TEST_SCHEMATHESIS") {
+        Ok(path) if !path.is_empty() => Some(path.into()),
+        _ if required() => panic!(
+            "GANTRY_TEST_SCHEMATHESIS is not set, and GANTRY_REQUIRE_SERVICES=1 forbids skipping the API fuzz test"
+        ),
+        _ => {
+            eprintln!(
+                "SKIPPED: set GANTRY_TEST_SCHEMATHESIS (cargo xtask test does) to run the API fuzz test"
+            );
+            None
+        }
+    }
+}

@@ -4,8 +4,6 @@
 //! `GANTRY_TASK_RESULT` and `GANTRY_TASK_EXIT_CODE`. A canceled task runs
 //! none. Its failure is a note on the outcome, never a new outcome.
 
-use std::time::Duration;
-
 use gantry_protocol::TaskState;
 use gantry_protocol::job::Executor;
 use tokio::sync::{mpsc, watch};
@@ -14,9 +12,6 @@ use super::{AfterMain, Outcome, Runner, Stage};
 use crate::docker::ContainerPlan;
 use crate::executor::{Command, Control, ExecError, Exit, Finished, StreamCounts};
 use crate::record::Step;
-
-/// How long an epilogue may run.
-const EPILOGUE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 impl Runner<'_> {
     /// Runs (or re-attaches) the epilogue; next are the outputs, finishing
@@ -145,7 +140,7 @@ impl Runner<'_> {
             argv: vec!["/bin/sh".into(), "-c".into(), script],
             env,
             work_dir: self.command.work_dir.clone(),
-            timeout: Some(EPILOGUE_TIMEOUT),
+            timeout: Some(self.ctx.config.epilogue_timeout),
         })
     }
 
@@ -168,7 +163,7 @@ impl Runner<'_> {
             .reattach(
                 engine,
                 "epilogue",
-                Some(EPILOGUE_TIMEOUT),
+                Some(self.ctx.config.epilogue_timeout),
                 &mut control,
                 skip,
             )

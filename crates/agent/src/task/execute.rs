@@ -117,9 +117,9 @@ impl Runner<'_> {
         let forward = tokio::spawn(async move {
             while let Some(frozen) = frozen_rx.recv().await {
                 let (now, event) = if frozen {
-                    (TaskState::Paused, TaskEvent::Paused)
+                    (TaskState::Paused, TaskEvent::Paused {})
                 } else {
-                    (TaskState::Running, TaskEvent::Running)
+                    (TaskState::Running, TaskEvent::Running {})
                 };
                 let _ = state.send(now);
                 reporter.send(event, true).await;

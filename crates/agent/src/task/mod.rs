@@ -194,7 +194,11 @@ impl<'a> Runner<'a> {
             argv: spec.command.clone(),
             env,
             work_dir: ctx.host.work_dir(&id),
-            timeout: spec.timeout.map(|t| Duration::from_secs(t.0)),
+            // The job's own timeout, else the timeouts file's `task`.
+            timeout: spec
+                .timeout
+                .map(|t| Duration::from_secs(t.0))
+                .or(ctx.config.task_timeout),
         };
         let echo = run.echo;
         let mut runner = Runner {
@@ -207,7 +211,7 @@ impl<'a> Runner<'a> {
         };
         if resumed.is_none() {
             runner.record(Step::Preparing).await;
-            runner.reporter.send(TaskEvent::Accepted, true).await;
+            runner.reporter.send(TaskEvent::Accepted {}, true).await;
             if let Some(statsd) = &ctx.statsd {
                 statsd.count(metric::TASKS_STARTED, 1);
             }
@@ -299,7 +303,7 @@ impl<'a> Runner<'a> {
     /// Tells the agent and the hub the task's command runs.
     async fn running(&self) {
         let _ = self.run.state.send(TaskState::Running);
-        self.reporter.send(TaskEvent::Running, true).await;
+        self.reporter.send(TaskEvent::Running {}, true).await;
     }
 
     /// Finishing: the task's services, network and working folder go, the

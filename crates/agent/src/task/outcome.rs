@@ -38,10 +38,14 @@ impl Outcome {
                 exit_code: Some(code),
                 reason: Some(format!("exited with code {code}")),
             },
-            Exit::TimedOut => Outcome::failed(format!(
-                "stopped after running longer than its timeout of {}",
-                spec.timeout.map(|t| t.to_string()).unwrap_or_default()
-            )),
+            Exit::TimedOut => Outcome::failed(match spec.timeout {
+                Some(timeout) => {
+                    format!("stopped after running longer than its timeout of {timeout}")
+                }
+                None => "stopped after running longer than the agent's task timeout \
+                         (`task` in its timeouts file; the job sets none)"
+                    .into(),
+            }),
             Exit::Canceled => Outcome {
                 state: TaskState::Canceled,
                 exit_code: None,

@@ -99,7 +99,7 @@ async fn a_process_task_walks_to_its_end_and_its_log_is_read_as_it_grows() {
 async fn a_resumed_task_enters_the_walk_at_its_recorded_step() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(dir.path());
-    let process = || task("p", "executor: process\ncommand: [true]\n");
+    let process = || task("p", "executor: process\ncommand: [\"true\"]\n");
     let resumed = |task, step| {
         let ctx = ctx.clone();
         async move {

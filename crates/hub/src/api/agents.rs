@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use gantry_protocol::admin::NodeIdentity;
 use gantry_protocol::job::relative_path_problem;
 use gantry_protocol::wire::{
-    Assignment, EventAck, Heartbeat, HeartbeatReply, LogAck, NodeCommand, NodeSettings,
+    Assignment, EventAck, Heartbeat, HeartbeatReply, HeldTask, LogAck, NodeCommand, NodeSettings,
     OutputManifest, RegisterRequest, Registered, Task, TaskEvent, codes,
 };
 use gantry_protocol::{TaskState, is_sha256_hex};
@@ -52,6 +52,7 @@ pub(super) async fn register(
             return Err(ApiError::bad_request(format!("labels: {problem}")));
         }
     }
+    held_ids("inventory", &request.inventory)?;
     let reconciled = hub.db().register(&node.id, &request, hub.now()).await?;
     for task in &reconciled {
         hub.signals().task_changed(&task.id);
@@ -139,11 +140,26 @@ pub(super) async fn wait_commands(
     Ok(Json(HeartbeatReply::default()))
 }
 
+/// Refuses a list of held tasks with an id that cannot be one
+/// ([`gantry_protocol::rules::TASK_ID`]), before it reaches the database.
+fn held_ids(key: &str, tasks: &[HeldTask]) -> Result<(), ApiError> {
+    for (i, task) in tasks.iter().enumerate() {
+        if !gantry_protocol::rules::is_task_id(&task.id) {
+            return Err(ApiError::bad_request(format!(
+                "{key}[{i}].id: {:?} is not a task id (1 to 128 characters, no control characters)",
+                task.id
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub(super) async fn heartbeat(
     State(hub): State<Hub>,
     node: NodeAuth,
     JsonBody(beat): JsonBody<Heartbeat>,
 ) -> Result<Json<HeartbeatReply>, ApiError> {
+    held_ids("tasks", &beat.tasks)?;
     let commands = hub
         .db()
         .heartbeat(

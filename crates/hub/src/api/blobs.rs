@@ -85,8 +85,10 @@ pub(super) async fn put_blob(
         Upload::Stored(size) => {
             Ok((StatusCode::CREATED, Json(BlobStored { sha256, size })).into_response())
         }
+        // 422, not 400: the request is as the document says, but its bytes
+        // cannot be kept (a rule no schema can state).
         Upload::Mismatch(actual) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             codes::HASH_MISMATCH,
             format!(
                 "the bytes sent hash to {actual}, not to {sha256}; upload them at their own address"

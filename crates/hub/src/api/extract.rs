@@ -15,15 +15,59 @@ use gantry_protocol::wire::codes;
 use crate::ApiError;
 
 /// A JSON body whose rejection is an [`ApiError`].
+///
+/// The body is read as a JSON value first, and a number with a zero
+/// fraction (`2.0`) becomes the integer it is: JSON Schema counts it as an
+/// integer, so the document's `integer` fields take it, as a generated client
+/// may send it. A refusal names the key path.
 pub(super) struct JsonBody<T>(pub(super) T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(JsonBody(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let mut value = match Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(Json(value)) => value,
+            Err(rejection) => return Err(json_rejection(rejection)),
+        };
+        whole_numbers(&mut value);
+        serde_path_to_error::deserialize(value)
+            .map(JsonBody)
+            .map_err(|error| {
+                let path = error.path().to_string();
+                let at = if path == "." {
+                    String::new()
+                } else {
+                    format!("{path}: ")
+                };
+                ApiError::bad_request(format!(
+                    "the JSON body cannot be used: {at}{}",
+                    error.into_inner()
+                ))
+            })
+    }
+}
+
+/// Turns every float with a zero fraction that fits an `i64` or `u64` into
+/// that integer, all through `value`.
+fn whole_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64())
+                && float.fract() == 0.0
+            {
+                // u64::MAX and i64::MIN round to floats one past them, so
+                // those ends are open.
+                if (0.0..u64::MAX as f64).contains(&float) {
+                    *number = (float as u64).into();
+                } else if float > i64::MIN as f64 && float < 0.0 {
+                    *number = (float as i64).into();
+                }
+            }
         }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers),
+        _ => {}
     }
 }
 

@@ -72,7 +72,10 @@ pub struct ParamDoc {
     pub location: &'static str,
     /// Whether it must be given.
     pub required: bool,
-    /// JSON Schema type: `string`, `integer` or `boolean`.
+    /// JSON Schema type: `string`, `integer` or `boolean`; or a rule the hub
+    /// enforces, which the document states: `sha256` (64 lowercase hex
+    /// digits), `task_state` (one of the states), `limit` (1 to 1000),
+    /// `offset` (a byte count, 0 or more), `seconds` (0 or more), `label`. See `openapi::param_schema`.
     pub kind: &'static str,
     /// What it means.
     pub description: &'static str,
@@ -118,7 +121,7 @@ const SHA256: ParamDoc = ParamDoc {
     name: "sha256",
     location: "path",
     required: true,
-    kind: "string",
+    kind: "sha256",
     description: "The blob's sha256 in lowercase hex",
 };
 
@@ -164,7 +167,7 @@ const LIST_TASKS_PARAMS: &[ParamDoc] = &[
         name: "state",
         location: "query",
         required: false,
-        kind: "string",
+        kind: "task_state",
         description: "Only tasks in this state",
     },
     ParamDoc {
@@ -178,7 +181,7 @@ const LIST_TASKS_PARAMS: &[ParamDoc] = &[
         name: "limit",
         location: "query",
         required: false,
-        kind: "integer",
+        kind: "limit",
         description: "At most this many (default 100, at most 1000)",
     },
 ];
@@ -190,14 +193,14 @@ const READ_LOG_PARAMS: &[ParamDoc] = &[
         name: "offset",
         location: "query",
         required: false,
-        kind: "integer",
+        kind: "offset",
         description: "First byte to send (default 0)",
     },
     ParamDoc {
         name: "length",
         location: "query",
         required: false,
-        kind: "integer",
+        kind: "offset",
         description: "At most this many bytes",
     },
     ParamDoc {
@@ -216,7 +219,7 @@ const APPEND_LOG_PARAMS: &[ParamDoc] = &[
         name: "offset",
         location: "query",
         required: true,
-        kind: "integer",
+        kind: "offset",
         description: "The byte offset of the body's first byte",
     },
 ];
@@ -355,7 +358,7 @@ fn agent_endpoints(json_limit: DefaultBodyLimit, log_limit: DefaultBodyLimit) ->
                 name: "wait",
                 location: "query",
                 required: false,
-                kind: "integer",
+                kind: "seconds",
                 description: "Seconds to wait (default 30, capped by the hub)",
             }],
             BodyDoc::None,
@@ -371,7 +374,7 @@ fn agent_endpoints(json_limit: DefaultBodyLimit, log_limit: DefaultBodyLimit) ->
                 name: "wait",
                 location: "query",
                 required: false,
-                kind: "integer",
+                kind: "seconds",
                 description: "Seconds to wait when nothing is pending (default 30, capped by the hub)",
             }],
             BodyDoc::None,

@@ -75,10 +75,12 @@ pub(super) async fn submit(
             ));
         }
     }
+    // 422, not 400: the job is as the document says, but the hub lacks what
+    // it names (a rule of the hub's state, which no schema can state).
     if !missing.is_empty() {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            codes::INVALID_JOB,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::BLOB_MISSING,
             missing.join("; "),
         ));
     }
@@ -102,8 +104,10 @@ async fn target_node(hub: &Hub, name: &str) -> Result<String, ApiError> {
         return Ok(id);
     }
     let known = hub.db().node_names().await?;
+    // 422: the name is well formed (the document states that); no schema
+    // can say which nodes exist.
     Err(ApiError::new(
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNPROCESSABLE_ENTITY,
         codes::UNKNOWN_NODE,
         if known.is_empty() {
             format!(
@@ -118,9 +122,16 @@ async fn target_node(hub: &Hub, name: &str) -> Result<String, ApiError> {
     ))
 }
 
+/// 400 for a job that breaks a rule the OpenAPI document states, 422 for
+/// one that breaks only a rule no schema can state (a path given twice).
 fn invalid_job(error: JobError) -> ApiError {
+    let status = if error.breaks_schema() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     ApiError::new(
-        StatusCode::BAD_REQUEST,
+        status,
         codes::INVALID_JOB,
         format!("the job was refused: {error}"),
     )
@@ -145,10 +156,16 @@ pub(super) async fn list_tasks(
         .map(|s| s.parse::<TaskState>())
         .transpose()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let limit = args.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit {limit} is out of range; ask for 1 to 1000 tasks"
+        )));
+    }
     let filter = TaskFilter {
         state,
         node: args.node,
-        limit: args.limit.unwrap_or(100).clamp(1, 1000),
+        limit,
     };
     Ok(Json(TaskList {
         tasks: hub.db().tasks(&filter).await?,

@@ -13,8 +13,24 @@ use crate::units::{ByteSize, Seconds};
 struct Problems(Vec<Problem>);
 
 impl Problems {
+    /// A problem with a rule the JSON Schema states too.
     fn add(&mut self, path: String, message: String) {
-        self.0.push(Problem { path, message });
+        self.0.push(Problem {
+            path,
+            message,
+            stated: true,
+        });
+    }
+
+    /// A problem with a rule the JSON Schema cannot state whole: something
+    /// given twice, or a size or duration written as text that is too small
+    /// (the schema states the least number, not the least text).
+    fn add_unstated(&mut self, path: String, message: String) {
+        self.0.push(Problem {
+            path,
+            message,
+            stated: false,
+        });
     }
 }
 
@@ -47,20 +63,20 @@ fn check_program(spec: &JobSpec, problems: &mut Problems) {
             "is longer than 200 characters; shorten it".into(),
         );
     }
+    if let Some(image) = &spec.image
+        && let Some(message) = image_problem(image)
+    {
+        problems.add("image".into(), message);
+    }
     match spec.executor {
-        Executor::Docker => match &spec.image {
-            None => problems.add(
-                "image".into(),
-                "is required for the docker executor; add e.g. image: busybox:latest".into(),
-            ),
-            Some(image) if image.trim().is_empty() || image.contains(char::is_whitespace) => {
+        Executor::Docker => {
+            if spec.image.is_none() {
                 problems.add(
                     "image".into(),
-                    format!("\"{image}\" is not an image reference; write e.g. ubuntu:24.04"),
-                )
+                    "is required for the docker executor; add e.g. image: busybox:latest".into(),
+                );
             }
-            Some(_) => {}
-        },
+        }
         Executor::Process => {
             if spec.command.is_empty() {
                 problems.add(
@@ -113,7 +129,7 @@ fn check_paths(spec: &JobSpec, problems: &mut Problems) {
         if let Some(message) = relative_path_problem(&file.path) {
             problems.add(format!("files[{i}].path"), message);
         } else if !placed.insert(normalize(&file.path)) {
-            problems.add(
+            problems.add_unstated(
                 format!("files[{i}].path"),
                 format!("\"{}\" is given twice; keep one", file.path),
             );
@@ -147,7 +163,7 @@ fn check_paths(spec: &JobSpec, problems: &mut Problems) {
         if let Some(message) = relative_path_problem(path) {
             problems.add(format!("inputs.{sha256}"), message);
         } else if !placed.insert(normalize(path)) {
-            problems.add(
+            problems.add_unstated(
                 format!("inputs.{sha256}"),
                 format!("\"{path}\" is already used by another file or input"),
             );
@@ -194,20 +210,20 @@ fn check_resources(spec: &JobSpec, problems: &mut Problems) {
         ("shm", spec.resources.shm),
     ] {
         if size == Some(ByteSize(0)) {
-            problems.add(
+            problems.add_unstated(
                 format!("resources.{key}"),
                 "0 bytes: remove the key for no limit, or write e.g. 4GiB".into(),
             );
         }
     }
     if spec.resources.memory.is_some_and(|m| m.0 < 6 << 20) {
-        problems.add(
+        problems.add_unstated(
             "resources.memory".into(),
             "Docker needs at least 6MiB; write e.g. 512m".into(),
         );
     }
     if spec.timeout == Some(Seconds(0)) {
-        problems.add(
+        problems.add_unstated(
             "timeout".into(),
             "0 seconds: remove the key for no timeout, or write e.g. 2h".into(),
         );
@@ -255,21 +271,30 @@ fn check_services(spec: &JobSpec, problems: &mut Problems) {
                 ),
             );
         } else if !service_names.insert(service.name.as_str()) {
-            problems.add(
+            problems.add_unstated(
                 format!("services[{i}].name"),
                 format!("\"{}\" is used twice; names must differ", service.name),
             );
         }
-        if service.image.trim().is_empty() {
-            problems.add(
-                format!("services[{i}].image"),
-                "is empty; write e.g. postgres:16".into(),
-            );
+        if let Some(message) = image_problem(&service.image) {
+            problems.add(format!("services[{i}].image"), message);
         }
-        for key in service.env.keys() {
+        for (key, value) in &service.env {
             if let Some(message) = env_name_problem(key) {
                 problems.add(format!("services[{i}].env.{key}"), message);
             }
+            if value.contains('\0') {
+                problems.add(
+                    format!("services[{i}].env.{key}"),
+                    "the value contains a NUL byte; remove it".into(),
+                );
+            }
+        }
+        if service.command.iter().any(|arg| arg.contains('\0')) {
+            problems.add(
+                format!("services[{i}].command"),
+                "an argument contains a NUL byte; remove it".into(),
+            );
         }
     }
 }
@@ -281,30 +306,54 @@ fn normalize(path: &str) -> String {
         .join("/")
 }
 
-/// Why `path` cannot name a place inside a task folder, if it cannot.
+/// Why `path` cannot name a place inside a task folder, if it cannot. The
+/// rule is [`crate::rules::RELATIVE_PATH`], which the OpenAPI document states:
+/// parts joined by `/`, none empty, `.` or `..`, no `\\` or NUL, not absolute.
 pub fn relative_path_problem(path: &str) -> Option<String> {
-    if path.trim().is_empty() {
+    if path.is_empty() {
         return Some("the path is empty; write a path relative to the task folder".into());
     }
     if path.contains('\0') {
         return Some("the path contains a NUL byte".into());
     }
-    if path.starts_with('/') || path.starts_with('\\') || path.get(1..2) == Some(":") {
+    if path.starts_with('/') || path.chars().nth(1) == Some(':') {
         return Some(format!(
             "\"{path}\" is absolute; write a path relative to the task folder"
         ));
     }
-    if path.split(['/', '\\']).any(|part| part == "..") {
+    if path.contains('\\') {
         return Some(format!(
-            "\"{path}\" leaves the task folder through '..'; write a path inside it"
+            "\"{path}\" contains '\\'; separate folders with '/', e.g. data/train.csv"
         ));
     }
-    if normalize(path).is_empty() {
-        return Some(format!(
-            "\"{path}\" names the task folder itself; name a file or folder inside it"
-        ));
+    let body = path.strip_suffix('/').unwrap_or(path);
+    for part in body.split('/') {
+        match part {
+            ".." => {
+                return Some(format!(
+                    "\"{path}\" leaves the task folder through '..'; write a path inside it"
+                ));
+            }
+            "" | "." => {
+                return Some(format!(
+                    "\"{path}\" has an empty or '.' part; write e.g. data/train.csv"
+                ));
+            }
+            _ => {}
+        }
     }
     None
+}
+
+/// Why `image` cannot be an image reference ([`crate::rules::IMAGE`]), if it cannot.
+fn image_problem(image: &str) -> Option<String> {
+    if image.is_empty() || !image.bytes().all(|b| (b'!'..=b'~').contains(&b)) {
+        Some(format!(
+            "\"{image}\" is not an image reference (printable ASCII without spaces); write e.g. ubuntu:24.04"
+        ))
+    } else {
+        None
+    }
 }
 
 fn env_name_problem(name: &str) -> Option<String> {
@@ -317,13 +366,12 @@ fn env_name_problem(name: &str) -> Option<String> {
     }
 }
 
-/// Why `label` cannot be a node or task label, if it cannot.
+/// Why `label` cannot be a node or task label, if it cannot
+/// ([`crate::rules::LABEL`]).
 pub fn label_problem(label: &str) -> Option<String> {
     if label.is_empty()
-        || label.len() > 100
-        || label
-            .chars()
-            .any(|c| c.is_whitespace() || c == ',' || c.is_control())
+        || label.chars().count() > 100
+        || label.chars().any(crate::rules::is_label_excluded)
     {
         Some(format!(
             "\"{label}\" is not a label; use up to 100 characters without spaces or commas, e.g. gpu or zone=eu"

@@ -32,6 +32,23 @@ pub struct Problem {
     pub path: String,
     /// What is wrong and what to write instead.
     pub message: String,
+    /// Whether the job file's JSON Schema (and so the hub's OpenAPI
+    /// document) states the rule broken; false for the few it cannot state
+    /// whole: a path or a service name given twice, a zero or too small size
+    /// or duration (stated for numbers, not for text such as "0s").
+    pub stated: bool,
+}
+
+impl JobError {
+    /// Whether the job breaks a rule its JSON Schema states. The hub answers
+    /// such a job 400, and one that breaks only rules no schema can state
+    /// 422, so that 400 always means "the document calls this invalid".
+    pub fn breaks_schema(&self) -> bool {
+        match self {
+            JobError::Syntax { .. } => true,
+            JobError::Invalid(problems) => problems.iter().any(|p| p.stated),
+        }
+    }
 }
 
 fn syntax_message(

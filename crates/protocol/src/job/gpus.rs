@@ -46,21 +46,64 @@ impl<'de> Deserialize<'de> for Gpus {
                     .map(Gpus::Count)
                     .map_err(|_| E::custom("the GPU count must not be negative"))
             }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Gpus, E> {
+                // JSON Schema's integers include 2.0.
+                whole(v).map(Gpus::Count).ok_or_else(|| {
+                    E::custom(format!("{v} is not a whole count of GPUs; write e.g. 2"))
+                })
+            }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Gpus, E> {
-                if v.eq_ignore_ascii_case("all") {
+                // Only `all`: a count is a number, as the schema says.
+                if v == "all" {
                     Ok(Gpus::All)
-                } else if let Ok(n) = v.parse::<u32>() {
-                    Ok(Gpus::Count(n))
                 } else {
-                    Err(E::custom(format!("\"{v}\" is not a GPU request")))
+                    Err(E::custom(format!(
+                        "\"{v}\" is not a GPU request; write a count (2), all, or a list of indices ([0, 1])"
+                    )))
                 }
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Gpus, A::Error> {
                 let mut list = Vec::new();
-                while let Some(index) = seq.next_element::<u32>()? {
+                while let Some(Index(index)) = seq.next_element::<Index>()? {
                     list.push(index);
                 }
                 Ok(Gpus::Indices(list))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// A whole number that fits a `u32`, from a float such as `2.0`.
+fn whole(v: f64) -> Option<u32> {
+    (v.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&v)).then_some(v as u32)
+}
+
+/// A GPU index, written as an integer (`2.0` counts as one, as in JSON Schema).
+struct Index(u32);
+
+impl<'de> Deserialize<'de> for Index {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Index;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a GPU index (0, 1, ...)")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Index, E> {
+                u32::try_from(v)
+                    .map(Index)
+                    .map_err(|_| E::custom("the GPU index is too large"))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Index, E> {
+                u32::try_from(v)
+                    .map(Index)
+                    .map_err(|_| E::custom("a GPU index must not be negative"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Index, E> {
+                whole(v)
+                    .map(Index)
+                    .ok_or_else(|| E::custom(format!("{v} is not a GPU index; write e.g. 0")))
             }
         }
         deserializer.deserialize_any(V)
@@ -75,9 +118,10 @@ impl JsonSchema for Gpus {
         schemars::json_schema!({
             "description": "A count of GPUs, \"all\", or a list of device indices",
             "oneOf": [
-                {"type": "integer", "minimum": 1},
+                {"type": "integer", "minimum": 1, "maximum": u32::MAX},
                 {"const": "all"},
-                {"type": "array", "items": {"type": "integer", "minimum": 0}}
+                {"type": "array", "minItems": 1, "uniqueItems": true,
+                 "items": {"type": "integer", "minimum": 0, "maximum": u32::MAX}}
             ]
         })
     }

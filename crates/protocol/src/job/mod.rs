@@ -7,6 +7,7 @@
 mod check;
 mod error;
 mod gpus;
+mod text;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +16,7 @@ use schemars::JsonSchema;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::rules::schema;
 use crate::units::{ByteSize, Seconds};
 
 pub use check::{label_problem, relative_path_problem};
@@ -23,17 +25,38 @@ use error::{strip_position, syntax_error};
 pub use gpus::Gpus;
 
 /// A task as a person asks for it.
+///
+/// Every rule [`JobSpec::validate`] enforces that JSON Schema can state is in
+/// its schema too (`crate::rules`), so the hub's OpenAPI document refuses
+/// what the hub refuses; what it cannot state (a path given twice, a blob
+/// missing on the hub) is said in the descriptions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = executor_rules)]
 pub struct JobSpec {
     /// A short name shown in lists and notifications.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text::optional_text"
+    )]
+    #[schemars(schema_with = "schema::name")]
     pub name: Option<String>,
     /// The container image (executor `docker`), e.g. `pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text::optional_text"
+    )]
+    #[schemars(schema_with = "schema::image")]
     pub image: Option<String>,
     /// The command and its arguments, run without a shell. Empty means the image's own command.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "text::texts"
+    )]
+    #[schemars(schema_with = "schema::command")]
     pub command: Vec<String>,
     /// Environment variables for the command. Numbers and booleans are written as text.
     #[serde(
@@ -41,15 +64,26 @@ pub struct JobSpec {
         skip_serializing_if = "BTreeMap::is_empty",
         deserialize_with = "env_map"
     )]
+    #[schemars(schema_with = "schema::env")]
     pub env: BTreeMap<String, String>,
     /// Files written into the task folder before the command starts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileSpec>,
     /// Blobs stored on the hub, by sha256, and the path each is placed at (read-only).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "text::text_values"
+    )]
+    #[schemars(schema_with = "schema::inputs")]
     pub inputs: BTreeMap<String, String>,
     /// Paths, relative to the task folder, collected as results when the command ends.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "text::texts"
+    )]
+    #[schemars(schema_with = "schema::outputs")]
     pub outputs: Vec<String>,
     /// How the command is run.
     #[serde(default)]
@@ -59,12 +93,23 @@ pub struct JobSpec {
     pub resources: Resources,
     /// The task fails when its command runs longer than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::timeout")]
     pub timeout: Option<Seconds>,
     /// Only nodes carrying every one of these labels take the task.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "text::texts"
+    )]
+    #[schemars(schema_with = "schema::labels")]
     pub labels: Vec<String>,
     /// Only the node of this name takes the task; the hub refuses a name it does not know.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text::optional_text"
+    )]
+    #[schemars(schema_with = "schema::optional_node_name")]
     pub node: Option<String>,
     /// When to pull the image; the node's setting (PULL_ALWAYS) decides when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,14 +125,27 @@ pub struct JobSpec {
 /// A file placed in the task folder: given inline, or a blob stored on the hub.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{"required": ["content"]}, {"required": ["blob"]}]))]
 pub struct FileSpec {
     /// Where the file goes, relative to the task folder.
+    #[serde(deserialize_with = "text::text")]
+    #[schemars(schema_with = "schema::relative_path")]
     pub path: String,
     /// The file's text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text::given_text"
+    )]
+    #[schemars(with = "String")]
     pub content: Option<String>,
     /// The sha256 of a blob on the hub holding the file's bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text::given_text"
+    )]
+    #[schemars(schema_with = "schema::blob")]
     pub blob: Option<String>,
     /// Whether the file may be executed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -124,12 +182,15 @@ pub struct Resources {
     pub gpus: Option<Gpus>,
     /// CPU cores, fractions allowed (`1.5`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::cpus")]
     pub cpus: Option<f64>,
     /// Memory limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::memory")]
     pub memory: Option<ByteSize>,
     /// Size of /dev/shm, which data loaders use to share batches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::shm")]
     pub shm: Option<ByteSize>,
 }
 
@@ -145,13 +206,28 @@ impl Resources {
 #[serde(deny_unknown_fields)]
 pub struct Epilogue {
     /// Run whatever the result.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "text::texts"
+    )]
+    #[schemars(schema_with = "schema::shell_commands")]
     pub always: Vec<String>,
     /// Run when the main command succeeded.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "text::texts"
+    )]
+    #[schemars(schema_with = "schema::shell_commands")]
     pub on_pass: Vec<String>,
     /// Run when the main command failed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "text::texts"
+    )]
+    #[schemars(schema_with = "schema::shell_commands")]
     pub on_fail: Vec<String>,
 }
 
@@ -166,11 +242,20 @@ impl Epilogue {
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     /// The host name the task reaches it by.
+    #[serde(deserialize_with = "text::text")]
+    #[schemars(schema_with = "schema::dns_label")]
     pub name: String,
     /// Its image.
+    #[serde(deserialize_with = "text::text")]
+    #[schemars(schema_with = "schema::service_image")]
     pub image: String,
     /// Its command; empty means the image's own.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "text::texts"
+    )]
+    #[schemars(schema_with = "schema::command")]
     pub command: Vec<String>,
     /// Its environment.
     #[serde(
@@ -178,6 +263,7 @@ pub struct ServiceSpec {
         skip_serializing_if = "BTreeMap::is_empty",
         deserialize_with = "env_map"
     )]
+    #[schemars(schema_with = "schema::env")]
     pub env: BTreeMap<String, String>,
 }
 
@@ -262,6 +348,30 @@ impl JobSpec {
             .or_else(|| self.command.first().cloned())
             .unwrap_or_else(|| "task".into())
     }
+}
+
+/// What the executor asks of the rest of the job, in the schema: `process`
+/// needs a command and takes no services, GPUs or shm; `docker` (the
+/// default) needs an image.
+fn executor_rules(schema: &mut schemars::Schema) {
+    schema.insert(
+        "anyOf".into(),
+        serde_json::json!([
+            {
+                "required": ["executor", "command"],
+                "properties": {
+                    "executor": {"const": "process"},
+                    "command": {"minItems": 1},
+                    "services": {"maxItems": 0},
+                    "resources": {"properties": {"gpus": {"type": "null"}, "shm": {"type": "null"}}}
+                }
+            },
+            {
+                "required": ["image"],
+                "properties": {"executor": {"const": "docker"}, "image": {"type": "string"}}
+            }
+        ]),
+    );
 }
 
 /// Reads env values written as numbers or booleans as their text, since YAML
@@ -448,6 +558,57 @@ services:
         .unwrap();
         assert_eq!(spec.executor, Executor::Process);
         assert_eq!(spec.display_name(), "sh");
+    }
+
+    #[test]
+    fn yaml_non_text_is_refused_where_text_is_required() {
+        for (job, key) in [
+            ("image: false\n", "image"),
+            ("image: busybox\nname: 2024\n", "name"),
+            ("image: busybox\ncommand: [sleep, 10]\n", "command[1]"),
+            ("image: busybox\nlabels: [true]\n", "labels[0]"),
+            ("image: busybox\noutputs: [1.5]\n", "outputs[0]"),
+            (
+                "image: busybox\nfiles: [{path: a, content: null}]\n",
+                "files[0].content",
+            ),
+            (
+                "image: busybox\nservices: [{name: db, image: 16}]\n",
+                "services[0].image",
+            ),
+        ] {
+            let err = yaml_err(job);
+            assert!(
+                err.contains(&format!("{key}: invalid type")),
+                "{job}: {err}"
+            );
+            assert!(err.contains("in quotes"), "{job}: {err}");
+        }
+        // Quoted, the same values are text; env values keep their coercion.
+        let spec = JobSpec::parse(
+            "image: \"false\"\nname: \"2024\"\ncommand: [sleep, \"10\"]\nenv: {N: 10, B: false}\n",
+            Format::Yaml,
+        )
+        .unwrap();
+        assert_eq!(spec.image.as_deref(), Some("false"));
+        assert_eq!(spec.command, ["sleep", "10"]);
+        assert_eq!(spec.env["B"], "false");
+        // JSON was already strict, and says the same.
+        let err = JobSpec::parse(r#"{"image": false}"#, Format::Json)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("image: invalid type: boolean `false`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn numbers_in_units_are_whole() {
+        assert!(yaml_err("image: x\ntimeout: 1.5\n").contains("whole number"));
+        let spec = JobSpec::parse(r#"{"image": "x", "timeout": 2.0}"#, Format::Json).unwrap();
+        assert_eq!(spec.timeout, Some(Seconds(2)));
+        assert!(yaml_err("image: x\ntimeout: \" 5m\"\n").contains("is not a duration"));
     }
 
     #[test]

@@ -17,6 +17,7 @@
 pub mod form;
 pub mod job;
 pub mod state;
+pub mod tree;
 pub mod units;
 pub mod wire;
 

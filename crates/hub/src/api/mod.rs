@@ -19,6 +19,9 @@ mod agents;
 mod auth;
 mod blobs;
 mod extract;
+mod fetches;
+mod inputs;
+mod outputs;
 mod people;
 
 use axum::Router;
@@ -27,8 +30,9 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, on};
 use gantry_protocol::wire::{
-    Assignment, BlobStored, EventAck, Heartbeat, HeartbeatReply, LogAck, NodeList, OutputManifest,
-    RegisterRequest, Registered, Submitted, Task, TaskEvent, TaskList, codes,
+    Assignment, BlobStored, EventAck, FetchFailure, FetchList, Heartbeat, HeartbeatReply, LogAck,
+    NodeList, OutputList, OutputManifest, RegisterRequest, Registered, Submitted, Task, TaskEvent,
+    TaskList, codes,
 };
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -128,6 +132,7 @@ pub fn endpoints(hub: &Hub) -> Vec<Endpoint> {
     all.extend(people_endpoints(json_limit));
     all.extend(agent_endpoints(json_limit, log_limit));
     all.extend(blob_endpoints());
+    all.extend(data_endpoints(json_limit));
     all
 }
 
@@ -450,6 +455,89 @@ fn blob_endpoints() -> Vec<Endpoint> {
             BodyDoc::Bytes,
             (201, BodyDoc::Json(schema::<BlobStored>)),
             on(method(Method::PUT), blobs::put_blob).layer(DefaultBodyLimit::disable()),
+        ),
+    ]
+}
+
+/// The parameters of a node-kept output's download.
+const OUTPUT_PARAMS: &[ParamDoc] = &[
+    TASK_ID,
+    ParamDoc {
+        name: "path",
+        location: "path",
+        required: true,
+        kind: "string",
+        description: "The output's path relative to the task folder, as listed",
+    },
+];
+
+/// The `{id}` of a fetch request.
+const FETCH_ID: &[ParamDoc] = &[ParamDoc {
+    name: "id",
+    location: "path",
+    required: true,
+    kind: "string",
+    description: "The fetch request's id, from GET /v1/agent/fetches",
+}];
+
+/// Data out: a task's outputs, and the relay that brings node-kept ones through the hub.
+fn data_endpoints(json_limit: DefaultBodyLimit) -> Vec<Endpoint> {
+    vec![
+        ep(
+            Method::GET,
+            "/v1/tasks/{id}/outputs",
+            "Lists a task's outputs, with where each is kept (the hub, or a node and its state)",
+            Access::AdminOrNode,
+            &[TASK_ID],
+            BodyDoc::None,
+            (200, BodyDoc::Json(schema::<OutputList>)),
+            on(method(Method::GET), outputs::list_outputs),
+        ),
+        ep(
+            Method::GET,
+            "/v1/tasks/{id}/outputs/{*path}",
+            "Downloads an output: from the hub's blobs, or relayed from the node that keeps it",
+            Access::AdminOrNode,
+            OUTPUT_PARAMS,
+            BodyDoc::None,
+            (200, BodyDoc::Bytes),
+            on(method(Method::GET), outputs::download_output),
+        ),
+        ep(
+            Method::GET,
+            "/v1/agent/fetches",
+            "Long-poll: answers the moment downloads wait for outputs this node keeps",
+            Access::Node,
+            &[ParamDoc {
+                name: "wait",
+                location: "query",
+                required: false,
+                kind: "integer",
+                description: "Seconds to wait when nothing is asked (default 30, capped by the hub)",
+            }],
+            BodyDoc::None,
+            (200, BodyDoc::Json(schema::<FetchList>)),
+            on(method(Method::GET), fetches::wait_fetches),
+        ),
+        ep(
+            Method::PUT,
+            "/v1/agent/fetches/{id}",
+            "The node sends the asked file; the hub pipes it to the waiting download",
+            Access::Node,
+            FETCH_ID,
+            BodyDoc::Bytes,
+            (204, BodyDoc::None),
+            on(method(Method::PUT), fetches::put_fetch).layer(DefaultBodyLimit::disable()),
+        ),
+        ep(
+            Method::POST,
+            "/v1/agent/fetches/{id}/fail",
+            "The node says why it cannot send the asked file",
+            Access::Node,
+            FETCH_ID,
+            BodyDoc::Json(schema::<FetchFailure>),
+            (204, BodyDoc::None),
+            on(method(Method::POST), fetches::fail_fetch).layer(json_limit),
         ),
     ]
 }

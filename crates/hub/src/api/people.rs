@@ -61,28 +61,8 @@ pub(super) async fn submit(
         .map_err(|_| ApiError::bad_request("the job is not UTF-8 text"))?;
     let spec = JobSpec::parse(text, format).map_err(invalid_job)?;
     // Refuse a job whose blobs are missing now, rather than fail it on a node later.
-    let mut missing = Vec::new();
-    let blobs = spec.inputs.keys().map(|k| ("inputs", k)).chain(
-        spec.files
-            .iter()
-            .filter_map(|f| f.blob.as_ref())
-            .map(|b| ("files", b)),
-    );
-    for (key, sha256) in blobs {
-        if hub.blobs().size(sha256).await.is_none() {
-            missing.push(format!(
-                "{key}: blob {sha256} is not on the hub; upload it first (PUT /v1/blobs/{sha256})"
-            ));
-        }
-    }
-    if !missing.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            codes::INVALID_JOB,
-            missing.join("; "),
-        ));
-    }
-    let id = hub.db().submit(&spec, &by, hub.now()).await?;
+    let blobs = super::inputs::referenced_blobs(&hub, &spec).await?;
+    let id = hub.db().submit(&spec, &by, &blobs, hub.now()).await?;
     hub.signals().task_queued(&spec.labels);
     tracing::info!(task = %id, by = %by, "task submitted");
     Ok((StatusCode::CREATED, Json(Submitted { id })).into_response())

@@ -19,6 +19,7 @@
 //!
 //! Architecture invariant: every SQL statement of the hub is in this folder.
 
+mod data;
 mod logs;
 mod nodes;
 mod tasks;
@@ -34,6 +35,7 @@ use tokio::sync::Mutex;
 
 use crate::HubError;
 
+pub use data::TaskNode;
 pub use logs::Append;
 pub use nodes::NodeRecord;
 pub use tasks::{CommandOutcome, EventOutcome, TaskFilter};

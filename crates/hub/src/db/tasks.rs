@@ -48,11 +48,12 @@ const TASK_COLUMNS: &str = "t.id, t.name, t.state, t.spec, t.exit_code, t.reason
      n.name AS node_name";
 
 impl Db {
-    /// Queues a task.
+    /// Queues a task, with the blobs its node may read (see `task_blobs`).
     pub async fn submit(
         &self,
         spec: &JobSpec,
         submitted_by: &str,
+        blobs: &[String],
         now: i64,
     ) -> Result<String, HubError> {
         let id = uuid::Uuid::now_v7().to_string();
@@ -71,6 +72,7 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         add_transition(&mut tx, &id, TaskState::Queued, None, now).await?;
+        super::data::add_task_blobs(&mut tx, &id, blobs).await?;
         tx.commit().await?;
         Ok(id)
     }

@@ -61,6 +61,18 @@ pub enum ClientError {
     /// A file on this machine could not be read.
     #[error("{0}")]
     LocalFile(String),
+    /// A download's bytes do not hash to the sha256 it was asked for.
+    #[error(
+        "{file}: the bytes received hash to {actual}, not to {expected}; nothing was kept, download it again"
+    )]
+    Corrupt {
+        /// The file that was being written.
+        file: String,
+        /// The sha256 asked for.
+        expected: String,
+        /// The sha256 of what arrived.
+        actual: String,
+    },
     /// The hub's answer could not be read.
     #[error(
         "the hub at {url} sent an answer Gantry cannot read ({detail}); is this a Gantry hub of a matching version?"

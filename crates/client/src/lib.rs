@@ -15,6 +15,7 @@
 
 mod error;
 mod token;
+mod transfer;
 
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ use serde::de::DeserializeOwned;
 pub use error::ClientError;
 use error::is_tls;
 pub use token::Token;
+pub use transfer::{CHUNK, Progress, Uploaded, hash_file, no_progress};
 
 /// What a long-poll for work returned.
 #[derive(Debug)]

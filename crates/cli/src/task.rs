@@ -18,7 +18,7 @@ use crate::{Remote, TaskCommand};
 /// The hub to talk to: `--server` (or GANTRY_SERVER) with `--token`; with
 /// neither, the desktop app's local hub when its address file is in the host
 /// dir; else the default address.
-fn client(remote: &Remote) -> anyhow::Result<HubClient> {
+pub(crate) fn client(remote: &Remote) -> anyhow::Result<HubClient> {
     let token = remote
         .token
         .as_deref()
@@ -76,6 +76,13 @@ pub async fn run(command: TaskCommand) -> anyhow::Result<ExitCode> {
                 }
             };
             let client = client(&remote)?;
+            let base = match file.parent() {
+                Some(parent) if file.as_os_str() != "-" && !parent.as_os_str().is_empty() => {
+                    parent.to_owned()
+                }
+                _ => std::path::PathBuf::from("."),
+            };
+            let spec = crate::local_inputs::upload(&client, spec, &base).await?;
             let id = client.submit(&spec).await?;
             println!("{id}");
             std::io::stdout().flush().ok();
@@ -128,6 +135,13 @@ pub async fn run(command: TaskCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        TaskCommand::Outputs { id, json, remote } => crate::outputs::list(&id, json, &remote).await,
+        TaskCommand::Download {
+            id,
+            paths,
+            out,
+            remote,
+        } => crate::outputs::download(&id, &paths, out, &remote).await,
         TaskCommand::Cancel { id, remote } => steer(client(&remote)?.cancel(&id).await, "cancel"),
         TaskCommand::Pause { id, remote } => steer(client(&remote)?.pause(&id).await, "pause"),
         TaskCommand::Resume { id, remote } => steer(client(&remote)?.resume(&id).await, "resume"),

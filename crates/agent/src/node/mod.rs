@@ -9,6 +9,7 @@
 //! `context.rs` what every task shares and `gantry run`'s task without a hub.
 
 mod context;
+mod fetches;
 mod polls;
 mod status;
 
@@ -171,6 +172,8 @@ impl Agent {
         tracker.spawn(async move { poller.poll().await });
         let listener = self.clone();
         tracker.spawn(async move { listener.listen_for_commands().await });
+        let server = self.clone();
+        tracker.spawn(async move { server.serve_fetches().await });
         stop.cancelled().await;
         self.leave().await;
         tracker.close();

@@ -188,7 +188,8 @@ mod tests {
         let tx = relay.begin("n1", &taken[0].id).unwrap();
         tx.send(Ok(Bytes::from_static(b"hi"))).await.unwrap();
         drop(tx);
-        let Ok(Answer::Bytes(mut rx)) = asked.answer.await else {
+        let mut asked = asked;
+        let Ok(Answer::Bytes(mut rx)) = (&mut asked.answer).await else {
             panic!("bytes expected")
         };
         assert_eq!(rx.recv().await.unwrap().unwrap(), Bytes::from_static(b"hi"));

@@ -85,7 +85,8 @@ pub struct ParamDoc {
 pub struct Endpoint {
     /// The HTTP method.
     pub method: Method,
-    /// The path, with `{name}` for parameters (axum and OpenAPI agree on this syntax).
+    /// The path, with `{name}` for parameters (axum and OpenAPI agree on this
+    /// syntax); a parameter named `path` is routed as axum's catch-all `{*path}`.
     pub path: &'static str,
     /// One line for the document.
     pub summary: &'static str,
@@ -495,7 +496,7 @@ fn data_endpoints(json_limit: DefaultBodyLimit) -> Vec<Endpoint> {
         ),
         ep(
             Method::GET,
-            "/v1/tasks/{id}/outputs/{*path}",
+            "/v1/tasks/{id}/outputs/{path}",
             "Downloads an output: from the hub's blobs, or relayed from the node that keeps it",
             Access::AdminOrNode,
             OUTPUT_PARAMS,
@@ -552,7 +553,9 @@ fn method(method: Method) -> axum::routing::MethodFilter {
 pub fn router(hub: Hub) -> Router {
     let mut router = Router::new();
     for endpoint in endpoints(&hub) {
-        router = router.route(endpoint.path, endpoint.route);
+        // A parameter named `path` takes the rest of the URL, slashes included.
+        let path = endpoint.path.replace("{path}", "{*path}");
+        router = router.route(&path, endpoint.route);
     }
     router
         .fallback(|| async {

@@ -261,13 +261,14 @@ fn a_folder_goes_in_and_node_kept_outputs_come_out() {
         "the script ran\n"
     );
 
-    // The node's copy changes: the download is refused, and nothing is kept.
+    // The node's copy changes (same length, other bytes): the download is
+    // refused, and nothing is kept.
     let kept = site
         .path("agent/storage/results")
         .join(&id)
         .join("out/ran.txt");
     let _ = std::fs::remove_file(&kept);
-    std::fs::write(&kept, "tampered\n").unwrap();
+    std::fs::write(&kept, "the script RAN\n").unwrap();
     let output = site.gantry(&["task", "download", &id, "out/ran.txt", "--out", "bad"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");

@@ -67,7 +67,7 @@ impl Drop for Bar {
 
 fn draw(what: &str, done: u64, total: u64, elapsed: Duration) {
     let done = done.min(total);
-    let percent = if total == 0 { 100 } else { done * 100 / total };
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
     let width = 30usize;
     let filled = (percent as usize * width / 100).min(width);
     let rate = done as f64 / elapsed.as_secs_f64().max(0.001);

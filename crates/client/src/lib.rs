@@ -414,7 +414,10 @@ impl HubClient {
             .await
             .map_err(|e| ClientError::LocalFile(format!("cannot read {}: {e}", path.display())))?
             .len();
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            file,
+            transfer::CHUNK,
+        ));
         let request = self
             .request(Method::PUT, &format!("v1/blobs/{}", path_part(sha256)))
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")

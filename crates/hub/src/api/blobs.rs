@@ -58,7 +58,10 @@ pub(super) async fn get_blob(
         .await
         .map_err(|_| ApiError::not_found("blob"))?;
     let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        file,
+        crate::blobs::SEND_CHUNK,
+    ));
     Ok((
         [
             (

@@ -119,7 +119,10 @@ pub(super) async fn download_output(
                         format!("output {path} was reported uploaded, but its blob {} is not on the hub", file.sha256),
                     )
                 })?;
-            let body = Body::from_stream(tokio_util::io::ReaderStream::new(handle));
+            let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+                handle,
+                crate::blobs::SEND_CHUNK,
+            ));
             Ok((headers(file.size, &file.sha256), body).into_response())
         }
         OutputStore::Node => {

@@ -156,7 +156,15 @@ impl HubClient {
         let mut stream = response.bytes_stream();
         let written = async {
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| self.network_error(e))?;
+                let chunk = chunk.map_err(|e| ClientError::BrokenOff {
+                    file: dest.display().to_string(),
+                    detail: match self.network_error(e) {
+                        ClientError::Unreachable { detail, .. }
+                        | ClientError::Tls { detail, .. }
+                        | ClientError::Protocol { detail, .. } => detail,
+                        other => other.to_string(),
+                    },
+                })?;
                 hasher.update(&chunk);
                 size += chunk.len() as u64;
                 file.write_all(&chunk).await.map_err(local)?;

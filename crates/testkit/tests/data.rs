@@ -342,6 +342,28 @@ fn blob_put_sends_once() {
     );
     std::fs::write(site.path("job.yaml"), job).unwrap();
     site.ok(&["task", "submit", "job.yaml"]);
+    // Local inputs that are not there, or keys that are neither form, are said.
+    std::fs::write(
+        site.path("gone.yaml"),
+        "executor: process\ncommand: [true]\ninputs: {./gone: data}\n",
+    )
+    .unwrap();
+    let output = site.gantry(&["task", "submit", "gone.yaml"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("inputs: ./gone: cannot read"), "{stderr}");
+    std::fs::write(
+        site.path("bare.yaml"),
+        "executor: process\ncommand: [true]\ninputs: {dataset: data}\n",
+    )
+    .unwrap();
+    let output = site.gantry(&["task", "submit", "bare.yaml"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("start a local file or folder with ./"),
+        "{stderr}"
+    );
     let output = site.gantry(&["blob", "put", "missing.bin"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read missing.bin"));

@@ -365,9 +365,13 @@ async fn measure(rig: &Rig, rounds: usize) -> Result<Figures> {
         )
     })
     .await?;
+    // curl writes to a file on the same disk, as the CLI does.
+    let curl_out = rig.scratch.path().join("curl.bin");
+    let curl_out = curl_out.to_str().unwrap();
     let (blob_download_curl, _) = median(rounds, || {
+        let _ = std::fs::remove_file(curl_out);
         watched(
-            rig.curl(&["-o", "/dev/null", &rig.url(&format!("/v1/blobs/{sha}"))]),
+            rig.curl(&["-o", curl_out, &rig.url(&format!("/v1/blobs/{sha}"))]),
             None,
         )
     })
@@ -387,10 +391,12 @@ async fn measure(rig: &Rig, rounds: usize) -> Result<Figures> {
     .await?;
     let route = rig.url(&format!("/v1/tasks/{kept}/outputs/out/data.bin"));
     let (node_download_curl, agent_curl) = median(rounds, || {
-        watched(rig.curl(&["-o", "/dev/null", &route]), Some(keeper))
+        let _ = std::fs::remove_file(curl_out);
+        watched(rig.curl(&["-o", curl_out, &route]), Some(keeper))
     })
     .await?;
     let _ = std::fs::remove_dir_all(&got);
+    let _ = std::fs::remove_file(curl_out);
     Ok(Figures {
         rounds,
         upload_cli,
@@ -431,9 +437,10 @@ pub fn report(figures: &Figures) -> String {
          | agent sending a node-kept output: RSS peak (before) | {agent:.1} MiB ({idle:.1} MiB) | | | |\n\n\
          Median of {rounds} rounds each, release build. Upload: `gantry blob put` (hashes the file, asks the hub, \
          streams it) against `curl -T` to `PUT /v1/blobs/{{sha256}}`; the blob is removed from the hub between \
-         rounds. Downloads: `gantry task download` (streams to a temporary file, verifies the sha256, renames) \
-         against `curl -o /dev/null` of `GET /v1/blobs/{{sha256}}`, the hub's own disk; the node-kept output is \
-         asked of the agent, which streams it to the hub, which pipes it to the download without storing it. \
+         rounds. Downloads: `gantry task download` (streams to a temporary file while hashing it, \
+         fsyncs, verifies the sha256, renames) against `curl -o FILE` (same disk, no hash, no fsync) of \
+         `GET /v1/blobs/{{sha256}}`, served from the hub's disk; the node-kept output is asked of the agent, \
+         which streams it to the hub, which pipes it to the download without storing it. \
          RSS: VmRSS/VmHWM from /proc every 10 ms.\n\
          <!-- bench transfer: end -->\n",
         stamp = stamp(),

@@ -354,8 +354,13 @@ async fn measure(rig: &Rig, rounds: usize) -> Result<Figures> {
     })
     .await?;
 
+    // The disk holds a few copies at most: the file is on the hub now, and
+    // each download is removed once measured.
+    let _ = std::fs::remove_file(&rig.file);
     say("bench transfer: an output on the hub");
     let on_hub = rig.task_on("uploader").await?;
+    // The uploading agent's copy of the input is not needed again.
+    let _ = std::fs::remove_dir_all(rig.scratch.path().join("uploader/storage/blobs"));
     let got = rig.scratch.path().join("got");
     let (hub_download_cli, _) = median(rounds, || {
         let _ = std::fs::remove_dir_all(&got);
@@ -365,6 +370,7 @@ async fn measure(rig: &Rig, rounds: usize) -> Result<Figures> {
         )
     })
     .await?;
+    let _ = std::fs::remove_dir_all(&got);
     // curl writes to a file on the same disk, as the CLI does.
     let curl_out = rig.scratch.path().join("curl.bin");
     let curl_out = curl_out.to_str().unwrap();
@@ -377,6 +383,7 @@ async fn measure(rig: &Rig, rounds: usize) -> Result<Figures> {
     })
     .await?;
 
+    let _ = std::fs::remove_file(curl_out);
     say("bench transfer: an output kept on a node");
     let kept = rig.task_on("keeper").await?;
     let keeper = rig.agents[1].pid();
@@ -390,6 +397,7 @@ async fn measure(rig: &Rig, rounds: usize) -> Result<Figures> {
     })
     .await?;
     let route = rig.url(&format!("/v1/tasks/{kept}/outputs/out/data.bin"));
+    let _ = std::fs::remove_dir_all(&got);
     let (node_download_curl, agent_curl) = median(rounds, || {
         let _ = std::fs::remove_file(curl_out);
         watched(rig.curl(&["-o", curl_out, &route]), Some(keeper))

@@ -100,8 +100,7 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         operation.insert("security".into(), security);
 
         let item = paths
-            // axum's catch-all `{*path}` is an ordinary `{path}` parameter in OpenAPI.
-            .entry(endpoint.path.replace("{*", "{"))
+            .entry(endpoint.path.to_owned())
             .or_insert_with(|| Value::Object(Map::new()));
         item.as_object_mut()
             .expect("path items are objects")

@@ -97,6 +97,14 @@ USAGE:
         exact. Records them in docs/benchmarks.md (unless --no-record); a
         failed part 1 still runs part 2, then fails and records nothing.
 
+    cargo xtask bench transfer [--rounds 3] [--no-record]
+        Moves a 1 GiB file through a release hub on this machine: upload
+        with `gantry blob put`, download of an output on the hub and of one
+        kept on a node (relayed from the agent) with `gantry task download`,
+        each against `curl` of the same file against the same hub in the same
+        run; the CLI's and the sending agent's peak memory. Process executor,
+        no Docker. Records them in docs/benchmarks.md (unless --no-record).
+
     cargo xtask bench desktop [--seconds N] [--no-record]
         Measures the desktop app's idle footprint with a release build on
         the desktop tests' private desktop (its own D-Bus session bus, GNOME

@@ -19,6 +19,7 @@ mod desktop;
 mod hub;
 mod record;
 mod recovery;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,7 @@ enum Bench {
     Agent(agent::Options),
     Recovery(recovery::Options),
     Desktop(desktop::Options),
+    Transfer(transfer::Options),
 }
 
 impl Bench {
@@ -47,8 +49,9 @@ impl Bench {
             "agent" => Bench::Agent(agent::Options::parse(options)?),
             "recovery" => Bench::Recovery(recovery::Options::parse(options)?),
             "desktop" => Bench::Desktop(desktop::Options::parse(options)?),
+            "transfer" => Bench::Transfer(transfer::Options::parse(options)?),
             other => bail!(
-                "unknown benchmark `{other}`; there are `hub`, `agent`, `recovery` and `desktop`"
+                "unknown benchmark `{other}`; there are `hub`, `agent`, `recovery`, `desktop` and `transfer`"
             ),
         })
     }
@@ -62,6 +65,7 @@ impl Bench {
                 Ok(recovery::report(options, &recovery::run(options).await?))
             }
             Bench::Desktop(options) => Ok(desktop::report(&desktop::run(options).await?)),
+            Bench::Transfer(options) => Ok(transfer::report(&transfer::run(options).await?)),
         }
     }
 
@@ -72,6 +76,7 @@ impl Bench {
             Bench::Agent(options) => options.record,
             Bench::Recovery(options) => options.record,
             Bench::Desktop(options) => options.record,
+            Bench::Transfer(options) => options.record,
         }
     }
 }

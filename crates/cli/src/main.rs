@@ -2,8 +2,12 @@
 //! crates. Nothing here decides anything the libraries could.
 
 mod agent;
+mod blob;
 mod hub_admin;
+mod local_inputs;
 mod node;
+mod outputs;
+mod progress;
 mod systemd_unit;
 mod task;
 
@@ -34,6 +38,9 @@ enum Command {
     /// Submit, watch and steer tasks on a hub.
     #[command(subcommand)]
     Task(TaskCommand),
+    /// Put files on the hub, for jobs to name as inputs.
+    #[command(subcommand)]
+    Blob(BlobCommand),
     /// List, show, rename, relabel and remove the hub's nodes, and rotate their tokens.
     #[command(subcommand)]
     Node(node::NodeCommand),
@@ -181,6 +188,29 @@ enum TaskCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// List a task's outputs: path, size, sha256, and where each is (hub, or node NAME).
+    Outputs {
+        /// The task's id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Download a task's outputs (all, or the PATHs named: files or folders),
+    /// each verified by sha256. Outputs kept on a node come from it through the hub.
+    Download {
+        /// The task's id.
+        id: String,
+        /// Outputs to download; all when none.
+        paths: Vec<String>,
+        /// The folder to write into [default: ./<task id>/].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Cancel a task.
     Cancel {
         /// The task's id.
@@ -199,6 +229,19 @@ enum TaskCommand {
     Resume {
         /// The task's id.
         id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BlobCommand {
+    /// Upload files and print `<sha256>  <file>` for each; files the hub holds
+    /// already are not sent again (said on stderr).
+    Put {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -308,6 +351,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hub_admin::create_admin_token(&admin, &store).await
         }
         Command::Task(command) => task::run(command).await,
+        Command::Blob(BlobCommand::Put { files, remote }) => blob::put(&files, &remote).await,
         Command::Node(command) => node::run(command).await,
         Command::Hub(HubCommand::Token(HubTokenCommand::List { json, remote })) => {
             node::list_tokens(json, &remote).await

@@ -84,6 +84,13 @@ pub async fn run(command: TaskCommand) -> anyhow::Result<ExitCode> {
                 }
             };
             let client = client(&remote)?;
+            let base = match file.parent() {
+                Some(parent) if file.as_os_str() != "-" && !parent.as_os_str().is_empty() => {
+                    parent.to_owned()
+                }
+                _ => std::path::PathBuf::from("."),
+            };
+            let spec = crate::local_inputs::upload(&client, spec, &base).await?;
             let id = client.submit(&spec).await?;
             println!("{id}");
             std::io::stdout().flush().ok();
@@ -136,6 +143,13 @@ pub async fn run(command: TaskCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        TaskCommand::Outputs { id, json, remote } => crate::outputs::list(&id, json, &remote).await,
+        TaskCommand::Download {
+            id,
+            paths,
+            out,
+            remote,
+        } => crate::outputs::download(&id, &paths, out, &remote).await,
         TaskCommand::Cancel { id, remote } => steer(client(&remote)?.cancel(&id).await, "cancel"),
         TaskCommand::Pause { id, remote } => steer(client(&remote)?.pause(&id).await, "pause"),
         TaskCommand::Resume { id, remote } => steer(client(&remote)?.resume(&id).await, "resume"),

@@ -71,6 +71,26 @@ pub enum ClientError {
     /// A file on this machine could not be read.
     #[error("{0}")]
     LocalFile(String),
+    /// A download stopped before its end (the hub, or the node it relays from, went away).
+    #[error("{file}: the download broke off ({detail}); nothing was kept, try again")]
+    BrokenOff {
+        /// The file that was being written.
+        file: String,
+        /// What the network said.
+        detail: String,
+    },
+    /// A download's bytes do not hash to the sha256 it was asked for.
+    #[error(
+        "{file}: the bytes received hash to {actual}, not to {expected}; nothing was kept, download it again"
+    )]
+    Corrupt {
+        /// The file that was being written.
+        file: String,
+        /// The sha256 asked for.
+        expected: String,
+        /// The sha256 of what arrived.
+        actual: String,
+    },
     /// The hub's answer could not be read.
     #[error(
         "the hub at {url} sent an answer Gantry cannot read ({detail}); is this a Gantry hub of a matching version?"
@@ -99,7 +119,8 @@ impl ClientError {
             // the agent keeps trying, as for any network failure.
             ClientError::Unreachable { .. }
             | ClientError::Timeout { .. }
-            | ClientError::Tls { .. } => true,
+            | ClientError::Tls { .. }
+            | ClientError::BrokenOff { .. } => true,
             ClientError::Api { status, .. } => *status >= 500,
             _ => false,
         }

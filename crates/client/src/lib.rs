@@ -16,6 +16,7 @@
 mod admin;
 mod error;
 mod token;
+mod transfer;
 mod trust;
 
 use std::time::Duration;
@@ -33,6 +34,7 @@ use serde::de::DeserializeOwned;
 pub use error::ClientError;
 use error::is_tls;
 pub use token::Token;
+pub use transfer::{CHUNK, Progress, Uploaded, hash_file, no_progress};
 pub use trust::{Trust, in_clear, in_clear_refusal};
 
 /// What a long-poll for work returned.
@@ -408,7 +410,10 @@ impl HubClient {
             .await
             .map_err(|e| ClientError::LocalFile(format!("cannot read {}: {e}", path.display())))?
             .len();
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            file,
+            transfer::CHUNK,
+        ));
         let request = self
             .request(Method::PUT, &format!("v1/blobs/{}", path_part(sha256)))
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")

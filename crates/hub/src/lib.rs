@@ -30,6 +30,7 @@ pub mod blobs;
 pub mod db;
 mod error;
 pub mod openapi;
+mod relay;
 mod signals;
 pub mod tls;
 pub mod tokens;
@@ -111,6 +112,8 @@ pub struct HubConfig {
     pub max_json_bytes: usize,
     /// The largest blob, in bytes.
     pub max_blob_bytes: u64,
+    /// How long a download of an output kept on a node waits for the node to begin sending it.
+    pub fetch_begin_within: Duration,
 }
 
 impl Default for HubConfig {
@@ -124,6 +127,7 @@ impl Default for HubConfig {
             max_log_append_bytes: 4 << 20,
             max_json_bytes: 4 << 20,
             max_blob_bytes: 64 << 30,
+            fetch_begin_within: Duration::from_secs(30),
         }
     }
 }
@@ -141,6 +145,8 @@ struct HubInner {
     config: HubConfig,
     clock: Arc<dyn Clock>,
     signals: Signals,
+    /// Downloads of node-kept outputs waiting for their nodes.
+    relay: relay::Relay,
     /// Cancelled when the hub shuts down, so long-polls and log streams end.
     stopping: CancellationToken,
     openapi: std::sync::OnceLock<serde_json::Value>,
@@ -175,6 +181,7 @@ impl Hub {
                 config,
                 clock,
                 signals: Signals::default(),
+                relay: relay::Relay::default(),
                 stopping: CancellationToken::new(),
                 openapi: std::sync::OnceLock::new(),
             }),
@@ -202,6 +209,10 @@ impl Hub {
 
     fn signals(&self) -> &Signals {
         &self.inner.signals
+    }
+
+    fn relay(&self) -> &relay::Relay {
+        &self.inner.relay
     }
 
     fn stopping(&self) -> &CancellationToken {

@@ -885,6 +885,16 @@ async fn blobs_are_verified(backend: Backend) {
         found.headers()["content-length"],
         bytes.len().to_string().as_str()
     );
+    // A node reads a blob only once a task assigned to it names it.
+    expect_error(
+        hub.get(&node, &format!("/v1/blobs/{sha}")).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    // Now the job is accepted.
+    let id = hub.submit(with_input).await;
+    assert_eq!(hub.next(&node, 5).await.as_deref(), Some(id.as_str()));
     let got = hub
         .get(&node, &format!("/v1/blobs/{sha}"))
         .await
@@ -892,8 +902,6 @@ async fn blobs_are_verified(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(got.as_ref(), bytes.as_slice());
-    // Now the job is accepted.
-    hub.submit(with_input).await;
     // Addresses that are not sha256s, and paths that try to escape.
     expect_error(
         put("..%2F..%2Fetc%2Fpasswd", vec![1]).await.unwrap(),

@@ -21,6 +21,7 @@ pub mod form;
 pub mod job;
 pub mod rules;
 pub mod state;
+pub mod tree;
 pub mod units;
 pub mod wire;
 

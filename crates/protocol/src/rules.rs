@@ -45,6 +45,10 @@ pub const RELATIVE_PATH: &str = concat!(
     r"(?:/(?:[^/\\\u0000.][^/\\\u0000]*|\.[^/\\\u0000.][^/\\\u0000]*|\.\.[^/\\\u0000]+))*/?$"
 );
 
+/// An input's key as the hub takes it: a blob's sha256, or `tree:` and the
+/// sha256 of a folder's manifest ([`crate::job::InputRef`] reads it).
+pub const INPUT_KEY: &str = "^(tree:)?[0-9a-f]{64}$";
+
 /// A node's name: printable text (no control characters) that neither
 /// starts nor ends with white space, 1 to 100 characters;
 /// [`crate::admin::node_name_problem`] is the check.
@@ -146,9 +150,9 @@ pub(crate) mod schema {
     pub fn inputs(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "object",
-            "propertyNames": {"pattern": SHA256},
+            "propertyNames": {"pattern": INPUT_KEY},
             "additionalProperties": {"type": "string", "pattern": RELATIVE_PATH},
-            "description": "Blobs stored on the hub, by sha256, and the path each is placed at (read-only)"
+            "description": "Inputs on the hub and the path each is placed at (read-only): a blob's sha256 (one file) or tree:<sha256> (a folder, named by its manifest blob). In a job file given to `gantry task submit`, a key may also be a local path (./, ../, / or ~/), which the command uploads and rewrites; the hub refuses local paths"
         })
     }
 

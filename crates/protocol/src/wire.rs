@@ -65,6 +65,11 @@ pub mod codes {
     pub const TOKEN_REVOKED: &str = "token_revoked";
     /// A job's `node:` names no node the hub knows; the message lists the known names.
     pub const UNKNOWN_NODE: &str = "unknown_node";
+    /// An output kept on a node cannot be fetched: the node is offline.
+    pub const NODE_OFFLINE: &str = "node_offline";
+    /// An output kept on a node cannot be fetched: the node did not begin
+    /// sending it in time, or said why it cannot.
+    pub const FETCH_FAILED: &str = "fetch_failed";
     /// Said by the client, never by the hub: the server answered an error
     /// without a Gantry error body, so it is probably not a Gantry hub.
     pub const HTTP_ERROR: &str = "http_error";
@@ -450,6 +455,67 @@ pub struct BlobStored {
     pub sha256: String,
     /// Its size in bytes.
     pub size: u64,
+}
+
+// ---- data out: outputs and on-demand fetches from nodes ----
+
+/// One output of a task, with where its bytes can be had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ListedOutput {
+    /// Its path relative to the task folder.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its sha256, in lowercase hex.
+    pub sha256: String,
+    /// Where its bytes are: on the hub, or kept on a node.
+    #[serde(rename = "where")]
+    pub stored: OutputStore,
+    /// For outputs kept on a node: the node's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// For outputs kept on a node: whether the node is online now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_online: Option<bool>,
+    /// For outputs kept on a node: when the node was last heard from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_last_seen: Option<Millis>,
+}
+
+/// The answer to `GET /v1/tasks/{id}/outputs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OutputList {
+    /// The task's id.
+    pub task: String,
+    /// Its outputs, by path.
+    pub outputs: Vec<ListedOutput>,
+}
+
+/// A request that a node send one of its kept outputs, for a download waiting at the hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FetchRequest {
+    /// The request's id; the node answers `PUT /v1/agent/fetches/{id}`.
+    pub id: String,
+    /// The task whose output is wanted.
+    pub task: String,
+    /// The output's path relative to the task folder.
+    pub path: String,
+    /// Its sha256, as the node reported it.
+    pub sha256: String,
+}
+
+/// The answer to `GET /v1/agent/fetches`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FetchList {
+    /// The requests waiting for this node; empty when the wait ran out.
+    pub fetches: Vec<FetchRequest>,
+}
+
+/// A node's answer that it cannot send an output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FetchFailure {
+    /// Why, in words (e.g. the file was deleted).
+    pub reason: String,
 }
 
 // ---- system information ----

@@ -17,12 +17,15 @@ async fn a_refusal_on_any_call_is_said_on_the_refusal_watch() {
     let client = HubClient::new(&hub.url, Token::new(token)).unwrap();
     let clone = client.clone();
     let refusal = client.refusal();
-    clone.event(&id, &TaskEvent::Running).await.unwrap();
+    clone.event(&id, &TaskEvent::Running {}).await.unwrap();
     assert!(refusal.borrow().is_none());
 
     // Another 401 (a token the hub never knew) is not a refusal for good.
     let stranger = HubClient::new(&hub.url, Token::new("gantry_node_00")).unwrap();
-    let error = stranger.event(&id, &TaskEvent::Running).await.unwrap_err();
+    let error = stranger
+        .event(&id, &TaskEvent::Running {})
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Some(codes::UNAUTHORIZED));
     assert!(!error.is_refusal());
     assert!(stranger.refusal().borrow().is_none());
@@ -33,7 +36,7 @@ async fn a_refusal_on_any_call_is_said_on_the_refusal_watch() {
         .rotate_node_token(&node, hub.hub.now())
         .await
         .unwrap();
-    let error = clone.event(&id, &TaskEvent::Running).await.unwrap_err();
+    let error = clone.event(&id, &TaskEvent::Running {}).await.unwrap_err();
     assert!(error.is_refusal(), "{error}");
     assert_eq!(error.code(), Some(codes::TOKEN_REPLACED));
     let said = refusal

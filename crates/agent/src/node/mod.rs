@@ -9,6 +9,7 @@
 //! `context.rs` what every task shares and `gantry run`'s task without a hub.
 
 mod context;
+mod fetches;
 mod polls;
 mod status;
 
@@ -200,6 +201,8 @@ impl Agent {
         // A refusal met by any call, a task's event or log append included.
         let watcher = self.clone();
         tracker.spawn(async move { watcher.watch_refusal().await });
+        let server = self.clone();
+        tracker.spawn(async move { server.serve_fetches().await });
         stop.cancelled().await;
         self.leave().await;
         tracker.close();

@@ -26,6 +26,7 @@ mod log;
 mod outcome;
 mod outputs;
 mod prepare;
+mod prepare_tree;
 mod report;
 #[cfg(test)]
 mod tests;

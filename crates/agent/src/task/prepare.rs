@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use gantry_client::ClientError;
 use gantry_protocol::TaskState;
-use gantry_protocol::job::{Executor, JobSpec, PullPolicy};
+use gantry_protocol::job::{Executor, InputRef, JobSpec, PullPolicy};
+
+use super::prepare_tree::place_tree;
 use gantry_protocol::wire::{PullProgress, TaskEvent};
 use tokio::sync::watch;
 
@@ -46,11 +48,15 @@ enum PrepareError {
     },
     #[error(transparent)]
     Blob(#[from] BlobError),
+    #[error(transparent)]
+    Tree(#[from] super::prepare_tree::TreeError),
+    #[error("input {0} is a local path; submit the job with gantry task submit, which uploads it")]
+    Local(String),
 }
 
 /// Why a blob is not on this machine.
 #[derive(Debug, thiserror::Error)]
-enum BlobError {
+pub(super) enum BlobError {
     #[error("blob {sha256} is not in local storage, and there is no hub to fetch it from")]
     NoHub { sha256: String },
     #[error("cannot fetch blob {sha256} from the hub: {source}")]
@@ -252,7 +258,20 @@ async fn prepare_folder(
         let _ = tokio::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)).await;
     }
     let mut inputs = Vec::new();
-    for (sha256, path) in &spec.inputs {
+    for (key, path) in &spec.inputs {
+        let sha256 = match InputRef::of(key) {
+            InputRef::Blob(sha256) => sha256,
+            InputRef::Tree(tree) => {
+                let built = place_tree(ctx, spec.executor, tree, path, work_dir).await?;
+                if let Some(folder) = built {
+                    inputs.push((folder, path.clone()));
+                }
+                continue;
+            }
+            InputRef::Local(local) | InputRef::Unknown(local) => {
+                return Err(PrepareError::Local(local.to_owned()));
+            }
+        };
         let blob = fetch_blob(ctx, sha256).await?;
         let target = inside(work_dir, path);
         create_parent(&target, path).await?;
@@ -287,7 +306,7 @@ async fn create_parent(target: &Path, path: &str) -> Result<(), PrepareError> {
 }
 
 /// The blob's path in local storage, downloading (and verifying) it from the hub if needed.
-async fn fetch_blob(ctx: &TaskContext, sha256: &str) -> Result<PathBuf, BlobError> {
+pub(super) async fn fetch_blob(ctx: &TaskContext, sha256: &str) -> Result<PathBuf, BlobError> {
     if ctx.host.has_blob(sha256) {
         return Ok(ctx.host.blob(sha256));
     }

@@ -43,15 +43,25 @@ pub(super) async fn head_blob(
 
 pub(super) async fn get_blob(
     State(hub): State<Hub>,
-    _: Authed,
+    caller: Authed,
     PathArg(sha256): PathArg,
 ) -> Result<Response, ApiError> {
     blob_address(&sha256)?;
+    // A node reads only what a task assigned to it references (`task_blobs`),
+    // answered as missing, so a node learns nothing of other nodes' data.
+    if let Some(node) = caller.node_scope()
+        && !hub.db().node_may_read_blob(node, &sha256).await?
+    {
+        return Err(ApiError::not_found("blob"));
+    }
     let file = tokio::fs::File::open(hub.blobs().path(&sha256))
         .await
         .map_err(|_| ApiError::not_found("blob"))?;
     let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        file,
+        crate::blobs::SEND_CHUNK,
+    ));
     Ok((
         [
             (

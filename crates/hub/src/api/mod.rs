@@ -21,6 +21,9 @@ mod agents;
 mod auth;
 mod blobs;
 mod extract;
+mod fetches;
+mod inputs;
+mod outputs;
 mod people;
 
 use axum::Router;
@@ -29,8 +32,9 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, on};
 use gantry_protocol::wire::{
-    Assignment, BlobStored, EventAck, Heartbeat, HeartbeatReply, LogAck, NodeList, OutputManifest,
-    RegisterRequest, Registered, Submitted, Task, TaskEvent, TaskList, codes,
+    Assignment, BlobStored, EventAck, FetchFailure, FetchList, Heartbeat, HeartbeatReply, LogAck,
+    NodeList, OutputList, OutputManifest, RegisterRequest, Registered, Submitted, Task, TaskEvent,
+    TaskList, codes,
 };
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -86,7 +90,8 @@ pub struct ParamDoc {
 pub struct Endpoint {
     /// The HTTP method.
     pub method: Method,
-    /// The path, with `{name}` for parameters (axum and OpenAPI agree on this syntax).
+    /// The path, with `{name}` for parameters (axum and OpenAPI agree on this
+    /// syntax); a parameter named `path` is routed as axum's catch-all `{*path}`.
     pub path: &'static str,
     /// One line for the document.
     pub summary: &'static str,
@@ -134,6 +139,7 @@ pub fn endpoints(hub: &Hub) -> Vec<Endpoint> {
     all.extend(admin::endpoints(json_limit));
     all.extend(agent_endpoints(json_limit, log_limit));
     all.extend(blob_endpoints());
+    all.extend(data_endpoints(json_limit));
     all
 }
 
@@ -460,6 +466,89 @@ fn blob_endpoints() -> Vec<Endpoint> {
     ]
 }
 
+/// The parameters of a node-kept output's download.
+const OUTPUT_PARAMS: &[ParamDoc] = &[
+    TASK_ID,
+    ParamDoc {
+        name: "path",
+        location: "path",
+        required: true,
+        kind: "string",
+        description: "The output's path relative to the task folder, as listed",
+    },
+];
+
+/// The `{id}` of a fetch request.
+const FETCH_ID: &[ParamDoc] = &[ParamDoc {
+    name: "id",
+    location: "path",
+    required: true,
+    kind: "string",
+    description: "The fetch request's id, from GET /v1/agent/fetches",
+}];
+
+/// Data out: a task's outputs, and the relay that brings node-kept ones through the hub.
+fn data_endpoints(json_limit: DefaultBodyLimit) -> Vec<Endpoint> {
+    vec![
+        ep(
+            Method::GET,
+            "/v1/tasks/{id}/outputs",
+            "Lists a task's outputs, with where each is kept (the hub, or a node and its state)",
+            Access::AdminOrNode,
+            &[TASK_ID],
+            BodyDoc::None,
+            (200, BodyDoc::Json(schema::<OutputList>)),
+            on(method(Method::GET), outputs::list_outputs),
+        ),
+        ep(
+            Method::GET,
+            "/v1/tasks/{id}/outputs/{path}",
+            "Downloads an output: from the hub's blobs, or relayed from the node that keeps it",
+            Access::AdminOrNode,
+            OUTPUT_PARAMS,
+            BodyDoc::None,
+            (200, BodyDoc::Bytes),
+            on(method(Method::GET), outputs::download_output),
+        ),
+        ep(
+            Method::GET,
+            "/v1/agent/fetches",
+            "Long-poll: answers the moment downloads wait for outputs this node keeps",
+            Access::Node,
+            &[ParamDoc {
+                name: "wait",
+                location: "query",
+                required: false,
+                kind: "integer",
+                description: "Seconds to wait when nothing is asked (default 30, capped by the hub)",
+            }],
+            BodyDoc::None,
+            (200, BodyDoc::Json(schema::<FetchList>)),
+            on(method(Method::GET), fetches::wait_fetches),
+        ),
+        ep(
+            Method::PUT,
+            "/v1/agent/fetches/{id}",
+            "The node sends the asked file; the hub pipes it to the waiting download",
+            Access::Node,
+            FETCH_ID,
+            BodyDoc::Bytes,
+            (204, BodyDoc::None),
+            on(method(Method::PUT), fetches::put_fetch).layer(DefaultBodyLimit::disable()),
+        ),
+        ep(
+            Method::POST,
+            "/v1/agent/fetches/{id}/fail",
+            "The node says why it cannot send the asked file",
+            Access::Node,
+            FETCH_ID,
+            BodyDoc::Json(schema::<FetchFailure>),
+            (204, BodyDoc::None),
+            on(method(Method::POST), fetches::fail_fetch).layer(json_limit),
+        ),
+    ]
+}
+
 /// The filter that routes `method`.
 fn method(method: Method) -> axum::routing::MethodFilter {
     axum::routing::MethodFilter::try_from(method).expect("only standard methods are routed")
@@ -470,7 +559,9 @@ fn method(method: Method) -> axum::routing::MethodFilter {
 pub fn router(hub: Hub) -> Router {
     let mut router = Router::new();
     for endpoint in endpoints(&hub) {
-        router = router.route(endpoint.path, endpoint.route);
+        // A parameter named `path` takes the rest of the URL, slashes included.
+        let path = endpoint.path.replace("{path}", "{*path}");
+        router = router.route(&path, endpoint.route);
     }
     router
         .fallback(|| async {

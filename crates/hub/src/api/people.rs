@@ -61,36 +61,14 @@ pub(super) async fn submit(
         .map_err(|_| ApiError::bad_request("the job is not UTF-8 text"))?;
     let spec = JobSpec::parse(text, format).map_err(invalid_job)?;
     // Refuse a job whose blobs are missing now, rather than fail it on a node later.
-    let mut missing = Vec::new();
-    let blobs = spec.inputs.keys().map(|k| ("inputs", k)).chain(
-        spec.files
-            .iter()
-            .filter_map(|f| f.blob.as_ref())
-            .map(|b| ("files", b)),
-    );
-    for (key, sha256) in blobs {
-        if hub.blobs().size(sha256).await.is_none() {
-            missing.push(format!(
-                "{key}: blob {sha256} is not on the hub; upload it first (PUT /v1/blobs/{sha256})"
-            ));
-        }
-    }
-    // 422, not 400: the job is as the document says, but the hub lacks what
-    // it names (a rule of the hub's state, which no schema can state).
-    if !missing.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            codes::BLOB_MISSING,
-            missing.join("; "),
-        ));
-    }
+    let blobs = super::inputs::referenced_blobs(&hub, &spec).await?;
     let target = match &spec.node {
         Some(name) => Some(target_node(&hub, name).await?),
         None => None,
     };
     let id = hub
         .db()
-        .submit(&spec, target.as_deref(), &by, hub.now())
+        .submit(&spec, target.as_deref(), &by, &blobs, hub.now())
         .await?;
     hub.signals().task_queued(&spec.labels, target.as_deref());
     tracing::info!(task = %id, by = %by, "task submitted");

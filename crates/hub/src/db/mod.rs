@@ -21,6 +21,7 @@
 //! Architecture invariant: every SQL statement of the hub is in this folder.
 
 mod admin;
+mod data;
 mod logs;
 mod nodes;
 mod tasks;
@@ -37,6 +38,7 @@ use tokio::sync::Mutex;
 use crate::HubError;
 
 pub use admin::{Revocation, RevokedFor};
+pub use data::TaskNode;
 pub use logs::Append;
 pub use nodes::NodeRecord;
 pub use tasks::{CommandOutcome, EventOutcome, TaskFilter};

@@ -48,12 +48,14 @@ const TASK_COLUMNS: &str = "t.id, t.name, t.state, t.spec, t.exit_code, t.reason
      COALESCE(n.name, t.node_name) AS node_name";
 
 impl Db {
-    /// Queues a task; `target` is the id of the node its `node:` key names.
+    /// Queues a task; `target` is the id of the node its `node:` key names,
+    /// `blobs` those its node may read (see `task_blobs`).
     pub async fn submit(
         &self,
         spec: &JobSpec,
         target: Option<&str>,
         submitted_by: &str,
+        blobs: &[String],
         now: i64,
     ) -> Result<String, HubError> {
         let id = uuid::Uuid::now_v7().to_string();
@@ -73,6 +75,7 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         add_transition(&mut tx, &id, TaskState::Queued, None, now).await?;
+        super::data::add_task_blobs(&mut tx, &id, blobs).await?;
         tx.commit().await?;
         Ok(id)
     }

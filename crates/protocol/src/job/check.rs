@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Executor, Gpus, JobError, JobSpec, Problem};
+use super::{Executor, Gpus, InputRef, JobError, JobSpec, Problem};
 use crate::is_sha256_hex;
 use crate::units::{ByteSize, Seconds};
 
@@ -153,10 +153,11 @@ fn check_paths(spec: &JobSpec, problems: &mut Problems) {
         }
     }
     for (sha256, path) in &spec.inputs {
-        if !is_sha256_hex(sha256) {
+        if let InputRef::Unknown(key) = InputRef::of(sha256) {
             problems.add(
-                format!("inputs.{sha256}"),
-                "the key is not a sha256; write the 64 lowercase hex digits of the blob's hash"
+                format!("inputs.{key}"),
+                "the key is neither a sha256 (64 lowercase hex digits), tree:<sha256> (a folder \
+                 on the hub), nor a local path; start a local file or folder with ./"
                     .into(),
             );
         }

@@ -7,6 +7,7 @@
 mod check;
 mod error;
 mod gpus;
+mod input;
 mod text;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ pub use check::{label_problem, relative_path_problem};
 pub use error::{JobError, Problem};
 use error::{strip_position, syntax_error};
 pub use gpus::Gpus;
+pub use input::{InputRef, TREE_PREFIX};
 
 /// A task as a person asks for it.
 ///
@@ -69,7 +71,13 @@ pub struct JobSpec {
     /// Files written into the task folder before the command starts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileSpec>,
-    /// Blobs stored on the hub, by sha256, and the path each is placed at (read-only).
+    /// Inputs and the path in the task folder each is placed at (read-only).
+    /// A key is one of: the sha256 of a blob on the hub (one file);
+    /// `tree:<sha256>`, a folder on the hub named by its manifest blob
+    /// (see `gantry_protocol::tree`); or a local path starting with `./`,
+    /// `../`, `/` or `~/`, a file or folder relative to the job file's
+    /// folder, which `gantry task submit` uploads and rewrites to one of the
+    /// first two. The hub refuses local paths.
     #[serde(
         default,
         skip_serializing_if = "BTreeMap::is_empty",
@@ -338,6 +346,16 @@ impl JobSpec {
         };
         spec.validate()?;
         Ok(spec)
+    }
+
+    /// The `inputs` keys that are local paths, which only `gantry task
+    /// submit` can resolve; the hub refuses a job that has any.
+    pub fn local_inputs(&self) -> Vec<&str> {
+        self.inputs
+            .keys()
+            .filter(|key| matches!(InputRef::of(key), InputRef::Local(_)))
+            .map(String::as_str)
+            .collect()
     }
 
     /// The name to show for the task: its `name`, else its image, else its program.

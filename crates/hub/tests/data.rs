@@ -42,14 +42,24 @@ fn manifest(files: &[(&str, &str, u64)]) -> Vec<u8> {
     serde_json::to_vec(&json!({"format": "gantry-tree/1", "files": files})).unwrap()
 }
 
-async fn refused(hub: &TestHub, job: Value) -> String {
-    let body = expect_error(
-        hub.post(&hub.admin, "/v1/tasks", &job).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_job",
-    )
-    .await;
+/// The sentence of a refused submit: 400 for what the document states (a
+/// local path is no input key), 422 with `code` for what depends on the
+/// hub's blobs.
+async fn refused_with(hub: &TestHub, job: Value, status: StatusCode, code: &str) -> String {
+    let body = expect_error(hub.post(&hub.admin, "/v1/tasks", &job).await, status, code).await;
     body["message"].as_str().unwrap().to_owned()
+}
+
+async fn refused(hub: &TestHub, job: Value) -> String {
+    refused_with(hub, job, StatusCode::BAD_REQUEST, "invalid_job").await
+}
+
+async fn lacking(hub: &TestHub, job: Value) -> String {
+    refused_with(hub, job, StatusCode::UNPROCESSABLE_ENTITY, "blob_missing").await
+}
+
+async fn unusable(hub: &TestHub, job: Value) -> String {
+    refused_with(hub, job, StatusCode::UNPROCESSABLE_ENTITY, "invalid_job").await
 }
 
 async fn local_paths_and_missing_blobs_are_refused(backend: Backend) {
@@ -70,7 +80,7 @@ async fn local_paths_and_missing_blobs_are_refused(backend: Backend) {
     );
 
     let absent = "0".repeat(64);
-    let message = refused(
+    let message = lacking(
         &hub,
         json!({"image": "x", "inputs": {format!("tree:{absent}"): "d"}}),
     )
@@ -87,7 +97,7 @@ async fn local_paths_and_missing_blobs_are_refused(backend: Backend) {
         &manifest(&[("a.txt", &present, 7), ("sub/b.txt", &missing, 7)]),
     )
     .await;
-    let message = refused(
+    let message = lacking(
         &hub,
         json!({"image": "x", "inputs": {format!("tree:{tree}"): "d"}}),
     )
@@ -104,7 +114,7 @@ async fn local_paths_and_missing_blobs_are_refused(backend: Backend) {
     );
 
     let escape = put(&hub, &manifest(&[("../../etc/passwd", &present, 7)])).await;
-    let message = refused(
+    let message = unusable(
         &hub,
         json!({"image": "x", "inputs": {format!("tree:{escape}"): "d"}}),
     )
@@ -112,7 +122,7 @@ async fn local_paths_and_missing_blobs_are_refused(backend: Backend) {
     assert!(message.contains("leaves the task folder"), "{message}");
 
     let not_json = put(&hub, b"just bytes").await;
-    let message = refused(
+    let message = unusable(
         &hub,
         json!({"image": "x", "inputs": {format!("tree:{not_json}"): "d"}}),
     )

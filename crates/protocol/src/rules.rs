@@ -165,6 +165,11 @@ pub(crate) mod schema {
         })
     }
 
+    /// Text without NUL characters (which no database column keeps).
+    pub fn text_without_nul(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "pattern": NO_NUL})
+    }
+
     /// A node's name.
     pub fn node_name(_: &mut SchemaGenerator) -> Schema {
         json_schema!({"type": "string", "pattern": NODE_NAME,

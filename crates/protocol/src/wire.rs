@@ -250,6 +250,7 @@ pub struct NodeList {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// The agent's version.
+    #[schemars(schema_with = "crate::rules::schema::text_without_nul")]
     pub version: String,
     /// Labels the agent adds to those the hub gave the node.
     #[serde(default)]

@@ -53,6 +53,11 @@ pub(super) async fn register(
         }
     }
     held_ids("inventory", &request.inventory)?;
+    if request.version.contains('\0') {
+        return Err(ApiError::bad_request(
+            "version: has a NUL character; send the agent's version as printable text",
+        ));
+    }
     let reconciled = hub.db().register(&node.id, &request, hub.now()).await?;
     for task in &reconciled {
         hub.signals().task_changed(&task.id);

@@ -41,6 +41,9 @@ pub(super) async fn referenced_blobs(hub: &Hub, spec: &JobSpec) -> Result<Vec<St
         ));
     }
     let mut problems = Vec::new();
+    // Whether every problem is a blob the hub lacks (else a manifest that
+    // cannot be used as a folder is among them).
+    let mut only_missing = true;
     let mut found = Vec::new();
     for (key, sha256) in blobs {
         if hub.blobs().size(&sha256).await.is_none() {
@@ -53,7 +56,13 @@ pub(super) async fn referenced_blobs(hub: &Hub, spec: &JobSpec) -> Result<Vec<St
     }
     for sha256 in trees {
         match read_tree(hub, &sha256).await {
-            Err(problem) => problems.push(format!("inputs: tree:{sha256}: {problem}")),
+            Err(TreeProblem::Missing(problem)) => {
+                problems.push(format!("inputs: tree:{sha256}: {problem}"))
+            }
+            Err(TreeProblem::Unusable(problem)) => {
+                only_missing = false;
+                problems.push(format!("inputs: tree:{sha256}: {problem}"))
+            }
             Ok(manifest) => {
                 let mut missing = Vec::new();
                 for file in &manifest.files {
@@ -83,29 +92,42 @@ pub(super) async fn referenced_blobs(hub: &Hub, spec: &JobSpec) -> Result<Vec<St
         // what it names (a rule of the hub's state, which no schema can state).
         Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            codes::BLOB_MISSING,
+            if only_missing {
+                codes::BLOB_MISSING
+            } else {
+                codes::INVALID_JOB
+            },
             format!("the job was refused: {}", problems.join("; ")),
         ))
     }
 }
 
+/// Why a folder manifest cannot be used.
+enum TreeProblem {
+    /// The hub does not hold it.
+    Missing(String),
+    /// It is there but is no manifest, is too large, or names bad paths.
+    Unusable(String),
+}
+
 /// Reads a folder manifest from the hub's blobs, or says why it cannot be used.
-async fn read_tree(hub: &Hub, sha256: &str) -> Result<TreeManifest, String> {
+async fn read_tree(hub: &Hub, sha256: &str) -> Result<TreeManifest, TreeProblem> {
     match hub.blobs().size(sha256).await {
         None => {
-            return Err(format!(
+            return Err(TreeProblem::Missing(format!(
                 "the folder manifest is not on the hub; upload it first (PUT /v1/blobs/{sha256})"
-            ));
+            )));
         }
         Some(size) if size > MAX_TREE_BYTES => {
-            return Err(format!(
+            return Err(TreeProblem::Unusable(format!(
                 "the folder manifest is {size} bytes, more than the {MAX_TREE_BYTES} the hub reads"
-            ));
+            )));
         }
         Some(_) => {}
     }
     let bytes = tokio::fs::read(hub.blobs().path(sha256))
         .await
-        .map_err(|e| format!("the folder manifest cannot be read: {e}"))?;
-    TreeManifest::parse(&bytes).map_err(|e| format!("the blob cannot be used as a folder: {e}"))
+        .map_err(|e| TreeProblem::Unusable(format!("the folder manifest cannot be read: {e}")))?;
+    TreeManifest::parse(&bytes)
+        .map_err(|e| TreeProblem::Unusable(format!("the blob cannot be used as a folder: {e}")))
 }

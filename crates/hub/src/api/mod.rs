@@ -519,7 +519,7 @@ fn data_endpoints(json_limit: DefaultBodyLimit) -> Vec<Endpoint> {
                 name: "wait",
                 location: "query",
                 required: false,
-                kind: "integer",
+                kind: "seconds",
                 description: "Seconds to wait when nothing is asked (default 30, capped by the hub)",
             }],
             BodyDoc::None,

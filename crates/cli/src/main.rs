@@ -250,7 +250,7 @@ enum BlobCommand {
 #[derive(Debug, Subcommand)]
 enum AgentCommand {
     /// Connect to a hub and run its tasks until Ctrl-C or SIGTERM.
-    Start(agent::StartArgs),
+    Start(Box<agent::StartArgs>),
     /// Show the running agent's state and tasks.
     Status {
         /// Print JSON.
@@ -359,7 +359,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Hub(HubCommand::Token(HubTokenCommand::Revoke { name, remote })) => {
             node::revoke_token(&name, &remote).await
         }
-        Command::Agent(AgentCommand::Start(args)) => agent::start(args).await,
+        Command::Agent(AgentCommand::Start(args)) => agent::start(*args).await,
         Command::Agent(AgentCommand::Status { json, local }) => agent::status(json, &local).await,
         Command::Agent(AgentCommand::Pause { task, local }) => {
             agent::steer(gantry_agent::control::Request::Pause { task }, &local).await

@@ -33,6 +33,10 @@ pub struct InstallArgs {
     node: NodeArgs,
     #[command(flatten)]
     connection: crate::agent::Connection,
+    /// The agent takes only tasks that carry at least one of this node's
+    /// labels [env: GANTRY_ONLY_LABELED; agent.toml: only_labeled].
+    #[arg(long)]
+    only_labeled: bool,
     /// Write and enable the unit but do not start it now.
     #[arg(long)]
     no_start: bool,
@@ -75,6 +79,8 @@ struct Service {
     ca_file: Option<PathBuf>,
     /// `--allow-insecure-http`.
     allow_insecure_http: bool,
+    /// `--only-labeled`.
+    only_labeled: bool,
 }
 
 /// Quotes one word of a unit's command line as systemd reads it.
@@ -126,6 +132,9 @@ impl Service {
         }
         if self.allow_insecure_http {
             command.push("--allow-insecure-http".into());
+        }
+        if self.only_labeled {
+            command.push("--only-labeled".into());
         }
         let exec: Vec<String> = command.iter().map(|w| quote(w)).collect();
         format!(
@@ -241,6 +250,7 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
             token_file: args.token_file.clone(),
             ca_file: args.connection.ca_file.clone(),
             allow_insecure_http: args.connection.allow_insecure_http,
+            only_labeled: args.only_labeled,
             ..Flags::default()
         }),
         &|name| std::env::var(name).ok(),
@@ -286,6 +296,7 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
             .ca_file
             .map(|f| std::path::absolute(&f).unwrap_or(f)),
         allow_insecure_http: args.connection.allow_insecure_http,
+        only_labeled: args.only_labeled,
     };
     write_private(&places.unit, &service.unit())?;
     println!("wrote {}", places.unit.display());
@@ -381,6 +392,7 @@ mod tests {
             max_tasks: Some(2),
             ca_file: None,
             allow_insecure_http: false,
+            only_labeled: false,
         }
     }
 
@@ -399,13 +411,14 @@ mod tests {
         let unit = Service {
             ca_file: Some(PathBuf::from("/etc/gantry/team ca.pem")),
             allow_insecure_http: true,
+            only_labeled: true,
             ..service()
         }
         .unit();
         let exec = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
         assert!(
             exec.ends_with(
-                "--max-tasks 2 --ca-file \"/etc/gantry/team ca.pem\" --allow-insecure-http"
+                "--max-tasks 2 --ca-file \"/etc/gantry/team ca.pem\" --allow-insecure-http --only-labeled"
             ),
             "{exec}"
         );

@@ -7,8 +7,9 @@
 //!   a TLS error about the certificate, and the hub never hears its token).
 //! - Behind nginx: Debian's nginx with packaging/nginx/gantry-hub.conf as
 //!   shipped (only its EDIT lines changed) ends TLS and proxies to a hub on
-//!   the server's loopback; an agent runs a task through it and a followed
-//!   log streams through it while the task runs.
+//!   the server's loopback; an agent runs a task through it, a followed
+//!   log streams through it while the task runs, and a blob over nginx's
+//!   default body limit goes up and comes back down to the agent.
 //!
 //! Namespaces need root and iproute2: elsewhere these tests skip, unless
 //! `GANTRY_REQUIRE_SERVICES=1`, where CI runs as root.
@@ -154,6 +155,31 @@ impl Site {
         });
         std::fs::write(&path, job.to_string()).unwrap();
         path
+    }
+}
+
+impl Site {
+    /// A file of `size` bytes that compress badly, and its sha256 (by
+    /// `sha256sum`, not by Gantry's own code).
+    fn big_file(&self, size: usize) -> (PathBuf, String) {
+        let mut state: u32 = 0x9e37_79b9;
+        let bytes: Vec<u8> = (0..size)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as u8
+            })
+            .collect();
+        let path = self.path("big.bin");
+        std::fs::write(&path, bytes).unwrap();
+        let sum = Command::new("sha256sum").arg(&path).output().unwrap();
+        let sha256 = text(&sum.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
+        (path, sha256)
     }
 }
 
@@ -387,5 +413,34 @@ fn behind_nginx_an_agent_runs_a_task_and_its_log_streams_while_it_runs() {
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     assert_eq!(rest.len(), 3, "{rest:?}");
     assert!(follow.exits_within(Duration::from_secs(30)).is_some());
+
+    // A body over nginx's default limit (1 MB) goes up through it, and the
+    // agent on the other host reads it back through it as a task's input.
+    let (big, sha256) = site.big_file(3 << 20);
+    let put = site.run(
+        &hosts.client,
+        &server,
+        &["blob", "put", big.to_str().unwrap()],
+    );
+    assert!(put.status.success(), "{}", text(&put.stderr));
+    assert_eq!(
+        text(&put.stdout).split_whitespace().next(),
+        Some(sha256.as_str())
+    );
+    let job = site.path("checksum.json");
+    let spec = serde_json::json!({
+        "executor": "process",
+        "command": ["sha256sum", "big.bin"],
+        "labels": ["far"],
+        "inputs": {"./big.bin": "big.bin"},
+    });
+    std::fs::write(&job, spec.to_string()).unwrap();
+    let id = submit_and_wait(&site, &hosts.client, &server, &job);
+    let log = site.run(&hosts.client, &server, &["task", "logs", &id]);
+    assert!(
+        text(&log.stdout).contains(&sha256),
+        "the task read another file: {}",
+        text(&log.stdout)
+    );
     proxy.kill();
 }

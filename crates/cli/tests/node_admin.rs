@@ -77,7 +77,9 @@ impl Setup {
             docker_host: Some(
                 docker_host.unwrap_or_else(|| "unix:///nonexistent/docker.sock".into()),
             ),
-            args: Vec::new(),
+            // The labels this test checks are the hub's alone; the host name
+            // label is agent_options.rs's to test.
+            args: vec!["--no-hostname-label".into()],
         };
         let log = std::fs::File::create(self.agent_log()).unwrap();
         self.agent = Some(Process::spawn(launch.command().stderr(Stdio::from(log))).unwrap());

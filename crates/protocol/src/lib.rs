@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod clock_text;
 pub mod form;
 pub mod job;
 pub mod rules;

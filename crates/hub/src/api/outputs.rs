@@ -9,6 +9,7 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use gantry_protocol::clock_text::{UtcTime, ago};
 use gantry_protocol::wire::{ListedOutput, OutputFile, OutputList, OutputStore, codes};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -188,30 +189,10 @@ async fn relayed(
 
 /// `2026-12-06 14:03:22 UTC, 12 min ago`.
 fn since(at_ms: i64, now_ms: i64) -> String {
-    let secs = at_ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let ago = (now_ms - at_ms).max(0) / 1000;
-    let ago = match ago {
-        0..=119 => format!("{ago} s ago"),
-        120..=7199 => format!("{} min ago", ago / 60),
-        7200..=172_799 => format!("{} h ago", ago / 3600),
-        _ => format!("{} days ago", ago / 86_400),
-    };
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC, {ago}",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
+        "{}, {}",
+        UtcTime::from_millis(at_ms).to_second(),
+        ago(at_ms, now_ms)
     )
 }
 

@@ -345,7 +345,7 @@ fn blob_put_sends_once() {
     // Local inputs that are not there, or keys that are neither form, are said.
     std::fs::write(
         site.path("gone.yaml"),
-        "executor: process\ncommand: [true]\ninputs: {./gone: data}\n",
+        "executor: process\ncommand: ['true']\ninputs: {./gone: data}\n",
     )
     .unwrap();
     let output = site.gantry(&["task", "submit", "gone.yaml"]);
@@ -354,7 +354,7 @@ fn blob_put_sends_once() {
     assert!(stderr.contains("inputs: ./gone: cannot read"), "{stderr}");
     std::fs::write(
         site.path("bare.yaml"),
-        "executor: process\ncommand: [true]\ninputs: {dataset: data}\n",
+        "executor: process\ncommand: ['true']\ninputs: {dataset: data}\n",
     )
     .unwrap();
     let output = site.gantry(&["task", "submit", "bare.yaml"]);

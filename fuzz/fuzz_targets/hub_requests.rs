@@ -40,7 +40,7 @@ fn fixture() -> &'static Fixture {
                 image: Some("busybox".into()),
                 ..Default::default()
             };
-            let task = hub.db().submit(&spec, "fuzz", hub.now()).await.unwrap();
+            let task = hub.db().submit(&spec, None, "fuzz", &[], hub.now()).await.unwrap();
             let record = hub
                 .db()
                 .node_record(&node_id(&hub, &node).await)

@@ -66,7 +66,7 @@ fn fixture() -> &'static Fixture {
 }
 
 async fn node_id(hub: &Hub, token: &str) -> String {
-    match hub.db().caller(token).await.unwrap() {
+    match hub.db().caller(token, hub.now()).await.unwrap() {
         Some(gantry_hub::db::Caller::Node { id, .. }) => id,
         _ => unreachable!("the fixture's node token belongs to a node"),
     }

@@ -121,6 +121,15 @@ const TASK_ID: ParamDoc = ParamDoc {
     description: "The task's id",
 };
 
+/// The `wait` of the agents' long-polls (`next`, `commands`, `fetches`).
+const WAIT: ParamDoc = ParamDoc {
+    name: "wait",
+    location: "query",
+    required: false,
+    kind: "seconds",
+    description: "Seconds to wait when nothing is there yet (default 30, capped by the hub)",
+};
+
 /// The `{sha256}` of the blob routes.
 const SHA256: ParamDoc = ParamDoc {
     name: "sha256",
@@ -360,13 +369,7 @@ fn agent_endpoints(json_limit: DefaultBodyLimit, log_limit: DefaultBodyLimit) ->
             "/v1/agent/next",
             "Long-poll: answers the moment a task for this node is queued, else 204",
             Access::Node,
-            &[ParamDoc {
-                name: "wait",
-                location: "query",
-                required: false,
-                kind: "seconds",
-                description: "Seconds to wait (default 30, capped by the hub)",
-            }],
+            &[WAIT],
             BodyDoc::None,
             (200, BodyDoc::Json(schema::<Assignment>)),
             on(method(Method::GET), agents::next_task),
@@ -376,13 +379,7 @@ fn agent_endpoints(json_limit: DefaultBodyLimit, log_limit: DefaultBodyLimit) ->
             "/v1/agent/commands",
             "Long-poll: answers the moment a request (cancel, pause, resume) waits for this node's tasks",
             Access::Node,
-            &[ParamDoc {
-                name: "wait",
-                location: "query",
-                required: false,
-                kind: "seconds",
-                description: "Seconds to wait when nothing is pending (default 30, capped by the hub)",
-            }],
+            &[WAIT],
             BodyDoc::None,
             (200, BodyDoc::Json(schema::<HeartbeatReply>)),
             on(method(Method::GET), agents::wait_commands),
@@ -515,13 +512,7 @@ fn data_endpoints(json_limit: DefaultBodyLimit) -> Vec<Endpoint> {
             "/v1/agent/fetches",
             "Long-poll: answers the moment downloads wait for outputs this node keeps",
             Access::Node,
-            &[ParamDoc {
-                name: "wait",
-                location: "query",
-                required: false,
-                kind: "seconds",
-                description: "Seconds to wait when nothing is asked (default 30, capped by the hub)",
-            }],
+            &[WAIT],
             BodyDoc::None,
             (200, BodyDoc::Json(schema::<FetchList>)),
             on(method(Method::GET), fetches::wait_fetches),

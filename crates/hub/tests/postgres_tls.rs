@@ -7,54 +7,10 @@
 use std::sync::Arc;
 
 use gantry_hub::{Hub, HubConfig, SystemClock};
-use gantry_testkit::services::{postgres_admin_url, postgres_ca};
+use gantry_testkit::hub::Database;
+use gantry_testkit::services::postgres_ca;
 use gantry_testkit::tls::TestCa;
 use sqlx::Connection;
-
-/// A database of this test's own on the test server, dropped at the end.
-struct Scratch {
-    admin_url: String,
-    name: String,
-}
-
-impl Scratch {
-    async fn create(admin_url: String) -> Scratch {
-        sqlx::any::install_default_drivers();
-        let name = format!(
-            "gantry_tls_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        );
-        let mut conn = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.ok();
-        Scratch { admin_url, name }
-    }
-
-    /// The database's URL with `query` (e.g. `sslmode=require`).
-    fn url(&self, query: &str) -> String {
-        let base = self.admin_url.split('?').next().unwrap();
-        let (server, _) = base.rsplit_once('/').unwrap();
-        format!("{server}/{}?{query}", self.name)
-    }
-
-    async fn drop_it(self) {
-        if let Ok(mut conn) = sqlx::AnyConnection::connect(&self.admin_url).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn)
-            .await;
-        }
-    }
-}
 
 async fn open(url: &str) -> Result<Hub, gantry_hub::HubError> {
     let dir = tempfile::tempdir().unwrap();
@@ -81,12 +37,14 @@ async fn encrypted(url: &str) -> bool {
 
 #[tokio::test]
 async fn the_hub_reaches_postgres_over_tls_and_checks_its_certificate() {
-    let (Some(admin_url), Some(ca)) = (postgres_admin_url(), postgres_ca()) else {
+    let Some(ca) = postgres_ca() else {
         return;
     };
-    let scratch = Scratch::create(admin_url).await;
+    let Some(scratch) = Database::create().await else {
+        return;
+    };
 
-    let require = scratch.url("sslmode=require");
+    let require = scratch.url_with("sslmode=require");
     assert!(encrypted(&require).await, "sslmode=require encrypts");
     let hub = open(&require)
         .await
@@ -98,7 +56,7 @@ async fn the_hub_reaches_postgres_over_tls_and_checks_its_certificate() {
     );
     hub.db().close().await;
 
-    let verified = scratch.url(&format!("sslmode=verify-full&sslrootcert={}", ca.display()));
+    let verified = scratch.url_with(&format!("sslmode=verify-full&sslrootcert={}", ca.display()));
     assert!(encrypted(&verified).await);
     let hub = open(&verified)
         .await
@@ -109,7 +67,7 @@ async fn the_hub_reaches_postgres_over_tls_and_checks_its_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let wrong = dir.path().join("wrong-ca.pem");
     TestCa::new("not the server's CA").write(&wrong);
-    let error = open(&scratch.url(&format!(
+    let error = open(&scratch.url_with(&format!(
         "sslmode=verify-full&sslrootcert={}",
         wrong.display()
     )))
@@ -118,7 +76,7 @@ async fn the_hub_reaches_postgres_over_tls_and_checks_its_certificate() {
     let said = format!("{error:#}").to_lowercase();
     assert!(said.contains("invalid peer certificate"), "{said}");
     assert!(
-        said.contains(&scratch.name),
+        said.contains(scratch.name()),
         "the database is named: {said}"
     );
 

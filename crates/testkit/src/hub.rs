@@ -97,8 +97,10 @@ pub struct TestHub {
 }
 
 /// A fresh PostgreSQL database of one test's own, on the test server.
+/// A PostgreSQL database of one test's own on the test server, made fresh
+/// and dropped at the end.
 #[derive(Debug)]
-struct Database {
+pub struct Database {
     /// The server's URL for administration (creating and dropping databases).
     admin_url: String,
     name: String,
@@ -107,7 +109,7 @@ struct Database {
 impl Database {
     /// Creates one; `None` when no PostgreSQL server was set up (the test
     /// then says it was skipped).
-    async fn create() -> Option<Database> {
+    pub async fn create() -> Option<Database> {
         let Some(admin_url) = crate::services::postgres_admin_url() else {
             eprintln!(
                 "SKIPPED: set GANTRY_TEST_POSTGRES (cargo xtask test does) to run the PostgreSQL variant"
@@ -127,17 +129,28 @@ impl Database {
         Some(Database { admin_url, name })
     }
 
-    /// The database's own URL.
-    fn url(&self) -> String {
-        let base = self
-            .admin_url
-            .rsplit_once('/')
-            .map(|(base, _)| base)
-            .unwrap();
-        format!("{base}/{}", self.name)
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
-    async fn drop_it(self) {
+    /// The database's own URL.
+    pub fn url(&self) -> String {
+        self.url_with("")
+    }
+
+    /// The database's URL with `query` (e.g. `sslmode=require`) when not empty.
+    pub fn url_with(&self, query: &str) -> String {
+        let base = self.admin_url.split('?').next().unwrap_or_default();
+        let (server, _) = base.rsplit_once('/').unwrap();
+        match query {
+            "" => format!("{server}/{}", self.name),
+            query => format!("{server}/{}?{query}", self.name),
+        }
+    }
+
+    /// Drops the database.
+    pub async fn drop_it(self) {
         if let Ok(mut conn) = sqlx::AnyConnection::connect(&self.admin_url).await {
             let _ = sqlx::query(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",

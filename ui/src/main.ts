@@ -1,5 +1,5 @@
 // First: makes navigator.language usable before any library reads it.
-import "./lib/locale";
+import "./shared/locale";
 import { mount } from "svelte";
 import App from "./App.svelte";
 import "./app.css";

@@ -3,7 +3,7 @@
 import type { MetricsSample } from "../bindings";
 import * as api from "./api";
 import { sampleTime, sampleValues } from "./metrics";
-import { SeriesSet } from "./series";
+import { SeriesSet } from "../shared/series";
 
 class MetricsStore {
   /** The last five minutes, not reactive: `version` says when it changed. */

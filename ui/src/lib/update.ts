@@ -1,6 +1,6 @@
 // Words for the Settings screen's Updates section.
 import type { UpdateProgress, UpdateState } from "../bindings";
-import { formatBytes, formatWhen } from "./format";
+import { formatBytes, formatWhen } from "../shared/format";
 
 /** Whether the app checks for updates: a key compiled in and a server set. */
 export function updatesOn(s: UpdateState): boolean {

@@ -19,6 +19,9 @@ use crate::ui;
 struct Needs {
     /// The release `gantry-desktop`, and the UI it embeds.
     desktop: bool,
+    /// The UI built and its packages installed: the console the release
+    /// `gantry` embeds, and playwright-core for the browser part.
+    ui: bool,
     /// The Docker engine, and whether it must hold the test image.
     docker: Option<Docker>,
 }
@@ -44,7 +47,12 @@ impl Needs {
             },
             "desktop" => Needs {
                 desktop: true,
+                ui: true,
                 docker: Some(Docker::IfHarmless),
+            },
+            "console" => Needs {
+                ui: true,
+                ..Needs::default()
             },
             _ => Needs::default(),
         }
@@ -61,9 +69,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let bench = build_bench()?;
     exec::run(Command::new(&bench).arg("--check").arg(name).args(options))?;
     let needs = Needs::of(name);
-    if needs.desktop {
-        // The app's build embeds ui/dist.
-        ui::build(false).context("cannot build the UI in ui/, which the app embeds")?;
+    if needs.ui {
+        // The app's build embeds ui/dist, the hub's ui/dist-console.
+        ui::build(false).context("cannot build the UI in ui/, which the binaries embed")?;
     }
     let mut command = Command::new(&bench);
     command

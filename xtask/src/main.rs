@@ -105,6 +105,15 @@ USAGE:
         run; the CLI's and the sending agent's peak memory. Process executor,
         no Docker. Records them in docs/benchmarks.md (unless --no-record).
 
+    cargo xtask bench console [--tasks 100000] [--no-record]
+        Measures the hub's web console in Debian's Chromium against a
+        release hub holding TASKS tasks: page load to the first tasks and a
+        filter by name (each against the page's own fetch of the same
+        tasks), a log growing by 10,000 lines a second followed live (how
+        far the screen trails, against a bare streaming fetch; the longest
+        frame gap), and the console's JS+CSS weight against the desktop's.
+        Records them in docs/benchmarks.md (unless --no-record).
+
     cargo xtask bench desktop [--seconds N] [--no-record]
         Measures the desktop app's idle footprint with a release build on
         the desktop tests' private desktop (its own D-Bus session bus, GNOME

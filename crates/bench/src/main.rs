@@ -15,6 +15,7 @@
 //! xtask finds a mistyped one before it builds anything.
 
 mod agent;
+mod console;
 mod desktop;
 mod hub;
 mod record;
@@ -40,6 +41,7 @@ enum Bench {
     Recovery(recovery::Options),
     Desktop(desktop::Options),
     Transfer(transfer::Options),
+    Console(console::Options),
 }
 
 impl Bench {
@@ -50,8 +52,9 @@ impl Bench {
             "recovery" => Bench::Recovery(recovery::Options::parse(options)?),
             "desktop" => Bench::Desktop(desktop::Options::parse(options)?),
             "transfer" => Bench::Transfer(transfer::Options::parse(options)?),
+            "console" => Bench::Console(console::Options::parse(options)?),
             other => bail!(
-                "unknown benchmark `{other}`; there are `hub`, `agent`, `recovery`, `desktop` and `transfer`"
+                "unknown benchmark `{other}`; there are `hub`, `agent`, `recovery`, `desktop`, `transfer` and `console`"
             ),
         })
     }
@@ -66,6 +69,7 @@ impl Bench {
             }
             Bench::Desktop(options) => Ok(desktop::report(&desktop::run(options).await?)),
             Bench::Transfer(options) => Ok(transfer::report(&transfer::run(options).await?)),
+            Bench::Console(options) => Ok(console::report(&console::run(options).await?)),
         }
     }
 
@@ -77,6 +81,7 @@ impl Bench {
             Bench::Recovery(options) => options.record,
             Bench::Desktop(options) => options.record,
             Bench::Transfer(options) => options.record,
+            Bench::Console(options) => options.record,
         }
     }
 }

@@ -124,7 +124,9 @@ export async function startMockHub(root) {
     }
     if (path === "/v1/session" && req.method === "GET") {
       const s = sessionOf(req);
-      return s ? send(res, 200, s) : refuse(res, 401, "unauthorized", "no session: sign in");
+      if (s) return send(res, 200, s);
+      const stale = (req.headers.cookie ?? "").includes("gantry_session=");
+      return refuse(res, 401, "unauthorized", stale ? REVOKED_SESSION_SENTENCE : "no session: sign in");
     }
     if (path === "/v1/session" && req.method === "DELETE") {
       const s = admit(req, res);
@@ -199,6 +201,12 @@ export async function startMockHub(root) {
   return {
     url,
     state,
+    /** Ends every session on the hub's side (as an expiry or a revocation elsewhere would) and drops the event streams. */
+    endSessions() {
+      state.sessions.clear();
+      for (const r of state.streams) r.end();
+      state.streams.clear();
+    },
     async close() {
       for (const r of state.streams) r.end();
       server.closeAllConnections();

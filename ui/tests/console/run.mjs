@@ -294,6 +294,16 @@ step("revoking your own token: warned, then the next call is 401 and the sign-in
   await s.id("sign-in-error").waitFor();
 });
 
+step("an idle page notices a session that ended elsewhere (the event stream drops, the hub says 401)", async ({ s, hub }) => {
+  const page = await s.open();
+  await s.signIn(GOOD_TOKEN);
+  await page.waitForSelector('[data-testid="live-status"][data-connected="true"]');
+  hub.endSessions();
+  await s.id("session-ended").waitFor();
+  check((await s.id("session-ended").textContent())?.includes(REVOKED_SESSION_SENTENCE), "the hub's sentence is not shown");
+  check((await s.id("sign-in-token").inputValue()) === "", "the token field is not empty");
+});
+
 step("the CSP watcher catches a violation (so its silence means something)", async ({ s }) => {
   const page = await s.open();
   await s.id("screen-sign-in").waitFor({ state: "attached" });

@@ -20,6 +20,18 @@ describe("debounce", () => {
     expect(runs).toBe(2);
   });
 
+  it("still runs every maxMs under a steady stream of calls", () => {
+    let runs = 0;
+    const refresh = debounce(() => runs++, 300, 1000);
+    for (let t = 0; t < 2500; t += 100) {
+      refresh();
+      vi.advanceTimersByTime(100);
+    }
+    expect(runs).toBe(2);
+    vi.advanceTimersByTime(300);
+    expect(runs).toBe(3);
+  });
+
   it("runs nothing once canceled", () => {
     let runs = 0;
     const refresh = debounce(() => runs++, 300);

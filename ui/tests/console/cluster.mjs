@@ -10,6 +10,7 @@
 //
 // Environment: GANTRY_CHROMIUM (default /usr/bin/chromium).
 
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -38,6 +39,8 @@ async function until(what, fn, ms = 5000) {
   }
 }
 
+const tsc = spawnSync(process.execPath, [join(here, "..", "..", "node_modules", "typescript", "bin", "tsc"), "-p", here], { stdio: "inherit" });
+if (tsc.status !== 0) throw new Error("the harness does not type-check (tsc -p tests/console)");
 const { build } = await import("vite");
 await build({ configFile: join(here, "vite.config.ts"), logLevel: "warn", build: { outDir, emptyOutDir: true } });
 

@@ -111,6 +111,11 @@ try {
     await until("the live sample's CPU", async () => (await text(a100.getByTestId("node-cpu-chart"))).includes("77%"));
     checks++;
 
+    // A heartbeat seen as a sample event updates the node's last heartbeat without reading the list.
+    expect("an old heartbeat first", (await text(old.getByTestId("node-last-seen"))) === "47 min ago");
+    emit(hub, "sample", { node: "n-9e04", sample: sampleFor(hub.nodes[3], Date.now(), 2) });
+    await until("the heartbeat's time", async () => (await text(old.getByTestId("node-last-seen"))) === "just now");
+
     // A burst of node events reads the list once.
     const before = hub.calls.filter((c) => c.method === "GET" && c.path === "/v1/nodes").length;
     hub.nodes[1].state = "offline";

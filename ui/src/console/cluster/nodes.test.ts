@@ -4,6 +4,7 @@ import {
   labelChange,
   labelText,
   labelViews,
+  lastHeard,
   lastSeenView,
   noGpuView,
   parseLabelText,
@@ -65,6 +66,13 @@ describe("node state words", () => {
   it("say when it was last seen, relative, exact in the title", () => {
     expect(lastSeenView(at(17, 48), now)).toEqual({ text: "2 min ago", title: "2026-12-06 17:48:00" });
     expect(lastSeenView(null, now).text).toBe("never");
+  });
+
+  it("take a heartbeat seen as a sample event since the list was read", () => {
+    expect(lastHeard(1000, undefined)).toBe(1000);
+    expect(lastHeard(1000, 5000)).toBe(5000);
+    expect(lastHeard(9000, 5000)).toBe(9000);
+    expect(lastHeard(null, 5000)).toBe(5000);
   });
 });
 

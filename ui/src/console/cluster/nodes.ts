@@ -30,6 +30,16 @@ export function stateView(node: Pick<Node, "state" | "last_seen">, now: number):
   }
 }
 
+/**
+ * When the node was last heard from: the list's `last_seen`, or a later
+ * heartbeat seen since as a `sample` event (the list is not read again for
+ * each heartbeat).
+ */
+export function lastHeard(lastSeen: number | null, sampleAt: number | undefined): number | null {
+  if (sampleAt === undefined) return lastSeen;
+  return lastSeen === null ? sampleAt : Math.max(lastSeen, sampleAt);
+}
+
 /** When the node was last heard from: "2 min ago", with the exact time for a title; "never" before its first heartbeat. */
 export function lastSeenView(lastSeen: number | null, now: number): { text: string; title: string } {
   if (lastSeen === null) return { text: "never", title: "No heartbeat yet" };

@@ -93,6 +93,7 @@ try {
     expect("no no-GPU note on a GPU node", (await a100.getByTestId("node-no-gpu").count()) === 0);
     const cpu = row(page, "cpu-worker-02");
     expect("draining", (await text(cpu.getByTestId("node-state"))) === "Draining");
+    expect("a node that takes only labeled tasks says so", (await cpu.getByTestId("node-only-labeled").count()) === 1 && (await a100.getByTestId("node-only-labeled").count()) === 0);
     expect("no GPU, as the desktop says it", (await text(cpu.getByTestId("node-no-gpu"))).includes("No NVIDIA GPU was found on this node."));
     expect("a driver error, as the desktop says it", (await text(row(page, "render-box").getByTestId("node-no-gpu"))).includes("The NVIDIA driver did not answer: NVML_ERROR_DRIVER_NOT_LOADED."));
     expect("paused", (await text(row(page, "render-box").getByTestId("node-state"))) === "Paused");

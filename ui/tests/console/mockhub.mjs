@@ -76,7 +76,7 @@ export function makeHub() {
         last_seen: now - 9_000,
         version: "0.9.0",
         system: system("worker-02", { status: "no_gpu" }, [], 16),
-        only_labeled: false,
+        only_labeled: true,
         running: [{ id: "t-0003", name: "etl-nightly", state: "running" }],
       },
       {

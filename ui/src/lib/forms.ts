@@ -66,21 +66,4 @@ export function gpusValue(choice: GpuChoice, text: string): { value: string } | 
   }
 }
 
-/**
- * Whether a node token sent to `server` would cross the network in clear:
- * plain `http://` to a host that is not this computer (127.0.0.0/8, ::1,
- * localhost). The same rule as the agent's, so the wizard can ask before the
- * backend refuses.
- */
-export function sendsInClear(server: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(server.trim());
-  } catch {
-    return false;
-  }
-  if (url.protocol !== "http:") return false;
-  const host = url.hostname.replace(/^\[|\]$/g, "").replace(/\.$/, "").toLowerCase();
-  if (host === "localhost" || host.endsWith(".localhost") || host === "::1") return false;
-  return !/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
+export { sendsInClear } from "../shared/address";

@@ -12,7 +12,7 @@
 //
 // `account.session?.name` is the signed-in token's holder.
 
-import { isSessionEnd } from "./errors";
+import { errorText, isSessionEnd } from "./errors";
 import type { SessionInfo } from "./hub";
 import { startLive, stopLive } from "./live.svelte";
 
@@ -47,4 +47,13 @@ export function sessionEnded(error: unknown): boolean {
   // A late answer after signing out already: nothing more to do.
   if (account.session !== null) endSession(error.message);
   return true;
+}
+
+/**
+ * What a page shows for a failed call: the hub's sentence (see `errorText`),
+ * after handing a 401 to `sessionEnded`, which brings back the sign-in screen.
+ */
+export function failure(error: unknown): string {
+  sessionEnded(error);
+  return errorText(error);
 }

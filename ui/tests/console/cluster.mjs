@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A browser check of the console's Cluster page over a small fake hub
-// (mockhub.mjs): builds cluster.html (the page as the console mounts it),
+// (cluster-mockhub.mjs): builds cluster.html (the page as the console mounts it),
 // serves it with the console's CSP header, drives it in Debian's Chromium
 // through playwright-core, and writes screenshots at 1280x800 and 390x844,
 // light and dark. Fails on a broken expectation, a page error or a CSP
@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { emit, makeHub, sampleFor, serveHub } from "./mockhub.mjs";
+import { emit, makeHub, sampleFor, serveHub } from "./cluster-mockhub.mjs";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const work = mkdtempSync(join(tmpdir(), "gantry-console-cluster-"));
@@ -42,7 +42,7 @@ async function until(what, fn, ms = 5000) {
 const tsc = spawnSync(process.execPath, [join(here, "..", "..", "node_modules", "typescript", "bin", "tsc"), "-p", here], { stdio: "inherit" });
 if (tsc.status !== 0) throw new Error("the harness does not type-check (tsc -p tests/console)");
 const { build } = await import("vite");
-await build({ configFile: join(here, "vite.config.ts"), logLevel: "warn", build: { outDir, emptyOutDir: true } });
+await build({ configFile: join(here, "cluster-vite.config.ts"), logLevel: "warn", build: { outDir, emptyOutDir: true } });
 
 const hub = makeHub();
 const { server, url } = await serveHub(outDir, hub);

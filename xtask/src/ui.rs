@@ -44,26 +44,31 @@ pub fn build(check: bool) -> Result<()> {
     npm_run(&npm, &ui, &["run", "build"])
 }
 
-/// Runs ui/'s browser tests (`npm run test:browser`, ui/tests/browser): the
-/// built App over a mocked backend, driven through playwright-core in
-/// Debian's Chromium (packages.rs installs it), headless, so no display is
-/// needed. A failing test fails the step.
+/// Runs ui/'s browser tests: `npm run test:browser` (ui/tests/browser: the
+/// desktop's built App over a mocked backend) and `npm run test:console`
+/// (ui/tests/console: the hub console's pages over small mocked hubs; the
+/// console against the real hub is crates/testkit/tests/console.rs), driven
+/// through playwright-core in Debian's Chromium (packages.rs installs it),
+/// headless, so no display is needed. A failing test fails the step.
 fn browser_tests(npm: &Path, ui: &Path) -> Result<()> {
     let chromium = chromium()?;
-    say(format!(
-        "ui: running `npm run test:browser` in {}",
-        chromium.display()
-    ));
-    exec::run(
-        Command::new(npm)
-            .args(["run", "test:browser"])
-            .current_dir(ui)
-            // run.mjs launches this browser; playwright-core never downloads one.
-            .env("GANTRY_CHROMIUM", &chromium)
-            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-            .stdin(Stdio::null()),
-    )
-    .context("the UI's browser tests (`npm run test:browser` in ui/) failed")
+    for script in ["test:browser", "test:console"] {
+        say(format!(
+            "ui: running `npm run {script}` in {}",
+            chromium.display()
+        ));
+        exec::run(
+            Command::new(npm)
+                .args(["run", script])
+                .current_dir(ui)
+                // The tests launch this browser; playwright-core never downloads one.
+                .env("GANTRY_CHROMIUM", &chromium)
+                .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+                .stdin(Stdio::null()),
+        )
+        .with_context(|| format!("the UI's browser tests (`npm run {script}` in ui/) failed"))?;
+    }
+    Ok(())
 }
 
 /// Debian's Chromium, which the browser tests run in.

@@ -294,20 +294,44 @@ export type HubEvent =
 
 /**
  * Subscribes to the hub's events; `onOpen` / `onLost` say whether the stream
- * is up (the browser reconnects by itself). Returns the unsubscribe.
+ * is up. The browser reconnects by itself after a dropped connection; after
+ * an answer that is not a stream (a proxy's 502, a hub restarting), which
+ * ends an EventSource for good, this opens a new one after a pause that
+ * grows from 1 s to 30 s. Returns the unsubscribe.
  */
 export function watchHub(onEvent: (event: HubEvent) => void, onOpen: () => void, onLost: () => void): () => void {
-  const source = new EventSource("/v1/events");
-  source.onopen = onOpen;
-  source.onerror = onLost;
-  source.addEventListener("nodes", () => onEvent({ kind: "nodes" }));
-  source.addEventListener("tasks", (e) => {
-    const { ids } = JSON.parse((e as MessageEvent<string>).data) as { ids: string[] };
-    onEvent({ kind: "tasks", ids });
-  });
-  source.addEventListener("sample", (e) => {
-    const { node, sample } = JSON.parse((e as MessageEvent<string>).data) as { node: string; sample: NodeSample };
-    onEvent({ kind: "sample", node, sample });
-  });
-  return () => source.close();
+  let source: EventSource | null = null;
+  let retry: ReturnType<typeof setTimeout> | null = null;
+  let pause = 1000;
+  const open = () => {
+    retry = null;
+    const s = new EventSource("/v1/events");
+    source = s;
+    s.onopen = () => {
+      pause = 1000;
+      onOpen();
+    };
+    s.onerror = () => {
+      onLost();
+      if (s.readyState === EventSource.CLOSED && source === s) {
+        retry = setTimeout(open, pause);
+        pause = Math.min(pause * 2, 30_000);
+      }
+    };
+    s.addEventListener("nodes", () => onEvent({ kind: "nodes" }));
+    s.addEventListener("tasks", (e) => {
+      const { ids } = JSON.parse((e as MessageEvent<string>).data) as { ids: string[] };
+      onEvent({ kind: "tasks", ids });
+    });
+    s.addEventListener("sample", (e) => {
+      const { node, sample } = JSON.parse((e as MessageEvent<string>).data) as { node: string; sample: NodeSample };
+      onEvent({ kind: "sample", node, sample });
+    });
+  };
+  open();
+  return () => {
+    if (retry !== null) clearTimeout(retry);
+    source?.close();
+    source = null;
+  };
 }

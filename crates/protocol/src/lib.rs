@@ -9,6 +9,7 @@
 //! - [`state`]: the task states and which moves between them are allowed.
 //! - [`wire`]: the request and response bodies of the hub's HTTP API under `/v1`.
 //! - [`admin`]: the bodies of node and token administration (rename, labels, remove, rotate, revoke).
+//! - [`log_times`]: when the hub received each part of a task's log.
 //!
 //! Architecture invariant: this crate does no I/O and knows nothing of HTTP
 //! libraries, databases or Docker. It is the only vocabulary the agent and the
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod clock_text;
 pub mod form;
 pub mod job;
+pub mod log_times;
 pub mod rules;
 pub mod state;
 pub mod tree;

@@ -335,3 +335,13 @@ export function watchHub(onEvent: (event: HubEvent) => void, onOpen: () => void,
     source = null;
   };
 }
+
+// ---- log times ----
+
+/** When an append of a task's log reached the hub: its first byte's offset and the hub's time. */
+export type LogMark = { offset: number; at: Millis };
+/** `GET /v1/tasks/{id}/log/times`: marks in order (at most 100,000; `next` is the `offset` that continues). */
+export type LogTimes = { marks: LogMark[]; next?: number | null };
+/** The marks of task `id`'s log from byte `offset` (the first is that of the append holding it). */
+export const logTimes = (id: string, offset: number): Promise<LogTimes> =>
+  call("GET", `/v1/tasks/${seg(id)}/log/times${q({ offset })}`);

@@ -1,7 +1,8 @@
 // A small stand-in for the hub's console API, enough for the Tasks, Task
 // detail and Submit pages: tasks with keyset paging and filters, a log that
 // streams (cut inside UTF-8 characters, and broken once mid-stream), outputs,
-// the job check, blobs (a PUT's body must hash to its URL's SHA-256, checked
+// the job check, the log's time marks (`/log/times`: when each append
+// arrived), blobs (a PUT's body must hash to its URL's SHA-256, checked
 // with node's crypto) and the event stream. The real hub is tested end to end
 // elsewhere; this checks the pages' own behaviour.
 
@@ -32,6 +33,9 @@ export class MockHub {
     this.tasks.push(live);
     this.logs.set("tlive", Buffer.from("\x1b[32mstarting\x1b[0m\nGrüße aus Köln €\nline three\n"));
     this.liveMore = Buffer.from("more: 😀 done\n");
+    // The live log arrived in two appends (the second from byte 18, "Grüße…"), the rest comes at finishLive.
+    this.base = base;
+    this.logMarks = new Map([["tlive", [{ offset: 0, at: base + 1_001 }, { offset: 18, at: base + 2_002 }]]]);
     this.tasks.sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? 1 : -1));
   }
 
@@ -79,6 +83,7 @@ export class MockHub {
 
   finishLive() {
     const t = this.tasks.find((x) => x.id === "tlive");
+    this.logMarks.get("tlive").push({ offset: this.logs.get("tlive").length, at: this.base + 3_003 });
     this.logs.set("tlive", Buffer.concat([this.logs.get("tlive"), this.liveMore]));
     t.state = "succeeded";
     t.exit_code = 0;
@@ -187,6 +192,13 @@ export class MockHub {
         });
       }
       if (rest === "/log") return this.log(t, url, req, res);
+      if (rest === "/log/times") {
+        // The marks from the append holding byte `offset` on, as the hub gives them.
+        const offset = Number(url.searchParams.get("offset") ?? 0);
+        const marks = this.logMarks.get(t.id) ?? [];
+        const first = Math.max(0, marks.filter((m) => m.offset <= offset).length - 1);
+        return this.json(res, 200, { marks: marks.slice(first) });
+      }
     }
     this.json(res, 404, { code: "not_found", message: `no route ${req.method} ${path}` });
   }

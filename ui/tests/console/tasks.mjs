@@ -118,6 +118,23 @@ try {
   await p.fill('[data-testid="log-search"]', "K.ln");
   await p.check('[data-testid="log-regex"]');
   await p.waitForSelector('[data-testid="log-match-count"]:text("1 match")');
+  step("Times shows when the hub received each line, live lines included");
+  const logTime = (ms) => {
+    const d = new Date(ms);
+    const two = (n) => String(n).padStart(2, "0");
+    return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, "0")}`;
+  };
+  await p.click('[data-testid="log-timestamps"]');
+  assert.equal(await p.getAttribute('[data-testid="log-timestamps"]', "aria-pressed"), "true");
+  await p.waitForFunction(() => document.querySelectorAll('[data-testid="log-line"] .ts').length === 4);
+  assert.deepEqual(
+    await p.locator('[data-testid="log-line"] .ts').allTextContents(),
+    [1_001, 2_002, 2_002, 3_003].map((ms) => logTime(hub.base + ms)),
+    "each line shows the time of the append holding its first byte",
+  );
+  assert.ok(hub.calls.includes("GET /v1/tasks/tlive/log/times?offset=0"), "the marks of what existed are read once");
+  assert.ok(hub.calls.includes("GET /v1/tasks/tlive/log/times?offset=51"), "the live bytes' marks are read from where the known ones end");
+  await p.click('[data-testid="log-timestamps"]');
   await p.screenshot({ path: join(shots, "task-detail-1280-light.png"), fullPage: true });
 
   step("the editor shows the hub's problems as you type; one click goes to the line");

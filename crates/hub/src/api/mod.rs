@@ -23,6 +23,7 @@ mod blobs;
 mod extract;
 mod fetches;
 mod inputs;
+mod log_times;
 mod outputs;
 mod people;
 
@@ -149,6 +150,7 @@ pub fn endpoints(hub: &Hub) -> Vec<Endpoint> {
     all.extend(agent_endpoints(json_limit, log_limit));
     all.extend(blob_endpoints());
     all.extend(data_endpoints(json_limit));
+    all.extend(log_times::log_time_endpoints());
     all
 }
 

@@ -23,7 +23,8 @@ impl Db {
     ///
     /// Bytes the hub already holds are skipped, so a repeated append is a
     /// no-op; an append that starts past the end is refused with the length
-    /// the hub holds, so the sender can resend from there.
+    /// the hub holds, so the sender can resend from there. The stored chunk
+    /// keeps `now` as when it was received (see `log_times.rs`).
     pub async fn append_log(
         &self,
         id: &str,
@@ -46,13 +47,16 @@ impl Db {
             return Ok(Append::Stored(committed));
         }
         let fresh = &data[(committed - offset) as usize..];
-        sqlx::query("INSERT INTO log_chunks (task_id, start, size, data) VALUES ($1, $2, $3, $4)")
-            .bind(id)
-            .bind(committed as i64)
-            .bind(fresh.len() as i64)
-            .bind(fresh.to_vec())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO log_chunks (task_id, start, size, data, received_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(committed as i64)
+        .bind(fresh.len() as i64)
+        .bind(fresh.to_vec())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE tasks SET log_size = $1, updated_at = $2 WHERE id = $3")
             .bind(end as i64)
             .bind(now)

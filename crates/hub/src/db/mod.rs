@@ -22,6 +22,7 @@
 
 mod admin;
 mod data;
+mod log_times;
 mod logs;
 mod nodes;
 mod tasks;

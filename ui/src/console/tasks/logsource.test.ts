@@ -85,6 +85,49 @@ describe("followHubLog", () => {
     expect(pieces.filter((p) => p.done)).toHaveLength(1);
   });
 
+  it("gives each line the time the hub received it, across reconnections", async () => {
+    const log = utf8("one\ntwo €\nthree\nend");
+    // Appends at 0, 4, 10 and 17: "three\n" begins at 12, inside the third; "end" at 18, inside the fourth.
+    const appends = [
+      { offset: 0, at: 100 },
+      { offset: 4, at: 200 },
+      { offset: 10, at: 300 },
+      { offset: 17, at: 400 },
+    ];
+    const hub = fakeHub(log, { cuts: [[4, 9], [11], [log.length]], states: ["running", "running", "running", "succeeded"] });
+    const reads: number[] = [];
+    const door: LogDoor = {
+      ...hub.door,
+      logTimes: async (_id, offset) => {
+        reads.push(offset);
+        return { marks: appends.filter((_m, i) => (appends[i + 1]?.offset ?? Infinity) > offset) };
+      },
+      now: () => 0,
+    };
+    const { pieces, errors } = await run(door);
+    expect(errors).toEqual([]);
+    expect(hub.calls).toEqual([0, 9, 11]);
+    expect(pieces.map((p) => p.text).join("")).toBe("one\ntwo €\nthree\nend");
+    expect(pieces.flatMap((p) => Array.from(p.line_ms ?? []))).toEqual([100, 200, 300, 400]);
+    expect(pieces.at(-1)).toEqual({ text: "", offset: log.length, done: true, line_ms: [400] });
+    expect(reads[0]).toBe(0);
+  });
+
+  it("shows the log without times when the hub has none to give", async () => {
+    const log = utf8("one\ntwo\n");
+    const hub = fakeHub(log, { cuts: [[log.length]], states: ["succeeded"] });
+    const door: LogDoor = {
+      ...hub.door,
+      logTimes: async () => {
+        throw new HubError(404, "no_such_route", "no such route; see /v1/openapi.json");
+      },
+    };
+    const { pieces, errors } = await run(door);
+    expect(errors).toEqual([]);
+    expect(pieces.map((p) => p.text).join("")).toBe("one\ntwo\n");
+    expect(pieces.every((p) => p.line_ms === undefined)).toBe(true);
+  });
+
   it("goes on after a network failure, from where it was", async () => {
     const log = utf8("abcdef");
     const hub = fakeHub(log, { cuts: [[2], [3], [4], [6]], states: ["running", "running", "running", "failed"] });

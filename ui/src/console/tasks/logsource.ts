@@ -7,10 +7,15 @@
 //
 // A long log starts near its end (TAIL_BYTES before it), as the desktop's
 // does: the viewer says that the start is not shown, and Download gives all.
+//
+// Each line carries the time the hub received it (see logtimes.ts): the
+// marks of what exists are read once as the page opens, and those of bytes
+// that arrive live as they come, a few reads a second at most.
 
 import type { LogPiece, LogSource } from "../../shared/logsource";
 import { isFinished } from "../../shared/format";
-import { HubError, followLog, logUrl, showTask, type Task } from "../hub";
+import { HubError, followLog, logTimes, logUrl, showTask, type LogTimes, type Task } from "../hub";
+import { TimedFeed } from "./logtimes";
 
 /** How much of a long log's end is read when the page opens (bytes). */
 export const TAIL_BYTES = 4 << 20;
@@ -23,6 +28,10 @@ export type LogDoor = {
   followLog: (id: string, offset: number, onBytes: (b: Uint8Array) => void, signal: AbortSignal) => Promise<void>;
   showTask: (id: string) => Promise<Pick<Task, "state" | "log_size">>;
   sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** One page of the log's time marks from `offset`; without it, lines have no times. */
+  logTimes?: (id: string, offset: number) => Promise<LogTimes>;
+  /** The clock that paces reads of marks (Date.now when absent). */
+  now?: () => number;
 };
 
 const realSleep = (ms: number, signal: AbortSignal) =>
@@ -34,7 +43,7 @@ const realSleep = (ms: number, signal: AbortSignal) =>
     });
   });
 
-const realDoor: LogDoor = { followLog, showTask, sleep: realSleep };
+const realDoor: LogDoor = { followLog, showTask, sleep: realSleep, logTimes, now: Date.now };
 
 /** Turns byte pieces into text pieces with their end offsets. */
 export class LogDecoder {
@@ -74,31 +83,49 @@ export function followHubLog(
   const { signal } = stop;
   void (async () => {
     let decoder: LogDecoder | null = null;
+    let feed: TimedFeed | null = null;
     let pause = RETRY_FIRST_MS;
     while (!signal.aborted) {
       try {
         if (decoder === null) {
           const task = await door.showTask(id);
-          decoder = new LogDecoder(Math.max(0, task.log_size - TAIL_BYTES));
+          const start = Math.max(0, task.log_size - TAIL_BYTES);
+          const d = new LogDecoder(start);
+          decoder = d;
+          feed = timedFeed(id, start, door, signal, (bytes, lineMs) => {
+            const piece = d.take(bytes);
+            if (piece.text !== "") onPiece(lineMs === undefined ? piece : { ...piece, line_ms: lineMs });
+          });
+          feed?.prime(task.log_size);
         }
         const d: LogDecoder = decoder;
+        const f: TimedFeed | null = feed;
+        // Bytes still waiting for their times are decoded before the stream resumes after them.
+        await f?.drain();
+        if (signal.aborted) return;
         const before = d.offset;
         await door.followLog(
           id,
           d.offset,
           (bytes) => {
             if (signal.aborted || bytes.length === 0) return;
+            if (f !== null) {
+              f.push(bytes);
+              return;
+            }
             const piece = d.take(bytes);
             if (piece.text !== "") onPiece(piece);
           },
           signal,
         );
+        await f?.drain();
         if (signal.aborted) return;
         // The hub ends the stream when the task has ended and all is sent;
         // else it broke (a proxy's timeout, the hub restarting): go on.
         const task = await door.showTask(id);
         if (isFinished(task.state) && d.offset >= task.log_size) {
-          onPiece(d.finish());
+          const end = d.finish();
+          onPiece(f === null || f.timeless ? end : { ...end, line_ms: f.times.last(end.offset) });
           return;
         }
         if (d.offset > before) pause = RETRY_FIRST_MS;
@@ -114,6 +141,20 @@ export function followHubLog(
     }
   })();
   return () => stop.abort();
+}
+
+/** The feed that gives lines their times, when the door can read marks. */
+function timedFeed(
+  id: string,
+  start: number,
+  door: LogDoor,
+  signal: AbortSignal,
+  onBytes: (bytes: Uint8Array, lineMs: number[] | undefined) => void,
+): TimedFeed | null {
+  const read = door.logTimes;
+  if (read === undefined) return null;
+  const feedDoor = { logTimes: (offset: number) => read(id, offset), sleep: door.sleep, now: door.now ?? Date.now };
+  return new TimedFeed(start, feedDoor, (_from, bytes, lineMs) => onBytes(bytes, lineMs), signal);
 }
 
 /** Starts the browser's download of the whole log (the session cookie goes with it). */

@@ -17,14 +17,17 @@
 //! so the dependency runs one way: `openapi` reads `api`, never the reverse.
 
 mod admin;
+mod admin_tokens;
 mod agents;
 mod auth;
 mod blobs;
+mod console;
 mod extract;
 mod fetches;
 mod inputs;
 mod outputs;
 mod people;
+mod session;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -39,6 +42,9 @@ use gantry_protocol::wire::{
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use tower_http::catch_panic::CatchPanicLayer;
 
+pub(crate) use console::has_console;
+pub(crate) use session::OverTls;
+
 use crate::{ApiError, Hub};
 
 /// Who may call an endpoint.
@@ -52,6 +58,9 @@ pub enum Access {
     Node,
     /// Either; a node sees only its own tasks.
     AdminOrNode,
+    /// A browser signed in to the web console: its session cookie alone.
+    /// (Admin and AdminOrNode routes take that cookie too, see `session.rs`.)
+    Session,
 }
 
 /// The shape of a request or response body, for the OpenAPI document.
@@ -61,6 +70,8 @@ pub enum BodyDoc {
     None,
     /// JSON of a protocol type.
     Json(fn(&mut SchemaGenerator) -> Schema),
+    /// A file of the web console, of this media type (or range).
+    File(&'static str),
     /// A job file, in JSON or YAML.
     Job,
     /// Raw bytes.
@@ -149,6 +160,9 @@ pub fn endpoints(hub: &Hub) -> Vec<Endpoint> {
     all.extend(agent_endpoints(json_limit, log_limit));
     all.extend(blob_endpoints());
     all.extend(data_endpoints(json_limit));
+    all.extend(session::endpoints(json_limit));
+    all.extend(admin_tokens::endpoints(json_limit));
+    all.extend(console::endpoints());
     all
 }
 

@@ -3,8 +3,11 @@
 //! The handlers live by who calls them: `people.rs` (submit, list, show, read
 //! logs, steer tasks; health and the document), `admin.rs` (nodes and admin
 //! tokens administered: its rows of the table too), `agents.rs` (register, poll,
-//! heartbeat, report events, logs and outputs) and `blobs.rs`. `auth.rs` says
-//! who is calling, and `extract.rs` turns every bad body, query or path into a
+//! heartbeat, report events, logs and outputs) and `blobs.rs`; the web
+//! console's are `session.rs` (sign in and out), `admin_tokens.rs` (make an
+//! admin token) and `console.rs` (its page and assets, in the binary).
+//! `auth.rs` says who is calling (a bearer token, or the console's session
+//! cookie), and `extract.rs` turns every bad body, query or path into a
 //! JSON error with a code and a sentence. This file holds the table, the
 //! router, and what the router adds to every route.
 //!

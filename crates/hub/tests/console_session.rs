@@ -533,3 +533,81 @@ async fn sessions_end_at_sign_out_revocation_and_expiry(backend: Backend) {
     assert_eq!(get(&fresh.secret).await.unwrap().status(), StatusCode::OK);
     hub.stop().await;
 }
+
+/// Over HTTPS the session cookie is `Secure`, so a browser never sends it in
+/// clear; the same sign-in over plain HTTP is not marked (the browser would
+/// drop a Secure cookie from an http:// page).
+#[tokio::test]
+async fn over_tls_the_cookie_is_secure() {
+    use std::sync::Arc;
+
+    use gantry_hub::tls::{ServerCert, TlsFiles, serve_tls};
+    use gantry_testkit::tls::TestCa;
+
+    let hub = TestHub::start(Backend::Sqlite).await.unwrap();
+    let ca = TestCa::new("ca");
+    let files = TlsFiles {
+        cert: hub.dir.path().join("hub.pem"),
+        key: hub.dir.path().join("hub.key"),
+    };
+    ca.server(&["127.0.0.1"], 1).write(&files.cert, &files.key);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let serving = tokio::spawn(serve_tls(
+        listener,
+        hub.hub.clone(),
+        Arc::new(ServerCert::load(files).unwrap()),
+        stop.clone().cancelled_owned(),
+    ));
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!("{url}/v1/session"))
+        .json(&json!({ "token": hub.admin }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let cookie = set_cookie(&response);
+    let mut attrs = attributes(&cookie);
+    attrs.sort();
+    assert_eq!(
+        attrs,
+        [
+            "HttpOnly",
+            "Max-Age=43200",
+            "Path=/",
+            "SameSite=Strict",
+            "Secure"
+        ],
+        "{cookie}"
+    );
+    // The cookie works over HTTPS, from the hub's own origin.
+    let secret = cookie["gantry_session=".len()..].split(';').next().unwrap();
+    let csrf = response.json::<Value>().await.unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let made = client
+        .post(format!("{url}/v1/tokens"))
+        .header("cookie", format!("gantry_session={secret}"))
+        .header("x-gantry-csrf", csrf)
+        .header("origin", &url)
+        .json(&json!({"name": "over-tls"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    // Plain HTTP: not Secure.
+    let plain = hub
+        .post("", "/v1/session", &json!({ "token": hub.admin }))
+        .await;
+    assert!(!set_cookie(&plain).contains("Secure"));
+    stop.cancel();
+    serving.await.unwrap().unwrap();
+    hub.stop().await;
+}

@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use gantry_testkit::{HubChild, hub_admin, hub_admin_command, hub_serve, until_blocking};
+use gantry_testkit::children::hub_admin_command;
+use gantry_testkit::{HubChild, hub_admin, hub_serve, until_blocking};
 use serde_json::{Value, json};
 
 const GANTRY: &str = env!("CARGO_BIN_EXE_gantry");
@@ -32,8 +33,14 @@ async fn the_hub_says_where_its_console_is_and_sessions_last_the_hours_given() {
             .map(str::to_owned)
     });
     if gantry_hub::has_console() {
-        assert!(line.starts_with(&format!("console: {}/ ", hub.url(""))), "{line}");
-        assert!(line.contains("gantry hub token create --admin NAME"), "{line}");
+        assert!(
+            line.starts_with(&format!("console: {}/ ", hub.url(""))),
+            "{line}"
+        );
+        assert!(
+            line.contains("gantry hub token create --admin NAME"),
+            "{line}"
+        );
     } else {
         assert!(line.contains("npm run build"), "{line}");
     }
@@ -80,6 +87,9 @@ fn session_hours_and_token_names_are_checked() {
         assert!(!made.status.success(), "{name:?}");
         assert!(made.stdout.is_empty(), "no token is printed for {name:?}");
         let text = String::from_utf8_lossy(&made.stderr);
-        assert!(text.contains("token name") || text.contains("spaces"), "{text}");
+        assert!(
+            text.contains("token name") || text.contains("spaces"),
+            "{text}"
+        );
     }
 }

@@ -218,8 +218,7 @@ async fn wrong_and_node_tokens_cannot_sign_in(backend: Backend) {
 /// A concrete path for a route of the table.
 fn concrete(path: &str) -> String {
     path.replace("{sha256}", &"0".repeat(64))
-        .replace('{', "")
-        .replace('}', "")
+        .replace(['{', '}'], "")
 }
 
 /// An empty JSON object as the body of a call that takes one.

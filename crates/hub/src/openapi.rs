@@ -62,6 +62,32 @@ fn bound_numbers(value: &mut Value) {
     }
 }
 
+/// The success answer of a route whose body is `body`.
+fn success(body: BodyDoc, generator: &mut schemars::SchemaGenerator) -> Value {
+    match body {
+        BodyDoc::None | BodyDoc::Job => json!({"description": "Success"}),
+        BodyDoc::Json(schema) => {
+            json!({"description": "Success", "content": {"application/json": {"schema": schema(generator).to_value()}}})
+        }
+        BodyDoc::Bytes => json!({"description": "Success", "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+        BodyDoc::File(media) => json!({"description": "Success: a file of the web console, \
+            gzip-compressed when the request accepts it", "content": {
+            media: {"schema": {"type": "string"}}}}),
+    }
+}
+
+/// The security requirement of a route callable with `access`.
+fn security(access: Access) -> Value {
+    match access {
+        Access::Public => json!([]),
+        Access::Admin => json!([{"adminToken": []}]),
+        Access::Node => json!([{"nodeToken": []}]),
+        Access::AdminOrNode => json!([{"adminToken": []}, {"nodeToken": []}]),
+        Access::Session => json!([{"consoleSession": []}]),
+    }
+}
+
 /// The document for `endpoints`.
 pub fn document(endpoints: &[Endpoint]) -> Value {
     let mut generator = SchemaSettings::draft2020_12()
@@ -122,17 +148,7 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             }
         }
         let (status, body) = endpoint.response;
-        let success = match body {
-            BodyDoc::None | BodyDoc::Job => json!({"description": "Success"}),
-            BodyDoc::Json(schema) => {
-                json!({"description": "Success", "content": {"application/json": {"schema": schema(&mut generator).to_value()}}})
-            }
-            BodyDoc::Bytes => json!({"description": "Success", "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
-            BodyDoc::File(media) => json!({"description": "Success: a file of the web console, \
-                gzip-compressed when the request accepts it", "content": {
-                media: {"schema": {"type": "string"}}}}),
-        };
+        let success = success(body, &mut generator);
         let error = json!({"description": "An error with a stable code and a sentence",
             "content": {"application/json": {"schema": error_schema}}});
         let mut responses = Map::new();
@@ -145,14 +161,7 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         }
         responses.insert("default".into(), error);
         operation.insert("responses".into(), Value::Object(responses));
-        let security = match endpoint.access {
-            Access::Public => json!([]),
-            Access::Admin => json!([{"adminToken": []}]),
-            Access::Node => json!([{"nodeToken": []}]),
-            Access::AdminOrNode => json!([{"adminToken": []}, {"nodeToken": []}]),
-            Access::Session => json!([{"consoleSession": []}]),
-        };
-        operation.insert("security".into(), security);
+        operation.insert("security".into(), security(endpoint.access));
 
         let item = paths
             .entry(endpoint.path.to_owned())

@@ -20,18 +20,29 @@ use sha2::{Digest, Sha256};
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it"));
-    let source = manifest.join("../../ui/dist-console");
+    let ui = manifest.join("../../ui");
+    let source = ui.join("dist-console");
+    let built = source.join("console.html").is_file();
     // A folder is watched whole: any file in it changing reruns this script.
-    // A missing one reruns it at every build, so the console is picked up
-    // as soon as it is built.
-    println!("cargo:rerun-if-changed={}", source.display());
+    // Without the console, the desktop's ui/dist is watched instead when it
+    // exists: `npm run build` rewrites it along with ui/dist-console, so the
+    // console is picked up when it is built. (A path that does not exist
+    // reruns this script, and rebuilds the hub, at every build; ui/ itself
+    // would too often, as its node_modules caches change with every test run.)
+    let desktop = ui.join("dist");
+    let watched = if built || !desktop.is_dir() {
+        &source
+    } else {
+        &desktop
+    };
+    println!("cargo:rerun-if-changed={}", watched.display());
     let files_dir = out.join("console");
     if files_dir.exists() {
         std::fs::remove_dir_all(&files_dir).expect("clear OUT_DIR/console");
     }
     std::fs::create_dir_all(&files_dir).expect("create OUT_DIR/console");
     let mut table = String::from("&[\n");
-    if source.join("console.html").is_file() {
+    if built {
         let mut files = Vec::new();
         walk(&source, &mut files);
         files.sort();

@@ -21,7 +21,8 @@ async fn the_hub_says_where_its_console_is_and_sessions_last_the_hours_given() {
     let hub = HubChild::start(
         hub_serve(gantry, &data, "127.0.0.1:0")
             .env("GANTRY_HUB_SESSION_HOURS", "3")
-            .env("RUST_LOG", "warn")
+            // The default level: sign-ins are logged, never their token or secret.
+            .env("RUST_LOG", "info")
             .stderr(std::fs::File::create(&stderr).unwrap()),
     )
     .unwrap();
@@ -60,6 +61,9 @@ async fn the_hub_says_where_its_console_is_and_sessions_last_the_hours_given() {
     assert_eq!(body["name"], "me");
     // Nothing the hub wrote to its log or its data folder holds the token or the cookie's secret.
     let secret = cookie["gantry_session=".len()..].split(';').next().unwrap();
+    until_blocking(10, "the sign-in in the hub's log", || {
+        said().contains("console session started").then_some(())
+    });
     assert!(!said().contains(secret) && !said().contains(&admin));
 
     let page = http.get(hub.url("/")).send().await.unwrap();

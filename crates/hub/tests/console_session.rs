@@ -119,6 +119,22 @@ async fn signing_in_sets_a_cookie_that_is_not_the_token(backend: Backend) {
     let again = sign_in(&hub, &hub.admin).await;
     assert_ne!(again.secret, secret);
     assert_ne!(again.csrf, csrf);
+    assert_eq!(hub.hub.db().session_count().await.unwrap(), 2);
+    // A browser that signs in again with its old cookie ends the old session.
+    let renewed = hub
+        .request(Method::POST, "", "/v1/session")
+        .header("cookie", format!("gantry_session={}", again.secret))
+        .json(&json!({ "token": hub.admin }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renewed.status(), StatusCode::CREATED);
+    assert_eq!(hub.hub.db().session_count().await.unwrap(), 2);
+    let old = with_cookie(&hub, Method::GET, "/v1/session", &again.secret)
+        .send()
+        .await
+        .unwrap();
+    expect_error(old, StatusCode::UNAUTHORIZED, "session_ended").await;
 
     // Behind a proxy that says the browser used HTTPS, the cookie is Secure.
     let proxied = hub
@@ -210,6 +226,15 @@ async fn wrong_and_node_tokens_cannot_sign_in(backend: Backend) {
         "bad_request",
     )
     .await;
+    // A sign-in posted by another site's page is refused, even with a good token.
+    let forged = hub
+        .request(Method::POST, "", "/v1/session")
+        .header("origin", "https://evil.example")
+        .json(&json!({ "token": hub.admin }))
+        .send()
+        .await
+        .unwrap();
+    expect_error(forged, StatusCode::FORBIDDEN, "csrf_refused").await;
     // None of these started a session.
     assert_eq!(hub.hub.db().session_count().await.unwrap(), 0);
     hub.stop().await;

@@ -300,6 +300,10 @@ pub(super) async fn sign_in(
             });
         }
     };
+    // A browser signing in again leaves no session behind it.
+    if let Some(old) = &browser.secret {
+        hub.db().end_session(old).await?;
+    }
     let lasts = hub.config().session_for;
     let (secret, session) = hub
         .db()

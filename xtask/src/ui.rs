@@ -27,7 +27,20 @@ const INSTALL_NODE: &str =
 pub fn build(check: bool) -> Result<()> {
     let npm = npm()?;
     let ui = exec::workspace_root().join("ui");
-    if needs_install(&ui)? {
+    let modules = ui.join("node_modules");
+    let linked = std::fs::symlink_metadata(&modules).is_ok_and(|m| m.file_type().is_symlink());
+    if linked && needs_install(&ui)? {
+        // `npm ci` empties the folder a linked node_modules points to (a
+        // checkout sharing another's packages), then installs here: the
+        // other checkout would lose its packages. Leave it to its owner.
+        say(format!(
+            "ui: node_modules is a link to {}, whose packages are older than package-lock.json; \
+             not reinstalling over it (run `npm ci` where it points if they are stale)",
+            std::fs::read_link(&modules)
+                .map(|target| target.display().to_string())
+                .unwrap_or_default()
+        ));
+    } else if needs_install(&ui)? {
         // `npm ci` deletes node_modules and installs exactly what the lock
         // file says, which is what CI must test; it also takes most of this
         // step's time, so it runs only when the lock file changed since the

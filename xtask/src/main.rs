@@ -59,8 +59,9 @@ USAGE:
         WAYLAND_DISPLAY set): builds the UI in ui/ (npm ci when stale, then
         npm run build) and runs the desktop app, `gantry-desktop ARGS...`
         (e.g. -- --hidden). With --headless, or without a display: builds
-        and runs the hub alone, `gantry hub serve ARGS...`
-        (e.g. --headless -- --listen 127.0.0.1:9000).
+        the UI (the hub's web console) and runs the hub alone, `gantry hub
+        serve ARGS...` (e.g. --headless -- --listen 127.0.0.1:9000), which
+        prints the console's address.
 
     cargo xtask bench NAME [OPTIONS]
         Builds what the benchmark NAME measures (release builds of the CLI,

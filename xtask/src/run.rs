@@ -70,8 +70,15 @@ fn desktop(args: &[String]) -> Result<()> {
     replace_with(command)
 }
 
-/// Builds and runs the hub, with `args` after `gantry hub serve`.
+/// Builds the web console and the hub, which embeds it, and runs the hub,
+/// with `args` after `gantry hub serve`; the hub prints the console's
+/// address. Without a usable npm the hub still runs, without its console.
 fn hub(args: &[String]) -> Result<()> {
+    if let Err(error) = ui::build(false) {
+        say(format!(
+            "the web console (ui/, npm run build) could not be built, so the hub runs without it: {error:#}"
+        ));
+    }
     let mut command = exec::cargo();
     command
         .args([

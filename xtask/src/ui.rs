@@ -1,7 +1,9 @@
-//! The desktop app's web UI in ui/ (Svelte 5 and Vite): installed with npm,
-//! checked, unit-tested and browser-tested by `cargo xtask test`, and built to
-//! ui/dist before anything compiles src-tauri, because src-tauri's build
-//! embeds ui/dist and fails without it.
+//! The web UI in ui/ (Svelte 5 and Vite): the desktop app's window and the
+//! hub's web console. Installed with npm, checked, unit-tested and
+//! browser-tested by `cargo xtask test`, and built (ui/dist and
+//! ui/dist-console) before anything compiles src-tauri or the hub: src-tauri's
+//! build embeds ui/dist and fails without it, and the hub's build compresses
+//! ui/dist-console into the binary (without it, a hub without its console).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,7 +17,7 @@ use crate::exec::{self, say};
 const INSTALL_NODE: &str =
     "install Node.js 20 or newer and npm (ui/package.json asks for Node ^20.19 or >=22.12)";
 
-/// Builds the UI to ui/dist, first installing its packages with `npm ci` when
+/// Builds the UI to ui/dist and ui/dist-console, first installing its packages with `npm ci` when
 /// they are missing or older than package-lock.json.
 ///
 /// With `check`, svelte-check, the unit tests and the browser tests (the
@@ -25,7 +27,20 @@ const INSTALL_NODE: &str =
 pub fn build(check: bool) -> Result<()> {
     let npm = npm()?;
     let ui = exec::workspace_root().join("ui");
-    if needs_install(&ui)? {
+    let modules = ui.join("node_modules");
+    let linked = std::fs::symlink_metadata(&modules).is_ok_and(|m| m.file_type().is_symlink());
+    if linked && needs_install(&ui)? {
+        // `npm ci` empties the folder a linked node_modules points to (a
+        // checkout sharing another's packages), then installs here: the
+        // other checkout would lose its packages. Leave it to its owner.
+        say(format!(
+            "ui: node_modules is a link to {}, whose packages are older than package-lock.json; \
+             not reinstalling over it (run `npm ci` where it points if they are stale)",
+            std::fs::read_link(&modules)
+                .map(|target| target.display().to_string())
+                .unwrap_or_default()
+        ));
+    } else if needs_install(&ui)? {
         // `npm ci` deletes node_modules and installs exactly what the lock
         // file says, which is what CI must test; it also takes most of this
         // step's time, so it runs only when the lock file changed since the

@@ -77,6 +77,16 @@ pub struct ServeArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, env = "GANTRY_HUB_TLS_KEY", value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Hours a web console sign-in lasts before the browser must sign in again
+    /// (signing out, or revoking the admin token it used, ends it sooner).
+    #[arg(
+        long,
+        env = "GANTRY_HUB_SESSION_HOURS",
+        default_value_t = 12,
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(1..=8760)
+    )]
+    session_hours: u64,
 }
 
 impl ServeArgs {
@@ -116,6 +126,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = HubConfig {
         offline_after: Duration::from_secs(args.offline_after),
         heartbeat: Duration::from_secs(args.heartbeat),
+        session_for: Duration::from_secs(args.session_hours * 3600),
         ..HubConfig::default()
     };
     // Checked before the database opens: a wrong file is the first thing to say.
@@ -136,6 +147,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("listening on {scheme}://{address}");
     std::io::stdout().flush().ok();
+    // For a person: where to open the console (stderr, so stdout stays one line).
+    eprintln!("{}", console_line(scheme, address));
     tracing::info!(%address, data_dir = %args.store.data_dir().display(), "hub started");
     match tls {
         Some(cert) => {
@@ -147,6 +160,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     .context("the hub's server failed")?;
     tracing::info!("hub stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where a person opens the web console of a hub listening on `address`: a
+/// hub on every address (0.0.0.0, ::) is reached on this machine at loopback.
+fn console_line(scheme: &str, address: std::net::SocketAddr) -> String {
+    if !gantry_hub::has_console() {
+        return "console: not in this build (build it with `npm ci && npm run build` in ui/, then \
+                rebuild gantry; `cargo xtask run` does both)"
+            .into();
+    }
+    let mut shown = address;
+    if address.ip().is_unspecified() {
+        shown.set_ip(match address {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!(
+        "console: {scheme}://{shown}/ (sign in with an admin token: gantry hub token create --admin NAME)"
+    )
 }
 
 /// `gantry hub node add`.
@@ -181,6 +214,10 @@ pub async fn add_node(
 pub async fn create_admin_token(name: &str, store: &StoreArgs) -> anyhow::Result<ExitCode> {
     if name.trim().is_empty() {
         bail!("--admin needs a name for the token's holder, e.g. --admin alice");
+    }
+    // The rule the hub's POST /v1/tokens keeps, so both make the same names.
+    if let Some(problem) = gantry_protocol::console::token_name_problem(name) {
+        bail!("--admin {name:?}: {problem}");
     }
     let hub = store.open(HubConfig::default()).await?;
     let token = hub

@@ -7,7 +7,10 @@
 //! - [`app`]: the axum [`Router`] built from [`api::endpoints`], the one table
 //!   of routes, which also yields the OpenAPI document ([`openapi`]).
 //! - [`api`]: the table, the router, and the handlers by caller (people,
-//!   agents, blobs), with the extractors for tokens and bodies.
+//!   agents, blobs), with the extractors for tokens and bodies. The web
+//!   console's files are compressed into the binary by `build.rs` (from
+//!   `ui/dist-console`) and served at `/` and `/assets/` by `api/console.rs`;
+//!   `api/session.rs` signs browsers in with a session cookie.
 //! - [`serve`]: runs the router on a listener the caller owns, with the
 //!   background check for silent nodes, until the shutdown future resolves.
 //! - [`tls`]: the same over HTTPS ([`tls::serve_tls`]), with a certificate
@@ -114,6 +117,8 @@ pub struct HubConfig {
     pub max_blob_bytes: u64,
     /// How long a download of an output kept on a node waits for the node to begin sending it.
     pub fetch_begin_within: Duration,
+    /// How long a web console session lasts after signing in (`--session-hours`).
+    pub session_for: Duration,
 }
 
 impl Default for HubConfig {
@@ -128,6 +133,7 @@ impl Default for HubConfig {
             max_json_bytes: 4 << 20,
             max_blob_bytes: 64 << 30,
             fetch_begin_within: Duration::from_secs(30),
+            session_for: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -249,6 +255,11 @@ impl Hub {
         }
         Ok(())
     }
+}
+
+/// Whether this hub was built with its web console (`ui/dist-console`).
+pub fn has_console() -> bool {
+    api::has_console()
 }
 
 /// The hub's router.

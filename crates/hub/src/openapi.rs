@@ -62,6 +62,32 @@ fn bound_numbers(value: &mut Value) {
     }
 }
 
+/// The success answer of a route whose body is `body`.
+fn success(body: BodyDoc, generator: &mut schemars::SchemaGenerator) -> Value {
+    match body {
+        BodyDoc::None | BodyDoc::Job => json!({"description": "Success"}),
+        BodyDoc::Json(schema) => {
+            json!({"description": "Success", "content": {"application/json": {"schema": schema(generator).to_value()}}})
+        }
+        BodyDoc::Bytes => json!({"description": "Success", "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+        BodyDoc::File(media) => json!({"description": "Success: a file of the web console, \
+            gzip-compressed when the request accepts it", "content": {
+            media: {"schema": {"type": "string"}}}}),
+    }
+}
+
+/// The security requirement of a route callable with `access`.
+fn security(access: Access) -> Value {
+    match access {
+        Access::Public => json!([]),
+        Access::Admin => json!([{"adminToken": []}]),
+        Access::Node => json!([{"nodeToken": []}]),
+        Access::AdminOrNode => json!([{"adminToken": []}, {"nodeToken": []}]),
+        Access::Session => json!([{"consoleSession": []}]),
+    }
+}
+
 /// The document for `endpoints`.
 pub fn document(endpoints: &[Endpoint]) -> Value {
     let mut generator = SchemaSettings::draft2020_12()
@@ -95,7 +121,8 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             operation.insert("parameters".into(), Value::Array(params));
         }
         match endpoint.request {
-            BodyDoc::None => {}
+            // No request sends a console file: `File` is for answers.
+            BodyDoc::None | BodyDoc::File(_) => {}
             BodyDoc::Json(schema) => {
                 let schema = schema(&mut generator).to_value();
                 operation.insert(
@@ -121,14 +148,7 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             }
         }
         let (status, body) = endpoint.response;
-        let success = match body {
-            BodyDoc::None | BodyDoc::Job => json!({"description": "Success"}),
-            BodyDoc::Json(schema) => {
-                json!({"description": "Success", "content": {"application/json": {"schema": schema(&mut generator).to_value()}}})
-            }
-            BodyDoc::Bytes => json!({"description": "Success", "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
-        };
+        let success = success(body, &mut generator);
         let error = json!({"description": "An error with a stable code and a sentence",
             "content": {"application/json": {"schema": error_schema}}});
         let mut responses = Map::new();
@@ -141,13 +161,7 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         }
         responses.insert("default".into(), error);
         operation.insert("responses".into(), Value::Object(responses));
-        let security = match endpoint.access {
-            Access::Public => json!([]),
-            Access::Admin => json!([{"adminToken": []}]),
-            Access::Node => json!([{"nodeToken": []}]),
-            Access::AdminOrNode => json!([{"adminToken": []}, {"nodeToken": []}]),
-        };
-        operation.insert("security".into(), security);
+        operation.insert("security".into(), security(endpoint.access));
 
         let item = paths
             .entry(endpoint.path.to_owned())
@@ -170,14 +184,21 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             "title": "Gantry hub",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "The control plane agents take tasks from and people submit tasks to. \
-                Every call but health and this document needs `Authorization: Bearer <token>`."
+                Every call but health, this document, signing in and the web console's files \
+                needs `Authorization: Bearer <token>`; in a browser signed in to the console \
+                (POST /v1/session), the `gantry_session` cookie stands for an admin token, and \
+                every call but GET and HEAD made with it carries the session's `X-Gantry-Csrf` value."
         },
         "paths": paths,
         "components": {
             "schemas": schemas,
             "securitySchemes": {
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "An admin token (gantry hub token create --admin NAME)"},
-                "nodeToken": {"type": "http", "scheme": "bearer", "description": "A node token (gantry hub node add NAME)"}
+                "nodeToken": {"type": "http", "scheme": "bearer", "description": "A node token (gantry hub node add NAME)"},
+                "consoleSession": {"type": "apiKey", "in": "cookie", "name": "gantry_session",
+                    "description": "The web console's session (POST /v1/session); it also stands for an \
+                        admin token on every adminToken operation, with the X-Gantry-Csrf header on \
+                        calls that change something"}
             }
         }
     })

@@ -198,6 +198,8 @@ pub async fn serve_tls(
     let acceptor = TlsAcceptor::from(Arc::new(config));
     crate::serve_with(hub, shutdown, move |app, stopping, tracker| {
         tracker.spawn(watch(cert, stopping.clone()));
+        // Requests say they came over HTTPS, so the console's cookie is `Secure`.
+        let app = app.layer(axum::Extension(crate::api::OverTls));
         accept(listener, app, acceptor, stopping, tracker.clone())
     })
     .await

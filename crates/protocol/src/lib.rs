@@ -10,6 +10,7 @@
 //! - [`wire`]: the request and response bodies of the hub's HTTP API under `/v1`.
 //! - [`admin`]: the bodies of node and token administration (rename, labels, remove, rotate, revoke).
 //! - [`log_times`]: when the hub received each part of a task's log.
+//! - [`console`]: the web console's sign-in (sessions) and the admin tokens it makes.
 //!
 //! Architecture invariant: this crate does no I/O and knows nothing of HTTP
 //! libraries, databases or Docker. It is the only vocabulary the agent and the
@@ -19,6 +20,7 @@
 
 pub mod admin;
 pub mod clock_text;
+pub mod console;
 pub mod form;
 pub mod job;
 pub mod log_times;

@@ -70,6 +70,12 @@ pub mod codes {
     /// An output kept on a node cannot be fetched: the node did not begin
     /// sending it in time, or said why it cannot.
     pub const FETCH_FAILED: &str = "fetch_failed";
+    /// The console's session cookie names no live session: signed out,
+    /// expired, or its admin token was revoked; sign in again (401).
+    pub const SESSION_ENDED: &str = "session_ended";
+    /// A call with the console's session cookie came from another site, or
+    /// without the session's `X-Gantry-Csrf` value (403).
+    pub const CSRF_REFUSED: &str = "csrf_refused";
     /// Said by the client, never by the hub: the server answered an error
     /// without a Gantry error body, so it is probably not a Gantry hub.
     pub const HTTP_ERROR: &str = "http_error";

@@ -8,6 +8,11 @@
 //! A token that once worked (its node removed, rotated away, or revoked) is
 //! a 401 with a code of its own (`node_removed`, `token_replaced`,
 //! `token_revoked`) saying what happened and when.
+//!
+//! Without an `Authorization` header, a browser signed in to the web console
+//! is the admin whose token signed in, through its session cookie, under the
+//! rules of `session.rs` (its own site only; a CSRF value on calls that
+//! change something).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -16,10 +21,11 @@ use gantry_protocol::wire::codes;
 
 use gantry_protocol::admin::utc_minute;
 
+use super::session::{Browser, session_caller};
 use crate::db::{Caller, Revocation, RevokedFor};
 use crate::{ApiError, Hub};
 
-/// The caller, found from `Authorization: Bearer <token>`.
+/// The caller, found from `Authorization: Bearer <token>` or the console's session cookie.
 pub(super) struct Authed(Caller);
 
 impl FromRequestParts<Hub> for Authed {
@@ -27,9 +33,18 @@ impl FromRequestParts<Hub> for Authed {
     async fn from_request_parts(parts: &mut Parts, hub: &Hub) -> Result<Self, ApiError> {
         let unauthorized =
             |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, message);
-        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-            unauthorized("this call needs a token: send the header Authorization: Bearer <token>")
-        })?;
+        let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+            // No token: a browser signed in to the console, or nobody.
+            let browser = Browser::of(parts);
+            if browser.has_cookie() {
+                return session_caller(hub, &browser, &parts.method)
+                    .await
+                    .map(Authed);
+            }
+            return Err(unauthorized(
+                "this call needs a token: send the header Authorization: Bearer <token>",
+            ));
+        };
         let token = header
             .to_str()
             .ok()
@@ -42,18 +57,25 @@ impl FromRequestParts<Hub> for Authed {
         }
         match hub.db().revocation(token).await? {
             Some(revocation) => Err(refused(&revocation)),
-            None => Err(unauthorized(
-                "the hub does not know this token; check it was copied whole, or create a new one \
-                 (gantry hub node add / gantry hub token create)",
-            )),
+            None => Err(unknown_token()),
         }
     }
+}
+
+/// The 401 for a token the hub never knew.
+pub(super) fn unknown_token() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        codes::UNAUTHORIZED,
+        "the hub does not know this token; check it was copied whole, or create a new one \
+         (gantry hub node add / gantry hub token create)",
+    )
 }
 
 /// The 401 for a token that once worked: a code of its own and a sentence
 /// that says what happened and when, so the agent holding it can stop and
 /// tell its person instead of retrying.
-fn refused(revocation: &Revocation) -> ApiError {
+pub(super) fn refused(revocation: &Revocation) -> ApiError {
     let at = utc_minute(revocation.at);
     let name = &revocation.name;
     let (code, message) = match revocation.reason {

@@ -3,8 +3,11 @@
 //! The handlers live by who calls them: `people.rs` (submit, list, show, read
 //! logs, steer tasks; health and the document), `admin.rs` (nodes and admin
 //! tokens administered: its rows of the table too), `agents.rs` (register, poll,
-//! heartbeat, report events, logs and outputs) and `blobs.rs`. `auth.rs` says
-//! who is calling, and `extract.rs` turns every bad body, query or path into a
+//! heartbeat, report events, logs and outputs) and `blobs.rs`; the web
+//! console's are `session.rs` (sign in and out), `admin_tokens.rs` (make an
+//! admin token) and `console.rs` (its page and assets, in the binary).
+//! `auth.rs` says who is calling (a bearer token, or the console's session
+//! cookie), and `extract.rs` turns every bad body, query or path into a
 //! JSON error with a code and a sentence. This file holds the table, the
 //! router, and what the router adds to every route.
 //!
@@ -17,15 +20,18 @@
 //! so the dependency runs one way: `openapi` reads `api`, never the reverse.
 
 mod admin;
+mod admin_tokens;
 mod agents;
 mod auth;
 mod blobs;
+mod console;
 mod extract;
 mod fetches;
 mod inputs;
 mod log_times;
 mod outputs;
 mod people;
+mod session;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -40,6 +46,9 @@ use gantry_protocol::wire::{
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use tower_http::catch_panic::CatchPanicLayer;
 
+pub(crate) use console::has_console;
+pub(crate) use session::OverTls;
+
 use crate::{ApiError, Hub};
 
 /// Who may call an endpoint.
@@ -53,6 +62,9 @@ pub enum Access {
     Node,
     /// Either; a node sees only its own tasks.
     AdminOrNode,
+    /// A browser signed in to the web console: its session cookie alone.
+    /// (Admin and AdminOrNode routes take that cookie too, see `session.rs`.)
+    Session,
 }
 
 /// The shape of a request or response body, for the OpenAPI document.
@@ -62,6 +74,8 @@ pub enum BodyDoc {
     None,
     /// JSON of a protocol type.
     Json(fn(&mut SchemaGenerator) -> Schema),
+    /// A file of the web console, of this media type (or range).
+    File(&'static str),
     /// A job file, in JSON or YAML.
     Job,
     /// Raw bytes.
@@ -151,6 +165,9 @@ pub fn endpoints(hub: &Hub) -> Vec<Endpoint> {
     all.extend(blob_endpoints());
     all.extend(data_endpoints(json_limit));
     all.extend(log_times::log_time_endpoints());
+    all.extend(session::endpoints(json_limit));
+    all.extend(admin_tokens::endpoints(json_limit));
+    all.extend(console::endpoints());
     all
 }
 

@@ -264,8 +264,16 @@ impl Db {
 
     /// Why `token` stopped working, if the hub once knew it.
     pub async fn revocation(&self, token: &str) -> Result<Option<Revocation>, HubError> {
+        self.revocation_by_hash(&hash_token(token)).await
+    }
+
+    /// Why the token stored as `hash` stopped working, if it did.
+    pub(super) async fn revocation_by_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<Revocation>, HubError> {
         let row = sqlx::query("SELECT reason, name, at FROM revoked_tokens WHERE hash = $1")
-            .bind(hash_token(token))
+            .bind(hash)
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = row else { return Ok(None) };

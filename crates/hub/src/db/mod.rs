@@ -14,7 +14,7 @@
 //! [`Db`] is one type whose methods live by the tables they serve: tokens
 //! (enrolling nodes and admins, finding a caller), nodes (register,
 //! heartbeats, silence), administration (rename, labels, remove, rotate,
-//! revoke, and why a token is refused), tasks (the queue and each task's life) and logs.
+//! revoke, and why a token is refused), the console's sessions, tasks (the queue and each task's life) and logs.
 //! This file holds the connection, the migrations, the write lock and the
 //! text conversions every part shares.
 //!
@@ -25,6 +25,7 @@ mod data;
 mod log_times;
 mod logs;
 mod nodes;
+mod sessions;
 mod tasks;
 mod tokens;
 
@@ -42,6 +43,7 @@ pub use admin::{Revocation, RevokedFor};
 pub use data::TaskNode;
 pub use logs::Append;
 pub use nodes::NodeRecord;
+pub use sessions::{Session, SessionFound};
 pub use tasks::{CommandOutcome, EventOutcome, TaskFilter};
 pub use tokens::Caller;
 

@@ -138,16 +138,7 @@ impl Db {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let last_used: Option<i64> = row.try_get("last_used")?;
-        if last_used.is_none_or(|used| now - used >= LAST_USED_EVERY_MS) {
-            sqlx::query(
-                "UPDATE tokens SET last_used = $1 WHERE hash = $2 AND (last_used IS NULL OR last_used < $3)",
-            )
-            .bind(now)
-            .bind(&hash)
-            .bind(now - LAST_USED_EVERY_MS)
-            .execute(&self.pool)
-            .await?;
-        }
+        self.note_use(&hash, last_used, now).await?;
         let kind: String = row.try_get("kind")?;
         Ok(match kind.as_str() {
             "admin" => Some(Caller::Admin {
@@ -160,6 +151,29 @@ impl Db {
             }
             _ => None,
         })
+    }
+}
+
+impl Db {
+    /// Notes that the token stored as `hash` (last used at `last_used`) was
+    /// used `now`, at most once a minute.
+    pub(super) async fn note_use(
+        &self,
+        hash: &str,
+        last_used: Option<i64>,
+        now: i64,
+    ) -> Result<(), HubError> {
+        if last_used.is_none_or(|used| now - used >= LAST_USED_EVERY_MS) {
+            sqlx::query(
+                "UPDATE tokens SET last_used = $1 WHERE hash = $2 AND (last_used IS NULL OR last_used < $3)",
+            )
+            .bind(now)
+            .bind(hash)
+            .bind(now - LAST_USED_EVERY_MS)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
     }
 }
 

@@ -27,6 +27,9 @@ pub fn param_schema(kind: &str) -> Value {
         "limit" => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
         "offset" | "seconds" => json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
         "label" => json!({"type": "string", "pattern": rules::LABEL}),
+        "cursor" => {
+            json!({"type": "string", "pattern": gantry_protocol::console_wire::TASK_CURSOR})
+        }
         other => {
             panic!("parameter kind {other:?} is not known to openapi::param_schema; add it there")
         }
@@ -112,6 +115,21 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
                     }}),
                 );
             }
+            BodyDoc::AnyJob => {
+                operation.insert(
+                    "requestBody".into(),
+                    json!({"required": true, "content": {
+                        "application/json": {"schema": {}},
+                        "application/yaml": {"schema": {}}
+                    }}),
+                );
+            }
+            BodyDoc::Text(media) => {
+                operation.insert(
+                    "requestBody".into(),
+                    json!({"required": true, "content": {media: {"schema": {"type": "string"}}}}),
+                );
+            }
             BodyDoc::Bytes => {
                 // No body is zero bytes: an empty log append or an empty blob.
                 operation.insert(
@@ -122,12 +140,14 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         }
         let (status, body) = endpoint.response;
         let success = match body {
-            BodyDoc::None | BodyDoc::Job => json!({"description": "Success"}),
+            BodyDoc::None | BodyDoc::Job | BodyDoc::AnyJob => json!({"description": "Success"}),
             BodyDoc::Json(schema) => {
                 json!({"description": "Success", "content": {"application/json": {"schema": schema(&mut generator).to_value()}}})
             }
             BodyDoc::Bytes => json!({"description": "Success", "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+            BodyDoc::Text(media) => json!({"description": "Success", "content": {
+                media: {"schema": {"type": "string"}}}}),
         };
         let error = json!({"description": "An error with a stable code and a sentence",
             "content": {"application/json": {"schema": error_schema}}});

@@ -9,6 +9,7 @@
 //! - [`state`]: the task states and which moves between them are allowed.
 //! - [`wire`]: the request and response bodies of the hub's HTTP API under `/v1`.
 //! - [`admin`]: the bodies of node and token administration (rename, labels, remove, rotate, revoke).
+//! - [`console_wire`]: the web console's live data (node figures, held tasks, task paging, job checks).
 //!
 //! Architecture invariant: this crate does no I/O and knows nothing of HTTP
 //! libraries, databases or Docker. It is the only vocabulary the agent and the
@@ -18,6 +19,7 @@
 
 pub mod admin;
 pub mod clock_text;
+pub mod console_wire;
 pub mod form;
 pub mod job;
 pub mod rules;

@@ -23,6 +23,7 @@ mod blobs;
 mod extract;
 mod fetches;
 mod inputs;
+mod live;
 mod outputs;
 mod people;
 
@@ -65,6 +66,11 @@ pub enum BodyDoc {
     Job,
     /// Raw bytes.
     Bytes,
+    /// Text of this media type, such as `text/event-stream`.
+    Text(&'static str),
+    /// A job file to check, JSON or YAML, taken whatever it holds: its
+    /// problems are the answer.
+    AnyJob,
 }
 
 /// A query or path parameter.
@@ -79,7 +85,8 @@ pub struct ParamDoc {
     /// JSON Schema type: `string`, `integer` or `boolean`; or a rule the hub
     /// enforces, which the document states: `sha256` (64 lowercase hex
     /// digits), `task_state` (one of the states), `limit` (1 to 1000),
-    /// `offset` (a byte count, 0 or more), `seconds` (0 or more), `label`. See `openapi::param_schema`.
+    /// `offset` (a byte count, 0 or more), `seconds` (0 or more), `label`,
+    /// `cursor` (a page's `next`, `CREATED_AT.ID`). See `openapi::param_schema`.
     pub kind: &'static str,
     /// What it means.
     pub description: &'static str,
@@ -149,6 +156,7 @@ pub fn endpoints(hub: &Hub) -> Vec<Endpoint> {
     all.extend(agent_endpoints(json_limit, log_limit));
     all.extend(blob_endpoints());
     all.extend(data_endpoints(json_limit));
+    all.extend(live::live_endpoints(json_limit));
     all
 }
 
@@ -191,6 +199,27 @@ const LIST_TASKS_PARAMS: &[ParamDoc] = &[
         required: false,
         kind: "string",
         description: "Only tasks of the node with this name",
+    },
+    ParamDoc {
+        name: "label",
+        location: "query",
+        required: false,
+        kind: "label",
+        description: "Only tasks that ask for this label",
+    },
+    ParamDoc {
+        name: "name",
+        location: "query",
+        required: false,
+        kind: "string",
+        description: "Only tasks whose name holds this text, whatever its case",
+    },
+    ParamDoc {
+        name: "before",
+        location: "query",
+        required: false,
+        kind: "cursor",
+        description: "The `next` of the previous page: lists the tasks after it (older)",
     },
     ParamDoc {
         name: "limit",

@@ -24,6 +24,7 @@ mod admin;
 mod data;
 mod logs;
 mod nodes;
+mod task_pages;
 mod tasks;
 mod tokens;
 
@@ -40,8 +41,9 @@ use crate::HubError;
 pub use admin::{Revocation, RevokedFor};
 pub use data::TaskNode;
 pub use logs::Append;
-pub use nodes::NodeRecord;
-pub use tasks::{CommandOutcome, EventOutcome, TaskFilter};
+pub use nodes::{Checked, Mode, NodeRecord};
+pub use task_pages::{TaskFilter, TaskPage};
+pub use tasks::{CommandOutcome, EventOutcome};
 pub use tokens::Caller;
 
 /// Which database the hub runs on.

@@ -31,19 +31,8 @@ pub enum CommandOutcome {
     Refused(TaskState),
 }
 
-/// Filters for listing tasks.
-#[derive(Debug, Clone, Default)]
-pub struct TaskFilter {
-    /// Only tasks in this state.
-    pub state: Option<TaskState>,
-    /// Only tasks of the node with this name.
-    pub node: Option<String>,
-    /// At most this many, newest first.
-    pub limit: u32,
-}
-
 /// The columns [`task_from_row`] reads, from `tasks t` joined with `nodes n`.
-const TASK_COLUMNS: &str = "t.id, t.name, t.state, t.spec, t.exit_code, t.reason, t.created_at, t.updated_at, \
+pub(super) const TASK_COLUMNS: &str = "t.id, t.name, t.state, t.spec, t.exit_code, t.reason, t.created_at, t.updated_at, \
      t.started_at, t.finished_at, t.log_size, t.pending_command, t.pull_done, t.pull_total, t.outputs, \
      COALESCE(n.name, t.node_name) AS node_name";
 
@@ -75,6 +64,7 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         add_transition(&mut tx, &id, TaskState::Queued, None, now).await?;
+        super::task_pages::add_task_labels(&mut tx, &id, &spec.labels, now).await?;
         super::data::add_task_blobs(&mut tx, &id, blobs).await?;
         tx.commit().await?;
         Ok(id)
@@ -109,20 +99,6 @@ impl Db {
             })
             .collect::<Result<_, HubError>>()?;
         Ok(Some(task))
-    }
-
-    /// Tasks matching `filter`, newest first, without their history.
-    pub async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, HubError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN nodes n ON n.id = t.node_id \
-             WHERE ($1 IS NULL OR t.state = $1) AND ($2 IS NULL OR n.name = $2) ORDER BY t.id DESC LIMIT $3"
-        ))
-        .bind(filter.state.map(TaskState::as_str))
-        .bind(filter.node.as_deref())
-        .bind(i64::from(filter.limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(task_from_row).collect()
     }
 
     /// Whether a task exists and is held by `node` (any task when `node` is `None`).
@@ -450,7 +426,7 @@ async fn add_transition(
 }
 
 /// A task from a row of [`TASK_COLUMNS`], without its history.
-fn task_from_row(row: &AnyRow) -> Result<Task, HubError> {
+pub(super) fn task_from_row(row: &AnyRow) -> Result<Task, HubError> {
     let pull_done: Option<i64> = row.try_get("pull_done")?;
     let pull_total: Option<i64> = row.try_get("pull_total")?;
     let state = parse_state(&row.try_get::<String, _>("state")?)?;

@@ -143,7 +143,7 @@ mod tests {
             created_at: 1_700_000_000_000,
             id: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into(),
         };
-        assert_eq!(TaskCursor::parse(&cursor.to_string()), Ok(cursor));
+        assert_eq!(TaskCursor::parse(&cursor.to_string()), Ok(cursor.clone()));
         let pattern = regex::Regex::new(TASK_CURSOR).unwrap();
         assert!(pattern.is_match(&cursor.to_string()));
         for bad in [

@@ -99,11 +99,14 @@ impl Db {
             format!("${}", binds.len())
         };
         // With a label, its index leads: its rows carry the order's columns.
+        // CROSS JOIN keeps that order on SQLite, which would otherwise read
+        // a state's tasks and sort the matches; PostgreSQL plans it as a join.
         let (from, at, id) = match &filter.label {
             Some(label) => {
+                conditions.push("t.id = l.task_id".into());
                 conditions.push(format!("l.label = {}", bind(Bind::Text(label.clone()))));
                 (
-                    "task_labels l JOIN tasks t ON t.id = l.task_id",
+                    "task_labels l CROSS JOIN tasks t",
                     "l.created_at",
                     "l.task_id",
                 )

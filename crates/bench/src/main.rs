@@ -19,6 +19,7 @@ mod desktop;
 mod hub;
 mod record;
 mod recovery;
+mod tasks_list;
 mod transfer;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ enum Bench {
     Recovery(recovery::Options),
     Desktop(desktop::Options),
     Transfer(transfer::Options),
+    TasksList(tasks_list::Options),
 }
 
 impl Bench {
@@ -50,8 +52,9 @@ impl Bench {
             "recovery" => Bench::Recovery(recovery::Options::parse(options)?),
             "desktop" => Bench::Desktop(desktop::Options::parse(options)?),
             "transfer" => Bench::Transfer(transfer::Options::parse(options)?),
+            "tasks_list" => Bench::TasksList(tasks_list::Options::parse(options)?),
             other => bail!(
-                "unknown benchmark `{other}`; there are `hub`, `agent`, `recovery`, `desktop` and `transfer`"
+                "unknown benchmark `{other}`; there are `hub`, `agent`, `recovery`, `desktop`, `transfer` and `tasks_list`"
             ),
         })
     }
@@ -66,6 +69,7 @@ impl Bench {
             }
             Bench::Desktop(options) => Ok(desktop::report(&desktop::run(options).await?)),
             Bench::Transfer(options) => Ok(transfer::report(&transfer::run(options).await?)),
+            Bench::TasksList(options) => Ok(tasks_list::report(&tasks_list::run(options).await?)),
         }
     }
 
@@ -77,6 +81,7 @@ impl Bench {
             Bench::Recovery(options) => options.record,
             Bench::Desktop(options) => options.record,
             Bench::Transfer(options) => options.record,
+            Bench::TasksList(options) => options.record,
         }
     }
 }

@@ -116,9 +116,10 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
                 );
             }
             BodyDoc::AnyJob => {
+                // No body is an empty job file, whose problem is the answer.
                 operation.insert(
                     "requestBody".into(),
-                    json!({"required": true, "content": {
+                    json!({"required": false, "content": {
                         "application/json": {"schema": {}},
                         "application/yaml": {"schema": {}}
                     }}),

@@ -96,8 +96,8 @@ pub async fn run(_options: &Options) -> Result<Vec<Figures>> {
 
 /// The `i`th task: every tenth asks for `gpu`, names alternate.
 fn job(i: usize) -> JobSpec {
-    let label = if i % 10 == 0 { "gpu" } else { "cpu" };
-    let name = if i % 2 == 0 {
+    let label = if i.is_multiple_of(10) { "gpu" } else { "cpu" };
+    let name = if i.is_multiple_of(2) {
         format!("train-{i}")
     } else {
         format!("eval-{i}")

@@ -415,12 +415,12 @@ async fn draining_and_held_tasks_show_in_the_node_list(backend: Backend) {
 
 /// The spec of the `i`th task of the paging test.
 fn numbered_job(i: usize) -> JobSpec {
-    let name = if i % 2 == 0 {
+    let name = if i.is_multiple_of(2) {
         format!("Train-{i}")
     } else {
         format!("eval-{i}")
     };
-    let labels = if i % 3 == 0 {
+    let labels = if i.is_multiple_of(3) {
         json!(["gpu", "eu"])
     } else {
         json!(["cpu"])

@@ -71,7 +71,7 @@ impl EventReader {
                         event = Some(name.to_owned());
                     } else if let Some(text) = line.strip_prefix("data: ") {
                         data.push_str(text);
-                    } else if line.starts_with(':') {
+                    } else if line == ": keep-alive" {
                         self.comments += 1;
                     }
                 }
@@ -261,6 +261,16 @@ async fn the_stream_tells_of_tasks_nodes_and_samples_and_ends_with_the_hub(backe
     events.expect("nodes", |_| true).await;
     let nodes = send(&hub, Method::GET, "/v1/nodes", json!(null)).await;
     assert_eq!(nodes["nodes"][0]["state"], "offline");
+
+    // An idle stream is kept open by a comment every 15 s.
+    let comments = events.comments;
+    assert!(
+        events
+            .next(Duration::from_secs(17))
+            .await
+            .is_err_and(|ended| !ended)
+    );
+    assert!(events.comments > comments, "a keep-alive comment came");
 
     // The stream ends when the hub stops.
     let reader = tokio::spawn(async move {

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -22,7 +23,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::on;
 use futures::Stream;
 use gantry_protocol::JobSpec;
-use gantry_protocol::console_wire::{JobCheck, JobProblem, NodeMetrics};
+use gantry_protocol::console_wire::{JobCheck, JobProblem, NodeMetrics, NodeSample};
 use gantry_protocol::job::JobError;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
@@ -89,12 +90,41 @@ pub(super) fn live_endpoints(json_limit: DefaultBodyLimit) -> Vec<Endpoint> {
 
 // ---- the event stream ----
 
+/// One event of the stream, before it is written.
+#[derive(Debug, Clone, PartialEq)]
+enum Out {
+    /// `nodes`: read the nodes again.
+    Nodes,
+    /// `tasks`: these tasks changed.
+    Tasks(Vec<String>),
+    /// `tasks` naming none, with `"all": true`: read every task list again.
+    AllTasks,
+    /// `sample`: a node's heartbeat figures.
+    Sample(String, Arc<NodeSample>),
+}
+
+impl Out {
+    /// The event as the stream writes it.
+    fn event(self) -> Event {
+        let (name, data) = match self {
+            Out::Nodes => ("nodes", serde_json::json!({})),
+            Out::Tasks(ids) => ("tasks", serde_json::json!({"ids": ids})),
+            Out::AllTasks => ("tasks", serde_json::json!({"ids": [], "all": true})),
+            Out::Sample(node, sample) => (
+                "sample",
+                serde_json::json!({"node": node, "sample": *sample}),
+            ),
+        };
+        Event::default().event(name).data(data.to_string())
+    }
+}
+
 /// What one subscriber's stream holds between events.
 struct Subscriber {
     hub: Hub,
     live: broadcast::Receiver<Happening>,
     /// Events ready to send, in order.
-    outbox: std::collections::VecDeque<Event>,
+    outbox: std::collections::VecDeque<Out>,
     /// Tasks changed since the last `tasks` event.
     tasks: BTreeSet<String>,
     /// Whether nodes changed since the last flush.
@@ -104,6 +134,18 @@ struct Subscriber {
 }
 
 impl Subscriber {
+    /// A subscriber from now on.
+    fn new(hub: Hub) -> Subscriber {
+        Subscriber {
+            live: hub.signals().watch_live(),
+            hub,
+            outbox: Default::default(),
+            tasks: BTreeSet::new(),
+            nodes: false,
+            flush_at: None,
+        }
+    }
+
     /// Notes a happening: a sample goes out at once, changes are gathered.
     fn note(&mut self, happening: Happening) {
         match happening {
@@ -112,9 +154,7 @@ impl Subscriber {
                 self.tasks.insert(id);
             }
             Happening::Sample { node, sample } => {
-                let data = serde_json::json!({"node": node, "sample": *sample});
-                self.outbox
-                    .push_back(Event::default().event("sample").data(data.to_string()));
+                self.outbox.push_back(Out::Sample(node, sample));
                 return;
             }
         }
@@ -126,29 +166,31 @@ impl Subscriber {
     fn flush(&mut self) {
         self.flush_at = None;
         if std::mem::take(&mut self.nodes) {
-            self.outbox.push_back(nodes_event());
+            self.outbox.push_back(Out::Nodes);
         }
         let tasks = std::mem::take(&mut self.tasks);
         if tasks.len() > MAX_IDS {
-            self.outbox.push_back(refresh_tasks_event());
+            self.outbox.push_back(Out::AllTasks);
         } else if !tasks.is_empty() {
-            let data = serde_json::json!({"ids": tasks});
             self.outbox
-                .push_back(Event::default().event("tasks").data(data.to_string()));
+                .push_back(Out::Tasks(tasks.into_iter().collect()));
         }
     }
 
-    /// After falling behind: whatever was missed, read everything again.
+    /// After falling behind: what was missed and what waits in the backlog
+    /// is dropped, and the reader is told to read everything again.
     fn refresh(&mut self) {
+        use broadcast::error::TryRecvError;
+        while let Ok(_) | Err(TryRecvError::Lagged(_)) = self.live.try_recv() {}
         self.tasks.clear();
         self.nodes = false;
         self.flush_at = None;
-        self.outbox.push_back(nodes_event());
-        self.outbox.push_back(refresh_tasks_event());
+        self.outbox.push_back(Out::Nodes);
+        self.outbox.push_back(Out::AllTasks);
     }
 
     /// The next event, or `None` when the hub stops.
-    async fn next(&mut self) -> Option<Event> {
+    async fn next(&mut self) -> Option<Out> {
         loop {
             if let Some(event) = self.outbox.pop_front() {
                 return Some(event);
@@ -176,32 +218,13 @@ impl Subscriber {
     }
 }
 
-fn nodes_event() -> Event {
-    Event::default().event("nodes").data("{}")
-}
-
-/// A `tasks` event that names no task and asks for all to be read again.
-fn refresh_tasks_event() -> Event {
-    Event::default()
-        .event("tasks")
-        .data(r#"{"ids":[],"all":true}"#)
-}
-
 async fn events(
     State(hub): State<Hub>,
     _: Admin,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let subscriber = Subscriber {
-        live: hub.signals().watch_live(),
-        hub,
-        outbox: Default::default(),
-        tasks: BTreeSet::new(),
-        nodes: false,
-        flush_at: None,
-    };
-    let stream = futures::stream::unfold(subscriber, |mut subscriber| async move {
-        let event = subscriber.next().await?;
-        Some((Ok(event), subscriber))
+    let stream = futures::stream::unfold(Subscriber::new(hub), |mut subscriber| async move {
+        let out = subscriber.next().await?;
+        Some((Ok(out.event()), subscriber))
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
 }
@@ -295,5 +318,55 @@ fn problem(path: &str, message: String) -> JobProblem {
         line: None,
         column: None,
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn hub(dir: &std::path::Path) -> Hub {
+        let clock = Arc::new(crate::ManualClock::new(0)) as Arc<dyn crate::Clock>;
+        Hub::open(dir, None, crate::HubConfig::default(), clock)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn changes_are_gathered_and_a_lagging_reader_is_told_to_read_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = hub(dir.path()).await;
+        let mut reader = Subscriber::new(hub.clone());
+        let signals = hub.signals();
+        signals.task_changed("b");
+        signals.nodes_changed();
+        signals.task_changed("a");
+        signals.task_changed("b");
+        assert_eq!(reader.next().await, Some(Out::Nodes));
+        assert_eq!(
+            reader.next().await,
+            Some(Out::Tasks(vec!["a".into(), "b".into()])),
+            "each task once, in one event"
+        );
+        // Past the broadcast's backlog unread: a refresh, then what follows.
+        for i in 0..2000 {
+            signals.task_changed(&format!("t{i}"));
+        }
+        assert_eq!(reader.next().await, Some(Out::Nodes));
+        assert_eq!(reader.next().await, Some(Out::AllTasks));
+        signals.task_changed("after");
+        assert_eq!(
+            reader.next().await,
+            Some(Out::Tasks(vec!["after".into()])),
+            "the backlog was dropped with the refresh; what follows comes as before"
+        );
+        // More changes than one event names: read them all.
+        for i in 0..MAX_IDS + 1 {
+            signals.task_changed(&format!("u{i}"));
+        }
+        assert_eq!(reader.next().await, Some(Out::AllTasks));
+        // The stream ends when the hub stops.
+        hub.stopping().cancel();
+        assert_eq!(reader.next().await, None);
     }
 }

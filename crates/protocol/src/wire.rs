@@ -353,7 +353,9 @@ pub struct Heartbeat {
     #[serde(default = "yes")]
     pub accepting: bool,
     /// Whether the agent is draining: letting its tasks finish, taking no new ones.
-    #[serde(default)]
+    /// Sent only when true, so a hub older than this field still takes the
+    /// heartbeats of an agent that is not draining.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub draining: bool,
 }
 

@@ -8,6 +8,7 @@
 
 use gantry_protocol::wire::ErrorBody;
 use gantry_protocol::{JobSpec, TaskState, rules};
+use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
@@ -97,59 +98,11 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         if !params.is_empty() {
             operation.insert("parameters".into(), Value::Array(params));
         }
-        match endpoint.request {
-            BodyDoc::None => {}
-            BodyDoc::Json(schema) => {
-                let schema = schema(&mut generator).to_value();
-                operation.insert(
-                    "requestBody".into(),
-                    json!({"required": true, "content": {"application/json": {"schema": schema}}}),
-                );
-            }
-            BodyDoc::Job => {
-                operation.insert(
-                    "requestBody".into(),
-                    json!({"required": true, "content": {
-                        "application/json": {"schema": job_schema},
-                        "application/yaml": {"schema": job_schema}
-                    }}),
-                );
-            }
-            BodyDoc::AnyJob => {
-                // No body is an empty job file, whose problem is the answer.
-                operation.insert(
-                    "requestBody".into(),
-                    json!({"required": false, "content": {
-                        "application/json": {"schema": {}},
-                        "application/yaml": {"schema": {}}
-                    }}),
-                );
-            }
-            BodyDoc::Text(media) => {
-                operation.insert(
-                    "requestBody".into(),
-                    json!({"required": true, "content": {media: {"schema": {"type": "string"}}}}),
-                );
-            }
-            BodyDoc::Bytes => {
-                // No body is zero bytes: an empty log append or an empty blob.
-                operation.insert(
-                    "requestBody".into(),
-                    json!({"required": false, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
-                );
-            }
+        if let Some(body) = request_body(endpoint.request, &mut generator, &job_schema) {
+            operation.insert("requestBody".into(), body);
         }
         let (status, body) = endpoint.response;
-        let success = match body {
-            BodyDoc::None | BodyDoc::Job | BodyDoc::AnyJob => json!({"description": "Success"}),
-            BodyDoc::Json(schema) => {
-                json!({"description": "Success", "content": {"application/json": {"schema": schema(&mut generator).to_value()}}})
-            }
-            BodyDoc::Bytes => json!({"description": "Success", "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
-            BodyDoc::Text(media) => json!({"description": "Success", "content": {
-                media: {"schema": {"type": "string"}}}}),
-        };
+        let success = success_body(body, &mut generator);
         let error = json!({"description": "An error with a stable code and a sentence",
             "content": {"application/json": {"schema": error_schema}}});
         let mut responses = Map::new();
@@ -202,4 +155,48 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             }
         }
     })
+}
+
+/// The `requestBody` of an operation taking `body`, if it takes one.
+fn request_body(
+    body: BodyDoc,
+    generator: &mut SchemaGenerator,
+    job_schema: &Value,
+) -> Option<Value> {
+    Some(match body {
+        BodyDoc::None => return None,
+        BodyDoc::Json(schema) => {
+            let schema = schema(generator).to_value();
+            json!({"required": true, "content": {"application/json": {"schema": schema}}})
+        }
+        BodyDoc::Job => json!({"required": true, "content": {
+            "application/json": {"schema": job_schema},
+            "application/yaml": {"schema": job_schema}
+        }}),
+        // No body is an empty job file, whose problem is the answer.
+        BodyDoc::AnyJob => json!({"required": false, "content": {
+            "application/json": {"schema": {}},
+            "application/yaml": {"schema": {}}
+        }}),
+        BodyDoc::Text(media) => {
+            json!({"required": true, "content": {media: {"schema": {"type": "string"}}}})
+        }
+        // No body is zero bytes: an empty log append or an empty blob.
+        BodyDoc::Bytes => json!({"required": false, "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+    })
+}
+
+/// The success response of an operation answering `body`.
+fn success_body(body: BodyDoc, generator: &mut SchemaGenerator) -> Value {
+    match body {
+        BodyDoc::None | BodyDoc::Job | BodyDoc::AnyJob => json!({"description": "Success"}),
+        BodyDoc::Json(schema) => {
+            json!({"description": "Success", "content": {"application/json": {"schema": schema(generator).to_value()}}})
+        }
+        BodyDoc::Bytes => json!({"description": "Success", "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+        BodyDoc::Text(media) => json!({"description": "Success", "content": {
+            media: {"schema": {"type": "string"}}}}),
+    }
 }

@@ -10,7 +10,8 @@
 //! created_at, id)`, and for labels the table `task_labels` with `(label,
 //! created_at, task_id)`, which drives the query when a label is asked for.
 //! The name filter (a substring) has no index on either database; it reads
-//! tasks in page order until the page is full.
+//! tasks in page order until the page is full (see the statement for why
+//! PostgreSQL's is written with `strpos`).
 
 use std::collections::BTreeSet;
 
@@ -126,14 +127,24 @@ impl Db {
             ));
         }
         if let Some(name) = &filter.name {
-            let lowered = match self.backend {
-                Backend::Sqlite => name.to_ascii_lowercase(),
-                Backend::Postgres => name.to_lowercase(),
-            };
-            conditions.push(format!(
-                "lower(t.name) LIKE {} ESCAPE '\\'",
-                bind(Bind::Text(format!("%{}%", like_escaped(&lowered))))
-            ));
+            conditions.push(match self.backend {
+                Backend::Sqlite => format!(
+                    "lower(t.name) LIKE {} ESCAPE '\\'",
+                    bind(Bind::Text(format!(
+                        "%{}%",
+                        like_escaped(&name.to_ascii_lowercase())
+                    )))
+                ),
+                // Not LIKE: PostgreSQL estimates `LIKE '%…%'` rare and reads
+                // every task, then sorts; for `strpos` it assumes a third
+                // match, and reads the index in page order until the page
+                // is full (0.1 ms instead of 27 ms at 100,000 tasks for a
+                // common name; a rare one costs the full read either way).
+                Backend::Postgres => format!(
+                    "strpos(lower(t.name), {}) > 0",
+                    bind(Bind::Text(name.to_lowercase()))
+                ),
+            });
         }
         if let Some(cursor) = &filter.before {
             let created = bind(Bind::Int(cursor.created_at));

@@ -98,6 +98,13 @@ USAGE:
         exact. Records them in docs/benchmarks.md (unless --no-record); a
         failed part 1 still runs part 2, then fails and records nothing.
 
+    cargo xtask bench tasks_list [--no-record]
+        Lists 100,000 tasks through a release hub on SQLite and, when
+        GANTRY_TEST_POSTGRES names a server, PostgreSQL (filled through the
+        hub's database API): the first page, a page 90,000 deep by `before`,
+        and filtered pages, against a bare health round trip in the same
+        run. Records them in docs/benchmarks.md (unless --no-record).
+
     cargo xtask bench transfer [--rounds 3] [--no-record]
         Moves a 1 GiB file through a release hub on this machine: upload
         with `gantry blob put`, download of an output on the hub and of one

@@ -20,6 +20,7 @@ mod desktop;
 mod hub;
 mod record;
 mod recovery;
+mod tasks_list;
 mod transfer;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,7 @@ enum Bench {
     Desktop(desktop::Options),
     Transfer(transfer::Options),
     Console(console::Options),
+    TasksList(tasks_list::Options),
 }
 
 impl Bench {
@@ -53,8 +55,9 @@ impl Bench {
             "desktop" => Bench::Desktop(desktop::Options::parse(options)?),
             "transfer" => Bench::Transfer(transfer::Options::parse(options)?),
             "console" => Bench::Console(console::Options::parse(options)?),
+            "tasks_list" => Bench::TasksList(tasks_list::Options::parse(options)?),
             other => bail!(
-                "unknown benchmark `{other}`; there are `hub`, `agent`, `recovery`, `desktop`, `transfer` and `console`"
+                "unknown benchmark `{other}`; there are `hub`, `agent`, `recovery`, `desktop`, `transfer`, `tasks_list` and `console`"
             ),
         })
     }
@@ -70,6 +73,7 @@ impl Bench {
             Bench::Desktop(options) => Ok(desktop::report(&desktop::run(options).await?)),
             Bench::Transfer(options) => Ok(transfer::report(&transfer::run(options).await?)),
             Bench::Console(options) => Ok(console::report(&console::run(options).await?)),
+            Bench::TasksList(options) => Ok(tasks_list::report(&tasks_list::run(options).await?)),
         }
     }
 
@@ -82,6 +86,7 @@ impl Bench {
             Bench::Desktop(options) => options.record,
             Bench::Transfer(options) => options.record,
             Bench::Console(options) => options.record,
+            Bench::TasksList(options) => options.record,
         }
     }
 }

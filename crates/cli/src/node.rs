@@ -19,7 +19,7 @@ use crate::task::client;
 /// `gantry node …`.
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
-    /// List nodes: name, state (online, offline, paused), tasks held, labels.
+    /// List nodes: name, state (online, offline, paused, draining), tasks held, labels.
     List {
         /// Print JSON instead of a table: {"nodes": [{id, name, labels, state, ...}]}.
         #[arg(long)]
@@ -200,6 +200,9 @@ fn print_node(node: &Node) {
         }
     );
     println!("tasks held:   {}", node.tasks_held);
+    for task in &node.running {
+        println!("  {}  {}  ({})", task.id, task.name, task.state.as_str());
+    }
     println!("version:      {}", node.version.as_deref().unwrap_or("-"));
     if let Some(system) = &node.system {
         println!("gpus:         {}", system.gpus.len());

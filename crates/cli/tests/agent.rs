@@ -181,6 +181,12 @@ fn agent_runs_tasks_and_obeys_pause_resume_drain() {
     setup.wait_for("output", || {
         setup.task(&long)["log_size"].as_u64().unwrap() > 0
     });
+    // The hub's view of the node lists the task it runs.
+    let shown = String::from_utf8(setup.gantry(&["node", "show", "laptop"]).stdout).unwrap();
+    assert!(
+        shown.contains(&format!("  {long}  ")) && shown.contains("(running)"),
+        "{shown}"
+    );
     assert!(setup.gantry(&["agent", "pause"]).status.success());
     setup.wait_state(&long, "paused");
     // Output written just before the pause may still be on its way to the hub.
@@ -229,13 +235,28 @@ fn agent_runs_tasks_and_obeys_pause_resume_drain() {
         "the follow ends when the task does"
     );
 
-    // Drain: nothing new is taken until draining ends.
+    // Drain: nothing new is taken until draining ends, and the hub's node
+    // list says so (the agent's heartbeat tells it).
+    let node_state = || {
+        let table = String::from_utf8(setup.gantry(&["node", "list"]).stdout).unwrap();
+        let row = table
+            .lines()
+            .find(|line| line.starts_with("laptop "))
+            .map(str::to_owned);
+        row.and_then(|row| row.split_whitespace().nth(1).map(str::to_owned))
+    };
+    assert_eq!(node_state().as_deref(), Some("online"));
     assert!(setup.gantry(&["agent", "drain"]).status.success());
     let held = setup.submit("executor: process\ncommand: [echo, drained]\n");
-    std::thread::sleep(Duration::from_millis(700));
+    setup.wait_for("the node list to say draining", || {
+        node_state().as_deref() == Some("draining")
+    });
     assert_eq!(setup.task(&held)["state"], "queued");
     assert!(setup.gantry(&["agent", "drain", "--off"]).status.success());
     setup.wait_state(&held, "succeeded");
+    setup.wait_for("the node list to say online", || {
+        node_state().as_deref() == Some("online")
+    });
 
     // Pausing a task the agent does not hold says so.
     let output = setup.gantry(&["agent", "pause", "no-such-task"]);

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //!
-//! - [`Hub`]: the shared state (database, blob folder, signals, clock, settings).
+//! - [`Hub`]: the shared state (database, blob folder, signals, the last hour
+//!   of node figures, clock, settings).
 //! - [`app`]: the axum [`Router`] built from [`api::endpoints`], the one table
 //!   of routes, which also yields the OpenAPI document ([`openapi`]).
 //! - [`api`]: the table, the router, and the handlers by caller (people,
@@ -34,6 +35,7 @@ pub mod db;
 mod error;
 pub mod openapi;
 mod relay;
+mod samples;
 mod signals;
 pub mod tls;
 pub mod tokens;
@@ -151,6 +153,8 @@ struct HubInner {
     config: HubConfig,
     clock: Arc<dyn Clock>,
     signals: Signals,
+    /// The last hour of each node's heartbeat figures.
+    samples: samples::Samples,
     /// Downloads of node-kept outputs waiting for their nodes.
     relay: relay::Relay,
     /// Cancelled when the hub shuts down, so long-polls and log streams end.
@@ -187,6 +191,7 @@ impl Hub {
                 config,
                 clock,
                 signals: Signals::default(),
+                samples: samples::Samples::default(),
                 relay: relay::Relay::default(),
                 stopping: CancellationToken::new(),
                 openapi: std::sync::OnceLock::new(),
@@ -217,6 +222,10 @@ impl Hub {
         &self.inner.signals
     }
 
+    fn samples(&self) -> &samples::Samples {
+        &self.inner.samples
+    }
+
     fn relay(&self) -> &relay::Relay {
         &self.inner.relay
     }
@@ -239,7 +248,7 @@ impl Hub {
     /// assignments; [`serve`] runs this every [`HubConfig::check_every`].
     pub async fn check_nodes(&self) -> Result<(), HubError> {
         let config = self.config();
-        let (changed, requeued) = self
+        let checked = self
             .db()
             .check_nodes(
                 self.now(),
@@ -247,11 +256,14 @@ impl Hub {
                 config.accept_within.as_millis() as i64,
             )
             .await?;
-        for id in &changed {
+        for id in &checked.tasks {
             self.signals().task_changed(id);
         }
-        if requeued {
+        if checked.requeued {
             self.signals().wake_all_pollers();
+        }
+        if checked.went_offline > 0 {
+            self.signals().nodes_changed();
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 
 use gantry_protocol::wire::ErrorBody;
 use gantry_protocol::{JobSpec, TaskState, rules};
+use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
@@ -27,6 +28,9 @@ pub fn param_schema(kind: &str) -> Value {
         "limit" => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
         "offset" | "seconds" => json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
         "label" => json!({"type": "string", "pattern": rules::LABEL}),
+        "cursor" => {
+            json!({"type": "string", "pattern": gantry_protocol::console_wire::TASK_CURSOR})
+        }
         other => {
             panic!("parameter kind {other:?} is not known to openapi::param_schema; add it there")
         }
@@ -59,21 +63,6 @@ fn bound_numbers(value: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(bound_numbers),
         _ => {}
-    }
-}
-
-/// The success answer of a route whose body is `body`.
-fn success(body: BodyDoc, generator: &mut schemars::SchemaGenerator) -> Value {
-    match body {
-        BodyDoc::None | BodyDoc::Job => json!({"description": "Success"}),
-        BodyDoc::Json(schema) => {
-            json!({"description": "Success", "content": {"application/json": {"schema": schema(generator).to_value()}}})
-        }
-        BodyDoc::Bytes => json!({"description": "Success", "content": {
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
-        BodyDoc::File(media) => json!({"description": "Success: a file of the web console, \
-            gzip-compressed when the request accepts it", "content": {
-            media: {"schema": {"type": "string"}}}}),
     }
 }
 
@@ -120,35 +109,11 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         if !params.is_empty() {
             operation.insert("parameters".into(), Value::Array(params));
         }
-        match endpoint.request {
-            // No request sends a console file: `File` is for answers.
-            BodyDoc::None | BodyDoc::File(_) => {}
-            BodyDoc::Json(schema) => {
-                let schema = schema(&mut generator).to_value();
-                operation.insert(
-                    "requestBody".into(),
-                    json!({"required": true, "content": {"application/json": {"schema": schema}}}),
-                );
-            }
-            BodyDoc::Job => {
-                operation.insert(
-                    "requestBody".into(),
-                    json!({"required": true, "content": {
-                        "application/json": {"schema": job_schema},
-                        "application/yaml": {"schema": job_schema}
-                    }}),
-                );
-            }
-            BodyDoc::Bytes => {
-                // No body is zero bytes: an empty log append or an empty blob.
-                operation.insert(
-                    "requestBody".into(),
-                    json!({"required": false, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
-                );
-            }
+        if let Some(body) = request_body(endpoint.request, &mut generator, &job_schema) {
+            operation.insert("requestBody".into(), body);
         }
         let (status, body) = endpoint.response;
-        let success = success(body, &mut generator);
+        let success = success_body(body, &mut generator);
         let error = json!({"description": "An error with a stable code and a sentence",
             "content": {"application/json": {"schema": error_schema}}});
         let mut responses = Map::new();
@@ -202,4 +167,52 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             }
         }
     })
+}
+
+/// The `requestBody` of an operation taking `body`, if it takes one.
+fn request_body(
+    body: BodyDoc,
+    generator: &mut SchemaGenerator,
+    job_schema: &Value,
+) -> Option<Value> {
+    Some(match body {
+        // No request sends a console file: `File` is for answers.
+        BodyDoc::None | BodyDoc::File(_) => return None,
+        BodyDoc::Json(schema) => {
+            let schema = schema(generator).to_value();
+            json!({"required": true, "content": {"application/json": {"schema": schema}}})
+        }
+        BodyDoc::Job => json!({"required": true, "content": {
+            "application/json": {"schema": job_schema},
+            "application/yaml": {"schema": job_schema}
+        }}),
+        // No body is an empty job file, whose problem is the answer.
+        BodyDoc::AnyJob => json!({"required": false, "content": {
+            "application/json": {"schema": {}},
+            "application/yaml": {"schema": {}}
+        }}),
+        BodyDoc::Text(media) => {
+            json!({"required": true, "content": {media: {"schema": {"type": "string"}}}})
+        }
+        // No body is zero bytes: an empty log append or an empty blob.
+        BodyDoc::Bytes => json!({"required": false, "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+    })
+}
+
+/// The success response of an operation answering `body`.
+fn success_body(body: BodyDoc, generator: &mut SchemaGenerator) -> Value {
+    match body {
+        BodyDoc::None | BodyDoc::Job | BodyDoc::AnyJob => json!({"description": "Success"}),
+        BodyDoc::Json(schema) => {
+            json!({"description": "Success", "content": {"application/json": {"schema": schema(generator).to_value()}}})
+        }
+        BodyDoc::Bytes => json!({"description": "Success", "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+        BodyDoc::Text(media) => json!({"description": "Success", "content": {
+            media: {"schema": {"type": "string"}}}}),
+        BodyDoc::File(media) => json!({"description": "Success: a file of the web console, \
+            gzip-compressed when the request accepts it", "content": {
+            media: {"schema": {"type": "string"}}}}),
+    }
 }

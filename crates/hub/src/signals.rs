@@ -1,5 +1,12 @@
 //! Wake-ups for waiting requests: long-polls for work, for requests, and log
-//! followers of a task.
+//! followers of a task; and the broadcast of what people watch change
+//! ([`Happening`]: nodes, tasks, node figures), which the console's event
+//! stream (`GET /v1/events`) reads.
+//!
+//! The broadcast is a bounded ring: sending never waits, and a subscriber
+//! that falls behind loses the oldest happenings and is told it lagged (it
+//! then asks its reader to refresh everything), so a slow browser never
+//! slows the hub.
 //!
 //! A waiter subscribes *before* it reads the database, so a change that lands
 //! between its read and its wait still wakes it.
@@ -14,7 +21,28 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use tokio::sync::{Notify, watch};
+use gantry_protocol::console_wire::NodeSample;
+use tokio::sync::{Notify, broadcast, watch};
+
+/// How many happenings a subscriber may fall behind before it lags.
+const LIVE_BACKLOG: usize = 1024;
+
+/// Something people watch that changed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Happening {
+    /// Nodes were added, changed, removed, came online or went offline,
+    /// paused or drained.
+    Nodes,
+    /// A task was submitted or changed (its state, a request, its outputs).
+    Task(String),
+    /// A node's heartbeat brought its figures.
+    Sample {
+        /// The node's id.
+        node: String,
+        /// Its figures.
+        sample: Arc<NodeSample>,
+    },
+}
 
 /// The hub's signals.
 #[derive(Debug)]
@@ -27,6 +55,8 @@ pub struct Signals {
     /// Per-task senders, held weakly: a task nobody follows costs nothing.
     /// A std mutex, since nothing awaits while holding it.
     tasks: Mutex<HashMap<String, Weak<watch::Sender<u64>>>>,
+    /// What people watch, for the event stream.
+    live: broadcast::Sender<Happening>,
 }
 
 #[derive(Debug)]
@@ -148,6 +178,7 @@ impl Default for Signals {
             next_poller: AtomicU64::new(0),
             commands: watch::channel(0).0,
             tasks: Mutex::new(HashMap::new()),
+            live: broadcast::channel(LIVE_BACKLOG).0,
         }
     }
 }
@@ -232,8 +263,16 @@ impl Signals {
         }
     }
 
-    /// Says a task's log grew or its state changed.
+    /// Says a task was submitted or changed: its followers wake and the
+    /// event stream says so.
     pub fn task_changed(&self, id: &str) {
+        self.happened(|| Happening::Task(id.to_owned()));
+        self.log_grew(id);
+    }
+
+    /// Says a task's log grew: its followers wake (the event stream is not
+    /// told; a log has its own stream).
+    pub fn log_grew(&self, id: &str) {
         let sender = self
             .tasks
             .lock()
@@ -242,6 +281,34 @@ impl Signals {
             .and_then(Weak::upgrade);
         if let Some(sender) = sender {
             sender.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+}
+
+impl Signals {
+    /// Subscribes to what people watch; see [`Happening`].
+    pub fn watch_live(&self) -> broadcast::Receiver<Happening> {
+        self.live.subscribe()
+    }
+
+    /// Says nodes changed (added, renamed, relabeled, removed, came or went).
+    pub fn nodes_changed(&self) {
+        self.happened(|| Happening::Nodes);
+    }
+
+    /// Says a node's heartbeat brought these figures.
+    pub fn node_sampled(&self, node: &str, sample: Arc<NodeSample>) {
+        self.happened(|| Happening::Sample {
+            node: node.to_owned(),
+            sample,
+        });
+    }
+
+    /// Broadcasts a happening, made only when someone listens.
+    fn happened(&self, happening: impl FnOnce() -> Happening) {
+        if self.live.receiver_count() > 0 {
+            // An error means the last subscriber just left: nobody to tell.
+            let _ = self.live.send(happening());
         }
     }
 }
@@ -273,6 +340,31 @@ mod tests {
         assert!(gpu_new.bell.is_rung());
         signals.task_queued(&[], None);
         assert!(plain.bell.is_rung());
+    }
+
+    #[test]
+    fn happenings_reach_subscribers_and_a_slow_one_lags_without_blocking() {
+        let signals = Signals::default();
+        // Nobody listens: nothing is kept.
+        signals.task_changed("t0");
+        let mut live = signals.watch_live();
+        signals.task_changed("t1");
+        signals.log_grew("t1");
+        signals.nodes_changed();
+        assert_eq!(live.try_recv().unwrap(), Happening::Task("t1".into()));
+        assert_eq!(live.try_recv().unwrap(), Happening::Nodes);
+        assert!(
+            live.try_recv().is_err(),
+            "a log append is not a task change"
+        );
+        for i in 0..LIVE_BACKLOG + 10 {
+            signals.task_changed(&format!("t{i}"));
+        }
+        assert!(matches!(
+            live.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(10))
+        ));
+        assert_eq!(live.try_recv().unwrap(), Happening::Task("t10".into()));
     }
 
     #[test]

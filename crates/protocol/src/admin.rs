@@ -20,8 +20,11 @@ pub enum NodeState {
     /// It has not been heard from within the hub's `offline_after`.
     #[default]
     Offline,
-    /// It is online but takes no new tasks (paused or draining on its machine).
+    /// It is online but takes no new tasks (paused on its machine).
     Paused,
+    /// It is online and lets its running tasks finish, taking no new ones
+    /// (`gantry agent drain`); its heartbeat says so.
+    Draining,
 }
 
 impl NodeState {
@@ -31,6 +34,7 @@ impl NodeState {
             NodeState::Online => "online",
             NodeState::Offline => "offline",
             NodeState::Paused => "paused",
+            NodeState::Draining => "draining",
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`admin`]: the bodies of node and token administration (rename, labels, remove, rotate, revoke).
 //! - [`log_times`]: when the hub received each part of a task's log.
 //! - [`console`]: the web console's sign-in (sessions) and the admin tokens it makes.
+//! - [`console_wire`]: the web console's live data (node figures, held tasks, task paging, job checks).
 //!
 //! Architecture invariant: this crate does no I/O and knows nothing of HTTP
 //! libraries, databases or Docker. It is the only vocabulary the agent and the
@@ -21,6 +22,7 @@
 pub mod admin;
 pub mod clock_text;
 pub mod console;
+pub mod console_wire;
 pub mod form;
 pub mod job;
 pub mod log_times;

@@ -207,6 +207,19 @@ pub struct Submitted {
 pub struct TaskList {
     /// Tasks, newest first.
     pub tasks: Vec<Task>,
+    /// The `before` that lists the next (older) page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "task_cursor")]
+    pub next: Option<String>,
+}
+
+/// The schema of [`TaskList::next`]: an optional [`crate::console_wire::TASK_CURSOR`].
+fn task_cursor(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["string", "null"],
+        "pattern": crate::console_wire::TASK_CURSOR,
+        "description": "The `before` that lists the next (older) page; absent on the last page"
+    })
 }
 
 /// A node as the hub knows it.
@@ -228,9 +241,13 @@ pub struct Node {
     pub system: Option<SystemInfo>,
     /// How many unfinished tasks it holds.
     pub tasks_held: u64,
-    /// Online, offline, or paused (online but taking no new tasks).
+    /// Online, offline, paused (online but taking no new tasks) or draining
+    /// (online, letting its tasks finish).
     #[serde(default)]
     pub state: crate::admin::NodeState,
+    /// The tasks it holds now (assigned, pulling, running, paused or lost), oldest first.
+    #[serde(default)]
+    pub running: Vec<crate::console_wire::RunningTask>,
     /// The labels given at the hub (`node add`, `node label`), apart from the agent's.
     #[serde(default)]
     pub given_labels: Vec<String>,
@@ -341,6 +358,11 @@ pub struct Heartbeat {
     /// Whether the agent takes new tasks (false while paused or draining).
     #[serde(default = "yes")]
     pub accepting: bool,
+    /// Whether the agent is draining: letting its tasks finish, taking no new ones.
+    /// Sent only when true, so a hub older than this field still takes the
+    /// heartbeats of an agent that is not draining.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
 }
 
 fn yes() -> bool {

@@ -113,10 +113,12 @@ impl Agent {
     pub(super) async fn heartbeats(&self, interval: Duration) {
         let stop = self.inner.ctx.stop.clone();
         loop {
+            let mode = *self.inner.mode.borrow();
             let beat = Heartbeat {
                 system: Some(self.sample().await),
                 tasks: self.held_tasks(),
-                accepting: self.inner.mode.borrow().accepting(),
+                accepting: mode.accepting(),
+                draining: mode.draining,
             };
             match self.inner.hub.heartbeat(&beat).await {
                 Ok(reply) => {

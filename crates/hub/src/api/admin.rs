@@ -24,7 +24,7 @@ use super::{Access, BodyDoc, Endpoint, ParamDoc, ep, method, schema};
 use crate::{ApiError, Hub};
 
 /// The node a path names, by id or name; a 404 that says how to list them.
-async fn node_id(hub: &Hub, key: &str) -> Result<String, ApiError> {
+pub(super) async fn node_id(hub: &Hub, key: &str) -> Result<String, ApiError> {
     if key.is_empty() || key.len() > 200 || key.chars().any(char::is_control) {
         return Err(no_such_node(key));
     }
@@ -73,6 +73,7 @@ pub(super) async fn add_node(
     let token = hub.db().add_node(&new.name, &new.labels, hub.now()).await?;
     let id = node_id(&hub, &new.name).await?;
     let node = node_view(&hub, &id).await?;
+    hub.signals().nodes_changed();
     tracing::info!(node = %node.name, "node added");
     Ok((StatusCode::CREATED, Json(NodeToken { node, token })).into_response())
 }
@@ -120,6 +121,7 @@ pub(super) async fn change_node(
         // A new label can make queued tasks match this node.
         hub.signals().wake_all_pollers();
     }
+    hub.signals().nodes_changed();
     Ok(Json(node_view(&hub, &id).await?))
 }
 
@@ -137,6 +139,8 @@ pub(super) async fn remove_node(
     for task in removed.failed.iter().chain(&removed.canceled) {
         hub.signals().task_changed(task);
     }
+    hub.samples().forget(&id);
+    hub.signals().nodes_changed();
     tracing::info!(node = %removed.name, by = %by, failed = removed.failed.len(), canceled = removed.canceled.len(), "node removed");
     Ok(Json(removed))
 }
@@ -149,6 +153,7 @@ pub(super) async fn rotate_token(
     let id = node_id(&hub, &key).await?;
     let token = hub.db().rotate_node_token(&id, hub.now()).await?;
     let node = node_view(&hub, &id).await?;
+    hub.signals().nodes_changed();
     tracing::info!(node = %node.name, by = %by, "node token rotated");
     Ok(Json(NodeToken { node, token }))
 }

@@ -8,6 +8,7 @@
 //! answer was lost goes back to the queue when the agent does not accept it
 //! in time ([`crate::HubConfig::accept_within`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -17,6 +18,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gantry_protocol::admin::NodeIdentity;
+use gantry_protocol::console_wire::NodeSample;
 use gantry_protocol::job::relative_path_problem;
 use gantry_protocol::wire::{
     Assignment, EventAck, Heartbeat, HeartbeatReply, HeldTask, LogAck, NodeCommand, NodeSettings,
@@ -27,7 +29,7 @@ use serde::Deserialize;
 
 use super::auth::NodeAuth;
 use super::extract::{JsonBody, QueryArgs, TaskId, bytes_rejection};
-use crate::db::{Append, EventOutcome};
+use crate::db::{Append, EventOutcome, Mode};
 use crate::signals::Fit;
 use crate::{ApiError, Hub};
 
@@ -70,6 +72,7 @@ pub(super) async fn register(
     tracing::info!(node = %node.name, version = %request.version, held = request.inventory.len(), "node registered");
     // Labels may have changed, and a new label can make queued tasks match.
     hub.signals().wake_all_pollers();
+    hub.signals().nodes_changed();
     Ok(Json(Registered {
         node_id: record.id,
         node_name: record.name,
@@ -165,16 +168,23 @@ pub(super) async fn heartbeat(
     JsonBody(beat): JsonBody<Heartbeat>,
 ) -> Result<Json<HeartbeatReply>, ApiError> {
     held_ids("tasks", &beat.tasks)?;
-    let commands = hub
+    let now = hub.now();
+    let mode = Mode {
+        accepting: beat.accepting,
+        draining: beat.draining,
+    };
+    let (commands, state_changed) = hub
         .db()
-        .heartbeat(
-            &node.id,
-            beat.system.as_ref(),
-            &beat.tasks,
-            beat.accepting,
-            hub.now(),
-        )
+        .heartbeat(&node.id, beat.system.as_ref(), &beat.tasks, mode, now)
         .await?;
+    if let Some(system) = &beat.system {
+        let sample = Arc::new(NodeSample::of(system, now));
+        hub.samples().record(&node.id, sample.clone());
+        hub.signals().node_sampled(&node.id, sample);
+    }
+    if state_changed {
+        hub.signals().nodes_changed();
+    }
     // The node's name and labels now, so a change at the hub reaches the agent without a restart.
     let identity = hub
         .db()
@@ -242,7 +252,7 @@ pub(super) async fn append_log(
         .await?
     {
         Append::Stored(committed) => {
-            hub.signals().task_changed(&id);
+            hub.signals().log_grew(&id);
             Ok(Json(LogAck { committed }))
         }
         Append::Gap(committed) => {

@@ -2,6 +2,7 @@
 //! local paths (only `gantry task submit` can upload those), every blob on
 //! the hub, and every folder manifest readable with each of its files on the
 //! hub. The sha256s found are what the task's node may read (`task_blobs`).
+//! A submit refuses a job with any problem; `POST /v1/jobs/check` lists them.
 
 use axum::http::StatusCode;
 use gantry_protocol::JobSpec;
@@ -11,14 +12,89 @@ use gantry_protocol::wire::codes;
 
 use crate::{ApiError, Hub};
 
+/// One problem with what a job references: its key and what is wrong.
+#[derive(Debug, Clone)]
+pub(super) struct InputProblem {
+    /// The job's key: `inputs` or `files`.
+    pub(super) key: &'static str,
+    /// What is wrong and what to do.
+    pub(super) message: String,
+}
+
+/// What the hub found of the blobs a job references.
+#[derive(Debug, Default)]
+pub(super) struct Findings {
+    /// Local paths left among the inputs.
+    pub(super) local: Vec<InputProblem>,
+    /// Blobs and folder manifests the hub lacks, or cannot use.
+    pub(super) problems: Vec<InputProblem>,
+    /// Whether every problem is a blob the hub lacks (else a manifest that
+    /// cannot be used as a folder is among them).
+    only_missing: bool,
+    /// The sha256s found: what the task's node may read.
+    found: Vec<String>,
+}
+
+impl Findings {
+    /// Every problem, local paths first.
+    pub(super) fn all_problems(&self) -> impl Iterator<Item = &InputProblem> {
+        self.local.iter().chain(&self.problems)
+    }
+
+    /// The blobs found, or the refusal a submit answers.
+    fn into_blobs(self) -> Result<Vec<String>, ApiError> {
+        let joined = |problems: &[InputProblem]| {
+            problems
+                .iter()
+                .map(|p| format!("{}: {}", p.key, p.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        if !self.local.is_empty() {
+            // 400: the document's key pattern already says local paths are not inputs here.
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_JOB,
+                format!("the job was refused: {}", joined(&self.local)),
+            ));
+        }
+        if self.problems.is_empty() {
+            return Ok(self.found);
+        }
+        // 422, not 400: the job is as the document says, but the hub lacks
+        // what it names (a rule of the hub's state, which no schema can state).
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            if self.only_missing {
+                codes::BLOB_MISSING
+            } else {
+                codes::INVALID_JOB
+            },
+            format!("the job was refused: {}", joined(&self.problems)),
+        ))
+    }
+}
+
 /// Every blob `spec` references, manifests' files included; refuses the job
 /// with each problem named when a local path is left or a blob is missing.
 pub(super) async fn referenced_blobs(hub: &Hub, spec: &JobSpec) -> Result<Vec<String>, ApiError> {
-    let mut invalid = Vec::new();
+    find_blobs(hub, spec).await.into_blobs()
+}
+
+/// Looks up every blob `spec` references, manifests' files included, and
+/// notes each problem: what a submit refuses and `POST /v1/jobs/check` lists.
+pub(super) async fn find_blobs(hub: &Hub, spec: &JobSpec) -> Findings {
+    let mut findings = Findings {
+        only_missing: true,
+        ..Findings::default()
+    };
     for local in spec.local_inputs() {
-        invalid.push(format!(
-            "inputs: {local} is a local path; `gantry task submit` uploads it, the API needs sha256 references"
-        ));
+        findings.local.push(InputProblem {
+            key: "inputs",
+            message: format!(
+                "{local} is a local path; `gantry task submit` uploads it, the API needs sha256 references"
+            ),
+        });
     }
     let mut blobs = Vec::new();
     for file in spec.files.iter().filter_map(|f| f.blob.as_ref()) {
@@ -32,36 +108,29 @@ pub(super) async fn referenced_blobs(hub: &Hub, spec: &JobSpec) -> Result<Vec<St
             InputRef::Local(_) | InputRef::Unknown(_) => {}
         }
     }
-    if !invalid.is_empty() {
-        // 400: the document's key pattern already says local paths are not inputs here.
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            codes::INVALID_JOB,
-            format!("the job was refused: {}", invalid.join("; ")),
-        ));
-    }
-    let mut problems = Vec::new();
-    // Whether every problem is a blob the hub lacks (else a manifest that
-    // cannot be used as a folder is among them).
-    let mut only_missing = true;
-    let mut found = Vec::new();
+    let problem = |key, message| InputProblem { key, message };
     for (key, sha256) in blobs {
         if hub.blobs().size(&sha256).await.is_none() {
-            problems.push(format!(
-                "{key}: blob {sha256} is not on the hub; upload it first (PUT /v1/blobs/{sha256})"
+            findings.problems.push(problem(
+                key,
+                format!(
+                    "blob {sha256} is not on the hub; upload it first (PUT /v1/blobs/{sha256})"
+                ),
             ));
         } else {
-            found.push(sha256);
+            findings.found.push(sha256);
         }
     }
     for sha256 in trees {
         match read_tree(hub, &sha256).await {
-            Err(TreeProblem::Missing(problem)) => {
-                problems.push(format!("inputs: tree:{sha256}: {problem}"))
-            }
-            Err(TreeProblem::Unusable(problem)) => {
-                only_missing = false;
-                problems.push(format!("inputs: tree:{sha256}: {problem}"))
+            Err(TreeProblem::Missing(message)) => findings
+                .problems
+                .push(problem("inputs", format!("tree:{sha256}: {message}"))),
+            Err(TreeProblem::Unusable(message)) => {
+                findings.only_missing = false;
+                findings
+                    .problems
+                    .push(problem("inputs", format!("tree:{sha256}: {message}")))
             }
             Ok(manifest) => {
                 let mut missing = Vec::new();
@@ -71,35 +140,26 @@ pub(super) async fn referenced_blobs(hub: &Hub, spec: &JobSpec) -> Result<Vec<St
                     }
                 }
                 if missing.is_empty() {
-                    found.push(sha256);
-                    found.extend(manifest.files.into_iter().map(|f| f.sha256));
+                    findings.found.push(sha256);
+                    findings
+                        .found
+                        .extend(manifest.files.into_iter().map(|f| f.sha256));
                 } else {
                     let count = missing.len();
                     missing.truncate(20);
-                    problems.push(format!(
-                        "inputs: tree:{sha256}: {count} of its files are not on the hub: {}{}; upload them first",
-                        missing.join(", "),
-                        if count > 20 { ", …" } else { "" }
+                    findings.problems.push(problem(
+                        "inputs",
+                        format!(
+                            "tree:{sha256}: {count} of its files are not on the hub: {}{}; upload them first",
+                            missing.join(", "),
+                            if count > 20 { ", …" } else { "" }
+                        ),
                     ));
                 }
             }
         }
     }
-    if problems.is_empty() {
-        Ok(found)
-    } else {
-        // 422, not 400: the job is as the document says, but the hub lacks
-        // what it names (a rule of the hub's state, which no schema can state).
-        Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            if only_missing {
-                codes::BLOB_MISSING
-            } else {
-                codes::INVALID_JOB
-            },
-            format!("the job was refused: {}", problems.join("; ")),
-        ))
-    }
+    findings
 }
 
 /// Why a folder manifest cannot be used.

@@ -29,6 +29,7 @@ mod extract;
 mod fetches;
 mod inputs;
 mod log_times;
+mod live;
 mod outputs;
 mod people;
 mod session;
@@ -80,6 +81,11 @@ pub enum BodyDoc {
     Job,
     /// Raw bytes.
     Bytes,
+    /// Text of this media type, such as `text/event-stream`.
+    Text(&'static str),
+    /// A job file to check, JSON or YAML, taken whatever it holds: its
+    /// problems are the answer.
+    AnyJob,
 }
 
 /// A query or path parameter.
@@ -94,7 +100,8 @@ pub struct ParamDoc {
     /// JSON Schema type: `string`, `integer` or `boolean`; or a rule the hub
     /// enforces, which the document states: `sha256` (64 lowercase hex
     /// digits), `task_state` (one of the states), `limit` (1 to 1000),
-    /// `offset` (a byte count, 0 or more), `seconds` (0 or more), `label`. See `openapi::param_schema`.
+    /// `offset` (a byte count, 0 or more), `seconds` (0 or more), `label`,
+    /// `cursor` (a page's `next`, `CREATED_AT.ID`). See `openapi::param_schema`.
     pub kind: &'static str,
     /// What it means.
     pub description: &'static str,
@@ -168,6 +175,7 @@ pub fn endpoints(hub: &Hub) -> Vec<Endpoint> {
     all.extend(session::endpoints(json_limit));
     all.extend(admin_tokens::endpoints(json_limit));
     all.extend(console::endpoints());
+    all.extend(live::live_endpoints(json_limit));
     all
 }
 
@@ -210,6 +218,27 @@ const LIST_TASKS_PARAMS: &[ParamDoc] = &[
         required: false,
         kind: "string",
         description: "Only tasks of the node with this name",
+    },
+    ParamDoc {
+        name: "label",
+        location: "query",
+        required: false,
+        kind: "label",
+        description: "Only tasks that ask for this label",
+    },
+    ParamDoc {
+        name: "name",
+        location: "query",
+        required: false,
+        kind: "string",
+        description: "Only tasks whose name holds this text, whatever its case",
+    },
+    ParamDoc {
+        name: "before",
+        location: "query",
+        required: false,
+        kind: "cursor",
+        description: "The `next` of the previous page: lists the tasks after it (older)",
     },
     ParamDoc {
         name: "limit",

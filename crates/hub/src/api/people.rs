@@ -15,7 +15,8 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gantry_protocol::job::{Format, JobError};
+use gantry_protocol::console_wire::TaskCursor;
+use gantry_protocol::job::{Format, JobError, label_problem};
 use gantry_protocol::wire::{CommandKind, NodeList, Submitted, Task, TaskList, codes};
 use gantry_protocol::{JobSpec, TaskState};
 use serde::Deserialize;
@@ -48,18 +49,8 @@ pub(super) async fn submit(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(bytes_rejection)?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let format = if content_type.contains("yaml") {
-        Format::Yaml
-    } else {
-        Format::Json
-    };
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("the job is not UTF-8 text"))?;
-    let spec = JobSpec::parse(text, format).map_err(invalid_job)?;
+    let text = job_text(&body)?;
+    let spec = JobSpec::parse(text, job_format(&headers)).map_err(invalid_job)?;
     // Refuse a job whose blobs are missing now, rather than fail it on a node later.
     let blobs = super::inputs::referenced_blobs(&hub, &spec).await?;
     let target = match &spec.node {
@@ -71,33 +62,61 @@ pub(super) async fn submit(
         .submit(&spec, target.as_deref(), &by, &blobs, hub.now())
         .await?;
     hub.signals().task_queued(&spec.labels, target.as_deref());
+    hub.signals().task_changed(&id);
     tracing::info!(task = %id, by = %by, "task submitted");
     Ok((StatusCode::CREATED, Json(Submitted { id })).into_response())
+}
+
+/// The format a job body's content type names: YAML when it says so, else JSON.
+pub(super) fn job_format(headers: &HeaderMap) -> Format {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.contains("yaml") {
+        Format::Yaml
+    } else {
+        Format::Json
+    }
+}
+
+/// A job body as text, or the refusal of one that is not UTF-8.
+pub(super) fn job_text(body: &[u8]) -> Result<&str, ApiError> {
+    std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the job is not UTF-8 text"))
 }
 
 /// The id of the node a job's `node:` names, or a refusal that lists the
 /// names the hub knows.
 async fn target_node(hub: &Hub, name: &str) -> Result<String, ApiError> {
+    match node_named(hub, name).await? {
+        Ok(id) => Ok(id),
+        // 422: the name is well formed (the document states that); no schema
+        // can say which nodes exist.
+        Err(sentence) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::UNKNOWN_NODE,
+            format!("node: {sentence}"),
+        )),
+    }
+}
+
+/// The id of the node named `name` (or with that id), or the sentence that
+/// says the hub has none and lists the names it knows.
+pub(super) async fn node_named(hub: &Hub, name: &str) -> Result<Result<String, String>, ApiError> {
     if let Some(id) = hub.db().find_node(name).await? {
-        return Ok(id);
+        return Ok(Ok(id));
     }
     let known = hub.db().node_names().await?;
-    // 422: the name is well formed (the document states that); no schema
-    // can say which nodes exist.
-    Err(ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        codes::UNKNOWN_NODE,
-        if known.is_empty() {
-            format!(
-                "node: the hub has no node named \"{name}\"; it has no nodes yet (gantry hub node add NAME)"
-            )
-        } else {
-            format!(
-                "node: the hub has no node named \"{name}\"; its nodes are: {}",
-                known.join(", ")
-            )
-        },
-    ))
+    Ok(Err(if known.is_empty() {
+        format!(
+            "the hub has no node named \"{name}\"; it has no nodes yet (gantry hub node add NAME)"
+        )
+    } else {
+        format!(
+            "the hub has no node named \"{name}\"; its nodes are: {}",
+            known.join(", ")
+        )
+    }))
 }
 
 /// 400 for a job that breaks a rule the OpenAPI document states, 422 for
@@ -121,6 +140,9 @@ fn invalid_job(error: JobError) -> ApiError {
 pub(super) struct ListArgs {
     state: Option<String>,
     node: Option<String>,
+    label: Option<String>,
+    name: Option<String>,
+    before: Option<String>,
     limit: Option<u32>,
 }
 
@@ -140,13 +162,27 @@ pub(super) async fn list_tasks(
             "limit {limit} is out of range; ask for 1 to 1000 tasks"
         )));
     }
+    if let Some(problem) = args.label.as_deref().and_then(label_problem) {
+        return Err(ApiError::bad_request(format!("label: {problem}")));
+    }
+    let before = args
+        .before
+        .as_deref()
+        .map(TaskCursor::parse)
+        .transpose()
+        .map_err(ApiError::bad_request)?;
     let filter = TaskFilter {
         state,
         node: args.node,
+        label: args.label,
+        name: args.name,
+        before,
         limit,
     };
+    let page = hub.db().tasks(&filter).await?;
     Ok(Json(TaskList {
-        tasks: hub.db().tasks(&filter).await?,
+        tasks: page.tasks,
+        next: page.next.map(|cursor| cursor.to_string()),
     }))
 }
 

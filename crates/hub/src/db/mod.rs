@@ -26,6 +26,7 @@ mod log_times;
 mod logs;
 mod nodes;
 mod sessions;
+mod task_pages;
 mod tasks;
 mod tokens;
 
@@ -42,9 +43,10 @@ use crate::HubError;
 pub use admin::{Revocation, RevokedFor};
 pub use data::TaskNode;
 pub use logs::Append;
-pub use nodes::NodeRecord;
+pub use nodes::{Checked, Mode, NodeRecord};
 pub use sessions::{Session, SessionFound};
-pub use tasks::{CommandOutcome, EventOutcome, TaskFilter};
+pub use task_pages::{TaskFilter, TaskPage};
+pub use tasks::{CommandOutcome, EventOutcome};
 pub use tokens::Caller;
 
 /// Which database the hub runs on.

@@ -7,16 +7,37 @@
 //! on register a task it no longer holds is requeued (if it never accepted
 //! it) or failed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use gantry_protocol::TaskState;
 use gantry_protocol::admin::NodeState;
+use gantry_protocol::console_wire::RunningTask;
 use gantry_protocol::wire::{CommandKind, HeldTask, Node, Reconciled, RegisterRequest, SystemInfo};
 use sqlx::Row;
 
 use super::tasks::{requeue, set_state};
 use super::{Db, json, parse_json, parse_state};
 use crate::HubError;
+
+/// What a heartbeat says of the agent's mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode {
+    /// It takes new tasks.
+    pub accepting: bool,
+    /// It lets its tasks finish and takes no new ones.
+    pub draining: bool,
+}
+
+/// What [`Db::check_nodes`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checked {
+    /// The tasks whose state changed.
+    pub tasks: Vec<String>,
+    /// Whether any went back to the queue.
+    pub requeued: bool,
+    /// How many nodes went offline.
+    pub went_offline: usize,
+}
 
 /// A node as the matcher needs it.
 #[derive(Debug, Clone)]
@@ -112,23 +133,41 @@ impl Db {
         Ok(reconciled)
     }
 
-    /// Records a heartbeat and returns the requests waiting for the node.
+    /// Records a heartbeat and returns the requests waiting for the node,
+    /// and whether its state as listed changed (it came online, or began or
+    /// ended a pause or a drain).
     pub async fn heartbeat(
         &self,
         node_id: &str,
         system: Option<&SystemInfo>,
         tasks: &[HeldTask],
-        accepting: bool,
+        mode: Mode,
         now: i64,
-    ) -> Result<Vec<(String, CommandKind)>, HubError> {
+    ) -> Result<(Vec<(String, CommandKind)>, bool), HubError> {
         let _guard = self.write_lock.lock().await;
         let mut tx = self.begin_write().await?;
+        let before = sqlx::query("SELECT online, accepting, draining FROM nodes WHERE id = $1")
+            .bind(node_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let changed = match before {
+            Some(row) => {
+                (
+                    row.try_get::<i64, _>("online")?,
+                    row.try_get::<i64, _>("accepting")?,
+                    row.try_get::<i64, _>("draining")?,
+                ) != (1, mode.accepting as i64, mode.draining as i64)
+            }
+            None => false,
+        };
         sqlx::query(
-            "UPDATE nodes SET system = COALESCE($1, system), last_seen = $2, online = 1, accepting = $3 WHERE id = $4",
+            "UPDATE nodes SET system = COALESCE($1, system), last_seen = $2, online = 1, accepting = $3, \
+             draining = $4 WHERE id = $5",
         )
         .bind(system.map(json))
         .bind(now)
-        .bind(accepting as i64)
+        .bind(mode.accepting as i64)
+        .bind(mode.draining as i64)
         .bind(node_id)
         .execute(&mut *tx)
         .await?;
@@ -136,7 +175,7 @@ impl Db {
             reconcile(&mut tx, node_id, held, now).await?;
         }
         tx.commit().await?;
-        self.pending_commands(node_id).await
+        Ok((self.pending_commands(node_id).await?, changed))
     }
 
     /// The requests waiting for a node: (task id, command), oldest task first.
@@ -163,13 +202,12 @@ impl Db {
     /// Marks nodes silent for longer than `offline_after_ms` offline; their
     /// unaccepted tasks go back to the queue and the rest become `lost`.
     /// Also requeues assignments not accepted within `accept_within_ms`.
-    /// Returns the ids of the tasks that changed and whether any was requeued.
     pub async fn check_nodes(
         &self,
         now: i64,
         offline_after_ms: i64,
         accept_within_ms: i64,
-    ) -> Result<(Vec<String>, bool), HubError> {
+    ) -> Result<Checked, HubError> {
         let _guard = self.write_lock.lock().await;
         let mut tx = self.begin_write().await?;
         let silent = sqlx::query(
@@ -180,6 +218,7 @@ impl Db {
         .await?;
         let mut changed = Vec::new();
         let mut requeued = false;
+        let went_offline = silent.len();
         for node in silent {
             let node_id: String = node.try_get("id")?;
             let node_name: String = node.try_get("name")?;
@@ -227,7 +266,11 @@ impl Db {
             changed.push(id);
         }
         tx.commit().await?;
-        Ok((changed, requeued))
+        Ok(Checked {
+            tasks: changed,
+            requeued,
+            went_offline,
+        })
     }
 
     /// Every node, by name, with how many unfinished tasks each holds.
@@ -254,7 +297,7 @@ impl Db {
     ) -> Result<Vec<Node>, HubError> {
         let rows = sqlx::query(
             "SELECT n.id, n.name, n.labels, n.agent_labels, n.last_seen, n.online, n.accepting, \
-             n.only_labeled, n.version, n.system, \
+             n.draining, n.only_labeled, n.version, n.system, \
              (SELECT COUNT(*) FROM tasks t WHERE t.node_id = n.id \
               AND t.state IN ('assigned', 'pulling', 'running', 'paused', 'lost')) AS held \
              FROM nodes n WHERE ($1 IS NULL OR n.id = $1) ORDER BY n.name",
@@ -262,9 +305,42 @@ impl Db {
         .bind(only)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
+        let mut nodes = rows
+            .iter()
             .map(|row| node_from_row(row, now, offline_after_ms))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut held = self.held_tasks(only).await?;
+        for node in &mut nodes {
+            node.running = held.remove(&node.id).unwrap_or_default();
+        }
+        Ok(nodes)
+    }
+
+    /// The tasks each node holds now (all nodes', or only `only`'s), oldest
+    /// first, by node id: one query for the whole list.
+    async fn held_tasks(
+        &self,
+        only: Option<&str>,
+    ) -> Result<HashMap<String, Vec<RunningTask>>, HubError> {
+        let rows = sqlx::query(
+            "SELECT node_id, id, name, state FROM tasks WHERE node_id IS NOT NULL \
+             AND state IN ('assigned', 'pulling', 'running', 'paused', 'lost') \
+             AND ($1 IS NULL OR node_id = $1) ORDER BY created_at, id",
+        )
+        .bind(only)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut held: HashMap<String, Vec<RunningTask>> = HashMap::new();
+        for row in rows {
+            held.entry(row.try_get("node_id")?)
+                .or_default()
+                .push(RunningTask {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    state: parse_state(&row.try_get::<String, _>("state")?)?,
+                });
+        }
+        Ok(held)
     }
 }
 
@@ -285,10 +361,13 @@ fn node_from_row(
     let last_seen: Option<i64> = row.try_get("last_seen")?;
     let online = row.try_get::<i64, _>("online")? == 1
         && last_seen.is_some_and(|seen| now - seen <= offline_after_ms);
-    let state = match (online, row.try_get::<i64, _>("accepting")? == 1) {
-        (false, _) => NodeState::Offline,
-        (true, true) => NodeState::Online,
-        (true, false) => NodeState::Paused,
+    let accepting = row.try_get::<i64, _>("accepting")? == 1;
+    let draining = row.try_get::<i64, _>("draining")? == 1;
+    let state = match (online, draining, accepting) {
+        (false, _, _) => NodeState::Offline,
+        (true, true, _) => NodeState::Draining,
+        (true, false, true) => NodeState::Online,
+        (true, false, false) => NodeState::Paused,
     };
     let system: Option<String> = row.try_get("system")?;
     Ok(Node {
@@ -301,6 +380,7 @@ fn node_from_row(
         system: system.as_deref().map(parse_json).transpose()?,
         tasks_held: row.try_get::<i64, _>("held")?.max(0) as u64,
         state,
+        running: Vec::new(),
         given_labels,
         agent_labels,
         only_labeled: row.try_get::<i64, _>("only_labeled")? == 1,

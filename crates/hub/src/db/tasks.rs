@@ -31,19 +31,8 @@ pub enum CommandOutcome {
     Refused(TaskState),
 }
 
-/// Filters for listing tasks.
-#[derive(Debug, Clone, Default)]
-pub struct TaskFilter {
-    /// Only tasks in this state.
-    pub state: Option<TaskState>,
-    /// Only tasks of the node with this name.
-    pub node: Option<String>,
-    /// At most this many, newest first.
-    pub limit: u32,
-}
-
 /// The columns [`task_from_row`] reads, from `tasks t` joined with `nodes n`.
-const TASK_COLUMNS: &str = "t.id, t.name, t.state, t.spec, t.exit_code, t.reason, t.created_at, t.updated_at, \
+pub(super) const TASK_COLUMNS: &str = "t.id, t.name, t.state, t.spec, t.exit_code, t.reason, t.created_at, t.updated_at, \
      t.started_at, t.finished_at, t.log_size, t.pending_command, t.pull_done, t.pull_total, t.outputs, \
      COALESCE(n.name, t.node_name) AS node_name";
 
@@ -58,26 +47,31 @@ impl Db {
         blobs: &[String],
         now: i64,
     ) -> Result<String, HubError> {
-        let id = uuid::Uuid::now_v7().to_string();
         let _guard = self.write_lock.lock().await;
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO tasks (id, name, state, spec, labels, submitted_by, created_at, updated_at, target_node) \
-             VALUES ($1, $2, 'queued', $3, $4, $5, $6, $6, $7)",
-        )
-        .bind(&id)
-        .bind(spec.display_name())
-        .bind(json(spec))
-        .bind(json(&spec.labels))
-        .bind(submitted_by)
-        .bind(now)
-        .bind(target)
-        .execute(&mut *tx)
-        .await?;
-        add_transition(&mut tx, &id, TaskState::Queued, None, now).await?;
+        let id = insert_task(&mut tx, spec, target, submitted_by, now).await?;
         super::data::add_task_blobs(&mut tx, &id, blobs).await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    /// Queues many tasks meant for no node and referencing no blob, in one
+    /// transaction, each as [`Db::submit`] queues one: for filling a hub
+    /// with tasks fast (`cargo xtask bench tasks_list`). Returns their ids.
+    pub async fn submit_many(
+        &self,
+        specs: &[JobSpec],
+        submitted_by: &str,
+        now: i64,
+    ) -> Result<Vec<String>, HubError> {
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.begin_write().await?;
+        let mut ids = Vec::with_capacity(specs.len());
+        for spec in specs {
+            ids.push(insert_task(&mut tx, spec, None, submitted_by, now).await?);
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 
     /// One task, with its history. `node` limits the lookup to that node's tasks.
@@ -109,20 +103,6 @@ impl Db {
             })
             .collect::<Result<_, HubError>>()?;
         Ok(Some(task))
-    }
-
-    /// Tasks matching `filter`, newest first, without their history.
-    pub async fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, HubError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN nodes n ON n.id = t.node_id \
-             WHERE ($1 IS NULL OR t.state = $1) AND ($2 IS NULL OR n.name = $2) ORDER BY t.id DESC LIMIT $3"
-        ))
-        .bind(filter.state.map(TaskState::as_str))
-        .bind(filter.node.as_deref())
-        .bind(i64::from(filter.limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(task_from_row).collect()
     }
 
     /// Whether a task exists and is held by `node` (any task when `node` is `None`).
@@ -369,6 +349,33 @@ impl Db {
     }
 }
 
+/// Writes a new queued task, its first line of history and its labels; returns its id.
+async fn insert_task(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    spec: &JobSpec,
+    target: Option<&str>,
+    submitted_by: &str,
+    now: i64,
+) -> Result<String, HubError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    sqlx::query(
+        "INSERT INTO tasks (id, name, state, spec, labels, submitted_by, created_at, updated_at, target_node) \
+         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $6, $7)",
+    )
+    .bind(&id)
+    .bind(spec.display_name())
+    .bind(json(spec))
+    .bind(json(&spec.labels))
+    .bind(submitted_by)
+    .bind(now)
+    .bind(target)
+    .execute(&mut **tx)
+    .await?;
+    add_transition(tx, &id, TaskState::Queued, None, now).await?;
+    super::task_pages::add_task_labels(tx, &id, &spec.labels, now).await?;
+    Ok(id)
+}
+
 /// Moves a task to `state` and writes the line of history: the first move to
 /// `running` stamps its start, an end stamps its finish and drops any request
 /// still waiting for the node.
@@ -450,7 +457,7 @@ async fn add_transition(
 }
 
 /// A task from a row of [`TASK_COLUMNS`], without its history.
-fn task_from_row(row: &AnyRow) -> Result<Task, HubError> {
+pub(super) fn task_from_row(row: &AnyRow) -> Result<Task, HubError> {
     let pull_done: Option<i64> = row.try_get("pull_done")?;
     let pull_total: Option<i64> = row.try_get("pull_total")?;
     let state = parse_state(&row.try_get::<String, _>("state")?)?;

@@ -37,7 +37,6 @@ use crate::{ApiError, Hub};
 pub(crate) struct OverTls;
 
 /// What a request says about the browser that sent it.
-#[derive(Debug)]
 pub(super) struct Browser {
     /// The session cookie's secret, if it sent one.
     secret: Option<String>,
@@ -83,6 +82,18 @@ impl Browser {
                  cookie only from its own console. Open the console at the hub's address"
             ))),
         }
+    }
+}
+
+impl std::fmt::Debug for Browser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The cookie's secret and the CSRF value are never printed.
+        f.debug_struct("Browser")
+            .field("has_cookie", &self.secret.is_some())
+            .field("secure", &self.secure)
+            .field("foreign", &self.foreign)
+            .field("has_csrf", &self.csrf.is_some())
+            .finish()
     }
 }
 

@@ -20,7 +20,7 @@
 
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 
@@ -165,7 +165,7 @@ async function main() {
   await row.getByTestId("node-memory-chart").waitFor();
   await row.getByTestId("node-no-gpu").or(row.getByTestId("node-gpu-chart").first()).waitFor();
   step("the agent started from the printed line is online, with its charts");
-  await page.waitForTimeout(2500); // a few heartbeats into the charts
+  await page.waitForTimeout(6000); // a few heartbeats into the charts
   await shot(page, "console-cluster");
 
   // ---- submit from the editor with a local input file; the log arrives live ----
@@ -177,7 +177,7 @@ async function main() {
   await id("screen-submit").waitFor();
   await id("submit-tab-editor").click();
   await id("job-editor").fill(`image: ${image}\ncommand: [sleep, 10]\n`);
-  await page.locator('[data-testid="job-problem"][data-path="command"]').waitFor();
+  await page.locator('[data-testid="job-problem"][data-path^="command"][data-line="2"]').waitFor();
   step("the editor shows the hub's problem with its key path as one types");
   const job = [
     "name: e2e-copy",
@@ -366,5 +366,6 @@ try {
   if (agent) agent.kill("SIGTERM");
   evil?.server.close();
   await browser?.close();
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+  // Open keep-alive sockets (node's fetch) would hold the process for a minute.
+  process.exit(process.exitCode ?? 0);
 }

@@ -302,14 +302,15 @@ fn serve(
     let log = dir.join(format!("hub-{name}.log"));
     let file = std::fs::File::create(&log)?;
     let child = match db_url {
-        None => start_hub(gantry, data, "127.0.0.1:0", file)?,
+        None => start_hub(gantry, data, "127.0.0.1:0", file),
         Some(url) => HubChild::start(
             gantry_testkit::hub_serve(gantry, data, "127.0.0.1:0")
                 .env("GANTRY_HUB_DB", url)
                 .stderr(file),
         )
-        .context("cannot start the hub")?,
+        .context("cannot start the hub"),
     };
+    let child = child.with_context(|| crate::tail(&log))?;
     Ok((child, log))
 }
 

@@ -69,7 +69,7 @@ export type Node = {
   given_labels: string[];
   agent_labels: string[];
   only_labeled: boolean;
-  /** The tasks it holds now (assigned, pulling, running, paused). */
+  /** The tasks it holds now (assigned, pulling, running, paused, lost). */
   running: RunningTask[];
 };
 export type NodeToken = { node: Node; token: string };
@@ -287,8 +287,8 @@ export const revokeToken = (name: string): Promise<{ name: string; revoked: numb
 export type HubEvent =
   /** Nodes were added, changed, removed, or came or went. */
   | { kind: "nodes" }
-  /** These tasks were submitted or changed state. */
-  | { kind: "tasks"; ids: string[] }
+  /** These tasks were submitted or changed state; `all`: too many to name (or this reader fell behind), read everything again. */
+  | { kind: "tasks"; ids: string[]; all: boolean }
   /** A node's heartbeat, with its figures. */
   | { kind: "sample"; node: string; sample: NodeSample };
 
@@ -320,8 +320,8 @@ export function watchHub(onEvent: (event: HubEvent) => void, onOpen: () => void,
     };
     s.addEventListener("nodes", () => onEvent({ kind: "nodes" }));
     s.addEventListener("tasks", (e) => {
-      const { ids } = JSON.parse((e as MessageEvent<string>).data) as { ids: string[] };
-      onEvent({ kind: "tasks", ids });
+      const { ids, all } = JSON.parse((e as MessageEvent<string>).data) as { ids: string[]; all?: boolean };
+      onEvent({ kind: "tasks", ids, all: all === true });
     });
     s.addEventListener("sample", (e) => {
       const { node, sample } = JSON.parse((e as MessageEvent<string>).data) as { node: string; sample: NodeSample };

@@ -72,9 +72,11 @@ let agent = null;
 let evil = null;
 const violations = [];
 
-async function shot(page, name) {
+async function shot(page, name, secret = null) {
   if (!shots) return;
   mkdirSync(shots, { recursive: true });
+  // A shown-once token is drawn as dots in the picture (the README's screenshots are kept in git).
+  if (secret) await page.evaluate((text) => hideText(text), secret).catch(() => {});
   await page.screenshot({ path: join(shots, `${name}.png`) });
 }
 
@@ -101,6 +103,12 @@ async function main() {
     locale: "en-US",
   });
   await context.addInitScript(() => {
+    window.hideText = (text) => {
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (node.textContent.includes(text)) node.textContent = node.textContent.replaceAll(text, "•".repeat(24));
+      }
+    };
     window.__csp = [];
     document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
   });
@@ -149,15 +157,17 @@ async function main() {
   check(argv[0] === "gantry" && argv[1] === "agent" && argv[2] === "start", `the agent line: ${line}`);
   check(argv.includes("--server") && argv[argv.indexOf("--server") + 1] === hub, `the line names the hub: ${line}`);
   check((await id("add-node-wizard").innerText()).length > 20, "the wizard's steps are shown");
-  await shot(page, "console-add-node");
   const agentEnv = { ...process.env, GANTRY_HOST_DIR: join(dir, "agent"), XDG_CONFIG_HOME: dir, RUST_LOG: "warn" };
   for (const name of ["GANTRY_TOKEN", "ACCESS_TOKEN", "GANTRY_SERVER", "SERVER_ADDRESS", "GANTRY_ADMIN_TOKEN"]) delete agentEnv[name];
   agent = spawn(gantry, argv.slice(1), { env: agentEnv, stdio: ["ignore", "ignore", "pipe"] });
   let agentErr = "";
   agent.stderr.on("data", (b) => (agentErr = (agentErr + b).slice(-4000)));
   const agentExit = new Promise((resolve) => agent.on("exit", (code) => resolve(code)));
-  await id("add-node-done").click();
   const tokenOnce = line.match(/--token\s+'?([^'\s]+)/)?.[1] ?? "";
+  await shot(page, "console-add-node", tokenOnce);
+  await id("add-node-done").click();
+  await id("add-node-token").waitFor({ state: "detached" });
+  check((await id("add-node-command").count()) === 0, "the dialog with the token is closed");
   check(tokenOnce.length > 10 && !(await page.content()).includes(tokenOnce), "the node's token is gone from the page once the dialog closes");
   const row = page.locator('[data-testid="node-row"][data-node-name="e2e-node"]');
   await page.locator('[data-testid="node-row"][data-node-name="e2e-node"][data-state="online"]').waitFor({ timeout: 60_000 });
@@ -165,8 +175,6 @@ async function main() {
   await row.getByTestId("node-memory-chart").waitFor();
   await row.getByTestId("node-no-gpu").or(row.getByTestId("node-gpu-chart").first()).waitFor();
   step("the agent started from the printed line is online, with its charts");
-  await page.waitForTimeout(6000); // a few heartbeats into the charts
-  await shot(page, "console-cluster");
 
   // ---- submit from the editor with a local input file; the log arrives live ----
   const input = randomBytes(3 * 1024 * 1024 + 17);
@@ -247,7 +255,7 @@ async function main() {
   await id("token-create-name").fill("e2e-bot");
   await id("token-create").click();
   await id("token-created").waitFor();
-  await shot(page, "console-tokens");
+  await shot(page, "console-tokens", (await id("token-created").innerText()).trim());
   await page.keyboard.press("Escape");
   const botRow = page.locator('[data-testid="token-row"][data-name="e2e-bot"]');
   await botRow.getByTestId("token-revoke").click();
@@ -257,6 +265,9 @@ async function main() {
 
   // ---- rename and remove the node; its agent stops ----
   await id("nav-cluster").click();
+  await row.getByTestId("node-cpu-chart").waitFor();
+  await page.waitForTimeout(1500); // the charts, with the heartbeats since the agent started
+  await shot(page, "console-cluster");
   await row.getByTestId("node-rename").click();
   await id("node-rename-input").fill("e2e-renamed");
   await id("node-rename-save").click();

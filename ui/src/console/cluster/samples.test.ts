@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { GpuInfo, NodeSample } from "../hub";
 import { CPU, DISK, MEMORY, gpuMemory, gpuUtil } from "../../shared/figures";
-import { NodeHistory, nodeSampleTime, nodeSampleValues } from "./samples";
+import { NodeHistory, nodeSampleTime, nodeSampleValues, nodeWindowSeconds } from "./samples";
 
 const gpu = (index: number, util: number): GpuInfo => ({
   index,
@@ -73,5 +73,14 @@ describe("node samples", () => {
     const h = new NodeHistory(3);
     h.load([1, 2, 3, 4, 5].map((t) => sample(t * 1000)));
     expect(h.series.data([CPU])[0]).toEqual([3, 4, 5]);
+  });
+});
+
+describe("nodeWindowSeconds", () => {
+  it("spans a minute for a node just heard from, the points' time with room after, and the hub's hour at most", () => {
+    expect(nodeWindowSeconds([])).toBe(60);
+    expect(nodeWindowSeconds([1000, 1006])).toBe(60);
+    expect(nodeWindowSeconds([1000, 1600])).toBe(660);
+    expect(nodeWindowSeconds([0, 7200])).toBe(3600);
   });
 });

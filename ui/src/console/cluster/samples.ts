@@ -6,8 +6,20 @@ import type { GpuInfo, NodeSample } from "../hub";
 import { DISK, figureValues } from "../../shared/figures";
 import { SeriesSet } from "../../shared/series";
 
-/** The time the node charts span: the hour the hub keeps. */
+/** The longest time the node charts span: the hour the hub keeps. */
 export const NODE_WINDOW_SECONDS = 3600;
+/** The shortest: a node heard from for a minute fills the chart instead of a sliver at its edge. */
+export const NODE_WINDOW_MIN_SECONDS = 60;
+
+/**
+ * The span of a node's charts for the time its points cover (first to
+ * last, in seconds): that span with a little room, between a minute and
+ * the hub's hour.
+ */
+export function nodeWindowSeconds(times: ArrayLike<number>): number {
+  const span = times.length > 1 ? times[times.length - 1] - times[0] : 0;
+  return Math.round(Math.min(NODE_WINDOW_SECONDS, Math.max(NODE_WINDOW_MIN_SECONDS, span * 1.1)));
+}
 /** Points kept per node: an hour of heartbeats at the hub's default 10 s, with room for a faster beat. */
 export const NODE_HISTORY_POINTS = 720;
 

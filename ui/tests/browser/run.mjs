@@ -18,9 +18,10 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { spawnSync } from "node:child_process";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
-import { delimiter, extname, join, normalize, resolve, sep } from "node:path";
+import { extname, join, normalize, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
+import { CHROMIUM_ARGS, findChromium } from "../chromium.mjs";
 import { TestContext, tests } from "./lib.mjs";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -33,21 +34,6 @@ const filters = argv.filter((a) => !a.startsWith("--")).map((a) => a.toLowerCase
 const shotsDir = process.env.GANTRY_UI_SCREENSHOTS || (wantShots ? join(repo, "docs", "screenshots") : null);
 const scale = Number(process.env.GANTRY_UI_TEST_TIMEOUT_SCALE ?? "1") || 1;
 
-function findChromium() {
-  const named = process.env.GANTRY_CHROMIUM;
-  if (named) {
-    if (!existsSync(named)) throw new Error(`GANTRY_CHROMIUM names ${named}, which does not exist`);
-    return named;
-  }
-  if (existsSync("/usr/bin/chromium")) return "/usr/bin/chromium";
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    for (const name of ["chromium", "chromium-browser"]) {
-      const p = join(dir, name);
-      if (dir && existsSync(p)) return p;
-    }
-  }
-  throw new Error("no Chromium found: install Debian's chromium package (apt-get install chromium) or set GANTRY_CHROMIUM");
-}
 
 const TYPES = {
   ".html": "text/html; charset=utf-8",
@@ -138,22 +124,7 @@ async function main() {
     browser = await chromium.launch({
       executablePath,
       headless: true,
-      args: [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-extensions",
-        "--disable-component-update",
-        "--no-first-run",
-        "--mute-audio",
-        "--disable-features=Translate,MediaRouter,OptimizationHints",
-        // Keep timers and frames running at full rate in a page nobody looks at.
-        "--disable-background-timer-throttling",
-        "--disable-renderer-backgrounding",
-        "--disable-backgrounding-occluded-windows",
-      ],
+      args: CHROMIUM_ARGS,
     });
     console.log(`browser tests: ${browser.browserType().name()} ${browser.version()} (${executablePath}), serving ${served.url}`);
     if (shotsDir) console.log(`browser tests: screenshots go to ${shotsDir}`);

@@ -23,7 +23,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
-import { chromium } from "playwright-core";
+import { launchChromium } from "../chromium.mjs";
 
 const hub = process.env.GANTRY_HUB_URL.replace(/\/$/, "");
 const admin = process.env.GANTRY_ADMIN_TOKEN;
@@ -221,11 +221,7 @@ function weight(folder) {
   return total;
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.GANTRY_CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--no-first-run"],
-});
+const browser = await launchChromium();
 try {
   const needle = await seed();
   const { context, page } = await signedIn(browser);

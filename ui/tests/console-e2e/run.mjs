@@ -24,7 +24,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 
-import { chromium } from "playwright-core";
+import { launchChromium } from "../chromium.mjs";
 
 const env = (name) => {
   const value = process.env[name];
@@ -38,7 +38,6 @@ const gantry = env("GANTRY_BIN");
 const dir = env("GANTRY_E2E_DIR");
 const image = process.env.GANTRY_TEST_IMAGE || "gantry-test/busybox:1";
 const shots = process.env.GANTRY_CONSOLE_SCREENSHOTS || null;
-const browserPath = process.env.GANTRY_CHROMIUM || "/usr/bin/chromium";
 
 const started = Date.now();
 const step = (text) => console.log(`console e2e: ${((Date.now() - started) / 1000).toFixed(1)}s ${text}`);
@@ -82,20 +81,7 @@ async function shot(page, name, secret = null) {
 
 async function main() {
   mkdirSync(dir, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: browserPath,
-    headless: true,
-    args: [
-      "--headless=new",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-dev-shm-usage",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-extensions",
-      "--no-first-run",
-    ],
-  });
+  browser = await launchChromium();
   const context = await browser.newContext({
     viewport: { width: 1280, height: 800 },
     colorScheme: "light",

@@ -46,12 +46,8 @@ await build({ configFile: join(here, "cluster-vite.config.ts"), logLevel: "warn"
 
 const hub = makeHub();
 const { server, url } = await serveHub(outDir, hub);
-const { chromium } = await import("playwright-core");
-const browser = await chromium.launch({
-  executablePath: process.env.GANTRY_CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
+const { launchChromium } = await import("../chromium.mjs");
+const browser = await launchChromium();
 
 async function open({ viewport = { width: 1280, height: 800 }, colorScheme = "light" } = {}) {
   const context = await browser.newContext({ viewport, colorScheme, reducedMotion: "reduce", locale: "en-US" });

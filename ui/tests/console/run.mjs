@@ -13,10 +13,11 @@
 // Environment: GANTRY_CHROMIUM (default /usr/bin/chromium, then chromium on PATH).
 // A mocked backend adds cases; the real end-to-end test runs against the real hub.
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { findChromium, launchChromium } from "../chromium.mjs";
 
 import {
   CI_TOKEN,
@@ -32,21 +33,6 @@ const here = fileURLToPath(new URL(".", import.meta.url));
 const ui = resolve(here, "../..");
 const outDir = join(here, "out");
 
-function findChromium() {
-  const named = process.env.GANTRY_CHROMIUM;
-  if (named) {
-    if (!existsSync(named)) throw new Error(`GANTRY_CHROMIUM names ${named}, which does not exist`);
-    return named;
-  }
-  if (existsSync("/usr/bin/chromium")) return "/usr/bin/chromium";
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    for (const name of ["chromium", "chromium-browser"]) {
-      const p = join(dir, name);
-      if (dir && existsSync(p)) return p;
-    }
-  }
-  throw new Error("no Chromium found: install Debian's chromium package (apt-get install chromium) or set GANTRY_CHROMIUM");
-}
 
 class Failure extends Error {}
 function check(ok, what) {
@@ -377,14 +363,8 @@ async function main() {
   try {
     const { build } = await import("vite");
     await build({ configFile: join(ui, "vite.console.config.ts"), root: ui, logLevel: "warn", build: { outDir: dist, emptyOutDir: true } });
-    const { chromium } = await import("playwright-core");
-    const executablePath = findChromium();
-    browser = await chromium.launch({
-      executablePath,
-      headless: true,
-      args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions"],
-    });
-    console.log(`console tests: ${browser.version()} (${executablePath}), built in ${Date.now() - started} ms`);
+    browser = await launchChromium();
+    console.log(`console tests: ${browser.version()} (${findChromium()}), built in ${Date.now() - started} ms`);
     for (const { name, fn } of steps) {
       // A fresh hub for each case: its tokens and sessions as they start.
       hub = await startMockHub(dist);

@@ -9,7 +9,7 @@
 // It exits 1 on the first failed check, naming it.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,12 +25,8 @@ await build({ configFile: join(here, "tasks-vite.config.ts"), logLevel: "warn", 
 
 const hub = new MockHub(join(work, "site"));
 const base = await hub.start();
-const { chromium } = await import("playwright-core");
-const browser = await chromium.launch({
-  executablePath: process.env.GANTRY_CHROMIUM || (existsSync("/usr/bin/chromium") ? "/usr/bin/chromium" : "chromium"),
-  headless: true,
-  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-});
+const { launchChromium } = await import("../chromium.mjs");
+const browser = await launchChromium();
 
 const problems = [];
 async function page(options = {}) {

@@ -33,6 +33,10 @@ pub const REQUIRED: &[(&str, &str)] = &[
         "README's reverse-proxy deployment (packaging/nginx) is tested with Debian's nginx",
     ),
     (
+        "curl",
+        "the nginx deployment test signs in to the web console through the proxy as a browser would",
+    ),
+    (
         "iproute2",
         "the deployment tests put the hub and the agent on two hosts (network namespaces)",
     ),

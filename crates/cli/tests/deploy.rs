@@ -8,8 +8,9 @@
 //! - Behind nginx: Debian's nginx with packaging/nginx/gantry-hub.conf as
 //!   shipped (only its EDIT lines changed) ends TLS and proxies to a hub on
 //!   the server's loopback; an agent runs a task through it, a followed
-//!   log streams through it while the task runs, and a blob over nginx's
-//!   default body limit goes up and comes back down to the agent.
+//!   log streams through it while the task runs, a blob over nginx's
+//!   default body limit goes up and comes back down to the agent, and the
+//!   web console's sign-in and a change it makes pass its cross-site check.
 //!
 //! Namespaces need root and iproute2: elsewhere these tests skip, unless
 //! `GANTRY_REQUIRE_SERVICES=1`, where CI runs as root.
@@ -441,6 +442,59 @@ fn behind_nginx_an_agent_runs_a_task_and_its_log_streams_while_it_runs() {
         text(&log.stdout).contains(&sha256),
         "the task read another file: {}",
         text(&log.stdout)
+    );
+
+    // The web console through nginx on a port that is not 443: the page's
+    // Origin names the port, and the Host nginx passes on must too, or the
+    // hub's cross-site check would refuse every change the console makes.
+    let curl = |args: &[&str]| -> String {
+        let output = hosts
+            .client
+            .command("curl")
+            .args(["-sS", "--cacert", site.path("ca.pem").to_str().unwrap()])
+            .args(["-H", &format!("Origin: {server}")])
+            .args(["-w", "\n%{http_code}"])
+            .args(args)
+            .output()
+            .expect("run curl");
+        assert!(
+            output.status.success(),
+            "curl {args:?}: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+    };
+    let jar = site.path("cookies.txt");
+    let signed_in = curl(&[
+        "-c",
+        jar.to_str().unwrap(),
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        &serde_json::json!({ "token": site.admin }).to_string(),
+        &format!("{server}/v1/session"),
+    ]);
+    let (body, status) = signed_in.rsplit_once('\n').unwrap();
+    assert_eq!(status, "201", "sign-in through nginx: {body}");
+    let csrf = serde_json::from_str::<Value>(body).unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created = curl(&[
+        "-b",
+        jar.to_str().unwrap(),
+        "-H",
+        "Content-Type: application/json",
+        "-H",
+        &format!("X-Gantry-Csrf: {csrf}"),
+        "--data",
+        r#"{"name": "through-nginx"}"#,
+        &format!("{server}/v1/tokens"),
+    ]);
+    let (body, status) = created.rsplit_once('\n').unwrap();
+    assert_eq!(
+        status, "201",
+        "a console change through nginx on port {port}: {body}"
     );
     proxy.kill();
 }

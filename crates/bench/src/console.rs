@@ -74,18 +74,20 @@ pub async fn run(options: &Options) -> Result<Value> {
         "bench console: {} tasks, then the browser",
         options.tasks
     ));
-    let output = tokio::process::Command::new("node")
-        .arg(ui.join("tests/console-e2e/bench.mjs"))
+    // The browser part's progress goes to this stderr; its figures come on stdout.
+    let child = tokio::process::Command::new("node")
+        .arg("tests/console-e2e/bench.mjs")
         .current_dir(ui)
         .env("GANTRY_HUB_URL", hub.url(""))
         .env("GANTRY_ADMIN_TOKEN", &admin)
         .env("GANTRY_NODE_TOKEN", &node)
         .env("GANTRY_BENCH_TASKS", options.tasks.to_string())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
-        .output()
-        .await
+        .spawn()
         .context("cannot run node (the console benchmark needs Node.js and ui/node_modules)")?;
+    let output = child.wait_with_output().await?;
     stop_hub(hub, "bench console");
     if !output.status.success() {
         bail!(

@@ -39,7 +39,7 @@ async function call(token, method, path, body, type = "application/json") {
   const response = await fetch(`${hub}${path}`, {
     method,
     headers: { Authorization: `Bearer ${token}`, ...(body !== undefined ? { "Content-Type": type } : {}) },
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    body: body === undefined || typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body),
   });
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
@@ -199,7 +199,10 @@ async function log(page) {
       [...document.querySelectorAll('[data-testid="log-line"]')].some((l) => (l.textContent ?? "").includes(`line ${total} `)),
     sent,
     { timeout: 60_000 },
-  );
+  ).catch(async (error) => {
+    const shown = await page.evaluate(() => [...document.querySelectorAll('[data-testid="log-line"]')].slice(-3).map((l) => (l.textContent ?? "").slice(0, 80)));
+    throw new Error(`the last line never showed (${sent} sent; the last on screen: ${JSON.stringify(shown)}): ${error.message}`);
+  });
   const gap = await page.evaluate(() => window.__gap);
   return {
     lines: sent,

@@ -130,7 +130,7 @@ pub fn report(figures: &Value) -> String {
          | weight: JS + CSS, gzip | {console_kib:.1} KiB | {desktop_kib:.1} KiB (the desktop window's) | {weight_ratio:.2}x |\n\n\
          Median of 5 rounds each. Load: a new page at `#/tasks` (signed in) until its first task row shows, against \
          the same page's own `fetch('/v1/tasks?limit=100')`. Filter: typing the name one task in {tasks} carries \
-         until the list holds only it (the field waits 250 ms after the last key), against that filtered fetch. \
+         until the list holds only it (the field waits 300 ms after the last key), against that filtered fetch. \
          Log: the bench plays the node (node token, `POST /v1/tasks/{{id}}/log`) in 100 ms batches of 1,000 coloured \
          lines; the lag is read from the last `log-line` on screen every 500 ms.\n\
          <!-- bench console: end -->\n",

@@ -1,7 +1,7 @@
 // A tiny stand-in for the hub, for the console's browser smoke test (run.mjs):
 // it serves the built console (`/` and `/assets/*`) and answers the few API
 // calls the shell and the Tokens page make, as the contract says
-// (/work/notes/console-contract.md, crates/hub's routes), with the hub's CSP on
+// (crates/hub/src/api: session.rs, admin_tokens.rs, live.rs), with the hub's CSP on
 // every answer. It checks what a real hub checks that matters to the page:
 // the session cookie on every call, and the CSRF header on calls that change
 // something (403 csrf_refused without it). The real end-to-end test runs

@@ -108,6 +108,11 @@ pub struct AgentConfig {
     /// Take only tasks that carry at least one of the node's labels
     /// (--only-labeled, GANTRY_ONLY_LABELED, only_labeled).
     pub only_labeled: bool,
+    /// When to step aside for the computer's person, and how.
+    pub yielding: crate::yielding::YieldSettings,
+    /// GPUs the person keeps for themselves (`--reserve-gpu INDEX`,
+    /// GANTRY_RESERVE_GPU, `reserve_gpu`): never given to a task.
+    pub reserve_gpus: Vec<u32>,
 }
 
 /// The config file's keys (TOML).
@@ -527,6 +532,9 @@ impl AgentConfig {
                 )?,
             only_labeled: flags.only_labeled
                 || layers.boolean(&["GANTRY_ONLY_LABELED"], file.only_labeled, false)?,
+            // Read from flags, environment and file by issue 17's yield work.
+            yielding: crate::yielding::YieldSettings::default(),
+            reserve_gpus: Vec::new(),
         })
     }
 

@@ -10,7 +10,8 @@
 //!   executors; [`spool`]: the on-disk log, its tail reader and its shipper;
 //!   [`host`]: local storage; [`monitor`]: the machine and its GPUs;
 //!   [`backoff`] and [`clock`]: how the agent retries and reads the time;
-//!   [`config`] and [`timeouts`]: its settings and the timeouts file.
+//!   [`config`] and [`timeouts`]: its settings and the timeouts file;
+//!   [`yielding`]: when the node steps aside for the computer's person.
 //!
 //! It talks to the hub through `gantry-client`.
 //!
@@ -35,5 +36,6 @@ pub mod spool;
 pub mod statsd;
 pub mod task;
 pub mod timeouts;
+pub mod yielding;
 
 pub use node::Agent;

@@ -17,6 +17,37 @@ use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
 use nvml_wrapper::error::NvmlError;
 use sysinfo::{Disks, MemoryRefreshKind, System};
 
+/// One NVIDIA GPU as the agent needs it to give GPUs out and to step aside:
+/// its free memory, its temperature and who uses it, as of now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuDevice {
+    /// NVML's index.
+    pub index: u32,
+    /// `GPU-…`: what Docker and CUDA are given.
+    pub uuid: String,
+    /// The product name.
+    pub name: String,
+    /// Free memory, in bytes.
+    pub free_bytes: u64,
+    /// Installed memory, in bytes.
+    pub total_bytes: u64,
+    /// Degrees Celsius, where the GPU says.
+    pub temperature_c: Option<u32>,
+    /// The processes using it now (compute and graphics), by host pid.
+    pub processes: Vec<GpuProcess>,
+}
+
+/// A process using a GPU, as NVML lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuProcess {
+    /// Its host pid.
+    pub pid: u32,
+    /// GPU memory it holds, where NVML says.
+    pub used_bytes: Option<u64>,
+    /// Listed as a graphics process (a game, a desktop compositor) rather than compute.
+    pub graphics: bool,
+}
+
 /// Samples the machine's CPU, memory, the disk of the host dir, and NVIDIA GPUs.
 #[derive(Debug)]
 pub struct Monitor {
@@ -129,6 +160,62 @@ impl Monitor {
             }
         }
         found
+    }
+
+    /// Each GPU now, with free memory, temperature and processes; empty
+    /// without NVML. Blocking (NVML calls).
+    pub fn devices(&mut self) -> Vec<GpuDevice> {
+        use nvml_wrapper::enums::device::UsedGpuMemory;
+        self.count_gpus();
+        let Some(nvml) = &self.nvml else {
+            return Vec::new();
+        };
+        let mut devices = Vec::new();
+        let mut failures = Vec::new();
+        for index in 0..self.gpu_count {
+            let device = match nvml.device_by_index(index) {
+                Ok(device) => device,
+                Err(error) => {
+                    failures.push((index, error));
+                    continue;
+                }
+            };
+            let memory = field(index, "memory", device.memory_info()).ok();
+            let mut processes = Vec::new();
+            for (list, graphics) in [
+                (device.running_compute_processes(), false),
+                (device.running_graphics_processes(), true),
+            ] {
+                for process in list.unwrap_or_default() {
+                    processes.push(GpuProcess {
+                        pid: process.pid,
+                        used_bytes: match process.used_gpu_memory {
+                            UsedGpuMemory::Used(bytes) => Some(bytes),
+                            UsedGpuMemory::Unavailable => None,
+                        },
+                        graphics,
+                    });
+                }
+            }
+            devices.push(GpuDevice {
+                index,
+                uuid: field(index, "uuid", device.uuid()).unwrap_or_default(),
+                name: field(index, "name", device.name()).unwrap_or_default(),
+                free_bytes: memory.as_ref().map_or(0, |memory| memory.free),
+                total_bytes: memory.as_ref().map_or(0, |memory| memory.total),
+                temperature_c: field(
+                    index,
+                    "temperature",
+                    device.temperature(TemperatureSensor::Gpu),
+                )
+                .ok(),
+                processes,
+            });
+        }
+        for (index, error) in failures {
+            self.warn_once(&format!("opening GPU {index}"), &error);
+        }
+        devices
     }
 
     /// Whether NVIDIA GPUs are usable, and why not, as of the last sample.

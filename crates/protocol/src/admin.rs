@@ -25,6 +25,10 @@ pub enum NodeState {
     /// It is online and lets its running tasks finish, taking no new ones
     /// (`gantry agent drain`); its heartbeat says so.
     Draining,
+    /// It is online and steps aside for its person (`Node::yield_reason`
+    /// says why); it takes no task the reason would stop (none, or none
+    /// that asks for GPUs when only GPU work yields).
+    Yielding,
 }
 
 impl NodeState {
@@ -35,6 +39,7 @@ impl NodeState {
             NodeState::Offline => "offline",
             NodeState::Paused => "paused",
             NodeState::Draining => "draining",
+            NodeState::Yielding => "yielding",
         }
     }
 }

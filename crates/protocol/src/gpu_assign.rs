@@ -1,10 +1,9 @@
 //! Which GPUs a task gets: the pure decision, apart from NVML and Docker.
 //!
-//! The agent is to own its node's GPUs and give each task specific devices,
-//! and the hub to offer a node only tasks that fit what it has free now
-//! (issue 17). Nothing calls this module yet: it is that work's first piece,
-//! one decision both will share, so they cannot disagree about what "fits"
-//! means. It knows a
+//! The agent owns its node's GPUs and gives each task specific devices, and
+//! the hub offers a node only tasks that fit what its heartbeat says is free
+//! ([`crate::wire::NodeCapacity`]). Both decide with this one function, so
+//! they cannot disagree about what "fits" means. It knows a
 //! node's GPUs (their free memory, which are the person's, which other
 //! Gantry tasks hold) and a task's request (a count, all, or exact indices;
 //! the free memory it needs on each; whether it may share), and answers
@@ -13,10 +12,14 @@
 
 use std::collections::BTreeSet;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use crate::job::Gpus;
 
-/// One GPU (or MIG device) of a node, as the agent sees it now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One GPU (or MIG device) of a node, as the agent sees it now. It crosses
+/// the wire in a heartbeat's [`crate::wire::NodeCapacity`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct GpuSlot {
     /// The device index NVML gives (for a MIG device, its parent's).
     pub index: u32,
@@ -25,10 +28,13 @@ pub struct GpuSlot {
     /// Free memory now, in bytes.
     pub free_bytes: u64,
     /// How many Gantry tasks hold it now.
+    #[serde(default)]
     pub holders: u32,
     /// Whether those holders all said they may share it.
+    #[serde(default)]
     pub shared: bool,
     /// Kept by the person for themselves ("keep GPU 0 for me").
+    #[serde(default)]
     pub reserved: bool,
 }
 
@@ -41,6 +47,17 @@ pub struct GpuRequest {
     pub memory_bytes: Option<u64>,
     /// Whether it may run beside another task on the same GPU.
     pub may_share: bool,
+}
+
+impl GpuRequest {
+    /// What a job's resources ask for; `None` when it asks for no GPUs.
+    pub fn of(resources: &crate::job::Resources) -> Option<GpuRequest> {
+        Some(GpuRequest {
+            gpus: resources.gpus.clone()?,
+            memory_bytes: resources.gpu_memory.map(|size| size.0),
+            may_share: resources.gpu_share,
+        })
+    }
 }
 
 /// Why a request cannot be met now (it waits), or never on this node.

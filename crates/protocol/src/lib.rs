@@ -8,7 +8,7 @@
 //! - [`rules`]: the patterns and ranges the OpenAPI document states, beside the checks that enforce them.
 //! - [`state`]: the task states and which moves between them are allowed.
 //! - [`wire`]: the request and response bodies of the hub's HTTP API under `/v1`.
-//! - [`gpu_assign`]: which GPUs a task would get on a node (a pure decision, not yet used: issue 17).
+//! - [`gpu_assign`]: which GPUs a task gets on a node (a pure decision the agent and the hub share).
 //! - [`admin`]: the bodies of node and token administration (rename, labels, remove, rotate, revoke).
 //! - [`log_times`]: when the hub received each part of a task's log.
 //! - [`console`]: the web console's sign-in (sessions) and the admin tokens it makes.

@@ -49,6 +49,9 @@ pub const RELATIVE_PATH: &str = concat!(
 /// sha256 of a folder's manifest ([`crate::job::InputRef`] reads it).
 pub const INPUT_KEY: &str = "^(tree:)?[0-9a-f]{64}$";
 
+/// A folder on the hub: `tree:` and the sha256 of its manifest blob.
+pub const TREE: &str = "^tree:[0-9a-f]{64}$";
+
 /// A node's name: printable text (no control characters) that neither
 /// starts nor ends with white space, 1 to 100 characters;
 /// [`crate::admin::node_name_problem`] is the check.
@@ -153,6 +156,30 @@ pub(crate) mod schema {
             "propertyNames": {"pattern": INPUT_KEY},
             "additionalProperties": {"type": "string", "pattern": RELATIVE_PATH},
             "description": "Inputs on the hub and the path each is placed at (read-only): a blob's sha256 (one file) or tree:<sha256> (a folder, named by its manifest blob). In a job file given to `gantry task submit`, a key may also be a local path (./, ../, / or ~/), which the command uploads and rewrites; the hub refuses local paths"
+        })
+    }
+
+    /// An optional folder on the hub (`tree:<sha256>`).
+    pub fn optional_tree(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["string", "null"], "pattern": TREE,
+            "description": "A folder on the hub: tree: and the sha256 of its manifest blob"})
+    }
+
+    /// An optional path inside the task folder.
+    pub fn optional_relative_path(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["string", "null"], "pattern": RELATIVE_PATH,
+            "description": "A path relative to the task folder, parts joined by /, without . or .. parts"})
+    }
+
+    /// The free GPU memory a task needs on each GPU.
+    pub fn gpu_memory(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Free memory needed on each GPU: bytes, or a size such as 10GiB",
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": u64::MAX},
+                {"type": "string", "pattern": SIZE},
+                {"type": "null"}
+            ]
         })
     }
 

@@ -116,6 +116,12 @@ pub struct Task {
     pub outputs: Vec<OutputFile>,
     /// Every state the task went through, oldest first (filled by `show`, empty in lists).
     pub history: Vec<Transition>,
+    /// The checkpoint folder it left when a node released it (`tree:<sha256>`,
+    /// a folder on the hub), placed back in its `checkpoint` folder when it
+    /// runs again; absent until a release left one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::rules::schema::optional_tree")]
+    pub checkpoint: Option<String>,
 }
 
 /// One state change in a task's life.
@@ -257,6 +263,12 @@ pub struct Node {
     /// Whether it takes only tasks that carry at least one of its labels.
     #[serde(default)]
     pub only_labeled: bool,
+    /// Why it steps aside for its person, while its state is `yielding`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yield_reason: Option<String>,
+    /// What it can give a new task now, as its last heartbeat said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<NodeCapacity>,
 }
 
 /// The answer to a node list.
@@ -363,6 +375,41 @@ pub struct Heartbeat {
     /// heartbeats of an agent that is not draining.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub draining: bool,
+    /// What the node can give a new task now; absent from an agent that does
+    /// not say (the hub then offers it every task, as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<NodeCapacity>,
+    /// Why the node steps aside for its person now; absent when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yielding: Option<Yielding>,
+}
+
+/// What a node can give a new task now. The hub offers a node only tasks
+/// that fit it ([`crate::gpu_assign::assign`] on these GPUs); the agent
+/// checks again when it takes one, and a task that no longer fits waits there.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeCapacity {
+    /// Every GPU (or MIG device) of the node: free memory now, how many
+    /// Gantry tasks hold it, and whether its person keeps it (`reserved`,
+    /// never given). Empty on a node without NVIDIA GPUs, which then takes
+    /// no task that asks for GPUs.
+    pub gpus: Vec<crate::gpu_assign::GpuSlot>,
+}
+
+/// A node stepping aside for its person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Yielding {
+    /// Why, in words a person reads ("you are using this computer",
+    /// "blender uses the GPU", "on battery", "quiet hours until 18:00").
+    pub reason: String,
+    /// Only GPU work steps aside (another program uses the GPU, or it is
+    /// too hot): tasks without GPUs still run and are still taken.
+    #[serde(default)]
+    pub gpu_only: bool,
+    /// Since when.
+    pub since: Millis,
 }
 
 fn yes() -> bool {
@@ -436,6 +483,19 @@ pub enum TaskEvent {
         #[serde(default)]
         reason: Option<String>,
     },
+    /// The node stepped aside for its person (`--yield-action release`): the
+    /// task was stopped after its grace period and goes back to `queued`,
+    /// its history saying why. Only the node holding it may send this, from
+    /// assigned, pulling, running or paused.
+    Released {
+        /// Why, e.g. "yielding: you are using this computer".
+        reason: String,
+        /// The task's checkpoint folder as it left it (`tree:<sha256>`, its
+        /// files uploaded as blobs first), for whichever node runs it next.
+        #[serde(default)]
+        #[schemars(schema_with = "crate::rules::schema::optional_tree")]
+        checkpoint: Option<String>,
+    },
 }
 
 impl TaskEvent {
@@ -449,6 +509,7 @@ impl TaskEvent {
             TaskEvent::Finished { exit_code: 0, .. } => Some(TaskState::Succeeded),
             TaskEvent::Finished { .. } | TaskEvent::Failed { .. } => Some(TaskState::Failed),
             TaskEvent::Canceled { .. } => Some(TaskState::Canceled),
+            TaskEvent::Released { .. } => Some(TaskState::Queued),
         }
     }
 }

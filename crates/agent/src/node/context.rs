@@ -90,6 +90,7 @@ pub async fn run_local(
         pull_progress: None,
         outputs: Vec::new(),
         history: Vec::new(),
+        checkpoint: None,
     };
     let (_paused_tx, paused) = watch::channel(false);
     let run = TaskRun {

@@ -388,13 +388,15 @@ impl Agent {
         let held = self.inner.held.lock().expect("held map poisoned");
         let config = &self.inner.ctx.config;
         let identity = self.inner.identity.borrow().clone();
+        let connected = *self.inner.connected.borrow();
+        let mode = *self.inner.mode.borrow();
         AgentStatus {
             name: config.name.clone(),
             node: identity.as_ref().map(|node| node.name.clone()),
             labels: identity.map_or_else(|| config.labels.clone(), |node| node.labels),
             server: config.server.clone(),
-            connected: *self.inner.connected.borrow(),
-            mode: *self.inner.mode.borrow(),
+            connected,
+            mode,
             max_tasks: config.max_tasks,
             tasks: held
                 .values()
@@ -406,6 +408,11 @@ impl Agent {
                 .collect(),
             docker_problem: self.inner.ctx.engine.as_ref().err().cloned(),
             host_dir: self.inner.ctx.host.root().display().to_string(),
+            // Yielding (issue 17) turns an online node's state to `yielding`
+            // and fills these two.
+            state: mode.node_state(connected),
+            yield_reason: None,
+            yielding: None,
         }
     }
 

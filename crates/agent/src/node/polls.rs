@@ -119,6 +119,8 @@ impl Agent {
                 tasks: self.held_tasks(),
                 accepting: mode.accepting(),
                 draining: mode.draining,
+                capacity: None,
+                yielding: None,
             };
             match self.inner.hub.heartbeat(&beat).await {
                 Ok(reply) => {

@@ -64,6 +64,29 @@ pub struct AgentStatus {
     pub docker_problem: Option<String>,
     /// The host dir.
     pub host_dir: String,
+    /// As the hub would show the node: `online` (or `offline` when the hub
+    /// is out of reach), `paused`, `draining` or `yielding`.
+    #[serde(default)]
+    pub state: gantry_protocol::admin::NodeState,
+    /// Why it steps aside for its person, while `state` is `yielding`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yield_reason: Option<String>,
+    /// The whole yield, with whether it stops only GPU work and since when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yielding: Option<gantry_protocol::wire::Yielding>,
+}
+
+impl Mode {
+    /// The node's state for this mode, before yielding is considered.
+    pub(super) fn node_state(self, connected: bool) -> gantry_protocol::admin::NodeState {
+        use gantry_protocol::admin::NodeState;
+        match (connected, self.paused, self.draining) {
+            (false, _, _) => NodeState::Offline,
+            (true, true, _) => NodeState::Paused,
+            (true, false, true) => NodeState::Draining,
+            (true, false, false) => NodeState::Online,
+        }
+    }
 }
 
 /// Something that happened, for the UI and notifications.

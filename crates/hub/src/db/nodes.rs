@@ -384,6 +384,8 @@ fn node_from_row(
         given_labels,
         agent_labels,
         only_labeled: row.try_get::<i64, _>("only_labeled")? == 1,
+        yield_reason: None,
+        capacity: None,
     })
 }
 

@@ -90,11 +90,10 @@ fn check_program(spec: &JobSpec, problems: &mut Problems) {
                     "need the docker executor; remove them or set executor: docker".into(),
                 );
             }
-            if spec.resources.gpus.is_some() || spec.resources.shm.is_some() {
+            if spec.resources.shm.is_some() {
                 problems.add(
-                    "resources".into(),
-                    "gpus and shm need the docker executor; remove them or set executor: docker"
-                        .into(),
+                    "resources.shm".into(),
+                    "shm needs the docker executor; remove it or set executor: docker".into(),
                 );
             }
         }
@@ -175,6 +174,11 @@ fn check_paths(spec: &JobSpec, problems: &mut Problems) {
             problems.add(format!("outputs[{i}]"), message);
         }
     }
+    if let Some(path) = &spec.checkpoint
+        && let Some(message) = relative_path_problem(path)
+    {
+        problems.add("checkpoint".into(), message);
+    }
 }
 
 /// GPUs, CPUs, memory, shared memory and the timeout.
@@ -206,9 +210,24 @@ fn check_resources(spec: &JobSpec, problems: &mut Problems) {
             format!("{cpus} is not a number of cores; write e.g. 2 or 0.5"),
         );
     }
+    if spec.resources.gpus.is_none() {
+        if spec.resources.gpu_memory.is_some() {
+            problems.add_unstated(
+                "resources.gpu_memory".into(),
+                "needs gpus: say how many GPUs, e.g. gpus: 1".into(),
+            );
+        }
+        if spec.resources.gpu_share {
+            problems.add_unstated(
+                "resources.gpu_share".into(),
+                "needs gpus: say how many GPUs, e.g. gpus: 1".into(),
+            );
+        }
+    }
     for (key, size) in [
         ("memory", spec.resources.memory),
         ("shm", spec.resources.shm),
+        ("gpu_memory", spec.resources.gpu_memory),
     ] {
         if size == Some(ByteSize(0)) {
             problems.add_unstated(

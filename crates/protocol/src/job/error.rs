@@ -96,14 +96,16 @@ fn hint_for(path: &str) -> Option<&'static str> {
         "pull" => "write always or missing",
         "gpus" => "write a count (2), all, or a list of indices ([0, 1])",
         "cpus" => "write a number of cores, e.g. 2 or 0.5",
-        "memory" | "shm" => "write a size such as 512m or 8GiB",
+        "memory" | "shm" | "gpu_memory" => "write a size such as 512m or 8GiB",
+        "gpu_share" | "executable" => "write true or false",
+        "checkpoint" => "write a folder inside the task folder, e.g. checkpoint: ckpt",
         "timeout" => "write seconds or a duration such as 30m or 2h",
         "labels" => "write a list of labels, e.g. labels: [gpu]",
         "epilogue" | "always" | "on_pass" | "on_fail" => {
             "write epilogue: {always: [...], on_pass: [...], on_fail: [...]} with shell commands"
         }
         "services" => "write a list of {name, image, command, env}",
-        "resources" => "write resources: {gpus, cpus, memory, shm}",
+        "resources" => "write resources: {gpus, gpu_memory, gpu_share, cpus, memory, shm}",
         "" | "." => "a job file is a map with at least image and command",
         _ => return None,
     })

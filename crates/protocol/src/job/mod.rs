@@ -128,6 +128,19 @@ pub struct JobSpec {
     /// Side containers started first on a private network, reachable by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<ServiceSpec>,
+    /// A folder, relative to the task folder, where the task keeps what it
+    /// needs to continue. When the node steps aside for its person with
+    /// `release`, the task gets SIGTERM and the node's grace period to write
+    /// it, is stopped and goes back to the queue; the folder is kept (on the
+    /// node, and through the hub for another node) and placed back, writable,
+    /// when the task runs again. The task finds its path in `GANTRY_CHECKPOINT`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "text::optional_text"
+    )]
+    #[schemars(schema_with = "schema::optional_relative_path")]
+    pub checkpoint: Option<String>,
 }
 
 /// A file placed in the task folder: given inline, or a blob stored on the hub.
@@ -185,9 +198,19 @@ pub enum PullPolicy {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
-    /// NVIDIA GPUs: a count, `all`, or a list of device indices.
+    /// NVIDIA GPUs: a count (the free ones with the most free memory), `all`,
+    /// or a list of device indices (a MIG device counts as its GPU's index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpus: Option<Gpus>,
+    /// The free memory the task needs on each of its GPUs; a GPU with less
+    /// is not given, and the task waits for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::gpu_memory")]
+    pub gpu_memory: Option<ByteSize>,
+    /// Whether the task may run on a GPU another task holds (one that may
+    /// share too). Without it a task waits for GPUs no other task holds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gpu_share: bool,
     /// CPU cores, fractions allowed (`1.5`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::cpus")]
@@ -369,8 +392,8 @@ impl JobSpec {
 }
 
 /// What the executor asks of the rest of the job, in the schema: `process`
-/// needs a command and takes no services, GPUs or shm; `docker` (the
-/// default) needs an image.
+/// needs a command and takes no services or shm; `docker` (the default)
+/// needs an image.
 fn executor_rules(schema: &mut schemars::Schema) {
     schema.insert(
         "anyOf".into(),
@@ -381,7 +404,7 @@ fn executor_rules(schema: &mut schemars::Schema) {
                     "executor": {"const": "process"},
                     "command": {"minItems": 1},
                     "services": {"maxItems": 0},
-                    "resources": {"properties": {"gpus": {"type": "null"}, "shm": {"type": "null"}}}
+                    "resources": {"properties": {"shm": {"type": "null"}}}
                 }
             },
             {

@@ -67,7 +67,11 @@ struct Poller {
 }
 
 /// What a polling node takes: its id (for tasks meant for one node), its
-/// labels, and whether it takes only tasks that carry a label.
+/// labels, whether it takes only tasks that carry a label, and what its room
+/// lets it take now (nothing while it yields all its work; no GPU task while
+/// it yields GPU work or has no GPU to give). Whether a GPU task's devices
+/// fit is left to the claim: a heartbeat that changes the room re-fits and
+/// rings the node's pollers ([`Signals::refit`]).
 #[derive(Debug, Clone, Default)]
 pub struct Fit {
     /// The node's id.
@@ -76,6 +80,10 @@ pub struct Fit {
     pub labels: BTreeSet<String>,
     /// It takes only tasks that carry at least one of its labels.
     pub only_labeled: bool,
+    /// It takes no task now: it yields all its work.
+    pub takes_nothing: bool,
+    /// It may take a task that asks for GPUs.
+    pub takes_gpu_tasks: bool,
 }
 
 impl Fit {
@@ -85,6 +93,8 @@ impl Fit {
             node: record.id.clone(),
             labels: record.labels.clone(),
             only_labeled: record.only_labeled,
+            takes_nothing: record.room.takes_nothing(),
+            takes_gpu_tasks: record.room.takes_gpu_tasks(),
         }
     }
 
@@ -96,6 +106,8 @@ impl Fit {
                 .iter()
                 .all(|label| self.labels.contains(label))
             && (!self.only_labeled || !queued.labels.is_empty())
+            && !self.takes_nothing
+            && (self.takes_gpu_tasks || !queued.gpus)
     }
 }
 
@@ -104,6 +116,8 @@ impl Fit {
 struct Queued {
     labels: Vec<String>,
     target: Option<String>,
+    /// It asks for GPUs.
+    gpus: bool,
 }
 
 /// How a waiting poller is woken.
@@ -204,13 +218,25 @@ impl Signals {
     }
 
     /// Says a task with these labels, meant for the node `target` if any,
-    /// was queued: the longest-waiting poller that can run it, and is not
-    /// already on its way to claim one, is woken.
-    pub fn task_queued(&self, labels: &[String], target: Option<&str>) {
+    /// asking for GPUs or not, was queued: the longest-waiting poller that
+    /// can run it, and is not already on its way to claim one, is woken.
+    pub fn task_queued(&self, labels: &[String], target: Option<&str>, gpus: bool) {
         self.ring_for(Queued {
             labels: labels.to_vec(),
             target: target.map(str::to_owned),
+            gpus,
         });
+    }
+
+    /// Says what a node takes changed (its capacity or yielding, from a
+    /// heartbeat): its waiting pollers take the new fit and are woken to look again.
+    pub fn refit(&self, fit: Fit) {
+        for poller in self.pollers.lock().expect("pollers poisoned").iter_mut() {
+            if poller.fit.node == fit.node {
+                poller.fit = fit.clone();
+                poller.bell.ring(None);
+            }
+        }
     }
 
     fn ring_for(&self, queued: Queued) {
@@ -322,6 +348,8 @@ mod tests {
             node: format!("node-{}", list.join("-")),
             labels: list.iter().map(|l| l.to_string()).collect(),
             only_labeled: false,
+            takes_nothing: false,
+            takes_gpu_tasks: true,
         }
     }
 
@@ -331,14 +359,14 @@ mod tests {
         let plain = signals.poll_for_work(labels(&[]));
         let gpu_old = signals.poll_for_work(labels(&["gpu"]));
         let gpu_new = signals.poll_for_work(labels(&["gpu", "eu"]));
-        signals.task_queued(&["gpu".to_owned()], None);
+        signals.task_queued(&["gpu".to_owned()], None, false);
         assert!(!plain.bell.is_rung(), "its labels do not fit");
         assert!(gpu_old.bell.is_rung(), "the oldest that fits");
         assert!(!gpu_new.bell.is_rung(), "one task, one wake");
         // A second task passes over the poller already on its way.
-        signals.task_queued(&["gpu".to_owned()], None);
+        signals.task_queued(&["gpu".to_owned()], None, false);
         assert!(gpu_new.bell.is_rung());
-        signals.task_queued(&[], None);
+        signals.task_queued(&[], None, false);
         assert!(plain.bell.is_rung());
     }
 
@@ -372,7 +400,7 @@ mod tests {
         let signals = Signals::default();
         let first = signals.poll_for_work(labels(&["gpu"]));
         let second = signals.poll_for_work(labels(&["gpu"]));
-        signals.task_queued(&["gpu".to_owned()], None);
+        signals.task_queued(&["gpu".to_owned()], None, false);
         assert!(first.bell.is_rung() && !second.bell.is_rung());
         drop(first);
         assert!(second.bell.is_rung(), "the task is not stranded");
@@ -394,16 +422,43 @@ mod tests {
         });
         let other = signals.poll_for_work(labels(&["gpu"]));
         let target = signals.poll_for_work(labels(&[]));
-        signals.task_queued(&[], Some("node-"));
+        signals.task_queued(&[], Some("node-"), false);
         assert!(!picky.bell.is_rung() && !other.bell.is_rung());
         assert!(target.bell.is_rung(), "only the node it is meant for");
-        signals.task_queued(&[], None);
+        signals.task_queued(&[], None, false);
         assert!(
             other.bell.is_rung(),
             "an only_labeled node passes over a task without labels"
         );
         assert!(!picky.bell.is_rung());
-        signals.task_queued(&["gpu".to_owned()], None);
+        signals.task_queued(&["gpu".to_owned()], None, false);
         assert!(picky.bell.is_rung());
+    }
+
+    #[test]
+    fn a_yielding_node_or_one_without_gpus_is_not_rung_for_what_it_cannot_take() {
+        let signals = Signals::default();
+        let no_gpus = signals.poll_for_work(Fit {
+            takes_gpu_tasks: false,
+            ..labels(&[])
+        });
+        let yielding = signals.poll_for_work(Fit {
+            takes_nothing: true,
+            node: "yielding".into(),
+            ..labels(&[])
+        });
+        signals.task_queued(&[], None, true);
+        assert!(!no_gpus.bell.is_rung() && !yielding.bell.is_rung());
+        signals.task_queued(&[], None, false);
+        assert!(no_gpus.bell.is_rung() && !yielding.bell.is_rung());
+        // The yield ends: the node's poller takes the new fit and looks again.
+        signals.refit(Fit {
+            node: "yielding".into(),
+            ..labels(&[])
+        });
+        assert!(yielding.bell.is_rung());
+        yielding.bell.answer();
+        signals.task_queued(&[], None, true);
+        assert!(yielding.bell.is_rung(), "it takes GPU tasks now");
     }
 }

@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use super::auth::NodeAuth;
 use super::extract::{JsonBody, QueryArgs, TaskId, bytes_rejection};
-use crate::db::{Append, EventOutcome, Mode};
+use crate::db::{Append, Beat, Checkpoint, EventOutcome, Mode, Room};
 use crate::signals::Fit;
 use crate::{ApiError, Hub};
 
@@ -173,27 +173,43 @@ pub(super) async fn heartbeat(
         accepting: beat.accepting,
         draining: beat.draining,
     };
-    let (commands, state_changed) = hub
+    let room = Room {
+        capacity: beat.capacity,
+        yielding: beat.yielding,
+    };
+    let Beat {
+        commands,
+        listed_changed,
+        room_changed,
+    } = hub
         .db()
-        .heartbeat(&node.id, beat.system.as_ref(), &beat.tasks, mode, now)
+        .heartbeat(
+            &node.id,
+            beat.system.as_ref(),
+            &beat.tasks,
+            mode,
+            &room,
+            now,
+        )
         .await?;
     if let Some(system) = &beat.system {
         let sample = Arc::new(NodeSample::of(system, now));
         hub.samples().record(&node.id, sample.clone());
         hub.signals().node_sampled(&node.id, sample);
     }
-    if state_changed {
+    if listed_changed || room_changed {
         hub.signals().nodes_changed();
     }
     // The node's name and labels now, so a change at the hub reaches the agent without a restart.
-    let identity = hub
-        .db()
-        .node_record(&node.id)
-        .await?
-        .map(|record| NodeIdentity {
-            name: record.name,
-            labels: record.labels.into_iter().collect(),
-        });
+    let record = hub.db().node_record(&node.id).await?;
+    if room_changed && let Some(record) = &record {
+        // What it may take changed: its waiting `next` looks again with the new fit.
+        hub.signals().refit(Fit::of(record));
+    }
+    let identity = record.map(|record| NodeIdentity {
+        name: record.name,
+        labels: record.labels.into_iter().collect(),
+    });
     Ok(Json(HeartbeatReply {
         commands: commands
             .into_iter()
@@ -209,11 +225,17 @@ pub(super) async fn task_event(
     TaskId(id): TaskId,
     JsonBody(event): JsonBody<TaskEvent>,
 ) -> Result<Json<EventAck>, ApiError> {
-    match hub
-        .db()
-        .apply_event(&id, &node.id, &event, hub.now())
-        .await?
-    {
+    let outcome = match &event {
+        TaskEvent::Released { reason, checkpoint } => {
+            release(&hub, &node, &id, reason, checkpoint.as_deref()).await?
+        }
+        _ => {
+            hub.db()
+                .apply_event(&id, &node.id, &event, hub.now())
+                .await?
+        }
+    };
+    match outcome {
         None => Err(ApiError::not_found("task")),
         Some(EventOutcome::Refused(state)) => {
             let wanted = event.target_state().map_or("accepted", TaskState::as_str);
@@ -226,6 +248,50 @@ pub(super) async fn task_event(
             Ok(Json(EventAck { state, command }))
         }
     }
+}
+
+/// Takes back a task the node released: 404 unless the node holds it, its
+/// checkpoint checked like a folder input (422 naming what the hub lacks),
+/// then back to the queue, and the pollers that may run it are rung.
+async fn release(
+    hub: &Hub,
+    node: &NodeAuth,
+    id: &str,
+    reason: &str,
+    checkpoint: Option<&str>,
+) -> Result<Option<EventOutcome>, ApiError> {
+    if hub.db().task_visible(id, Some(&node.id)).await?.is_none() {
+        return Err(ApiError::not_found("task"));
+    }
+    if reason.trim().is_empty() || reason.contains('\0') {
+        return Err(ApiError::bad_request(
+            "reason: say in words why the node gave the task back (no NUL characters)",
+        ));
+    }
+    let checkpoint = match checkpoint {
+        Some(tree) => Some(Checkpoint {
+            tree: tree.to_owned(),
+            blobs: super::inputs::checkpoint_blobs(hub, tree).await?,
+        }),
+        None => None,
+    };
+    let outcome = hub
+        .db()
+        .release(id, &node.id, reason, checkpoint.as_ref(), hub.now())
+        .await?;
+    if let Some(EventOutcome::Applied(TaskState::Queued, _)) = outcome
+        && let Some(task) = hub.db().task(id, None).await?
+    {
+        let spec = &task.spec;
+        let target = hub.db().task_target(id).await?;
+        hub.signals().task_queued(
+            &spec.labels,
+            target.as_deref(),
+            spec.resources.gpus.is_some(),
+        );
+        tracing::info!(task = %id, node = %node.name, reason, "task released to the queue");
+    }
+    Ok(outcome)
 }
 
 /// The query of `POST /v1/tasks/{id}/log`: where the body's bytes start.

@@ -191,3 +191,56 @@ async fn read_tree(hub: &Hub, sha256: &str) -> Result<TreeManifest, TreeProblem>
     TreeManifest::parse(&bytes)
         .map_err(|e| TreeProblem::Unusable(format!("the blob cannot be used as a folder: {e}")))
 }
+
+/// The blobs of a checkpoint a node left (`TaskEvent::Released`): its
+/// manifest and every file of it, all on the hub, as a submit checks a
+/// folder input; else the refusal naming what is missing or unusable.
+pub(super) async fn checkpoint_blobs(hub: &Hub, checkpoint: &str) -> Result<Vec<String>, ApiError> {
+    let sha256 = checkpoint
+        .strip_prefix("tree:")
+        .filter(|sha256| gantry_protocol::is_sha256_hex(sha256))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "checkpoint: {checkpoint:?} is not tree:<sha256> (64 lowercase hex digits)"
+            ))
+        })?;
+    let manifest = match read_tree(hub, sha256).await {
+        Ok(manifest) => manifest,
+        Err(TreeProblem::Missing(message)) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                codes::BLOB_MISSING,
+                format!("checkpoint: {checkpoint}: {message}"),
+            ));
+        }
+        Err(TreeProblem::Unusable(message)) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                codes::BAD_REQUEST,
+                format!("checkpoint: {checkpoint}: {message}"),
+            ));
+        }
+    };
+    let mut missing = Vec::new();
+    let mut blobs = vec![sha256.to_owned()];
+    for file in manifest.files {
+        if hub.blobs().size(&file.sha256).await.is_none() {
+            missing.push(format!("{} ({})", file.path, file.sha256));
+        }
+        blobs.push(file.sha256);
+    }
+    if !missing.is_empty() {
+        let count = missing.len();
+        missing.truncate(20);
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::BLOB_MISSING,
+            format!(
+                "checkpoint: {checkpoint}: {count} of its files are not on the hub: {}{}; upload them first",
+                missing.join(", "),
+                if count > 20 { ", …" } else { "" }
+            ),
+        ));
+    }
+    Ok(blobs)
+}

@@ -61,7 +61,11 @@ pub(super) async fn submit(
         .db()
         .submit(&spec, target.as_deref(), &by, &blobs, hub.now())
         .await?;
-    hub.signals().task_queued(&spec.labels, target.as_deref());
+    hub.signals().task_queued(
+        &spec.labels,
+        target.as_deref(),
+        spec.resources.gpus.is_some(),
+    );
     hub.signals().task_changed(&id);
     tracing::info!(task = %id, by = %by, "task submitted");
     Ok((StatusCode::CREATED, Json(Submitted { id })).into_response())

@@ -62,7 +62,8 @@ impl Db {
     }
 }
 
-/// Records the blobs a new task references, in its submit's transaction.
+/// Records blobs a task's node may read, in the transaction of its submit
+/// (or of a release that left a checkpoint); one already recorded stays.
 pub(super) async fn add_task_blobs(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     task_id: &str,
@@ -72,11 +73,13 @@ pub(super) async fn add_task_blobs(
     unique.sort();
     unique.dedup();
     for sha256 in unique {
-        sqlx::query("INSERT INTO task_blobs (task_id, sha256) VALUES ($1, $2)")
-            .bind(task_id)
-            .bind(sha256)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO task_blobs (task_id, sha256) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(task_id)
+        .bind(sha256)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

@@ -21,7 +21,9 @@
 //! Architecture invariant: every SQL statement of the hub is in this folder.
 
 mod admin;
+mod capacity;
 mod data;
+mod dispatch;
 mod log_times;
 mod logs;
 mod nodes;
@@ -41,9 +43,11 @@ use tokio::sync::Mutex;
 use crate::HubError;
 
 pub use admin::{Revocation, RevokedFor};
+pub use capacity::Room;
 pub use data::TaskNode;
+pub use dispatch::Checkpoint;
 pub use logs::Append;
-pub use nodes::{Checked, Mode, NodeRecord};
+pub use nodes::{Beat, Checked, Mode, NodeRecord};
 pub use sessions::{Session, SessionFound};
 pub use task_pages::{TaskFilter, TaskPage};
 pub use tasks::{CommandOutcome, EventOutcome};

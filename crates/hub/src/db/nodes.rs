@@ -12,9 +12,12 @@ use std::collections::{BTreeSet, HashMap};
 use gantry_protocol::TaskState;
 use gantry_protocol::admin::NodeState;
 use gantry_protocol::console_wire::RunningTask;
-use gantry_protocol::wire::{CommandKind, HeldTask, Node, Reconciled, RegisterRequest, SystemInfo};
+use gantry_protocol::wire::{
+    CommandKind, HeldTask, Node, Reconciled, RegisterRequest, SystemInfo, Yielding,
+};
 use sqlx::Row;
 
+use super::capacity::Room;
 use super::tasks::{requeue, set_state};
 use super::{Db, json, parse_json, parse_state};
 use crate::HubError;
@@ -50,13 +53,27 @@ pub struct NodeRecord {
     pub labels: BTreeSet<String>,
     /// It takes only tasks that carry at least one of its labels.
     pub only_labeled: bool,
+    /// What its last heartbeat said it can take (dispatch rereads it for each claim).
+    pub room: Room,
+}
+
+/// What a heartbeat changed that others wait on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Beat {
+    /// The requests waiting for the node: (task id, command), oldest task first.
+    pub commands: Vec<(String, CommandKind)>,
+    /// Its state as listed changed (it came online, or began or ended a
+    /// pause, a drain or a yield).
+    pub listed_changed: bool,
+    /// What it can take changed (its capacity or its yielding).
+    pub room_changed: bool,
 }
 
 impl Db {
     /// The node with this id, with all its labels.
     pub async fn node_record(&self, id: &str) -> Result<Option<NodeRecord>, HubError> {
         let row = sqlx::query(
-            "SELECT id, name, labels, agent_labels, only_labeled FROM nodes WHERE id = $1",
+            "SELECT id, name, labels, agent_labels, only_labeled, capacity, yielding FROM nodes WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -71,6 +88,7 @@ impl Db {
                 name: row.try_get("name")?,
                 labels,
                 only_labeled: row.try_get::<i64, _>("only_labeled")? == 1,
+                room: Room::from_row(&row)?,
             })
         })
         .transpose()
@@ -133,41 +151,47 @@ impl Db {
         Ok(reconciled)
     }
 
-    /// Records a heartbeat and returns the requests waiting for the node,
-    /// and whether its state as listed changed (it came online, or began or
-    /// ended a pause or a drain).
+    /// Records a heartbeat (its mode, figures and room: capacity and
+    /// yielding, absent ones stored as NULL) and says what changed.
     pub async fn heartbeat(
         &self,
         node_id: &str,
         system: Option<&SystemInfo>,
         tasks: &[HeldTask],
         mode: Mode,
+        room: &Room,
         now: i64,
-    ) -> Result<(Vec<(String, CommandKind)>, bool), HubError> {
+    ) -> Result<Beat, HubError> {
         let _guard = self.write_lock.lock().await;
         let mut tx = self.begin_write().await?;
-        let before = sqlx::query("SELECT online, accepting, draining FROM nodes WHERE id = $1")
-            .bind(node_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let changed = match before {
-            Some(row) => {
-                (
-                    row.try_get::<i64, _>("online")?,
-                    row.try_get::<i64, _>("accepting")?,
-                    row.try_get::<i64, _>("draining")?,
-                ) != (1, mode.accepting as i64, mode.draining as i64)
-            }
-            None => false,
-        };
+        let before = sqlx::query(
+            "SELECT online, accepting, draining, capacity, yielding FROM nodes WHERE id = $1",
+        )
+        .bind(node_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (mut listed_changed, mut room_changed) = (false, false);
+        if let Some(row) = before {
+            listed_changed = (
+                row.try_get::<i64, _>("online")?,
+                row.try_get::<i64, _>("accepting")?,
+                row.try_get::<i64, _>("draining")?,
+            ) != (1, mode.accepting as i64, mode.draining as i64);
+            let stored = Room::from_row(&row)?;
+            room_changed = stored != *room;
+            listed_changed |= stored.yielding != room.yielding;
+        }
+        let (capacity, yielding) = room.columns();
         sqlx::query(
             "UPDATE nodes SET system = COALESCE($1, system), last_seen = $2, online = 1, accepting = $3, \
-             draining = $4 WHERE id = $5",
+             draining = $4, capacity = $5, yielding = $6 WHERE id = $7",
         )
         .bind(system.map(json))
         .bind(now)
         .bind(mode.accepting as i64)
         .bind(mode.draining as i64)
+        .bind(capacity)
+        .bind(yielding)
         .bind(node_id)
         .execute(&mut *tx)
         .await?;
@@ -175,7 +199,11 @@ impl Db {
             reconcile(&mut tx, node_id, held, now).await?;
         }
         tx.commit().await?;
-        Ok((self.pending_commands(node_id).await?, changed))
+        Ok(Beat {
+            commands: self.pending_commands(node_id).await?,
+            listed_changed,
+            room_changed,
+        })
     }
 
     /// The requests waiting for a node: (task id, command), oldest task first.
@@ -297,7 +325,7 @@ impl Db {
     ) -> Result<Vec<Node>, HubError> {
         let rows = sqlx::query(
             "SELECT n.id, n.name, n.labels, n.agent_labels, n.last_seen, n.online, n.accepting, \
-             n.draining, n.only_labeled, n.version, n.system, \
+             n.draining, n.only_labeled, n.version, n.system, n.capacity, n.yielding, \
              (SELECT COUNT(*) FROM tasks t WHERE t.node_id = n.id \
               AND t.state IN ('assigned', 'pulling', 'running', 'paused', 'lost')) AS held \
              FROM nodes n WHERE ($1 IS NULL OR n.id = $1) ORDER BY n.name",
@@ -363,12 +391,11 @@ fn node_from_row(
         && last_seen.is_some_and(|seen| now - seen <= offline_after_ms);
     let accepting = row.try_get::<i64, _>("accepting")? == 1;
     let draining = row.try_get::<i64, _>("draining")? == 1;
-    let state = match (online, draining, accepting) {
-        (false, _, _) => NodeState::Offline,
-        (true, true, _) => NodeState::Draining,
-        (true, false, true) => NodeState::Online,
-        (true, false, false) => NodeState::Paused,
-    };
+    let room = Room::from_row(row)?;
+    let state = listed_state(online, draining, accepting, room.yielding.as_ref());
+    let yield_reason = (state == NodeState::Yielding)
+        .then(|| room.yielding.as_ref().map(|y| y.reason.clone()))
+        .flatten();
     let system: Option<String> = row.try_get("system")?;
     Ok(Node {
         id: row.try_get("id")?,
@@ -384,9 +411,30 @@ fn node_from_row(
         given_labels,
         agent_labels,
         only_labeled: row.try_get::<i64, _>("only_labeled")? == 1,
-        yield_reason: None,
-        capacity: None,
+        yield_reason,
+        capacity: room.capacity,
     })
+}
+
+/// A node's state as listed. Offline and draining win. An agent that yields
+/// all its work also stops accepting, so a node not accepting while it
+/// yields all is yielding (its person may have paused it too; the hub cannot
+/// tell); one that yields only GPU work and does not accept was paused by
+/// its person.
+fn listed_state(
+    online: bool,
+    draining: bool,
+    accepting: bool,
+    yielding: Option<&Yielding>,
+) -> NodeState {
+    match (online, draining, accepting, yielding) {
+        (false, ..) => NodeState::Offline,
+        (true, true, ..) => NodeState::Draining,
+        (true, false, false, Some(y)) if !y.gpu_only => NodeState::Yielding,
+        (true, false, false, _) => NodeState::Paused,
+        (true, false, true, Some(_)) => NodeState::Yielding,
+        (true, false, true, None) => NodeState::Online,
+    }
 }
 
 /// Moves a task a node reports holding back from `lost`, and answers with the

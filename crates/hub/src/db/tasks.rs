@@ -10,7 +10,7 @@ use gantry_protocol::{JobSpec, TaskState};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Db, NodeRecord, json, parse_json, parse_state};
+use super::{Db, json, parse_json, parse_state};
 use crate::HubError;
 
 /// What became of an event from a node.
@@ -33,7 +33,7 @@ pub enum CommandOutcome {
 
 /// The columns [`task_from_row`] reads, from `tasks t` joined with `nodes n`.
 pub(super) const TASK_COLUMNS: &str = "t.id, t.name, t.state, t.spec, t.exit_code, t.reason, t.created_at, t.updated_at, \
-     t.started_at, t.finished_at, t.log_size, t.pending_command, t.pull_done, t.pull_total, t.outputs, \
+     t.started_at, t.finished_at, t.log_size, t.pending_command, t.pull_done, t.pull_total, t.outputs, t.checkpoint, \
      COALESCE(n.name, t.node_name) AS node_name";
 
 impl Db {
@@ -119,68 +119,6 @@ impl Db {
                 .await?;
         row.map(|row| parse_state(&row.try_get::<String, _>("state")?))
             .transpose()
-    }
-
-    /// Assigns the oldest queued task whose labels the node carries, if any:
-    /// one meant for no node or for this one (job key `node:`), and under
-    /// `only_labeled` one that carries at least one label.
-    pub async fn claim_next(&self, node: &NodeRecord, now: i64) -> Result<Option<Task>, HubError> {
-        let mut after = String::new();
-        loop {
-            let rows = sqlx::query(
-                "SELECT id, labels FROM tasks WHERE state = 'queued' AND id > $1 \
-                 AND (target_node IS NULL OR target_node = $2) AND ($3 = 0 OR labels <> '[]') \
-                 ORDER BY id LIMIT 256",
-            )
-            .bind(&after)
-            .bind(&node.id)
-            .bind(node.only_labeled as i64)
-            .fetch_all(&self.pool)
-            .await?;
-            let Some(last) = rows.last() else {
-                return Ok(None);
-            };
-            after = last.try_get("id")?;
-            for row in &rows {
-                let labels: Vec<String> = parse_json(&row.try_get::<String, _>("labels")?)?;
-                if !labels.iter().all(|label| node.labels.contains(label)) {
-                    continue;
-                }
-                let id: String = row.try_get("id")?;
-                let _guard = self.write_lock.lock().await;
-                let mut tx = self.begin_write().await?;
-                let claimed = sqlx::query(
-                    "UPDATE tasks SET state = 'assigned', node_id = $1, assigned_at = $2, updated_at = $2 \
-                     WHERE id = $3 AND state = 'queued'",
-                )
-                .bind(&node.id)
-                .bind(now)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-                if claimed.rows_affected() != 1 {
-                    // Another node took it first. Roll back now, while the write
-                    // lock is held, rather than when the dropped transaction's
-                    // connection is next used.
-                    tx.rollback().await?;
-                    continue;
-                }
-                add_transition(
-                    &mut tx,
-                    &id,
-                    TaskState::Assigned,
-                    Some(&format!("to node {}", node.name)),
-                    now,
-                )
-                .await?;
-                tx.commit().await?;
-                drop(_guard);
-                return self.task(&id, Some(&node.id)).await;
-            }
-            if rows.len() < 256 {
-                return Ok(None);
-            }
-        }
     }
 
     /// Applies a node's report about one of its tasks.
@@ -359,8 +297,8 @@ async fn insert_task(
 ) -> Result<String, HubError> {
     let id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
-        "INSERT INTO tasks (id, name, state, spec, labels, submitted_by, created_at, updated_at, target_node) \
-         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $6, $7)",
+        "INSERT INTO tasks (id, name, state, spec, labels, submitted_by, created_at, updated_at, target_node, gpu_task) \
+         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $6, $7, $8)",
     )
     .bind(&id)
     .bind(spec.display_name())
@@ -369,6 +307,7 @@ async fn insert_task(
     .bind(submitted_by)
     .bind(now)
     .bind(target)
+    .bind(spec.resources.gpus.is_some() as i64)
     .execute(&mut **tx)
     .await?;
     add_transition(tx, &id, TaskState::Queued, None, now).await?;
@@ -437,7 +376,7 @@ async fn set_pending(
 }
 
 /// Writes one line of a task's history.
-async fn add_transition(
+pub(super) async fn add_transition(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &str,
     state: TaskState,
@@ -485,6 +424,6 @@ pub(super) fn task_from_row(row: &AnyRow) -> Result<Task, HubError> {
         },
         outputs: parse_json(&row.try_get::<String, _>("outputs")?)?,
         history: Vec::new(),
-        checkpoint: None,
+        checkpoint: row.try_get("checkpoint")?,
     })
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::Subcommand;
 use gantry_agent::clock::now_ms;
-use gantry_protocol::admin::{NodeChange, utc_minute};
+use gantry_protocol::admin::{NodeChange, NodeState, utc_minute};
 use gantry_protocol::wire::Node;
 
 use crate::Remote;
@@ -19,9 +19,10 @@ use crate::task::client;
 /// `gantry node …`.
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
-    /// List nodes: name, state (online, offline, paused, draining), tasks held, labels.
+    /// List nodes: name, state (online, offline, paused, draining, or
+    /// "yielding: <why>" while a node steps aside for its person), tasks held, labels, GPUs.
     List {
-        /// Print JSON instead of a table: {"nodes": [{id, name, labels, state, ...}]}.
+        /// Print JSON instead of a table: {"nodes": [{id, name, labels, state, yield_reason, ...}]}.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -86,7 +87,7 @@ pub enum NodeCommand {
 /// Runs a `gantry node` command.
 pub async fn run(command: NodeCommand) -> anyhow::Result<ExitCode> {
     match command {
-        NodeCommand::List { json, remote } => crate::task::list_nodes(json, &remote).await,
+        NodeCommand::List { json, remote } => list(json, &remote).await,
         NodeCommand::Show { node, json, remote } => {
             let node = client(&remote)?.node(&node).await?;
             if json {
@@ -144,6 +145,64 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `gantry node list`: a table, or the hub's JSON with `--json`.
+async fn list(json: bool, remote: &Remote) -> anyhow::Result<ExitCode> {
+    let list = client(remote)?.nodes().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let states: Vec<String> = list.nodes.iter().map(state_text).collect();
+    let width = states
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    println!(
+        "{:<20} {:<width$} {:>5} {:<24} GPUS",
+        "NAME", "STATE", "TASKS", "LABELS"
+    );
+    for (node, state) in list.nodes.iter().zip(states) {
+        println!(
+            "{:<20} {state:<width$} {:>5} {:<24} {}",
+            node.name,
+            node.tasks_held,
+            node.labels.join(","),
+            gpus_text(node)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A node's state as the list shows it: `yielding: <why>` while it steps aside.
+fn state_text(node: &Node) -> String {
+    match (&node.state, &node.yield_reason) {
+        (NodeState::Yielding, Some(why)) => format!("yielding: {why}"),
+        (state, _) => state.as_str().to_owned(),
+    }
+}
+
+/// A node's GPUs: how many, and how many of them are free now when its agent
+/// says (`2 (1 free)`); `-` when its machine is not known yet.
+fn gpus_text(node: &Node) -> String {
+    let Some(system) = &node.system else {
+        return "-".to_owned();
+    };
+    match &node.capacity {
+        Some(capacity) => format!(
+            "{} ({} free)",
+            system.gpus.len(),
+            capacity
+                .gpus
+                .iter()
+                .filter(|g| !g.reserved && g.holders == 0)
+                .count()
+        ),
+        None => system.gpus.len().to_string(),
+    }
+}
+
 /// `gantry node remove`: says what happens to the node's tasks, asks on a
 /// terminal unless `--yes`, and requires `--yes` elsewhere.
 async fn remove(node: &str, yes: bool, remote: &Remote) -> anyhow::Result<ExitCode> {
@@ -183,7 +242,7 @@ async fn remove(node: &str, yes: bool, remote: &Remote) -> anyhow::Result<ExitCo
 fn print_node(node: &Node) {
     println!("id:           {}", node.id);
     println!("name:         {}", node.name);
-    println!("state:        {}", node.state.as_str());
+    println!("state:        {}", state_text(node));
     println!(
         "last seen:    {}",
         node.last_seen.map_or_else(|| "never".into(), utc_minute)

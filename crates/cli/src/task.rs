@@ -214,33 +214,6 @@ pub fn exit_code_for(state: TaskState, exit_code: Option<i64>) -> ExitCode {
 }
 
 /// `gantry node list`.
-pub async fn list_nodes(json: bool, remote: &Remote) -> anyhow::Result<ExitCode> {
-    let list = client(remote)?.nodes().await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "{:<20} {:<8} {:>5} {:<24} GPUS",
-        "NAME", "STATE", "TASKS", "LABELS"
-    );
-    for node in list.nodes {
-        let gpus = node
-            .system
-            .as_ref()
-            .map_or_else(|| "-".to_owned(), |s| s.gpus.len().to_string());
-        println!(
-            "{:<20} {:<8} {:>5} {:<24} {}",
-            node.name,
-            node.state.as_str(),
-            node.tasks_held,
-            node.labels.join(","),
-            gpus
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 fn print_table(tasks: &[Task]) {
     println!(
         "{:<36}  {:<24} {:<10} {:<16} {:>4}  AGE",

@@ -275,6 +275,60 @@ fn removing_a_node_cancels_its_task_removes_its_container_and_stops_its_agent() 
     assert_eq!(list["nodes"], serde_json::json!([]));
 }
 
+/// Sends one heartbeat as the node, as an agent that yields would.
+fn heartbeat(setup: &Setup, beat: Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/v1/agent/heartbeat", setup.url))
+            .bearer_auth(&setup.node)
+            .json(&beat)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(status.is_success(), "{status}");
+}
+
+#[test]
+fn node_list_says_a_yielding_node_and_why() {
+    let setup = Setup::hub();
+    let why = "you are using this computer";
+    heartbeat(
+        &setup,
+        serde_json::json!({"accepting": false,
+            "yielding": {"reason": why, "gpu_only": false, "since": 1_700_000_000_000i64}}),
+    );
+    let table = setup.ok(&["node", "list"]);
+    let row = table.lines().find(|l| l.starts_with("laptop")).unwrap();
+    assert!(row.contains(&format!("yielding: {why}")), "{table}");
+    let list: Value = serde_json::from_str(&setup.ok(&["node", "list", "--json"])).unwrap();
+    let node = &list["nodes"][0];
+    assert_eq!(
+        (node["state"].as_str(), node["yield_reason"].as_str()),
+        (Some("yielding"), Some(why))
+    );
+    let shown = setup.ok(&["node", "show", "laptop"]);
+    assert!(
+        shown.contains(&format!("state:        yielding: {why}")),
+        "{shown}"
+    );
+    // The yield ends: online, and no reason.
+    heartbeat(&setup, serde_json::json!({}));
+    let list: Value = serde_json::from_str(&setup.ok(&["node", "list", "--json"])).unwrap();
+    assert_eq!(list["nodes"][0]["state"], "online");
+    assert!(
+        list["nodes"][0]
+            .get("yield_reason")
+            .is_none_or(Value::is_null)
+    );
+    assert!(!setup.ok(&["node", "list"]).contains("yielding"));
+}
+
 #[test]
 fn admin_tokens_are_listed_and_revoked_through_the_cli() {
     let setup = Setup::hub();

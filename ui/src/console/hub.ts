@@ -54,7 +54,11 @@ export type SystemInfo = {
   extra?: Record<string, string>;
 };
 
-export type NodeState = "online" | "offline" | "paused" | "draining";
+export type NodeState = "online" | "offline" | "paused" | "draining" | "yielding";
+/** One GPU of a node's capacity: free memory now, how many Gantry tasks hold it, whether its person keeps it. */
+export type GpuSlot = { index: number; uuid: string; free_bytes: number; holders: number; shared: boolean; reserved: boolean };
+/** What a node can give a new task now, as its last heartbeat said (and claims since took). */
+export type NodeCapacity = { gpus: GpuSlot[] };
 export type RunningTask = { id: string; name: string; state: TaskState };
 export type Node = {
   id: string;
@@ -71,6 +75,10 @@ export type Node = {
   only_labeled: boolean;
   /** The tasks it holds now (assigned, pulling, running, paused, lost). */
   running: RunningTask[];
+  /** Why it steps aside for its person, while its state is "yielding". */
+  yield_reason?: string | null;
+  /** What it can give now; absent from an agent that does not say. */
+  capacity?: NodeCapacity | null;
 };
 export type NodeToken = { node: Node; token: string };
 export type NodeRemoved = { id: string; name: string; failed: string[]; canceled: string[] };

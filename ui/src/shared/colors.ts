@@ -30,3 +30,9 @@ export function watchColorScheme(onChange: () => void): () => void {
   query.addEventListener("change", onChange);
   return () => query.removeEventListener("change", onChange);
 }
+
+/**
+ * The pill tone of a node or agent that steps aside for its person
+ * (yielding): violet, apart from the amber of a pause by a person's hand.
+ */
+export const YIELDING_TONE = "tone-violet";

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Node, SystemInfo } from "../hub";
 import {
+  freeGpusView,
+  gpuRoomView,
   labelChange,
   labelText,
   labelViews,
@@ -12,6 +14,7 @@ import {
   renameChange,
   sortNodes,
   stateView,
+  yieldView,
 } from "./nodes";
 
 const at = (h: number, m: number, s = 0) => new Date(2026, 11, 6, h, m, s).getTime();
@@ -43,6 +46,42 @@ const node = (over: Partial<Node> = {}): Node => ({
   only_labeled: false,
   running: [],
   ...over,
+});
+
+describe("a node that steps aside for its person", () => {
+  it("is yielding, with its reason in the title and on the card", () => {
+    const n = node({ state: "yielding", yield_reason: "blender uses the GPU" });
+    expect(stateView(n, now)).toEqual({
+      text: "Yielding",
+      tone: "tone-violet",
+      title: "Online; steps aside for its person: blender uses the GPU",
+    });
+    expect(yieldView(n)).toBe("Steps aside for its person: blender uses the GPU");
+    expect(yieldView(node({ yield_reason: "stale" }))).toBeNull();
+  });
+
+  it("says how many GPUs it can give and each GPU's room", () => {
+    const slot = (index: number, holders: number, over = {}) => ({
+      index,
+      uuid: `GPU-${index}`,
+      free_bytes: 1,
+      holders,
+      shared: false,
+      reserved: false,
+      ...over,
+    });
+    const n = node({ capacity: { gpus: [slot(0, 0, { reserved: true }), slot(1, 0), slot(2, 2, { shared: true }), slot(3, 1)] } });
+    expect(freeGpusView(n)).toBe("1 of 4 GPUs free");
+    expect([0, 1, 2, 3, 9].map((i) => gpuRoomView(n, i))).toEqual([
+      "kept by its person",
+      "free",
+      "held by 2 tasks (shared)",
+      "held by 1 task",
+      null,
+    ]);
+    expect(freeGpusView(node())).toBeNull();
+    expect(freeGpusView(node({ capacity: { gpus: [] } }))).toBeNull();
+  });
 });
 
 describe("node state words", () => {

@@ -1,5 +1,5 @@
 // The Cluster page's words about a node: its state (online, offline since
-// when, paused, draining), its labels (given by an admin or reported by its
+// when, paused, draining, yielding and why), the GPUs it can give now, its labels (given by an admin or reported by its
 // agent), the change a relabel sends, why it shows no GPU, and what removing
 // it does. Pure functions, so the page only lays them out.
 
@@ -7,13 +7,20 @@ import type { Node, NodeChange, RunningTask } from "../hub";
 import { formatWhen } from "../../shared/format";
 import { noGpuWords } from "../../shared/figures";
 import { formatAgo, formatExact } from "../../shared/timewords";
+import { YIELDING_TONE } from "../../shared/colors";
 
 /** A node's state as the page shows it: the words, the pill's tone and the exact time for a title. */
 export type StateView = { text: string; tone: string; title: string };
 
-/** The state pill: "Online", "Offline since 14:22" (exact time in the title), "Paused", "Draining". */
-export function stateView(node: Pick<Node, "state" | "last_seen">, now: number): StateView {
+/** The state pill: "Online", "Offline since 14:22" (exact time in the title), "Paused", "Draining", "Yielding". */
+export function stateView(node: Pick<Node, "state" | "last_seen" | "yield_reason">, now: number): StateView {
   switch (node.state) {
+    case "yielding":
+      return {
+        text: "Yielding",
+        tone: YIELDING_TONE,
+        title: `Online; steps aside for its person${node.yield_reason ? `: ${node.yield_reason}` : ""}`,
+      };
     case "online":
       return { text: "Online", tone: "tone-green", title: "Sends heartbeats and takes tasks" };
     case "paused":
@@ -92,6 +99,29 @@ export function noGpuView(node: Pick<Node, "system">): string | null {
   if (system === null) return null;
   const status = system.gpu_status;
   return noGpuWords(status.status, status.status === "error" ? status.message : null, system.gpus.length, "this node");
+}
+
+/** Why a yielding node steps aside, as its card says it; null when it does not. */
+export function yieldView(node: Pick<Node, "state" | "yield_reason">): string | null {
+  if (node.state !== "yielding") return null;
+  return `Steps aside for its person: ${node.yield_reason ?? "no reason given"}`;
+}
+
+/** How many GPUs a node can give now: "1 of 2 GPUs free"; null when its agent does not say. */
+export function freeGpusView(node: Pick<Node, "capacity">): string | null {
+  const gpus = node.capacity?.gpus;
+  if (!gpus || gpus.length === 0) return null;
+  const free = gpus.filter((g) => !g.reserved && g.holders === 0).length;
+  return `${free} of ${gpus.length} GPU${gpus.length === 1 ? "" : "s"} free`;
+}
+
+/** One GPU's room, for its tile: "free", "held by 2 tasks (shared)", "kept by its person"; null when not said. */
+export function gpuRoomView(node: Pick<Node, "capacity">, index: number): string | null {
+  const slot = node.capacity?.gpus.find((g) => g.index === index);
+  if (!slot) return null;
+  if (slot.reserved) return "kept by its person";
+  if (slot.holders === 0) return "free";
+  return `held by ${slot.holders === 1 ? "1 task" : `${slot.holders} tasks`}${slot.shared ? " (shared)" : ""}`;
 }
 
 /** A task as the removal dialog names it: "train-resnet (running)". */

@@ -103,6 +103,27 @@ export function makeHub() {
         only_labeled: false,
         running: [],
       },
+      {
+        // A person's desktop that steps aside while they use its GPU; GPU 0 is theirs.
+        id: "n-4d90",
+        name: "workstation-4090",
+        given_labels: [],
+        agent_labels: [],
+        online: true,
+        state: "yielding",
+        yield_reason: "blender uses the GPU",
+        last_seen: now - 3_000,
+        version: "0.9.0",
+        system: system("desk", { status: "available" }, [gpu(0, 90, 70), gpu(1, 0, 1)], 16),
+        capacity: {
+          gpus: [
+            { index: 0, uuid: "GPU-0", free_bytes: 10 * GIB, holders: 0, shared: false, reserved: true },
+            { index: 1, uuid: "GPU-1", free_bytes: 79 * GIB, holders: 0, shared: false, reserved: false },
+          ],
+        },
+        only_labeled: false,
+        running: [],
+      },
     ],
     samples: new Map(),
   };

@@ -72,7 +72,7 @@ try {
   // ---- the list, at 1280x800, light ----
   {
     const { page, context, problems } = await open();
-    expect("four nodes", (await page.getByTestId("node-row").count()) === 4);
+    expect("five nodes", (await page.getByTestId("node-row").count()) === 5);
     const a100 = row(page, "gpu-a100-01");
     expect("the online node's state", (await a100.getAttribute("data-state")) === "online" && (await text(a100.getByTestId("node-state"))) === "Online");
     expect("its id", (await a100.getAttribute("data-node-id")) === "n-7f3a");
@@ -97,8 +97,17 @@ try {
     expect("offline since when", /^Offline since \d\d:\d\d$/.test(await text(old.getByTestId("node-state"))), await text(old.getByTestId("node-state")));
     expect("its charts stopped, saying since when", (await text(old.getByTestId("node-charts-stopped"))).startsWith("Offline since"));
     expect("no driver", (await text(old.getByTestId("node-no-gpu"))).includes("No NVIDIA driver is installed"));
+    const desk = row(page, "workstation-4090");
+    expect("yielding", (await desk.getAttribute("data-state")) === "yielding" && (await text(desk.getByTestId("node-state"))) === "Yielding");
+    expect("the yield's tone", ((await desk.getByTestId("node-state").getAttribute("class")) ?? "").includes("tone-violet"));
+    expect("why it yields", (await text(desk.getByTestId("node-yield-reason"))) === "Steps aside for its person: blender uses the GPU");
+    expect("no reason on a node that does not yield", (await a100.getByTestId("node-yield-reason").count()) === 0);
+    expect("the GPUs it can give", (await text(desk.getByTestId("node-gpus-free"))) === "1 of 2 GPUs free");
+    const rooms = await desk.getByTestId("node-gpu-room").allTextContents();
+    expect("each GPU's room", rooms.join("|") === "kept by its person|free", rooms.join("|"));
+    expect("no GPU count where the agent does not say", (await a100.getByTestId("node-gpus-free").count()) === 0);
     const metricsCalls = hub.calls.filter((c) => c.path.endsWith("/metrics")).length;
-    expect("the history loaded once per node shown", metricsCalls >= 1 && metricsCalls <= 4, String(metricsCalls));
+    expect("the history loaded once per node shown", metricsCalls >= 1 && metricsCalls <= 5, String(metricsCalls));
     await page.screenshot({ path: join(shots, "cluster-1280-light.png"), fullPage: true });
 
     // A live sample moves the node's charts.
@@ -123,6 +132,11 @@ try {
     await new Promise((r) => setTimeout(r, 500));
     const after = hub.calls.filter((c) => c.method === "GET" && c.path === "/v1/nodes").length;
     expect("one read for a burst of events", after - before === 1, String(after - before));
+    // The yield ends: the next read of the list says online, and the reason goes.
+    Object.assign(hub.nodes[4], { state: "online", yield_reason: null });
+    emit(hub, "nodes", {});
+    await until("the yield ended", async () => (await desk.getAttribute("data-state")) === "online");
+    expect("its reason gone", (await desk.getByTestId("node-yield-reason").count()) === 0);
     expect("no problems", problems.length === 0, problems.join("\n"));
     await context.close();
   }

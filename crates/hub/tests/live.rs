@@ -21,6 +21,7 @@ on_both!(
     draining_and_held_tasks_show_in_the_node_list,
     pages_by_before_walk_every_task_once_with_filters,
     jobs_are_checked_without_being_submitted,
+    a_yield_or_a_new_capacity_tells_the_stream,
 );
 
 /// One Server-Sent Event: its name and its data read as JSON.
@@ -708,5 +709,46 @@ async fn jobs_are_checked_without_being_submitted(backend: Backend) {
         .unwrap();
     let check: Value = response.json().await.unwrap();
     assert_eq!(check["ok"], false);
+    hub.stop().await;
+}
+
+/// Issue 17: a heartbeat whose yielding or capacity changed is a `nodes`
+/// event; the same heartbeat again is not.
+async fn a_yield_or_a_new_capacity_tells_the_stream(backend: Backend) {
+    let Some(hub) = TestHub::start(backend).await else {
+        return;
+    };
+    let token = hub.registered_node("desk", &[]).await;
+    let mut events = EventReader::open(&hub).await;
+    events.settle().await;
+    let yielding = json!({"yielding": {"reason": "on battery", "gpu_only": false, "since": 1}});
+    let gpus = |free: u64| {
+        json!({"yielding": yielding["yielding"], "capacity": {"gpus": [
+            {"index": 0, "uuid": "GPU-0", "free_bytes": free, "holders": 0, "shared": false, "reserved": false}]}})
+    };
+    for (body, tells) in [
+        (yielding.clone(), true),
+        (yielding.clone(), false),
+        (gpus(10), true),
+        (gpus(10), false),
+        (gpus(4), true),
+        (json!({}), true),
+    ] {
+        let status = hub
+            .post(&token, "/v1/agent/heartbeat", &body)
+            .await
+            .status();
+        assert_eq!(status, StatusCode::OK);
+        if tells {
+            events.expect("nodes", |_| true).await;
+            events.settle().await;
+        } else {
+            let next = events.next(Duration::from_millis(600)).await;
+            assert!(
+                matches!(next, Err(false)),
+                "{body} changed nothing: {next:?}"
+            );
+        }
+    }
     hub.stop().await;
 }

@@ -54,6 +54,7 @@ fn task_run(task: Task, log_length: watch::Sender<u64>) -> TaskRun {
         cancel: CancellationToken::new(),
         detach: CancellationToken::new(),
         paused: watch::channel(false).1,
+        release: watch::channel(None).1,
         state: watch::channel(TaskState::Assigned).0,
         pull: watch::channel(None).0,
         log_length,

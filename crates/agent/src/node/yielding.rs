@@ -301,3 +301,104 @@ fn processes_under(folder: &std::path::Path) -> HashSet<u32> {
 pub(super) fn asks_for_gpus(task: &gantry_protocol::wire::Task) -> bool {
     task.spec.resources.gpus.is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    use gantry_protocol::TaskState;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::node::HeldView;
+
+    fn held(gpus: bool) -> (Held, watch::Receiver<bool>, watch::Receiver<Option<String>>) {
+        let (paused, paused_rx) = watch::channel(false);
+        let (release, release_rx) = watch::channel(None);
+        let held = Held {
+            view: HeldView {
+                id: "t".into(),
+                name: "t".into(),
+                state: TaskState::Running,
+                image: None,
+                pull: None,
+            },
+            cancel: CancellationToken::new(),
+            detach: CancellationToken::new(),
+            process: false,
+            gpus,
+            paused,
+            person_paused: false,
+            yield_frozen: false,
+            release,
+            log_base: 0,
+            state: watch::channel(TaskState::Running).1,
+            pull: watch::channel(None).1,
+            log_length: watch::channel(0).1,
+        };
+        (held, paused_rx, release_rx)
+    }
+
+    fn verdict(gpu_only: bool, action: YieldAction) -> Verdict {
+        Verdict {
+            reason: "you play".into(),
+            gpu_only,
+            action,
+            since: 0,
+        }
+    }
+
+    #[test]
+    fn the_end_of_a_freeze_leaves_the_persons_pause() {
+        let (mut task, paused, _) = held(false);
+        task.person_paused = true;
+        task.steer();
+        task.yield_to(Some(&verdict(false, YieldAction::Freeze)));
+        assert!(*paused.borrow());
+        task.yield_to(None);
+        assert!(*paused.borrow(), "the person paused it: it stays paused");
+        task.person_paused = false;
+        task.steer();
+        assert!(!*paused.borrow());
+    }
+
+    #[test]
+    fn a_freeze_thaws_when_it_ends_or_turns_gpu_only() {
+        let (mut task, paused, _) = held(false);
+        task.yield_to(Some(&verdict(false, YieldAction::Freeze)));
+        assert!(*paused.borrow());
+        // Now only GPU work yields: a CPU task runs again.
+        task.yield_to(Some(&verdict(true, YieldAction::Freeze)));
+        assert!(!*paused.borrow());
+        let (mut gpu, gpu_paused, _) = held(true);
+        gpu.yield_to(Some(&verdict(true, YieldAction::Freeze)));
+        assert!(*gpu_paused.borrow());
+        gpu.yield_to(None);
+        assert!(!*gpu_paused.borrow());
+    }
+
+    #[test]
+    fn a_release_says_why_once() {
+        let (mut task, paused, release) = held(true);
+        task.yield_to(Some(&verdict(true, YieldAction::Release)));
+        assert_eq!(release.borrow().as_deref(), Some("yielding: you play"));
+        assert!(!*paused.borrow(), "a released task is stopped, not frozen");
+        let mut other = verdict(false, YieldAction::Release);
+        other.reason = "on battery".into();
+        task.yield_to(Some(&other));
+        assert_eq!(release.borrow().as_deref(), Some("yielding: you play"));
+    }
+
+    #[test]
+    fn a_process_task_is_found_by_its_working_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .current_dir(dir.path())
+            .spawn()
+            .unwrap();
+        let found = processes_under(dir.path());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found.contains(&child.id()), "{found:?}");
+        assert!(!found.contains(&std::process::id()));
+    }
+}

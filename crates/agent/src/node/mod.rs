@@ -17,7 +17,7 @@ mod yielding;
 
 pub use context::{context, run_local};
 pub use status::{AgentEvent, AgentStatus, HeldView, Mode};
-pub use yielding::Probes;
+pub use yielding::AgentProbes;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -9,7 +9,7 @@
 //! what yielding froze is thawed. The heartbeat carries the verdict, so the
 //! hub shows the node as yielding and offers it only what it would take.
 //!
-//! The rules themselves live in `crate::yielding`; [`Probes`] is what the
+//! The rules themselves live in `crate::yielding`; [`AgentProbes`] is what the
 //! rule engine reads of this agent (the GPUs, and the host pids of Gantry's
 //! own tasks, so a task's own CUDA process is not a foreign one).
 
@@ -109,7 +109,7 @@ impl Agent {
             return;
         }
         let stop = self.inner.ctx.stop.clone();
-        let probes = Probes::new(self);
+        let probes = AgentProbes::new(self);
         let (tx, mut rx) = watch::channel(None);
         let tracker = tokio_util::task::TaskTracker::new();
         tracker.spawn(probes.clone().refresh_own_pids(stop.clone()));
@@ -145,11 +145,13 @@ fn any_rule(settings: &crate::yielding::YieldSettings) -> bool {
         || settings.above_temp_c.is_some()
 }
 
-/// Runs the rule engine until `stop`. The one line that names it, so the
-/// engine (`crate::yielding::watch`, written beside this) plugs in here.
+/// Runs the rule engine until `stop`: the one place that names it. The
+/// engine (`crate::yielding::watch(settings, probes, tx, stop)`, written
+/// beside this part) plugs in here, with `AgentProbes` implementing its
+/// probes trait by the two methods of the same names.
 async fn rule_engine(
     settings: crate::yielding::YieldSettings,
-    probes: Probes,
+    probes: AgentProbes,
     tx: watch::Sender<Option<Verdict>>,
     stop: CancellationToken,
 ) {
@@ -195,7 +197,7 @@ impl Held {
 /// What the rule engine reads of this agent: the GPUs (NVML, through the
 /// agent's [`Monitor`]) and the host pids of Gantry's own tasks.
 #[derive(Clone)]
-pub struct Probes {
+pub struct AgentProbes {
     monitor: Arc<Mutex<Monitor>>,
     engine: Option<Engine>,
     agent: Agent,
@@ -203,15 +205,15 @@ pub struct Probes {
     own: Arc<Mutex<HashSet<u32>>>,
 }
 
-impl std::fmt::Debug for Probes {
+impl std::fmt::Debug for AgentProbes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Probes").finish_non_exhaustive()
+        f.debug_struct("AgentProbes").finish_non_exhaustive()
     }
 }
 
-impl Probes {
-    fn new(agent: &Agent) -> Probes {
-        Probes {
+impl AgentProbes {
+    fn new(agent: &Agent) -> AgentProbes {
+        AgentProbes {
             monitor: agent.inner.monitor.clone(),
             engine: agent.inner.ctx.engine.clone().ok(),
             agent: agent.clone(),
@@ -230,7 +232,7 @@ impl Probes {
         self.own.lock().expect("own pids poisoned").clone()
     }
 
-    /// Keeps [`Probes::own_pids`] current until `stop`.
+    /// Keeps [`AgentProbes::own_pids`] current until `stop`.
     async fn refresh_own_pids(self, stop: CancellationToken) {
         loop {
             let now = self.collect_own_pids().await;

@@ -204,8 +204,11 @@ async fn a_released_task_keeps_its_checkpoint_and_its_next_run_gets_it_back_writ
     let mut again = task("t-ckpt", job);
     again.checkpoint = Some(format!("tree:{tree}"));
     again.log_size = 100;
-    let outcome = run(&ctx, task_run(again, watch::channel(0).0))
+    // Without its checkpoint (or a read-only one) the command would loop until SIGTERM.
+    let second = run(&ctx, task_run(again, watch::channel(0).0));
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(20), second)
         .await
+        .unwrap_or_else(|_| panic!("the second run did not get its checkpoint back writable"))
         .unwrap();
     assert_eq!(outcome.state, TaskState::Succeeded, "{:?}", outcome.reason);
     let log = spool_text(&ctx, "t-ckpt");

@@ -27,6 +27,7 @@ mod container;
 mod engine;
 mod image;
 mod output;
+mod release;
 mod reread;
 mod usage;
 mod watch;

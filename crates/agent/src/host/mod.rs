@@ -11,6 +11,8 @@
 //!   tasks/<task id>/logs/log_<timestamp>.txt   the task's output, the spool shipped to the hub
 //!   tasks/<task id>/logs/log_<timestamp>.streams   its stdout/stderr switches (see spool.rs)
 //!   tasks/<task id>/task.json      the task and its step while held (see record.rs)
+//!   checkpoints/<task id>/         a released task's `checkpoint:` folder as it left it
+//!   checkpoints/<task id>.tree     the sha256 of that folder's manifest (uploaded to the hub)
 //!   tmp/                           downloads in progress
 //!   agent.sock                     the local control socket (0600)
 //!   agent.id                       labels this agent's containers (gantry.agent)
@@ -34,6 +36,7 @@ const STORAGE: &str = "storage";
 const BLOBS: &str = "storage/blobs";
 const RESULTS: &str = "storage/results";
 const TASKS: &str = "tasks";
+const CHECKPOINTS: &str = "checkpoints";
 const TMP: &str = "tmp";
 const HUB: &str = "hub";
 const SOCKET: &str = "agent.sock";
@@ -206,6 +209,16 @@ impl HostDir {
     /// Where a task's command runs.
     pub fn work_dir(&self, task_id: &str) -> PathBuf {
         self.task_dir(task_id).join("work")
+    }
+
+    /// Where a released task's checkpoint folder is kept, for its next run here.
+    pub fn checkpoint(&self, task_id: &str) -> PathBuf {
+        inside(&self.root, CHECKPOINTS).join(safe_name(task_id))
+    }
+
+    /// Where the sha256 of that folder's manifest is kept.
+    pub fn checkpoint_tree(&self, task_id: &str) -> PathBuf {
+        inside(&self.root, CHECKPOINTS).join(format!("{}.tree", safe_name(task_id)))
     }
 
     /// Where a task's outputs are kept.

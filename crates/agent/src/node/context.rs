@@ -99,6 +99,8 @@ pub async fn run_local(
         cancel: stop.child_token(),
         detach: CancellationToken::new(),
         paused,
+        // Without a hub there is no queue to release a task to.
+        release: watch::channel(None).1,
         state: watch::channel(TaskState::Assigned).0,
         pull: watch::channel(None).0,
         // Nobody but the task reads its log.

@@ -6,22 +6,25 @@
 //! shutdown; one [`CancellationToken`] stops them. `polls.rs` holds the
 //! conversations with the hub (register, heartbeats, the long-polls for
 //! commands and for work), `status.rs` what the agent shows of itself, and
-//! `context.rs` what every task shares and `gantry run`'s task without a hub.
+//! `context.rs` what every task shares and `gantry run`'s task without a hub,
+//! `yielding.rs` what the node does when it steps aside for its person.
 
 mod context;
 mod fetches;
 mod polls;
 mod status;
+mod yielding;
 
 pub use context::{context, run_local};
 pub use status::{AgentEvent, AgentStatus, HeldView, Mode};
+pub use yielding::AgentProbes;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gantry_protocol::TaskState;
-use gantry_protocol::admin::NodeIdentity;
+use gantry_protocol::admin::{NodeIdentity, NodeState};
 use gantry_protocol::job::Executor;
 use gantry_protocol::wire::{CommandKind, PullProgress, Task};
 use tokio::sync::{broadcast, watch};
@@ -72,7 +75,18 @@ struct Held {
     detach: CancellationToken,
     /// A subprocess: stopped, not left running, when the agent stops.
     process: bool,
+    /// It asks for GPUs: a GPU-only yield stops it.
+    gpus: bool,
+    /// Frozen now? Both `person_paused` and `yield_frozen` ask ([`Held::steer`]).
     paused: watch::Sender<bool>,
+    /// The person (or the hub for them) paused it.
+    person_paused: bool,
+    /// Yielding froze it; thawed when the yield ends.
+    yield_frozen: bool,
+    /// Set with the reason when yielding releases it.
+    release: watch::Sender<Option<String>>,
+    /// The hub's log offset of its spool's byte 0 (the log of earlier runs).
+    log_base: u64,
     state: watch::Receiver<TaskState>,
     pull: watch::Receiver<Option<PullProgress>>,
     /// Its spool's length as the spool announces it; closed once its output is complete.
@@ -104,6 +118,8 @@ struct Inner {
     /// The hub's sentence, once it refused this node's token for good
     /// (node removed, token replaced); the agent then stops.
     revoked: Mutex<Option<String>>,
+    /// The verdict the node yields to now ([`Agent::yield_to`]).
+    yielding: watch::Sender<Option<crate::yielding::Verdict>>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -158,6 +174,7 @@ impl Agent {
                 stop_tasks_on_exit: stop_tasks_on_exit.into(),
                 identity: watch::channel(None).0,
                 revoked: Mutex::new(None),
+                yielding: watch::channel(None).0,
             }),
         })
     }
@@ -203,6 +220,8 @@ impl Agent {
         tracker.spawn(async move { watcher.watch_refusal().await });
         let server = self.clone();
         tracker.spawn(async move { server.serve_fetches().await });
+        let rules = self.clone();
+        tracker.spawn(async move { rules.follow_rules().await });
         stop.cancelled().await;
         self.leave().await;
         tracker.close();
@@ -311,6 +330,9 @@ impl Agent {
         let cancel = CancellationToken::new();
         let detach = CancellationToken::new();
         let (paused_tx, paused_rx) = watch::channel(false);
+        let (release_tx, release_rx) = watch::channel(None);
+        let gpus = yielding::asks_for_gpus(&task);
+        let log_base = task.log_size;
         let initial = if resumed.is_some() {
             TaskState::Running
         } else {
@@ -333,7 +355,12 @@ impl Agent {
                 cancel: cancel.clone(),
                 detach: detach.clone(),
                 process: task.spec.executor == Executor::Process,
+                gpus,
                 paused: paused_tx,
+                person_paused: false,
+                yield_frozen: false,
+                release: release_tx,
+                log_base,
                 state: state_rx,
                 pull: pull_rx,
                 log_length: log_length_rx,
@@ -346,13 +373,22 @@ impl Agent {
                 name: name.clone(),
             });
         }
+        // Held before yielding knew of it: a verdict in force applies now.
+        if let Some(verdict) = self.yielding() {
+            self.apply_to(&id, &verdict);
+        }
         let agent = self.clone();
         self.inner.tracker.spawn(async move {
+            // A GPU task waits while the node yields GPU work (it was offered before the hub knew).
+            if resumed.is_none() && gpus {
+                agent.gpu_turn(&cancel).await;
+            }
             let run = TaskRun {
                 task,
                 cancel,
                 detach,
                 paused: paused_rx,
+                release: release_rx,
                 state: state_tx,
                 pull: pull_tx,
                 log_length: log_length_tx,
@@ -365,6 +401,9 @@ impl Agent {
             agent.inner.held.lock().expect("held map poisoned").remove(&id);
             agent.inner.slots.send_modify(|n| *n += 1);
             match ended {
+                Some(Outcome { state: TaskState::Queued, reason, .. }) => {
+                    tracing::info!(task = %id, reason = reason.as_deref().unwrap_or(""), "task released back to the hub's queue");
+                }
                 Some(Outcome { state, reason, exit_code }) => {
                     tracing::info!(task = %id, %state, reason = reason.as_deref().unwrap_or(""), "task ended");
                     let _ = agent.inner.events.send(AgentEvent::TaskFinished { id, name, state, reason, exit_code });
@@ -390,6 +429,7 @@ impl Agent {
         let identity = self.inner.identity.borrow().clone();
         let connected = *self.inner.connected.borrow();
         let mode = *self.inner.mode.borrow();
+        let yielding = self.yielding();
         AgentStatus {
             name: config.name.clone(),
             node: identity.as_ref().map(|node| node.name.clone()),
@@ -408,11 +448,14 @@ impl Agent {
                 .collect(),
             docker_problem: self.inner.ctx.engine.as_ref().err().cloned(),
             host_dir: self.inner.ctx.host.root().display().to_string(),
-            // Yielding (issue 17) turns an online node's state to `yielding`
-            // and fills these two.
-            state: mode.node_state(connected),
-            yield_reason: None,
-            yielding: None,
+            // The person's hand (paused, draining) wins over yielding;
+            // yielding wins over online.
+            state: match (mode.node_state(connected), &yielding) {
+                (NodeState::Online, Some(_)) => NodeState::Yielding,
+                (state, _) => state,
+            },
+            yield_reason: yielding.as_ref().map(|v| v.reason.clone()),
+            yielding: yielding.as_ref().map(crate::yielding::Verdict::report),
         }
     }
 
@@ -427,16 +470,30 @@ impl Agent {
     /// Freezes every task and takes no new ones.
     pub fn pause_all(&self) {
         self.inner.mode.send_modify(|mode| mode.paused = true);
-        for held in self.inner.held.lock().expect("held map poisoned").values() {
-            set_paused(&held.paused, true);
+        for held in self
+            .inner
+            .held
+            .lock()
+            .expect("held map poisoned")
+            .values_mut()
+        {
+            held.person_paused = true;
+            held.steer();
         }
     }
 
     /// Thaws every task and takes new ones again (unless draining).
     pub fn resume_all(&self) {
         self.inner.mode.send_modify(|mode| mode.paused = false);
-        for held in self.inner.held.lock().expect("held map poisoned").values() {
-            set_paused(&held.paused, false);
+        for held in self
+            .inner
+            .held
+            .lock()
+            .expect("held map poisoned")
+            .values_mut()
+        {
+            held.person_paused = false;
+            held.steer();
         }
     }
 

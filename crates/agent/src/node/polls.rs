@@ -15,7 +15,7 @@ use gantry_protocol::admin::NodeIdentity;
 use gantry_protocol::wire::{CommandKind, Heartbeat, HeldTask, RegisterRequest};
 use tokio::sync::watch;
 
-use super::{Agent, AgentError, Mode, set_paused};
+use super::{Agent, AgentError, Mode};
 use crate::backoff::Backoff;
 use gantry_client::Next;
 
@@ -112,15 +112,17 @@ impl Agent {
 
     pub(super) async fn heartbeats(&self, interval: Duration) {
         let stop = self.inner.ctx.stop.clone();
+        let mut yielding = self.inner.yielding.subscribe();
         loop {
             let mode = *self.inner.mode.borrow();
+            let verdict = yielding.borrow_and_update().clone();
             let beat = Heartbeat {
                 system: Some(self.sample().await),
                 tasks: self.held_tasks(),
-                accepting: mode.accepting(),
+                accepting: mode.accepting() && verdict.as_ref().is_none_or(|v| v.gpu_only),
                 draining: mode.draining,
                 capacity: None,
-                yielding: None,
+                yielding: verdict.as_ref().map(crate::yielding::Verdict::report),
             };
             match self.inner.hub.heartbeat(&beat).await {
                 Ok(reply) => {
@@ -140,8 +142,10 @@ impl Agent {
                     self.set_connected(false);
                 }
             }
+            // A new verdict goes to the hub at once: it stops offering what the node would not take.
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
+                _ = yielding.changed() => {}
                 _ = stop.cancelled() => return,
             }
         }
@@ -183,24 +187,29 @@ impl Agent {
             .map(|(id, h)| HeldTask {
                 id: id.clone(),
                 state: *h.state.borrow(),
-                log_size: crate::spool::newest(&self.inner.ctx.host.task_dir(id))
-                    .and_then(|path| std::fs::metadata(path).ok())
-                    .map_or(0, |m| m.len()),
+                // The hub's log: earlier runs' bytes, then this spool's.
+                log_size: h.log_base
+                    + crate::spool::newest(&self.inner.ctx.host.task_dir(id))
+                        .and_then(|path| std::fs::metadata(path).ok())
+                        .map_or(0, |m| m.len()),
             })
             .collect()
     }
 
     /// Acts on a request for one task; `false` if the agent does not hold it.
     pub(super) fn obey(&self, task_id: &str, command: CommandKind) -> bool {
-        let held = self.inner.held.lock().expect("held map poisoned");
-        let Some(task) = held.get(task_id) else {
+        let mut held = self.inner.held.lock().expect("held map poisoned");
+        let Some(task) = held.get_mut(task_id) else {
             return false;
         };
         match command {
             CommandKind::Cancel => task.cancel.cancel(),
             // Only a change is sent: a repeated request must not pause a paused container again.
-            CommandKind::Pause => set_paused(&task.paused, true),
-            CommandKind::Resume => set_paused(&task.paused, false),
+            // A resume does not thaw what yielding froze; the yield's end does.
+            CommandKind::Pause | CommandKind::Resume => {
+                task.person_paused = command == CommandKind::Pause;
+                task.steer();
+            }
         }
         true
     }
@@ -208,27 +217,31 @@ impl Agent {
     pub(super) async fn poll(&self) {
         let stop = self.inner.ctx.stop.clone();
         let mut mode = self.inner.mode.subscribe();
+        let mut yielding = self.inner.yielding.subscribe();
         let mut slots = self.inner.slots.subscribe();
         let mut backoff = Backoff::default();
         loop {
-            // Wait for a free slot and an accepting mode.
+            // Wait for a free slot and an accepting mode, not yielding all work.
             loop {
                 let free = self.inner.held.lock().expect("held map poisoned").len()
                     < self.inner.ctx.config.max_tasks;
-                if free && mode.borrow_and_update().accepting() {
+                yielding.borrow_and_update();
+                if free && mode.borrow_and_update().accepting() && !self.yields_all() {
                     break;
                 }
                 tokio::select! {
                     _ = mode.changed() => {}
+                    _ = yielding.changed() => {}
                     _ = slots.changed() => {}
                     _ = stop.cancelled() => return,
                 }
             }
-            // Pausing or draining abandons a long-poll already in flight, or it
-            // would still bring one more task.
+            // Pausing, draining or yielding all work abandons a long-poll
+            // already in flight, or it would still bring one more task.
             let next = tokio::select! {
                 next = self.inner.hub.next(Duration::from_secs(30)) => next,
                 _ = stops_accepting(&mut mode) => continue,
+                _ = self.yields_all_now(&mut yielding) => continue,
                 _ = stop.cancelled() => return,
             };
             match next {
@@ -252,6 +265,24 @@ impl Agent {
                         _ = stop.cancelled() => return,
                     }
                 }
+            }
+        }
+    }
+}
+
+impl Agent {
+    /// Resolves when the node yields all its work.
+    async fn yields_all_now(
+        &self,
+        yielding: &mut watch::Receiver<Option<crate::yielding::Verdict>>,
+    ) {
+        loop {
+            yielding.borrow_and_update();
+            if self.yields_all() {
+                return;
+            }
+            if yielding.changed().await.is_err() {
+                std::future::pending::<()>().await;
             }
         }
     }

@@ -114,4 +114,12 @@ pub enum AgentEvent {
         #[serde(default)]
         exit_code: Option<i64>,
     },
+    /// The node steps aside for its person (a rule holds), for the tray's
+    /// line and an optional notification.
+    Yielding {
+        /// Why, in the person's words.
+        reason: String,
+    },
+    /// No rule holds any more (after the settle time): work comes back.
+    Resumed,
 }

@@ -6,6 +6,11 @@
 //! the hub skips bytes it holds and answers a gap with the offset it wants,
 //! so a task picked up after a restart resends at most one append of bytes
 //! the hub already has.
+//!
+//! A task that ran before (released by a yielding node, now run again) has a
+//! fresh spool but the hub keeps its earlier log: the spool's byte 0 is the
+//! hub's byte `base` (the task's `log_size` when it was assigned), so the
+//! new run continues the log, no byte lost or doubled.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,7 +75,8 @@ impl Shipped {
 }
 
 /// Ships the spool that `tail` reads to the hub, from the tail's offset,
-/// until the spool is complete and every byte is acknowledged.
+/// until the spool is complete and every byte is acknowledged. The spool's
+/// byte 0 is the hub's byte `base`; offsets in [`Shipped`] are the spool's.
 ///
 /// Network failures and 5xx are retried with jittered backoff, forever:
 /// a log is never given up on while the agent runs. A 4xx other than a gap
@@ -86,6 +92,7 @@ pub async fn ship(
     hub: HubClient,
     task_id: String,
     mut tail: Tail,
+    base: u64,
     pace: ShipPace,
     stop: CancellationToken,
     hub_back: Arc<Notify>,
@@ -129,15 +136,15 @@ pub async fn ship(
             }
             continue;
         }
-        match hub.append_log(&task_id, acked, bytes).await {
+        match hub.append_log(&task_id, base + acked, bytes).await {
             Ok(ack) => {
-                acked = ack.committed;
+                acked = ack.committed.saturating_sub(base);
                 backoff.reset();
             }
             Err(ClientError::Api { body, .. }) if body.code == codes::LOG_GAP => {
                 // The hub holds less (or more) than we thought: continue from its offset.
                 let size = tail.len().await.unwrap_or(acked);
-                acked = body.committed.unwrap_or(0).min(size);
+                acked = body.committed.unwrap_or(0).saturating_sub(base).min(size);
             }
             Err(error) if error.is_transient() && stopping => {
                 tracing::info!(%error, task = %task_id, "the hub did not take the task's log before the agent stopped; the rest waits for the next start");
@@ -268,6 +275,7 @@ mod tests {
             client,
             "t".into(),
             spool.tail(0).await.unwrap(),
+            0,
             ShipPace::default(),
             stop.clone(),
             Arc::default(),
@@ -305,6 +313,7 @@ mod tests {
             client,
             "t".into(),
             spool.tail(0).await.unwrap(),
+            0,
             ShipPace::default(),
             stop.clone(),
             Arc::default(),
@@ -322,5 +331,34 @@ mod tests {
             .unwrap();
         assert_eq!(shipped, Shipped::Stopped { acked: 0 });
         drop(spool);
+    }
+
+    #[tokio::test]
+    async fn a_run_after_a_release_continues_the_hubs_log_at_its_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(LogHub::default());
+        hub.up.store(true, std::sync::atomic::Ordering::SeqCst);
+        // The first run's log, as the hub kept it.
+        hub.log.lock().unwrap().extend_from_slice(b"first run\n");
+        let client = hub.clone().serve().await;
+        let mut spool = Spool::create(dir.path(), watch::channel(0).0)
+            .await
+            .unwrap();
+        spool.append(Stream::Stdout, b"second run\n").await.unwrap();
+        let tail = spool.tail(0).await.unwrap();
+        drop(spool);
+        let shipped = ship(
+            client,
+            "t".into(),
+            tail,
+            10,
+            ShipPace::default(),
+            CancellationToken::new(),
+            Arc::default(),
+        )
+        .await;
+        // Offsets in `Shipped` are the spool's own.
+        assert_eq!(shipped, Shipped::Whole { acked: 11 });
+        assert_eq!(*hub.log.lock().unwrap(), b"first run\nsecond run\n");
     }
 }

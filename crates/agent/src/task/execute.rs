@@ -45,14 +45,25 @@ impl Runner<'_> {
     /// Runs (or re-attaches) the main command; next is the epilogue,
     /// finishing if it could not run, or nothing more if the agent leaves.
     pub(super) async fn execute(&self, launch: Launch) -> Stage {
+        if let Some(reason) = self.released() {
+            // Released before its command started: nothing ran.
+            return Stage::Released(reason);
+        }
         let (mut control, forward) = self.main_control();
-        let ran = self.run_main(launch, &mut control).await;
+        let stop_process = control.cancel.clone();
+        let ran = tokio::select! {
+            ran = self.run_main(launch, &mut control) => ran,
+            never = self.stop_when_released(stop_process) => match never {},
+        };
         // Dropping the control ends the forwarding once every freeze is told.
         drop(control);
         let _ = forward.await;
         match ran {
             Err(error) => Stage::Finishing(Outcome::failed(error.to_string())),
             Ok((main, _)) if main.exit == Exit::Detached => Stage::Left,
+            Ok(_) if self.released().is_some() && !self.run.cancel.is_cancelled() => {
+                Stage::Released(self.released().unwrap_or_default())
+            }
             Ok((main, base)) => Stage::Epilogue(AfterMain::Ended {
                 base: base.plus(main.output),
                 main,
@@ -101,12 +112,40 @@ impl Runner<'_> {
         }
     }
 
+    /// Why the node released the task, once it did.
+    pub(super) fn released(&self) -> Option<String> {
+        self.run.release.borrow().clone()
+    }
+
+    /// Waits for a release, then stops the main command: a container with
+    /// `docker stop` and the yield's grace; a subprocess through its
+    /// control's cancel (SIGTERM to its group, the agent's stop grace,
+    /// SIGKILL). Never returns: the command's end ends the main step.
+    async fn stop_when_released(
+        &self,
+        stop_process: tokio_util::sync::CancellationToken,
+    ) -> std::convert::Infallible {
+        let mut release = self.run.release.clone();
+        if release.wait_for(Option::is_some).await.is_ok() {
+            let grace = self.ctx.config.yielding.grace;
+            tracing::info!(task = %self.run.task.id, ?grace, "releasing the task: SIGTERM, then SIGKILL after the grace");
+            match self.engine() {
+                Some(engine) => {
+                    engine.release_main(&self.run.task.id, grace).await;
+                }
+                None => stop_process.cancel(),
+            }
+        }
+        std::future::pending().await
+    }
+
     /// The main command's steering, and a job that tells the agent and the
     /// hub of each freeze and thaw; the job ends when the control is dropped.
     fn main_control(&self) -> (Control, JoinHandle<()>) {
         let (frozen_tx, mut frozen_rx) = mpsc::unbounded_channel();
         let control = Control {
-            cancel: self.run.cancel.clone(),
+            // Its own branch: a release stops a subprocess without canceling the task.
+            cancel: self.run.cancel.child_token(),
             detach: self.run.detach.clone(),
             paused: self.run.paused.clone(),
             frozen: frozen_tx,

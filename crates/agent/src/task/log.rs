@@ -62,19 +62,30 @@ impl TaskLog {
 
     /// Opens the task's spool (a new one, or, `resumed`, the one it had) and
     /// starts its writer and its shipper. The spool announces its length on
-    /// `length`.
+    /// `length`. The spool's byte 0 is the hub's byte `base`: a task that
+    /// ran before (released, now run again) continues the hub's log, and a
+    /// new spool of such a task begins with a line saying so.
     pub(super) async fn open(
         ctx: &TaskContext,
         id: &str,
         echo: bool,
         length: watch::Sender<u64>,
         resumed: bool,
+        base: u64,
     ) -> std::io::Result<TaskLog> {
         let task_dir = ctx.host.task_dir(id);
         let spool = if resumed {
             Spool::reopen(&task_dir, length).await?
         } else {
-            Spool::create(&task_dir, length).await?
+            let mut spool = Spool::create(&task_dir, length).await?;
+            if base > 0 {
+                let line = format!(
+                    "gantry: this task was released earlier and starts again here, on node {}; its log continues\n",
+                    ctx.node
+                );
+                spool.append(Stream::Stderr, line.as_bytes()).await?;
+            }
+            spool
         };
         let held = spool.counts();
         let shipper = ctx.hub.clone().map(|hub| {
@@ -83,7 +94,9 @@ impl TaskLog {
             let (id, stop, hub_back) = (id.to_owned(), ctx.stop.clone(), ctx.hub_back.clone());
             tokio::spawn(async move {
                 match Tail::open(&path, 0, Some(length)).await {
-                    Ok(tail) => ship(hub, id, tail, ShipPace::default(), stop, hub_back).await,
+                    Ok(tail) => {
+                        ship(hub, id, tail, base, ShipPace::default(), stop, hub_back).await
+                    }
                     Err(error) => {
                         tracing::error!(%error, path = %path.display(), "cannot read the task's spool; its log will not reach the hub");
                         Shipped::GaveUp { acked: 0 }

@@ -15,11 +15,16 @@
 //! names ([`Step`]): its main container is re-attached, or its epilogue, or
 //! it only finishes. From there both go the same way to the end.
 //!
+//! A task released for the node's person (`release`: the node yields) leaves
+//! the walk after its main step for `release.rs`: its checkpoint is kept and
+//! uploaded, its log shipped, and it goes back to the hub's queue.
+//!
 //! A failure goes straight to finishing with a sentence a person can act
 //! on; the agent leaving (`detach`) ends the walk where it is, with the
 //! containers left running and the record saying where. Nothing here panics
 //! or leaves a container behind.
 
+mod checkpoint;
 mod epilogue;
 mod execute;
 mod log;
@@ -27,6 +32,7 @@ mod outcome;
 mod outputs;
 mod prepare;
 mod prepare_tree;
+mod release;
 mod report;
 #[cfg(test)]
 mod tests;
@@ -85,6 +91,10 @@ pub struct TaskRun {
     pub detach: CancellationToken,
     /// `true` while it should be frozen.
     pub paused: watch::Receiver<bool>,
+    /// Set (with the reason, "yielding: …") when the node yields by
+    /// releasing it: stopped within the yield's grace, its checkpoint kept,
+    /// and back to the hub's queue.
+    pub release: watch::Receiver<Option<String>>,
     /// Its state as the agent sees it, for status and heartbeats.
     pub state: watch::Sender<TaskState>,
     /// Its image pull's progress while it pulls, for status.
@@ -128,6 +138,8 @@ enum Stage {
     Outputs(Outcome),
     /// Cleanup, the whole log to the hub, then the final state.
     Finishing(Outcome),
+    /// The node released it (the reason): checkpoint kept, log shipped, back to the queue.
+    Released(String),
     /// The agent left the task running; the record says where it is.
     Left,
 }
@@ -191,6 +203,12 @@ impl<'a> Runner<'a> {
         let spec = &run.task.spec;
         let mut env = spec.env.clone();
         env.insert("GANTRY_TASK_ID".into(), id.clone());
+        if let Some(path) = &spec.checkpoint {
+            env.insert(
+                "GANTRY_CHECKPOINT".into(),
+                checkpoint::seen_by_task(spec.executor, &ctx.host.work_dir(&id), path),
+            );
+        }
         let command = Command {
             argv: spec.command.clone(),
             env,
@@ -217,7 +235,8 @@ impl<'a> Runner<'a> {
                 statsd.count(metric::TASKS_STARTED, 1);
             }
         }
-        match TaskLog::open(ctx, &id, echo, length, resumed.is_some()).await {
+        let base = runner.run.task.log_size;
+        match TaskLog::open(ctx, &id, echo, length, resumed.is_some(), base).await {
             Ok(log) => {
                 runner.log = log;
                 let stage = runner.entry(resumed);
@@ -270,6 +289,7 @@ impl<'a> Runner<'a> {
                 Stage::Epilogue(after) => self.epilogue(after).await,
                 Stage::Outputs(outcome) => self.outputs(outcome).await,
                 Stage::Finishing(outcome) => return self.finish(outcome).await,
+                Stage::Released(reason) => return self.release(reason).await,
                 Stage::Left => {
                     // What reached the spool is shipped while the hub answers;
                     // the rest goes when the agent is back.

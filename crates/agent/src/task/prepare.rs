@@ -82,6 +82,11 @@ impl Runner<'_> {
                 Ok(inputs) => inputs,
                 Err(error) => return Stage::Finishing(Outcome::failed(error.to_string())),
             };
+        // The checkpoint folder, writable, with what an earlier run left in it.
+        let placed = super::checkpoint::place(self.ctx, &self.run.task, &self.command.work_dir);
+        if let Err(error) = placed.await {
+            return Stage::Finishing(Outcome::failed(error.to_string()));
+        }
         let Some(engine) = engine else {
             return Stage::Main(Launch::Process);
         };

@@ -54,6 +54,7 @@ fn task_run(task: Task, log_length: watch::Sender<u64>) -> TaskRun {
         cancel: CancellationToken::new(),
         detach: CancellationToken::new(),
         paused: watch::channel(false).1,
+        release: watch::channel(None).1,
         state: watch::channel(TaskState::Assigned).0,
         pull: watch::channel(None).0,
         log_length,
@@ -154,4 +155,74 @@ async fn a_resumed_task_enters_the_walk_at_its_recorded_step() {
     // Preparing again: a process task starts over and runs.
     let outcome = resumed(process(), Step::Preparing).await;
     assert_eq!(outcome.state, TaskState::Succeeded);
+}
+
+/// The spool's text so far.
+fn spool_text(ctx: &TaskContext, id: &str) -> String {
+    crate::spool::newest(&ctx.host.task_dir(id))
+        .and_then(|path| std::fs::read(path).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_released_task_keeps_its_checkpoint_and_its_next_run_gets_it_back_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path());
+    let job = "executor: process\ncheckpoint: ckpt\ncommand: [sh, -c, 'i=$(cat ckpt/step 2>/dev/null || echo 0); \
+               echo \"start $i at $GANTRY_CHECKPOINT\"; [ $i -gt 0 ] && echo more >> ckpt/step && exit 0; \
+               trap \"echo 5 > ckpt/step; exit 0\" TERM; while true; do sleep 0.1 & wait $!; done']";
+    let (release_tx, release) = watch::channel(None);
+    let first = TaskRun {
+        release,
+        ..task_run(task("t-ckpt", job), watch::channel(0).0)
+    };
+    let walk = tokio::spawn({
+        let ctx = ctx.clone();
+        async move { run(&ctx, first).await }
+    });
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !spool_text(&ctx, "t-ckpt").contains("start 0") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the task never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    release_tx.send(Some("yielding: you play".into())).unwrap();
+    let outcome = walk.await.unwrap().unwrap();
+    assert_eq!(outcome.state, TaskState::Queued);
+    assert_eq!(outcome.reason.as_deref(), Some("yielding: you play"));
+    // Forgotten here, but its checkpoint is kept, named by its manifest.
+    assert!(!ctx.host.task_dir("t-ckpt").exists());
+    let kept = ctx.host.checkpoint("t-ckpt");
+    assert_eq!(std::fs::read_to_string(kept.join("step")).unwrap(), "5\n");
+    let tree = std::fs::read_to_string(ctx.host.checkpoint_tree("t-ckpt")).unwrap();
+    assert_eq!(tree.len(), 64, "{tree}");
+
+    // Assigned again with that checkpoint, after 100 bytes of log at the hub.
+    let mut again = task("t-ckpt", job);
+    again.checkpoint = Some(format!("tree:{tree}"));
+    again.log_size = 100;
+    // Without its checkpoint (or a read-only one) the command would loop until SIGTERM.
+    let second = run(&ctx, task_run(again, watch::channel(0).0));
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(20), second)
+        .await
+        .unwrap_or_else(|_| panic!("the second run did not get its checkpoint back writable"))
+        .unwrap();
+    assert_eq!(outcome.state, TaskState::Succeeded, "{:?}", outcome.reason);
+    let log = spool_text(&ctx, "t-ckpt");
+    let work = ctx.host.work_dir("t-ckpt");
+    assert!(
+        log.starts_with(
+            "gantry: this task was released earlier and starts again here, on node test"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("start 5 at {}\n", work.join("ckpt").display())),
+        "{log}"
+    );
+    // The task wrote into its checkpoint; the kept copy is not touched.
+    assert_eq!(std::fs::read_to_string(kept.join("step")).unwrap(), "5\n");
 }

@@ -250,7 +250,11 @@ impl Desktop {
                     self.views.end(view, &self.details);
                     self.refresh();
                 }
-                Ok(AgentEvent::TaskStarted { .. }) => self.refresh(),
+                Ok(
+                    AgentEvent::TaskStarted { .. }
+                    | AgentEvent::Yielding { .. }
+                    | AgentEvent::Resumed,
+                ) => self.refresh(),
                 Err(broadcast::error::RecvError::Lagged(_)) => self.refresh(),
                 Err(broadcast::error::RecvError::Closed) => return,
             }

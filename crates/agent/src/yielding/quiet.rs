@@ -35,7 +35,7 @@ impl QuietHours {
     pub fn parse(spec: &str) -> Result<QuietHours, SpecError> {
         let words: Vec<&str> = spec.split_whitespace().collect();
         let (days, times) = match words.as_slice() {
-            [times] => ([true; 7], *times),
+            [times] if times.starts_with(|c: char| c.is_ascii_digit()) => ([true; 7], *times),
             [days, times] => (parse_days(days)?, *times),
             _ => {
                 return Err(SpecError(
@@ -249,7 +249,7 @@ mod tests {
             ("mon-fri 9am-6pm", "9am is not a time of day"),
             ("mon-fri 09:00-25:00", "25:00 is not a time of day"),
             ("mon-fri 09:00", "not a span of hours"),
-            ("mon-fri", "not a span of hours"),
+            ("mon-fri", "write the days, a space and the hours"),
             (
                 "mon fri 09:00-18:00",
                 "write the days, a space and the hours",

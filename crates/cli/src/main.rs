@@ -10,6 +10,7 @@ mod outputs;
 mod progress;
 mod systemd_unit;
 mod task;
+mod yield_args;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

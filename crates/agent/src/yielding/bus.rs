@@ -30,12 +30,22 @@ const LOGIND_USER: (&str, &str, &str) = (
 /// The system bus, connected lazily.
 #[derive(Debug, Default)]
 pub struct SystemBus {
+    /// Another bus's address (tests); `None` is the system bus.
+    address: Option<String>,
     connection: Option<zbus::Connection>,
     /// What the last failure was, so each is logged once.
     logged: Option<String>,
 }
 
 impl SystemBus {
+    /// The bus at `address` (`unix:path=…`) in place of the system bus.
+    pub fn at(address: impl Into<String>) -> SystemBus {
+        SystemBus {
+            address: Some(address.into()),
+            ..SystemBus::default()
+        }
+    }
+
     /// Whether the machine runs on battery; `false` when UPower cannot say.
     pub async fn on_battery(&mut self) -> bool {
         match self.property(UPOWER, "OnBattery").await {
@@ -63,7 +73,14 @@ impl SystemBus {
         name: &str,
     ) -> Option<OwnedValue> {
         if self.connection.is_none() {
-            match zbus::Connection::system().await {
+            let connection = match &self.address {
+                Some(address) => match zbus::connection::Builder::address(address.as_str()) {
+                    Ok(builder) => builder.build().await,
+                    Err(error) => Err(error),
+                },
+                None => zbus::Connection::system().await,
+            };
+            match connection {
                 Ok(connection) => self.connection = Some(connection),
                 Err(error) => {
                     self.log(format!("cannot reach the system D-Bus: {error}"));

@@ -176,7 +176,7 @@ impl<P: Probes> Sources<P> {
             probes: Arc::new(probes),
             display: std::env::var_os("DISPLAY")
                 .filter(|d| !d.is_empty())
-                .map(|_| x11::Display::default()),
+                .map(|_| x11::Display::new(None)),
             bus: bus::SystemBus::default(),
         })
     }
@@ -184,6 +184,18 @@ impl<P: Probes> Sources<P> {
     /// The same with another clock (tests).
     pub fn with_clock(mut self, clock: LocalClock) -> Sources<P> {
         self.clock = clock;
+        self
+    }
+
+    /// The same reading the X display `name` (`:3`) whatever DISPLAY says (tests).
+    pub fn with_display(mut self, name: &str) -> Sources<P> {
+        self.display = Some(x11::Display::new(Some(name.to_owned())));
+        self
+    }
+
+    /// The same reading the D-Bus at `address` as the system bus (tests).
+    pub fn with_system_bus(mut self, address: &str) -> Sources<P> {
+        self.bus = bus::SystemBus::at(address);
         self
     }
 

@@ -108,3 +108,6 @@ impl Verdict {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

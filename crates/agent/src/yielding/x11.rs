@@ -26,10 +26,11 @@ pub struct Presence {
     pub full_screen: bool,
 }
 
-/// A connection to the display named by DISPLAY, opened on first use and
-/// again after it breaks.
-#[derive(Default)]
+/// A connection to an X display, opened on first use and again after it
+/// breaks.
 pub struct Display {
+    /// The display's name (`:0`); `None` reads DISPLAY.
+    name: Option<String>,
     connection: Option<(RustConnection, usize)>,
     /// Whether the last failure was logged (once per outage).
     logged: bool,
@@ -47,11 +48,20 @@ impl std::fmt::Debug for Display {
 type XError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Display {
+    /// The display named `name` (`:0`), or DISPLAY's with `None`.
+    pub fn new(name: Option<String>) -> Display {
+        Display {
+            name,
+            connection: None,
+            logged: false,
+        }
+    }
+
     /// Reads the person's presence (blocking: a round trip or two to a local
     /// X server); `None` when the display cannot be reached.
     pub fn presence(&mut self) -> Option<Presence> {
         if self.connection.is_none() {
-            match x11rb::connect(None) {
+            match x11rb::connect(self.name.as_deref()) {
                 Ok(connection) => self.connection = Some(connection),
                 Err(error) => {
                     self.log(&error.to_string());

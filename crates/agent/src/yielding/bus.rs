@@ -9,7 +9,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use zbus::zvariant::OwnedValue;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
 /// UPower's well-known name, object and interface.
 const UPOWER: (&str, &str, &str) = (
@@ -18,14 +18,15 @@ const UPOWER: (&str, &str, &str) = (
     "org.freedesktop.UPower",
 );
 
-/// logind's view of the user running the agent: `IdleHint` and
-/// `IdleSinceHint` over all of their sessions (a user service is in none,
-/// so `session/auto` would not resolve).
-const LOGIND_USER: (&str, &str, &str) = (
+/// logind, whose view of the user running the agent (`GetUser(uid)`)
+/// has `IdleHint` and `IdleSinceHint` over all of their sessions (a user
+/// service is in no session, so `session/auto` would not resolve).
+const LOGIND: (&str, &str, &str) = (
     "org.freedesktop.login1",
-    "/org/freedesktop/login1/user/self",
-    "org.freedesktop.login1.User",
+    "/org/freedesktop/login1",
+    "org.freedesktop.login1.Manager",
 );
+const LOGIND_USER: &str = "org.freedesktop.login1.User";
 
 /// The system bus, connected lazily.
 #[derive(Debug, Default)]
@@ -57,12 +58,15 @@ impl SystemBus {
     /// How long the person's sessions have been idle by logind's hint:
     /// zero while any session is active; `None` when logind cannot say.
     pub async fn idle(&mut self) -> Option<Duration> {
-        let idle = bool::try_from(self.property(LOGIND_USER, "IdleHint").await?).ok()?;
+        let uid = nix::unistd::getuid().as_raw();
+        let user: OwnedObjectPath = self.call(LOGIND, "GetUser", &(uid,)).await?;
+        let at = (LOGIND.0, user.as_str(), LOGIND_USER);
+        let idle = bool::try_from(self.property(at, "IdleHint").await?).ok()?;
         if !idle {
             return Some(Duration::ZERO);
         }
         // Microseconds since the epoch (CLOCK_REALTIME).
-        let since = u64::try_from(self.property(LOGIND_USER, "IdleSinceHint").await?).ok()?;
+        let since = u64::try_from(self.property(at, "IdleSinceHint").await?).ok()?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
         Some(now.saturating_sub(Duration::from_micros(since)))
     }
@@ -72,6 +76,20 @@ impl SystemBus {
         (service, path, interface): (&str, &str, &str),
         name: &str,
     ) -> Option<OwnedValue> {
+        let properties = (service, path, "org.freedesktop.DBus.Properties");
+        self.call(properties, "Get", &(interface, name)).await
+    }
+
+    /// Calls `method` with `body` and reads the one value it answers.
+    async fn call<T>(
+        &mut self,
+        (service, path, interface): (&str, &str, &str),
+        method: &str,
+        body: &(impl serde::Serialize + zbus::zvariant::DynamicType + Sync),
+    ) -> Option<T>
+    where
+        T: for<'d> serde::Deserialize<'d> + zbus::zvariant::Type,
+    {
         if self.connection.is_none() {
             let connection = match &self.address {
                 Some(address) => match zbus::connection::Builder::address(address.as_str()) {
@@ -90,15 +108,9 @@ impl SystemBus {
         }
         let connection = self.connection.as_ref()?;
         let reply = connection
-            .call_method(
-                Some(service),
-                path,
-                Some("org.freedesktop.DBus.Properties"),
-                "Get",
-                &(interface, name),
-            )
+            .call_method(Some(service), path, Some(interface), method, body)
             .await;
-        match reply.and_then(|message| message.body().deserialize::<OwnedValue>()) {
+        match reply.and_then(|message| message.body().deserialize::<T>()) {
             Ok(value) => {
                 self.logged = None;
                 Some(value)
@@ -107,7 +119,7 @@ impl SystemBus {
                 if matches!(error, zbus::Error::InputOutput(_)) {
                     self.connection = None;
                 }
-                self.log(format!("cannot read {service} {name}: {error}"));
+                self.log(format!("cannot ask {service} {method}: {error}"));
                 None
             }
         }

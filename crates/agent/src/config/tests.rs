@@ -361,7 +361,9 @@ fn bad_yield_rules_name_where_they_were_written_and_what_to_write() {
         yielding,
         ..Default::default()
     };
-    let cases: [(Flags, &[(&str, &str)], &str); 7] = [
+    /// Flags, environment, what the error says.
+    type Case<'a> = (Flags, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 7] = [
         (
             flags(YieldFlags {
                 quiet_hours: vec!["mon-fri 9am-6pm".into()],

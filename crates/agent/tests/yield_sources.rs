@@ -246,6 +246,31 @@ impl Bus {
         }
     }
 
+    /// Waits until both mocks own their names on the bus.
+    async fn ready(&self) {
+        let connection = zbus::connection::Builder::address(self.address.as_str())
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        for name in ["org.freedesktop.UPower", "org.freedesktop.login1"] {
+            let owned = async || {
+                let reply = connection
+                    .call_method(
+                        Some("org.freedesktop.DBus"),
+                        "/org/freedesktop/DBus",
+                        Some("org.freedesktop.DBus"),
+                        "NameHasOwner",
+                        &(name,),
+                    )
+                    .await
+                    .unwrap();
+                reply.body().deserialize::<bool>().unwrap()
+            };
+            until_equal(owned, true).await;
+        }
+    }
+
     /// Calls a mock's `org.freedesktop.DBus.Mock` method.
     async fn mock<B>(&self, service: &str, path: &str, method: &str, body: &B)
     where
@@ -288,6 +313,7 @@ async fn battery_and_idle_hint_come_over_the_system_bus() {
         return;
     }
     let bus = Bus::start();
+    bus.ready().await;
     let mut system = SystemBus::at(&bus.address);
     until_equal(async || system.on_battery().await, true).await;
 

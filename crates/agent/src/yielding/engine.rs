@@ -210,8 +210,11 @@ impl<P: Probes> Sources<P> {
                 .await
                 .ok()?;
                 self.display = Some(display);
-                let presence = presence?;
-                (Some(presence.idle), presence.full_screen)
+                match presence {
+                    Some(presence) => (Some(presence.idle), presence.full_screen),
+                    // The display is gone (the session ended): ask logind.
+                    None => (self.bus.idle().await, false),
+                }
             }
             None => (self.bus.idle().await, false),
         };

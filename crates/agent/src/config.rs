@@ -17,6 +17,10 @@ use crate::docker::RegistryLogin;
 use crate::timeouts::Timeouts;
 use gantry_client::Token;
 
+mod yielding;
+
+pub use yielding::YieldFlags;
+
 /// What the command line gave; `None` where a flag was absent.
 #[derive(Debug, Clone, Default)]
 pub struct Flags {
@@ -54,6 +58,8 @@ pub struct Flags {
     pub timeouts_file: Option<PathBuf>,
     /// `--no-hostname-label`: do not add the machine's host name as a label.
     pub no_hostname_label: bool,
+    /// The yield rules and `--reserve-gpu`.
+    pub yielding: YieldFlags,
 }
 
 /// The agent's resolved settings.
@@ -143,6 +149,17 @@ struct FileConfig {
     only_labeled: Option<bool>,
     timeouts_file: Option<PathBuf>,
     hostname_label: Option<bool>,
+    // The yield rules ([`yielding`]).
+    quiet_hours: Option<Vec<String>>,
+    yield_when_active: Option<u64>,
+    yield_on_battery: Option<bool>,
+    exclusive_app: Option<Vec<String>>,
+    yield_above_temp: Option<u64>,
+    ignore_gpu_programs: Option<bool>,
+    yield_action: Option<String>,
+    yield_grace: Option<u64>,
+    settle: Option<u64>,
+    reserve_gpu: Option<Vec<u32>>,
     /// Refused with a pointer to `token_file`; present so the error can say so.
     token: Option<toml::Value>,
     /// Refused likewise.
@@ -463,6 +480,7 @@ impl AgentConfig {
         let switches = layers.switches()?;
         let timeouts = layers.timeouts(flags.timeouts_file.clone(), switches.default_timeouts)?;
         let file = &layers.file;
+        let (yielding, reserve_gpus) = layers.yielding(&flags)?;
         let mut labels = layers.labels(flags.labels)?;
         let hostname_label = if flags.no_hostname_label {
             false
@@ -532,9 +550,8 @@ impl AgentConfig {
                 )?,
             only_labeled: flags.only_labeled
                 || layers.boolean(&["GANTRY_ONLY_LABELED"], file.only_labeled, false)?,
-            // Read from flags, environment and file by issue 17's yield work.
-            yielding: crate::yielding::YieldSettings::default(),
-            reserve_gpus: Vec::new(),
+            yielding,
+            reserve_gpus,
         })
     }
 

@@ -90,6 +90,8 @@ pub struct StartArgs {
     only_labeled: bool,
     #[command(flatten)]
     connection: Connection,
+    #[command(flatten)]
+    yielding: crate::yield_args::YieldArgs,
 }
 
 /// How a command reaches a hub safely: the CA to trust, and whether a token
@@ -164,6 +166,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         only_labeled: args.only_labeled,
         no_hostname_label: args.no_hostname_label,
         timeouts_file: args.timeouts_file,
+        yielding: args.yielding.into_flags(),
         ..Flags::default()
     }))?;
     let _guard = init_logging(Some(&config.host_dir.join("logs")));

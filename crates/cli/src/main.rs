@@ -10,6 +10,7 @@ mod outputs;
 mod progress;
 mod systemd_unit;
 mod task;
+mod yield_args;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -302,7 +303,7 @@ enum AgentCommand {
 enum ServiceCommand {
     /// Write and enable a systemd user unit that runs `gantry agent start`
     /// (the token stays in a file only you can read, never in the unit).
-    Install(systemd_unit::InstallArgs),
+    Install(Box<systemd_unit::InstallArgs>),
     /// Stop and disable the unit, remove it and the token file it used; the
     /// storage folder stays.
     Uninstall,
@@ -375,7 +376,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             agent::steer(gantry_agent::control::Request::Drain { on: !off }, &local).await
         }
         Command::Run { file, local } => agent::run_file(file, &local).await,
-        Command::Service(ServiceCommand::Install(args)) => systemd_unit::install(args),
+        Command::Service(ServiceCommand::Install(args)) => systemd_unit::install(*args),
         Command::Service(ServiceCommand::Uninstall) => systemd_unit::uninstall(),
         Command::Service(ServiceCommand::Status) => systemd_unit::status(),
     }

@@ -37,6 +37,8 @@ pub struct InstallArgs {
     /// labels [env: GANTRY_ONLY_LABELED; agent.toml: only_labeled].
     #[arg(long)]
     only_labeled: bool,
+    #[command(flatten)]
+    yielding: crate::yield_args::YieldArgs,
     /// Write and enable the unit but do not start it now.
     #[arg(long)]
     no_start: bool,
@@ -81,6 +83,8 @@ struct Service {
     allow_insecure_http: bool,
     /// `--only-labeled`.
     only_labeled: bool,
+    /// The yield rules' flags, as words.
+    yielding: Vec<String>,
 }
 
 /// Quotes one word of a unit's command line as systemd reads it.
@@ -136,6 +140,7 @@ impl Service {
         if self.only_labeled {
             command.push("--only-labeled".into());
         }
+        command.extend(self.yielding.iter().cloned());
         let exec: Vec<String> = command.iter().map(|w| quote(w)).collect();
         format!(
             "# Written by `gantry service install`; `gantry service uninstall` removes it.\n\
@@ -251,6 +256,7 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
             ca_file: args.connection.ca_file.clone(),
             allow_insecure_http: args.connection.allow_insecure_http,
             only_labeled: args.only_labeled,
+            yielding: args.yielding.clone().into_flags(),
             ..Flags::default()
         }),
         &|name| std::env::var(name).ok(),
@@ -297,6 +303,7 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
             .map(|f| std::path::absolute(&f).unwrap_or(f)),
         allow_insecure_http: args.connection.allow_insecure_http,
         only_labeled: args.only_labeled,
+        yielding: args.yielding.words(),
     };
     write_private(&places.unit, &service.unit())?;
     println!("wrote {}", places.unit.display());
@@ -393,6 +400,7 @@ mod tests {
             ca_file: None,
             allow_insecure_http: false,
             only_labeled: false,
+            yielding: Vec::new(),
         }
     }
 
@@ -412,13 +420,19 @@ mod tests {
             ca_file: Some(PathBuf::from("/etc/gantry/team ca.pem")),
             allow_insecure_http: true,
             only_labeled: true,
+            yielding: vec![
+                "--quiet-hours".into(),
+                "mon-fri 09:00-18:00".into(),
+                "--yield-on-battery".into(),
+            ],
             ..service()
         }
         .unit();
         let exec = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
         assert!(
             exec.ends_with(
-                "--max-tasks 2 --ca-file \"/etc/gantry/team ca.pem\" --allow-insecure-http --only-labeled"
+                "--max-tasks 2 --ca-file \"/etc/gantry/team ca.pem\" --allow-insecure-http --only-labeled \
+                 --quiet-hours \"mon-fri 09:00-18:00\" --yield-on-battery"
             ),
             "{exec}"
         );

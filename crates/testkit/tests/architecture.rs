@@ -55,6 +55,7 @@ fn each_foreign_library_has_one_home() {
         ),
         ("bollard", &["gantry-agent"]),
         ("nvml-wrapper", &["gantry-agent"]),
+        ("x11rb", &["gantry-agent"]),
         ("axum", &["gantry-hub"]),
         ("tokio-rustls", &["gantry-hub"]),
         ("hyper-util", &["gantry-hub"]),
@@ -133,8 +134,9 @@ fn the_agent_and_the_hub_do_not_know_each_other() {
     );
 }
 
-/// Inside the agent, bollard is named only under `docker/` and NVML only
-/// in `monitor.rs`; inside the client, reqwest is named only in its library.
+/// Inside the agent, bollard is named only under `docker/`, NVML only
+/// in `monitor.rs`, x11rb only in `yielding/x11.rs` and zbus only in
+/// `yielding/bus.rs`; inside the client, reqwest is named only in its library.
 #[test]
 fn libraries_stay_in_their_modules() {
     let agent = root().join("crates/agent/src");
@@ -147,6 +149,12 @@ fn libraries_stay_in_their_modules() {
         }
         if text.contains("nvml_wrapper") && relative != Path::new("monitor.rs") {
             wrong.push(format!("{} names NVML", relative.display()));
+        }
+        if text.contains("x11rb::") && relative != Path::new("yielding/x11.rs") {
+            wrong.push(format!("{} names x11rb", relative.display()));
+        }
+        if text.contains("zbus::") && relative != Path::new("yielding/bus.rs") {
+            wrong.push(format!("{} names zbus", relative.display()));
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");

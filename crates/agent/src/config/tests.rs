@@ -241,3 +241,176 @@ fn host_dir_alone_follows_the_same_chain() {
             .is_err()
     );
 }
+
+#[test]
+fn yield_rules_default_to_none_but_gpu_programs() {
+    let config = resolve(Flags::default(), &[]).unwrap();
+    let y = &config.yielding;
+    assert!(y.quiet_hours.is_empty() && y.exclusive_apps.is_empty());
+    assert!(y.when_active.is_none() && y.above_temp_c.is_none() && !y.on_battery);
+    assert!(y.gpu_programs);
+    assert_eq!(y.action, crate::yielding::YieldAction::Freeze);
+    assert_eq!(y.grace, Duration::from_secs(10));
+    assert_eq!(y.settle, Duration::from_secs(60));
+    assert!(config.reserve_gpus.is_empty());
+}
+
+#[test]
+fn yield_rules_come_from_flags_environment_and_file_in_that_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("agent.toml");
+    std::fs::write(
+        &file,
+        r#"quiet_hours = ["mon-fri 09:00-18:00", "sat,sun 22:00-07:00"]
+yield_when_active = 5
+yield_on_battery = true
+exclusive_app = ["blender", "steam"]
+yield_above_temp = 85
+ignore_gpu_programs = true
+yield_action = "release"
+yield_grace = 30
+settle = 120
+reserve_gpu = [1]
+"#,
+    )
+    .unwrap();
+    let with_file = |yielding: YieldFlags| Flags {
+        config_file: Some(file.clone()),
+        yielding,
+        ..Default::default()
+    };
+    let config = resolve(with_file(YieldFlags::default()), &[]).unwrap();
+    let y = &config.yielding;
+    assert_eq!(
+        y.quiet_hours,
+        ["mon-fri 09:00-18:00", "sat,sun 22:00-07:00"]
+    );
+    assert_eq!(y.when_active, Some(Duration::from_secs(300)));
+    assert!(y.on_battery && !y.gpu_programs);
+    assert_eq!(y.exclusive_apps, ["blender", "steam"]);
+    assert_eq!(y.above_temp_c, Some(85));
+    assert_eq!(y.action, crate::yielding::YieldAction::Release);
+    assert_eq!(
+        (y.grace, y.settle),
+        (Duration::from_secs(30), Duration::from_secs(120))
+    );
+    assert_eq!(config.reserve_gpus, [1]);
+
+    let env = [
+        ("GANTRY_QUIET_HOURS", "mon 01:00-02:00; tue 03:00-04:00"),
+        ("GANTRY_YIELD_WHEN_ACTIVE", "2"),
+        ("GANTRY_EXCLUSIVE_APP", "resolve, obs"),
+        ("GANTRY_YIELD_ACTION", "Freeze"),
+        ("GANTRY_SETTLE", "5"),
+        ("GANTRY_RESERVE_GPU", "2,0,2"),
+    ];
+    let config = resolve(with_file(YieldFlags::default()), &env).unwrap();
+    let y = &config.yielding;
+    assert_eq!(y.quiet_hours, ["mon 01:00-02:00", "tue 03:00-04:00"]);
+    assert_eq!(y.when_active, Some(Duration::from_secs(120)));
+    assert_eq!(y.exclusive_apps, ["resolve", "obs"]);
+    assert_eq!(y.action, crate::yielding::YieldAction::Freeze);
+    assert_eq!(y.settle, Duration::from_secs(5));
+    assert_eq!(
+        y.grace,
+        Duration::from_secs(30),
+        "the file's, no variable set"
+    );
+    assert_eq!(config.reserve_gpus, [0, 2]);
+
+    let flags = YieldFlags {
+        quiet_hours: vec!["sun 10:00-11:00".into()],
+        when_active: Some(0),
+        exclusive_apps: vec!["darktable".into()],
+        action: Some("release".into()),
+        settle: Some(0),
+        reserve_gpus: vec![3],
+        ..Default::default()
+    };
+    let config = resolve(with_file(flags), &env).unwrap();
+    let y = &config.yielding;
+    assert_eq!(y.quiet_hours, ["sun 10:00-11:00"]);
+    assert_eq!(y.when_active, None, "0 minutes turns the rule off");
+    assert_eq!(y.exclusive_apps, ["darktable"]);
+    assert_eq!(y.action, crate::yielding::YieldAction::Release);
+    assert_eq!(y.settle, Duration::ZERO);
+    assert_eq!(config.reserve_gpus, [3]);
+}
+
+#[test]
+fn bad_yield_rules_name_where_they_were_written_and_what_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("agent.toml");
+    std::fs::write(&file, "quiet_hours = [\"weekdays 9-17\"]\n").unwrap();
+    let error = resolve(
+        Flags {
+            config_file: Some(file.clone()),
+            ..Default::default()
+        },
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("quiet_hours = \"weekdays 9-17\" in agent.toml")
+            && error.contains("weekdays is not a day")
+            && error.contains("--quiet-hours \"mon-fri 09:00-18:00\""),
+        "{error}"
+    );
+    let flags = |yielding: YieldFlags| Flags {
+        yielding,
+        ..Default::default()
+    };
+    /// Flags, environment, what the error says.
+    type Case<'a> = (Flags, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 7] = [
+        (
+            flags(YieldFlags {
+                quiet_hours: vec!["mon-fri 9am-6pm".into()],
+                ..Default::default()
+            }),
+            &[],
+            "--quiet-hours \"mon-fri 9am-6pm\": 9am is not a time of day",
+        ),
+        (
+            Flags::default(),
+            &[("GANTRY_QUIET_HOURS", "mon-fri 09:00-18:00;mon 25:00-26:00")],
+            "GANTRY_QUIET_HOURS=\"mon 25:00-26:00\": 25:00 is not a time of day",
+        ),
+        (
+            flags(YieldFlags {
+                action: Some("sleep".into()),
+                ..Default::default()
+            }),
+            &[],
+            "--yield-action sleep is not an action; write freeze",
+        ),
+        (
+            Flags::default(),
+            &[("GANTRY_YIELD_GRACE", "10s")],
+            "GANTRY_YIELD_GRACE=10s is not a whole number; write e.g. GANTRY_YIELD_GRACE=10",
+        ),
+        (
+            flags(YieldFlags {
+                above_temp: Some(300),
+                ..Default::default()
+            }),
+            &[],
+            "--yield-above-temp 300 is more than 120; write e.g. --yield-above-temp 85",
+        ),
+        (
+            Flags::default(),
+            &[("GANTRY_RESERVE_GPU", "0,first")],
+            "GANTRY_RESERVE_GPU=0,first: first is not a GPU index",
+        ),
+        (
+            Flags::default(),
+            &[("GANTRY_YIELD_ON_BATTERY", "maybe")],
+            "GANTRY_YIELD_ON_BATTERY=maybe is not true or false",
+        ),
+    ];
+    for (flags, env, says) in cases {
+        let error = resolve(flags, env).unwrap_err().to_string();
+        assert!(error.contains(says), "{error}");
+    }
+}

@@ -9,7 +9,20 @@
 //! settle time, so a glance at mail does not thrash a task.
 //!
 //! This module decides *whether* to yield ([`Verdict`]); `node/` decides
-//! what that does to the tasks held.
+//! what that does to the tasks held. [`watch`] reads the rules
+//! ([`engine`]); each source has its own module: [`quiet`] hours, [`x11`]
+//! activity and full screen, the system D-Bus ([`bus`]: battery, logind's
+//! idle hint), [`procs`] (exclusive apps, the agent's own processes) and
+//! the [`gpu`] rules.
+
+pub mod bus;
+pub mod engine;
+pub mod gpu;
+pub mod procs;
+pub mod quiet;
+pub mod x11;
+
+pub use engine::{Probes, watch};
 
 use std::time::Duration;
 
@@ -29,7 +42,7 @@ pub enum YieldAction {
 }
 
 /// The person's rules, from flags, `GANTRY_…` variables and agent.toml.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct YieldSettings {
     /// Quiet hours (`--quiet-hours SPEC`, several allowed), as written.
     pub quiet_hours: Vec<String>,
@@ -41,12 +54,33 @@ pub struct YieldSettings {
     pub exclusive_apps: Vec<String>,
     /// Yield GPU work above this GPU temperature, °C (`--yield-above-temp C`).
     pub above_temp_c: Option<u32>,
+    /// Yield GPU work while a program that is not Gantry's computes on a GPU
+    /// (or draws with a gibibyte or more of its memory); on unless
+    /// `--ignore-gpu-programs`.
+    pub gpu_programs: bool,
     /// What yielding does (`--yield-action freeze|release`).
     pub action: YieldAction,
     /// How long a released task gets between SIGTERM and SIGKILL (`--yield-grace SECS`).
     pub grace: Duration,
     /// How long every rule must be clear before work comes back (`--settle SECS`).
     pub settle: Duration,
+}
+
+impl Default for YieldSettings {
+    /// No rule but the GPU programs one; freeze; 10 s grace, 60 s settle.
+    fn default() -> YieldSettings {
+        YieldSettings {
+            quiet_hours: Vec::new(),
+            when_active: None,
+            on_battery: false,
+            exclusive_apps: Vec::new(),
+            above_temp_c: None,
+            gpu_programs: true,
+            action: YieldAction::Freeze,
+            grace: Duration::from_secs(10),
+            settle: Duration::from_secs(60),
+        }
+    }
 }
 
 /// The decision: yield now, for this reason.
@@ -74,3 +108,6 @@ impl Verdict {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -72,6 +72,21 @@ impl Monitor {
     /// `host_dir`: the folder whose disk is reported. NVML is initialised once
     /// here; failing to load it is not an error but a status.
     pub fn new(host_dir: &Path) -> Monitor {
+        Monitor::open(host_dir, Nvml::init())
+    }
+
+    /// Like [`Monitor::new`], with NVML loaded from `library` instead of the
+    /// loader's search path: for a driver installed out of the way, and for
+    /// tests that load the test kit's stand-in NVML into their own process
+    /// (where `LD_LIBRARY_PATH`, read at process start, cannot point at it).
+    pub fn with_nvml_library(host_dir: &Path, library: &Path) -> Monitor {
+        Monitor::open(
+            host_dir,
+            Nvml::builder().lib_path(library.as_os_str()).init(),
+        )
+    }
+
+    fn open(host_dir: &Path, nvml: Result<Nvml, NvmlError>) -> Monitor {
         let system = match System::new() {
             Ok(mut system) => {
                 // This first reading is the baseline the first sample's CPU
@@ -93,7 +108,7 @@ impl Monitor {
             driver_versions: BTreeMap::new(),
             warned: HashSet::new(),
         };
-        match Nvml::init() {
+        match nvml {
             Ok(nvml) => {
                 monitor.driver_versions = driver_versions(&nvml);
                 monitor.nvml = Some(nvml);
@@ -163,9 +178,10 @@ impl Monitor {
     }
 
     /// Each GPU now, with free memory, temperature and processes; empty
-    /// without NVML. Blocking (NVML calls).
+    /// without NVML. A GPU in MIG mode is listed as its MIG devices instead
+    /// (each with its own `MIG-…` UUID and memory, its parent's index and
+    /// temperature): only those can be given to a task. Blocking (NVML calls).
     pub fn devices(&mut self) -> Vec<GpuDevice> {
-        use nvml_wrapper::enums::device::UsedGpuMemory;
         self.count_gpus();
         let Some(nvml) = &self.nvml else {
             return Vec::new();
@@ -180,42 +196,30 @@ impl Monitor {
                     continue;
                 }
             };
-            let memory = field(index, "memory", device.memory_info()).ok();
-            let mut processes = Vec::new();
-            for (list, graphics) in [
-                (device.running_compute_processes(), false),
-                (device.running_graphics_processes(), true),
-            ] {
-                for process in list.unwrap_or_default() {
-                    processes.push(GpuProcess {
-                        pid: process.pid,
-                        used_bytes: match process.used_gpu_memory {
-                            UsedGpuMemory::Used(bytes) => Some(bytes),
-                            UsedGpuMemory::Unavailable => None,
-                        },
-                        graphics,
-                    });
-                }
-            }
-            devices.push(GpuDevice {
+            let temperature_c = field(
                 index,
-                uuid: field(index, "uuid", device.uuid()).unwrap_or_default(),
-                name: field(index, "name", device.name()).unwrap_or_default(),
-                free_bytes: memory.as_ref().map_or(0, |memory| memory.free),
-                total_bytes: memory.as_ref().map_or(0, |memory| memory.total),
-                temperature_c: field(
-                    index,
-                    "temperature",
-                    device.temperature(TemperatureSensor::Gpu),
-                )
-                .ok(),
-                processes,
-            });
+                "temperature",
+                device.temperature(TemperatureSensor::Gpu),
+            )
+            .ok();
+            let migs = mig_devices(&device);
+            if migs.is_empty() {
+                devices.push(describe(index, &device, temperature_c));
+            }
+            for mig in migs {
+                devices.push(describe(index, &mig, temperature_c));
+            }
         }
         for (index, error) in failures {
             self.warn_once(&format!("opening GPU {index}"), &error);
         }
         devices
+    }
+
+    /// Whether NVML (the NVIDIA driver's library) was loaded: without it
+    /// the machine has no NVIDIA GPU the agent can use.
+    pub fn has_nvml(&self) -> bool {
+        self.nvml.is_some()
     }
 
     /// Whether NVIDIA GPUs are usable, and why not, as of the last sample.
@@ -333,6 +337,56 @@ fn os_name() -> String {
         }
     }
     System::long_os_version().unwrap_or_default()
+}
+
+/// The MIG devices of a GPU in MIG mode; empty for one that is not (or
+/// cannot say).
+fn mig_devices<'nvml>(device: &nvml_wrapper::Device<'nvml>) -> Vec<nvml_wrapper::Device<'nvml>> {
+    // NVML_DEVICE_MIG_ENABLE is 1.
+    let enabled = device.mig_mode().is_ok_and(|mode| mode.current == 1);
+    if !enabled {
+        return Vec::new();
+    }
+    let count = device.mig_device_count().unwrap_or(0);
+    // A slot of the maximum count may be empty: NVML answers NotFound.
+    (0..count)
+        .filter_map(|slot| device.mig_device_by_index(slot).ok())
+        .collect()
+}
+
+/// One device (a GPU or a MIG device) as [`GpuDevice`], under `index`.
+fn describe(
+    index: u32,
+    device: &nvml_wrapper::Device<'_>,
+    temperature_c: Option<u32>,
+) -> GpuDevice {
+    use nvml_wrapper::enums::device::UsedGpuMemory;
+    let memory = field(index, "memory", device.memory_info()).ok();
+    let mut processes = Vec::new();
+    for (list, graphics) in [
+        (device.running_compute_processes(), false),
+        (device.running_graphics_processes(), true),
+    ] {
+        for process in list.unwrap_or_default() {
+            processes.push(GpuProcess {
+                pid: process.pid,
+                used_bytes: match process.used_gpu_memory {
+                    UsedGpuMemory::Used(bytes) => Some(bytes),
+                    UsedGpuMemory::Unavailable => None,
+                },
+                graphics,
+            });
+        }
+    }
+    GpuDevice {
+        index,
+        uuid: field(index, "uuid", device.uuid()).unwrap_or_default(),
+        name: field(index, "name", device.name()).unwrap_or_default(),
+        free_bytes: memory.as_ref().map_or(0, |memory| memory.free),
+        total_bytes: memory.as_ref().map_or(0, |memory| memory.total),
+        temperature_c,
+        processes,
+    }
 }
 
 /// Passes a device field through, logging a failure at debug level: the

@@ -34,6 +34,7 @@ fn context(dir: &std::path::Path) -> TaskContext {
         statsd: None,
         stop: CancellationToken::new(),
         hub_back: Arc::default(),
+        gpus: Arc::new(crate::gpus::GpuOwner::reading(&[], || None)),
     }
 }
 

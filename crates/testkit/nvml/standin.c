@@ -2,8 +2,9 @@
  * A stand-in for NVIDIA's NVML (libnvidia-ml.so.1), for tests on machines
  * without an NVIDIA GPU. It exports the functions nvml-wrapper 0.13 calls for
  * what the agent's Monitor reads, and answers from a text file named by the
- * environment variable GANTRY_NVML_STANDIN, read again on every call so a
- * test may rewrite it while the agent runs. One line per fact:
+ * environment variable GANTRY_NVML_STANDIN (else gpus.txt beside the library
+ * itself), read again on every call so a test may rewrite it while the agent
+ * runs. One line per fact:
  *
  *   gpu  UUID TOTAL_BYTES FREE_BYTES TEMPERATURE_C UTILIZATION_PERCENT NAME...
  *   proc PID USED_BYTES compute|graphics     (a process on the last gpu)
@@ -14,6 +15,9 @@
  * its MIG device m is 1 + g * 64 + 1 + m. Built by gantry-testkit
  * (src/nvml_standin.rs) with the system's cc.
  */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <libgen.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +77,15 @@ static int ngpus;
 /* Reads the file again; returns 0 when it cannot be read. */
 static int load(void) {
     const char *path = getenv("GANTRY_NVML_STANDIN");
+    char beside[4096];
+    Dl_info self;
     ngpus = 0;
+    if (!path && dladdr((void *)load, &self) && self.dli_fname) {
+        char library[4096];
+        snprintf(library, sizeof library, "%s", self.dli_fname);
+        snprintf(beside, sizeof beside, "%s/gpus.txt", dirname(library));
+        path = beside;
+    }
     if (!path) return 0;
     FILE *file = fopen(path, "r");
     if (!file) return 0;

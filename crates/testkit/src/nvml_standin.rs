@@ -6,6 +6,10 @@
 //! rewrite while the agent runs ([`NvmlStandin::write`]); the library reads
 //! it again on every call. A child agent is pointed at it with
 //! `LD_LIBRARY_PATH` and `GANTRY_NVML_STANDIN` ([`NvmlStandin::env`]).
+//! Agents in the test's own process find it after [`NvmlStandin::preload`]:
+//! the loader answers a later `dlopen("libnvidia-ml.so.1")` with the library
+//! of that soname already loaded (and it then reads the `gpus.txt` beside
+//! itself), so one test binary has one stand-in.
 //!
 //! It proves the agent's side of GPUs (who gets which device, what it is
 //! told, what it reports) without a GPU; the real driver is exercised on a
@@ -72,7 +76,7 @@ impl NvmlStandin {
         std::fs::write(&source, SOURCE)?;
         let library = scratch.path().join("libnvidia-ml.so.1");
         let output = Command::new("cc")
-            .args(["-shared", "-fPIC", "-O1", "-o"])
+            .args(["-shared", "-fPIC", "-O1", "-Wl,-soname,libnvidia-ml.so.1", "-o"])
             .arg(&library)
             .arg(&source)
             .output()
@@ -92,6 +96,22 @@ impl NvmlStandin {
         let standin = NvmlStandin { scratch };
         standin.write(&[])?;
         Ok(standin)
+    }
+
+    /// Loads the library into this process for good, so that NVML as the
+    /// agent opens it (by soname) is the stand-in; it reads this stand-in's
+    /// file. Once per test binary: a second stand-in would not be loaded.
+    #[cfg(feature = "agents")]
+    pub fn preload(&self) {
+        let monitor =
+            gantry_agent::monitor::Monitor::with_nvml_library(self.library_dir(), &self.library());
+        assert!(
+            monitor.has_nvml(),
+            "the stand-in NVML did not load: {:?}",
+            monitor.gpu_status()
+        );
+        // Dropping NVML would unload the library; it stays for the process's life.
+        std::mem::forget(monitor);
     }
 
     /// The folder for `LD_LIBRARY_PATH`.

@@ -48,6 +48,21 @@ pub struct GpuProcess {
     pub graphics: bool,
 }
 
+/// What one task's processes use of its GPUs now, as NVML tells it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskGpuUse {
+    /// GPU memory its processes hold, over all GPUs.
+    pub memory_bytes: u64,
+    /// Its processes' share of the streaming multiprocessors, in percent,
+    /// averaged over its GPUs; `None` where NVML keeps no per-process samples.
+    pub utilization_percent: Option<u32>,
+    /// The energy its GPUs used since the driver loaded, in millijoules: a
+    /// counter, so a task's energy is the difference of two readings (its
+    /// own only while no other task shares the GPUs). `None` where the GPU
+    /// does not say (older GPUs, MIG devices).
+    pub energy_millijoules: Option<u64>,
+}
+
 /// Samples the machine's CPU, memory, the disk of the host dir, and NVIDIA GPUs.
 #[derive(Debug)]
 pub struct Monitor {
@@ -214,6 +229,51 @@ impl Monitor {
             self.warn_once(&format!("opening GPU {index}"), &error);
         }
         devices
+    }
+
+    /// What the processes `pids` (a task's host pids) use of the devices
+    /// `uuids` (the task's, as [`Monitor::devices`] names them: a MIG
+    /// device by its `MIG-…` UUID); `None` without NVML. Blocking.
+    pub fn task_gpu_use(&self, pids: &HashSet<u32>, uuids: &[String]) -> Option<TaskGpuUse> {
+        let nvml = self.nvml.as_ref()?;
+        let mut used = TaskGpuUse::default();
+        let mut utilization: Vec<u32> = Vec::new();
+        let mut energy: Option<u64> = None;
+        for index in 0..self.gpu_count {
+            let Ok(gpu) = nvml.device_by_index(index) else {
+                continue;
+            };
+            let migs = mig_devices(&gpu);
+            for device in std::iter::once(gpu).chain(migs) {
+                if !device.uuid().is_ok_and(|uuid| uuids.contains(&uuid)) {
+                    continue;
+                }
+                used.memory_bytes += describe(index, &device, None)
+                    .processes
+                    .iter()
+                    .filter(|p| pids.contains(&p.pid))
+                    .filter_map(|p| p.used_bytes)
+                    .sum::<u64>();
+                if let Ok(samples) = device.process_utilization_stats(None) {
+                    // The latest sample of each of its processes.
+                    let mut latest: BTreeMap<u32, (u64, u32)> = BTreeMap::new();
+                    for sample in samples.iter().filter(|s| pids.contains(&s.pid)) {
+                        let entry = latest.entry(sample.pid).or_insert((0, 0));
+                        if sample.timestamp >= entry.0 {
+                            *entry = (sample.timestamp, sample.sm_util);
+                        }
+                    }
+                    utilization.push(latest.values().map(|(_, sm)| sm).sum::<u32>().min(100));
+                }
+                if let Ok(millijoules) = device.total_energy_consumption() {
+                    energy = Some(energy.unwrap_or(0) + millijoules);
+                }
+            }
+        }
+        used.utilization_percent = (!utilization.is_empty())
+            .then(|| utilization.iter().sum::<u32>() / utilization.len() as u32);
+        used.energy_millijoules = energy;
+        Some(used)
     }
 
     /// Whether NVML (the NVIDIA driver's library) was loaded: without it

@@ -7,7 +7,8 @@
  * runs. One line per fact:
  *
  *   gpu  UUID TOTAL_BYTES FREE_BYTES TEMPERATURE_C UTILIZATION_PERCENT NAME...
- *   proc PID USED_BYTES compute|graphics     (a process on the last gpu)
+ *   proc PID USED_BYTES compute|graphics [SM_PERCENT]  (a process on the last gpu)
+ *   energy MILLIJOULES                       (the last gpu's energy counter)
  *   mig  UUID TOTAL_BYTES FREE_BYTES         (a MIG device of the last gpu,
  *                                             which is then in MIG mode)
  *
@@ -43,6 +44,7 @@ typedef struct {
     unsigned int pid;
     unsigned long long used;
     int graphics;
+    unsigned int sm;
 } proc_t;
 
 typedef struct {
@@ -50,6 +52,7 @@ typedef struct {
     char name[96];
     unsigned long long total, free;
     unsigned int temperature, utilization;
+    unsigned long long energy;
     proc_t procs[MAX_PROCS];
     int nprocs;
     mig_t migs[MAX_MIGS];
@@ -101,10 +104,13 @@ static int load(void) {
         } else if (strncmp(line, "proc ", 5) == 0 && last && last->nprocs < MAX_PROCS) {
             proc_t *proc = &last->procs[last->nprocs];
             char kind[16] = "compute";
-            if (sscanf(line + 5, "%u %llu %15s", &proc->pid, &proc->used, kind) >= 2) {
+            proc->sm = 0;
+            if (sscanf(line + 5, "%u %llu %15s %u", &proc->pid, &proc->used, kind, &proc->sm) >= 2) {
                 proc->graphics = strcmp(kind, "graphics") == 0;
                 last->nprocs++;
             }
+        } else if (strncmp(line, "energy ", 7) == 0 && last) {
+            sscanf(line + 7, "%llu", &last->energy);
         } else if (strncmp(line, "mig ", 4) == 0 && last && last->nmigs < MAX_MIGS) {
             mig_t *mig = &last->migs[last->nmigs];
             if (sscanf(line + 4, "%95s %llu %llu", mig->uuid, &mig->total, &mig->free) == 3)
@@ -302,5 +308,42 @@ int nvmlDeviceIsMigDeviceHandle(void *device, unsigned int *is_mig) {
     if (!is_mig) return INVALID_ARGUMENT;
     if (!find(device, &gpu, &mig)) return INVALID_ARGUMENT;
     *is_mig = mig >= 0;
+    return SUCCESS;
+}
+
+typedef struct {
+    unsigned int pid;
+    unsigned long long timeStamp;
+    unsigned int smUtil, memUtil, encUtil, decUtil;
+} process_utilization_t;
+
+int nvmlDeviceGetProcessUtilization(void *device, process_utilization_t *samples, unsigned int *count,
+                                    unsigned long long last_seen) {
+    gpu_t *gpu; int mig;
+    (void)last_seen;
+    if (!count) return INVALID_ARGUMENT;
+    if (!find(device, &gpu, &mig)) return INVALID_ARGUMENT;
+    if (mig >= 0) return NOT_SUPPORTED;
+    unsigned int found = (unsigned int)gpu->nprocs;
+    if (!samples || found > *count) {
+        *count = found;
+        return INSUFFICIENT_SIZE;
+    }
+    for (int i = 0; i < gpu->nprocs; i++) {
+        samples[i].pid = gpu->procs[i].pid;
+        samples[i].timeStamp = 1;
+        samples[i].smUtil = gpu->procs[i].sm;
+        samples[i].memUtil = samples[i].encUtil = samples[i].decUtil = 0;
+    }
+    *count = found;
+    return SUCCESS;
+}
+
+int nvmlDeviceGetTotalEnergyConsumption(void *device, unsigned long long *energy) {
+    gpu_t *gpu; int mig;
+    if (!energy) return INVALID_ARGUMENT;
+    if (!find(device, &gpu, &mig)) return INVALID_ARGUMENT;
+    if (mig >= 0 || gpu->energy == 0) return NOT_SUPPORTED;
+    *energy = gpu->energy;
     return SUCCESS;
 }

@@ -40,6 +40,11 @@ pub struct FakeGpu {
     pub utilization: u32,
     /// (pid, used bytes, graphics) of the processes NVML lists on it.
     pub processes: Vec<(u32, u64, bool)>,
+    /// Percent of the GPU's multiprocessors each of those processes uses
+    /// (by position; missing: 0).
+    pub process_percent: Vec<u32>,
+    /// Its energy counter, in millijoules; 0: it does not say.
+    pub energy_millijoules: u64,
     /// (uuid `MIG-…`, total bytes, free bytes) of its MIG devices; any puts
     /// it in MIG mode.
     pub migs: Vec<(String, u64, u64)>,
@@ -56,6 +61,8 @@ impl FakeGpu {
             temperature_c: 40,
             utilization: 0,
             processes: Vec::new(),
+            process_percent: Vec::new(),
+            energy_millijoules: 0,
             migs: Vec::new(),
         }
     }
@@ -157,9 +164,13 @@ impl NvmlStandin {
                 gpu.utilization,
                 gpu.name
             ));
-            for (pid, used, graphics) in &gpu.processes {
+            for (at, (pid, used, graphics)) in gpu.processes.iter().enumerate() {
                 let kind = if *graphics { "graphics" } else { "compute" };
-                text.push_str(&format!("proc {pid} {used} {kind}\n"));
+                let percent = gpu.process_percent.get(at).copied().unwrap_or(0);
+                text.push_str(&format!("proc {pid} {used} {kind} {percent}\n"));
+            }
+            if gpu.energy_millijoules > 0 {
+                text.push_str(&format!("energy {}\n", gpu.energy_millijoules));
             }
             for (uuid, total, free) in &gpu.migs {
                 text.push_str(&format!("mig {uuid} {total} {free}\n"));

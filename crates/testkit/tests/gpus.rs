@@ -267,6 +267,53 @@ async fn the_monitor_reads_the_standin_as_it_changes() {
     assert_eq!(monitor.devices().len(), 2, "a rewritten file is read again");
 }
 
+#[tokio::test]
+async fn a_tasks_gpu_use_is_its_own_processes() {
+    let gpu = |index, processes: Vec<(u32, u64, bool)>, percent: Vec<u32>| FakeGpu {
+        processes,
+        process_percent: percent,
+        energy_millijoules: 5_000_000 + u64::from(index),
+        ..FakeGpu::idle(index, 24 * GIB)
+    };
+    let gpus = [
+        gpu(
+            0,
+            vec![(10, 3 * GIB, false), (11, GIB, false), (99, 5 * GIB, false)],
+            vec![30, 20, 50],
+        ),
+        gpu(1, vec![(12, 2 * GIB, false)], vec![40]),
+    ];
+    let _turn = turn(&gpus).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut monitor = Monitor::new(dir.path());
+    monitor.sample();
+    let pids = [10, 11, 12].into_iter().collect();
+    let task = [gpus[0].uuid.clone(), gpus[1].uuid.clone()];
+    let used = monitor.task_gpu_use(&pids, &task).unwrap();
+    // Process 99 (another program) is not the task's.
+    assert_eq!(used.memory_bytes, 6 * GIB);
+    assert_eq!(used.utilization_percent, Some((50 + 40) / 2));
+    assert_eq!(used.energy_millijoules, Some(10_000_001));
+    let only_first = monitor.task_gpu_use(&pids, &task[..1]).unwrap();
+    assert_eq!(only_first.memory_bytes, 4 * GIB);
+    assert_eq!(only_first.utilization_percent, Some(50));
+
+    // Through the owner: the GPUs the task holds, found by its id.
+    let monitor = std::sync::Arc::new(std::sync::Mutex::new(monitor));
+    let owner = gantry_agent::gpus::GpuOwner::new(monitor, &[]);
+    assert_eq!(
+        owner.task_use("t", pids.clone()).await,
+        None,
+        "holds nothing"
+    );
+    owner.hold("t", vec![task[1].clone()], None);
+    let used = owner.task_use("t", pids).await.unwrap();
+    assert_eq!(
+        (used.memory_bytes, used.utilization_percent),
+        (2 * GIB, Some(40))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_docker_task_names_its_gpus_by_uuid() {
     let gpu = FakeGpu::idle(0, 16 * GIB);

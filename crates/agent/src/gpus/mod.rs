@@ -48,6 +48,9 @@ struct Holding {
 /// `_blocking` ones, which read NVML on the calling thread.
 pub struct GpuOwner {
     read: Arc<ReadDevices>,
+    /// The monitor the devices are read from, when they are (not in tests
+    /// with made-up inventories).
+    monitor: Option<Arc<Mutex<Monitor>>>,
     /// GPU indices the person keeps (`--reserve-gpu`).
     reserved: BTreeSet<u32>,
     /// Task id → what it holds.
@@ -70,11 +73,42 @@ impl std::fmt::Debug for GpuOwner {
 impl GpuOwner {
     /// The GPUs `monitor` sees, with `reserved` (GPU indices) kept for the person.
     pub fn new(monitor: Arc<Mutex<Monitor>>, reserved: &[u32]) -> GpuOwner {
-        GpuOwner::reading(reserved, move || {
-            let mut monitor = monitor.lock().unwrap_or_else(|e| e.into_inner());
-            let devices = monitor.devices();
-            monitor.has_nvml().then_some(devices)
+        let read = monitor.clone();
+        GpuOwner {
+            monitor: Some(monitor),
+            ..GpuOwner::reading(reserved, move || {
+                let mut monitor = read.lock().unwrap_or_else(|e| e.into_inner());
+                let devices = monitor.devices();
+                monitor.has_nvml().then_some(devices)
+            })
+        }
+    }
+
+    /// The monitor the GPUs are read from, for whoever else reads NVML
+    /// (heartbeats, the yield rules), so the agent opens NVML once.
+    pub fn monitor(&self) -> Option<Arc<Mutex<Monitor>>> {
+        self.monitor.clone()
+    }
+
+    /// What `task_id`'s processes (`pids`, host pids) use of the GPUs it
+    /// holds now; `None` when it holds none or there is no NVML.
+    pub async fn task_use(
+        &self,
+        task_id: &str,
+        pids: std::collections::HashSet<u32>,
+    ) -> Option<crate::monitor::TaskGpuUse> {
+        let uuids = self.held_by(task_id);
+        let monitor = self.monitor.clone()?;
+        if uuids.is_empty() {
+            return None;
+        }
+        tokio::task::spawn_blocking(move || {
+            let monitor = monitor.lock().unwrap_or_else(|e| e.into_inner());
+            monitor.task_gpu_use(&pids, &uuids)
         })
+        .await
+        .ok()
+        .flatten()
     }
 
     /// GPUs read by `read` (tests give made-up inventories).
@@ -84,6 +118,7 @@ impl GpuOwner {
     ) -> GpuOwner {
         GpuOwner {
             read: Arc::new(read),
+            monitor: None,
             reserved: reserved.iter().copied().collect(),
             holders: Mutex::new(BTreeMap::new()),
             changed: watch::channel(0).0,

@@ -378,3 +378,76 @@ async fn a_docker_task_names_its_gpus_by_uuid() {
     );
     world.stop().await;
 }
+
+/// The `gantry` binary as a child process, pointed at a stand-in of its own
+/// through `LD_LIBRARY_PATH` (run `cargo build -p gantry-cli` first; set
+/// `GANTRY_BIN` to test another copy): the hub sees its GPUs, and a task
+/// gets one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_child_agent_finds_the_standin_on_its_library_path() {
+    let Some(world) = World::start().await else {
+        return;
+    };
+    let gantry = std::env::var_os("GANTRY_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().unwrap();
+            exe.parent()
+                .and_then(|deps| deps.parent())
+                .unwrap()
+                .join("gantry")
+        });
+    assert!(
+        gantry.exists(),
+        "{} is missing: cargo build -p gantry-cli",
+        gantry.display()
+    );
+    let standin = NvmlStandin::build("gpus-child").unwrap();
+    let gpu = FakeGpu::idle(3, 40 * GIB);
+    standin.write(std::slice::from_ref(&gpu)).unwrap();
+    let token = world
+        .hub
+        .db()
+        .add_node("child", &[], world.hub.now())
+        .await
+        .unwrap();
+    let launch = gantry_testkit::AgentLaunch {
+        gantry,
+        server: world.url.clone(),
+        token,
+        name: "child".into(),
+        host_dir: world.dir.path().join("child"),
+        config_home: world.dir.path().to_owned(),
+        docker_host: std::env::var("DOCKER_HOST").ok(),
+        args: Vec::new(),
+    };
+    let mut command = launch.command();
+    command
+        .envs(standin.env())
+        .stderr(std::process::Stdio::null());
+    let mut agent = gantry_testkit::Process::spawn(&mut command).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let node = world.admin.node("child").await.unwrap();
+        let gpus = node.system.map(|system| system.gpus).unwrap_or_default();
+        if let Some(seen) = gpus.first() {
+            assert_eq!(
+                (seen.uuid.as_str(), seen.name.as_str()),
+                (gpu.uuid.as_str(), "Stand-in GPU")
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hub never saw the child's GPU"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let gate = world.dir.path().join("gate");
+    std::fs::write(&gate, "").unwrap();
+    let id = world.submit(&gated_job("{gpus: 1}", &gate)).await;
+    assert_eq!(world.finished(&id).await.state, TaskState::Succeeded);
+    assert_eq!(visible(&world, &id).await, gpu.uuid);
+    agent.kill();
+    world.stop().await;
+}

@@ -41,7 +41,9 @@ impl Runner<'_> {
                 Err(_) if !owner.has_nvml() => {
                     return Err(Stage::Finishing(Outcome::failed(
                         "the job asks for GPUs and this node has no NVIDIA GPU \
-                         (NVML, the NVIDIA driver's library, is not installed or not loaded)",
+                         (NVML, the NVIDIA driver's library, is not installed or not loaded): \
+                         run it on a node with one, or install the NVIDIA driver \
+                         (and, for Docker tasks, the NVIDIA Container Toolkit)",
                     )));
                 }
                 Err(unfit) if unfit.may_fit_later() => {

@@ -169,7 +169,9 @@ async fn a_gpu_task_gets_its_devices_and_gives_them_back_or_fails_without_nvidia
         outcome.reason.as_deref(),
         Some(
             "the job asks for GPUs and this node has no NVIDIA GPU \
-             (NVML, the NVIDIA driver's library, is not installed or not loaded)"
+             (NVML, the NVIDIA driver's library, is not installed or not loaded): \
+             run it on a node with one, or install the NVIDIA driver \
+             (and, for Docker tasks, the NVIDIA Container Toolkit)"
         )
     );
 

@@ -171,11 +171,25 @@ async fn a_reserved_gpu_is_never_given() {
         task.reason.as_deref(),
         Some("GPU 0 is kept by this computer's person; change the job's gpus")
     );
+    let all = world.submit(&gated_job("{gpus: all}", &gate)).await;
+    assert_eq!(world.finished(&all).await.state, TaskState::Succeeded);
+    assert_eq!(
+        visible(&world, &all).await,
+        FakeGpu::idle(1, 0).uuid,
+        "all but the person's"
+    );
     let two = world.submit(&gated_job("{gpus: 2}", &gate)).await;
     let task = world.finished(&two).await;
     assert_eq!(
         task.reason.as_deref(),
         Some("the task asks for 2 GPUs and this node has 1 it may use; change the job's gpus")
+    );
+    // Only the person's GPU is left: `all` is nothing, and says so.
+    STANDIN.write(&[FakeGpu::idle(0, 16 * GIB)]).unwrap();
+    let none = world.submit(&gated_job("{gpus: all}", &gate)).await;
+    assert_eq!(
+        world.finished(&none).await.reason.as_deref(),
+        Some("the job asks for all GPUs and this node has none it may use; change the job's gpus")
     );
     world.stop().await;
 }

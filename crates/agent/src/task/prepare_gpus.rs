@@ -69,6 +69,13 @@ impl Runner<'_> {
                 }
             }
         };
+        if slots.is_empty() {
+            // `gpus: all` where every GPU is the person's, or none is seen.
+            owner.give_back(&id);
+            return Err(Stage::Finishing(Outcome::failed(
+                "the job asks for all GPUs and this node has none it may use; change the job's gpus",
+            )));
+        }
         let uuids: Vec<String> = slots.into_iter().map(|slot| slot.uuid).collect();
         let visible = uuids.join(",");
         if told {

@@ -9,6 +9,7 @@
 //!   [`executor`]: what the executors share, [`docker`] and [`process`]: the
 //!   executors; [`spool`]: the on-disk log, its tail reader and its shipper;
 //!   [`host`]: local storage; [`monitor`]: the machine and its GPUs;
+//!   [`gpus`]: which task holds which GPU;
 //!   [`backoff`] and [`clock`]: how the agent retries and reads the time;
 //!   [`config`] and [`timeouts`]: its settings and the timeouts file;
 //!   [`yielding`]: when the node steps aside for the computer's person.
@@ -27,6 +28,7 @@ pub mod config;
 pub mod control;
 pub mod docker;
 pub mod executor;
+pub mod gpus;
 pub mod host;
 pub mod monitor;
 pub mod node;

@@ -48,6 +48,21 @@ pub struct GpuProcess {
     pub graphics: bool,
 }
 
+/// What one task's processes use of its GPUs now, as NVML tells it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskGpuUse {
+    /// GPU memory its processes hold, over all GPUs.
+    pub memory_bytes: u64,
+    /// Its processes' share of the streaming multiprocessors, in percent,
+    /// averaged over its GPUs; `None` where NVML keeps no per-process samples.
+    pub utilization_percent: Option<u32>,
+    /// The energy its GPUs used since the driver loaded, in millijoules: a
+    /// counter, so a task's energy is the difference of two readings (its
+    /// own only while no other task shares the GPUs). `None` where the GPU
+    /// does not say (older GPUs, MIG devices).
+    pub energy_millijoules: Option<u64>,
+}
+
 /// Samples the machine's CPU, memory, the disk of the host dir, and NVIDIA GPUs.
 #[derive(Debug)]
 pub struct Monitor {
@@ -72,6 +87,21 @@ impl Monitor {
     /// `host_dir`: the folder whose disk is reported. NVML is initialised once
     /// here; failing to load it is not an error but a status.
     pub fn new(host_dir: &Path) -> Monitor {
+        Monitor::open(host_dir, Nvml::init())
+    }
+
+    /// Like [`Monitor::new`], with NVML loaded from `library` instead of the
+    /// loader's search path: for a driver installed out of the way, and for
+    /// tests that load the test kit's stand-in NVML into their own process
+    /// (where `LD_LIBRARY_PATH`, read at process start, cannot point at it).
+    pub fn with_nvml_library(host_dir: &Path, library: &Path) -> Monitor {
+        Monitor::open(
+            host_dir,
+            Nvml::builder().lib_path(library.as_os_str()).init(),
+        )
+    }
+
+    fn open(host_dir: &Path, nvml: Result<Nvml, NvmlError>) -> Monitor {
         let system = match System::new() {
             Ok(mut system) => {
                 // This first reading is the baseline the first sample's CPU
@@ -93,7 +123,7 @@ impl Monitor {
             driver_versions: BTreeMap::new(),
             warned: HashSet::new(),
         };
-        match Nvml::init() {
+        match nvml {
             Ok(nvml) => {
                 monitor.driver_versions = driver_versions(&nvml);
                 monitor.nvml = Some(nvml);
@@ -163,9 +193,10 @@ impl Monitor {
     }
 
     /// Each GPU now, with free memory, temperature and processes; empty
-    /// without NVML. Blocking (NVML calls).
+    /// without NVML. A GPU in MIG mode is listed as its MIG devices instead
+    /// (each with its own `MIG-…` UUID and memory, its parent's index and
+    /// temperature): only those can be given to a task. Blocking (NVML calls).
     pub fn devices(&mut self) -> Vec<GpuDevice> {
-        use nvml_wrapper::enums::device::UsedGpuMemory;
         self.count_gpus();
         let Some(nvml) = &self.nvml else {
             return Vec::new();
@@ -180,42 +211,75 @@ impl Monitor {
                     continue;
                 }
             };
-            let memory = field(index, "memory", device.memory_info()).ok();
-            let mut processes = Vec::new();
-            for (list, graphics) in [
-                (device.running_compute_processes(), false),
-                (device.running_graphics_processes(), true),
-            ] {
-                for process in list.unwrap_or_default() {
-                    processes.push(GpuProcess {
-                        pid: process.pid,
-                        used_bytes: match process.used_gpu_memory {
-                            UsedGpuMemory::Used(bytes) => Some(bytes),
-                            UsedGpuMemory::Unavailable => None,
-                        },
-                        graphics,
-                    });
-                }
-            }
-            devices.push(GpuDevice {
+            let temperature_c = field(
                 index,
-                uuid: field(index, "uuid", device.uuid()).unwrap_or_default(),
-                name: field(index, "name", device.name()).unwrap_or_default(),
-                free_bytes: memory.as_ref().map_or(0, |memory| memory.free),
-                total_bytes: memory.as_ref().map_or(0, |memory| memory.total),
-                temperature_c: field(
-                    index,
-                    "temperature",
-                    device.temperature(TemperatureSensor::Gpu),
-                )
-                .ok(),
-                processes,
-            });
+                "temperature",
+                device.temperature(TemperatureSensor::Gpu),
+            )
+            .ok();
+            let migs = mig_devices(&device);
+            if migs.is_empty() {
+                devices.push(describe(index, &device, temperature_c));
+            }
+            for mig in migs {
+                devices.push(describe(index, &mig, temperature_c));
+            }
         }
         for (index, error) in failures {
             self.warn_once(&format!("opening GPU {index}"), &error);
         }
         devices
+    }
+
+    /// What the processes `pids` (a task's host pids) use of the devices
+    /// `uuids` (the task's, as [`Monitor::devices`] names them: a MIG
+    /// device by its `MIG-…` UUID); `None` without NVML. Blocking.
+    pub fn task_gpu_use(&self, pids: &HashSet<u32>, uuids: &[String]) -> Option<TaskGpuUse> {
+        let nvml = self.nvml.as_ref()?;
+        let mut used = TaskGpuUse::default();
+        let mut utilization: Vec<u32> = Vec::new();
+        let mut energy: Option<u64> = None;
+        for index in 0..self.gpu_count {
+            let Ok(gpu) = nvml.device_by_index(index) else {
+                continue;
+            };
+            let migs = mig_devices(&gpu);
+            for device in std::iter::once(gpu).chain(migs) {
+                if !device.uuid().is_ok_and(|uuid| uuids.contains(&uuid)) {
+                    continue;
+                }
+                used.memory_bytes += describe(index, &device, None)
+                    .processes
+                    .iter()
+                    .filter(|p| pids.contains(&p.pid))
+                    .filter_map(|p| p.used_bytes)
+                    .sum::<u64>();
+                if let Ok(samples) = device.process_utilization_stats(None) {
+                    // The latest sample of each of its processes.
+                    let mut latest: BTreeMap<u32, (u64, u32)> = BTreeMap::new();
+                    for sample in samples.iter().filter(|s| pids.contains(&s.pid)) {
+                        let entry = latest.entry(sample.pid).or_insert((0, 0));
+                        if sample.timestamp >= entry.0 {
+                            *entry = (sample.timestamp, sample.sm_util);
+                        }
+                    }
+                    utilization.push(latest.values().map(|(_, sm)| sm).sum::<u32>().min(100));
+                }
+                if let Ok(millijoules) = device.total_energy_consumption() {
+                    energy = Some(energy.unwrap_or(0) + millijoules);
+                }
+            }
+        }
+        used.utilization_percent = (!utilization.is_empty())
+            .then(|| utilization.iter().sum::<u32>() / utilization.len() as u32);
+        used.energy_millijoules = energy;
+        Some(used)
+    }
+
+    /// Whether NVML (the NVIDIA driver's library) was loaded: without it
+    /// the machine has no NVIDIA GPU the agent can use.
+    pub fn has_nvml(&self) -> bool {
+        self.nvml.is_some()
     }
 
     /// Whether NVIDIA GPUs are usable, and why not, as of the last sample.
@@ -333,6 +397,56 @@ fn os_name() -> String {
         }
     }
     System::long_os_version().unwrap_or_default()
+}
+
+/// The MIG devices of a GPU in MIG mode; empty for one that is not (or
+/// cannot say).
+fn mig_devices<'nvml>(device: &nvml_wrapper::Device<'nvml>) -> Vec<nvml_wrapper::Device<'nvml>> {
+    // NVML_DEVICE_MIG_ENABLE is 1.
+    let enabled = device.mig_mode().is_ok_and(|mode| mode.current == 1);
+    if !enabled {
+        return Vec::new();
+    }
+    let count = device.mig_device_count().unwrap_or(0);
+    // A slot of the maximum count may be empty: NVML answers NotFound.
+    (0..count)
+        .filter_map(|slot| device.mig_device_by_index(slot).ok())
+        .collect()
+}
+
+/// One device (a GPU or a MIG device) as [`GpuDevice`], under `index`.
+fn describe(
+    index: u32,
+    device: &nvml_wrapper::Device<'_>,
+    temperature_c: Option<u32>,
+) -> GpuDevice {
+    use nvml_wrapper::enums::device::UsedGpuMemory;
+    let memory = field(index, "memory", device.memory_info()).ok();
+    let mut processes = Vec::new();
+    for (list, graphics) in [
+        (device.running_compute_processes(), false),
+        (device.running_graphics_processes(), true),
+    ] {
+        for process in list.unwrap_or_default() {
+            processes.push(GpuProcess {
+                pid: process.pid,
+                used_bytes: match process.used_gpu_memory {
+                    UsedGpuMemory::Used(bytes) => Some(bytes),
+                    UsedGpuMemory::Unavailable => None,
+                },
+                graphics,
+            });
+        }
+    }
+    GpuDevice {
+        index,
+        uuid: field(index, "uuid", device.uuid()).unwrap_or_default(),
+        name: field(index, "name", device.name()).unwrap_or_default(),
+        free_bytes: memory.as_ref().map_or(0, |memory| memory.free),
+        total_bytes: memory.as_ref().map_or(0, |memory| memory.total),
+        temperature_c,
+        processes,
+    }
 }
 
 /// Passes a device field through, logging a failure at debug level: the

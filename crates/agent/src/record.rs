@@ -25,6 +25,9 @@ pub struct TaskRecord {
     pub task: Task,
     /// Where it is.
     pub step: Step,
+    /// The UUIDs of the GPUs it holds, so a re-attached task keeps them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<String>,
 }
 
 /// Where a held task is.
@@ -182,6 +185,7 @@ mod tests {
                 main: Exit::Code(2),
                 note: None,
             },
+            gpus: vec!["GPU-1".into()],
         };
         records.save(&record).await.unwrap();
         assert_eq!(records.load_all(), vec![record.clone()]);

@@ -17,6 +17,8 @@
 //!   of what a killed agent left on an engine;
 //! - [`desktop`] (feature `desktop`): a private desktop session (D-Bus,
 //!   keyring, notifications, tray watcher, Xvfb);
+//! - [`nvml_standin`]: a stand-in for NVIDIA's NVML where no NVIDIA GPU
+//!   exists, built with `cc` at test time, its GPUs read from a file;
 //! - [`netns`]: two hosts on one machine (network namespaces and a veth
 //!   pair), for what crosses a real network: TLS, a reverse proxy;
 //! - [`procfs`] and [`sampler`]: what /proc says of a process, and a process
@@ -41,6 +43,7 @@ pub mod desktop;
 pub mod engine;
 pub mod hub;
 pub mod netns;
+pub mod nvml_standin;
 pub mod procfs;
 pub mod proxy;
 pub mod sampler;
@@ -53,6 +56,7 @@ pub mod world;
 
 pub use children::{AgentLaunch, HubChild, Process, as_admin, hub_admin, hub_serve};
 pub use hub::{Backend, TestHub, expect_error};
+pub use nvml_standin::{FakeGpu, NvmlStandin};
 pub use scratch::Scratch;
 pub use services::{docker, docker_ready, image, registry, required};
 pub use wait::{until, until_blocking};

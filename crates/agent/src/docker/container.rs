@@ -102,7 +102,7 @@ impl Engine {
                     ("max-file".to_owned(), "10".to_owned()),
                 ])),
             }),
-            device_requests: gpu_request(plan.resources.gpus.as_ref()),
+            device_requests: gpu_request(plan.resources.gpus.as_ref(), &plan.gpu_ids),
             nano_cpus: plan.resources.cpus.map(|cpus| (cpus * 1e9) as i64),
             memory: plan.resources.memory.map(|m| m.0 as i64),
             shm_size: plan.resources.shm.map(|s| s.0 as i64),
@@ -256,7 +256,10 @@ impl Engine {
     }
 }
 
-fn gpu_request(gpus: Option<&Gpus>) -> Option<Vec<DeviceRequest>> {
+/// The device request for a task's GPUs: the UUIDs the agent gave it; by
+/// count or index only for a container made without them (a record written
+/// before the agent gave GPUs out).
+fn gpu_request(gpus: Option<&Gpus>, ids: &[String]) -> Option<Vec<DeviceRequest>> {
     let request = |count: Option<i64>, ids: Option<Vec<String>>| DeviceRequest {
         driver: Some("nvidia".to_owned()),
         count,
@@ -264,6 +267,9 @@ fn gpu_request(gpus: Option<&Gpus>) -> Option<Vec<DeviceRequest>> {
         capabilities: Some(vec![vec!["gpu".to_owned()]]),
         ..Default::default()
     };
+    if !ids.is_empty() {
+        return Some(vec![request(None, Some(ids.to_vec()))]);
+    }
     Some(vec![match gpus? {
         Gpus::All => request(Some(-1), None),
         Gpus::Count(n) => request(Some(i64::from(*n)), None),
@@ -277,13 +283,17 @@ mod tests {
 
     #[test]
     fn gpu_requests() {
-        assert!(gpu_request(None).is_none());
-        let all = gpu_request(Some(&Gpus::All)).unwrap();
+        assert!(gpu_request(None, &[]).is_none());
+        let all = gpu_request(Some(&Gpus::All), &[]).unwrap();
         assert_eq!(all[0].count, Some(-1));
-        let some = gpu_request(Some(&Gpus::Indices(vec![0, 2]))).unwrap();
+        let some = gpu_request(Some(&Gpus::Indices(vec![0, 2])), &[]).unwrap();
         assert_eq!(
             some[0].device_ids.as_deref(),
             Some(&["0".to_owned(), "2".to_owned()][..])
         );
+        let given = ["GPU-a".to_owned(), "MIG-b".to_owned()];
+        let by_id = gpu_request(Some(&Gpus::Count(2)), &given).unwrap();
+        assert_eq!(by_id[0].device_ids.as_deref(), Some(&given[..]));
+        assert_eq!(by_id[0].count, None);
     }
 }

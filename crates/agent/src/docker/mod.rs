@@ -89,6 +89,9 @@ pub struct ContainerPlan {
     pub inputs: Vec<(PathBuf, String)>,
     /// Limits and devices.
     pub resources: Resources,
+    /// The UUIDs of the GPUs the agent gave the task: the container's
+    /// device request names exactly these.
+    pub gpu_ids: Vec<String>,
     /// The task's private network, when it has services.
     pub network: Option<String>,
     /// Host names the container answers to on that network.

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::AgentError;
 use crate::config::AgentConfig;
 use crate::docker::Engine;
+use crate::gpus::GpuOwner;
 use crate::host::HostDir;
 use crate::statsd::Statsd;
 use crate::task::{self, Outcome, TaskContext, TaskRun};
@@ -52,6 +53,8 @@ pub async fn context(
         None => None,
     };
     let node = config.name.clone();
+    let monitor = std::sync::Mutex::new(crate::monitor::Monitor::new(&config.host_dir));
+    let gpus = Arc::new(GpuOwner::new(Arc::new(monitor), &config.reserve_gpus));
     Ok(TaskContext {
         config: Arc::new(config),
         host,
@@ -61,6 +64,7 @@ pub async fn context(
         statsd,
         stop,
         hub_back: Arc::new(tokio::sync::Notify::new()),
+        gpus,
     })
 }
 

@@ -76,6 +76,7 @@ impl Runner<'_> {
                         .map(|(sha256, path)| (self.ctx.host.blob(sha256), path.clone()))
                         .collect(),
                     resources: spec.resources.clone(),
+                    gpu_ids: self.ctx.gpus.held_by(id),
                     network: (!spec.services.is_empty()).then(|| format!("gantry-{id}")),
                     aliases: Vec::new(),
                     extra_hosts: Vec::new(),

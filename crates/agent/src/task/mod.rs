@@ -31,6 +31,7 @@ mod log;
 mod outcome;
 mod outputs;
 mod prepare;
+mod prepare_gpus;
 mod prepare_tree;
 mod release;
 mod report;
@@ -52,6 +53,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::AgentConfig;
 use crate::docker::Engine;
 use crate::executor::{Command, Exit, Finished, StreamCounts};
+use crate::gpus::GpuOwner;
 use crate::host::HostDir;
 use crate::record::{Records, Step, TaskRecord};
 use crate::spool::Shipped;
@@ -78,6 +80,8 @@ pub struct TaskContext {
     pub stop: CancellationToken,
     /// Told when the hub answers again after an outage.
     pub hub_back: Arc<tokio::sync::Notify>,
+    /// The node's GPUs and which task holds which.
+    pub gpus: Arc<GpuOwner>,
 }
 
 /// One task to run, with the handles that steer and watch it.
@@ -235,6 +239,13 @@ impl<'a> Runner<'a> {
                 statsd.count(metric::TASKS_STARTED, 1);
             }
         }
+        if resumed.is_some()
+            && let Some(record) = runner.records.as_ref().and_then(|r| r.load(&id))
+        {
+            // A re-attached task keeps the devices it runs on.
+            let request = gantry_protocol::gpu_assign::GpuRequest::of(&record.task.spec.resources);
+            ctx.gpus.hold(&id, record.gpus, request.as_ref());
+        }
         let base = runner.run.task.log_size;
         match TaskLog::open(ctx, &id, echo, length, resumed.is_some(), base).await {
             Ok(log) => {
@@ -280,7 +291,7 @@ impl<'a> Runner<'a> {
 
     /// Walks from `stage` to the end. `None` if the agent left the task for
     /// its next start.
-    async fn walk(self, mut stage: Stage) -> Option<Outcome> {
+    async fn walk(mut self, mut stage: Stage) -> Option<Outcome> {
         loop {
             tracing::debug!(task = %self.run.task.id, ?stage, "task step");
             stage = match stage {
@@ -291,6 +302,7 @@ impl<'a> Runner<'a> {
                 Stage::Finishing(outcome) => return self.finish(outcome).await,
                 Stage::Released(reason) => return self.release(reason).await,
                 Stage::Left => {
+                    self.ctx.gpus.give_back(&self.run.task.id);
                     // What reached the spool is shipped while the hub answers;
                     // the rest goes when the agent is back.
                     self.log.close().await;
@@ -315,6 +327,7 @@ impl<'a> Runner<'a> {
         let record = TaskRecord {
             task: self.run.task.clone(),
             step,
+            gpus: self.ctx.gpus.held_by(&self.run.task.id),
         };
         if let Err(error) = records.save(&record).await {
             tracing::error!(%error, task = %self.run.task.id, "cannot record the task's step; it cannot be picked up after a crash");
@@ -346,6 +359,7 @@ impl<'a> Runner<'a> {
         if let Some(engine) = self.engine() {
             engine.remove_task(&id).await;
         }
+        ctx.gpus.give_back(&id);
         let delete = match outcome.state {
             TaskState::Succeeded => ctx.config.delete_task_dir_on_finish,
             _ => ctx.config.delete_task_dir_on_failure,

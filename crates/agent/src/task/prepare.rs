@@ -71,11 +71,14 @@ pub(super) enum BlobError {
 impl Runner<'_> {
     /// Prepares the task; next is the main step, finishing when something
     /// could not be prepared, or nothing more if the agent leaves meanwhile.
-    pub(super) async fn prepare(&self, leftovers: bool) -> Stage {
+    pub(super) async fn prepare(&mut self, leftovers: bool) -> Stage {
         let engine = self.engine();
         if leftovers && let Some(engine) = engine {
             // Containers created but never started ran nothing: start over.
             engine.remove_task(&self.run.task.id).await;
+        }
+        if let Err(stage) = self.take_gpus().await {
+            return stage;
         }
         let inputs =
             match prepare_folder(self.ctx, &self.run.task.spec, &self.command.work_dir).await {
@@ -145,6 +148,7 @@ impl Runner<'_> {
                     },
                     inputs: Vec::new(),
                     resources: Default::default(),
+                    gpu_ids: Vec::new(),
                     network: Some(name.clone()),
                     aliases: vec![service.name.clone()],
                     extra_hosts: Vec::new(),
@@ -164,6 +168,7 @@ impl Runner<'_> {
             command: self.command.clone(),
             inputs,
             resources: spec.resources.clone(),
+            gpu_ids: self.ctx.gpus.held_by(id),
             network,
             aliases: Vec::new(),
             extra_hosts,

@@ -34,6 +34,7 @@ fn context(dir: &std::path::Path) -> TaskContext {
         statsd: None,
         stop: CancellationToken::new(),
         hub_back: Arc::default(),
+        gpus: Arc::new(crate::gpus::GpuOwner::reading(&[], || None)),
     }
 }
 
@@ -225,4 +226,54 @@ async fn a_released_task_keeps_its_checkpoint_and_its_next_run_gets_it_back_writ
     );
     // The task wrote into its checkpoint; the kept copy is not touched.
     assert_eq!(std::fs::read_to_string(kept.join("step")).unwrap(), "5\n");
+}
+
+#[tokio::test]
+async fn a_gpu_task_gets_its_devices_and_gives_them_back_or_fails_without_nvidia() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = "executor: process\nresources: {gpus: 1}\ncommand: [sh, -c, 'echo $CUDA_VISIBLE_DEVICES']\n";
+    let ctx = context(dir.path());
+    let outcome = run(&ctx, task_run(task("none", job), watch::channel(0).0))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.reason.as_deref(),
+        Some(
+            "the job asks for GPUs and this node has no NVIDIA GPU \
+             (NVML, the NVIDIA driver's library, is not installed or not loaded): \
+             run it on a node with one, or install the NVIDIA driver \
+             (and, for Docker tasks, the NVIDIA Container Toolkit)"
+        )
+    );
+
+    let gpu = crate::monitor::GpuDevice {
+        index: 0,
+        uuid: "GPU-only".into(),
+        name: "test".into(),
+        free_bytes: 1 << 30,
+        total_bytes: 1 << 30,
+        temperature_c: None,
+        processes: Vec::new(),
+    };
+    let ctx = TaskContext {
+        gpus: Arc::new(crate::gpus::GpuOwner::reading(&[], move || {
+            Some(vec![gpu.clone()])
+        })),
+        ..context(dir.path())
+    };
+    let (length, announced) = watch::channel(0);
+    let outcome = run(&ctx, task_run(task("one", job), length)).await.unwrap();
+    assert_eq!(outcome.state, TaskState::Succeeded);
+    let path = crate::spool::newest(&ctx.host.task_dir("one")).unwrap();
+    let mut tail = Tail::open(&path, 0, Some(announced)).await.unwrap();
+    let mut read = Vec::new();
+    while let Some(bytes) = tail.next(64).await.unwrap() {
+        read.extend_from_slice(&bytes);
+    }
+    assert_eq!(read, b"GPU-only\n");
+    assert!(
+        ctx.gpus.held_by("one").is_empty(),
+        "given back at finishing"
+    );
+    assert_eq!(ctx.gpus.capacity_blocking().gpus[0].holders, 0);
 }

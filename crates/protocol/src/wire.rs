@@ -300,6 +300,10 @@ pub struct RegisterRequest {
     /// Take only tasks that carry at least one of the node's labels (`--only-labeled`).
     #[serde(default)]
     pub only_labeled: bool,
+    /// What the node can give a new task now, as in a heartbeat; the hub
+    /// offers its first tasks by it rather than waiting for a heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<NodeCapacity>,
 }
 
 /// A task an agent holds, as it reports it.

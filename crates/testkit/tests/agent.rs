@@ -477,27 +477,31 @@ async fn pull_always_falls_back_to_the_local_copy_when_offline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn gpu_task_without_nvidia_runtime_fails_clearly() {
+async fn a_gpu_task_is_not_offered_to_a_node_without_gpus() {
+    // With a GPU but no NVIDIA runtime the task fails saying so: tests/gpus.rs.
     let Some(mut world) = World::start().await else {
         return;
     };
     world.agent("box", &[], |_| {}).await;
-    let id = world
+    let gpu = world
         .submit(&format!(
             "image: {}\ncommand: [nvidia-smi]\nresources: {{gpus: 1}}\n",
             image()
         ))
         .await;
-    let task = world.finished(&id).await;
-    assert_eq!(task.state, TaskState::Failed);
-    assert!(
-        task.reason
-            .as_deref()
-            .unwrap()
-            .contains("NVIDIA Container Toolkit"),
-        "{:?}",
-        task.reason
+    // Queued after it: the node took this one, so it passed the GPU task by.
+    let cpu = world
+        .submit(&format!("image: {}\ncommand: [echo, ok]\n", image()))
+        .await;
+    assert_eq!(world.finished(&cpu).await.state, TaskState::Succeeded);
+    let node = world.admin.nodes().await.unwrap().nodes.remove(0);
+    assert_eq!(
+        node.capacity.map(|c| c.gpus),
+        Some(Vec::new()),
+        "the node says it has no GPUs"
     );
+    let task = world.admin.task(&gpu).await.unwrap();
+    assert_eq!(task.state, TaskState::Queued, "{:?}", task.reason);
     world.stop().await;
 }
 

@@ -159,7 +159,11 @@ impl Agent {
         // The agent's own branch of the caller's token: a refusal from the
         // hub stops the agent's loops without stopping the caller's other work.
         let ctx = context(config, Some(hub.clone()), stop.child_token()).await?;
-        let monitor = Arc::new(Mutex::new(Monitor::new(ctx.host.root())));
+        // One NVML for the heartbeat, the GPUs' owner and the yield rules.
+        let monitor = ctx
+            .gpus
+            .monitor()
+            .unwrap_or_else(|| Arc::new(Mutex::new(Monitor::new(ctx.host.root()))));
         Ok(Agent {
             inner: Arc::new(Inner {
                 ctx,

@@ -35,6 +35,7 @@ impl Agent {
                 system: Some(self.sample().await),
                 inventory: self.held_tasks(),
                 only_labeled: config.only_labeled,
+                capacity: Some(self.inner.ctx.gpus.capacity().await),
             };
             match self.inner.hub.register(&request).await {
                 Ok(registered) => {
@@ -113,6 +114,7 @@ impl Agent {
     pub(super) async fn heartbeats(&self, interval: Duration) {
         let stop = self.inner.ctx.stop.clone();
         let mut yielding = self.inner.yielding.subscribe();
+        let mut gpus = self.inner.ctx.gpus.changes();
         loop {
             let mode = *self.inner.mode.borrow();
             let verdict = yielding.borrow_and_update().clone();
@@ -121,7 +123,7 @@ impl Agent {
                 tasks: self.held_tasks(),
                 accepting: mode.accepting() && verdict.as_ref().is_none_or(|v| v.gpu_only),
                 draining: mode.draining,
-                capacity: None,
+                capacity: Some(self.inner.ctx.gpus.capacity().await),
                 yielding: verdict.as_ref().map(crate::yielding::Verdict::report),
             };
             match self.inner.hub.heartbeat(&beat).await {
@@ -142,10 +144,12 @@ impl Agent {
                     self.set_connected(false);
                 }
             }
-            // A new verdict goes to the hub at once: it stops offering what the node would not take.
+            // A new verdict, or a GPU given back, goes to the hub at once: it
+            // offers only what the node would take.
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = yielding.changed() => {}
+                _ = gpus.changed() => {}
                 _ = stop.cancelled() => return,
             }
         }

@@ -143,22 +143,26 @@ fn any_rule(settings: &crate::yielding::YieldSettings) -> bool {
         || settings.on_battery
         || !settings.exclusive_apps.is_empty()
         || settings.above_temp_c.is_some()
+        || settings.gpu_programs
 }
 
-/// Runs the rule engine until `stop`: the one place that names it. The
-/// engine (`crate::yielding::watch(settings, probes, tx, stop)`, written
-/// beside this part) plugs in here, with `AgentProbes` implementing its
-/// probes trait by the two methods of the same names.
+/// Runs the rule engine until `stop`: the one place that names it.
 async fn rule_engine(
     settings: crate::yielding::YieldSettings,
     probes: AgentProbes,
     tx: watch::Sender<Option<Verdict>>,
     stop: CancellationToken,
 ) {
-    // Until the rule engine lands, no rule fires: the node never yields on its own.
-    let _ = (settings, probes);
-    stop.cancelled().await;
-    drop(tx);
+    crate::yielding::watch(settings, probes, tx, stop).await;
+}
+
+impl crate::yielding::Probes for AgentProbes {
+    fn devices(&self) -> Vec<GpuDevice> {
+        AgentProbes::devices(self)
+    }
+    fn own_pids(&self) -> HashSet<u32> {
+        AgentProbes::own_pids(self)
+    }
 }
 
 impl Held {

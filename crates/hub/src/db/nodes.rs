@@ -111,13 +111,15 @@ impl Db {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE nodes SET version = $1, agent_labels = $2, system = COALESCE($3, system), \
-             last_seen = $4, online = 1, only_labeled = $5 WHERE id = $6",
+             last_seen = $4, online = 1, only_labeled = $5, capacity = $6, yielding = NULL \
+             WHERE id = $7",
         )
         .bind(&request.version)
         .bind(json(&request.labels))
         .bind(request.system.as_ref().map(json))
         .bind(now)
         .bind(request.only_labeled as i64)
+        .bind(request.capacity.as_ref().map(json))
         .bind(node_id)
         .execute(&mut *tx)
         .await?;

@@ -229,10 +229,14 @@ pub async fn status(json: bool, local: &Local) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let mode = match (status.mode.paused, status.mode.draining) {
-        (true, _) => "paused",
-        (false, true) => "draining",
-        (false, false) => "taking tasks",
+    let mode = match (status.mode.paused, status.mode.draining, &status.yielding) {
+        (true, _, _) => "paused".to_owned(),
+        (false, true, _) => "draining".to_owned(),
+        (false, false, Some(yielding)) if yielding.gpu_only => {
+            format!("taking tasks without GPUs; yielding: {}", yielding.reason)
+        }
+        (false, false, Some(yielding)) => format!("yielding: {}", yielding.reason),
+        (false, false, None) => "taking tasks".to_owned(),
     };
     println!("agent:     {}", status.name);
     println!(

@@ -119,6 +119,8 @@ fn an_exclusive_app_makes_the_node_yield_until_it_is_gone() {
     assert_eq!(node.local()["yield_reason"], reason);
     let list = node.gantry(&["node", "list"]);
     assert!(list.contains(&format!("yielding: {reason}")), "{list}");
+    let local = node.gantry(&["agent", "status"]);
+    assert!(local.contains(&format!("yielding: {reason}")), "{local}");
 
     game.kill().unwrap();
     game.wait().unwrap();

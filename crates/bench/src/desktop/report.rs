@@ -248,7 +248,7 @@ fn dominant(hidden: &Footprint, shown: &Footprint, floor: &Footprint) -> String 
             .iter()
             .filter(|p| p.name.starts_with("WebKit"))
             .map(|p| p.rss_mean_kb)
-            .sum::<f64>()
+            .fold(0.0, |sum, kb| sum + kb)
     };
     let hidden_web = hidden.programs.iter().any(|p| p.name == "WebKitWebProcess");
     let hidden_note = if hidden_web {

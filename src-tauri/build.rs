@@ -40,6 +40,8 @@ const COMMANDS: &[&str] = &[
     "check_update",
     "install_update",
     "set_update_endpoint",
+    "take_intent",
+    "save_step_aside",
 ];
 
 /// The variable `src/updater.rs` reads with `option_env!`.

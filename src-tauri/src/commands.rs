@@ -13,6 +13,7 @@ use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt;
 
 use gantry_desktop_core::Desktop;
+use gantry_desktop_core::step_aside::StepAside;
 use gantry_desktop_core::view::{
     ContainerView, LogBatch, MetricsSample, NewTask, NodeSettings, NodeSettingsChange,
     Notifications, Setup, Status, StorageListing, TaskDetail, UiError, UpdateProgress, UpdateState,
@@ -20,9 +21,11 @@ use gantry_desktop_core::view::{
 };
 
 use crate::updater::Updates;
+use crate::window::{Intent, MainWindow};
 
 type DesktopState<'a> = State<'a, Arc<Desktop>>;
 type UpdatesState<'a> = State<'a, Arc<Updates>>;
+type WindowState<'a> = State<'a, Arc<MainWindow>>;
 
 fn folder(text: Option<String>) -> Option<PathBuf> {
     text.map(|t| t.trim().to_owned())
@@ -88,9 +91,35 @@ pub fn status(desktop: DesktopState<'_>) -> Result<Status, UiError> {
 
 /// Sends the status now and at each change, until the window goes.
 #[tauri::command]
-pub fn watch_status(desktop: DesktopState<'_>, on_event: Channel<Status>) -> Result<(), UiError> {
-    desktop.watch_status(move |status| on_event.send(status).is_ok());
+pub fn watch_status(
+    app: AppHandle,
+    desktop: DesktopState<'_>,
+    life: WindowState<'_>,
+    on_event: Channel<Status>,
+) -> Result<(), UiError> {
+    let alive = while_shown(app, &life);
+    desktop.watch_status(move |status| alive() && on_event.send(status).is_ok());
     Ok(())
+}
+
+/// A check that the window calling now still exists: what streams to it
+/// stops once it is closed, so nothing is pushed while no window exists.
+fn while_shown(app: AppHandle, life: &WindowState<'_>) -> impl Fn() -> bool + Send + 'static {
+    let life = Arc::clone(life);
+    let generation = life.generation();
+    move || life.alive(&app, generation)
+}
+
+/// Keeps the "When to step aside" rules and restarts the agent with them.
+#[tauri::command]
+pub async fn save_step_aside(desktop: DesktopState<'_>, rules: StepAside) -> Result<(), UiError> {
+    desktop.save_step_aside(rules).await
+}
+
+/// What a window just built should open (a task, Settings), once.
+#[tauri::command]
+pub fn take_intent(life: WindowState<'_>) -> Result<Option<Intent>, UiError> {
+    Ok(life.take_intent())
 }
 
 /// Pauses one task.
@@ -171,10 +200,13 @@ pub fn set_launch_at_login(
 /// Sends the machine's samples of the last minutes, then each new one.
 #[tauri::command]
 pub fn watch_metrics(
+    app: AppHandle,
     desktop: DesktopState<'_>,
+    life: WindowState<'_>,
     on_event: Channel<Vec<MetricsSample>>,
 ) -> Result<(), UiError> {
-    desktop.watch_metrics(move |samples| on_event.send(samples).is_ok());
+    let alive = while_shown(app, &life);
+    desktop.watch_metrics(move |samples| alive() && on_event.send(samples).is_ok());
     Ok(())
 }
 

@@ -3,8 +3,9 @@
 //! the tray, the window, the notifications, the updater and the UI's
 //! commands to it. Everything that needs no Tauri is in the core.
 //!
-//! `--hidden` starts in the tray with no window (launch at login uses it).
-//! A second launch shows the first one's window and exits.
+//! `--hidden` starts in the tray with no window (launch at login uses it);
+//! the window is built when first shown and destroyed when closed
+//! ([`window`]). A second launch shows the first one's window and exits.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
@@ -14,13 +15,14 @@ mod commands;
 mod notify;
 mod tray;
 mod updater;
+mod window;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tauri::{AppHandle, Manager, RunEvent, WindowEvent, Wry};
+use tauri::{AppHandle, RunEvent, WindowEvent, Wry};
 use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogResult};
 use tauri_plugin_opener::OpenerExt;
 
@@ -121,6 +123,7 @@ fn builder(desktop: Arc<Desktop>, updates: Arc<Updates>, hidden: bool) -> tauri:
         .plugin(updater::plugin())
         .manage(Arc::clone(&desktop))
         .manage(Arc::clone(&updates))
+        .manage(Arc::new(window::MainWindow::default()))
         .invoke_handler(tauri::generate_handler![
             commands::setup_state,
             commands::connect,
@@ -154,12 +157,14 @@ fn builder(desktop: Arc<Desktop>, updates: Arc<Updates>, hidden: bool) -> tauri:
             commands::check_update,
             commands::set_update_endpoint,
             commands::install_update,
+            commands::take_intent,
+            commands::save_step_aside,
         ])
-        .on_window_event(|window, event| {
-            // Closing the window hides it: the app lives in the tray.
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                let _ = window.hide();
-                api.prevent_close();
+        .on_window_event(|_window, event| {
+            // Closing the window destroys it (its web processes go with it);
+            // the app lives on in the tray (RunEvent::ExitRequested).
+            if let WindowEvent::Destroyed = event {
+                tracing::debug!("window closed");
             }
         })
         .setup(move |app| {
@@ -193,24 +198,25 @@ fn start(
     // The boot is one of the app's jobs: Quit waits for it like for the
     // others (an agent it starts after Quit began stops at once, its token
     // being a child of the cancelled one).
+    // Shown at once unless `--hidden`: the window exists before the agent
+    // is up (its screens say so), as a WebDriver session expects.
+    if !hidden {
+        show_main(app);
+    }
     let handle = app.clone();
     let booting = Arc::clone(&desktop);
     desktop.spawn(async move {
-        let needs_setup = booting.boot().await;
-        if needs_setup || !hidden {
+        if booting.boot().await && hidden {
+            // Not set up yet: the wizard must show even from the tray.
             show_main(&handle);
         }
     });
     Ok(())
 }
 
-/// Shows the main window and brings it to the front.
+/// Shows the main window (building it when none exists) and brings it to the front.
 pub fn show_main(app: &AppHandle) {
-    if let Some(window) = app.get_webview_window("main") {
-        let _ = window.show();
-        let _ = window.unminimize();
-        let _ = window.set_focus();
-    }
+    window::show(app, None);
 }
 
 /// Opens a folder in the file manager.

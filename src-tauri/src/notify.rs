@@ -8,20 +8,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use notify_rust::{ActionResponse, Notification, Urgency};
-use tauri::{AppHandle, Emitter};
+use tauri::AppHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use gantry_desktop_core::Desktop;
 use gantry_desktop_core::view::{TaskState, TaskView};
 
-/// Shows a notification for each task that ends, as the settings allow.
+/// Shows a notification for each task that ends, as the settings allow,
+/// and (when Settings asks) one each time the agent starts stepping aside.
 pub fn spawn(
     app: AppHandle,
     desktop: Arc<Desktop>,
     stop: CancellationToken,
     tracker: &TaskTracker,
 ) {
+    spawn_yielding(app.clone(), Arc::clone(&desktop), stop.clone(), tracker);
     let mut ended = desktop.ended();
     let inner = tracker.clone();
     let told = Arc::new(AtomicBool::new(false));
@@ -46,6 +48,56 @@ pub fn spawn(
             }
         }
     });
+}
+
+/// Says once each time the agent starts stepping aside for the person (off
+/// unless "When to step aside" asks for it); a click opens the Overview.
+fn spawn_yielding(
+    app: AppHandle,
+    desktop: Arc<Desktop>,
+    stop: CancellationToken,
+    tracker: &TaskTracker,
+) {
+    let mut watch = desktop.watch();
+    let inner = tracker.clone();
+    tracker.spawn(async move {
+        let mut was = watch.borrow_and_update().yielding.clone();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                changed = watch.changed() => if changed.is_err() { return },
+            }
+            let now = watch.borrow_and_update().yielding.clone();
+            let wanted = desktop.settings().step_aside.is_some_and(|s| s.notify);
+            if let (None, Some(line), true) = (&was, &now, wanted) {
+                inner.spawn(yielding(app.clone(), line.clone(), stop.clone()));
+            }
+            was = now;
+        }
+    });
+}
+
+async fn yielding(app: AppHandle, line: String, stop: CancellationToken) {
+    let shown = Notification::new()
+        .appname("Gantry")
+        .summary("Gantry steps aside")
+        .body(&line)
+        .urgency(Urgency::Low)
+        .action("default", "Open Gantry")
+        .show_async()
+        .await;
+    let Ok(handle) = shown else {
+        tracing::debug!("no notification server answered; the tray shows why work paused");
+        return;
+    };
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = handle.wait_for_action_async(|action| {
+            if let ActionResponse::Custom("default") = action {
+                crate::show_main(&app);
+            }
+        }) => {}
+    }
 }
 
 /// The title and text of a task's notification.
@@ -96,8 +148,7 @@ async fn show(app: AppHandle, view: TaskView, stop: CancellationToken, told: Arc
         _ = stop.cancelled() => {}
         _ = handle.wait_for_action_async(|action| {
             if let ActionResponse::Custom("default") = action {
-                crate::show_main(&app);
-                let _ = app.emit("open-task", serde_json::json!({ "id": id }));
+                crate::window::show(&app, Some(crate::window::Intent::Task { id: id.clone() }));
             }
         }) => {}
     }
@@ -125,8 +176,7 @@ pub async fn update_available(app: AppHandle, version: String, stop: Cancellatio
         _ = stop.cancelled() => {}
         _ = handle.wait_for_action_async(|action| {
             if let ActionResponse::Custom("default") = action {
-                crate::show_main(&app);
-                let _ = app.emit("open-settings", ());
+                crate::window::show(&app, Some(crate::window::Intent::Settings));
             }
         }) => {}
     }

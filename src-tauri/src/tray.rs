@@ -37,6 +37,7 @@ fn icon(state: IconState) -> Image<'static> {
         IconState::Idle => include_bytes!("../../icons/tray/idle.png"),
         IconState::Working => include_bytes!("../../icons/tray/working.png"),
         IconState::Paused => include_bytes!("../../icons/tray/paused.png"),
+        IconState::Yielding => include_bytes!("../../icons/tray/yielding.png"),
         IconState::Error => include_bytes!("../../icons/tray/error.png"),
         IconState::Offline => include_bytes!("../../icons/tray/offline.png"),
     };
@@ -52,6 +53,9 @@ pub enum IconState {
     Working,
     /// Paused by the person.
     Paused,
+    /// Stepping aside for the person by one of their rules (a crescent
+    /// instead of the paused dot).
+    Yielding,
     /// Something needs the person: the agent stopped, or Docker is missing.
     Error,
     /// No hub, or not set up.
@@ -65,6 +69,8 @@ impl IconState {
             IconState::Error
         } else if status.paused {
             IconState::Paused
+        } else if status.yielding.is_some() {
+            IconState::Yielding
         } else if matches!(
             status.connection,
             Connection::Offline | Connection::Setup | Connection::Connecting
@@ -78,7 +84,8 @@ impl IconState {
     }
 }
 
-/// The status line: "2 tasks running · GPU 87 %".
+/// The status line: "2 tasks running · GPU 87 %"; while a rule makes the
+/// agent step aside, why ("Paused while you use this computer").
 pub fn status_line(status: &Status, failure: Option<&str>) -> String {
     if let Some(failure) = failure {
         let mut line: String = failure.chars().take(60).collect();
@@ -97,6 +104,7 @@ pub fn status_line(status: &Status, failure: Option<&str>) -> String {
         Connection::Connecting => "Connecting…".to_owned(),
         Connection::Offline => format!("Offline · {}", tasks.to_lowercase()),
         _ if status.paused => format!("Paused · {}", tasks.to_lowercase()),
+        _ if status.yielding.is_some() => status.yielding.clone().unwrap_or_default(),
         _ if status.draining => format!("Finishing · {}", tasks.to_lowercase()),
         _ => tasks,
     }];
@@ -272,9 +280,7 @@ fn on_menu(app: &AppHandle, desktop: &Arc<Desktop>, id: &str) {
             Ok(())
         }
         "settings" => {
-            crate::show_main(app);
-            use tauri::Emitter;
-            let _ = app.emit("open-settings", ());
+            crate::window::show(app, Some(crate::window::Intent::Settings));
             Ok(())
         }
         "quit" => {
@@ -308,6 +314,7 @@ mod tests {
             docker_problem: None,
             gpu_percent: None,
             host_dir: "/x".into(),
+            yielding: None,
         }
     }
 
@@ -335,6 +342,24 @@ mod tests {
         s.paused = true;
         assert_eq!(status_line(&s, None), "Paused · 2 tasks running · GPU 87 %");
         assert!(status_line(&s, Some("the hub refused this agent")).starts_with("Stopped: "));
+    }
+
+    #[test]
+    fn the_line_and_icon_say_why_work_stepped_aside() {
+        let mut s = status();
+        s.tasks = vec![task()];
+        s.yielding = Some("Paused for quiet hours until 18:00".into());
+        assert_eq!(status_line(&s, None), "Paused for quiet hours until 18:00");
+        assert_eq!(IconState::of(&s, false), IconState::Yielding);
+        s.gpu_percent = Some(3);
+        assert_eq!(
+            status_line(&s, None),
+            "Paused for quiet hours until 18:00 · GPU 3 %"
+        );
+        // The person's own pause says so first.
+        s.paused = true;
+        assert_eq!(IconState::of(&s, false), IconState::Paused);
+        assert!(status_line(&s, None).starts_with("Paused · 1 task running"));
     }
 
     #[test]

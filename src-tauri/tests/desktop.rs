@@ -318,6 +318,15 @@ async fn hidden_start_then_a_second_launch_shows_the_first() {
         0,
         "--hidden shows no window"
     );
+    // Nor makes one: no webview, so none of WebKitGTK's processes runs.
+    let app_pid = first.0.id();
+    let webkit = || {
+        gantry_testkit::procfs::tree(app_pid)
+            .into_iter()
+            .filter(|pid| gantry_testkit::procfs::program_name(*pid).starts_with("WebKit"))
+            .count()
+    };
+    assert_eq!(webkit(), 0, "--hidden starts no WebKit process");
 
     let mut second = Process(
         desktop
@@ -336,6 +345,7 @@ async fn hidden_start_then_a_second_launch_shows_the_first() {
         (desktop.visible_windows("^Gantry$") > 0).then_some(())
     })
     .await;
+    assert!(webkit() > 0, "the window shown is a webview made now");
 
     // Launch at login is off until asked, and the tray switches it on and off.
     // The autostart plugin writes under $HOME/.config whatever XDG_CONFIG_HOME says.

@@ -64,6 +64,9 @@ fn layer(
         delete_task_dir_on_failure,
         settings.delete_task_dir_on_failure
     );
+    let rules = settings.step_aside.as_ref();
+    layer!(yielding, rules.map(|r| r.yield_settings()));
+    layer!(reserve_gpus, rules.map(|r| r.reserve_gpu.clone()));
     Ok((config, locked))
 }
 

@@ -113,6 +113,7 @@ impl Desktop {
                 docker_problem: None,
                 gpu_percent: None,
                 host_dir,
+                yielding: None,
             })
             .0,
             views: TaskViews::new(),

@@ -35,6 +35,7 @@ pub mod embedded_hub;
 pub mod keychain;
 pub mod logs;
 pub mod settings;
+pub mod step_aside;
 pub mod storage;
 pub mod view;
 

@@ -98,6 +98,9 @@ pub struct Settings {
     /// The update server's manifest URL (Settings' "Update server"); `None`
     /// keeps updates off: no request is made.
     pub update_endpoint: Option<String>,
+    /// "When to step aside" (yield rules and GPUs kept for the person),
+    /// when set in Settings.
+    pub step_aside: Option<crate::step_aside::StepAside>,
 }
 
 /// The variable that sets the update server over `update_endpoint`.

@@ -216,6 +216,23 @@ pub struct Status {
     pub gpu_percent: Option<u32>,
     /// The storage folder.
     pub host_dir: String,
+    /// While the agent steps aside for the person, why, as the tray says
+    /// it ("Paused while you use this computer").
+    pub yielding: Option<String>,
+}
+
+/// What a window just built should open: the app builds its window only
+/// when shown, too late for it to hear the event that asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "screen", rename_all = "snake_case")]
+pub enum Intent {
+    /// A task's detail (a notification about it was clicked).
+    Task {
+        /// The task's id.
+        id: String,
+    },
+    /// The Settings screen (the tray's "Settings…", an update's notification).
+    Settings,
 }
 
 /// An error for the UI: a stable code and a sentence for the person.
@@ -519,8 +536,11 @@ pub struct NodeSettings {
     /// Whether the app starts at login.
     pub launch_at_login: bool,
     /// Fields fixed by the environment or agent.toml (their names as
-    /// above); the screen shows them read-only.
+    /// above, and `yielding` or `reserve_gpus` for the rules below); the
+    /// screen shows them read-only.
     pub locked: Vec<String>,
+    /// "When to step aside": the yield rules and the GPUs kept for the person.
+    pub step_aside: crate::step_aside::StepAside,
 }
 
 /// What the Settings screen saves; the agent restarts to apply it.
@@ -644,6 +664,7 @@ pub fn typescript() -> String {
         TaskView::decl(&cfg),
         Status::decl(&cfg),
         UiError::decl(&cfg),
+        Intent::decl(&cfg),
         LogBatch::decl(&cfg),
         PullView::decl(&cfg),
         GpuState::decl(&cfg),
@@ -656,6 +677,8 @@ pub fn typescript() -> String {
         TaskDetail::decl(&cfg),
         StorageEntry::decl(&cfg),
         StorageListing::decl(&cfg),
+        crate::step_aside::StepAction::decl(&cfg),
+        crate::step_aside::StepAside::decl(&cfg),
         NodeSettings::decl(&cfg),
         NodeSettingsChange::decl(&cfg),
         NewTask::decl(&cfg),

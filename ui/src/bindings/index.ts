@@ -168,7 +168,12 @@ gpu_percent: number | null,
 /**
  * The storage folder.
  */
-host_dir: string, };
+host_dir: string, 
+/**
+ * While the agent steps aside for the person, why, as the tray says
+ * it ("Paused while you use this computer").
+ */
+yielding: string | null, };
 
 export type UiError = { 
 /**
@@ -179,6 +184,12 @@ code: string,
  * What happened and what to do.
  */
 message: string, };
+
+export type Intent = { "screen": "task", 
+/**
+ * The task's id.
+ */
+id: string, } | { "screen": "settings" };
 
 export type LogBatch = { 
 /**
@@ -458,6 +469,51 @@ disk_total_bytes: number,
  */
 disk_free_bytes: number, };
 
+export type StepAction = "freeze" | "release";
+
+export type StepAside = { 
+/**
+ * Yield while keyboard or mouse were used in the last this many
+ * minutes (or a window is full screen); `None`: never.
+ */
+yield_when_active: number | null, 
+/**
+ * Yield while the computer runs on battery.
+ */
+yield_on_battery: boolean, 
+/**
+ * Quiet hours, each as `mon-fri 09:00-18:00`.
+ */
+quiet_hours: Array<string>, 
+/**
+ * Programs (by name) whose running makes the node yield.
+ */
+exclusive_app: Array<string>, 
+/**
+ * Yield GPU work above this GPU temperature (°C); `None`: never.
+ */
+yield_above_temp: number | null, 
+/**
+ * What yielding does.
+ */
+yield_action: StepAction, 
+/**
+ * Seconds a released task gets to write its checkpoint.
+ */
+yield_grace: number, 
+/**
+ * Seconds every rule must stay clear before work comes back.
+ */
+settle: number, 
+/**
+ * GPUs (by index) kept for the person: no task gets them.
+ */
+reserve_gpu: Array<number>, 
+/**
+ * Show a notification when the agent starts stepping aside.
+ */
+notify: boolean, };
+
 export type NodeSettings = { 
 /**
  * `remote`, `local`, or `null` before the wizard.
@@ -519,9 +575,14 @@ notifications: Notifications,
 launch_at_login: boolean, 
 /**
  * Fields fixed by the environment or agent.toml (their names as
- * above); the screen shows them read-only.
+ * above, and `yielding` or `reserve_gpus` for the rules below); the
+ * screen shows them read-only.
  */
-locked: Array<string>, };
+locked: Array<string>, 
+/**
+ * "When to step aside": the yield rules and the GPUs kept for the person.
+ */
+step_aside: StepAside, };
 
 export type NodeSettingsChange = { 
 /**

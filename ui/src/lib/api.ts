@@ -10,8 +10,10 @@ import type {
   NodeSettings,
   NodeSettingsChange,
   Notifications,
+  Intent,
   Setup,
   Status,
+  StepAside,
   StorageListing,
   TaskDetail,
   UiError,
@@ -138,6 +140,12 @@ export const onOpenTask = (handler: (id: string) => void): Promise<UnlistenFn> =
   listen<{ id: string }>("open-task", (e) => {
     if (e.payload && typeof e.payload.id === "string") handler(e.payload.id);
   });
+
+/** Keeps the "When to step aside" rules; the agent restarts with them. */
+export const saveStepAside = (rules: StepAside): Promise<void> => invoke<void>("save_step_aside", { rules });
+
+/** What this window should open first (a clicked notification's task, Settings), once. */
+export const takeIntent = (): Promise<Intent | null> => invoke<Intent | null>("take_intent");
 
 /** The tray asked for the settings. */
 export const onOpenSettings = (handler: () => void): Promise<UnlistenFn> => listen<null>("open-settings", () => handler());

@@ -18,6 +18,7 @@ import type {
   NewTask,
   NodeSettings,
   NodeSettingsChange,
+  StepAside,
   Notifications,
   Setup,
   Status,
@@ -545,6 +546,18 @@ export function installMockBackend(scenario: Scenario): MockControl {
     notifications,
     launch_at_login: launchAtLogin,
     locked: ["host_dir"],
+    step_aside: {
+      yield_when_active: null,
+      yield_on_battery: false,
+      quiet_hours: [],
+      exclusive_app: [],
+      yield_above_temp: null,
+      yield_action: "freeze",
+      yield_grace: 10,
+      settle: 60,
+      reserve_gpu: [],
+      notify: false,
+    },
   };
   const tree = buildTree(scenario);
   const calls: Call[] = [];
@@ -575,6 +588,7 @@ export function installMockBackend(scenario: Scenario): MockControl {
       docker_problem: null,
       gpu_percent: g.gpus.length ? g.gpus.reduce((n, x) => n + x.utilization_percent, 0) / g.gpus.length : null,
       host_dir: settings.host_dir,
+      yielding: settings.step_aside.quiet_hours.includes("mon-sun 00:00-24:00") ? "Paused for quiet hours until 24:00" : null,
     };
   }
 
@@ -1062,6 +1076,16 @@ export function installMockBackend(scenario: Scenario): MockControl {
         setTimeout(pushStatus, 50);
         return null;
       }
+      case "save_step_aside": {
+        const rules = args.rules as StepAside;
+        const bad = rules.quiet_hours.find((q) => !/^[a-z,-]+ \d\d:\d\d-\d\d:\d\d$/.test(q));
+        if (bad !== undefined) throw uiError("bad_setting", `Quiet hours "${bad}": write them like mon-fri 09:00-18:00`);
+        settings = { ...settings, step_aside: { ...rules } };
+        setTimeout(pushStatus, 50);
+        return null;
+      }
+      case "take_intent":
+        return null;
       case "set_ca_file": {
         const caFile = args.caFile as string | null;
         if (caFile !== null && !caFile.startsWith("/")) {

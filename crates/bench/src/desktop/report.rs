@@ -31,6 +31,7 @@ pub fn report(figures: &Figures) -> String {
          By program, in the app's cases:\n\n\
          {breakdown}\n\
          {dominant}\n\n\
+         {budgets}\n\n\
          Each case runs alone, in turn: first the floor, `gantry agent start` (the same agent core, headless), \
          then the app `gantry-desktop --hidden`, then `gantry-desktop` with its window shown, each connected \
          to the same release hub with its own node token and no tasks. The app runs on the private desktop \
@@ -50,6 +51,7 @@ pub fn report(figures: &Figures) -> String {
         stamp = stamp(),
         machine = machine(),
         dominant = dominant(&hidden.footprint, &shown.footprint, &floor.footprint),
+        budgets = budgets(&hidden.footprint, &shown.footprint),
         table = table(figures),
         breakdown = breakdown(&hidden.footprint, &shown.footprint),
         load_note = load_note(&[floor, hidden, shown]),
@@ -209,6 +211,28 @@ fn leftover_note(leftovers: &[String]) -> String {
     }
 }
 
+/// The app's budgets (issue 17): the tree in the tray at most 150 MiB RSS;
+/// shown on the Overview, at most 300 MiB and 1 % of one core.
+const HIDDEN_BUDGET_MIB: f64 = 150.0;
+const SHOWN_BUDGET_MIB: f64 = 300.0;
+const SHOWN_BUDGET_CPU: f64 = 1.0;
+
+/// A sentence on each budget: the figure, and whether it is kept.
+fn budgets(hidden: &Footprint, shown: &Footprint) -> String {
+    let kept = |value: f64, budget: f64| if value <= budget { "kept" } else { "over" };
+    let hidden_mib = mib(hidden.rss_mean_kb);
+    let shown_mib = mib(shown.rss_mean_kb);
+    format!(
+        "Budgets: the whole tree with `--hidden` at most {HIDDEN_BUDGET_MIB:.0} MiB RSS: {hidden_mib:.1} MiB, \
+         {}; shown on the Overview at most {SHOWN_BUDGET_MIB:.0} MiB RSS: {shown_mib:.1} MiB, {}, and at \
+         most {SHOWN_BUDGET_CPU:.0} % of one core while its charts update: {:.2} %, {}.",
+        kept(hidden_mib, HIDDEN_BUDGET_MIB),
+        kept(shown_mib, SHOWN_BUDGET_MIB),
+        shown.cpu_percent,
+        kept(shown.cpu_percent, SHOWN_BUDGET_CPU),
+    )
+}
+
 /// A sentence on what dominates the app's footprint.
 fn dominant(hidden: &Footprint, shown: &Footprint, floor: &Footprint) -> String {
     let largest = |f: &Footprint| f.programs.first().cloned().unwrap_or_default();
@@ -224,7 +248,7 @@ fn dominant(hidden: &Footprint, shown: &Footprint, floor: &Footprint) -> String 
             .iter()
             .filter(|p| p.name.starts_with("WebKit"))
             .map(|p| p.rss_mean_kb)
-            .sum::<f64>()
+            .fold(0.0, |sum, kb| sum + kb)
     };
     let hidden_web = hidden.programs.iter().any(|p| p.name == "WebKitWebProcess");
     let hidden_note = if hidden_web {
@@ -234,7 +258,8 @@ fn dominant(hidden: &Footprint, shown: &Footprint, floor: &Footprint) -> String 
             mib(shown.rss_mean_kb - hidden.rss_mean_kb)
         )
     } else {
-        String::new()
+        " With `--hidden` no window exists (it is made when first shown), so no WebKit process runs."
+            .to_owned()
     };
     format!(
         "With the window shown, the largest program is {} at {:.1} MiB RSS of {:.1} MiB; WebKitGTK's \

@@ -16,6 +16,7 @@ use gantry_protocol::wire::codes;
 
 use super::Desktop;
 use crate::settings::Mode;
+use crate::step_aside::StepAside;
 use crate::view::{NodeSettings, NodeSettingsChange, Notifications, UiError};
 
 /// What the Settings screen says under the name when a hub elsewhere names
@@ -57,6 +58,11 @@ impl Desktop {
             delete_task_dir_on_failure: config.delete_task_dir_on_failure,
             notifications: settings.notify.into(),
             launch_at_login,
+            step_aside: StepAside::of(
+                &config.yielding,
+                &config.reserve_gpus,
+                settings.step_aside.as_ref().is_some_and(|s| s.notify),
+            ),
             locked,
         })
     }
@@ -190,6 +196,28 @@ impl Desktop {
                 .map_err(|e| UiError::new("ca_file", e.to_string()))?;
         }
         self.settings.update(|s| s.ca_file = ca_file)?;
+        self.restart().await
+    }
+
+    /// Keeps the "When to step aside" rules and restarts the agent with
+    /// them (running containers go on and are picked up again). Rules the
+    /// environment or agent.toml fix are refused with what to change.
+    pub async fn save_step_aside(self: &Arc<Desktop>, rules: StepAside) -> Result<(), UiError> {
+        let rules = rules
+            .checked()
+            .map_err(|message| UiError::new("bad_setting", message))?;
+        let (_, locked) = crate::config::layered(&self.settings())
+            .map_err(|e| UiError::new("config", format!("{e:#}")))?;
+        if locked
+            .iter()
+            .any(|l| l == "yielding" || l == "reserve_gpus")
+        {
+            return Err(UiError::new(
+                "bad_setting",
+                "The environment or agent.toml sets these rules; change them there (e.g. quiet_hours in ~/.config/gantry/agent.toml)",
+            ));
+        }
+        self.settings.update(|s| s.step_aside = Some(rules))?;
         self.restart().await
     }
 

@@ -174,6 +174,7 @@ impl Desktop {
                 docker_problem: None,
                 gpu_percent,
                 host_dir: previous.host_dir.clone(),
+                yielding: None,
             };
         };
         let agent = running.agent.status();
@@ -207,6 +208,10 @@ impl Desktop {
             docker_problem: agent.docker_problem,
             gpu_percent,
             host_dir: agent.host_dir,
+            yielding: agent
+                .yielding
+                .as_ref()
+                .map(|y| crate::step_aside::yield_line(&y.reason)),
         }
     }
 

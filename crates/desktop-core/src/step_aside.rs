@@ -41,6 +41,9 @@ pub struct StepAside {
     pub quiet_hours: Vec<String>,
     /// Programs (by name) whose running makes the node yield.
     pub exclusive_app: Vec<String>,
+    /// Keep GPU work running when another program uses the GPU
+    /// (`ignore_gpu_programs`); by default such a program stops it.
+    pub ignore_gpu_programs: bool,
     /// Yield GPU work above this GPU temperature (°C); `None`: never.
     pub yield_above_temp: Option<u32>,
     /// What yielding does.
@@ -68,6 +71,7 @@ impl StepAside {
             yield_on_battery: settings.on_battery,
             quiet_hours: settings.quiet_hours.clone(),
             exclusive_app: settings.exclusive_apps.clone(),
+            ignore_gpu_programs: !settings.gpu_programs,
             yield_above_temp: settings.above_temp_c,
             yield_action: match settings.action {
                 YieldAction::Freeze => StepAction::Freeze,
@@ -89,6 +93,7 @@ impl StepAside {
                 .map(|m| Duration::from_secs(u64::from(m) * 60)),
             on_battery: self.yield_on_battery,
             exclusive_apps: self.exclusive_app.clone(),
+            gpu_programs: !self.ignore_gpu_programs,
             above_temp_c: self.yield_above_temp,
             action: match self.yield_action {
                 StepAction::Freeze => YieldAction::Freeze,
@@ -139,45 +144,12 @@ fn tidy(entries: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-
-/// Checks the shape of a quiet-hours spec (`mon-fri 09:00-18:00`, days as
-/// a range or a comma list, `00:00-24:00` the whole day), so the screen
+/// Checks a quiet-hours spec with the agent's own parser, so the screen
 /// says what to fix before the agent restarts with it.
 pub fn check_quiet_hours(spec: &str) -> Result<(), String> {
-    let bad = |why: &str| {
-        Err(format!(
-            "Quiet hours \"{spec}\": {why}; write them like mon-fri 09:00-18:00"
-        ))
-    };
-    let Some((days, hours)) = spec.trim().split_once(' ') else {
-        return bad("give the days, a space, then the hours");
-    };
-    for part in days.split(',') {
-        let ends: Vec<&str> = part.split('-').collect();
-        if ends.is_empty()
-            || ends.len() > 2
-            || ends
-                .iter()
-                .any(|d| !DAYS.contains(&d.to_ascii_lowercase().as_str()))
-        {
-            return bad("days are mon, tue, wed, thu, fri, sat, sun, as a range or a comma list");
-        }
-    }
-    let Some((start, end)) = hours.trim().split_once('-') else {
-        return bad("the hours are a start and an end, e.g. 09:00-18:00");
-    };
-    for (time, last) in [(start, false), (end, true)] {
-        let parsed = time.split_once(':').and_then(|(h, m)| {
-            Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)).filter(|_| m.len() == 2)
-        });
-        match parsed {
-            Some((h, m)) if h < 24 && m < 60 => {}
-            Some((24, 0)) if last => {}
-            _ => return bad("times are HH:MM from 00:00 to 24:00"),
-        }
-    }
-    Ok(())
+    gantry_agent::yielding::quiet::QuietHours::parse(spec)
+        .map(drop)
+        .map_err(|error| format!("Quiet hours \"{spec}\": {error}"))
 }
 
 /// What the tray and the Overview say while the agent yields, from the
@@ -225,16 +197,18 @@ mod tests {
             assert_eq!(check_quiet_hours(good), Ok(()), "{good}");
         }
         for (bad, words) in [
-            ("09:00-18:00", "give the days"),
-            ("mon-fry 09:00-18:00", "days are mon"),
-            ("mon-fri 09:00", "the hours are a start and an end"),
-            ("mon-fri 9-18", "HH:MM"),
+            ("mon-fri", "write the days, a space and the hours"),
+            ("mon-fry 09:00-18:00", "fry is not a day"),
+            ("mon-fri 09:00", "not a span of hours"),
             ("mon-fri 09:00-25:00", "HH:MM"),
-            ("mon-fri 24:00-08:00", "HH:MM"),
+            ("mon-fri 24:00-08:00", "cannot start at 24:00"),
         ] {
             let error = check_quiet_hours(bad).unwrap_err();
             assert!(error.contains(words), "{bad}: {error}");
-            assert!(error.contains("mon-fri 09:00-18:00"), "{error}");
+            assert!(
+                error.starts_with(&format!("Quiet hours \"{bad}\"")),
+                "{error}"
+            );
         }
     }
 
@@ -245,6 +219,7 @@ mod tests {
             yield_on_battery: true,
             quiet_hours: vec!["mon-fri 09:00-18:00".into()],
             exclusive_app: vec!["blender".into()],
+            ignore_gpu_programs: true,
             yield_above_temp: Some(85),
             yield_action: StepAction::Release,
             yield_grace: 10,
@@ -255,6 +230,7 @@ mod tests {
         let agent = rules.yield_settings();
         assert_eq!(agent.when_active, Some(Duration::from_secs(300)));
         assert_eq!(agent.action, YieldAction::Release);
+        assert!(!agent.gpu_programs);
         assert_eq!(StepAside::of(&agent, &[0], true), rules);
     }
 

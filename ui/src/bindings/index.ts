@@ -490,6 +490,11 @@ quiet_hours: Array<string>,
  */
 exclusive_app: Array<string>, 
 /**
+ * Keep GPU work running when another program uses the GPU
+ * (`ignore_gpu_programs`); by default such a program stops it.
+ */
+ignore_gpu_programs: boolean, 
+/**
  * Yield GPU work above this GPU temperature (°C); `None`: never.
  */
 yield_above_temp: number | null, 

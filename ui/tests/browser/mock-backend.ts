@@ -551,6 +551,7 @@ export function installMockBackend(scenario: Scenario): MockControl {
       yield_on_battery: false,
       quiet_hours: [],
       exclusive_app: [],
+      ignore_gpu_programs: false,
       yield_above_temp: null,
       yield_action: "freeze",
       yield_grace: 10,
@@ -588,7 +589,7 @@ export function installMockBackend(scenario: Scenario): MockControl {
       docker_problem: null,
       gpu_percent: g.gpus.length ? g.gpus.reduce((n, x) => n + x.utilization_percent, 0) / g.gpus.length : null,
       host_dir: settings.host_dir,
-      yielding: settings.step_aside.quiet_hours.includes("mon-sun 00:00-24:00") ? "Paused for quiet hours until 24:00" : null,
+      yielding: settings.step_aside.quiet_hours.includes("mon-sun 00:00-24:00") ? "Paused for quiet hours" : null,
     };
   }
 
@@ -1079,7 +1080,7 @@ export function installMockBackend(scenario: Scenario): MockControl {
       case "save_step_aside": {
         const rules = args.rules as StepAside;
         const bad = rules.quiet_hours.find((q) => !/^[a-z,-]+ \d\d:\d\d-\d\d:\d\d$/.test(q));
-        if (bad !== undefined) throw uiError("bad_setting", `Quiet hours "${bad}": write them like mon-fri 09:00-18:00`);
+        if (bad !== undefined) throw uiError("bad_setting", `Quiet hours "${bad}": write the days, a space and the hours, e.g. mon-fri 09:00-18:00`);
         settings = { ...settings, step_aside: { ...rules } };
         setTimeout(pushStatus, 50);
         return null;

@@ -100,8 +100,10 @@ pub struct Control {
     pub paused: watch::Receiver<bool>,
     /// Tells the task whether the command is frozen now, after each change.
     pub frozen: mpsc::UnboundedSender<bool>,
-    /// How long a stopped command gets between SIGTERM and SIGKILL.
-    pub grace: Duration,
+    /// How long a stopped command gets between SIGTERM and SIGKILL, read
+    /// when it is stopped: a release sets the yield's grace before it stops
+    /// a subprocess.
+    pub grace: watch::Receiver<Duration>,
 }
 
 /// How a command ended.

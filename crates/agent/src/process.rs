@@ -121,7 +121,8 @@ pub async fn run(
 async fn terminate(group: Option<Pid>, child: &mut tokio::process::Child, control: &Control) {
     signal_group(group, Signal::SIGTERM);
     signal_group(group, Signal::SIGCONT);
-    let _ = tokio::time::timeout(control.grace, child.wait()).await;
+    let grace = *control.grace.borrow();
+    let _ = tokio::time::timeout(grace, child.wait()).await;
     // After the grace period, or after the leader exited: anything left in the group goes.
     signal_group(group, Signal::SIGKILL);
 }

@@ -301,11 +301,17 @@ impl Engine {
                 _ = control.detach.cancelled(), if stopping.is_none() => return Supervised::Detached,
                 _ = control.cancel.cancelled(), if stopping.is_none() => {
                     *stopping = Some(Exit::Canceled);
-                    self.stop(id, control.grace).await;
+                    {
+                        let grace = *control.grace.borrow();
+                        self.stop(id, grace).await;
+                    }
                 }
                 _ = sleep_until(deadline.at()), if stopping.is_none() => {
                     *stopping = Some(Exit::TimedOut);
-                    self.stop(id, control.grace).await;
+                    {
+                        let grace = *control.grace.borrow();
+                        self.stop(id, grace).await;
+                    }
                 }
                 changed = control.paused.changed(), if steerable => {
                     if changed.is_err() {

@@ -191,7 +191,7 @@ impl Runner<'_> {
             detach: self.run.detach.clone(),
             paused: watch::channel(false).1,
             frozen: mpsc::unbounded_channel().0,
-            grace: self.ctx.config.stop_grace,
+            grace: tokio::sync::watch::channel(self.ctx.config.stop_grace).1,
         }
     }
 }

@@ -49,11 +49,12 @@ impl Runner<'_> {
             // Released before its command started: nothing ran.
             return Stage::Released(reason);
         }
-        let (mut control, forward) = self.main_control();
+        let (grace, grace_now) = tokio::sync::watch::channel(self.ctx.config.stop_grace);
+        let (mut control, forward) = self.main_control(grace_now);
         let stop_process = control.cancel.clone();
         let ran = tokio::select! {
             ran = self.run_main(launch, &mut control) => ran,
-            never = self.stop_when_released(stop_process) => match never {},
+            never = self.stop_when_released(stop_process, grace) => match never {},
         };
         // Dropping the control ends the forwarding once every freeze is told.
         drop(control);
@@ -117,13 +118,14 @@ impl Runner<'_> {
         self.run.release.borrow().clone()
     }
 
-    /// Waits for a release, then stops the main command: a container with
-    /// `docker stop` and the yield's grace; a subprocess through its
-    /// control's cancel (SIGTERM to its group, the agent's stop grace,
-    /// SIGKILL). Never returns: the command's end ends the main step.
+    /// Waits for a release, then stops the main command with the yield's
+    /// grace: a container with `docker stop`, a subprocess through its
+    /// control's cancel (SIGTERM to its group, the grace, SIGKILL). Never
+    /// returns: the command's end ends the main step.
     async fn stop_when_released(
         &self,
         stop_process: tokio_util::sync::CancellationToken,
+        process_grace: tokio::sync::watch::Sender<std::time::Duration>,
     ) -> std::convert::Infallible {
         let mut release = self.run.release.clone();
         if release.wait_for(Option::is_some).await.is_ok() {
@@ -133,7 +135,10 @@ impl Runner<'_> {
                 Some(engine) => {
                     engine.release_main(&self.run.task.id, grace).await;
                 }
-                None => stop_process.cancel(),
+                None => {
+                    process_grace.send_replace(grace);
+                    stop_process.cancel();
+                }
             }
         }
         std::future::pending().await
@@ -141,7 +146,10 @@ impl Runner<'_> {
 
     /// The main command's steering, and a job that tells the agent and the
     /// hub of each freeze and thaw; the job ends when the control is dropped.
-    fn main_control(&self) -> (Control, JoinHandle<()>) {
+    fn main_control(
+        &self,
+        grace: tokio::sync::watch::Receiver<std::time::Duration>,
+    ) -> (Control, JoinHandle<()>) {
         let (frozen_tx, mut frozen_rx) = mpsc::unbounded_channel();
         let control = Control {
             // Its own branch: a release stops a subprocess without canceling the task.
@@ -149,7 +157,7 @@ impl Runner<'_> {
             detach: self.run.detach.clone(),
             paused: self.run.paused.clone(),
             frozen: frozen_tx,
-            grace: self.ctx.config.stop_grace,
+            grace,
         };
         let reporter = self.reporter.clone();
         let state = self.run.state.clone();

@@ -41,7 +41,7 @@ impl Needs {
     /// here, and `gantry-bench --check` says it is unknown.
     fn of(name: &str) -> Needs {
         match name {
-            "agent" | "recovery" => Needs {
+            "agent" | "recovery" | "yield" => Needs {
                 docker: Some(Docker::WithImage),
                 ..Needs::default()
             },

@@ -122,6 +122,18 @@ USAGE:
         frame gap), and the console's JS+CSS weight against the desktop's.
         Records them in docs/benchmarks.md (unless --no-record).
 
+    cargo xtask bench yield [--rounds 10] [--release-rounds 5] [--no-record]
+        Measures how fast a node steps aside for its person and comes back,
+        with a release hub and agent on this machine and the Docker engine
+        that `test` uses; the person is a real program named like the
+        agent's --exclusive-app. Freeze (program started to the task's
+        container paused, vs `docker pause`) and resume with --settle 2
+        (program killed to running again, vs `docker unpause`), ROUNDS each;
+        release with --yield-grace 10 of a task ignoring SIGTERM (program
+        started to container gone and task queued at the hub, vs `docker
+        stop -t 10` + `docker rm`), RELEASE-ROUNDS. p50/p99 of each.
+        Records them in docs/benchmarks.md (unless --no-record).
+
     cargo xtask bench desktop [--seconds N] [--no-record]
         Measures the desktop app's idle footprint with a release build on
         the desktop tests' private desktop (its own D-Bus session bus, GNOME

@@ -22,6 +22,7 @@ mod record;
 mod recovery;
 mod tasks_list;
 mod transfer;
+mod yielding;
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,7 @@ enum Bench {
     Transfer(transfer::Options),
     Console(console::Options),
     TasksList(tasks_list::Options),
+    Yield(yielding::Options),
 }
 
 impl Bench {
@@ -56,8 +58,9 @@ impl Bench {
             "transfer" => Bench::Transfer(transfer::Options::parse(options)?),
             "console" => Bench::Console(console::Options::parse(options)?),
             "tasks_list" => Bench::TasksList(tasks_list::Options::parse(options)?),
+            "yield" => Bench::Yield(yielding::Options::parse(options)?),
             other => bail!(
-                "unknown benchmark `{other}`; there are `hub`, `agent`, `recovery`, `desktop`, `transfer`, `tasks_list` and `console`"
+                "unknown benchmark `{other}`; there are `hub`, `agent`, `recovery`, `desktop`, `transfer`, `tasks_list`, `console` and `yield`"
             ),
         })
     }
@@ -74,6 +77,7 @@ impl Bench {
             Bench::Transfer(options) => Ok(transfer::report(&transfer::run(options).await?)),
             Bench::Console(options) => Ok(console::report(&console::run(options).await?)),
             Bench::TasksList(options) => Ok(tasks_list::report(&tasks_list::run(options).await?)),
+            Bench::Yield(options) => Ok(yielding::report(&yielding::run(options).await?)),
         }
     }
 
@@ -87,6 +91,7 @@ impl Bench {
             Bench::Transfer(options) => options.record,
             Bench::Console(options) => options.record,
             Bench::TasksList(options) => options.record,
+            Bench::Yield(options) => options.record,
         }
     }
 }

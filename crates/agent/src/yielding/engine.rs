@@ -126,9 +126,15 @@ pub async fn watch_with(
             }
             None => {}
         }
+        // While the settle time runs, look again when it ends rather than at
+        // the next whole tick, so work comes back settle + at most one tick
+        // after the rules cleared.
+        let wait = clear_since.map_or(TICK, |since| {
+            TICK.min(settings.settle.saturating_sub(since.elapsed()))
+        });
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(TICK) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }

@@ -5,13 +5,13 @@ use clap::Args;
 use gantry_agent::config::YieldFlags;
 
 /// When the agent steps aside for the computer's person, and how. Each flag
-/// also reads its GANTRY_… variable and agent.toml key.
+/// also reads its GANTRY_ variable and agent.toml key.
 #[derive(Debug, Clone, Default, Args)]
 pub struct YieldArgs {
     /// Quiet hours, when no work runs: days and hours, e.g. "mon-fri 09:00-18:00"
     /// (days mon..sun as a range or a comma list; an end before the start
     /// crosses midnight; repeatable) [env: GANTRY_QUIET_HOURS, specs separated
-    /// by `;`; agent.toml: quiet_hours = ["…"]].
+    /// by `;`; agent.toml: quiet_hours = ["mon-fri 09:00-18:00"]].
     #[arg(long = "quiet-hours", value_name = "SPEC")]
     quiet_hours: Vec<String>,
     /// Step aside while the keyboard or mouse was used in the last MINUTES, or a
@@ -24,7 +24,7 @@ pub struct YieldArgs {
     #[arg(long)]
     yield_on_battery: bool,
     /// Step aside while a program of this name runs (repeatable) [env:
-    /// GANTRY_EXCLUSIVE_APP, comma-separated; agent.toml: exclusive_app = ["…"]].
+    /// GANTRY_EXCLUSIVE_APP, comma-separated; agent.toml: exclusive_app = ["blender"]].
     #[arg(long = "exclusive-app", value_name = "NAME")]
     exclusive_apps: Vec<String>,
     /// Stop GPU work while a GPU is hotter than C degrees Celsius [env:

@@ -104,7 +104,10 @@ impl Agent {
     /// Starts the rule engine when any rule is set: its verdicts reach
     /// [`Agent::yield_to`]. Ends with the agent's stop token.
     pub(super) async fn follow_rules(&self) {
-        let settings = self.inner.ctx.config.yielding.clone();
+        let mut settings = self.inner.ctx.config.yielding.clone();
+        // Other programs on the GPU can only be seen where NVML is: elsewhere
+        // that rule (on by default) costs a read a second for nothing.
+        settings.gpu_programs &= self.inner.ctx.gpus.has_nvml();
         if !any_rule(&settings) {
             return;
         }
@@ -112,7 +115,10 @@ impl Agent {
         let probes = AgentProbes::new(self);
         let (tx, mut rx) = watch::channel(None);
         let tracker = tokio_util::task::TaskTracker::new();
-        tracker.spawn(probes.clone().refresh_own_pids(stop.clone()));
+        if settings.gpu_programs {
+            // Only that rule asks which GPU processes are Gantry's own.
+            tracker.spawn(probes.clone().refresh_own_pids(stop.clone()));
+        }
         tracker.spawn(rule_engine(settings, probes, tx, stop.clone()));
         loop {
             tokio::select! {
@@ -136,7 +142,7 @@ fn stops(verdict: &Verdict, gpus: bool) -> bool {
     !verdict.gpu_only || gpus
 }
 
-/// Whether the person set any rule at all.
+/// Whether any rule is on (the GPU-programs rule only where NVML is).
 fn any_rule(settings: &crate::yielding::YieldSettings) -> bool {
     !settings.quiet_hours.is_empty()
         || settings.when_active.is_some()

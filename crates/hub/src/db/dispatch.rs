@@ -16,8 +16,8 @@ use gantry_protocol::{JobSpec, TaskState};
 use sqlx::Row;
 
 use super::capacity::{Room, read_room, store_capacity};
-use super::tasks::{EventOutcome, add_transition, requeue, set_state};
-use super::{Db, NodeRecord, parse_json, parse_state};
+use super::tasks::{EventOutcome, add_transition, held_by, requeue, set_state};
+use super::{Db, NodeRecord, parse_json};
 use crate::HubError;
 
 /// How many queued tasks one look reads.
@@ -191,20 +191,14 @@ impl Db {
         use TaskState::*;
         let _guard = self.write_lock.lock().await;
         let mut tx = self.begin_write().await?;
-        let row =
-            sqlx::query("SELECT state, pending_command FROM tasks WHERE id = $1 AND node_id = $2")
-                .bind(id)
-                .bind(node_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(row) = row else { return Ok(None) };
-        let state = parse_state(&row.try_get::<String, _>("state")?)?;
+        let Some((state, pending)) = held_by(&mut tx, id, node_id).await? else {
+            return Ok(None);
+        };
         if !matches!(state, Assigned | Pulling | Running | Paused) {
             tx.rollback().await?;
             return Ok(Some(EventOutcome::Refused(state)));
         }
-        let pending: Option<String> = row.try_get("pending_command")?;
-        if pending.as_deref().and_then(CommandKind::parse) == Some(CommandKind::Cancel) {
+        if pending == Some(CommandKind::Cancel) {
             let why = format!("canceled while its node gave it back ({reason})");
             set_state(&mut tx, id, Canceled, Some(&why), now).await?;
             tx.commit().await?;

@@ -131,16 +131,9 @@ impl Db {
     ) -> Result<Option<EventOutcome>, HubError> {
         let _guard = self.write_lock.lock().await;
         let mut tx = self.begin_write().await?;
-        let row =
-            sqlx::query("SELECT state, pending_command FROM tasks WHERE id = $1 AND node_id = $2")
-                .bind(id)
-                .bind(node_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(row) = row else { return Ok(None) };
-        let state = parse_state(&row.try_get::<String, _>("state")?)?;
-        let pending: Option<String> = row.try_get("pending_command")?;
-        let mut pending = pending.as_deref().and_then(CommandKind::parse);
+        let Some((state, mut pending)) = held_by(&mut tx, id, node_id).await? else {
+            return Ok(None);
+        };
 
         let Some(next) = event.target_state() else {
             // `accepted` keeps the state and records the agent's promise to run it.
@@ -396,6 +389,27 @@ pub(super) async fn add_transition(
 }
 
 /// A task from a row of [`TASK_COLUMNS`], without its history.
+/// The state and waiting request of task `id`, if node `node_id` holds it.
+pub(super) async fn held_by(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    node_id: &str,
+) -> Result<Option<(TaskState, Option<CommandKind>)>, HubError> {
+    let row =
+        sqlx::query("SELECT state, pending_command FROM tasks WHERE id = $1 AND node_id = $2")
+            .bind(id)
+            .bind(node_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(row) = row else { return Ok(None) };
+    let state = parse_state(&row.try_get::<String, _>("state")?)?;
+    let pending: Option<String> = row.try_get("pending_command")?;
+    Ok(Some((
+        state,
+        pending.as_deref().and_then(CommandKind::parse),
+    )))
+}
+
 pub(super) fn task_from_row(row: &AnyRow) -> Result<Task, HubError> {
     let pull_done: Option<i64> = row.try_get("pull_done")?;
     let pull_total: Option<i64> = row.try_get("pull_total")?;

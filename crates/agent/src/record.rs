@@ -52,6 +52,14 @@ pub enum Step {
     },
     /// A subprocess runs (the `process` executor); it cannot be re-attached.
     Process,
+    /// The node released the task to its person (a yield with the `release`
+    /// action): its command is being stopped, its checkpoint kept and the
+    /// hub told. A restart in between finishes the release instead of
+    /// taking the stopped command's exit for the task's end.
+    Releasing {
+        /// Why, in the person's words, as the hub's history will say.
+        reason: String,
+    },
     /// Everything ran; the outcome is to be reported.
     Finishing {
         /// How the task ended.

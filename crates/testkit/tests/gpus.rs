@@ -192,6 +192,52 @@ async fn a_reserved_gpu_is_never_given() {
     world.stop().await;
 }
 
+/// A release frees the task's GPUs for the person: the agent gives them back
+/// and the hub sees them free, while the task waits in the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_released_gpu_task_gives_its_gpu_back() {
+    let _turn = turn(&[FakeGpu::idle(0, 16 * GIB)]).await;
+    let Some(mut world) = World::start().await else {
+        return;
+    };
+    let agent = world
+        .agent("one", &[], |c| c.yielding.grace = Duration::from_secs(1))
+        .await
+        .agent
+        .clone();
+    let gate = world.dir.path().join("gate");
+    let id = world.submit(&gated_job("{gpus: 1}", &gate)).await;
+    running(&world, &id).await;
+    let held = |node: &gantry_protocol::wire::Node| {
+        node.capacity
+            .as_ref()
+            .map(|c| c.gpus.iter().map(|s| s.holders).sum::<u32>())
+    };
+    let holders = async |count: u32, what: &str| {
+        gantry_testkit::until(30, what, async || {
+            let node = world.admin.nodes().await.unwrap().nodes.remove(0);
+            (held(&node) == Some(count)).then_some(())
+        })
+        .await
+    };
+    holders(1, "the hub to see the GPU held").await;
+    agent.yield_to(Some(gantry_agent::yielding::Verdict {
+        reason: "a game uses the GPU".into(),
+        gpu_only: true,
+        action: gantry_agent::yielding::YieldAction::Release,
+        since: 1,
+    }));
+    world
+        .until(&id, |t| t.state == TaskState::Queued, "back to the queue")
+        .await;
+    holders(0, "the hub to see the GPU free").await;
+    // Back from the yield, the same node takes the task again on that GPU.
+    agent.yield_to(None);
+    std::fs::write(&gate, "").unwrap();
+    assert_eq!(world.finished(&id).await.state, TaskState::Succeeded);
+    world.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mig_devices_are_given_by_uuid() {
     let gpu = FakeGpu {

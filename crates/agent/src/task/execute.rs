@@ -128,7 +128,14 @@ impl Runner<'_> {
         process_grace: tokio::sync::watch::Sender<std::time::Duration>,
     ) -> std::convert::Infallible {
         let mut release = self.run.release.clone();
-        if release.wait_for(Option::is_some).await.is_ok() {
+        let reason = release
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|r| (*r).clone());
+        if let Some(reason) = reason {
+            // Recorded before the signal: from here on, a restart finishes the release.
+            self.record(Step::Releasing { reason }).await;
             let grace = self.ctx.config.yielding.grace;
             tracing::info!(task = %self.run.task.id, ?grace, "releasing the task: SIGTERM, then SIGKILL after the grace");
             match self.engine() {

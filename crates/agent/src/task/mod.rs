@@ -271,6 +271,7 @@ impl<'a> Runner<'a> {
         };
         match (resumed, docker_missing) {
             (Some(Step::Finishing { outcome }), _) => Stage::Finishing(outcome),
+            (Some(Step::Releasing { reason }), _) => Stage::Released(reason),
             (None, Some(why)) => Stage::Finishing(Outcome::failed(why.clone())),
             // A restart without Docker: the container may still run, but cannot be watched.
             (Some(_), Some(why)) => Stage::Finishing(Outcome::failed(format!(

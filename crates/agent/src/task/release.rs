@@ -3,7 +3,9 @@
 //! the task back to the hub's queue for whichever node is free.
 //!
 //! Its command was stopped in the main step (SIGTERM, the grace to write its
-//! checkpoint, SIGKILL). Here its containers go, its `checkpoint:` folder is
+//! checkpoint, SIGKILL), after its record said `releasing`: an agent that
+//! restarts in between comes straight here, gives a container still in its
+//! grace the rest of it, and finishes the release. Here its containers go, its `checkpoint:` folder is
 //! kept in the host dir and uploaded, its log reaches the hub with a line
 //! saying why it stopped, and `Released{reason, checkpoint}` is reported.
 //! Once the hub acknowledged, the task is forgotten here: its record and
@@ -14,6 +16,7 @@ use gantry_protocol::wire::TaskEvent;
 
 use super::{Outcome, Runner, checkpoint};
 use crate::executor::{Chunk, Stream};
+use crate::record::Step;
 
 impl Runner<'_> {
     /// Releases the task; its outcome says `queued`, or `None` when the
@@ -22,9 +25,18 @@ impl Runner<'_> {
     pub(super) async fn release(self, reason: String) -> Option<Outcome> {
         let ctx = self.ctx;
         let id = self.run.task.id.clone();
+        self.record(Step::Releasing {
+            reason: reason.clone(),
+        })
+        .await;
         if let Some(engine) = self.engine() {
+            // After a restart mid-release its container may still be in its
+            // grace: it gets the rest of it before everything goes.
+            engine.release_main(&id, ctx.config.yielding.grace).await;
             engine.remove_task(&id).await;
         }
+        // What release is for: its GPUs are free for the person (or the next task).
+        ctx.gpus.give_back(&id);
         let checkpoint = match checkpoint::keep(ctx, &self.run.task, &self.command.work_dir).await {
             Ok(checkpoint) => checkpoint,
             Err(error) => {

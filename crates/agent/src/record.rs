@@ -59,6 +59,11 @@ pub enum Step {
     Releasing {
         /// Why, in the person's words, as the hub's history will say.
         reason: String,
+        /// Where the main container's output began in the spool (as in
+        /// `Main`), so a restart collects what it printed meanwhile; `None`
+        /// when no container runs (a process task, or none started yet).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base: Option<StreamCounts>,
     },
     /// Everything ran; the outcome is to be reported.
     Finishing {

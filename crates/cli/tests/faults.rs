@@ -552,6 +552,86 @@ fn sigkill_mid_task_reattaches_and_the_log_is_exact() {
     }
 }
 
+/// SIGKILL while a released task's container has its grace to write its
+/// checkpoint: the next agent finishes the release (the task goes back to
+/// the queue with its checkpoint, instead of "succeeded" from the stopped
+/// command's exit), then runs it again from that checkpoint.
+#[test]
+fn sigkill_mid_release_finishes_the_release_on_the_next_start() {
+    if !docker_ready() {
+        return;
+    }
+    let game = "gantryfakegame";
+    let flags = [
+        "--exclusive-app",
+        game,
+        "--yield-action",
+        "release",
+        "--yield-grace",
+        "60",
+        "--settle",
+        "1",
+    ];
+    let mut rig = Rig::new("sigkill_mid_release", &flags, None);
+    rig.start_agent();
+    let script = "if [ -e ckpt/saved ]; then echo resumed from the checkpoint; exit 0; fi; \
+                  mkdir -p ckpt; echo working; \
+                  trap 'echo got TERM; sleep 3; echo yes > ckpt/saved; echo saved; exit 0' TERM; \
+                  while true; do sleep 0.2 & wait $!; done";
+    let id = rig.submit(&json!({
+        "name": rig.test,
+        "image": image(),
+        "pull": "missing",
+        "checkpoint": "ckpt",
+        "command": ["sh", "-c", script],
+    }));
+    rig.wait_log_started(&id);
+    // A real program of the exclusive app's name: a copy of `sleep`.
+    let program = rig.dir.path().join(game);
+    std::fs::copy("/bin/sleep", &program).unwrap();
+    let mut playing = std::process::Command::new(&program)
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while !String::from_utf8_lossy(&rig.log(&id)).contains("got TERM") {
+        if Instant::now() > deadline {
+            rig.fail("the task never got SIGTERM from the release");
+        }
+        std::thread::sleep(POLL);
+    }
+    rig.kill_agent();
+    playing.kill().unwrap();
+    playing.wait().unwrap();
+    // The container writes its checkpoint and exits 0 while no agent runs.
+    std::thread::sleep(Duration::from_secs(5));
+    rig.start_agent();
+    let task = rig.finished(&id);
+    rig.expect_end(&task, "succeeded", Some(0));
+    let log = String::from_utf8_lossy(&rig.log(&id)).into_owned();
+    for (earlier, later) in [
+        ("saved\n", "gantry: released"),
+        ("gantry: released", "resumed from the checkpoint"),
+    ] {
+        match (log.find(earlier), log.find(later)) {
+            (Some(a), Some(b)) if a < b => {}
+            _ => rig.fail(&format!(
+                "{earlier:?} should come before {later:?} in:\n{log}"
+            )),
+        }
+    }
+    let released =
+        task["history"].as_array().into_iter().flatten().any(|t| {
+            t["state"] == "queued" && t["reason"].as_str().is_some_and(|r| r.contains(game))
+        });
+    if !released {
+        rig.fail(&format!(
+            "no release to the queue in the history: {}",
+            task["history"]
+        ));
+    }
+}
+
 /// SIGKILL, then the container exits while no agent runs: the next agent
 /// collects its whole output and its exit code.
 #[test]

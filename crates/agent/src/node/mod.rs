@@ -334,7 +334,11 @@ impl Agent {
         let cancel = CancellationToken::new();
         let detach = CancellationToken::new();
         let (paused_tx, paused_rx) = watch::channel(false);
-        let (release_tx, release_rx) = watch::channel(None);
+        // Released before a restart: the release goes on.
+        let (release_tx, release_rx) = watch::channel(match &resumed {
+            Some(Step::Releasing { reason, .. }) => Some(reason.clone()),
+            _ => None,
+        });
         let gpus = yielding::asks_for_gpus(&task);
         let log_base = task.log_size;
         let initial = if resumed.is_some() {

@@ -45,8 +45,17 @@ impl Runner<'_> {
     /// Runs (or re-attaches) the main command; next is the epilogue,
     /// finishing if it could not run, or nothing more if the agent leaves.
     pub(super) async fn execute(&self, launch: Launch) -> Stage {
-        if let Some(reason) = self.released() {
-            // Released before its command started: nothing ran.
+        // Where the main container's output begins, for a release's record.
+        let base = match &launch {
+            Launch::Process => None,
+            Launch::Container(_) => Some(self.log.held()),
+            Launch::Reattach { base } => Some(*base),
+        };
+        if let Some(reason) = self.released()
+            && !matches!(launch, Launch::Reattach { .. })
+        {
+            // Released before its command started: nothing ran. (A container
+            // found again after a restart is stopped below, its output kept.)
             return Stage::Released(reason);
         }
         let (grace, grace_now) = tokio::sync::watch::channel(self.ctx.config.stop_grace);
@@ -54,17 +63,20 @@ impl Runner<'_> {
         let stop_process = control.cancel.clone();
         let ran = tokio::select! {
             ran = self.run_main(launch, &mut control) => ran,
-            never = self.stop_when_released(stop_process, grace) => match never {},
+            never = self.stop_when_released(base, stop_process, grace) => match never {},
         };
         // Dropping the control ends the forwarding once every freeze is told.
         drop(control);
         let _ = forward.await;
+        let released = self.released().filter(|_| !self.run.cancel.is_cancelled());
         match ran {
-            Err(error) => Stage::Finishing(Outcome::failed(error.to_string())),
+            Err(error) => match released {
+                // A restart found the released task's container gone: nothing more to stop.
+                Some(reason) => Stage::Released(reason),
+                None => Stage::Finishing(Outcome::failed(error.to_string())),
+            },
             Ok((main, _)) if main.exit == Exit::Detached => Stage::Left,
-            Ok(_) if self.released().is_some() && !self.run.cancel.is_cancelled() => {
-                Stage::Released(self.released().unwrap_or_default())
-            }
+            Ok(_) if let Some(reason) = released => Stage::Released(reason),
             Ok((main, base)) => Stage::Epilogue(AfterMain::Ended {
                 base: base.plus(main.output),
                 main,
@@ -124,6 +136,7 @@ impl Runner<'_> {
     /// returns: the command's end ends the main step.
     async fn stop_when_released(
         &self,
+        base: Option<StreamCounts>,
         stop_process: tokio_util::sync::CancellationToken,
         process_grace: tokio::sync::watch::Sender<std::time::Duration>,
     ) -> std::convert::Infallible {
@@ -135,7 +148,7 @@ impl Runner<'_> {
             .and_then(|r| (*r).clone());
         if let Some(reason) = reason {
             // Recorded before the signal: from here on, a restart finishes the release.
-            self.record(Step::Releasing { reason }).await;
+            self.record(Step::Releasing { reason, base }).await;
             let grace = self.ctx.config.yielding.grace;
             tracing::info!(task = %self.run.task.id, ?grace, "releasing the task: SIGTERM, then SIGKILL after the grace");
             match self.engine() {

@@ -271,7 +271,6 @@ impl<'a> Runner<'a> {
         };
         match (resumed, docker_missing) {
             (Some(Step::Finishing { outcome }), _) => Stage::Finishing(outcome),
-            (Some(Step::Releasing { reason }), _) => Stage::Released(reason),
             (None, Some(why)) => Stage::Finishing(Outcome::failed(why.clone())),
             // A restart without Docker: the container may still run, but cannot be watched.
             (Some(_), Some(why)) => Stage::Finishing(Outcome::failed(format!(
@@ -280,6 +279,15 @@ impl<'a> Runner<'a> {
             (None, None) => Stage::Preparing { leftovers: false },
             (Some(Step::Preparing), None) => Stage::Preparing { leftovers: true },
             (Some(Step::Main { base }), None) => Stage::Main(Launch::Reattach { base }),
+            // Its container is stopped with the rest of the grace and its output
+            // collected; the release (set again by the node) then finishes.
+            (
+                Some(Step::Releasing {
+                    base: Some(base), ..
+                }),
+                None,
+            ) => Stage::Main(Launch::Reattach { base }),
+            (Some(Step::Releasing { reason, .. }), None) => Stage::Released(reason),
             (Some(Step::Epilogue { base, main, note }), None) => {
                 Stage::Epilogue(AfterMain::Recorded { base, main, note })
             }

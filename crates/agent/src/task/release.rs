@@ -27,6 +27,7 @@ impl Runner<'_> {
         let id = self.run.task.id.clone();
         self.record(Step::Releasing {
             reason: reason.clone(),
+            base: None,
         })
         .await;
         if let Some(engine) = self.engine() {

@@ -242,6 +242,9 @@ fn print_task(task: &Task) {
     if let Some(code) = task.exit_code {
         println!("exit code: {code}");
     }
+    if let Some(waiting) = &task.waiting {
+        println!("waiting:   {waiting}");
+    }
     if let Some(reason) = &task.reason {
         println!("reason:    {reason}");
     }

@@ -39,6 +39,7 @@ mod samples;
 mod signals;
 pub mod tls;
 pub mod tokens;
+mod waiting;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

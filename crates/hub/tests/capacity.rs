@@ -101,6 +101,21 @@ async fn gpu_tasks_go_only_where_they_fit(backend: Backend) {
     let two = hub.submit(gpu_job(json!(2), json!({}))).await;
     assert_eq!(hub.next(&big, 0).await.as_deref(), Some(two.as_str()));
     assert_eq!(hub.state(&three).await, "queued");
+    // Its page says why it waits; a task some node can take says nothing.
+    let waiting = hub.get(&hub.admin, &format!("/v1/tasks/{three}")).await;
+    let waiting: Value = waiting.json().await.unwrap();
+    assert_eq!(
+        waiting["waiting"],
+        "waiting: no node can take it now (big: the task asks for 3 GPUs and it has 2 it may use)"
+    );
+    let cpu = hub.submit(json!({"image": "x"})).await;
+    let cpu: Value = hub
+        .get(&hub.admin, &format!("/v1/tasks/{cpu}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(cpu.get("waiting").is_none(), "{cpu}");
     hub.stop().await;
 }
 

@@ -122,6 +122,11 @@ pub struct Task {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::rules::schema::optional_tree")]
     pub checkpoint: Option<String>,
+    /// Why it waits in the queue when no node can take it now ("waiting: no
+    /// node can take it now (desk: …)"); said by `GET /v1/tasks/{id}` to
+    /// people, absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 /// One state change in a task's life.
@@ -266,6 +271,9 @@ pub struct Node {
     /// Why it steps aside for its person, while its state is `yielding`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub yield_reason: Option<String>,
+    /// Whether it yields only its GPU work (CPU tasks still run there).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub yields_gpu_only: bool,
     /// What it can give a new task now, as its last heartbeat said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<NodeCapacity>,

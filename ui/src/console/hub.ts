@@ -126,6 +126,10 @@ export type Task = {
   pull_progress: PullProgress | null;
   outputs: OutputFile[];
   history: Transition[];
+  /** The checkpoint a release left (`tree:<sha256>`). */
+  checkpoint?: string | null;
+  /** Why it waits in the queue when no node can take it now (the task's own page only). */
+  waiting?: string | null;
 };
 /** A page of tasks; `next` is the `before` of the following page, absent on the last. */
 export type TaskList = { tasks: Task[]; next?: string | null };

@@ -195,11 +195,18 @@ pub(super) async fn show_task(
     auth: Authed,
     TaskId(id): TaskId,
 ) -> Result<Json<Task>, ApiError> {
-    hub.db()
+    let mut task = hub
+        .db()
         .task(&id, auth.node_scope())
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("task"))
+        .ok_or_else(|| ApiError::not_found("task"))?;
+    // People are told why a task waits; agents read their own tasks only.
+    if task.state == TaskState::Queued && auth.node_scope().is_none() {
+        let offline_after = hub.config().offline_after.as_millis() as i64;
+        let nodes = hub.db().nodes(hub.now(), offline_after).await?;
+        task.waiting = crate::waiting::why_queued(&task, &nodes);
+    }
+    Ok(Json(task))
 }
 
 /// The query of `GET /v1/tasks/{id}/log`; see [`super::READ_LOG_PARAMS`].

@@ -414,6 +414,8 @@ fn node_from_row(
         agent_labels,
         only_labeled: row.try_get::<i64, _>("only_labeled")? == 1,
         yield_reason,
+        yields_gpu_only: state == NodeState::Yielding
+            && room.yielding.as_ref().is_some_and(|y| y.gpu_only),
         capacity: room.capacity,
     })
 }

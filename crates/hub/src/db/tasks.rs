@@ -439,5 +439,6 @@ pub(super) fn task_from_row(row: &AnyRow) -> Result<Task, HubError> {
         outputs: parse_json(&row.try_get::<String, _>("outputs")?)?,
         history: Vec::new(),
         checkpoint: row.try_get("checkpoint")?,
+        waiting: None,
     })
 }

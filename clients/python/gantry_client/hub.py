@@ -168,6 +168,8 @@ class Hub:
                 with self._log(task_id, offset, follow=True, timeout=left) as stream:
                     while chunk := stream.read1(CHUNK):
                         offset += len(chunk)
+                        if deadline is not None and time.monotonic() >= deadline:
+                            break
             except TimeoutError:
                 pass
             except UnreachableError:
@@ -241,7 +243,11 @@ class Hub:
             return self._json(routes.PUT_BLOB, {"sha256": sha256}, body=data, headers=headers)
         with open(data, "rb") as file:
             return self._json(
-                routes.PUT_BLOB, {"sha256": sha256}, body=file, headers=headers, timeout=None
+                routes.PUT_BLOB,
+                {"sha256": sha256},
+                body=file,
+                headers=headers,
+                timeout=TRANSFER_TIMEOUT,
             )
 
     def outputs(self, task_id: str) -> list[Output]:
@@ -251,16 +257,17 @@ class Hub:
 
     def download(self, task_id: str, name: str, dest: str | os.PathLike[str]) -> Path:
         """Downloads the output ``name`` (its path as :meth:`outputs` lists it)
-        to ``dest``, or into it under that path when ``dest`` is a folder, and
-        verifies it by sha256; returns where it went. An output kept on a node
-        comes from that node through the hub."""
+        to ``dest``, or into it under that path when ``dest`` is a folder (one
+        that exists, or a path ending in ``/``), and verifies it by sha256;
+        returns where it went. An output kept on a node comes from that node
+        through the hub."""
         listed = self.outputs(task_id)
         match = next((output for output in listed if output.path == name), None)
         if match is None:
             have = ", ".join(output.path for output in listed) or "none yet"
             raise DownloadError(f"task {task_id} has no output {name!r} (its outputs: {have})")
         target = Path(dest)
-        if target.is_dir():
+        if target.is_dir() or os.fspath(dest).endswith(("/", os.sep)):
             parts = Path(name).parts
             if Path(name).is_absolute() or ".." in parts:
                 raise DownloadError(f"output {name!r} would be written outside {target}; refused")

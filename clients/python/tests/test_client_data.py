@@ -87,6 +87,10 @@ class Data(unittest.TestCase):
         self.assertEqual(got.stat().st_size, 3_000_000)
         note = self.hub.download(task_id, "out/note.txt", self.dir / f"{where}-note.txt")
         self.assertEqual(note.read_text(), "note\n")
+        # A folder that does not exist yet, said with its trailing slash.
+        fresh = self.hub.download(task_id, "out/note.txt", f"{self.dir}/{where}-new/")
+        self.assertEqual(fresh, self.dir / f"{where}-new" / "out" / "note.txt")
+        self.assertEqual(fresh.read_text(), "note\n")
         self.assertEqual([p.name for p in into.rglob("*.partial")], [])
         with self.assertRaises(DownloadError) as caught:
             self.hub.download(task_id, "out/missing.txt", into)

@@ -6,7 +6,9 @@ agents running Docker tasks, and hands them over in the environment:
 - ``GANTRY_TEST_HUB_URL``, ``GANTRY_TEST_ADMIN_TOKEN``: the hub and an admin token;
 - ``GANTRY_TEST_IMAGE``: the image the tasks run in (busybox);
 - ``GANTRY_TEST_UPLOADING_NODE``: a node that uploads its tasks' outputs to the hub;
-- ``GANTRY_TEST_KEEPING_NODE``: a node that keeps them in its local storage.
+- ``GANTRY_TEST_KEEPING_NODE``: a node that keeps them in its local storage;
+- ``GANTRY_TEST_KEEPING_RESULTS``: that storage's results folder (``<task id>/<path>``),
+  where a test changes a kept output to see its download refused.
 
 Run by hand without them, the tests skip; with ``GANTRY_REQUIRE_SERVICES=1``
 (the harness sets it) a missing one fails instead.
@@ -44,6 +46,10 @@ def uploading_node() -> str:
 
 def keeping_node() -> str:
     return setting("GANTRY_TEST_KEEPING_NODE")
+
+
+def keeping_results() -> str:
+    return setting("GANTRY_TEST_KEEPING_RESULTS")
 
 
 def unique(prefix: str) -> str:

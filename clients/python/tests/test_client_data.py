@@ -12,7 +12,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from client_env import hub, job, keeping_node, uploading_node
+from client_env import hub, job, keeping_node, keeping_results, uploading_node
 
 from gantry_client import BlobStored, DownloadError, Output
 
@@ -58,7 +58,7 @@ class Data(unittest.TestCase):
         self.assertIn(text.decode(), log)
         self.assertIn(f"{from_file.sha256}  in/b.bin", log)
 
-    def check_outputs(self, node: str, where: str) -> None:
+    def check_outputs(self, node: str, where: str) -> str:
         task_id = self.hub.submit(job(WRITES_OUTPUTS, node=node, outputs=["out"]))
         task = self.hub.wait(task_id, timeout=300)
         self.assertEqual(task.state, "succeeded", self.hub.logs(task_id))
@@ -95,12 +95,23 @@ class Data(unittest.TestCase):
         with self.assertRaises(DownloadError) as caught:
             self.hub.download(task_id, "out/missing.txt", into)
         self.assertIn("out/note.txt", str(caught.exception))
+        return task_id
 
     def test_outputs_uploaded_to_the_hub_download_verified(self) -> None:
         self.check_outputs(uploading_node(), "hub")
 
     def test_outputs_kept_on_a_node_download_through_the_hub(self) -> None:
-        self.check_outputs(keeping_node(), "node")
+        task_id = self.check_outputs(keeping_node(), "node")
+        # The node's copy changes (same length, other bytes): the download is
+        # refused, and nothing is left where it was going.
+        kept = Path(keeping_results(), task_id, "out", "note.txt")
+        kept.unlink()
+        kept.write_text("NOTE\n")
+        bad = self.dir / "bad"
+        with self.assertRaises(DownloadError) as caught:
+            self.hub.download(task_id, "out/note.txt", bad / "note.txt")
+        self.assertIn("nothing was kept", str(caught.exception))
+        self.assertEqual(list(bad.iterdir()), [])
 
 
 if __name__ == "__main__":

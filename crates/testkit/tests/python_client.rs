@@ -101,7 +101,7 @@ struct Site {
     hub: HubChild,
     admin: String,
     agents: Vec<(String, Process)>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Site {
@@ -151,8 +151,13 @@ impl Site {
             hub,
             admin,
             agents,
-            _dir: dir,
+            dir,
         }
+    }
+
+    /// The host dir of the agent named `name`.
+    fn host_dir(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
     }
 
     /// Waits until the hub lists both nodes online.
@@ -205,6 +210,13 @@ fn the_python_client_against_a_real_hub_and_agents() {
             ("GANTRY_TEST_IMAGE", gantry_testkit::image()),
             ("GANTRY_TEST_UPLOADING_NODE", uploading.clone()),
             ("GANTRY_TEST_KEEPING_NODE", keeping.clone()),
+            (
+                "GANTRY_TEST_KEEPING_RESULTS",
+                site.host_dir(&keeping)
+                    .join("storage/results")
+                    .display()
+                    .to_string(),
+            ),
         ],
     );
     // Every call of the client ran: a test of each kind said ok.

@@ -9,9 +9,9 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from client_env import hub, job, keeping_node, unique, until
+from client_env import hub, job, keeping_node, unique, until, uploading_node
 
-from gantry_client import Task
+from gantry_client import Node, Task
 
 
 class Tasks(unittest.TestCase):
@@ -95,6 +95,18 @@ class Tasks(unittest.TestCase):
         on_keeper = self.hub.list(node=keeping_node(), name=name)
         self.assertEqual([task.id for task in on_keeper.tasks], [ran])
         self.assertEqual(self.hub.list(node=unique("no-such-node"), name=name).tasks, [])
+
+    def test_nodes_are_listed_with_their_reports(self) -> None:
+        nodes = {node.name: node for node in self.hub.nodes()}
+        for name in (uploading_node(), keeping_node()):
+            node = nodes[name]
+            self.assertIsInstance(node, Node)
+            self.assertTrue(node.online, node)
+            self.assertEqual(node.state, "online")
+            self.assertTrue(node.id)
+            self.assertIsNotNone(node.last_seen)
+            self.assertIsInstance(node.system, dict)
+            self.assertTrue(node.system["hostname"])
 
     def test_follow_while_the_log_grows(self) -> None:
         script = "for i in 1 2 3 4 5; do echo line $i; sleep 1; done"

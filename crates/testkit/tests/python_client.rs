@@ -1,7 +1,7 @@
 //! The Python client (`clients/python`) against real parts: Debian's
-//! `python3` runs the package's unittest suite against a real `gantry hub
-//! serve` and two real `gantry agent start` processes running Docker tasks,
-//! one that uploads its tasks' outputs to the hub and one that keeps them in
+//! `python3` (`/usr/bin/python3`, where it is) runs the package's unittest
+//! suite against a real `gantry hub serve` and two real `gantry agent start`
+//! processes running Docker tasks, one that uploads its tasks' outputs to the hub and one that keeps them in
 //! its local storage (so downloads go through the hub's relay from that node).
 //!
 //! The harness starts them, hands their addresses and the admin token to
@@ -34,9 +34,21 @@ fn package() -> PathBuf {
     root().join("clients/python")
 }
 
-/// Whether `python3` runs here; skips (or fails when services are required) otherwise.
+/// Debian's Python (`/usr/bin/python3`, with python3-venv, which xtask's
+/// package list installs), else the first `python3` on the PATH.
+fn python() -> PathBuf {
+    let debian = Path::new("/usr/bin/python3");
+    if debian.is_file() {
+        debian.to_owned()
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// Whether [`python`] runs here and is 3.11 or later; skips (or fails when
+/// services are required) otherwise.
 fn python_ready() -> bool {
-    let ready = Command::new("python3")
+    let ready = Command::new(python())
         .args(["-c", "import sys; assert sys.version_info >= (3, 11)"])
         .status()
         .is_ok_and(|s| s.success());
@@ -62,7 +74,7 @@ fn modules(leave_out: &[&str]) -> Vec<String> {
     found
 }
 
-/// Runs `python3 -m unittest -v MODULES` from the repository's root with the
+/// Runs `python3 -m unittest -v MODULES` ([`python`]) from the repository's root with the
 /// package and its tests importable and `env` set; panics with Python's
 /// output when it fails or any test skipped. Returns that output.
 fn unittest(modules: &[String], env: &[(&str, String)]) -> String {
@@ -71,7 +83,7 @@ fn unittest(modules: &[String], env: &[(&str, String)]) -> String {
         package().display(),
         package().join("tests").display()
     );
-    let output = Command::new("python3")
+    let output = Command::new(python())
         .args(["-m", "unittest", "-v"])
         .args(modules)
         .current_dir(root())
@@ -225,6 +237,7 @@ fn the_python_client_against_a_real_hub_and_agents() {
         "test_outputs_kept_on_a_node_download_through_the_hub",
         "test_the_client_matches_the_hubs_document",
         "test_a_wrong_token_is_refused_with_the_hubs_code",
+        "test_nodes_are_listed_with_their_reports",
     ] {
         assert!(said.contains(test), "{test} did not run:\n{said}");
     }

@@ -1,8 +1,9 @@
 //! The Python client (`clients/python`) against real parts: Debian's
 //! `python3` (`/usr/bin/python3`, where it is) runs the package's unittest
 //! suite against a real `gantry hub serve` and two real `gantry agent start`
-//! processes running Docker tasks, one that uploads its tasks' outputs to the hub and one that keeps them in
-//! its local storage (so downloads go through the hub's relay from that node).
+//! processes running Docker tasks, one that uploads its tasks' outputs to
+//! the hub and one that keeps them in its local storage (so downloads go
+//! through the hub's relay from that node).
 //!
 //! The harness starts them, hands their addresses and the admin token to
 //! Python in the environment (`clients/python/tests/client_env.py` reads

@@ -1,13 +1,44 @@
-"""What needs no hub: answers read tolerantly, the address and token checks,
-the warning for a token in clear, and Hub.from_env."""
+"""What needs no hub: answers read tolerantly, the warning for a token in
+clear, Hub.from_env, and a server that is not a hub (a redirect is not
+followed, so the token does not travel to where it points; a page that is
+not a Gantry error is said to be one)."""
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 import unittest
 from unittest import mock
 
-from gantry_client import Hub, Node, Output, Task
+from gantry_client import Hub, HubError, Node, Output, Task
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with the server's ``answer``; records the
+    Authorization header each request carried."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.server.seen.append(self.headers.get("Authorization"))
+        status, headers, body = self.server.answer
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def serve(answer: tuple[int, dict[str, str], bytes]) -> http.server.HTTPServer:
+    """A server on 127.0.0.1 giving ``answer`` (status, headers, body) to every GET."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Recorder)
+    server.answer = answer
+    server.seen = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 #: A task as the hub sends it, with a field no version of the client knows.
 TASK = {
@@ -65,6 +96,33 @@ class Types(unittest.TestCase):
             with self.assertRaises(ValueError) as caught:
                 Hub.from_env()
             self.assertIn("GANTRY_ADMIN_TOKEN", str(caught.exception))
+
+
+class NotAHub(unittest.TestCase):
+    def test_a_redirect_is_not_followed_with_the_token(self) -> None:
+        elsewhere = serve((200, {"Content-Type": "application/json"}, b'{"tasks": []}'))
+        self.addCleanup(elsewhere.shutdown)
+        moved = f"http://127.0.0.1:{elsewhere.server_port}/v1/tasks"
+        redirecting = serve((302, {"Location": moved}, b""))
+        self.addCleanup(redirecting.shutdown)
+        hub = Hub(f"http://127.0.0.1:{redirecting.server_port}", "secret-token")
+        with self.assertRaises(HubError) as caught:
+            hub.list()
+        self.assertEqual(caught.exception.status, 302)
+        self.assertEqual(caught.exception.code, "http_error")
+        self.assertIn(moved, caught.exception.message)
+        self.assertEqual(redirecting.seen, ["Bearer secret-token"])
+        self.assertEqual(elsewhere.seen, [])
+
+    def test_a_page_that_is_not_a_gantry_error_is_said_to_be_one(self) -> None:
+        page = serve((502, {"Content-Type": "text/html"}, b"<h1>Bad Gateway</h1>"))
+        self.addCleanup(page.shutdown)
+        with self.assertRaises(HubError) as caught:
+            Hub(f"http://127.0.0.1:{page.server_port}", "t").nodes()
+        self.assertEqual(caught.exception.status, 502)
+        self.assertEqual(caught.exception.code, "http_error")
+        self.assertIn("Bad Gateway", caught.exception.message)
+        self.assertIn("is this a Gantry hub?", caught.exception.message)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@
 //! The harness starts them, hands their addresses and the admin token to
 //! Python in the environment (`clients/python/tests/client_env.py` reads
 //! them), and fails with Python's whole output when Python fails, or when a
-//! Python test skipped. A second test installs the package with pip into a
-//! fresh venv and imports it with no hub running.
+//! Python test skipped. A second test starts a hub over TLS with a private
+//! CA's certificate, which the client trusts through `ca_file` only; a third
+//! installs the package with pip into a fresh venv and imports it with no
+//! hub running.
 //!
 //! The `gantry` binary is the one `cargo build -p gantry-cli` made next to
 //! this test (see `desktop::cli_binary`), or `GANTRY_BIN` when set.
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 use gantry_testkit::desktop::cli_binary;
 use gantry_testkit::engine::remove_labeled;
+use gantry_testkit::tls::TestCa;
 use gantry_testkit::{
     AgentLaunch, HubChild, Process, as_admin, docker_ready, hub_admin, hub_serve, required,
     until_blocking,
@@ -210,7 +213,7 @@ fn the_python_client_against_a_real_hub_and_agents() {
     let keeping = format!("py-keep-{}", std::process::id());
     let site = Site::start(&gantry, &uploading, &keeping);
     site.wait_online(&gantry);
-    let modules = modules(&["test_client_install"]);
+    let modules = modules(&["test_client_install", "test_client_tls"]);
     assert!(
         modules.len() >= 4,
         "the client's tests are missing: {modules:?}"
@@ -250,4 +253,41 @@ fn pip_installs_the_package_and_importing_it_opens_no_connection() {
         return;
     }
     unittest(&["test_client_install".to_owned()], &[]);
+}
+
+#[test]
+fn the_python_client_trusts_a_private_ca_through_ca_file() {
+    if !python_ready() {
+        return;
+    }
+    let gantry = std::env::var_os("GANTRY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(cli_binary);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("hub");
+    let admin = hub_admin(&gantry, &data, &["hub", "token", "create", "--admin", "py"]).unwrap();
+    let ca = TestCa::new("Gantry Python test CA");
+    ca.write(&dir.path().join("ca.pem"));
+    ca.server(&["localhost", "127.0.0.1"], 1)
+        .write(&dir.path().join("hub.pem"), &dir.path().join("hub.key"));
+    let hub = HubChild::start(
+        hub_serve(&gantry, &data, "127.0.0.1:0")
+            .arg("--tls-cert")
+            .arg(dir.path().join("hub.pem"))
+            .arg("--tls-key")
+            .arg(dir.path().join("hub.key"))
+            .env("RUST_LOG", "warn"),
+    )
+    .unwrap();
+    unittest(
+        &["test_client_tls".to_owned()],
+        &[
+            ("GANTRY_TEST_TLS_HUB_URL", hub.url("")),
+            ("GANTRY_TEST_TLS_ADMIN_TOKEN", admin),
+            (
+                "GANTRY_TEST_TLS_CA",
+                dir.path().join("ca.pem").display().to_string(),
+            ),
+        ],
+    );
 }

@@ -154,13 +154,15 @@ class Hub:
     def wait(self, task_id: str, timeout: float | None = None) -> Task:
         """Waits for the task to end and returns it; ``TimeoutError`` after
         ``timeout`` seconds. Following its log is the wait: the hub ends that
-        stream when the task ends."""
+        stream when the task ends, and it is read from the end the hub holds,
+        so a long log is not fetched to wait for it."""
         deadline = None if timeout is None else time.monotonic() + timeout
         offset = 0
         while True:
             task = self.get(task_id)
             if task.done:
                 return task
+            offset = max(offset, task.log_size)
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise TimeoutError(f"task {task_id} is still {task.state} after {timeout} s")

@@ -1,6 +1,7 @@
 //! The .deb and the .rpm, written by the Tauri bundler from the app's own
 //! `tauri.conf.json`, with the `gantry` CLI, its man pages and its shell
-//! completions added beside the app.
+//! completions added beside the app, and the Python client's package in the
+//! documentation.
 
 use std::collections::HashMap;
 use std::fs;
@@ -117,12 +118,46 @@ fn generated_files(generated: &Path, rpm: bool) -> Result<HashMap<PathBuf, PathB
         }
         files.insert(PathBuf::from(dest), path);
     }
+    files.extend(python_client_files(&python_client_dir())?);
     let copyright = generated.join("copyright");
     fs::write(&copyright, COPYRIGHT)?;
     files.insert(
         PathBuf::from(format!("/usr/share/doc/{PACKAGE}/copyright")),
         copyright,
     );
+    Ok(files)
+}
+
+/// Where the Python client's package is in this checkout.
+fn python_client_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../clients/python")
+}
+
+/// The Python client's package (`clients/python`: `pyproject.toml`, its
+/// README and every module of `gantry_client/`, not its tests), placed under
+/// `/usr/share/doc/gantry/python-client/` so that a copy of that folder
+/// installs with `pip install`.
+fn python_client_files(package: &Path) -> Result<HashMap<PathBuf, PathBuf>> {
+    let doc = Path::new("/usr/share/doc")
+        .join(PACKAGE)
+        .join("python-client");
+    let mut files = HashMap::new();
+    for name in ["pyproject.toml", "README.md"] {
+        files.insert(doc.join(name), package.join(name));
+    }
+    let modules = package.join("gantry_client");
+    for entry in fs::read_dir(&modules)
+        .with_context(|| format!("the Python client is missing: {}", modules.display()))?
+    {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "py") {
+            let name = path.file_name().context("a module's name")?;
+            files.insert(doc.join("gantry_client").join(name), path);
+        }
+    }
+    if let Some((_, missing)) = files.iter().find(|(_, source)| !source.is_file()) {
+        bail!("the Python client is missing {}", missing.display());
+    }
     Ok(files)
 }
 
@@ -335,5 +370,27 @@ mod tests {
         let none = dir.path().join("none");
         fs::write(&none, b"static").unwrap();
         assert!(glibc_needed(&[none]).is_err());
+    }
+
+    #[test]
+    fn the_python_client_goes_into_the_documentation() {
+        let files = python_client_files(&python_client_dir()).unwrap();
+        let doc = Path::new("/usr/share/doc/gantry/python-client");
+        for name in [
+            "pyproject.toml",
+            "README.md",
+            "gantry_client/__init__.py",
+            "gantry_client/hub.py",
+            "gantry_client/types.py",
+        ] {
+            let source = &files[&doc.join(name)];
+            assert!(source.is_file(), "{}", source.display());
+        }
+        assert!(
+            files
+                .keys()
+                .all(|dest| !dest.to_string_lossy().contains("tests")),
+            "the tests are not shipped: {files:?}"
+        );
     }
 }

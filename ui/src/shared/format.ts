@@ -140,6 +140,14 @@ export function ratio(part: number, whole: number): number {
   return Math.min(1, Math.max(0, part / whole));
 }
 
+/**
+ * A share (0..1) as a CSS width in tenths of a percent: a live value that
+ * moves by less than that leaves the style as it was, so nothing is drawn.
+ */
+export function barWidth(share: number): string {
+  return `${Math.round(ratio(share, 1) * 1000) / 10}%`;
+}
+
 /** Local wall-clock time as HH:MM:SS. */
 export function formatClockSeconds(ms: number): string {
   const d = new Date(ms);

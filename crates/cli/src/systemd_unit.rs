@@ -6,7 +6,7 @@
 //! the person names one of their own with `--token-file`.
 //!
 //! `install --print` writes the unit to stdout and changes nothing (no token
-//! is read or kept, systemd is not asked); `--supervisor` prints the same
+//! is asked for or kept, systemd is not asked); `--supervisor` prints the same
 //! command as a supervisord program section instead
 //! ([`crate::supervisor_program`]), as `prefect agent install` prints a
 //! supervisord.conf.
@@ -51,7 +51,7 @@ pub struct InstallArgs {
     #[arg(long, conflicts_with = "print")]
     no_start: bool,
     /// Print the unit to stdout instead of installing it: nothing is written,
-    /// no token is read, systemd is not asked. The unit reads the token from
+    /// no token is asked for, systemd is not asked. The unit reads the token from
     /// --token-file, else ~/.config/gantry/node-token (put it there, chmod 600).
     #[arg(long)]
     print: bool,

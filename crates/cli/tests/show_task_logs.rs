@@ -245,6 +245,9 @@ fn a_stdout_nobody_reads_holds_back_neither_the_task_nor_its_log() {
         }
         (shown + skipped == LINES).then_some((shown, skipped))
     });
+    eprintln!(
+        "{LINES} lines to a stdout read only after the task ended: {shown} shown, {skipped} skipped"
+    );
     assert!(skipped > 0 && shown > 0, "{shown} shown, {skipped} skipped");
     assert!(rig.agent.running(), "{}", rig.agent_log());
 }

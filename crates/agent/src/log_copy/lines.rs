@@ -19,7 +19,7 @@ pub(super) struct LineCut {
 impl LineCut {
     /// Takes `bytes` and calls `line(shown, cut)` for each line they end.
     pub(super) fn feed(&mut self, mut bytes: &[u8], mut line: impl FnMut(&[u8], u64)) {
-        while let Some(at) = bytes.iter().position(|&b| b == b'\n') {
+        while let Some(at) = memchr::memchr(b'\n', bytes) {
             self.keep(&bytes[..at]);
             line(&self.held, self.cut);
             self.held.clear();
@@ -51,6 +51,14 @@ impl LineCut {
 /// are, other control characters as `\xNN` (or `\u{NN}` past ASCII).
 pub(super) fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
     use std::io::Write as _;
+    // Most lines are printable ASCII: copied as they are.
+    if bytes
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+    {
+        out.extend_from_slice(bytes);
+        return;
+    }
     for c in String::from_utf8_lossy(bytes).chars() {
         if c == '\t' || !c.is_control() {
             let mut buf = [0; 4];

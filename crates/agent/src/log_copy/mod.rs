@@ -51,6 +51,8 @@ pub struct LogCopy {
 struct Room {
     /// Bytes of lines in the queue.
     queued: AtomicUsize,
+    /// Lines in the queue.
+    lines: AtomicUsize,
     /// Lines skipped that no line of their task said (it ended first).
     unsaid: AtomicU64,
 }
@@ -91,6 +93,13 @@ impl LogCopy {
         }
     }
 
+    /// Whether a line may fit: checked before one is rendered, so that a
+    /// full queue costs a skipped line no more than its count.
+    fn has_room(&self) -> bool {
+        self.room.lines.load(Ordering::Acquire) < QUEUED_LINES
+            && self.room.queued.load(Ordering::Acquire) < QUEUED_BYTES
+    }
+
     /// Queues `line` unless the queue is full; whether it was queued.
     fn offer(&self, line: Vec<u8>) -> bool {
         let len = line.len();
@@ -98,9 +107,13 @@ impl LogCopy {
             self.room.queued.fetch_sub(len, Ordering::AcqRel);
             return false;
         }
+        // Counted before it is sent, so that the printer never takes a line
+        // it was not counted for.
+        self.room.lines.fetch_add(1, Ordering::AcqRel);
         match self.queue.try_send(line) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.room.lines.fetch_sub(1, Ordering::AcqRel);
                 self.room.queued.fetch_sub(len, Ordering::AcqRel);
                 false
             }
@@ -130,7 +143,11 @@ impl TaskCopy {
         };
         let (copy, skipped) = (&self.copy, &mut self.skipped);
         cut.feed(bytes, |shown, cut| {
-            send(copy, skipped, &self.prefix, render(prefix, shown, cut));
+            if copy.has_room() {
+                send(copy, skipped, &self.prefix, render(prefix, shown, cut));
+            } else {
+                *skipped += 1;
+            }
         });
     }
 }
@@ -189,6 +206,7 @@ fn print(lines: Receiver<Vec<u8>>, room: &Room, mut out: impl Write) {
     let mut batch = Vec::with_capacity(BATCH_BYTES);
     let take = |line: Vec<u8>, batch: &mut Vec<u8>| {
         room.queued.fetch_sub(line.len(), Ordering::AcqRel);
+        room.lines.fetch_sub(1, Ordering::AcqRel);
         batch.extend_from_slice(&line);
     };
     loop {

@@ -113,6 +113,10 @@ pub const REQUIRED: &[(&str, &str)] = &[
         "systemd-analyze checks the user unit `gantry service install` writes",
     ),
     (
+        "supervisor",
+        "supervisord runs the program section `gantry service install --print --supervisor` prints",
+    ),
+    (
         "gnupg",
         "`dist` signs the packages with an OpenPGP key, and the tests check the signatures",
     ),

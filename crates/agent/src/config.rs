@@ -60,6 +60,8 @@ pub struct Flags {
     pub no_hostname_label: bool,
     /// The yield rules and `--reserve-gpu`.
     pub yielding: YieldFlags,
+    /// `--show-task-logs`: copy each task's output lines to the agent's stdout.
+    pub show_task_logs: bool,
 }
 
 /// The agent's resolved settings.
@@ -119,6 +121,10 @@ pub struct AgentConfig {
     /// GPUs the person keeps for themselves (`--reserve-gpu INDEX`,
     /// GANTRY_RESERVE_GPU, `reserve_gpu`): never given to a task.
     pub reserve_gpus: Vec<u32>,
+    /// Copy each task's output lines, prefixed by the task, to this process's
+    /// stdout (--show-task-logs, GANTRY_SHOW_TASK_LOGS, `show_task_logs`;
+    /// [`crate::log_copy`]).
+    pub show_task_logs: bool,
 }
 
 /// The config file's keys (TOML).
@@ -160,6 +166,7 @@ struct FileConfig {
     yield_grace: Option<u64>,
     settle: Option<u64>,
     reserve_gpu: Option<Vec<u32>>,
+    show_task_logs: Option<bool>,
     /// Refused with a pointer to `token_file`; present so the error can say so.
     token: Option<toml::Value>,
     /// Refused likewise.
@@ -552,6 +559,8 @@ impl AgentConfig {
                 || layers.boolean(&["GANTRY_ONLY_LABELED"], file.only_labeled, false)?,
             yielding,
             reserve_gpus,
+            show_task_logs: flags.show_task_logs
+                || layers.boolean(&["GANTRY_SHOW_TASK_LOGS"], file.show_task_logs, false)?,
         })
     }
 

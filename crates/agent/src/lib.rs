@@ -8,7 +8,8 @@
 //!   walk through its steps; [`record`]: what survives a restart;
 //!   [`executor`]: what the executors share, [`docker`] and [`process`]: the
 //!   executors; [`spool`]: the on-disk log, its tail reader and its shipper;
-//!   [`host`]: local storage; [`monitor`]: the machine and its GPUs;
+//!   [`host`]: local storage; [`log_copy`]: tasks' output copied to stdout
+//!   (`--show-task-logs`); [`monitor`]: the machine and its GPUs;
 //!   [`gpus`]: which task holds which GPU;
 //!   [`backoff`] and [`clock`]: how the agent retries and reads the time;
 //!   [`config`] and [`timeouts`]: its settings and the timeouts file;
@@ -30,6 +31,7 @@ pub mod docker;
 pub mod executor;
 pub mod gpus;
 pub mod host;
+pub mod log_copy;
 pub mod monitor;
 pub mod node;
 pub mod process;

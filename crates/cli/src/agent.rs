@@ -92,6 +92,21 @@ pub struct StartArgs {
     connection: Connection,
     #[command(flatten)]
     yielding: crate::yield_args::YieldArgs,
+    #[command(flatten)]
+    shown: ShowTaskLogs,
+}
+
+/// `--show-task-logs`, shared by `gantry agent start` and `gantry service
+/// install` (which writes it into the service's command line).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ShowTaskLogs {
+    /// Copy each task's output lines to this agent's stdout, prefixed by the
+    /// task ("[ID NAME] line", "[ID NAME stderr] line"), as Prefect's
+    /// --show-flow-logs does. Lines a slow stdout cannot take are skipped and
+    /// counted, never held against the task or its log [env:
+    /// GANTRY_SHOW_TASK_LOGS=1; agent.toml: show_task_logs = true].
+    #[arg(long)]
+    pub(crate) show_task_logs: bool,
 }
 
 /// How a command reaches a hub safely: the CA to trust, and whether a token
@@ -167,6 +182,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         no_hostname_label: args.no_hostname_label,
         timeouts_file: args.timeouts_file,
         yielding: args.yielding.into_flags(),
+        show_task_logs: args.shown.show_task_logs,
         ..Flags::default()
     }))?;
     let _guard = init_logging(Some(&config.host_dir.join("logs")));

@@ -8,6 +8,7 @@ mod local_inputs;
 mod node;
 mod outputs;
 mod progress;
+mod supervisor_program;
 mod systemd_unit;
 mod task;
 mod yield_args;
@@ -48,7 +49,8 @@ enum Command {
     /// Run the agent that takes tasks from a hub, or steer the one running here.
     #[command(subcommand)]
     Agent(AgentCommand),
-    /// Install the headless agent as a systemd user service, or remove it.
+    /// Install the headless agent as a systemd user service (or print its unit,
+    /// or a supervisord program section), or remove it.
     #[command(subcommand)]
     Service(ServiceCommand),
     /// Run one job file on this machine without a hub: its output on stdout and
@@ -302,7 +304,8 @@ enum AgentCommand {
 #[derive(Debug, Subcommand)]
 enum ServiceCommand {
     /// Write and enable a systemd user unit that runs `gantry agent start`
-    /// (the token stays in a file only you can read, never in the unit).
+    /// (the token stays in a file only you can read, never in the unit), or
+    /// only print it (--print), or a supervisord program (--print --supervisor).
     Install(Box<systemd_unit::InstallArgs>),
     /// Stop and disable the unit, remove it and the token file it used; the
     /// storage folder stays.

@@ -4,6 +4,12 @@
 //! The unit names the token's file, never the token: the token is kept in a
 //! file only its owner can read (`~/.config/gantry/node-token`, 0600) unless
 //! the person names one of their own with `--token-file`.
+//!
+//! `install --print` writes the unit to stdout and changes nothing (no token
+//! is asked for or kept, systemd is not asked); `--supervisor` prints the same
+//! command as a supervisord program section instead
+//! ([`crate::supervisor_program`]), as `prefect agent install` prints a
+//! supervisord.conf.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -39,9 +45,20 @@ pub struct InstallArgs {
     only_labeled: bool,
     #[command(flatten)]
     yielding: crate::yield_args::YieldArgs,
+    #[command(flatten)]
+    shown: crate::agent::ShowTaskLogs,
     /// Write and enable the unit but do not start it now.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "print")]
     no_start: bool,
+    /// Print the unit to stdout instead of installing it: nothing is written,
+    /// no token is asked for, systemd is not asked. The unit reads the token from
+    /// --token-file, else ~/.config/gantry/node-token (put it there, chmod 600).
+    #[arg(long)]
+    print: bool,
+    /// With --print: print a supervisord [program:gantry-agent] section
+    /// instead of the systemd unit, for supervisord's conf.d.
+    #[arg(long, requires = "print")]
+    supervisor: bool,
 }
 
 /// Where the unit and the token file go.
@@ -85,6 +102,8 @@ struct Service {
     only_labeled: bool,
     /// The yield rules' flags, as words.
     yielding: Vec<String>,
+    /// `--show-task-logs`.
+    show_task_logs: bool,
 }
 
 /// Quotes one word of a unit's command line as systemd reads it.
@@ -108,8 +127,8 @@ fn quote(word: &str) -> String {
 }
 
 impl Service {
-    /// The unit file's text.
-    fn unit(&self) -> String {
+    /// The agent's command line, word by word.
+    fn command(&self) -> Vec<String> {
         let mut command = vec![
             self.gantry.display().to_string(),
             "agent".into(),
@@ -141,7 +160,15 @@ impl Service {
             command.push("--only-labeled".into());
         }
         command.extend(self.yielding.iter().cloned());
-        let exec: Vec<String> = command.iter().map(|w| quote(w)).collect();
+        if self.show_task_logs {
+            command.push("--show-task-logs".into());
+        }
+        command
+    }
+
+    /// The unit file's text.
+    fn unit(&self) -> String {
+        let exec: Vec<String> = self.command().iter().map(|w| quote(w)).collect();
         format!(
             "# Written by `gantry service install`; `gantry service uninstall` removes it.\n\
              [Unit]\n\
@@ -257,6 +284,7 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
             allow_insecure_http: args.connection.allow_insecure_http,
             only_labeled: args.only_labeled,
             yielding: args.yielding.clone().into_flags(),
+            show_task_logs: args.shown.show_task_logs,
             ..Flags::default()
         }),
         &|name| std::env::var(name).ok(),
@@ -272,6 +300,17 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
     let token_file = match args.token_file {
         Some(path) => std::path::absolute(&path)
             .with_context(|| format!("cannot resolve {}", path.display()))?,
+        // Printing changes nothing: the token stays wherever it is.
+        None if args.print => {
+            if !places.token.exists() {
+                eprintln!(
+                    "note: the service reads the token from {}, which does not exist yet: \
+                     put the node token there (chmod 600), or print again with --token-file FILE",
+                    places.token.display()
+                );
+            }
+            places.token.clone()
+        }
         None => {
             let token = read_token()?;
             write_private(&places.token, &format!("{token}\n"))?;
@@ -304,7 +343,17 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
         allow_insecure_http: args.connection.allow_insecure_http,
         only_labeled: args.only_labeled,
         yielding: args.yielding.words(),
+        show_task_logs: args.shown.show_task_logs,
     };
+    if args.print {
+        let text = if args.supervisor {
+            crate::supervisor_program::section(&service.command(), &service.server)?
+        } else {
+            service.unit()
+        };
+        print!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
     write_private(&places.unit, &service.unit())?;
     println!("wrote {}", places.unit.display());
     let manager = systemctl_ok(&["daemon-reload"]).and_then(|()| {
@@ -401,6 +450,7 @@ mod tests {
             allow_insecure_http: false,
             only_labeled: false,
             yielding: Vec::new(),
+            show_task_logs: false,
         }
     }
 
@@ -425,6 +475,7 @@ mod tests {
                 "mon-fri 09:00-18:00".into(),
                 "--yield-on-battery".into(),
             ],
+            show_task_logs: true,
             ..service()
         }
         .unit();
@@ -432,7 +483,7 @@ mod tests {
         assert!(
             exec.ends_with(
                 "--max-tasks 2 --ca-file \"/etc/gantry/team ca.pem\" --allow-insecure-http --only-labeled \
-                 --quiet-hours \"mon-fri 09:00-18:00\" --yield-on-battery"
+                 --quiet-hours \"mon-fri 09:00-18:00\" --yield-on-battery --show-task-logs"
             ),
             "{exec}"
         );

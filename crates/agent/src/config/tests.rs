@@ -414,3 +414,33 @@ fn bad_yield_rules_name_where_they_were_written_and_what_to_write() {
         assert!(error.contains(says), "{error}");
     }
 }
+
+#[test]
+fn show_task_logs_follows_the_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("agent.toml");
+    std::fs::write(&file, "show_task_logs = true\n").unwrap();
+    let with_file = |show: bool| Flags {
+        config_file: Some(file.clone()),
+        show_task_logs: show,
+        ..Default::default()
+    };
+    assert!(!resolve(Flags::default(), &[]).unwrap().show_task_logs);
+    assert!(resolve(with_file(false), &[]).unwrap().show_task_logs);
+    // The environment beats the file; the flag only turns it on.
+    let off = [("GANTRY_SHOW_TASK_LOGS", "0")];
+    assert!(!resolve(with_file(false), &off).unwrap().show_task_logs);
+    assert!(resolve(with_file(true), &off).unwrap().show_task_logs);
+    assert!(
+        resolve(Flags::default(), &[("GANTRY_SHOW_TASK_LOGS", "yes")])
+            .unwrap()
+            .show_task_logs
+    );
+    let error = resolve(Flags::default(), &[("GANTRY_SHOW_TASK_LOGS", "loud")]).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("GANTRY_SHOW_TASK_LOGS=loud is not true or false"),
+        "{error}"
+    );
+}

@@ -13,6 +13,7 @@ use crate::config::AgentConfig;
 use crate::docker::Engine;
 use crate::gpus::GpuOwner;
 use crate::host::HostDir;
+use crate::log_copy::LogCopy;
 use crate::statsd::Statsd;
 use crate::task::{self, Outcome, TaskContext, TaskRun};
 use gantry_client::HubClient;
@@ -55,6 +56,15 @@ pub async fn context(
     let node = config.name.clone();
     let monitor = std::sync::Mutex::new(crate::monitor::Monitor::new(&config.host_dir));
     let gpus = Arc::new(GpuOwner::new(Arc::new(monitor), &config.reserve_gpus));
+    let log_copy = if config.show_task_logs {
+        Some(LogCopy::to_stdout().map_err(|error| {
+            AgentError::Config(format!(
+                "cannot start copying the tasks' output to stdout: {error}"
+            ))
+        })?)
+    } else {
+        None
+    };
     Ok(TaskContext {
         config: Arc::new(config),
         host,
@@ -65,6 +75,7 @@ pub async fn context(
         stop,
         hub_back: Arc::new(tokio::sync::Notify::new()),
         gpus,
+        log_copy,
     })
 }
 

@@ -1,7 +1,8 @@
 //! The task's log on its way out: the executors send output into one bounded
 //! channel (the [`LogSink`]); one writer appends it to the spool, and echoes
-//! it to this process's stdout and stderr for `gantry run`; the shipper
-//! sends the spool to the hub as it grows.
+//! it to this process's stdout and stderr for `gantry run` (or offers its
+//! lines to the agent's lossy copy, `--show-task-logs`); the shipper sends
+//! the spool to the hub as it grows.
 //!
 //! Closing the log drops the sink, waits for the writer (the spool synced
 //! and dropped, which tells every reader of the log that it is complete),
@@ -15,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::TaskContext;
 use crate::executor::{Chunk, LogSink, Stream, StreamCounts};
+use crate::log_copy::TaskCopy;
 use crate::spool::{ShipPace, Shipped, Spool, Tail, ship};
 
 /// A task's log while the task runs: the sink, its writer and its shipper.
@@ -61,14 +63,15 @@ impl TaskLog {
     }
 
     /// Opens the task's spool (a new one, or, `resumed`, the one it had) and
-    /// starts its writer and its shipper. The spool announces its length on
+    /// starts its writer and its shipper; `shown`: whether the writer echoes
+    /// the output, and the copy it offers its lines to. The spool announces its length on
     /// `length`. The spool's byte 0 is the hub's byte `base`: a task that
     /// ran before (released, now run again) continues the hub's log, and a
     /// new spool of such a task begins with a line saying so.
     pub(super) async fn open(
         ctx: &TaskContext,
         id: &str,
-        echo: bool,
+        shown: (bool, Option<TaskCopy>),
         length: watch::Sender<u64>,
         resumed: bool,
         base: u64,
@@ -105,7 +108,7 @@ impl TaskLog {
             })
         });
         let (sink, chunks) = mpsc::channel::<Chunk>(64);
-        let writer = tokio::spawn(write(spool, chunks, echo));
+        let writer = tokio::spawn(write(spool, chunks, shown));
         Ok(TaskLog {
             sink,
             writer: Some(writer),
@@ -153,15 +156,23 @@ impl Closed {
     }
 }
 
-/// Appends each chunk to the spool (and echoes it), until every sender is
-/// gone; then syncs the spool and drops it.
-async fn write(mut spool: Spool, mut chunks: mpsc::Receiver<Chunk>, echo: bool) -> Written {
+/// Appends each chunk to the spool (and echoes it, or offers it to the
+/// copy), until every sender is gone; then syncs the spool and drops it.
+async fn write(
+    mut spool: Spool,
+    mut chunks: mpsc::Receiver<Chunk>,
+    (echo, mut copy): (bool, Option<TaskCopy>),
+) -> Written {
     let mut stdout = tokio::io::stdout();
     let mut stderr = tokio::io::stderr();
     while let Some(chunk) = chunks.recv().await {
         if let Err(error) = spool.append(chunk.stream, &chunk.bytes).await {
             // The disk refused; the hub still gets what reached the spool.
             tracing::error!(%error, "cannot append to the task's spool");
+        }
+        if let Some(copy) = &mut copy {
+            // Never waits: a slow stdout skips lines, not the task's output.
+            copy.offer(chunk.stream, &chunk.bytes);
         }
         if echo {
             // A closed stdout (`| head`) must not stop the task.
@@ -177,6 +188,8 @@ async fn write(mut spool: Spool, mut chunks: mpsc::Receiver<Chunk>, echo: bool) 
             };
         }
     }
+    // Its unfinished lines are shown.
+    drop(copy);
     let _ = spool.sync().await;
     Written {
         size: spool.counts().total(),

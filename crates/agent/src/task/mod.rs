@@ -82,6 +82,8 @@ pub struct TaskContext {
     pub hub_back: Arc<tokio::sync::Notify>,
     /// The node's GPUs and which task holds which.
     pub gpus: Arc<GpuOwner>,
+    /// Where tasks' output lines are copied (`--show-task-logs`), if anywhere.
+    pub log_copy: Option<crate::log_copy::LogCopy>,
 }
 
 /// One task to run, with the handles that steer and watch it.
@@ -224,6 +226,11 @@ impl<'a> Runner<'a> {
                 .or(ctx.config.task_timeout),
         };
         let echo = run.echo;
+        // `gantry run` echoes the output whole; an agent may copy its lines.
+        let copy = match (&ctx.log_copy, echo) {
+            (Some(copy), false) => Some(copy.task(&id, &run.task.name)),
+            _ => None,
+        };
         let mut runner = Runner {
             ctx,
             run,
@@ -247,7 +254,7 @@ impl<'a> Runner<'a> {
             ctx.gpus.hold(&id, record.gpus, request.as_ref());
         }
         let base = runner.run.task.log_size;
-        match TaskLog::open(ctx, &id, echo, length, resumed.is_some(), base).await {
+        match TaskLog::open(ctx, &id, (echo, copy), length, resumed.is_some(), base).await {
             Ok(log) => {
                 runner.log = log;
                 let stage = runner.entry(resumed);

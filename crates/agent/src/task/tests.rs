@@ -35,6 +35,7 @@ fn context(dir: &std::path::Path) -> TaskContext {
         stop: CancellationToken::new(),
         hub_back: Arc::default(),
         gpus: Arc::new(crate::gpus::GpuOwner::reading(&[], || None)),
+        log_copy: None,
     }
 }
 

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod drive_calls;
 mod error;
 mod token;
 mod transfer;

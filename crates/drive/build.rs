@@ -17,12 +17,18 @@ fn main() {
         .filter(|name| name.ends_with(".py"))
         .collect();
     names.sort();
-    let mut code = String::from("/// The package's modules: file name and text.\npub(crate) const MODULES: &[(&str, &str)] = &[\n");
+    let mut code = String::from(
+        "/// The package's modules: file name and text.\npub(crate) const MODULES: &[(&str, &str)] = &[\n",
+    );
     for name in &names {
         let path = package.join(name);
         println!("cargo:rerun-if-changed={}", path.display());
-        writeln!(code, "    ({name:?}, include_str!({:?})),", path.display().to_string())
-            .expect("writing to a String");
+        writeln!(
+            code,
+            "    ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .expect("writing to a String");
     }
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));

@@ -138,7 +138,9 @@ impl Driver {
                 };
                 match answer {
                     Err(bad) => return Stop::UserError(bad.to_string()),
-                    Ok(Answer { error: Some(error), .. }) => return Stop::UserError(error),
+                    Ok(Answer {
+                        error: Some(error), ..
+                    }) => return Stop::UserError(error),
                     Ok(Answer { kill: true, .. }) => {
                         return Stop::Killed("the program (agent.kill())".to_owned());
                     }
@@ -146,10 +148,14 @@ impl Driver {
                         generating = false;
                         self.board.lock().expect("board").generating = false;
                     }
-                    Ok(Answer { jobs: Some(jobs), .. }) if jobs.is_empty() => {
+                    Ok(Answer {
+                        jobs: Some(jobs), ..
+                    }) if jobs.is_empty() => {
                         next_ask = Instant::now() + self.settings.interval;
                     }
-                    Ok(Answer { jobs: Some(jobs), .. }) => {
+                    Ok(Answer {
+                        jobs: Some(jobs), ..
+                    }) => {
                         self.pending.extend(jobs);
                         continue;
                     }
@@ -169,7 +175,11 @@ impl Driver {
     /// Whether another job may be submitted under `--max-running`.
     fn room(&self) -> bool {
         self.settings.max_running.is_none_or(|most| {
-            self.jobs.iter().filter(|job| !job.state().is_terminal()).count() < most
+            self.jobs
+                .iter()
+                .filter(|job| !job.state().is_terminal())
+                .count()
+                < most
         })
     }
 
@@ -208,10 +218,16 @@ impl Driver {
             agent: &agent,
             jobs: &changed,
         };
-        match program.ask(&message).await.map(|line| Answer::to_update(&line)) {
+        match program
+            .ask(&message)
+            .await
+            .map(|line| Answer::to_update(&line))
+        {
             Err(error) => Some(Stop::UserError(error.to_string())),
             Ok(Err(bad)) => Some(Stop::UserError(bad.to_string())),
-            Ok(Ok(Answer { error: Some(error), .. })) => Some(Stop::UserError(error)),
+            Ok(Ok(Answer {
+                error: Some(error), ..
+            })) => Some(Stop::UserError(error)),
             Ok(Ok(Answer { kill: true, .. })) => {
                 Some(Stop::Killed("the program (agent.kill())".to_owned()))
             }

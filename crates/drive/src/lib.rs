@@ -38,7 +38,13 @@ use sha2::{Digest, Sha256};
 pub fn default_name(stem: &str, identity: &str) -> String {
     let stem: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(40)
         .collect();
     let hash = hex::encode(&Sha256::digest(identity.as_bytes())[..4]);

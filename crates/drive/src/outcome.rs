@@ -74,7 +74,9 @@ impl Stop {
                     " (--on-error leave, the default; --on-error cancel cancels them)".to_owned()
                 }
             ),
-            Stop::HubError(error) => format!("drive {name}: stopped, the hub refused: {error}{jobs}"),
+            Stop::HubError(error) => {
+                format!("drive {name}: stopped, the hub refused: {error}{jobs}")
+            }
             Stop::Killed(by) => format!("drive {name}: killed by {by}{jobs}"),
             Stop::Interrupted => format!("drive {name}: interrupted{jobs}"),
         }

@@ -43,7 +43,11 @@ pub struct Program {
 impl Program {
     /// Starts `command` with its stdin and stdout piped to the driver.
     pub fn start(mut command: Command) -> Result<Program, ProgramError> {
-        let program = command.as_std().get_program().to_string_lossy().into_owned();
+        let program = command
+            .as_std()
+            .get_program()
+            .to_string_lossy()
+            .into_owned();
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -95,7 +99,10 @@ impl Program {
     /// exit, then kills it.
     pub async fn finish(mut self, grace: Duration) {
         drop(self.stdin.take());
-        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
             let _ = self.child.kill().await;
         }
     }

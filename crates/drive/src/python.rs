@@ -83,7 +83,8 @@ mod tests {
     /// text it has now: a module added and not embedded fails here.
     #[test]
     fn every_module_of_the_package_is_embedded() {
-        let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../clients/python/gantry_client");
+        let package =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../clients/python/gantry_client");
         let mut on_disk: Vec<(String, String)> = std::fs::read_dir(&package)
             .unwrap()
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
@@ -104,7 +105,10 @@ mod tests {
             on_disk.iter().map(|m| &m.0).collect::<Vec<_>>(),
             embedded.iter().map(|m| &m.0).collect::<Vec<_>>()
         );
-        assert!(on_disk == embedded, "an embedded module differs from its file");
+        assert!(
+            on_disk == embedded,
+            "an embedded module differs from its file"
+        );
     }
 
     #[test]

@@ -31,7 +31,9 @@ pub const ORDINAL_ENV: &str = "GANTRY_DRIVE_JOB";
 pub fn marked(spec: &JobSpec, drive: &str, ordinal: usize) -> JobSpec {
     let mut marked = spec.clone();
     marked.env.insert(DRIVE_ENV.to_owned(), drive.to_owned());
-    marked.env.insert(ORDINAL_ENV.to_owned(), ordinal.to_string());
+    marked
+        .env
+        .insert(ORDINAL_ENV.to_owned(), ordinal.to_string());
     marked
 }
 
@@ -89,9 +91,9 @@ pub struct Job {
 impl Job {
     /// Whether it ended and the program was told so.
     pub fn settled(&self) -> bool {
-        self.task.as_ref().is_some_and(|task| {
-            task.state.is_terminal() && self.told >= task.history.len()
-        })
+        self.task
+            .as_ref()
+            .is_some_and(|task| task.state.is_terminal() && self.told >= task.history.len())
     }
 
     /// Its latest state (queued until first read).
@@ -167,7 +169,8 @@ mod tests {
 
     #[test]
     fn marks_come_off_again() {
-        let spec = JobSpec::parse(r#"{"image": "busybox", "env": {"A": "1"}}"#, Format::Json).unwrap();
+        let spec =
+            JobSpec::parse(r#"{"image": "busybox", "env": {"A": "1"}}"#, Format::Json).unwrap();
         let marked = marked(&spec, "sweep", 7);
         assert_eq!(marked.env[DRIVE_ENV], "sweep");
         assert_eq!(unmarked(&marked, "sweep"), Some((7, spec.clone())));

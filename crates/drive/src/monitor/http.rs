@@ -84,7 +84,10 @@ impl Response {
 
     /// An error as the hub says them: a stable code and a sentence.
     pub fn error(status: u16, code: &str, message: &str) -> Response {
-        Response::json(status, &serde_json::json!({"code": code, "message": message}))
+        Response::json(
+            status,
+            &serde_json::json!({"code": code, "message": message}),
+        )
     }
 
     /// Writes it and closes the connection.

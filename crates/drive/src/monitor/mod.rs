@@ -33,7 +33,9 @@ pub enum MonitorError {
     #[error("\"{0}\" is not a monitor address; write HOST:PORT, e.g. 127.0.0.1:8666, or off")]
     BadAddress(String),
     /// Binding failed (the port is taken, say).
-    #[error("cannot listen on {addr} for the monitor: {source}; pick another with --monitor HOST:PORT, or --monitor off")]
+    #[error(
+        "cannot listen on {addr} for the monitor: {source}; pick another with --monitor HOST:PORT, or --monitor off"
+    )]
     Bind {
         /// The address.
         addr: String,
@@ -49,7 +51,9 @@ pub enum MonitorError {
         source: std::io::Error,
     },
     /// No token file for that address.
-    #[error("no driver's monitor token for {addr} in {dir}; is a gantry drive running here with --monitor {addr}?")]
+    #[error(
+        "no driver's monitor token for {addr} in {dir}; is a gantry drive running here with --monitor {addr}?"
+    )]
     NoToken {
         /// The address.
         addr: String,
@@ -88,10 +92,11 @@ impl Monitor {
             addr: addr.to_owned(),
             source,
         })?;
-        let token = TokenFile::create(token_dir, addr).map_err(|source| MonitorError::TokenFile {
-            dir: token_dir.display().to_string(),
-            source,
-        })?;
+        let token =
+            TokenFile::create(token_dir, addr).map_err(|source| MonitorError::TokenFile {
+                dir: token_dir.display().to_string(),
+                source,
+            })?;
         Ok(Monitor {
             listener,
             addr,
@@ -162,7 +167,10 @@ async fn answer(
             let given = request.bearer.unwrap_or_default();
             if same(given.as_bytes(), token.token().as_bytes()) {
                 kill.cancel();
-                Response::json(200, &serde_json::json!({"message": "the driver is stopping"}))
+                Response::json(
+                    200,
+                    &serde_json::json!({"message": "the driver is stopping"}),
+                )
             } else {
                 Response::error(
                     401,
@@ -210,9 +218,11 @@ pub async fn kill(addr: &str, token_dir: &Path) -> Result<String, MonitorError> 
         addr: host.clone(),
         what,
     };
-    let mut stream = TcpStream::connect(resolved)
-        .await
-        .map_err(|e| refused(format!("cannot be reached: {e}; has the driver ended already?")))?;
+    let mut stream = TcpStream::connect(resolved).await.map_err(|e| {
+        refused(format!(
+            "cannot be reached: {e}; has the driver ended already?"
+        ))
+    })?;
     let request = format!(
         "POST /kill HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );

@@ -10,8 +10,13 @@ use std::time::Duration;
 use crate::children::Process;
 use crate::world::World;
 
-/// The built `gantry` beside the test binary (cargo build -p gantry-cli first).
+/// The built `gantry` beside the test binary (cargo build -p gantry-cli
+/// first), or `GANTRY_TEST_BIN` when set (a copy of it, where several
+/// checkouts share one target folder).
 pub fn built_gantry() -> PathBuf {
+    if let Some(bin) = std::env::var_os("GANTRY_TEST_BIN") {
+        return PathBuf::from(bin);
+    }
     let exe = std::env::current_exe().unwrap();
     let cli = exe
         .parent()

@@ -15,6 +15,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::Remote;
 
+/// How long the monitor stays after the driver's work ended.
+const MONITOR_LINGER: Duration = Duration::from_secs(2);
+
 /// `gantry drive …`.
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -134,9 +137,18 @@ pub async fn run(args: DriveArgs) -> anyhow::Result<ExitCode> {
         cancel_on_kill: args.cancel_on_kill,
         monitor_url,
     };
+    let monitor_on = settings.monitor_url.is_some();
     let outcome = Driver::new(settings, board)
         .run(kill, interrupt.clone())
         .await;
+    if monitor_on {
+        // Open pages read every second: let them show the final states
+        // before the monitor goes (and they say so).
+        tokio::select! {
+            _ = tokio::time::sleep(MONITOR_LINGER) => {}
+            _ = interrupt.cancelled() => {}
+        }
+    }
     stop.cancel();
     tracker.close();
     tracker.wait().await;

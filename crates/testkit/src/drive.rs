@@ -11,10 +11,10 @@ use crate::children::Process;
 use crate::world::World;
 
 /// The built `gantry` beside the test binary (cargo build -p gantry-cli
-/// first), or `GANTRY_TEST_BIN` when set (a copy of it, where several
+/// first), or `GANTRY_BIN` when set (a copy of it, where several
 /// checkouts share one target folder).
 pub fn built_gantry() -> PathBuf {
-    if let Some(bin) = std::env::var_os("GANTRY_TEST_BIN") {
+    if let Some(bin) = std::env::var_os("GANTRY_BIN") {
         return PathBuf::from(bin);
     }
     let exe = std::env::current_exe().unwrap();

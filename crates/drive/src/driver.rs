@@ -238,9 +238,7 @@ impl Driver {
     /// Submits (or adopts) the jobs the program gave, as room allows.
     async fn submit_pending(&mut self) -> Option<Stop> {
         while self.room() {
-            let Some(value) = self.pending.pop_front() else {
-                return None;
-            };
+            let value = self.pending.pop_front()?;
             let ordinal = self.jobs.len();
             let spec = match JobSpec::parse(&value.to_string(), Format::Json) {
                 Ok(spec) => spec,

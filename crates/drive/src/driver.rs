@@ -55,6 +55,8 @@ pub struct Driver {
     jobs: Vec<Job>,
     recovered: BTreeMap<usize, (Task, JobSpec)>,
     pending: VecDeque<serde_json::Value>,
+    kill: CancellationToken,
+    interrupt: CancellationToken,
 }
 
 impl Driver {
@@ -66,6 +68,8 @@ impl Driver {
             jobs: Vec::new(),
             recovered: BTreeMap::new(),
             pending: VecDeque::new(),
+            kill: CancellationToken::new(),
+            interrupt: CancellationToken::new(),
         }
     }
 
@@ -73,6 +77,8 @@ impl Driver {
     /// (the monitor's `/kill`) or `interrupt` is (Ctrl-C); prints the
     /// summary and returns how it ended.
     pub async fn run(mut self, kill: CancellationToken, interrupt: CancellationToken) -> Outcome {
+        self.kill = kill.clone();
+        self.interrupt = interrupt.clone();
         let mut program = match Program::start(std::mem::replace(
             &mut self.settings.program,
             Command::new("true"),
@@ -132,9 +138,12 @@ impl Driver {
             }
             if generating && self.pending.is_empty() && self.room() && Instant::now() >= next_ask {
                 let agent = self.agent_view();
-                let answer = match program.ask(&ToProgram::Create { agent: &agent }).await {
+                let answer = match self
+                    .ask(program, &ToProgram::Create { agent: &agent })
+                    .await
+                {
                     Ok(line) => Answer::to_create(&line),
-                    Err(error) => return Stop::UserError(error.to_string()),
+                    Err(stop) => return stop,
                 };
                 match answer {
                     Err(bad) => return Stop::UserError(bad.to_string()),
@@ -169,6 +178,22 @@ impl Driver {
                 _ = kill.cancelled() => {}
                 _ = interrupt.cancelled() => {}
             }
+        }
+    }
+
+    /// Asks the program, giving up when the driver is killed or interrupted
+    /// meanwhile (the user's code may take its time).
+    async fn ask(&self, program: &mut Program, message: &ToProgram<'_>) -> Result<String, Stop> {
+        tokio::select! {
+            answer = program.ask(message) => answer.map_err(|error| {
+                if self.interrupt.is_cancelled() {
+                    Stop::Interrupted
+                } else {
+                    Stop::UserError(error.to_string())
+                }
+            }),
+            _ = self.kill.cancelled() => Err(Stop::Killed("the monitor's /kill".to_owned())),
+            _ = self.interrupt.cancelled() => Err(Stop::Interrupted),
         }
     }
 
@@ -218,12 +243,12 @@ impl Driver {
             agent: &agent,
             jobs: &changed,
         };
-        match program
-            .ask(&message)
+        match self
+            .ask(program, &message)
             .await
             .map(|line| Answer::to_update(&line))
         {
-            Err(error) => Some(Stop::UserError(error.to_string())),
+            Err(stop) => Some(stop),
             Ok(Err(bad)) => Some(Stop::UserError(bad.to_string())),
             Ok(Ok(Answer {
                 error: Some(error), ..

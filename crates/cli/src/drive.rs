@@ -18,7 +18,7 @@ use crate::Remote;
 /// How long the monitor stays after the driver's work ended.
 const MONITOR_LINGER: Duration = Duration::from_secs(2);
 
-/// `gantry drive …`.
+/// `gantry drive ...`.
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct DriveArgs {
@@ -98,6 +98,10 @@ pub async fn run(args: DriveArgs) -> anyhow::Result<ExitCode> {
     };
     let client = crate::task::client(&args.remote)?;
     let name = args.name.clone().unwrap_or(name);
+    if name.trim().is_empty() || name.chars().any(char::is_control) {
+        eprintln!("error: --name {name:?}: give a name of printable characters, e.g. sweep-lr");
+        return Ok(ExitCode::from(2));
+    }
     let board = Arc::new(Mutex::new(Board::new(&name, client.server())));
     let tracker = TaskTracker::new();
     let stop = CancellationToken::new();

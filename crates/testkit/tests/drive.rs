@@ -577,3 +577,71 @@ done
     assert_eq!(last["agent"]["counts"]["succeeded"], 2, "{last}");
     world.stop().await;
 }
+
+/// What a usage-error case adds to its flags: a hub (never reached) and,
+/// unless it names one, no monitor.
+fn extra(args: &[&str]) -> Vec<&'static str> {
+    let mut extra = Vec::new();
+    if args.first() != Some(&"kill") {
+        extra.extend(["--server", "http://127.0.0.1:9", "--token", "t"]);
+        if !args.contains(&"--monitor") {
+            extra.extend(["--monitor", "off"]);
+        }
+    }
+    extra
+}
+
+/// Usage errors exit 2 with a sentence saying what to fix; none needs a hub.
+#[test]
+fn usage_errors_exit_2_with_a_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "usercode.py",
+        "def user_create(agent):\n    return None\n",
+    );
+    for (args, said) in [
+        (&[][..], "say what makes the jobs"),
+        (
+            &["-c", "missing.py"][..],
+            "cannot read the user code missing.py",
+        ),
+        (
+            &["-c", "usercode.py", "--on-error", "maybe"][..],
+            "is not cancel or leave",
+        ),
+        (
+            &["-c", "usercode.py", "--interval", "0"][..],
+            "give more than 0",
+        ),
+        (
+            &["-c", "usercode.py", "--monitor", "nowhere"][..],
+            "for the monitor",
+        ),
+        (
+            &["-c", "usercode.py", "--name", " "][..],
+            "give a name of printable characters",
+        ),
+        (
+            &["kill", "127.0.0.1:9"][..],
+            "no driver's monitor token for 127.0.0.1:9",
+        ),
+    ] {
+        let output = std::process::Command::new(gantry_testkit::drive::built_gantry())
+            .arg("drive")
+            .args(args)
+            .args(extra(args))
+            .env("XDG_RUNTIME_DIR", dir.path().join("runtime"))
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+        if args.first() != Some(&"kill") {
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        } else {
+            assert!(!output.status.success());
+        }
+    }
+}

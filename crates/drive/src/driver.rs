@@ -294,6 +294,27 @@ impl Driver {
                     let marked = tracking::marked(&spec, &self.settings.name, ordinal);
                     match self.settings.client.submit(&marked).await {
                         Ok(id) => id,
+                        Err(error) if error.is_transient() => {
+                            // It may have reached the hub: look there before
+                            // submitting it again, on the next round.
+                            eprintln!(
+                                "drive {}: cannot submit job {ordinal} ({error}); trying again",
+                                self.settings.name
+                            );
+                            self.pending.push_front(value);
+                            match tracking::recover(&self.settings.client, &self.settings.name)
+                                .await
+                            {
+                                Ok(found) => {
+                                    self.recovered =
+                                        found.into_iter().filter(|(n, _)| *n >= ordinal).collect()
+                                }
+                                Err(error) => eprintln!(
+                                    "drive: cannot list the hub's tasks ({error}); trying again"
+                                ),
+                            }
+                            return None;
+                        }
                         Err(error) => {
                             return Some(Stop::UserError(format!(
                                 "the hub refused job {ordinal}: {error}"

@@ -645,3 +645,55 @@ fn usage_errors_exit_2_with_a_sentence() {
         }
     }
 }
+
+/// SIGTERM (as Ctrl-C) stops the driver with exit 1 and leaves its jobs
+/// running for the next run, which it says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_stops_and_leaves_the_jobs() {
+    let Some((world, dir)) = world().await else {
+        return;
+    };
+    write(
+        dir.path(),
+        "usercode.py",
+        r#"import os
+image = os.environ['GANTRY_TEST_IMAGE']
+made = False
+def user_create(agent):
+    global made
+    if made:
+        return []
+    made = True
+    return [{'command': ['sh', '-c', 'sleep 60'], 'image': image}]
+def user_update(agent, jobs):
+    pass
+"#,
+    );
+    let mut run = DriveRun::start(
+        &world,
+        dir.path(),
+        "term",
+        &["-c", "usercode.py", "--monitor", "off", "--name", "term"],
+    );
+    let id = gantry_testkit::until(60, "the job running", async || {
+        let task = tasks(&world).await.pop()?;
+        (task.state == TaskState::Running).then_some(task.id)
+    })
+    .await;
+    run.process.signal(Signal::SIGTERM);
+    let ended = run.ended(30).await;
+    assert_eq!(ended.status.code(), Some(1), "{}", ended.stderr);
+    assert!(
+        ended.stderr.contains(
+            "interrupted; its 1 unfinished jobs are left on the hub: run it again with --name term"
+        ),
+        "{}",
+        ended.stderr
+    );
+    assert_eq!(
+        world.admin.task(&id).await.unwrap().state,
+        TaskState::Running
+    );
+    world.admin.cancel(&id).await.unwrap();
+    world.stop().await;
+}

@@ -669,7 +669,7 @@ def user_update(agent, jobs):
     pass
 "#,
     );
-    let mut run = DriveRun::start(
+    let run = DriveRun::start(
         &world,
         dir.path(),
         "term",

@@ -43,7 +43,7 @@ pub enum Stop {
     Done,
     /// The program failed: an exception, a bad answer, a bad job, an exit.
     UserError(String),
-    /// The hub refused the driver (not a passing network error).
+    /// The hub could not be used (unreachable at start, or refusing the token).
     HubError(String),
     /// `/kill` or `agent.kill()`; says which.
     Killed(String),
@@ -75,7 +75,7 @@ impl Stop {
                 }
             ),
             Stop::HubError(error) => {
-                format!("drive {name}: stopped, the hub refused: {error}{jobs}")
+                format!("drive {name}: stopped on a hub error: {error}{jobs}")
             }
             Stop::Killed(by) => format!("drive {name}: killed by {by}{jobs}"),
             Stop::Interrupted => format!("drive {name}: interrupted{jobs}"),

@@ -623,6 +623,10 @@ fn usage_errors_exit_2_with_a_sentence() {
             "give a name of printable characters",
         ),
         (
+            &["-c", "usercode.py"][..],
+            "stopped on a hub error: cannot reach the hub at http://127.0.0.1:9",
+        ),
+        (
             &["kill", "127.0.0.1:9"][..],
             "no driver's monitor token for 127.0.0.1:9",
         ),

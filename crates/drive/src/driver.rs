@@ -14,8 +14,13 @@ use gantry_protocol::wire::Task;
 use tokio::process::Command;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// However quiet the hub's stream, every unsettled job is read this often.
+const FULL_READ: Duration = Duration::from_secs(10);
 
 use crate::board::Board;
+use crate::news::News;
 use crate::outcome::{OnError, Outcome, Stop, summary};
 use crate::program::Program;
 use crate::protocol::{AgentView, Answer, JobView, ToProgram, VERSION};
@@ -39,7 +44,9 @@ pub struct Settings {
     pub on_error: OnError,
     /// How long to wait before asking again after `[]`.
     pub interval: Duration,
-    /// How often the jobs are read from the hub.
+    /// How often the loop wakes without news (to ask again after `[]`, to
+    /// see a kill); jobs are read when the hub's stream says they changed,
+    /// and all of them every 10 s.
     pub poll: Duration,
     /// Cancel the jobs when the driver is killed (`/kill`, `agent.kill()`).
     pub cancel_on_kill: bool,
@@ -57,6 +64,8 @@ pub struct Driver {
     pending: VecDeque<serde_json::Value>,
     kill: CancellationToken,
     interrupt: CancellationToken,
+    news: News,
+    last_full_read: Instant,
 }
 
 impl Driver {
@@ -70,6 +79,8 @@ impl Driver {
             pending: VecDeque::new(),
             kill: CancellationToken::new(),
             interrupt: CancellationToken::new(),
+            news: News::new(),
+            last_full_read: Instant::now(),
         }
     }
 
@@ -86,7 +97,13 @@ impl Driver {
             Ok(program) => program,
             Err(error) => return self.finish(None, Stop::UserError(error.to_string())).await,
         };
+        let (follow, tracker) = (CancellationToken::new(), TaskTracker::new());
+        self.news
+            .follow(self.settings.client.clone(), follow.clone(), &tracker);
         let stop = self.drive(&mut program, &kill, &interrupt).await;
+        follow.cancel();
+        tracker.close();
+        tracker.wait().await;
         self.finish(Some(program), stop).await
     }
 
@@ -175,6 +192,7 @@ impl Driver {
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.settings.poll) => {}
+                _ = self.news.arrived() => {}
                 _ = kill.cancelled() => {}
                 _ = interrupt.cancelled() => {}
             }
@@ -215,18 +233,29 @@ impl Driver {
         )
     }
 
-    /// Reads every unsettled job and tells the program of what changed, in
-    /// the order it happened.
+    /// Reads the unsettled jobs the hub said changed (all of them now and
+    /// then) and tells the program of what changed, in the order it happened.
     async fn tell_changes(&mut self, program: &mut Program) -> Option<Stop> {
         let client = self.settings.client.clone();
+        let (mut all, changed) = self.news.take();
+        if self.last_full_read.elapsed() >= FULL_READ {
+            all = true;
+        }
+        if all {
+            self.last_full_read = Instant::now();
+        }
         let mut changes: Vec<(i64, usize, JobView)> = Vec::new();
         for job in &mut self.jobs {
+            if !(all || job.task.is_none() || changed.contains(&job.id)) {
+                continue;
+            }
             match job.refresh(&client).await {
                 Ok(seen) => {
                     changes.extend(seen.into_iter().map(|(at, view)| (at, job.ordinal, view)));
                 }
                 Err(error) if error.is_transient() => {
                     eprintln!("drive: cannot read task {} ({error}); trying again", job.id);
+                    self.news.mark(Some(vec![job.id.clone()]));
                 }
                 Err(error) => return Some(Stop::HubError(error.to_string())),
             }

@@ -18,6 +18,7 @@
 pub mod board;
 pub mod driver;
 pub mod monitor;
+pub mod news;
 pub mod outcome;
 pub mod program;
 pub mod protocol;

@@ -3,6 +3,7 @@
 
 mod agent;
 mod blob;
+mod drive;
 mod hub_admin;
 mod local_inputs;
 mod node;
@@ -61,6 +62,9 @@ enum Command {
         #[command(flatten)]
         local: agent::Local,
     },
+    /// Run jobs made by your own code (a Python file's user_create and
+    /// user_update, or any program over JSON lines), watch them, stop when done.
+    Drive(Box<drive::DriveArgs>),
     /// Print Gantry's version.
     Version,
     /// Write the man pages and shell completions (for packages) into a folder.
@@ -355,6 +359,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hub_admin::create_admin_token(&admin, &store).await
         }
         Command::Task(command) => task::run(command).await,
+        Command::Drive(args) => drive::run(*args).await,
         Command::Blob(BlobCommand::Put { files, remote }) => blob::put(&files, &remote).await,
         Command::Node(command) => node::run(command).await,
         Command::Hub(HubCommand::Token(HubTokenCommand::List { json, remote })) => {

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod drive_calls;
 mod error;
 mod token;
 mod transfer;
@@ -31,6 +32,7 @@ use gantry_protocol::{JobSpec, TaskState};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 
+pub use drive_calls::TaskNews;
 pub use error::ClientError;
 use error::is_tls;
 pub use token::Token;

@@ -9,6 +9,8 @@
 //!   on a fresh PostgreSQL database, and a raw HTTP client for it;
 //! - [`world`] (feature `agents`): that hub with real agents in the same
 //!   process, against the real Docker engine;
+//! - [`drive`] (feature `agents`): `gantry drive` as a child process
+//!   against a [`World`]'s hub, its output read while it runs;
 //! - [`children`]: `gantry hub serve` and `gantry agent start` as child
 //!   processes, the hub's `listening on` line read in one place;
 //! - [`services`]: the Docker engine, test image, registry and PostgreSQL
@@ -40,6 +42,8 @@
 pub mod children;
 #[cfg(feature = "desktop")]
 pub mod desktop;
+#[cfg(feature = "agents")]
+pub mod drive;
 pub mod engine;
 pub mod hub;
 pub mod netns;

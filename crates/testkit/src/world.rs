@@ -26,6 +26,8 @@ pub struct World {
     pub url: String,
     pub hub: Hub,
     pub admin: HubClient,
+    /// The admin token of `admin`, for child processes (`gantry drive`).
+    pub admin_token: String,
     pub dir: tempfile::TempDir,
     agents: Vec<RunningAgent>,
     serving: Option<Serving>,
@@ -55,11 +57,12 @@ impl World {
         let (hub, token) =
             crate::hub::open(&dir.path().join("hub"), None, config, Arc::new(SystemClock)).await;
         let serving = Serving::start(hub.clone()).await;
-        let admin = HubClient::new(&serving.url, Token::new(token)).unwrap();
+        let admin = HubClient::new(&serving.url, Token::new(token.clone())).unwrap();
         Some(World {
             url: serving.url.clone(),
             hub,
             admin,
+            admin_token: token,
             dir,
             agents: Vec::new(),
             serving: Some(serving),

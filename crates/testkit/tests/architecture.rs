@@ -68,6 +68,7 @@ fn each_foreign_library_has_one_home() {
         ("tauri-bundler", &["gantry-dist"]),
         ("rpm", &["gantry-dist"]),
         ("minisign", &["gantry-dist"]),
+        ("httparse", &["gantry-drive"]),
     ];
     let mut wrong = Vec::new();
     for (name, (_, deps)) in members() {
@@ -117,6 +118,21 @@ fn xtask_stays_lean() {
         .filter(|d| d.starts_with("gantry-") || ["reqwest", "hyper", "ureq"].contains(&d.as_str()))
         .collect();
     assert!(heavy.is_empty(), "xtask depends on {heavy:?}");
+}
+
+/// `gantry drive` reaches the hub through the client only: it links
+/// neither the hub nor the agent (nor axum or reqwest, checked above).
+#[test]
+fn the_driver_talks_to_the_hub_through_the_client() {
+    let members = members();
+    let (_, drive) = &members["gantry-drive"];
+    assert!(drive.iter().any(|d| d == "gantry-client"), "{drive:?}");
+    assert!(
+        !drive
+            .iter()
+            .any(|d| ["gantry-hub", "gantry-agent", "axum", "reqwest"].contains(&d.as_str())),
+        "{drive:?}"
+    );
 }
 
 /// The agent and the hub share only the protocol: neither links the other,

@@ -255,6 +255,18 @@ fn pip_installs_the_package_and_importing_it_opens_no_connection() {
     unittest(&["test_client_install".to_owned()], &[]);
 }
 
+/// The shim `gantry drive -c` runs (gantry_client.drive) as a real process:
+/// its protocol on stdout, the user's prints on stderr, and `agent.hub` a
+/// [`Hub`] made once from the hello line.
+#[test]
+fn the_drive_shim_speaks_the_protocol_and_builds_agent_hub() {
+    if !python_ready() {
+        return;
+    }
+    let said = unittest(&["test_drive".to_owned()], &[]);
+    assert!(said.contains("test_agent_hub_is_a_hub_made_once"), "{said}");
+}
+
 #[test]
 fn the_python_client_trusts_a_private_ca_through_ca_file() {
     if !python_ready() {

@@ -6,7 +6,6 @@
 //! the person's own session (keychain, tray, notifications) is touched.
 
 mod tray;
-mod windows;
 
 pub use tray::{MenuEntry, Tray};
 

@@ -95,6 +95,7 @@ pub async fn run_local(
         outputs: Vec::new(),
         history: Vec::new(),
         checkpoint: None,
+        gpu_use: None,
     };
     let (_paused_tx, paused) = watch::channel(false);
     let run = TaskRun {

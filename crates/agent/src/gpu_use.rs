@@ -8,7 +8,7 @@
 //! counter is the device's, not the task's), GPU-seconds (wall time since it
 //! took its GPUs × how many) and a thinned series for a chart. A task that
 //! gives its GPUs back is ended: its final figures are reported once, then
-//! kept a while for the desktop's task detail.
+//! kept a while (with the series) for the desktop's task detail.
 //!
 //! Pure bookkeeping, no NVML: the loop that samples lives with the agent
 //! (`crate::node`), so this is tested on made-up readings.
@@ -215,14 +215,15 @@ impl GpuMeter {
         }
     }
 
-    /// What the next heartbeat carries: every running task's figures (no
-    /// series: cheap), and each ended task's final ones (with its series)
-    /// until [`GpuMeter::delivered`].
+    /// What the next heartbeat carries: every running task's figures, and
+    /// each ended task's final ones until [`GpuMeter::delivered`]; without
+    /// series (a chart's points stay here, for the desktop), so a report
+    /// is a few hundred bytes.
     pub fn reports(&self, now: i64) -> BTreeMap<String, TaskGpuUse> {
         self.lock()
             .iter()
             .filter(|(_, t)| !t.delivered)
-            .map(|(id, t)| (id.clone(), t.report(now, t.ended_at.is_some())))
+            .map(|(id, t)| (id.clone(), t.report(now, false)))
             .collect()
     }
 
@@ -331,7 +332,7 @@ mod tests {
     }
 
     #[test]
-    fn an_ended_task_is_reported_once_with_its_series() {
+    fn an_ended_task_is_reported_once() {
         let meter = GpuMeter::default();
         meter.settle(&[held("t", 1, 0)], 0);
         meter.record(1_000, &[("t".into(), reading(GIB, 50, 0), false)]);
@@ -340,7 +341,7 @@ mod tests {
         let last = &sent["t"];
         assert!(last.ended);
         assert_eq!(last.gpu_seconds, 30.0, "until it gave its GPUs back");
-        assert_eq!(last.series.len(), 1);
+        assert!(last.series.is_empty());
         meter.delivered(&sent);
         assert!(meter.reports(99_000).is_empty());
         assert!(

@@ -58,7 +58,8 @@ pub struct TaskGpuUse {
     pub ended: bool,
     /// Memory (bytes) and utilization (percent) over the task's life, oldest
     /// first, at most [`TaskGpuUse::SERIES_POINTS`] points (evenly thinned
-    /// as the task runs on), for a chart.
+    /// as the task runs on), for a chart. Only the node that ran it keeps
+    /// them (the desktop's task detail); heartbeats and the hub leave them out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<GpuUsePoint>,
 }

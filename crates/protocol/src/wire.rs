@@ -392,10 +392,11 @@ pub struct Heartbeat {
     /// Why the node steps aside for its person now; absent when it does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub yielding: Option<Yielding>,
-    /// GPU use of its tasks that hold GPUs, by task id: sampled every few
-    /// seconds while they run, and the final figures once (with the
-    /// heartbeat a give-back sends at once) after they end. Absent on a node
-    /// without NVML or without a GPU task.
+    /// GPU use of its tasks that hold GPUs, by task id, without series:
+    /// sampled every few seconds while they run, and the final figures once
+    /// (with the heartbeat a give-back sends at once) after they end. A
+    /// heartbeat is sent anyway, so the figures cost no request of their
+    /// own. Absent on a node without NVML or without a GPU task.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub gpu_use: BTreeMap<String, TaskGpuUse>,
 }

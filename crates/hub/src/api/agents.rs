@@ -162,12 +162,31 @@ fn held_ids(key: &str, tasks: &[HeldTask]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Refuses GPU use figures keyed by something that is not a task id, or
+/// that no node could have measured, before they reach the database.
+fn gpu_use_figures(
+    reports: &std::collections::BTreeMap<String, gantry_protocol::wire::TaskGpuUse>,
+) -> Result<(), ApiError> {
+    for (id, used) in reports {
+        if !gantry_protocol::rules::is_task_id(id) {
+            return Err(ApiError::bad_request(format!(
+                "gpu_use: {id:?} is not a task id (1 to 128 characters, no control characters)"
+            )));
+        }
+        if let Some(problem) = used.problem() {
+            return Err(ApiError::bad_request(format!("gpu_use[{id:?}]: {problem}")));
+        }
+    }
+    Ok(())
+}
+
 pub(super) async fn heartbeat(
     State(hub): State<Hub>,
     node: NodeAuth,
     JsonBody(beat): JsonBody<Heartbeat>,
 ) -> Result<Json<HeartbeatReply>, ApiError> {
     held_ids("tasks", &beat.tasks)?;
+    gpu_use_figures(&beat.gpu_use)?;
     let now = hub.now();
     let mode = Mode {
         accepting: beat.accepting,
@@ -189,6 +208,7 @@ pub(super) async fn heartbeat(
             &beat.tasks,
             mode,
             &room,
+            &beat.gpu_use,
             now,
         )
         .await?;

@@ -154,7 +154,8 @@ impl Db {
     }
 
     /// Records a heartbeat (its mode, figures and room: capacity and
-    /// yielding, absent ones stored as NULL) and says what changed.
+    /// yielding, absent ones stored as NULL; its tasks' GPU use) and says
+    /// what changed.
     pub async fn heartbeat(
         &self,
         node_id: &str,
@@ -162,6 +163,7 @@ impl Db {
         tasks: &[HeldTask],
         mode: Mode,
         room: &Room,
+        gpu_use: &std::collections::BTreeMap<String, gantry_protocol::wire::TaskGpuUse>,
         now: i64,
     ) -> Result<Beat, HubError> {
         let _guard = self.write_lock.lock().await;
@@ -200,6 +202,7 @@ impl Db {
         for held in tasks {
             reconcile(&mut tx, node_id, held, now).await?;
         }
+        super::gpu_use::record(&mut tx, node_id, gpu_use).await?;
         tx.commit().await?;
         Ok(Beat {
             commands: self.pending_commands(node_id).await?,

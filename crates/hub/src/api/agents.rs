@@ -220,6 +220,14 @@ pub(super) async fn heartbeat(
     if listed_changed || room_changed {
         hub.signals().nodes_changed();
     }
+    // A task's final GPU figures are news for its page; the running ones,
+    // every few seconds, are not (the console's task page reads them again
+    // on its own while the task runs).
+    for (id, used) in &beat.gpu_use {
+        if used.ended {
+            hub.signals().task_changed(id);
+        }
+    }
     // The node's name and labels now, so a change at the hub reaches the agent without a restart.
     let record = hub.db().node_record(&node.id).await?;
     if room_changed && let Some(record) = &record {

@@ -193,8 +193,8 @@ pub(super) async fn heartbeat(
         draining: beat.draining,
     };
     let room = Room {
-        capacity: beat.capacity,
-        yielding: beat.yielding,
+        capacity: beat.capacity.clone(),
+        yielding: beat.yielding.clone(),
     };
     let Beat {
         commands,
@@ -202,15 +202,7 @@ pub(super) async fn heartbeat(
         room_changed,
     } = hub
         .db()
-        .heartbeat(
-            &node.id,
-            beat.system.as_ref(),
-            &beat.tasks,
-            mode,
-            &room,
-            &beat.gpu_use,
-            now,
-        )
+        .heartbeat(&node.id, &beat, mode, &room, now)
         .await?;
     if let Some(system) = &beat.system {
         let sample = Arc::new(NodeSample::of(system, now));

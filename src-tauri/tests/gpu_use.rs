@@ -28,7 +28,10 @@ async fn task_detail_shows_a_gpu_tasks_use() {
     standin.write(std::slice::from_ref(&idle)).unwrap();
     let desktop = Desktop::start().await;
     let env = standin.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // The task's own process on the GPU is what this test shows, not a
+    // reason to step aside.
+    env.push(("GANTRY_IGNORE_GPU_PROGRAMS", "1"));
     let driver = Driver::start_with_env(&desktop, &[], &env).await;
     choose_local_mode(&driver).await;
 
@@ -90,9 +93,43 @@ async fn task_detail_shows_a_gpu_tasks_use() {
     assert!(shown.contains("1 GPU"), "{shown}");
     // The charts of its life appear once there are two samples.
     driver.wait("[data-testid=gpu-use-charts] canvas", 30).await;
+    // Then 2 GiB, and one more Wh: the energy baseline is a sample taken
+    // before this (the one that saw 3 GiB, or the first), so at least this
+    // Wh counts, and at most the two.
+    let later = FakeGpu {
+        processes: vec![(pid, 2 * GIB, false)],
+        process_percent: vec![40],
+        energy_millijoules: 12 * WH,
+        ..idle.clone()
+    };
+    standin.write(&[later]).unwrap();
+    let shown = driver
+        .wait_text("[data-testid=task-gpu-use]", 60, |t| {
+            t.contains("2 GiB peak 3 GiB") || t.contains("2.0 GiB peak 3.0 GiB")
+        })
+        .await;
+    let wh: f64 = shown
+        .split(" Wh")
+        .next()
+        .and_then(|before| before.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no energy in {shown}"));
+    assert!(
+        (1.0..=2.0).contains(&wh),
+        "{shown}\napp log:\n{}",
+        desktop.app_log()
+    );
+    assert!(shown.contains("mean"), "{shown}");
+    // It ends: the final figures stay in the window.
     std::fs::write(&gate, "").unwrap();
     let last = driver
-        .wait_text("[data-testid=task-gpu-use]", 60, |t| t.contains("1.00 Wh"))
+        .wait_text("[data-testid=task-exit]", 60, |t| t.contains("Exit code 0"))
+        .await;
+    assert!(!last.is_empty());
+    let last = driver
+        .wait_text("[data-testid=task-gpu-use]", 30, |t| {
+            !t.contains("GPUs now")
+        })
         .await;
     assert!(last.contains("GPU-seconds"), "{last}");
     driver.quit().await;

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 
 use gantry_protocol::wire::{GpuUsePoint, TaskGpuUse};
 
-use crate::gpus::Held;
+use crate::gpus::HeldGpus;
 use crate::monitor::TaskGpuUse as Reading;
 
 /// How many ended tasks' figures are kept for the desktop.
@@ -53,7 +53,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn new(held: &Held) -> Tally {
+    fn new(held: &HeldGpus) -> Tally {
         Tally {
             since: held.since,
             gpus: held.uuids.len() as u32,
@@ -172,7 +172,7 @@ impl GpuMeter {
     /// Lines the tallies up with who holds GPUs now (`holdings`, at `now`):
     /// a new holder gets a tally, one that gave its GPUs back is ended.
     /// Returns the holders not sampled yet, so the caller samples at once.
-    pub fn settle(&self, holdings: &[Held], now: i64) -> usize {
+    pub fn settle(&self, holdings: &[HeldGpus], now: i64) -> usize {
         let mut tallies = self.lock();
         for (id, tally) in tallies.iter_mut() {
             if tally.ended_at.is_none() && !holdings.iter().any(|h| &h.task_id == id) {
@@ -251,8 +251,8 @@ mod tests {
 
     const GIB: u64 = 1 << 30;
 
-    fn held(id: &str, gpus: usize, since: i64) -> Held {
-        Held {
+    fn held(id: &str, gpus: usize, since: i64) -> HeldGpus {
+        HeldGpus {
             task_id: id.into(),
             uuids: (0..gpus).map(|i| format!("GPU-{i}")).collect(),
             since,

@@ -47,7 +47,7 @@ struct Holding {
 
 /// What one task holds, as the GPU meter reads it ([`GpuOwner::holdings`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Held {
+pub struct HeldGpus {
     /// The task's id.
     pub task_id: String,
     /// The devices' UUIDs.
@@ -235,11 +235,11 @@ impl GpuOwner {
     }
 
     /// Every task holding devices now, by task id; in memory, no NVML.
-    pub fn holdings(&self) -> Vec<Held> {
+    pub fn holdings(&self) -> Vec<HeldGpus> {
         let holders = self.holders();
         holders
             .iter()
-            .map(|(task_id, holding)| Held {
+            .map(|(task_id, holding)| HeldGpus {
                 task_id: task_id.clone(),
                 uuids: holding.uuids.clone(),
                 since: holding.since,

@@ -17,7 +17,7 @@ use gantry_protocol::wire::TaskGpuUse;
 
 use super::Agent;
 use crate::clock::now_ms;
-use crate::gpus::Held;
+use crate::gpus::HeldGpus;
 
 /// How often the GPU tasks' use is read from NVML.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
@@ -77,8 +77,8 @@ impl Agent {
 
     /// One sample of every holder: their host pids (a container's from the
     /// engine, a process task's from /proc), then one NVML pass.
-    async fn sample_gpu_use(&self, holdings: Vec<Held>) {
-        let (containers, processes): (Vec<&Held>, Vec<&Held>) = {
+    async fn sample_gpu_use(&self, holdings: Vec<HeldGpus>) {
+        let (containers, processes): (Vec<&HeldGpus>, Vec<&HeldGpus>) = {
             let held = self.inner.held.lock().expect("held map poisoned");
             holdings
                 .iter()

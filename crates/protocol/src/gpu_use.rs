@@ -9,7 +9,7 @@
 //! task's only while the task holds its GPUs alone; [`TaskGpuUse::energy_shared`]
 //! says when it did not for part of its run (that part is left out).
 
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use crate::wire::Millis;
@@ -61,6 +61,7 @@ pub struct TaskGpuUse {
     /// as the task runs on), for a chart. Only the node that ran it keeps
     /// them (the desktop's task detail); heartbeats and the hub leave them out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 120))]
     pub series: Vec<GpuUsePoint>,
 }
 
@@ -75,6 +76,17 @@ pub struct GpuUsePoint {
     /// Their utilization, in percent, where the GPUs say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub utilization_percent: Option<u32>,
+}
+
+/// The schema of a heartbeat's `gpu_use`: task ids to [`TaskGpuUse`].
+pub(crate) fn by_task(generator: &mut SchemaGenerator) -> Schema {
+    let figures = generator.subschema_for::<TaskGpuUse>();
+    json_schema!({
+        "type": "object",
+        "propertyNames": {"pattern": crate::rules::TASK_ID},
+        "additionalProperties": figures,
+        "description": "Each GPU task's use of its GPUs, by task id"
+    })
 }
 
 impl TaskGpuUse {
@@ -169,6 +181,15 @@ mod tests {
             ..used()
         };
         assert!(shared.summary().contains("shared for part of its run"));
+    }
+
+    #[test]
+    fn the_series_limit_is_the_documented_one() {
+        let schema = serde_json::to_value(schemars::schema_for!(TaskGpuUse)).unwrap();
+        assert_eq!(
+            schema["properties"]["series"]["maxItems"],
+            TaskGpuUse::SERIES_POINTS
+        );
     }
 
     #[test]

@@ -398,6 +398,7 @@ pub struct Heartbeat {
     /// heartbeat is sent anyway, so the figures cost no request of their
     /// own. Absent on a node without NVML or without a GPU task.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "crate::gpu_use::by_task")]
     pub gpu_use: BTreeMap<String, TaskGpuUse>,
 }
 

@@ -29,6 +29,7 @@ pub mod config;
 pub mod control;
 pub mod docker;
 pub mod executor;
+pub mod gpu_use;
 pub mod gpus;
 pub mod host;
 pub mod log_copy;

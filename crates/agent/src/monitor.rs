@@ -61,6 +61,20 @@ pub struct TaskGpuUse {
     /// own only while no other task shares the GPUs). `None` where the GPU
     /// does not say (older GPUs, MIG devices).
     pub energy_millijoules: Option<u64>,
+    /// A process not among the task's uses one of its devices now (another
+    /// task, or a program of the person's): the energy counter is not the
+    /// task's alone.
+    pub others: bool,
+}
+
+/// One device as [`Monitor::tasks_gpu_use`] reads it, once for all tasks.
+struct DeviceUse {
+    uuid: String,
+    processes: Vec<GpuProcess>,
+    /// (pid, timestamp, SM percent) of NVML's per-process samples; `None`
+    /// where the device keeps none.
+    samples: Option<Vec<(u32, u64, u32)>>,
+    energy: Option<u64>,
 }
 
 /// Samples the machine's CPU, memory, the disk of the host dir, and NVIDIA GPUs.
@@ -235,45 +249,48 @@ impl Monitor {
     /// `uuids` (the task's, as [`Monitor::devices`] names them: a MIG
     /// device by its `MIG-…` UUID); `None` without NVML. Blocking.
     pub fn task_gpu_use(&self, pids: &HashSet<u32>, uuids: &[String]) -> Option<TaskGpuUse> {
+        self.tasks_gpu_use(&[(pids, uuids)])?.pop()
+    }
+
+    /// [`Monitor::task_gpu_use`] for several tasks at once, in their order,
+    /// with one pass over the devices (one NVML read of each), so the
+    /// agent's GPU meter reads NVML once per sample however many tasks hold
+    /// GPUs. `None` without NVML. Blocking.
+    pub fn tasks_gpu_use(&self, tasks: &[(&HashSet<u32>, &[String])]) -> Option<Vec<TaskGpuUse>> {
         let nvml = self.nvml.as_ref()?;
-        let mut used = TaskGpuUse::default();
-        let mut utilization: Vec<u32> = Vec::new();
-        let mut energy: Option<u64> = None;
+        let wanted: HashSet<&String> = tasks.iter().flat_map(|(_, uuids)| uuids.iter()).collect();
+        let mut devices = Vec::new();
         for index in 0..self.gpu_count {
             let Ok(gpu) = nvml.device_by_index(index) else {
                 continue;
             };
             let migs = mig_devices(&gpu);
             for device in std::iter::once(gpu).chain(migs) {
-                if !device.uuid().is_ok_and(|uuid| uuids.contains(&uuid)) {
+                let Ok(uuid) = device.uuid() else {
+                    continue;
+                };
+                if !wanted.contains(&uuid) {
                     continue;
                 }
-                used.memory_bytes += describe(index, &device, None)
-                    .processes
-                    .iter()
-                    .filter(|p| pids.contains(&p.pid))
-                    .filter_map(|p| p.used_bytes)
-                    .sum::<u64>();
-                if let Ok(samples) = device.process_utilization_stats(None) {
-                    // The latest sample of each of its processes.
-                    let mut latest: BTreeMap<u32, (u64, u32)> = BTreeMap::new();
-                    for sample in samples.iter().filter(|s| pids.contains(&s.pid)) {
-                        let entry = latest.entry(sample.pid).or_insert((0, 0));
-                        if sample.timestamp >= entry.0 {
-                            *entry = (sample.timestamp, sample.sm_util);
-                        }
-                    }
-                    utilization.push(latest.values().map(|(_, sm)| sm).sum::<u32>().min(100));
-                }
-                if let Ok(millijoules) = device.total_energy_consumption() {
-                    energy = Some(energy.unwrap_or(0) + millijoules);
-                }
+                devices.push(DeviceUse {
+                    processes: describe(index, &device, None).processes,
+                    samples: device.process_utilization_stats(None).ok().map(|samples| {
+                        samples
+                            .iter()
+                            .map(|s| (s.pid, s.timestamp, s.sm_util))
+                            .collect()
+                    }),
+                    energy: device.total_energy_consumption().ok(),
+                    uuid,
+                });
             }
         }
-        used.utilization_percent = (!utilization.is_empty())
-            .then(|| utilization.iter().sum::<u32>() / utilization.len() as u32);
-        used.energy_millijoules = energy;
-        Some(used)
+        Some(
+            tasks
+                .iter()
+                .map(|(pids, uuids)| use_of(pids, uuids, &devices))
+                .collect(),
+        )
     }
 
     /// Whether NVML (the NVIDIA driver's library) was loaded: without it
@@ -559,6 +576,38 @@ fn mounted_disk(dir: &Path) -> Option<(u64, u64)> {
         .filter(|disk| dir.starts_with(disk.mount_point()))
         .max_by_key(|disk| disk.mount_point().as_os_str().len())
         .map(|disk| (disk.total_space(), disk.available_space()))
+}
+
+/// What the processes `pids` use of the devices among `devices` named by `uuids`.
+fn use_of(pids: &HashSet<u32>, uuids: &[String], devices: &[DeviceUse]) -> TaskGpuUse {
+    let mut used = TaskGpuUse::default();
+    let mut utilization: Vec<u32> = Vec::new();
+    for device in devices.iter().filter(|d| uuids.contains(&d.uuid)) {
+        for process in &device.processes {
+            if pids.contains(&process.pid) {
+                used.memory_bytes += process.used_bytes.unwrap_or(0);
+            } else {
+                used.others = true;
+            }
+        }
+        if let Some(samples) = &device.samples {
+            // The latest sample of each of its processes.
+            let mut latest: BTreeMap<u32, (u64, u32)> = BTreeMap::new();
+            for (pid, timestamp, sm) in samples.iter().filter(|(pid, ..)| pids.contains(pid)) {
+                let entry = latest.entry(*pid).or_insert((0, 0));
+                if *timestamp >= entry.0 {
+                    *entry = (*timestamp, *sm);
+                }
+            }
+            utilization.push(latest.values().map(|(_, sm)| sm).sum::<u32>().min(100));
+        }
+        if let Some(millijoules) = device.energy {
+            used.energy_millijoules = Some(used.energy_millijoules.unwrap_or(0) + millijoules);
+        }
+    }
+    used.utilization_percent = (!utilization.is_empty())
+        .then(|| utilization.iter().sum::<u32>() / utilization.len() as u32);
+    used
 }
 
 #[cfg(test)]

@@ -255,6 +255,11 @@ fn print_task(task: &Task) {
         println!("pulling:   {} of {} bytes", progress.done, progress.total);
     }
     println!("log:       {} bytes", task.log_size);
+    if let Some(used) = &task.gpu_use {
+        // e.g. `gpu use:   1 GPU · memory 3.0 GiB (peak 3.0 GiB) · … (final)`
+        let when = if used.ended { "final" } else { "so far" };
+        println!("gpu use:   {} ({when})", used.summary());
+    }
     if let Some(image) = &task.spec.image {
         println!("image:     {image}");
     }

@@ -457,6 +457,9 @@ pub struct TaskDetail {
     pub log_bytes: u64,
     /// What it uses now, while it runs.
     pub usage: Option<TaskUsage>,
+    /// What it did with the GPUs it held (memory, utilization, energy,
+    /// GPU-seconds, a chart's series); `None` for a task that held none.
+    pub gpu_use: Option<crate::gpu_use::TaskGpuUseView>,
 }
 
 /// One entry of a storage folder.
@@ -674,6 +677,8 @@ pub fn typescript() -> String {
         TimelineEntry::decl(&cfg),
         OutputView::decl(&cfg),
         TaskUsage::decl(&cfg),
+        crate::gpu_use::GpuUsePointView::decl(&cfg),
+        crate::gpu_use::TaskGpuUseView::decl(&cfg),
         TaskDetail::decl(&cfg),
         StorageEntry::decl(&cfg),
         StorageListing::decl(&cfg),

@@ -26,6 +26,7 @@ pub mod console;
 pub mod console_wire;
 pub mod form;
 pub mod gpu_assign;
+pub mod gpu_use;
 pub mod job;
 pub mod log_times;
 pub mod rules;

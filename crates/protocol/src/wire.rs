@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::gpu_use::{GpuUsePoint, TaskGpuUse};
 use crate::job::JobSpec;
 use crate::state::TaskState;
 
@@ -127,6 +128,11 @@ pub struct Task {
     /// people, absent elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// What it used of the GPUs it held, as its node measured it (memory,
+    /// utilization, energy, GPU-seconds); absent for a task that held none,
+    /// or whose node has no NVML.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_use: Option<TaskGpuUse>,
 }
 
 /// One state change in a task's life.
@@ -394,6 +400,14 @@ pub struct Heartbeat {
     /// Why the node steps aside for its person now; absent when it does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub yielding: Option<Yielding>,
+    /// GPU use of its tasks that hold GPUs, by task id, without series:
+    /// sampled every few seconds while they run, and the final figures once
+    /// (with the heartbeat a give-back sends at once) after they end. A
+    /// heartbeat is sent anyway, so the figures cost no request of their
+    /// own. Absent on a node without NVML or without a GPU task.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "crate::gpu_use::by_task")]
+    pub gpu_use: BTreeMap<String, TaskGpuUse>,
 }
 
 /// What a node can give a new task now. The hub offers a node only tasks

@@ -31,6 +31,8 @@ pub struct World {
     pub dir: tempfile::TempDir,
     agents: Vec<RunningAgent>,
     serving: Option<Serving>,
+    /// The hub's PostgreSQL database, dropped at [`World::stop`].
+    postgres: Option<crate::hub::Database>,
 }
 
 /// An agent running in this process.
@@ -46,16 +48,32 @@ impl World {
     /// A hub on a free port with an admin token; `None` when Docker is missing
     /// and not required.
     pub async fn start() -> Option<World> {
+        World::start_on(crate::Backend::Sqlite).await
+    }
+
+    /// [`World::start`] with the hub on `backend`'s database; `None` also
+    /// when PostgreSQL is asked for and absent (the test says it skipped).
+    pub async fn start_on(backend: crate::Backend) -> Option<World> {
         if !docker_ready() {
             return None;
         }
+        let postgres = match backend {
+            crate::Backend::Sqlite => None,
+            crate::Backend::Postgres => Some(crate::hub::Database::create().await?),
+        };
+        let database = postgres.as_ref().map(crate::hub::Database::url);
         let dir = tempfile::tempdir().unwrap();
         let config = HubConfig {
             heartbeat: Duration::from_secs(2),
             ..HubConfig::default()
         };
-        let (hub, token) =
-            crate::hub::open(&dir.path().join("hub"), None, config, Arc::new(SystemClock)).await;
+        let (hub, token) = crate::hub::open(
+            &dir.path().join("hub"),
+            database.as_deref(),
+            config,
+            Arc::new(SystemClock),
+        )
+        .await;
         let serving = Serving::start(hub.clone()).await;
         let admin = HubClient::new(&serving.url, Token::new(token.clone())).unwrap();
         Some(World {
@@ -66,6 +84,7 @@ impl World {
             dir,
             agents: Vec::new(),
             serving: Some(serving),
+            postgres,
         })
     }
 
@@ -167,6 +186,9 @@ impl World {
         }
         if let Some(serving) = self.serving.take() {
             let _ = serving.stop().await;
+        }
+        if let Some(database) = self.postgres.take() {
+            database.drop_it().await;
         }
     }
 }

@@ -382,6 +382,64 @@ memory_limit_bytes: number | null,
  */
 gpu_memory_bytes: number | null, };
 
+export type GpuUsePointView = { 
+/**
+ * When, ms since the epoch.
+ */
+at_ms: number, 
+/**
+ * GPU memory its processes held.
+ */
+memory_bytes: number, 
+/**
+ * Their utilization, in percent, where the GPUs say.
+ */
+utilization_percent: number | null, };
+
+export type TaskGpuUseView = { 
+/**
+ * How many GPUs it holds.
+ */
+gpus: number, 
+/**
+ * Wall time holding them × how many.
+ */
+gpu_seconds: number, 
+/**
+ * GPU memory its processes hold now (at its end: at the last sample).
+ */
+memory_bytes: number, 
+/**
+ * The most they held.
+ */
+memory_peak_bytes: number, 
+/**
+ * Their utilization now, in percent, where the GPUs say.
+ */
+utilization_percent: number | null, 
+/**
+ * Its mean over the task's samples.
+ */
+utilization_mean_percent: number | null, 
+/**
+ * Energy its GPUs used while it held them alone, in watt-hours.
+ */
+energy_wh: number | null, 
+/**
+ * Something else used its GPUs for part of its run (that part's energy
+ * is left out).
+ */
+energy_shared: boolean, 
+/**
+ * It gave its GPUs back: final figures.
+ */
+ended: boolean, 
+/**
+ * Memory and utilization over its life, oldest first; empty when only
+ * the hub knows the task.
+ */
+series: Array<GpuUsePointView>, };
+
 export type TaskDetail = { 
 /**
  * The task.
@@ -410,7 +468,12 @@ log_bytes: number,
 /**
  * What it uses now, while it runs.
  */
-usage: TaskUsage | null, };
+usage: TaskUsage | null, 
+/**
+ * What it did with the GPUs it held (memory, utilization, energy,
+ * GPU-seconds, a chart's series); `None` for a task that held none.
+ */
+gpu_use: TaskGpuUseView | null, };
 
 export type StorageEntry = { 
 /**

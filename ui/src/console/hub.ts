@@ -99,6 +99,20 @@ export type NodeMetrics = { node: string; samples: NodeSample[] };
 export type Transition = { state: TaskState; at: Millis; reason: string | null };
 export type OutputFile = { path: string; size: number; sha256: string; stored: "node" | "hub" };
 export type PullProgress = { done: number; total: number };
+/** What a task used of the GPUs it held, as its node measured it (protocol/src/gpu_use.rs). */
+export type TaskGpuUse = {
+  gpus: number;
+  gpu_seconds: number;
+  memory_bytes: number;
+  memory_peak_bytes: number;
+  utilization_percent?: number | null;
+  utilization_mean_percent?: number | null;
+  energy_wh?: number | null;
+  energy_shared?: boolean;
+  since: Millis;
+  sampled_at: Millis;
+  ended?: boolean;
+};
 /** A job as the hub keeps it (the job file's keys; absent keys are left out). */
 export type JobSpec = Record<string, unknown> & {
   name?: string;
@@ -130,6 +144,8 @@ export type Task = {
   checkpoint?: string | null;
   /** Why it waits in the queue when no node can take it now (the task's own page only). */
   waiting?: string | null;
+  /** Absent for a task that held no GPU (or whose node has no NVML). */
+  gpu_use?: TaskGpuUse | null;
 };
 /** A page of tasks; `next` is the `before` of the following page, absent on the last. */
 export type TaskList = { tasks: Task[]; next?: string | null };

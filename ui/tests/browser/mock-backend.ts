@@ -25,6 +25,7 @@ import type {
   StorageEntry,
   StorageListing,
   TaskDetail,
+  TaskGpuUseView,
   TaskState,
   TaskView,
   TimelineEntry,
@@ -753,6 +754,29 @@ export function installMockBackend(scenario: Scenario): MockControl {
             gpu_memory_bytes: scenario.gpu === "two" ? Math.round(18.9 * GiB) : null,
           }
         : null,
+      gpu_use: t.id === IDS.running && scenario.gpu === "two" ? gpuUse() : null,
+    };
+  }
+
+  /** The running task's GPU use: 2 GPUs for 40 minutes, a sample every 20 s. */
+  function gpuUse(): TaskGpuUseView {
+    const now = Date.now();
+    const series = Array.from({ length: 120 }, (_, i) => ({
+      at_ms: now - (119 - i) * 20_000,
+      memory_bytes: Math.round((12 + 6.9 * Math.min(1, i / 20)) * GiB),
+      utilization_percent: i < 3 ? 0 : 70 + ((i * 37) % 25),
+    }));
+    return {
+      gpus: 2,
+      gpu_seconds: 4_800,
+      memory_bytes: Math.round(18.9 * GiB),
+      memory_peak_bytes: Math.round(19.4 * GiB),
+      utilization_percent: 83,
+      utilization_mean_percent: 78.4,
+      energy_wh: 412.6,
+      energy_shared: false,
+      ended: false,
+      series,
     };
   }
 

@@ -30,6 +30,12 @@ export class MockHub {
     }
     const live = this.task("tlive", "live-log", "running", base + 300 * 60_000);
     live.outputs = [];
+    // It holds a GPU: its node's heartbeats bring its use.
+    live.gpu_use = {
+      gpus: 1, gpu_seconds: 754, memory_bytes: 3 * 2 ** 30, memory_peak_bytes: 5 * 2 ** 30,
+      utilization_percent: 62, utilization_mean_percent: 57.4, energy_wh: 41.2,
+      since: base + 300 * 60_000 + 3000, sampled_at: base + 300 * 60_000 + 757_000,
+    };
     this.tasks.push(live);
     this.logs.set("tlive", Buffer.from("\x1b[32mstarting\x1b[0m\nGrüße aus Köln €\nline three\n"));
     this.liveMore = Buffer.from("more: 😀 done\n");
@@ -88,6 +94,7 @@ export class MockHub {
     t.state = "succeeded";
     t.exit_code = 0;
     t.finished_at = Date.now();
+    t.gpu_use = { ...t.gpu_use, gpu_seconds: 800, energy_wh: 43.9, energy_shared: true, ended: true };
     t.history.push({ state: "succeeded", at: t.finished_at, reason: null });
     for (const wake of this.logWaiters ?? []) wake();
     this.logWaiters = [];

@@ -98,6 +98,12 @@ try {
   assert.equal(await p.textContent('[data-testid="task-node"]'), "gpu-1");
   assert.equal(await p.locator('[data-testid="timeline-entry"]').count(), 3);
   assert.match(await p.textContent('[data-testid="task-spec"]'), /"image": "busybox:1.36"/);
+  const gpu = await p.textContent('[data-testid="task-gpu-use"]');
+  assert.match(gpu, /GPU use so far/);
+  assert.match(gpu, /3(\.0)? GiB\s*peak 5(\.0)? GiB/, "memory now and its peak");
+  assert.match(gpu, /62%\s*mean 57%/, "utilization now and its mean");
+  assert.match(gpu, /754 GPU-seconds/);
+  assert.match(gpu, /41 Wh/);
   await p.waitForSelector('[data-testid="output-row"][data-path="out/model.bin"] [data-testid="output-node-offline"]');
   assert.equal(await p.getAttribute('[data-testid="output-row"][data-path="out/result.csv"] [data-testid="output-download"]', "href"), "/v1/tasks/tlive/outputs/out/result.csv");
   await p.waitForFunction(() => document.querySelector('[data-testid="log-view"]')?.textContent?.includes("line three"));
@@ -109,6 +115,10 @@ try {
   await p.waitForSelector('[data-testid="log-done"]');
   await p.waitForSelector('[data-testid="task-state"]:text("succeeded")');
   assert.equal(await p.textContent('[data-testid="task-exit-code"]'), "0");
+  const last = await p.textContent('[data-testid="task-gpu-use"]');
+  assert.ok(!/so far/.test(last), "final figures");
+  assert.match(last, /800 GPU-seconds/);
+  assert.match(last, /44 Wh \(while alone on its GPUs; shared for part of its run\)/);
   assert.deepEqual((await p.locator('[data-testid="log-line"]').allTextContents()).at(-1), "more: 😀 done");
   assert.equal(await p.locator('[data-testid="timeline-entry"]').count(), 4);
   await p.fill('[data-testid="log-search"]', "K.ln");

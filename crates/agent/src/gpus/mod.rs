@@ -41,6 +41,22 @@ struct Holding {
     memory_bytes: Option<u64>,
     /// Whether it said it may share.
     shared: bool,
+    /// When it took them (Unix ms), for its GPU-seconds.
+    since: i64,
+}
+
+/// What one task holds, as the GPU meter reads it ([`GpuOwner::holdings`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldGpus {
+    /// The task's id.
+    pub task_id: String,
+    /// The devices' UUIDs.
+    pub uuids: Vec<String>,
+    /// When it took them, Unix ms (for a task re-attached after a restart:
+    /// when this agent took them back).
+    pub since: i64,
+    /// Another Gantry task holds one of these devices too.
+    pub shared: bool,
 }
 
 /// The node's GPUs and who holds them. One per agent, shared by its tasks
@@ -184,6 +200,7 @@ impl GpuOwner {
                 uuids: given.iter().map(|slot| slot.uuid.clone()).collect(),
                 memory_bytes: request.memory_bytes,
                 shared: request.may_share,
+                since: crate::clock::now_ms(),
             },
         );
         Ok(given)
@@ -199,6 +216,7 @@ impl GpuOwner {
             uuids,
             memory_bytes: request.and_then(|r| r.memory_bytes),
             shared: request.is_some_and(|r| r.may_share),
+            since: crate::clock::now_ms(),
         };
         self.holders
             .lock()
@@ -214,6 +232,22 @@ impl GpuOwner {
             .get(task_id)
             .map(|held| held.uuids.clone())
             .unwrap_or_default()
+    }
+
+    /// Every task holding devices now, by task id; in memory, no NVML.
+    pub fn holdings(&self) -> Vec<HeldGpus> {
+        let holders = self.holders();
+        holders
+            .iter()
+            .map(|(task_id, holding)| HeldGpus {
+                task_id: task_id.clone(),
+                uuids: holding.uuids.clone(),
+                since: holding.since,
+                shared: holders.iter().any(|(other, theirs)| {
+                    other != task_id && theirs.uuids.iter().any(|u| holding.uuids.contains(u))
+                }),
+            })
+            .collect()
     }
 
     /// Frees what `task_id` holds (nothing if it holds nothing) and tells

@@ -107,6 +107,7 @@ pub async fn run_local(
         history: Vec::new(),
         checkpoint: None,
         waiting: None,
+        gpu_use: None,
     };
     let (_paused_tx, paused) = watch::channel(false);
     let run = TaskRun {

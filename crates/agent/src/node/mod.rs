@@ -11,6 +11,7 @@
 
 mod context;
 mod fetches;
+mod gpu_use;
 mod polls;
 mod status;
 mod yielding;
@@ -120,6 +121,8 @@ struct Inner {
     revoked: Mutex<Option<String>>,
     /// The verdict the node yields to now ([`Agent::yield_to`]).
     yielding: watch::Sender<Option<crate::yielding::Verdict>>,
+    /// What its GPU tasks use of their GPUs (`gpu_use`).
+    gpu_meter: crate::gpu_use::GpuMeter,
 }
 
 impl std::fmt::Debug for Agent {
@@ -179,6 +182,7 @@ impl Agent {
                 identity: watch::channel(None).0,
                 revoked: Mutex::new(None),
                 yielding: watch::channel(None).0,
+                gpu_meter: crate::gpu_use::GpuMeter::default(),
             }),
         })
     }
@@ -226,6 +230,8 @@ impl Agent {
         tracker.spawn(async move { server.serve_fetches().await });
         let rules = self.clone();
         tracker.spawn(async move { rules.follow_rules().await });
+        let meter = self.clone();
+        tracker.spawn(async move { meter.meter_gpus().await });
         stop.cancelled().await;
         self.leave().await;
         tracker.close();

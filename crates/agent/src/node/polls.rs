@@ -125,10 +125,12 @@ impl Agent {
                 draining: mode.draining,
                 capacity: Some(self.inner.ctx.gpus.capacity().await),
                 yielding: verdict.as_ref().map(crate::yielding::Verdict::report),
+                gpu_use: self.gpu_reports(),
             };
             match self.inner.hub.heartbeat(&beat).await {
                 Ok(reply) => {
                     self.set_connected(true);
+                    self.inner.gpu_meter.delivered(&beat.gpu_use);
                     if let Some(identity) = reply.node {
                         self.set_identity(identity);
                     }

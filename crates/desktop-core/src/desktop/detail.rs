@@ -1,5 +1,6 @@
 //! Task detail's answers: a task's spec and state timeline, its folder and
-//! outputs in storage, its log's size, and what it uses while it runs; and
+//! outputs in storage, its log's size, what it uses while it runs and what
+//! it did with its GPUs; and
 //! its whole log, saved where the person chose.
 //!
 //! The agent keeps no history, so the app remembers what it saw of each task
@@ -167,6 +168,13 @@ impl Desktop {
         } else {
             None
         };
+        // The agent's own figures (with the chart's series) for a task it
+        // ran; else what the hub keeps.
+        let gpu_use = agent
+            .gpu_use(id)
+            .or_else(|| from_hub.as_ref().and_then(|hub| hub.gpu_use.clone()))
+            .as_ref()
+            .map(crate::gpu_use::TaskGpuUseView::from);
         Ok(TaskDetail {
             task,
             spec,
@@ -175,6 +183,7 @@ impl Desktop {
             outputs,
             log_bytes,
             usage,
+            gpu_use,
         })
     }
 

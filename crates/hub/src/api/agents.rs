@@ -162,20 +162,39 @@ fn held_ids(key: &str, tasks: &[HeldTask]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Refuses GPU use figures keyed by something that is not a task id, or
+/// that no node could have measured, before they reach the database.
+fn gpu_use_figures(
+    reports: &std::collections::BTreeMap<String, gantry_protocol::wire::TaskGpuUse>,
+) -> Result<(), ApiError> {
+    for (id, used) in reports {
+        if !gantry_protocol::rules::is_task_id(id) {
+            return Err(ApiError::bad_request(format!(
+                "gpu_use: {id:?} is not a task id (1 to 128 characters, no control characters)"
+            )));
+        }
+        if let Some(problem) = used.problem() {
+            return Err(ApiError::bad_request(format!("gpu_use[{id:?}]: {problem}")));
+        }
+    }
+    Ok(())
+}
+
 pub(super) async fn heartbeat(
     State(hub): State<Hub>,
     node: NodeAuth,
     JsonBody(beat): JsonBody<Heartbeat>,
 ) -> Result<Json<HeartbeatReply>, ApiError> {
     held_ids("tasks", &beat.tasks)?;
+    gpu_use_figures(&beat.gpu_use)?;
     let now = hub.now();
     let mode = Mode {
         accepting: beat.accepting,
         draining: beat.draining,
     };
     let room = Room {
-        capacity: beat.capacity,
-        yielding: beat.yielding,
+        capacity: beat.capacity.clone(),
+        yielding: beat.yielding.clone(),
     };
     let Beat {
         commands,
@@ -183,14 +202,7 @@ pub(super) async fn heartbeat(
         room_changed,
     } = hub
         .db()
-        .heartbeat(
-            &node.id,
-            beat.system.as_ref(),
-            &beat.tasks,
-            mode,
-            &room,
-            now,
-        )
+        .heartbeat(&node.id, &beat, mode, &room, now)
         .await?;
     if let Some(system) = &beat.system {
         let sample = Arc::new(NodeSample::of(system, now));
@@ -199,6 +211,14 @@ pub(super) async fn heartbeat(
     }
     if listed_changed || room_changed {
         hub.signals().nodes_changed();
+    }
+    // A task's final GPU figures are news for its page; the running ones,
+    // every few seconds, are not (the console's task page reads them again
+    // on its own while the task runs).
+    for (id, used) in &beat.gpu_use {
+        if used.ended {
+            hub.signals().task_changed(id);
+        }
     }
     // The node's name and labels now, so a change at the hub reaches the agent without a restart.
     let record = hub.db().node_record(&node.id).await?;

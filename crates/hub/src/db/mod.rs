@@ -24,6 +24,7 @@ mod admin;
 mod capacity;
 mod data;
 mod dispatch;
+mod gpu_use;
 mod log_times;
 mod logs;
 mod nodes;

@@ -13,7 +13,7 @@ use gantry_protocol::TaskState;
 use gantry_protocol::admin::NodeState;
 use gantry_protocol::console_wire::RunningTask;
 use gantry_protocol::wire::{
-    CommandKind, HeldTask, Node, Reconciled, RegisterRequest, SystemInfo, Yielding,
+    CommandKind, Heartbeat, HeldTask, Node, Reconciled, RegisterRequest, Yielding,
 };
 use sqlx::Row;
 
@@ -153,17 +153,18 @@ impl Db {
         Ok(reconciled)
     }
 
-    /// Records a heartbeat (its mode, figures and room: capacity and
-    /// yielding, absent ones stored as NULL) and says what changed.
+    /// Records a heartbeat (its figures, held tasks and their GPU use from
+    /// `beat`; its mode; its room: capacity and yielding, absent ones stored
+    /// as NULL) and says what changed.
     pub async fn heartbeat(
         &self,
         node_id: &str,
-        system: Option<&SystemInfo>,
-        tasks: &[HeldTask],
+        beat: &Heartbeat,
         mode: Mode,
         room: &Room,
         now: i64,
     ) -> Result<Beat, HubError> {
+        let (system, tasks) = (beat.system.as_ref(), &beat.tasks);
         let _guard = self.write_lock.lock().await;
         let mut tx = self.begin_write().await?;
         let before = sqlx::query(
@@ -200,6 +201,7 @@ impl Db {
         for held in tasks {
             reconcile(&mut tx, node_id, held, now).await?;
         }
+        super::gpu_use::record(&mut tx, node_id, &beat.gpu_use).await?;
         tx.commit().await?;
         Ok(Beat {
             commands: self.pending_commands(node_id).await?,

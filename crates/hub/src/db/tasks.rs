@@ -33,7 +33,7 @@ pub enum CommandOutcome {
 
 /// The columns [`task_from_row`] reads, from `tasks t` joined with `nodes n`.
 pub(super) const TASK_COLUMNS: &str = "t.id, t.name, t.state, t.spec, t.exit_code, t.reason, t.created_at, t.updated_at, \
-     t.started_at, t.finished_at, t.log_size, t.pending_command, t.pull_done, t.pull_total, t.outputs, t.checkpoint, \
+     t.started_at, t.finished_at, t.log_size, t.pending_command, t.pull_done, t.pull_total, t.outputs, t.checkpoint, t.gpu_use, \
      COALESCE(n.name, t.node_name) AS node_name";
 
 impl Db {
@@ -440,5 +440,10 @@ pub(super) fn task_from_row(row: &AnyRow) -> Result<Task, HubError> {
         history: Vec::new(),
         checkpoint: row.try_get("checkpoint")?,
         waiting: None,
+        gpu_use: row
+            .try_get::<Option<String>, _>("gpu_use")?
+            .as_deref()
+            .map(parse_json)
+            .transpose()?,
     })
 }

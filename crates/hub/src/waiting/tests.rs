@@ -29,6 +29,7 @@ fn task(job: &str) -> Task {
         history: Vec::new(),
         checkpoint: None,
         waiting: None,
+        gpu_use: None,
     }
 }
 

@@ -98,3 +98,32 @@ test("task detail: the open-task event (a notification click) opens that task; o
   await app.id("open-settings").click();
   await app.id("screen-settings").waitFor();
 });
+
+test("task detail: a GPU task's use (memory, utilization, energy, GPU time) with charts of its life", async (t) => {
+  const app = await t.open();
+  const ids = await app.mock((m) => m.ids);
+  await openTask(app, ids.running);
+  const gpu = app.id("task-gpu-use");
+  await gpu.waitFor();
+  const text = await gpu.innerText();
+  assert.match(text, /18\.9 GiB/, "memory now");
+  assert.match(text, /peak 19\.4 GiB/, "its peak");
+  assert.match(text, /83%/, "utilization now");
+  assert.match(text, /mean 78%/, "its mean");
+  assert.match(text, /413 Wh/, "energy");
+  assert.match(text, /1\.3 GPU-hours/, "GPU time");
+  assert.match(text, /2 GPUs/, "how many");
+  const charts = app.id("gpu-use-charts").locator("canvas");
+  await until(async () => (await charts.count()) === 2, "a memory and a utilization chart");
+  await t.shot(app, "task-detail-gpu");
+
+  // A task that held no GPU has no such section; nor does any without NVML.
+  await app.id("back").click();
+  await openTask(app, ids.failed);
+  await app.id("task-exit").waitFor();
+  assert.equal(await app.id("task-gpu-use").count(), 0);
+  const plain = await t.open({ query: { gpu: "none" } });
+  await openTask(plain, ids.running);
+  await plain.id("task-usage").waitFor();
+  assert.equal(await plain.id("task-gpu-use").count(), 0);
+});

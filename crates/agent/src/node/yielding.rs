@@ -169,6 +169,15 @@ impl crate::yielding::Probes for AgentProbes {
     fn own_pids(&self) -> HashSet<u32> {
         AgentProbes::own_pids(self)
     }
+    fn fresh_own_pids(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = HashSet<u32>> + Send + '_>> {
+        Box::pin(async move {
+            let now = self.collect_own_pids().await;
+            *self.own.lock().expect("own pids poisoned") = now.clone();
+            now
+        })
+    }
 }
 
 impl Held {

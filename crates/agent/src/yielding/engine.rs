@@ -9,6 +9,7 @@
 //! tokio's paused clock.
 
 use std::collections::HashSet;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,13 +29,22 @@ pub const TICK: Duration = Duration::from_secs(1);
 pub trait Probes: Send + Sync + 'static {
     /// The GPUs as NVML sees them now (blocking; called on the blocking pool).
     fn devices(&self) -> Vec<GpuDevice>;
-    /// The host pids of Gantry's tasks (their descendants count too).
+    /// The host pids of Gantry's tasks (their descendants count too), as
+    /// last read (cheap; may miss a task that started since).
     fn own_pids(&self) -> HashSet<u32>;
+    /// The same read again now, before a process is called foreign: a task
+    /// that just started must not be taken for another program.
+    fn fresh_own_pids(&self) -> Pin<Box<dyn Future<Output = HashSet<u32>> + Send + '_>> {
+        Box::pin(std::future::ready(self.own_pids()))
+    }
 }
 
 impl<T: Probes + ?Sized> Probes for Arc<T> {
     fn devices(&self) -> Vec<GpuDevice> {
         (**self).devices()
+    }
+    fn fresh_own_pids(&self) -> Pin<Box<dyn Future<Output = HashSet<u32>> + Send + '_>> {
+        (**self).fresh_own_pids()
     }
     fn own_pids(&self) -> HashSet<u32> {
         (**self).own_pids()
@@ -239,17 +249,32 @@ impl<P: Probes> Sources<P> {
         let (gpu_programs, limit) = (self.settings.gpu_programs, self.settings.above_temp_c);
         let read = tokio::task::spawn_blocking(move || {
             let devices = probes.devices();
-            let mut firing = Vec::new();
-            if gpu_programs && devices.iter().any(|d| !d.processes.is_empty()) {
-                let own = procs::with_descendants(&probes.own_pids());
-                firing.extend(gpu::foreign_process(&devices, &own, procs::comm));
-            }
-            firing.extend(limit.and_then(|limit| gpu::too_hot(&devices, limit)));
-            firing
+            let foreign = (gpu_programs && devices.iter().any(|d| !d.processes.is_empty()))
+                .then(|| {
+                    let own = procs::with_descendants(&probes.own_pids());
+                    gpu::foreign_process(&devices, &own, procs::comm)
+                })
+                .flatten();
+            let hot = limit.and_then(|limit| gpu::too_hot(&devices, limit));
+            (devices, foreign, hot)
         });
-        read.await
-            .unwrap_or_default()
+        let Ok((devices, mut foreign, hot)) = read.await else {
+            return Vec::new();
+        };
+        if foreign.is_some() {
+            // Named only if it is still foreign once Gantry's own tasks are
+            // read again: one that just started is not yet in the last read.
+            let fresh = self.probes.fresh_own_pids().await;
+            foreign = tokio::task::spawn_blocking(move || {
+                let own = procs::with_descendants(&fresh);
+                gpu::foreign_process(&devices, &own, procs::comm)
+            })
+            .await
+            .unwrap_or_default();
+        }
+        foreign
             .into_iter()
+            .chain(hot)
             .map(|reason| Firing {
                 reason,
                 gpu_only: true,

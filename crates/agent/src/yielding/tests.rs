@@ -118,3 +118,73 @@ async fn watch_with_owned(
 ) {
     watch_with(&settings, check, tx, stop).await;
 }
+
+/// Probes whose last read of Gantry's own pids predates a task that just
+/// started: its CUDA process is on the GPU, and only a fresh read knows it.
+struct JustStarted {
+    pid: u32,
+    fresh_knows_it: bool,
+}
+
+impl super::Probes for JustStarted {
+    fn devices(&self) -> Vec<crate::monitor::GpuDevice> {
+        vec![crate::monitor::GpuDevice {
+            index: 0,
+            uuid: "GPU-0".into(),
+            name: "Stand-in".into(),
+            free_bytes: 10 << 30,
+            total_bytes: 24 << 30,
+            temperature_c: None,
+            processes: vec![crate::monitor::GpuProcess {
+                pid: self.pid,
+                used_bytes: Some(1 << 30),
+                graphics: false,
+            }],
+        }]
+    }
+    fn own_pids(&self) -> std::collections::HashSet<u32> {
+        std::collections::HashSet::new()
+    }
+    fn fresh_own_pids(
+        &self,
+    ) -> std::pin::Pin<Box<dyn Future<Output = std::collections::HashSet<u32>> + Send + '_>> {
+        let fresh = match self.fresh_knows_it {
+            true => [self.pid].into(),
+            false => std::collections::HashSet::new(),
+        };
+        Box::pin(std::future::ready(fresh))
+    }
+}
+
+#[tokio::test]
+async fn a_task_that_just_started_is_not_taken_for_another_program() {
+    // A real process, so the rule can name it as it would name blender.
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let settings = YieldSettings {
+        gpu_programs: true,
+        ..YieldSettings::default()
+    };
+    for (fresh_knows_it, expected) in [(true, 0), (false, 1)] {
+        let probes = JustStarted {
+            pid: child.id(),
+            fresh_knows_it,
+        };
+        let mut sources = super::engine::Sources::new(&settings, probes).unwrap();
+        let firing = sources.firing().await;
+        assert_eq!(
+            firing.len(),
+            expected,
+            "{:?}",
+            firing.iter().map(|f| &f.reason).collect::<Vec<_>>()
+        );
+        if let Some(firing) = firing.first() {
+            assert!(firing.reason.contains("sleep"), "{}", firing.reason);
+            assert!(firing.gpu_only);
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

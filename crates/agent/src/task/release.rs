@@ -4,9 +4,10 @@
 //!
 //! Its command was stopped in the main step (SIGTERM, the grace to write its
 //! checkpoint, SIGKILL), after its record said `releasing`: an agent that
-//! restarts in between comes straight here, gives a container still in its
-//! grace the rest of it, and finishes the release. Here its containers go, its `checkpoint:` folder is
-//! kept in the host dir and uploaded, its log reaches the hub with a line
+//! restarts in between finds the container again (its output read, the
+//! grace given again), or comes straight here when none ran, and finishes
+//! the release. Here its containers go, its `checkpoint:` folder is kept in
+//! the host dir and uploaded, its log reaches the hub with a line
 //! saying why it stopped, and `Released{reason, checkpoint}` is reported.
 //! Once the hub acknowledged, the task is forgotten here: its record and
 //! its folder go (the checkpoint copy stays, for a next run on this node).

@@ -29,10 +29,8 @@ pub fn why_queued(task: &Task, nodes: &[Node]) -> Option<String> {
         .collect();
     if candidates.is_empty() {
         return Some(match &spec.node {
-            Some(name) => format!("waiting for node {name}, which the hub does not know"),
-            None => {
-                "waiting for a node: the hub has none (add one with gantry hub node add)".to_owned()
-            }
+            Some(name) => format!("it is meant for node {name}, which the hub does not know"),
+            None => "the hub has no node yet (add one with gantry hub node add)".to_owned(),
         });
     }
     let request = GpuRequest::of(&spec.resources);
@@ -45,7 +43,7 @@ pub fn why_queued(task: &Task, nodes: &[Node]) -> Option<String> {
     }
     let rest = blocked.len().saturating_sub(NAMED);
     blocked.truncate(NAMED);
-    let mut sentence = format!("waiting: no node can take it now ({}", blocked.join("; "));
+    let mut sentence = format!("no node can take it now ({}", blocked.join("; "));
     if rest > 0 {
         sentence.push_str(&format!("; {rest} more"));
     }

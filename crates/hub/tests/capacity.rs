@@ -106,7 +106,7 @@ async fn gpu_tasks_go_only_where_they_fit(backend: Backend) {
     let waiting: Value = waiting.json().await.unwrap();
     assert_eq!(
         waiting["waiting"],
-        "waiting: no node can take it now (big: the task asks for 3 GPUs and it has 2 it may use)"
+        "no node can take it now (big: the task asks for 3 GPUs and it has 2 it may use)"
     );
     let cpu = hub.submit(json!({"image": "x"})).await;
     let cpu: Value = hub

@@ -123,9 +123,9 @@ pub struct Task {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::rules::schema::optional_tree")]
     pub checkpoint: Option<String>,
-    /// Why it waits in the queue when no node can take it now ("waiting: no
-    /// node can take it now (desk: …)"); said by `GET /v1/tasks/{id}` to
-    /// people, absent elsewhere.
+    /// Why it waits in the queue when no node can take it now ("no node can
+    /// take it now (desk: …)"); said by `GET /v1/tasks/{id}` to people,
+    /// absent elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
     /// What it used of the GPUs it held, as its node measured it (memory,

@@ -107,7 +107,7 @@ fn each_node_says_what_keeps_it_from_the_task() {
     let why = why_queued(&task(TWO_GPUS), &nodes).unwrap();
     assert_eq!(
         why,
-        "waiting: no node can take it now (small: the task asks for 2 GPUs and it has 1 it may use; \
+        "no node can take it now (small: the task asks for 2 GPUs and it has 1 it may use; \
          full: the task waits for 2 free GPUs; 0 fit now (others are held or short of memory); \
          desk: yielding (blender is running); away: offline)"
     );
@@ -125,17 +125,17 @@ fn labels_names_and_a_gpu_only_yield() {
     let lab = node("lab", NodeState::Online, None);
     assert_eq!(
         why_queued(&task(cpu_job), &[desk, lab]).unwrap(),
-        "waiting: no node can take it now (desk: yielding (blender is running); lab: lacks the label big)"
+        "no node can take it now (desk: yielding (blender is running); lab: lacks the label big)"
     );
     let pinned = "image: x\ncommand: [a]\nnode: gone\n";
     assert_eq!(
         why_queued(&task(pinned), &[node("lab", NodeState::Online, None)]).unwrap(),
-        "waiting for node gone, which the hub does not know"
+        "it is meant for node gone, which the hub does not know"
     );
     assert!(
         why_queued(&task(cpu_job), &[])
             .unwrap()
-            .contains("the hub has none")
+            .contains("the hub has no node yet")
     );
 }
 

@@ -161,8 +161,8 @@ fn builder(desktop: Arc<Desktop>, updates: Arc<Updates>, hidden: bool) -> tauri:
             commands::save_step_aside,
         ])
         .on_window_event(|_window, event| {
-            // Closing the window destroys it (its web processes go with it);
-            // the app lives on in the tray (RunEvent::ExitRequested).
+            // Closing the window destroys it (Tauri's default); the app lives
+            // on in the tray (RunEvent::ExitRequested).
             if let WindowEvent::Destroyed = event {
                 tracing::debug!("window closed");
             }

@@ -103,7 +103,9 @@ async fn concurrent_polls_take_each_task_once(backend: Backend) {
     let mut polls = Vec::new();
     for token in &tokens {
         for _ in 0..3 {
-            let request = hub.request(Method::GET, token, "/v1/agent/next?wait=5");
+            // Long enough that the eight submits below land while the polls
+            // wait, even on a loaded CI machine (5 s once missed the last one).
+            let request = hub.request(Method::GET, token, "/v1/agent/next?wait=15");
             polls.push(tokio::spawn(async move {
                 let response = request.send().await.unwrap();
                 if response.status() == StatusCode::OK {

@@ -34,27 +34,11 @@ fn engine_paused(id: &str) -> String {
     ])
 }
 
-/// The built `gantry` (cargo build -p gantry-cli first).
-fn gantry() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let cli = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .unwrap()
-        .join("gantry");
-    assert!(
-        cli.exists(),
-        "{} is missing: cargo build -p gantry-cli",
-        cli.display()
-    );
-    cli
-}
-
 /// `gantry agent status --json` for the agent of `host_dir`, through its control socket.
 async fn status_json(host_dir: &std::path::Path) -> serde_json::Value {
     let host_dir = host_dir.to_owned();
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(gantry())
+        std::process::Command::new(gantry_testkit::drive::built_gantry())
             .args(["agent", "status", "--json", "--host-dir"])
             .arg(&host_dir)
             .output()

@@ -393,7 +393,9 @@ async fn battery_and_idle_hint_come_over_the_system_bus() {
 async fn an_exclusive_app_running_stops_all_work() {
     let dir = tempfile::tempdir().unwrap();
     let blender = dir.path().join("blender");
-    std::fs::copy("/bin/sleep", &blender).unwrap();
+    // A link, not a copy: a copy being written while another test thread forks
+    // makes exec fail with "Text file busy". The process is still named for the link.
+    std::os::unix::fs::symlink("/bin/sleep", &blender).unwrap();
     let settings = YieldSettings {
         exclusive_apps: vec!["Blender".into()],
         ..YieldSettings::default()

@@ -586,9 +586,11 @@ fn sigkill_mid_release_finishes_the_release_on_the_next_start() {
         "command": ["sh", "-c", script],
     }));
     rig.wait_log_started(&id);
-    // A real program of the exclusive app's name: a copy of `sleep`.
+    // A real program of the exclusive app's name: a link to `sleep`.
     let program = rig.dir.path().join(game);
-    std::fs::copy("/bin/sleep", &program).unwrap();
+    // A link, not a copy: a copy being written while another test thread forks
+    // makes exec fail with "Text file busy". The process is still named for the link.
+    std::os::unix::fs::symlink("/bin/sleep", &program).unwrap();
     let mut playing = std::process::Command::new(&program)
         .arg("300")
         .spawn()

@@ -99,10 +99,12 @@ impl Drop for Node {
     }
 }
 
-/// A real program called `name`: a copy of `sleep` under that name.
+/// A real program called `name`: a link to `sleep` under that name.
 fn program(dir: &Path, name: &str) -> (PathBuf, std::process::Child) {
     let path = dir.join(name);
-    std::fs::copy("/bin/sleep", &path).unwrap();
+    // A link, not a copy: a copy being written while another test thread forks
+    // makes exec fail with "Text file busy". The process is still named for the link.
+    std::os::unix::fs::symlink("/bin/sleep", &path).unwrap();
     let child = Command::new(&path).arg("300").spawn().unwrap();
     (path, child)
 }

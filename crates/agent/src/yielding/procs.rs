@@ -112,7 +112,9 @@ mod tests {
     fn a_real_process_is_found_by_its_name_and_its_children_by_their_parent() {
         let dir = tempfile::tempdir().unwrap();
         let blender = dir.path().join("blender");
-        std::fs::copy("/bin/sleep", &blender).unwrap();
+        // A link, not a copy: a copy being written while another test thread forks
+        // makes exec fail with "Text file busy". The process is still named for the link.
+        std::os::unix::fs::symlink("/bin/sleep", &blender).unwrap();
         let apps = vec!["resolve".to_owned(), "BLENDER".to_owned()];
         assert_eq!(running_app(&apps), None);
         let mut child = std::process::Command::new(&blender)

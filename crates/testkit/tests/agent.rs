@@ -235,7 +235,7 @@ async fn pause_freezes_the_container_and_resume_continues() {
     };
     world.agent("box", &[], |_| {}).await;
     let id = world
-        .submit(&format!("image: {}\ncommand: [sh, -c, 'for i in $(seq 1 40); do echo line $i; sleep 0.1; done']\n", image()))
+        .submit(&format!("image: {}\ncommand: [sh, -c, 'for i in $(seq 1 60); do echo line $i; sleep 0.1; done']\n", image()))
         .await;
     world
         .until(&id, |t| t.log_size > 0, "to write output")
@@ -253,8 +253,24 @@ async fn pause_freezes_the_container_and_resume_continues() {
         ]),
         "true"
     );
-    let before = world.admin.task(&id).await.unwrap().log_size;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Lines written just before the freeze may still be on their way to the
+    // hub; once they are in, a frozen container adds nothing. A running one
+    // writes every 0.1 s, so its log never holds still for a second.
+    let mut before = world.admin.task(&id).await.unwrap().log_size;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = world.admin.task(&id).await.unwrap().log_size;
+        if now == before {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a frozen container writes nothing, yet its log grew to {now} bytes"
+        );
+        before = now;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         world.admin.task(&id).await.unwrap().log_size,
         before,
@@ -263,7 +279,7 @@ async fn pause_freezes_the_container_and_resume_continues() {
     world.admin.resume(&id).await.unwrap();
     let task = world.finished(&id).await;
     assert_eq!(task.state, TaskState::Succeeded);
-    let expected: String = (1..=40).map(|i| format!("line {i}\n")).collect();
+    let expected: String = (1..=60).map(|i| format!("line {i}\n")).collect();
     assert_eq!(String::from_utf8(world.log(&id).await).unwrap(), expected);
     let states: Vec<TaskState> = task.history.iter().map(|t| t.state).collect();
     assert!(

@@ -125,6 +125,9 @@ pub struct AgentConfig {
     /// stdout (--show-task-logs, GANTRY_SHOW_TASK_LOGS, `show_task_logs`;
     /// [`crate::log_copy`]).
     pub show_task_logs: bool,
+    /// How much of the disk Gantry may use (`--disk-max-gb`,
+    /// `--disk-max-percent`, `--disk-min-free-gb`; [`crate::disk`]).
+    pub disk: crate::disk::DiskBudget,
 }
 
 /// The config file's keys (TOML).
@@ -561,6 +564,8 @@ impl AgentConfig {
             reserve_gpus,
             show_task_logs: flags.show_task_logs
                 || layers.boolean(&["GANTRY_SHOW_TASK_LOGS"], file.show_task_logs, false)?,
+            // The defaults until the disk flags, variables and keys are read.
+            disk: crate::disk::DiskBudget::default(),
         })
     }
 

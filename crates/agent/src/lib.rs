@@ -27,6 +27,7 @@ pub mod backoff;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod disk;
 pub mod docker;
 pub mod executor;
 pub mod gpu_use;

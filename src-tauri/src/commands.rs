@@ -119,6 +119,8 @@ pub async fn save_step_aside(desktop: DesktopState<'_>, rules: StepAside) -> Res
 /// What a window just built should open (a task, Settings), once.
 #[tauri::command]
 pub fn take_intent(life: WindowState<'_>) -> Result<Option<Intent>, UiError> {
+    // Asked once by each window's page as it starts.
+    tracing::info!("the window's page is up");
     Ok(life.take_intent())
 }
 

@@ -12,6 +12,7 @@
 #[cfg(test)]
 mod bindings;
 mod commands;
+mod network_process;
 mod notify;
 mod tray;
 mod updater;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tauri::{AppHandle, RunEvent, WindowEvent, Wry};
+use tauri::{AppHandle, Manager, RunEvent, WindowEvent, Wry};
 use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogResult};
 use tauri_plugin_opener::OpenerExt;
 
@@ -160,11 +161,17 @@ fn builder(desktop: Arc<Desktop>, updates: Arc<Updates>, hidden: bool) -> tauri:
             commands::take_intent,
             commands::save_step_aside,
         ])
-        .on_window_event(|_window, event| {
+        .on_window_event(|window, event| {
             // Closing the window destroys it (Tauri's default); the app lives
-            // on in the tray (RunEvent::ExitRequested).
+            // on in the tray (RunEvent::ExitRequested), without WebKit's
+            // processes ([`network_process`]).
             if let WindowEvent::Destroyed = event {
                 tracing::debug!("window closed");
+                let desktop = window.state::<Arc<Desktop>>();
+                desktop.tracker().spawn(network_process::end_when_idle(
+                    window.app_handle().clone(),
+                    desktop.stopping(),
+                ));
             }
         })
         .setup(move |app| {

@@ -347,6 +347,50 @@ async fn hidden_start_then_a_second_launch_shows_the_first() {
     .await;
     assert!(webkit() > 0, "the window shown is a webview made now");
 
+    let pages_up = || desktop.app_log().matches("the window's page is up").count();
+    until(60, "the window's page up", async || {
+        (pages_up() == 1).then_some(())
+    })
+    .await;
+    // Closed as a window manager closes it, the window is destroyed and its
+    // WebKit processes end; the app and its agent go on in the tray.
+    assert_eq!(desktop.close_windows("^Gantry$"), 1);
+    until(30, "the closed window to go", async || {
+        (desktop.visible_windows("^Gantry$") == 0).then_some(())
+    })
+    .await;
+    if gantry_testkit::within(30, async || (webkit() == 0).then_some(()))
+        .await
+        .is_none()
+    {
+        let names: Vec<String> = gantry_testkit::procfs::tree(app_pid)
+            .into_iter()
+            .map(gantry_testkit::procfs::program_name)
+            .collect();
+        panic!(
+            "WebKit processes left after the close: {names:?}\n{}",
+            desktop.app_log()
+        );
+    }
+    assert!(
+        std::os::unix::net::UnixStream::connect(&socket).is_ok(),
+        "the agent goes on with the window closed"
+    );
+    // The tray makes it again, and its page runs (WebKit started a new
+    // network process for it): it asks the app why it opened, as each
+    // window's page does.
+    let open = desktop.tray.entry("Open Gantry").await;
+    desktop.tray.click(open.id).await;
+    until(
+        60,
+        "the window made again from the tray, its page up",
+        async || {
+            (desktop.visible_windows("^Gantry$") > 0 && webkit() > 0 && pages_up() == 2)
+                .then_some(())
+        },
+    )
+    .await;
+
     // Launch at login is off until asked, and the tray switches it on and off.
     // The autostart plugin writes under $HOME/.config whatever XDG_CONFIG_HOME says.
     let autostart = desktop.home().join(".config/autostart");

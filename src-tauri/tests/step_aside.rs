@@ -2,12 +2,12 @@
 //! desktop: the rules typed in the window reach the agent's settings (the
 //! agent restarts with them), a spec it could not read is refused with how
 //! to write it, and an always-quiet rule makes the tray and the Overview say
-//! why work stopped.
+//! why work stopped, and says so in a notification when asked to.
 
 mod support;
 
 use gantry_testkit::desktop::{Desktop, desktop_ready};
-use gantry_testkit::until;
+use gantry_testkit::{until, within};
 use support::{Driver, choose_local_mode, open_screen};
 
 /// Types `text` into the field `testid` in place of what it held.
@@ -26,10 +26,11 @@ async fn value(driver: &Driver, testid: &str) -> Option<String> {
 }
 
 /// Saves the rules and waits for the screen's answer: saved, or the error.
-async fn save(driver: &Driver) -> Result<(), String> {
+/// With no answer, fails with the app's log (the agent restarts on a save).
+async fn save(desktop: &Desktop, driver: &Driver) -> Result<(), String> {
     let button = driver.wait("[data-testid=settings-yield-save]", 30).await;
     driver.click(&button).await;
-    until(60, "the rules saved or refused", async || {
+    let answer = within(120, async || {
         if driver
             .find("[data-testid=settings-yield-saved]")
             .await
@@ -40,7 +41,13 @@ async fn save(driver: &Driver) -> Result<(), String> {
         let error = driver.text_of("[data-testid=settings-yield-error]").await;
         (!error.is_empty()).then_some(Err(error))
     })
-    .await
+    .await;
+    answer.unwrap_or_else(|| {
+        panic!(
+            "no answer to Save within 120 s; the app's log:\n{}",
+            desktop.app_log()
+        )
+    })
 }
 
 /// Opens Settings in local mode, with the step-aside form filled.
@@ -67,7 +74,9 @@ async fn step_aside_rules_reach_the_agent_and_a_bad_spec_is_said() {
     let driver = settings(&desktop).await;
 
     fill(&driver, "settings-quiet-hours", "weekdays 9 to 5").await;
-    let refused = save(&driver).await.expect_err("a bad spec is refused");
+    let refused = save(&desktop, &driver)
+        .await
+        .expect_err("a bad spec is refused");
     assert!(
         refused.contains("write the days, a space and the hours, e.g. mon-fri 09:00-18:00"),
         "{refused}"
@@ -80,7 +89,7 @@ async fn step_aside_rules_reach_the_agent_and_a_bad_spec_is_said() {
         .wait("[data-testid=settings-yield-battery]", 30)
         .await;
     driver.click(&battery).await;
-    save(&driver).await.expect("the rules are saved");
+    save(&desktop, &driver).await.expect("the rules are saved");
     let kept: serde_json::Value = serde_json::from_slice(
         &std::fs::read(desktop.config_dir().join("gantry/desktop.json")).expect("desktop.json"),
     )
@@ -113,7 +122,9 @@ async fn always_quiet_hours_make_the_tray_and_overview_say_why() {
     let desktop = Desktop::start().await;
     let driver = settings(&desktop).await;
     fill(&driver, "settings-quiet-hours", "mon-sun 00:00-24:00").await;
-    save(&driver).await.expect("the rule is saved");
+    let notify = driver.wait("[data-testid=settings-yield-notify]", 30).await;
+    driver.click(&notify).await;
+    save(&desktop, &driver).await.expect("the rule is saved");
     let line = until(60, "the tray to say why work stopped", async || {
         let status = desktop.tray.menu().await.into_iter().nth(1)?;
         status
@@ -129,5 +140,12 @@ async fn always_quiet_hours_make_the_tray_and_overview_say_why() {
         .wait_text("[data-testid=overview-yield-reason]", 30, |t| !t.is_empty())
         .await;
     assert_eq!(overview.trim(), line.split(" · ").next().unwrap());
+    // Asked for, a notification says it once.
+    let said = until(30, "the step-aside notification", async || {
+        let log = desktop.notifications();
+        log.contains("Gantry steps aside").then_some(log)
+    })
+    .await;
+    assert!(said.contains("Paused for quiet hours"), "{said}");
     driver.quit().await;
 }

@@ -63,7 +63,7 @@ pub use hub::{Backend, TestHub, expect_error};
 pub use nvml_standin::{FakeGpu, NvmlStandin};
 pub use scratch::Scratch;
 pub use services::{docker, docker_ready, image, registry, required};
-pub use wait::{until, until_blocking};
+pub use wait::{until, until_blocking, within};
 #[cfg(feature = "agents")]
 pub use world::{RunningAgent, World};
 

@@ -8,16 +8,24 @@ use std::time::{Duration, Instant};
 
 /// Polls `check` every 200 ms until it gives a value, or fails with `what`
 /// after `secs`.
-pub async fn until<T>(secs: u64, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+pub async fn until<T>(secs: u64, what: &str, check: impl AsyncFnMut() -> Option<T>) -> T {
+    match within(secs, check).await {
+        Some(value) => value,
+        None => panic!("timed out after {secs} s waiting for {what}"),
+    }
+}
+
+/// Polls `check` every 200 ms until it gives a value, or gives `None` after
+/// `secs`, for a test that has more to say when the wait runs out.
+pub async fn within<T>(secs: u64, mut check: impl AsyncFnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(value) = check().await {
-            return value;
+            return Some(value);
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs} s waiting for {what}"
-        );
+        if Instant::now() >= deadline {
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

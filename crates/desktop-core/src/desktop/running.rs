@@ -305,25 +305,39 @@ impl Desktop {
             // Its jobs are in the shared tracker; wait for the agent to let go
             // of the host dir's socket, at most a while.
             let socket = running.agent.host().socket();
+            let mut released = false;
             for _ in 0..100 {
                 if tokio::net::UnixStream::connect(&socket).await.is_err() {
+                    released = true;
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if !released {
+                tracing::warn!("the stopped agent still answers on its socket after 10 s");
             }
             // The embedded hub stops after the agent shipped its last logs;
             // a new one must not start (and write its address) before the
             // old one has removed its own.
             if let Some(stopped) = running.hub_stopped {
-                let _ = tokio::time::timeout(Duration::from_secs(30), stopped.cancelled()).await;
+                if tokio::time::timeout(Duration::from_secs(30), stopped.cancelled())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("the embedded hub did not stop within 30 s");
+                }
             }
         }
     }
 
     /// Stops the agent and starts it again from the settings.
     pub(super) async fn restart(self: &Arc<Desktop>) -> Result<(), UiError> {
+        let began = std::time::Instant::now();
         self.stop_agent().await;
-        match self.start_from_settings().await {
+        tracing::info!(took = ?began.elapsed(), "agent stopped for a restart");
+        let started = self.start_from_settings().await;
+        tracing::info!(took = ?began.elapsed(), "agent restart done");
+        match started {
             Ok(true) => Ok(()),
             Ok(false) => Err(UiError::new(
                 "not_set_up",

@@ -6,6 +6,7 @@
 //! the person's own session (keychain, tray, notifications) is touched.
 
 mod tray;
+mod window;
 
 pub use tray::{MenuEntry, Tray};
 

@@ -74,6 +74,8 @@ fn security(access: Access) -> Value {
         Access::Node => json!([{"nodeToken": []}]),
         Access::AdminOrNode => json!([{"adminToken": []}, {"nodeToken": []}]),
         Access::Session => json!([{"consoleSession": []}]),
+        // The empty requirement: no token, unless the hub has a metrics token.
+        Access::Metrics => json!([{}, {"metricsToken": []}]),
     }
 }
 
@@ -160,6 +162,7 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             "securitySchemes": {
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "An admin token (gantry hub token create --admin NAME)"},
                 "nodeToken": {"type": "http", "scheme": "bearer", "description": "A node token (gantry hub node add NAME)"},
+                "metricsToken": {"type": "http", "scheme": "bearer", "description": "The token the hub was started with (--metrics-token); GET /metrics needs it only then"},
                 "consoleSession": {"type": "apiKey", "in": "cookie", "name": "gantry_session",
                     "description": "The web console's session (POST /v1/session); it also stands for an \
                         admin token on every adminToken operation, with the X-Gantry-Csrf header on \

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Tail;
 use crate::backoff::Backoff;
+use crate::metrics::ShipGauge;
 
 /// How the shipper paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +89,9 @@ impl Shipped {
 /// ([`Shipped::Stopped`]), leaving the rest on disk for the next start. So a
 /// task stopped with the agent still gets its last bytes to a hub that
 /// answers, and a hub that does not answer never holds the agent up.
+///
+/// `gauge` tells the agent's metrics how far behind the hub is.
+#[allow(clippy::too_many_arguments)] // each is one thing the shipper needs; a struct would only rename them
 pub async fn ship(
     hub: HubClient,
     task_id: String,
@@ -96,6 +100,7 @@ pub async fn ship(
     pace: ShipPace,
     stop: CancellationToken,
     hub_back: Arc<Notify>,
+    gauge: ShipGauge,
 ) -> Shipped {
     let mut acked = tail.offset();
     let mut backoff = Backoff::default();
@@ -119,6 +124,7 @@ pub async fn ship(
             }
         };
         if bytes.is_empty() {
+            gauge.caught_up();
             let more = tokio::select! {
                 more = tail.wait() => more,
                 // Look again, now as a shipper that no longer waits between tries.
@@ -136,15 +142,18 @@ pub async fn ship(
             }
             continue;
         }
+        gauge.behind();
         match hub.append_log(&task_id, base + acked, bytes).await {
             Ok(ack) => {
                 acked = ack.committed.saturating_sub(base);
+                gauge.acked(acked);
                 backoff.reset();
             }
             Err(ClientError::Api { body, .. }) if body.code == codes::LOG_GAP => {
                 // The hub holds less (or more) than we thought: continue from its offset.
                 let size = tail.len().await.unwrap_or(acked);
                 acked = body.committed.unwrap_or(0).saturating_sub(base).min(size);
+                gauge.acked(acked);
             }
             Err(error) if error.is_transient() && stopping => {
                 tracing::info!(%error, task = %task_id, "the hub did not take the task's log before the agent stopped; the rest waits for the next start");
@@ -279,6 +288,7 @@ mod tests {
             ShipPace::default(),
             stop.clone(),
             Arc::default(),
+            ShipGauge::unwatched(),
         ));
         while hub.log.lock().unwrap().len() < 4 {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -317,6 +327,7 @@ mod tests {
             ShipPace::default(),
             stop.clone(),
             Arc::default(),
+            ShipGauge::unwatched(),
         ));
         // Down: the shipper waits out its backoff and tries again, until the agent stops.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -355,6 +366,7 @@ mod tests {
             ShipPace::default(),
             CancellationToken::new(),
             Arc::default(),
+            ShipGauge::unwatched(),
         )
         .await;
         // Offsets in `Shipped` are the spool's own.

@@ -135,10 +135,13 @@ impl Scrape {
         family
     }
 
-    /// The value of the sample `name` whose labels include `labels`; panics
-    /// when none or several match.
-    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let found: Vec<&Sample> = self
+    /// Whether a sample `name` with `labels` is on the page.
+    pub fn has(&self, name: &str, labels: &[(&str, &str)]) -> bool {
+        !self.matching(name, labels).is_empty()
+    }
+
+    fn matching(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&Sample> {
+        self
             .families
             .iter()
             .flat_map(|f| &f.samples)
@@ -148,7 +151,13 @@ impl Scrape {
                         .iter()
                         .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
             })
-            .collect();
+            .collect()
+    }
+
+    /// The value of the sample `name` whose labels include `labels`; panics
+    /// when none or several match.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let found = self.matching(name, labels);
         assert_eq!(
             found.len(),
             1,

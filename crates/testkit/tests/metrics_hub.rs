@@ -114,7 +114,9 @@ async fn values_move_as_tasks_go_through_the_hub(backend: Backend) {
     assert_eq!(hub.get("", "/no/such/route").await.status(), StatusCode::NOT_FOUND);
 
     let page = scrape(&hub, &python, TOKEN).await;
-    assert_eq!(page.value("gantry_hub_queue_depth", &[("labels", "gpu")]), 0.0);
+    // A label set with nothing queued leaves the page (Prometheus reads it as gone).
+    assert!(!page.has("gantry_hub_queue_depth", &[("labels", "gpu")]));
+    assert_eq!(page.value("gantry_hub_queue_depth", &[("labels", "big,tpu")]), 2.0);
     assert_eq!(page.value("gantry_hub_tasks", &[("state", "queued")]), 2.0);
     assert_eq!(page.value("gantry_hub_tasks", &[("state", "running")]), 1.0);
     let bucket = |le: &str| {

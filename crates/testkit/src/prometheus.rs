@@ -141,8 +141,7 @@ impl Scrape {
     }
 
     fn matching(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&Sample> {
-        self
-            .families
+        self.families
             .iter()
             .flat_map(|f| &f.samples)
             .filter(|s| {

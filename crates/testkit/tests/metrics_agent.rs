@@ -26,8 +26,14 @@ static STANDIN: LazyLock<NvmlStandin> = LazyLock::new(|| {
 async fn get(url: &str) -> String {
     let response = reqwest::get(url).await.unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::OK, "{url}");
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
     response.text().await.unwrap()
 }
 
@@ -44,14 +50,19 @@ async fn scrape_until(
         if check(&page) {
             return page;
         }
-        assert!(tokio::time::Instant::now() < deadline, "waited for {what}: {page:#?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited for {what}: {page:#?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_agents_page_follows_its_tasks_pulls_and_gpus() {
-    let Some(python) = parser_python() else { return };
+    let Some(python) = parser_python() else {
+        return;
+    };
     let Some((address, user, password)) = registry() else {
         return;
     };
@@ -80,16 +91,22 @@ async fn the_agents_page_follows_its_tasks_pulls_and_gpus() {
 
     // Registered: the monitor's first sample is on the page.
     let page = scrape_until(&python, &url, "the GPU sample", |page| {
-        page.families.iter().any(|f| {
-            f.name == "gantry_agent_gpu_utilization_ratio" && f.samples.len() == 2
-        })
+        page.families
+            .iter()
+            .any(|f| f.name == "gantry_agent_gpu_utilization_ratio" && f.samples.len() == 2)
     })
     .await;
     let gpu = |name: &str, index: &str| page.value(name, &[("gpu", index)]);
     assert_eq!(gpu("gantry_agent_gpu_utilization_ratio", "0"), 0.37);
     assert_eq!(gpu("gantry_agent_gpu_utilization_ratio", "1"), 0.0);
-    assert_eq!(gpu("gantry_agent_gpu_memory_used_bytes", "0"), (10 * GIB) as f64);
-    assert_eq!(gpu("gantry_agent_gpu_memory_total_bytes", "1"), (8 * GIB) as f64);
+    assert_eq!(
+        gpu("gantry_agent_gpu_memory_used_bytes", "0"),
+        (10 * GIB) as f64
+    );
+    assert_eq!(
+        gpu("gantry_agent_gpu_memory_total_bytes", "1"),
+        (8 * GIB) as f64
+    );
     page.family("gantry_agent_gpu_memory_used_bytes", "gauge");
     page.family("gantry_agent_tasks", "gauge");
     page.family("gantry_agent_tasks_running", "gauge");
@@ -103,7 +120,10 @@ async fn the_agents_page_follows_its_tasks_pulls_and_gpus() {
     page.family("gantry_agent_yielding", "gauge");
     assert_eq!(page.value("gantry_agent_tasks_started_total", &[]), 0.0);
     assert_eq!(page.value("gantry_agent_connected", &[]), 1.0);
-    assert_eq!(page.value("gantry_agent_yielding", &[("scope", "gpu")]), 0.0);
+    assert_eq!(
+        page.value("gantry_agent_yielding", &[("scope", "gpu")]),
+        0.0
+    );
 
     // A pull from the registry that works, one that cannot, a task that fails.
     let private = format!("{address}/gantry-test/busybox:1");
@@ -115,11 +135,16 @@ async fn the_agents_page_follows_its_tasks_pulls_and_gpus() {
     assert_eq!(world.finished(&pulled).await.state, TaskState::Succeeded);
     let missing = format!("{address}/gantry-test/no-such-image:1");
     let refused = world
-        .submit(&format!("image: {missing}\npull: always\ncommand: [true]\n"))
+        .submit(&format!(
+            "image: {missing}\npull: always\ncommand: [true]\n"
+        ))
         .await;
     assert_eq!(world.finished(&refused).await.state, TaskState::Failed);
     let failing = world
-        .submit(&format!("image: {}\ncommand: [sh, -c, 'exit 3']\n", image()))
+        .submit(&format!(
+            "image: {}\ncommand: [sh, -c, 'exit 3']\n",
+            image()
+        ))
         .await;
     assert_eq!(world.finished(&failing).await.state, TaskState::Failed);
 
@@ -134,7 +159,10 @@ async fn the_agents_page_follows_its_tasks_pulls_and_gpus() {
         page.value("gantry_agent_tasks_running", &[]) == 1.0
     })
     .await;
-    assert_eq!(page.value("gantry_agent_tasks", &[("state", "running")]), 1.0);
+    assert_eq!(
+        page.value("gantry_agent_tasks", &[("state", "running")]),
+        1.0
+    );
     assert_eq!(page.value("gantry_agent_tasks_started_total", &[]), 4.0);
     assert_eq!(
         page.value("gantry_agent_image_pulls_total", &[("result", "success")]),
@@ -159,17 +187,27 @@ async fn the_agents_page_follows_its_tasks_pulls_and_gpus() {
         since: 1,
     }));
     let page = Scrape::parse(&python, &get(&url).await);
-    assert_eq!(page.value("gantry_agent_yielding", &[("scope", "gpu")]), 1.0);
-    assert_eq!(page.value("gantry_agent_yielding", &[("scope", "all")]), 0.0);
+    assert_eq!(
+        page.value("gantry_agent_yielding", &[("scope", "gpu")]),
+        1.0
+    );
+    assert_eq!(
+        page.value("gantry_agent_yielding", &[("scope", "all")]),
+        0.0
+    );
     agent.yield_to(None);
 
     world.admin.cancel(&sleeper).await.unwrap();
     assert_eq!(world.finished(&sleeper).await.state, TaskState::Canceled);
     let page = scrape_until(&python, &url, "every task counted", |page| {
-        page.value("gantry_agent_tasks_finished_total", &[("outcome", "canceled")]) == 1.0
+        page.value(
+            "gantry_agent_tasks_finished_total",
+            &[("outcome", "canceled")],
+        ) == 1.0
     })
     .await;
-    let finished = |outcome| page.value("gantry_agent_tasks_finished_total", &[("outcome", outcome)]);
+    let finished =
+        |outcome| page.value("gantry_agent_tasks_finished_total", &[("outcome", outcome)]);
     assert_eq!(finished("succeeded"), 1.0);
     assert_eq!(finished("failed"), 2.0);
     assert_eq!(page.value("gantry_agent_tasks_running", &[]), 0.0);
@@ -184,7 +222,10 @@ async fn the_agents_page_follows_its_tasks_pulls_and_gpus() {
     assert_eq!(tasks("failed"), 2.0);
     assert_eq!(tasks("canceled"), 1.0);
     assert_eq!(hub.value("gantry_hub_nodes_online", &[]), 1.0);
-    assert_eq!(hub.value("gantry_hub_dispatch_latency_seconds_count", &[]), 4.0);
+    assert_eq!(
+        hub.value("gantry_hub_dispatch_latency_seconds_count", &[]),
+        4.0
+    );
     let stored = hub.value("gantry_hub_log_stored_bytes", &[]);
     assert!(stored >= "pulled and ran\n".len() as f64, "{stored}");
     assert!(hub.value("gantry_hub_log_received_bytes_total", &[]) >= stored);

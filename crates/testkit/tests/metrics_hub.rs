@@ -29,7 +29,10 @@ fn job(labels: &[&str]) -> Value {
 async fn scrape(hub: &TestHub, python: &PathBuf, token: &str) -> Scrape {
     let response = hub.get(token, "/metrics").await;
     assert_eq!(response.status(), StatusCode::OK);
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(
         content_type.starts_with("text/plain; version=0.0.4"),
         "{content_type}"
@@ -38,7 +41,9 @@ async fn scrape(hub: &TestHub, python: &PathBuf, token: &str) -> Scrape {
 }
 
 async fn values_move_as_tasks_go_through_the_hub(backend: Backend) {
-    let Some(python) = parser_python() else { return };
+    let Some(python) = parser_python() else {
+        return;
+    };
     let config = HubConfig {
         offline_after: Duration::from_secs(60),
         accept_within: Duration::from_secs(3600),
@@ -73,7 +78,10 @@ async fn values_move_as_tasks_go_through_the_hub(backend: Backend) {
     page.family("gantry_hub_request_errors", "counter");
     assert_eq!(page.value("gantry_hub_tasks", &[("state", "queued")]), 0.0);
     assert_eq!(page.value("gantry_hub_nodes_online", &[]), 0.0);
-    assert_eq!(page.value("gantry_hub_dispatch_latency_seconds_count", &[]), 0.0);
+    assert_eq!(
+        page.value("gantry_hub_dispatch_latency_seconds_count", &[]),
+        0.0
+    );
     // The three refusals above, counted on the route's template.
     assert_eq!(
         page.value(
@@ -90,9 +98,15 @@ async fn values_move_as_tasks_go_through_the_hub(backend: Backend) {
     hub.submit(job(&["big", "tpu"])).await;
     let page = scrape(&hub, &python, TOKEN).await;
     assert_eq!(page.value("gantry_hub_tasks", &[("state", "queued")]), 3.0);
-    assert_eq!(page.value("gantry_hub_queue_depth", &[("labels", "gpu")]), 1.0);
+    assert_eq!(
+        page.value("gantry_hub_queue_depth", &[("labels", "gpu")]),
+        1.0
+    );
     // The same labels in another order are one requirement.
-    assert_eq!(page.value("gantry_hub_queue_depth", &[("labels", "big,tpu")]), 2.0);
+    assert_eq!(
+        page.value("gantry_hub_queue_depth", &[("labels", "big,tpu")]),
+        2.0
+    );
     assert_eq!(page.value("gantry_hub_nodes_online", &[]), 1.0);
     assert_eq!(page.value("gantry_hub_nodes", &[("state", "online")]), 1.0);
     assert_eq!(page.value("gantry_hub_nodes", &[("state", "offline")]), 0.0);
@@ -101,34 +115,56 @@ async fn values_move_as_tasks_go_through_the_hub(backend: Backend) {
     hub.clock.advance(Duration::from_secs(3));
     assert_eq!(hub.next(&node, 5).await.as_deref(), Some(gpu.as_str()));
     let page = scrape(&hub, &python, TOKEN).await;
-    assert_eq!(page.value("gantry_hub_tasks", &[("state", "assigned")]), 1.0);
+    assert_eq!(
+        page.value("gantry_hub_tasks", &[("state", "assigned")]),
+        1.0
+    );
     for event in [json!({"event": "accepted"}), json!({"event": "running"})] {
         assert_eq!(hub.event(&node, &gpu, event).await.status(), StatusCode::OK);
     }
     let log = b"one line\nand another\n";
-    assert_eq!(hub.append(&node, &gpu, 0, log).await.status(), StatusCode::OK);
+    assert_eq!(
+        hub.append(&node, &gpu, 0, log).await.status(),
+        StatusCode::OK
+    );
     // A gap, a missing task and a route that does not exist: three errors.
-    assert_eq!(hub.append(&node, &gpu, 999, b"x").await.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        hub.append(&node, &gpu, 999, b"x").await.status(),
+        StatusCode::CONFLICT
+    );
     let missing = hub.get(&hub.admin, "/v1/tasks/no-such-task").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    assert_eq!(hub.get("", "/no/such/route").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        hub.get("", "/no/such/route").await.status(),
+        StatusCode::NOT_FOUND
+    );
 
     let page = scrape(&hub, &python, TOKEN).await;
     // A label set with nothing queued leaves the page (Prometheus reads it as gone).
     assert!(!page.has("gantry_hub_queue_depth", &[("labels", "gpu")]));
-    assert_eq!(page.value("gantry_hub_queue_depth", &[("labels", "big,tpu")]), 2.0);
+    assert_eq!(
+        page.value("gantry_hub_queue_depth", &[("labels", "big,tpu")]),
+        2.0
+    );
     assert_eq!(page.value("gantry_hub_tasks", &[("state", "queued")]), 2.0);
     assert_eq!(page.value("gantry_hub_tasks", &[("state", "running")]), 1.0);
-    let bucket = |le: &str| {
-        page.value("gantry_hub_dispatch_latency_seconds_bucket", &[("le", le)])
-    };
+    let bucket = |le: &str| page.value("gantry_hub_dispatch_latency_seconds_bucket", &[("le", le)]);
     assert_eq!(bucket("2.5"), 0.0);
     assert_eq!(bucket("5"), 1.0);
     assert_eq!(bucket("+Inf"), 1.0);
-    assert_eq!(page.value("gantry_hub_dispatch_latency_seconds_count", &[]), 1.0);
-    assert_eq!(page.value("gantry_hub_dispatch_latency_seconds_sum", &[]), 3.0);
+    assert_eq!(
+        page.value("gantry_hub_dispatch_latency_seconds_count", &[]),
+        1.0
+    );
+    assert_eq!(
+        page.value("gantry_hub_dispatch_latency_seconds_sum", &[]),
+        3.0
+    );
     let length = log.len() as f64;
-    assert_eq!(page.value("gantry_hub_log_received_bytes_total", &[]), length);
+    assert_eq!(
+        page.value("gantry_hub_log_received_bytes_total", &[]),
+        length
+    );
     assert_eq!(page.value("gantry_hub_log_stored_bytes", &[]), length);
     let errors = |route: &str| {
         page.value(
@@ -151,14 +187,23 @@ async fn values_move_as_tasks_go_through_the_hub(backend: Backend) {
     };
     beat(json!({"accepting": false, "draining": true})).await;
     let page = scrape(&hub, &python, TOKEN).await;
-    assert_eq!(page.value("gantry_hub_nodes", &[("state", "draining")]), 1.0);
+    assert_eq!(
+        page.value("gantry_hub_nodes", &[("state", "draining")]),
+        1.0
+    );
     assert_eq!(page.value("gantry_hub_nodes", &[("state", "online")]), 0.0);
     assert_eq!(page.value("gantry_hub_nodes_online", &[]), 1.0);
     let since = hub.hub.now();
     beat(json!({"yielding": {"reason": "you are using this computer", "since": since}})).await;
     let page = scrape(&hub, &python, TOKEN).await;
-    assert_eq!(page.value("gantry_hub_nodes", &[("state", "yielding")]), 1.0);
-    assert_eq!(page.value("gantry_hub_nodes", &[("state", "draining")]), 0.0);
+    assert_eq!(
+        page.value("gantry_hub_nodes", &[("state", "yielding")]),
+        1.0
+    );
+    assert_eq!(
+        page.value("gantry_hub_nodes", &[("state", "draining")]),
+        0.0
+    );
     hub.clock.advance(Duration::from_secs(120));
     hub.hub.check_nodes().await.unwrap();
     let page = scrape(&hub, &python, TOKEN).await;
@@ -170,12 +215,17 @@ async fn values_move_as_tasks_go_through_the_hub(backend: Backend) {
 }
 
 async fn without_a_token_anyone_may_scrape(backend: Backend) {
-    let Some(python) = parser_python() else { return };
+    let Some(python) = parser_python() else {
+        return;
+    };
     let Some(hub) = TestHub::start(backend).await else {
         return;
     };
     let page = scrape(&hub, &python, "").await;
-    assert_eq!(page.value("gantry_hub_tasks", &[("state", "succeeded")]), 0.0);
+    assert_eq!(
+        page.value("gantry_hub_tasks", &[("state", "succeeded")]),
+        0.0
+    );
     // The route is in the table, so the OpenAPI document lists it.
     let document: Value = hub.get("", "/v1/openapi.json").await.json().await.unwrap();
     let operation = &document["paths"]["/metrics"]["get"];

@@ -13,7 +13,11 @@ use gantry_testkit::drive::built_gantry;
 use gantry_testkit::{AgentLaunch, Process, World, registry};
 
 /// Every datagram that arrives within `within`, until `enough` holds.
-fn receive(socket: &UdpSocket, within: Duration, enough: impl Fn(&[String]) -> bool) -> Vec<String> {
+fn receive(
+    socket: &UdpSocket,
+    within: Duration,
+    enough: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
     let deadline = Instant::now() + within;
     let mut lines = Vec::new();
     let mut buffer = [0u8; 2048];
@@ -75,12 +79,16 @@ async fn pulls_go_to_statsd_under_the_semaphore_names_with_the_image() {
 
     let private = format!("{address}/gantry-test/busybox:1");
     let pulled = world
-        .submit(&format!("image: {private}\npull: always\ncommand: [echo, hi]\n"))
+        .submit(&format!(
+            "image: {private}\npull: always\ncommand: [echo, hi]\n"
+        ))
         .await;
     assert_eq!(world.finished(&pulled).await.state, TaskState::Succeeded);
     let missing = format!("{address}/gantry-test/no-such-image:1");
     let refused = world
-        .submit(&format!("image: {missing}\npull: always\ncommand: [true]\n"))
+        .submit(&format!(
+            "image: {missing}\npull: always\ncommand: [true]\n"
+        ))
         .await;
     assert_eq!(world.finished(&refused).await.state, TaskState::Failed);
 
@@ -114,8 +122,14 @@ async fn pulls_go_to_statsd_under_the_semaphore_names_with_the_image() {
     for line in &expected {
         assert!(lines.contains(line), "{line} missing: {lines:#?}");
     }
-    assert!(timed(&lines, &private), "no duration for {private}: {lines:#?}");
-    assert!(timed(&lines, &missing), "no duration for {missing}: {lines:#?}");
+    assert!(
+        timed(&lines, &private),
+        "no duration for {private}: {lines:#?}"
+    );
+    assert!(
+        timed(&lines, &missing),
+        "no duration for {missing}: {lines:#?}"
+    );
     assert!(agent.terminate(Duration::from_secs(30)).is_some());
     world.stop().await;
 }

@@ -60,6 +60,9 @@ impl Default for AgentMetrics {
     }
 }
 
+/// A GPU gauge: its name, its help, and its value for one GPU.
+type GpuFamily = (&'static str, &'static str, fn(&GpuInfo) -> f64);
+
 /// The node at the moment of a scrape, as its status says it.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -286,7 +289,7 @@ impl AgentMetrics {
     fn gpu_metrics(&self, text: &mut Exposition) {
         let gpus = self.gpus.lock().expect("gpu sample poisoned").clone();
         let labelled = |gpu: &GpuInfo| (gpu.index.to_string(), gpu.uuid.clone(), gpu.name.clone());
-        let families: [(&str, &str, fn(&GpuInfo) -> f64); 3] = [
+        let families: [GpuFamily; 3] = [
             (
                 "gantry_agent_gpu_utilization_ratio",
                 "How busy each GPU was at the last sample, 0 to 1",

@@ -95,7 +95,9 @@ fn venv_dir(package: &str, version: &str) -> Result<PathBuf> {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
-        .context("neither XDG_CACHE_HOME nor HOME is set; one says where the test's Python tools go")?;
+        .context(
+            "neither XDG_CACHE_HOME nor HOME is set; one says where the test's Python tools go",
+        )?;
     Ok(cache.join("gantry").join(format!("{package}-{version}")))
 }
 

@@ -236,3 +236,50 @@ async fn without_a_token_anyone_may_scrape(backend: Backend) {
     );
     hub.stop().await;
 }
+
+/// What a scrape costs on a hub holding 100,000 tasks, all queued under ten
+/// label sets (the worst case: the queue depth reads every queued row),
+/// against a `GET /v1/health` round trip to the same hub: a figure, not a
+/// check (`cargo test -p gantry-testkit --test metrics_hub -- --ignored
+/// --nocapture`; the test build's hub, slower than a release).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: fills a hub with 100,000 tasks"]
+async fn scrape_cost_with_100k_tasks() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(hub) = TestHub::start(backend).await else {
+            continue;
+        };
+        for _ in 0..20 {
+            let specs: Vec<gantry_protocol::JobSpec> = (0..5_000)
+                .map(|i| serde_json::from_value(job(&[&format!("pool-{}", i % 10)])).unwrap())
+                .collect();
+            hub.hub
+                .db()
+                .submit_many(&specs, "bench", hub.hub.now())
+                .await
+                .unwrap();
+        }
+        let time = |path: &'static str| {
+            let hub = &hub;
+            async move {
+                let mut times = Vec::new();
+                for _ in 0..30 {
+                    let began = std::time::Instant::now();
+                    let response = hub.get("", path).await;
+                    assert_eq!(response.status(), StatusCode::OK);
+                    response.bytes().await.unwrap();
+                    times.push(began.elapsed().as_secs_f64() * 1000.0);
+                }
+                times.sort_by(f64::total_cmp);
+                (times[15], times[28])
+            }
+        };
+        let (health, health_p95) = time("/v1/health").await;
+        let (scrape, scrape_p95) = time("/metrics").await;
+        eprintln!(
+            "{backend:?}, 100,000 tasks: GET /metrics median {scrape:.1} ms (p95 {scrape_p95:.1}); \
+             GET /v1/health median {health:.1} ms (p95 {health_p95:.1})"
+        );
+        hub.stop().await;
+    }
+}

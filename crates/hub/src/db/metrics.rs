@@ -4,8 +4,8 @@
 //! - tasks by state and the log bytes they hold: one pass over
 //!   `tasks_by_state_log (state, log_size)`, which covers the query, so the
 //!   table's rows (with their specs) are never read;
-//! - queued tasks by the labels they require: `tasks_by_state` narrows the
-//!   rows to the queued ones, the only ones read;
+//! - queued tasks by the labels they require: `tasks_by_state_labels
+//!   (state, labels)` covers it and yields the queued ones already grouped;
 //! - nodes by state: the nodes table, which is small.
 
 use std::collections::BTreeMap;

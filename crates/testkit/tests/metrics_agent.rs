@@ -136,7 +136,7 @@ async fn the_agents_page_follows_its_tasks_pulls_and_gpus() {
     let missing = format!("{address}/gantry-test/no-such-image:1");
     let refused = world
         .submit(&format!(
-            "image: {missing}\npull: always\ncommand: [true]\n"
+            "image: {missing}\npull: always\ncommand: ['true']\n"
         ))
         .await;
     assert_eq!(world.finished(&refused).await.state, TaskState::Failed);

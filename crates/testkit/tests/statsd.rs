@@ -87,7 +87,7 @@ async fn pulls_go_to_statsd_under_the_semaphore_names_with_the_image() {
     let missing = format!("{address}/gantry-test/no-such-image:1");
     let refused = world
         .submit(&format!(
-            "image: {missing}\npull: always\ncommand: [true]\n"
+            "image: {missing}\npull: always\ncommand: ['true']\n"
         ))
         .await;
     assert_eq!(world.finished(&refused).await.state, TaskState::Failed);

@@ -283,3 +283,64 @@ async fn scrape_cost_with_100k_tasks() {
         hub.stop().await;
     }
 }
+
+/// `gantry hub serve` takes the token from GANTRY_METRICS_TOKEN, and from
+/// `--metrics-token-file` only when no one else may read the file (the
+/// built binary: cargo build -p gantry-cli first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_hub_reads_its_metrics_token_from_the_environment_or_a_private_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let gantry = gantry_testkit::drive::built_gantry();
+    let dir = tempfile::tempdir().unwrap();
+    async fn get(url: String, token: Option<&str>) -> StatusCode {
+        let mut request = reqwest::Client::new().get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().status()
+    }
+    let mut command = gantry_testkit::hub_serve(&gantry, &dir.path().join("a"), "127.0.0.1:0");
+    command
+        .env("GANTRY_METRICS_TOKEN", TOKEN)
+        .stderr(std::process::Stdio::null());
+    let mut hub = gantry_testkit::HubChild::start(&mut command).unwrap();
+    assert_eq!(
+        get(hub.url("/metrics"), None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get(hub.url("/metrics"), Some("wrong")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(get(hub.url("/metrics"), Some(TOKEN)).await, StatusCode::OK);
+    hub.process.terminate(Duration::from_secs(30));
+
+    let file = dir.path().join("metrics-token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let refused = gantry_testkit::hub_serve(&gantry, &dir.path().join("b"), "127.0.0.1:0")
+        .arg("--metrics-token-file")
+        .arg(&file)
+        .env_remove("GANTRY_METRICS_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("chmod 600"), "{said}");
+    assert!(!said.contains(TOKEN), "{said}");
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut command = gantry_testkit::hub_serve(&gantry, &dir.path().join("b"), "127.0.0.1:0");
+    command
+        .arg("--metrics-token-file")
+        .arg(&file)
+        .env_remove("GANTRY_METRICS_TOKEN")
+        .stderr(std::process::Stdio::null());
+    let mut hub = gantry_testkit::HubChild::start(&mut command).unwrap();
+    assert_eq!(
+        get(hub.url("/metrics"), None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(get(hub.url("/metrics"), Some(TOKEN)).await, StatusCode::OK);
+    hub.process.terminate(Duration::from_secs(30));
+}

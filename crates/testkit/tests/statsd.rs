@@ -3,14 +3,16 @@
 //! spellings (`--stats-host`, `--stats-port`, `--statsd-namespace`), pulls
 //! an image from the kit's registry (and fails to pull one that is not
 //! there) and sends `compose_ci.docker_pull.*` tagged with the image, under
-//! the namespace, beside Gantry's own names (cargo build -p gantry-cli first).
+//! the namespace, beside Gantry's own names; its `--metrics-listen` page
+//! counts the same pulls (cargo build -p gantry-cli first).
 
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use gantry_protocol::TaskState;
 use gantry_testkit::drive::built_gantry;
-use gantry_testkit::{AgentLaunch, Process, World, registry};
+use gantry_testkit::prometheus::{Scrape, parser_python};
+use gantry_testkit::{AgentLaunch, Process, World, free_port, registry};
 
 /// Every datagram that arrives within `within`, until `enough` holds.
 fn receive(
@@ -42,6 +44,7 @@ async fn pulls_go_to_statsd_under_the_semaphore_names_with_the_image() {
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let port = socket.local_addr().unwrap().port().to_string();
+    let listen = format!("127.0.0.1:{}", free_port());
     let token = world
         .hub
         .db()
@@ -64,6 +67,8 @@ async fn pulls_go_to_statsd_under_the_semaphore_names_with_the_image() {
             "--statsd-namespace",
             "agent.prod",
             "--stop-tasks-on-exit",
+            "--metrics-listen",
+            &listen,
         ]
         .map(str::to_owned)
         .to_vec(),
@@ -130,6 +135,17 @@ async fn pulls_go_to_statsd_under_the_semaphore_names_with_the_image() {
         timed(&lines, &missing),
         "no duration for {missing}: {lines:#?}"
     );
+    // The child's own page counts the same two pulls.
+    if let Some(python) = parser_python() {
+        let page = reqwest::get(format!("http://{listen}/metrics"))
+            .await
+            .unwrap();
+        let page = Scrape::parse(&python, &page.text().await.unwrap());
+        for result in ["success", "failure"] {
+            let pulls = page.value("gantry_agent_image_pulls_total", &[("result", result)]);
+            assert_eq!(pulls, 1.0, "{result}");
+        }
+    }
     assert!(agent.terminate(Duration::from_secs(30)).is_some());
     world.stop().await;
 }

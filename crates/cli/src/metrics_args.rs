@@ -9,8 +9,8 @@ use clap::Args;
 use gantry_agent::config::Flags;
 use gantry_hub::metrics::MetricsToken;
 
-/// Who may read the hub's `GET /metrics`.
-#[derive(Debug, Clone, Default, Args)]
+/// Who may read the hub's `GET /metrics`. Its `Debug` never shows the token.
+#[derive(Clone, Default, Args)]
 pub struct HubMetricsArgs {
     /// Ask scrapers of GET /metrics for this token (Authorization: Bearer
     /// TOKEN); without it /metrics is open to anyone who reaches the hub.
@@ -32,6 +32,15 @@ pub struct HubMetricsArgs {
         conflicts_with = "metrics_token"
     )]
     metrics_token_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for HubMetricsArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubMetricsArgs")
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .field("metrics_token_file", &self.metrics_token_file)
+            .finish()
+    }
 }
 
 impl HubMetricsArgs {

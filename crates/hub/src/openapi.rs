@@ -154,7 +154,8 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
                 Every call but health, this document, signing in, the web console's files and \
                 /metrics (unless the hub has a metrics token) needs `Authorization: Bearer \
                 <token>`; in a browser signed in to the console (POST /v1/session), the \
-                `gantry_session` cookie stands for an admin token, and every call but GET and HEAD made with it carries the session's `X-Gantry-Csrf` value."
+                `gantry_session` cookie stands for an admin token, and every call but GET and \
+                HEAD made with it carries the session's `X-Gantry-Csrf` value."
         },
         "paths": paths,
         "components": {

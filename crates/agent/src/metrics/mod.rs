@@ -144,12 +144,18 @@ impl AgentMetrics {
         shipping::Shipping::gauge(self, length)
     }
 
+    /// The bytes of the logs being shipped that the hub has not
+    /// acknowledged, and how long the log furthest behind has been behind.
+    pub fn ship_backlog(&self) -> (u64, Duration) {
+        self.shipping.backlog()
+    }
+
     /// The page: every metric, in Prometheus' text format.
     pub fn page(&self, now: &Snapshot) -> String {
         let mut text = Exposition::new();
         self.task_metrics(&mut text, now);
         self.pull_metrics(&mut text);
-        let (backlog, lag) = self.shipping.backlog();
+        let (backlog, lag) = self.ship_backlog();
         text.single(
             "gantry_agent_spool_backlog_bytes",
             Kind::Gauge,

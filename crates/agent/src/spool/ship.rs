@@ -345,6 +345,59 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_gauge_shows_what_the_hub_lacks_while_it_is_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(LogHub::default());
+        let client = hub.clone().serve().await;
+        let mut spool = Spool::create(dir.path(), watch::channel(0).0)
+            .await
+            .unwrap();
+        spool
+            .append(Stream::Stdout, b"waits on disk\n")
+            .await
+            .unwrap();
+        let metrics = Arc::new(crate::metrics::AgentMetrics::default());
+        let shipper = tokio::spawn(ship(
+            client,
+            "t".into(),
+            spool.tail(0).await.unwrap(),
+            0,
+            ShipPace::default(),
+            CancellationToken::new(),
+            Arc::default(),
+            metrics.shipping(spool.watch()),
+        ));
+        // The hub answers 503: the bytes wait, and the lag grows.
+        let behind = loop {
+            let (bytes, lag) = metrics.ship_backlog();
+            if lag > Duration::ZERO {
+                break (bytes, lag);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(behind.0, 14);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(metrics.ship_backlog().1 > behind.1);
+        spool.append(Stream::Stdout, b"more\n").await.unwrap();
+        assert_eq!(metrics.ship_backlog().0, 19);
+        // Back up: everything goes, and the gauge says so, then leaves with the shipper.
+        hub.up.store(true, std::sync::atomic::Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        while metrics.ship_backlog() != (0, Duration::ZERO) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{:?}",
+                metrics.ship_backlog()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(*hub.log.lock().unwrap(), b"waits on disk\nmore\n");
+        drop(spool);
+        shipper.await.unwrap();
+        assert_eq!(metrics.ship_backlog(), (0, Duration::ZERO));
+    }
+
+    #[tokio::test]
     async fn a_run_after_a_release_continues_the_hubs_log_at_its_base() {
         let dir = tempfile::tempdir().unwrap();
         let hub = Arc::new(LogHub::default());

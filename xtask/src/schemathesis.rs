@@ -1,6 +1,8 @@
 //! Schemathesis, the API fuzzer that checks the hub against its own OpenAPI
 //! document (crates/hub/tests/openapi_fuzz.rs), installed from PyPI into a
-//! virtual environment of its own, once, and reused.
+//! virtual environment of its own, once, and reused; and beside it, the same
+//! way, Prometheus' official Python client, whose text parser reads the
+//! hub's and the agent's `/metrics` in crates/testkit/tests/metrics_*.rs.
 //!
 //! Why a venv under ~/.cache/gantry: it outlives the clone (CI's clone is
 //! fresh each run) and keeps Python packages off the system's Python. The
@@ -20,24 +22,41 @@ use crate::exec::{self, say};
 /// those of the 4.x line.
 pub const VERSION: &str = "4.32.5";
 
+/// The prometheus-client release whose parser
+/// (`prometheus_client.parser.text_string_to_metric_families`) reads the
+/// metrics pages in the tests: the one place it is pinned.
+pub const PROMETHEUS_CLIENT: &str = "0.26.0";
+
 /// The file that says the venv holds [`VERSION`], complete.
 const MARKER: &str = ".gantry-installed";
 
 /// The venv's `schemathesis` program, installing it when missing or of
 /// another version.
 pub fn ensure() -> Result<PathBuf> {
-    let venv = venv_dir()?;
-    let program = venv.join("bin").join("schemathesis");
+    ensure_venv("schemathesis", VERSION, "schemathesis")
+}
+
+/// The Python of a venv holding prometheus-client [`PROMETHEUS_CLIENT`],
+/// installing it when missing or of another version.
+pub fn ensure_prometheus_parser() -> Result<PathBuf> {
+    ensure_venv("prometheus-client", PROMETHEUS_CLIENT, "python")
+}
+
+/// The venv's `program` (under `bin/`), with `package==version` installed
+/// from PyPI when the venv is missing, half made or of another version.
+fn ensure_venv(package: &str, version: &str, program: &str) -> Result<PathBuf> {
+    let venv = venv_dir(package, version)?;
+    let program = venv.join("bin").join(program);
     let installed = std::fs::read_to_string(venv.join(MARKER)).unwrap_or_default();
-    if installed.trim() == VERSION && exec::executable(&program) {
+    if installed.trim() == version && exec::executable(&program) {
         say(format!(
-            "schemathesis {VERSION}: already in {}; skipping pip",
+            "{package} {version}: already in {}; skipping pip",
             venv.display()
         ));
         return Ok(program);
     }
     say(format!(
-        "schemathesis {VERSION}: installing from PyPI into {} (once)",
+        "{package} {version}: installing from PyPI into {} (once)",
         venv.display()
     ));
     if venv.exists() {
@@ -51,33 +70,35 @@ pub fn ensure() -> Result<PathBuf> {
             .arg(&venv)
             .stdin(Stdio::null()),
     )
-    .context("cannot make a Python venv for schemathesis (Debian: apt-get install python3-venv; packages.rs lists it)")?;
+    .with_context(|| format!("cannot make a Python venv for {package} (Debian: apt-get install python3-venv; packages.rs lists it)"))?;
     exec::run(
         Command::new(venv.join("bin").join("pip"))
             .args(["install", "--quiet", "--disable-pip-version-check"])
-            .arg(format!("schemathesis=={VERSION}"))
+            .arg(format!("{package}=={version}"))
             .stdin(Stdio::null()),
     )
-    .with_context(|| format!("pip could not install schemathesis {VERSION}"))?;
+    .with_context(|| format!("pip could not install {package} {version}"))?;
     if !exec::executable(&program) {
         bail!(
-            "pip installed schemathesis {VERSION} but {} is not there",
+            "pip installed {package} {version} but {} is not there",
             program.display()
         );
     }
-    std::fs::write(venv.join(MARKER), VERSION)
+    std::fs::write(venv.join(MARKER), version)
         .with_context(|| format!("cannot write {}", venv.join(MARKER).display()))?;
     Ok(program)
 }
 
-/// `$XDG_CACHE_HOME/gantry/schemathesis-VERSION`, else under `~/.cache`.
-fn venv_dir() -> Result<PathBuf> {
+/// `$XDG_CACHE_HOME/gantry/PACKAGE-VERSION`, else under `~/.cache`.
+fn venv_dir(package: &str, version: &str) -> Result<PathBuf> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
-        .context("neither XDG_CACHE_HOME nor HOME is set; one says where schemathesis goes")?;
-    Ok(cache.join("gantry").join(format!("schemathesis-{VERSION}")))
+        .context(
+            "neither XDG_CACHE_HOME nor HOME is set; one says where the test's Python tools go",
+        )?;
+    Ok(cache.join("gantry").join(format!("{package}-{version}")))
 }
 
 /// Debian's Python (which python3-venv completes), else any `python3`.

@@ -181,6 +181,8 @@ pub struct Services {
     postgres_ca: Option<String>,
     /// The schemathesis program the hub's API fuzz test runs.
     schemathesis: std::path::PathBuf,
+    /// A Python with prometheus-client, whose parser the metrics tests use.
+    prometheus_python: std::path::PathBuf,
     /// `None` when GANTRY_TEST_POSTGRES named a server of someone else's.
     _postgres: Option<Postgres>,
 }
@@ -212,12 +214,19 @@ pub fn start_services(times: &mut Vec<(&'static str, Duration)>) -> Result<Servi
     say(format!("registry ready at {}", registry.address()));
     say("step 3b: schemathesis, the API fuzzer (pip into its venv when missing)");
     let schemathesis = timed(times, "schemathesis", crate::schemathesis::ensure)?;
+    say("step 3c: prometheus-client, whose text parser reads /metrics in the tests");
+    let prometheus_python = timed(
+        times,
+        "prometheus-client",
+        crate::schemathesis::ensure_prometheus_parser,
+    )?;
     Ok(Services {
         registry,
         docker,
         postgres_url,
         postgres_ca,
         schemathesis,
+        prometheus_python,
         _postgres: postgres,
     })
 }
@@ -253,6 +262,10 @@ impl Services {
             (
                 "GANTRY_TEST_SCHEMATHESIS",
                 self.schemathesis.display().to_string(),
+            ),
+            (
+                "GANTRY_TEST_PROMETHEUS_PYTHON",
+                self.prometheus_python.display().to_string(),
             ),
         ]
     }

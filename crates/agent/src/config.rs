@@ -17,6 +17,7 @@ use crate::docker::RegistryLogin;
 use crate::timeouts::Timeouts;
 use gantry_client::Token;
 
+mod metrics;
 mod yielding;
 
 pub use yielding::YieldFlags;
@@ -62,6 +63,8 @@ pub struct Flags {
     pub yielding: YieldFlags,
     /// `--show-task-logs`: copy each task's output lines to the agent's stdout.
     pub show_task_logs: bool,
+    /// `--metrics-listen ADDR`: serve Prometheus metrics there.
+    pub metrics_listen: Option<String>,
 }
 
 /// The agent's resolved settings.
@@ -128,6 +131,9 @@ pub struct AgentConfig {
     /// How much of the disk Gantry may use (`--disk-max-gb`,
     /// `--disk-max-percent`, `--disk-min-free-gb`; [`crate::disk`]).
     pub disk: crate::disk::DiskBudget,
+    /// Where the agent serves its Prometheus metrics (`--metrics-listen`,
+    /// GANTRY_METRICS_LISTEN, `metrics_listen`; [`crate::metrics`]); `None`: nowhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The config file's keys (TOML).
@@ -170,6 +176,7 @@ struct FileConfig {
     settle: Option<u64>,
     reserve_gpu: Option<Vec<u32>>,
     show_task_logs: Option<bool>,
+    metrics_listen: Option<String>,
     /// Refused with a pointer to `token_file`; present so the error can say so.
     token: Option<toml::Value>,
     /// Refused likewise.
@@ -566,6 +573,7 @@ impl AgentConfig {
                 || layers.boolean(&["GANTRY_SHOW_TASK_LOGS"], file.show_task_logs, false)?,
             // The defaults until the disk flags, variables and keys are read.
             disk: crate::disk::DiskBudget::default(),
+            metrics_listen: layers.metrics_listen(flags.metrics_listen)?,
         })
     }
 

@@ -12,6 +12,7 @@
 //!   (`--show-task-logs`); [`monitor`]: the machine and its GPUs;
 //!   [`gpus`]: which task holds which GPU;
 //!   [`backoff`] and [`clock`]: how the agent retries and reads the time;
+//!   [`metrics`] and [`statsd`]: what it tells Prometheus and StatsD;
 //!   [`config`] and [`timeouts`]: its settings and the timeouts file;
 //!   [`yielding`]: when the node steps aside for the computer's person.
 //!
@@ -34,6 +35,7 @@ pub mod gpu_use;
 pub mod gpus;
 pub mod host;
 pub mod log_copy;
+pub mod metrics;
 pub mod monitor;
 pub mod node;
 pub mod process;

@@ -3,6 +3,13 @@
 //! When a person gives the agent a StatsD host, port and namespace, it sends
 //! counters and timings of its work ([`metric`]) as plain StatsD lines over
 //! UDP, one metric per datagram. Without them it sends nothing.
+//!
+//! Image pulls go out twice: under Gantry's names (`docker.pull.*`) and
+//! under the Semaphore agent's (`compose_ci.docker_pull.duration`,
+//! `compose_ci.docker_pull.success.rate`, `compose_ci.docker_pull.failure.rate`),
+//! tagged with the image. Plain StatsD has no tags; the tags are written
+//! the DogStatsD way (`name:1|c|#image:busybox:1`), which the Datadog
+//! agent, Telegraf's statsd input and statsd_exporter read.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
@@ -27,6 +34,13 @@ pub mod metric {
     /// A task that failed before or while running: a bad image, a lost
     /// container, a timeout (a count).
     pub const TASKS_FAILED: &str = "tasks.failed";
+    /// The Semaphore agent's name for how long a pull took (a timing,
+    /// tagged `image`).
+    pub const COMPOSE_PULL_DURATION: &str = "compose_ci.docker_pull.duration";
+    /// The Semaphore agent's name for a pull that succeeded (a count, tagged `image`).
+    pub const COMPOSE_PULL_SUCCESS: &str = "compose_ci.docker_pull.success.rate";
+    /// The Semaphore agent's name for a pull that failed (a count, tagged `image`).
+    pub const COMPOSE_PULL_FAILURE: &str = "compose_ci.docker_pull.failure.rate";
 }
 
 /// Sends StatsD metrics over UDP; sending never fails the caller (a lost
@@ -71,12 +85,22 @@ impl Statsd {
 
     /// Adds `value` to a counter: `name:1|c`.
     pub fn count(&self, metric: &str, value: i64) {
-        self.send(metric, &value.to_string(), "c");
+        self.send(metric, &value.to_string(), "c", &[]);
     }
 
     /// Records a duration in whole milliseconds: `name:123|ms`.
     pub fn timing(&self, metric: &str, duration: Duration) {
-        self.send(metric, &duration.as_millis().to_string(), "ms");
+        self.send(metric, &duration.as_millis().to_string(), "ms", &[]);
+    }
+
+    /// [`Statsd::count`] with DogStatsD tags: `name:1|c|#key:value,…`.
+    pub fn count_tagged(&self, metric: &str, value: i64, tags: &[(&str, &str)]) {
+        self.send(metric, &value.to_string(), "c", tags);
+    }
+
+    /// [`Statsd::timing`] with DogStatsD tags: `name:123|ms|#key:value,…`.
+    pub fn timing_tagged(&self, metric: &str, duration: Duration, tags: &[(&str, &str)]) {
+        self.send(metric, &duration.as_millis().to_string(), "ms", tags);
     }
 
     /// Sets a gauge: `name:1.5|g`. StatsD reads a value with a sign as a
@@ -91,17 +115,37 @@ impl Statsd {
             );
             return;
         }
-        self.send(metric, &value.to_string(), "g");
+        self.send(metric, &value.to_string(), "g", &[]);
     }
 
-    fn send(&self, metric: &str, value: &str, kind: &str) {
-        let line = format!("{}{}:{value}|{kind}", self.prefix, sanitize(metric));
+    fn send(&self, metric: &str, value: &str, kind: &str, tags: &[(&str, &str)]) {
+        let mut line = format!("{}{}:{value}|{kind}", self.prefix, sanitize(metric));
+        for (i, (key, value)) in tags.iter().enumerate() {
+            line.push_str(if i == 0 { "|#" } else { "," });
+            line.push_str(&sanitize(key));
+            line.push(':');
+            line.push_str(&tag_value(value));
+        }
         if let Err(error) = self.socket.send(line.as_bytes()) {
             // A refused or dropped datagram only loses one metric; the
             // caller's work goes on, so this is worth no more than debug.
             tracing::debug!(%error, line, "could not send a StatsD metric");
         }
     }
+}
+
+/// A tag's value with what would end it or the line (`,` `|` `#`,
+/// whitespace and other control characters) replaced with `_`; a `:` stays,
+/// as in `registry:5000/app:1`.
+fn tag_value(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| match c {
+            ',' | '|' | '#' => '_',
+            c if c.is_whitespace() || c.is_control() => '_',
+            c => c,
+        })
+        .collect()
 }
 
 /// Replaces the characters that would break a StatsD line (`:` `|` `@`,
@@ -155,6 +199,27 @@ mod tests {
 
         statsd.gauge("tasks.running", 3.0);
         assert_eq!(receive(&server), "agent.prod.tasks.running:3|g");
+    }
+
+    #[test]
+    fn tags_follow_the_dogstatsd_way() {
+        let (server, port) = server();
+        let statsd = Statsd::new("127.0.0.1", port, "agent.prod").unwrap();
+        let tags = [("image", "registry:5000/team/app:1"), ("odd", "a,b|c#d e")];
+        statsd.count_tagged(metric::COMPOSE_PULL_SUCCESS, 1, &tags);
+        assert_eq!(
+            receive(&server),
+            "agent.prod.compose_ci.docker_pull.success.rate:1|c|#image:registry:5000/team/app:1,odd:a_b_c_d_e"
+        );
+        statsd.timing_tagged(
+            metric::COMPOSE_PULL_DURATION,
+            Duration::from_millis(42),
+            &tags[..1],
+        );
+        assert_eq!(
+            receive(&server),
+            "agent.prod.compose_ci.docker_pull.duration:42|ms|#image:registry:5000/team/app:1"
+        );
     }
 
     #[test]

@@ -63,15 +63,8 @@ pub struct StartArgs {
     /// A TOML config file [env: GANTRY_CONFIG; default: ~/.config/gantry/agent.toml].
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Send StatsD metrics to this host.
-    #[arg(long)]
-    statsd_host: Option<String>,
-    /// The StatsD port [default: 8125].
-    #[arg(long)]
-    statsd_port: Option<u16>,
-    /// A prefix for every StatsD metric, e.g. agent.prod.
-    #[arg(long)]
-    statsd_namespace: Option<String>,
+    #[command(flatten)]
+    metrics: crate::metrics_args::AgentMetricsArgs,
     /// Cancel running tasks when the agent stops; by default their containers
     /// keep running and are picked up again at the next start.
     #[arg(long)]
@@ -167,14 +160,11 @@ fn resolve(flags: Flags) -> anyhow::Result<AgentConfig> {
 
 /// `gantry agent start`.
 pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
-    let config = resolve(args.node.into_flags(Flags {
+    let config = resolve(args.metrics.into_flags(args.node.into_flags(Flags {
         server: args.server,
         token: args.token.map(Token::new),
         token_file: args.token_file,
         config_file: args.config,
-        statsd_host: args.statsd_host,
-        statsd_port: args.statsd_port,
-        statsd_namespace: args.statsd_namespace,
         stop_tasks_on_exit: args.stop_tasks_on_exit,
         ca_file: args.connection.ca_file,
         allow_insecure_http: args.connection.allow_insecure_http,
@@ -184,7 +174,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         yielding: args.yielding.into_flags(),
         show_task_logs: args.shown.show_task_logs,
         ..Flags::default()
-    }))?;
+    })))?;
     let _guard = init_logging(Some(&config.host_dir.join("logs")));
     control::check_free(&config.host_dir).await?;
     let stop = CancellationToken::new();

@@ -87,6 +87,8 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..=8760)
     )]
     session_hours: u64,
+    #[command(flatten)]
+    metrics: crate::metrics_args::HubMetricsArgs,
 }
 
 impl ServeArgs {
@@ -127,6 +129,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         offline_after: Duration::from_secs(args.offline_after),
         heartbeat: Duration::from_secs(args.heartbeat),
         session_for: Duration::from_secs(args.session_hours * 3600),
+        metrics_token: args.metrics.token()?,
         ..HubConfig::default()
     };
     // Checked before the database opens: a wrong file is the first thing to say.

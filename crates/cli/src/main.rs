@@ -6,6 +6,7 @@ mod blob;
 mod drive;
 mod hub_admin;
 mod local_inputs;
+mod metrics_args;
 mod node;
 mod outputs;
 mod progress;

@@ -33,6 +33,7 @@ pub mod api;
 pub mod blobs;
 pub mod db;
 mod error;
+pub mod metrics;
 pub mod openapi;
 mod relay;
 mod samples;
@@ -122,6 +123,8 @@ pub struct HubConfig {
     pub fetch_begin_within: Duration,
     /// How long a web console session lasts after signing in (`--session-hours`).
     pub session_for: Duration,
+    /// The token `GET /metrics` asks for (`--metrics-token`); `None`: anyone may scrape.
+    pub metrics_token: Option<metrics::MetricsToken>,
 }
 
 impl Default for HubConfig {
@@ -137,6 +140,7 @@ impl Default for HubConfig {
             max_blob_bytes: 64 << 30,
             fetch_begin_within: Duration::from_secs(30),
             session_for: Duration::from_secs(12 * 3600),
+            metrics_token: None,
         }
     }
 }
@@ -161,6 +165,8 @@ struct HubInner {
     /// Cancelled when the hub shuts down, so long-polls and log streams end.
     stopping: CancellationToken,
     openapi: std::sync::OnceLock<serde_json::Value>,
+    /// The counters `GET /metrics` reports.
+    metrics: metrics::Metrics,
 }
 
 /// The database URL for a data dir: an SQLite file inside it.
@@ -196,6 +202,7 @@ impl Hub {
                 relay: relay::Relay::default(),
                 stopping: CancellationToken::new(),
                 openapi: std::sync::OnceLock::new(),
+                metrics: metrics::Metrics::default(),
             }),
         })
     }
@@ -229,6 +236,10 @@ impl Hub {
 
     fn relay(&self) -> &relay::Relay {
         &self.inner.relay
+    }
+
+    fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
     }
 
     fn stopping(&self) -> &CancellationToken {

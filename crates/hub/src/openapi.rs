@@ -74,6 +74,8 @@ fn security(access: Access) -> Value {
         Access::Node => json!([{"nodeToken": []}]),
         Access::AdminOrNode => json!([{"adminToken": []}, {"nodeToken": []}]),
         Access::Session => json!([{"consoleSession": []}]),
+        // The empty requirement: no token, unless the hub has a metrics token.
+        Access::Metrics => json!([{}, {"metricsToken": []}]),
     }
 }
 
@@ -149,10 +151,11 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             "title": "Gantry hub",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "The control plane agents take tasks from and people submit tasks to. \
-                Every call but health, this document, signing in and the web console's files \
-                needs `Authorization: Bearer <token>`; in a browser signed in to the console \
-                (POST /v1/session), the `gantry_session` cookie stands for an admin token, and \
-                every call but GET and HEAD made with it carries the session's `X-Gantry-Csrf` value."
+                Every call but health, this document, signing in, the web console's files and \
+                /metrics (unless the hub has a metrics token) needs `Authorization: Bearer \
+                <token>`; in a browser signed in to the console (POST /v1/session), the \
+                `gantry_session` cookie stands for an admin token, and every call but GET and \
+                HEAD made with it carries the session's `X-Gantry-Csrf` value."
         },
         "paths": paths,
         "components": {
@@ -160,6 +163,7 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             "securitySchemes": {
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "An admin token (gantry hub token create --admin NAME)"},
                 "nodeToken": {"type": "http", "scheme": "bearer", "description": "A node token (gantry hub node add NAME)"},
+                "metricsToken": {"type": "http", "scheme": "bearer", "description": "The token the hub was started with (--metrics-token); GET /metrics needs it only then"},
                 "consoleSession": {"type": "apiKey", "in": "cookie", "name": "gantry_session",
                     "description": "The web console's session (POST /v1/session); it also stands for an \
                         admin token on every adminToken operation, with the X-Gantry-Csrf header on \

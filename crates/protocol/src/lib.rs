@@ -13,6 +13,7 @@
 //! - [`log_times`]: when the hub received each part of a task's log.
 //! - [`console`]: the web console's sign-in (sessions) and the admin tokens it makes.
 //! - [`console_wire`]: the web console's live data (node figures, held tasks, task paging, job checks).
+//! - [`exposition`]: the Prometheus text format the hub's and the agent's `/metrics` write.
 //!
 //! Architecture invariant: this crate does no I/O and knows nothing of HTTP
 //! libraries, databases or Docker. It is the only vocabulary the agent and the
@@ -24,6 +25,7 @@ pub mod admin;
 pub mod clock_text;
 pub mod console;
 pub mod console_wire;
+pub mod exposition;
 pub mod form;
 pub mod gpu_assign;
 pub mod gpu_use;

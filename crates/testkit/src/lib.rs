@@ -25,6 +25,7 @@
 //!   pair), for what crosses a real network: TLS, a reverse proxy;
 //! - [`procfs`] and [`sampler`]: what /proc says of a process, and a process
 //!   tree's memory and CPU sampled over time;
+//! - [`prometheus`]: a `/metrics` page read by Prometheus' own Python parser;
 //! - [`tls`]: a CA made at test time and the server certificates it signs,
 //!   as PEM files; [`proxy`]: a counting CONNECT proxy for `HTTPS_PROXY`;
 //! - [`wait`], [`Scratch`], [`free_port`]: polling with a deadline, folders
@@ -37,6 +38,7 @@
 //!   a registry with htpasswd login holding `<registry>/gantry-test/busybox:1`;
 //! - `GANTRY_TEST_POSTGRES`: a PostgreSQL server a test may create databases on;
 //! - `GANTRY_TEST_POSTGRES_CA`: the CA of that server's TLS certificate;
+//! - `GANTRY_TEST_PROMETHEUS_PYTHON`: a Python with prometheus-client, for [`prometheus`];
 //! - `GANTRY_REQUIRE_SERVICES=1`: a missing service fails a test rather than skipping it.
 
 pub mod children;
@@ -49,6 +51,7 @@ pub mod hub;
 pub mod netns;
 pub mod nvml_standin;
 pub mod procfs;
+pub mod prometheus;
 pub mod proxy;
 pub mod sampler;
 mod scratch;

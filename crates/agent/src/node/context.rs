@@ -76,6 +76,7 @@ pub async fn context(
         hub_back: Arc::new(tokio::sync::Notify::new()),
         gpus,
         log_copy,
+        metrics: Arc::default(),
     })
 }
 

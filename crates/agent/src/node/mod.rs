@@ -7,11 +7,13 @@
 //! conversations with the hub (register, heartbeats, the long-polls for
 //! commands and for work), `status.rs` what the agent shows of itself, and
 //! `context.rs` what every task shares and `gantry run`'s task without a hub,
-//! `yielding.rs` what the node does when it steps aside for its person.
+//! `yielding.rs` what the node does when it steps aside for its person,
+//! `metrics.rs` its metrics page (`--metrics-listen`).
 
 mod context;
 mod fetches;
 mod gpu_use;
+mod metrics;
 mod polls;
 mod status;
 mod yielding;
@@ -203,6 +205,7 @@ impl Agent {
     /// `stop_tasks_on_exit`), and every task is awaited.
     pub async fn run(&self) -> Result<(), AgentError> {
         let stop = self.inner.ctx.stop.clone();
+        let metrics = self.bind_metrics().await?;
         self.resume_recorded().await;
         let settings = match self.register().await {
             Ok(Some(settings)) => settings,
@@ -232,6 +235,10 @@ impl Agent {
         tracker.spawn(async move { rules.follow_rules().await });
         let meter = self.clone();
         tracker.spawn(async move { meter.meter_gpus().await });
+        if let Some(listener) = metrics {
+            let server = self.clone();
+            tracker.spawn(async move { server.serve_metrics(listener).await });
+        }
         stop.cancelled().await;
         self.leave().await;
         tracker.close();
@@ -381,6 +388,7 @@ impl Agent {
             },
         );
         if resumed.is_none() {
+            self.inner.ctx.metrics.task_started();
             tracing::info!(task = %id, name = %name, "task taken");
             let _ = self.inner.events.send(AgentEvent::TaskStarted {
                 id: id.clone(),
@@ -414,6 +422,9 @@ impl Agent {
             };
             agent.inner.held.lock().expect("held map poisoned").remove(&id);
             agent.inner.slots.send_modify(|n| *n += 1);
+            if let Some(outcome) = &ended {
+                agent.inner.ctx.metrics.task_finished(outcome.state);
+            }
             match ended {
                 Some(Outcome { state: TaskState::Queued, reason, .. }) => {
                     tracing::info!(task = %id, reason = reason.as_deref().unwrap_or(""), "task released back to the hub's queue");

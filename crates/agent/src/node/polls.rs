@@ -96,6 +96,7 @@ impl Agent {
             tokio::task::spawn_blocking(move || monitor.lock().expect("monitor poisoned").sample())
                 .await
                 .unwrap_or_default();
+        self.inner.ctx.metrics.sampled_gpus(&system.gpus);
         match &self.inner.ctx.engine {
             Ok(engine) => {
                 if let Ok(version) = engine.version().await {

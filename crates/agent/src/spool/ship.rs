@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Tail;
 use crate::backoff::Backoff;
+use crate::metrics::ShipGauge;
 
 /// How the shipper paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +89,9 @@ impl Shipped {
 /// ([`Shipped::Stopped`]), leaving the rest on disk for the next start. So a
 /// task stopped with the agent still gets its last bytes to a hub that
 /// answers, and a hub that does not answer never holds the agent up.
+///
+/// `gauge` tells the agent's metrics how far behind the hub is.
+#[allow(clippy::too_many_arguments)] // each is one thing the shipper needs; a struct would only rename them
 pub async fn ship(
     hub: HubClient,
     task_id: String,
@@ -96,6 +100,7 @@ pub async fn ship(
     pace: ShipPace,
     stop: CancellationToken,
     hub_back: Arc<Notify>,
+    gauge: ShipGauge,
 ) -> Shipped {
     let mut acked = tail.offset();
     let mut backoff = Backoff::default();
@@ -119,6 +124,7 @@ pub async fn ship(
             }
         };
         if bytes.is_empty() {
+            gauge.caught_up();
             let more = tokio::select! {
                 more = tail.wait() => more,
                 // Look again, now as a shipper that no longer waits between tries.
@@ -136,15 +142,18 @@ pub async fn ship(
             }
             continue;
         }
+        gauge.behind();
         match hub.append_log(&task_id, base + acked, bytes).await {
             Ok(ack) => {
                 acked = ack.committed.saturating_sub(base);
+                gauge.acked(acked);
                 backoff.reset();
             }
             Err(ClientError::Api { body, .. }) if body.code == codes::LOG_GAP => {
                 // The hub holds less (or more) than we thought: continue from its offset.
                 let size = tail.len().await.unwrap_or(acked);
                 acked = body.committed.unwrap_or(0).saturating_sub(base).min(size);
+                gauge.acked(acked);
             }
             Err(error) if error.is_transient() && stopping => {
                 tracing::info!(%error, task = %task_id, "the hub did not take the task's log before the agent stopped; the rest waits for the next start");
@@ -279,6 +288,7 @@ mod tests {
             ShipPace::default(),
             stop.clone(),
             Arc::default(),
+            ShipGauge::unwatched(),
         ));
         while hub.log.lock().unwrap().len() < 4 {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -317,6 +327,7 @@ mod tests {
             ShipPace::default(),
             stop.clone(),
             Arc::default(),
+            ShipGauge::unwatched(),
         ));
         // Down: the shipper waits out its backoff and tries again, until the agent stops.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -331,6 +342,59 @@ mod tests {
             .unwrap();
         assert_eq!(shipped, Shipped::Stopped { acked: 0 });
         drop(spool);
+    }
+
+    #[tokio::test]
+    async fn the_gauge_shows_what_the_hub_lacks_while_it_is_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Arc::new(LogHub::default());
+        let client = hub.clone().serve().await;
+        let mut spool = Spool::create(dir.path(), watch::channel(0).0)
+            .await
+            .unwrap();
+        spool
+            .append(Stream::Stdout, b"waits on disk\n")
+            .await
+            .unwrap();
+        let metrics = Arc::new(crate::metrics::AgentMetrics::default());
+        let shipper = tokio::spawn(ship(
+            client,
+            "t".into(),
+            spool.tail(0).await.unwrap(),
+            0,
+            ShipPace::default(),
+            CancellationToken::new(),
+            Arc::default(),
+            metrics.shipping(spool.watch()),
+        ));
+        // The hub answers 503: the bytes wait, and the lag grows.
+        let behind = loop {
+            let (bytes, lag) = metrics.ship_backlog();
+            if lag > Duration::ZERO {
+                break (bytes, lag);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(behind.0, 14);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(metrics.ship_backlog().1 > behind.1);
+        spool.append(Stream::Stdout, b"more\n").await.unwrap();
+        assert_eq!(metrics.ship_backlog().0, 19);
+        // Back up: everything goes, and the gauge says so, then leaves with the shipper.
+        hub.up.store(true, std::sync::atomic::Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        while metrics.ship_backlog() != (0, Duration::ZERO) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{:?}",
+                metrics.ship_backlog()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(*hub.log.lock().unwrap(), b"waits on disk\nmore\n");
+        drop(spool);
+        shipper.await.unwrap();
+        assert_eq!(metrics.ship_backlog(), (0, Duration::ZERO));
     }
 
     #[tokio::test]
@@ -355,6 +419,7 @@ mod tests {
             ShipPace::default(),
             CancellationToken::new(),
             Arc::default(),
+            ShipGauge::unwatched(),
         )
         .await;
         // Offsets in `Shipped` are the spool's own.

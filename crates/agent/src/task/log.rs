@@ -94,11 +94,13 @@ impl TaskLog {
         let shipper = ctx.hub.clone().map(|hub| {
             let path = spool.path().to_owned();
             let length = spool.watch();
+            let gauge = ctx.metrics.shipping(spool.watch());
             let (id, stop, hub_back) = (id.to_owned(), ctx.stop.clone(), ctx.hub_back.clone());
             tokio::spawn(async move {
                 match Tail::open(&path, 0, Some(length)).await {
                     Ok(tail) => {
-                        ship(hub, id, tail, base, ShipPace::default(), stop, hub_back).await
+                        let pace = ShipPace::default();
+                        ship(hub, id, tail, base, pace, stop, hub_back, gauge).await
                     }
                     Err(error) => {
                         tracing::error!(%error, path = %path.display(), "cannot read the task's spool; its log will not reach the hub");

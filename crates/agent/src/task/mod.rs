@@ -84,6 +84,8 @@ pub struct TaskContext {
     pub gpus: Arc<GpuOwner>,
     /// Where tasks' output lines are copied (`--show-task-logs`), if anywhere.
     pub log_copy: Option<crate::log_copy::LogCopy>,
+    /// The agent's counters for its metrics page ([`crate::metrics`]).
+    pub metrics: Arc<crate::metrics::AgentMetrics>,
 }
 
 /// One task to run, with the handles that steer and watch it.

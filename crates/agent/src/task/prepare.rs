@@ -21,7 +21,6 @@ use super::{Launch, Outcome, Runner, Stage, TaskContext};
 use crate::docker::{ContainerPlan, Engine};
 use crate::executor::{Command, ExecError};
 use crate::host::inside;
-use crate::statsd::metric;
 
 /// Why the task folder could not be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -206,8 +205,10 @@ async fn ensure_image(
             }
         })
     };
+    let mut downloaded = 0;
     let pulled = engine
         .pull(image, &ctx.config.registries, |progress| {
+            downloaded = progress.done;
             progress_tx.send_replace(Some(progress));
             shown.send_replace(Some(progress));
         })
@@ -215,17 +216,13 @@ async fn ensure_image(
     drop(progress_tx);
     shown.send_replace(None);
     let _ = forward.await;
-    if let Some(statsd) = &ctx.statsd {
-        statsd.timing(metric::DOCKER_PULL_DURATION, started.elapsed());
-        statsd.count(
-            if pulled.is_ok() {
-                metric::DOCKER_PULL_SUCCESS
-            } else {
-                metric::DOCKER_PULL_FAILURE
-            },
-            1,
-        );
-    }
+    ctx.metrics.pulled(
+        ctx.statsd.as_deref(),
+        image,
+        started.elapsed(),
+        pulled.is_ok(),
+        downloaded,
+    );
     match pulled {
         Ok(()) => Ok(()),
         // Offline, or the registry is down: a copy on this machine still runs the task.

@@ -36,6 +36,7 @@ fn context(dir: &std::path::Path) -> TaskContext {
         hub_back: Arc::default(),
         gpus: Arc::new(crate::gpus::GpuOwner::reading(&[], || None)),
         log_copy: None,
+        metrics: Arc::default(),
     }
 }
 

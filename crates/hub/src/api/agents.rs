@@ -107,6 +107,14 @@ pub(super) async fn next_task(
         place.bell.answer();
         if let Some(task) = hub.db().claim_next(&record, hub.now()).await? {
             hub.signals().task_changed(&task.id);
+            // From the last time it entered the queue: a released task waits anew.
+            let queued_at = task
+                .history
+                .iter()
+                .rev()
+                .find(|t| t.state == gantry_protocol::TaskState::Queued)
+                .map_or(task.created_at, |t| t.at);
+            hub.metrics().dispatched(hub.now() - queued_at);
             tracing::info!(task = %task.id, node = %node.name, "task assigned");
             return Ok(Json(Assignment { task }).into_response());
         }
@@ -338,6 +346,7 @@ pub(super) async fn append_log(
         .await?
     {
         Append::Stored(committed) => {
+            hub.metrics().log_received(body.len() as u64);
             hub.signals().log_grew(&id);
             Ok(Json(LogAck { committed }))
         }

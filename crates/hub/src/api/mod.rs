@@ -30,6 +30,7 @@ mod fetches;
 mod inputs;
 mod live;
 mod log_times;
+mod metrics;
 mod outputs;
 mod people;
 mod session;
@@ -66,6 +67,9 @@ pub enum Access {
     /// A browser signed in to the web console: its session cookie alone.
     /// (Admin and AdminOrNode routes take that cookie too, see `session.rs`.)
     Session,
+    /// Anyone, unless the hub has a metrics token (`--metrics-token`): then
+    /// that token alone.
+    Metrics,
 }
 
 /// The shape of a request or response body, for the OpenAPI document.
@@ -176,6 +180,7 @@ pub fn endpoints(hub: &Hub) -> Vec<Endpoint> {
     all.extend(admin_tokens::endpoints(json_limit));
     all.extend(console::endpoints());
     all.extend(live::live_endpoints(json_limit));
+    all.extend(metrics::endpoints());
     all
 }
 
@@ -596,6 +601,7 @@ fn method(method: Method) -> axum::routing::MethodFilter {
 /// The router: every endpoint, JSON answers for unknown routes and methods,
 /// and panics turned into 500s that keep the hub up.
 pub fn router(hub: Hub) -> Router {
+    let counted = hub.clone();
     let mut router = Router::new();
     for endpoint in endpoints(&hub) {
         // A parameter named `path` takes the rest of the URL, slashes included.
@@ -628,6 +634,11 @@ pub fn router(hub: Hub) -> Router {
                 )
                 .into_response()
             },
+        ))
+        // Outside the panic catcher, so a panic's 500 is counted too.
+        .layer(axum::middleware::from_fn_with_state(
+            counted,
+            metrics::count_errors,
         ))
         .with_state(hub)
 }

@@ -53,7 +53,7 @@ pub fn measure(host_dir: &Path, budget: &DiskBudget) -> Check {
         ),
         Tightest::MinFree => format!(
             "--disk-min-free-gb {}",
-            gb(budget.min_free_bytes.unwrap_or_default())
+            budget.min_free_bytes.unwrap_or_default() as f64 / 1e9
         ),
         Tightest::Disk => "the disk's free space".to_owned(),
     };

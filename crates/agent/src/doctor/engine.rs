@@ -44,7 +44,11 @@ pub fn docker(setup: &Setup, facts: &Result<EngineFacts, ExecError>) -> Check {
         ),
         Err(error) => Check::failure(
             "docker",
-            format!("Docker does not answer at {at}: {error}"),
+            // The error's first clause; its advice is the fix below.
+            format!(
+                "Docker does not answer at {at}: {}",
+                error.to_string().split("; ").next().unwrap_or_default()
+            ),
             "start Docker (e.g. sudo systemctl start docker), make sure your user may use it \
              (the docker group), or point DOCKER_HOST at the engine; tasks that run \
              `executor: process` still work without it",

@@ -9,29 +9,30 @@
 //! on this machine (a `unix://` socket).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use super::{Check, Setup};
+use super::Check;
 use crate::docker::{Engine, EngineFacts};
 use crate::executor::ExecError;
 
-/// The engine's address as the agent would use it.
-fn address(setup: &Setup) -> String {
-    setup
-        .docker_host
-        .clone()
+/// The engine's address as the agent would use it: `docker_host` (the
+/// agent's setting), else DOCKER_HOST, else the standard socket.
+pub fn address(docker_host: Option<&str>) -> String {
+    docker_host
+        .map(str::to_owned)
         .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
         .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned())
 }
 
-/// Connects to the engine and reads what it says of itself.
-pub async fn connect(setup: &Setup) -> Result<EngineFacts, ExecError> {
-    let engine = Engine::connect(Some(&address(setup)), setup.docker_call_timeout).await?;
+/// Connects to the engine at `at` (an [`address`]) and reads what it says
+/// of itself, each call bounded by `call_timeout`.
+pub async fn connect(at: &str, call_timeout: Duration) -> Result<EngineFacts, ExecError> {
+    let engine = Engine::connect(Some(at), call_timeout).await?;
     engine.facts().await
 }
 
 /// The `docker` check: the engine answers, and its version.
-pub fn docker(setup: &Setup, facts: &Result<EngineFacts, ExecError>) -> Check {
-    let at = address(setup);
+pub fn docker(at: &str, facts: &Result<EngineFacts, ExecError>) -> Check {
     match facts {
         Ok(facts) => Check::ok(
             "docker",
@@ -119,8 +120,8 @@ fn child_dirs(root: &Path) -> impl Iterator<Item = PathBuf> {
 }
 
 /// The `cgroup` check: cgroup v2, and the freezer pause needs.
-pub fn cgroup(setup: &Setup, facts: &Result<EngineFacts, ExecError>) -> Check {
-    let local = address(setup).starts_with("unix://");
+pub fn cgroup(at: &str, facts: &Result<EngineFacts, ExecError>) -> Check {
+    let local = at.starts_with("unix://");
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let files = read_cgroups(Path::new("/sys/fs/cgroup"), &own);
     judge_cgroup(facts.as_ref().ok(), local.then_some(files))

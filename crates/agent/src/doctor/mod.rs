@@ -235,8 +235,9 @@ pub fn config(setup: &Setup) -> Check {
 /// Every check, in [`CHECKS`]' order; the independent groups run at once.
 pub async fn run(setup: &Setup) -> Vec<Check> {
     let machine = async {
-        let facts = engine::connect(setup).await;
-        let mut checks = vec![engine::docker(setup, &facts), engine::cgroup(setup, &facts)];
+        let at = engine::address(setup.docker_host.as_deref());
+        let facts = engine::connect(&at, setup.docker_call_timeout).await;
+        let mut checks = vec![engine::docker(&at, &facts), engine::cgroup(&at, &facts)];
         let driver = nvidia::driver(&setup.host_dir).await;
         let toolkit = nvidia::toolkit(&driver, facts.as_ref().ok()).await;
         checks.push(driver.check);

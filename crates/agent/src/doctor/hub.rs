@@ -53,7 +53,13 @@ pub async fn checks(setup: &Setup) -> Vec<Check> {
         Ok(probe) => token_check(&client, setup.token.is_some(), probe).await,
         Err(error) => Check::failure(
             "hub",
-            error.to_string(),
+            // The error's first clause; its advice is the fix.
+            error
+                .to_string()
+                .split("; ")
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
             match error {
                 ClientError::Tls { .. } => "fix TLS first (see the tls check)",
                 ClientError::NotAHub { .. } => {

@@ -118,9 +118,9 @@ impl Desktop {
 }
 
 /// The `keychain` check: whether the system keychain can keep the token;
-/// a problem is a failure where the token lives there (remote mode), a
-/// warning elsewhere.
-async fn keychain_check(needed: bool) -> Check {
+/// a problem is a failure where the token lives there (remote mode, and
+/// the wizard, which is about to keep one), a warning elsewhere.
+pub(crate) async fn keychain_check(needed: bool) -> Check {
     match tokio::task::spawn_blocking(keychain::check).await {
         Ok(Ok(())) => Check::ok(
             "keychain",

@@ -156,24 +156,17 @@ fn refuse_in_clear(server: &str, hub: &HubTrust) -> Result<(), UiError> {
     ))
 }
 
-/// Whether the OS keychain can keep the token.
+/// Whether the OS keychain can keep the token: Health's keychain check.
 async fn keychain_check() -> Check {
-    match tokio::task::spawn_blocking(keychain::check).await {
-        Ok(Ok(())) => Check {
-            ok: true,
-            summary: "The system keychain is ready to keep the token".into(),
-            guidance: None,
-        },
-        Ok(Err(error)) => Check {
-            ok: false,
-            summary: "The system keychain cannot be used".into(),
-            guidance: Some(error.to_string()),
-        },
-        Err(error) => Check {
-            ok: false,
-            summary: "The system keychain check failed".into(),
-            guidance: Some(error.to_string()),
-        },
+    wizard_check(crate::health::keychain_check(true).await)
+}
+
+/// A `gantry doctor` check in the wizard's shape: ready only when ok.
+fn wizard_check(check: doctor::Check) -> Check {
+    Check {
+        ok: check.status == doctor::Status::Ok,
+        summary: check.message,
+        guidance: (!check.fix.is_empty()).then_some(check.fix),
     }
 }
 
@@ -183,17 +176,13 @@ async fn keychain_check() -> Check {
 async fn docker_check(docker_host: Option<&str>) -> Check {
     let at = doctor::engine::address(docker_host);
     let facts = doctor::engine::connect(&at, Duration::from_secs(5)).await;
-    let check = doctor::engine::docker(&at, &facts);
-    Check {
-        ok: check.status == doctor::Status::Ok,
-        summary: check.message,
-        guidance: (!check.fix.is_empty()).then(|| {
-            format!(
-                "{}. On Debian or Ubuntu: sudo apt install docker.io, then sudo usermod -aG docker $USER and log in again.",
-                check.fix
-            )
-        }),
+    let mut check = wizard_check(doctor::engine::docker(&at, &facts));
+    if let Some(fix) = &mut check.guidance {
+        fix.push_str(
+            ". On Debian or Ubuntu: sudo apt install docker.io, then sudo usermod -aG docker $USER and log in again.",
+        );
     }
+    check
 }
 
 /// Checks that `server` is a Gantry hub that knows `token` as a node token,

@@ -10,6 +10,7 @@
 
 use gantry_agent::config::{Flags, default_config_file};
 use gantry_agent::doctor::{self, Check, Setup, Status};
+use gantry_agent::host::LocalHub;
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -64,11 +65,7 @@ impl Desktop {
     /// control socket.
     pub async fn health(&self) -> Vec<HealthCheck> {
         let settings = self.settings();
-        let status = self.status();
-        // Local mode: the agent talks to the app's own hub, with its own token.
-        let local = (status.connection == Connection::Local)
-            .then_some(status.server)
-            .flatten();
+        let local_mode = self.status().connection == Connection::Local;
         let mut setup = match crate::config::resolve(&settings) {
             Ok(config) => Setup::from_config(&config),
             Err(error) => Setup {
@@ -82,6 +79,12 @@ impl Desktop {
         };
         let keychain_needed = setup.token.is_none() && settings.mode == Some(Mode::Remote);
         let mut keychain = keychain_check(keychain_needed).await;
+        // Local mode: the agent talks to the app's own hub (its address in
+        // `local-hub.json`), with that hub's node token.
+        let local = local_mode
+            .then(|| LocalHub::read(&setup.host_dir).ok().flatten())
+            .flatten()
+            .map(|hub| hub.server);
         if let Some(server) = &local {
             setup.server = Some(server.clone());
         } else if setup.server.is_none() {
@@ -178,6 +181,60 @@ mod tests {
         assert!(
             ["ok", "warning", "failure"].contains(&json["status"].as_str().unwrap()),
             "{json}"
+        );
+    }
+
+    /// Local mode: the app's own hub and agent, checked as they run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn in_local_mode_the_embedded_hub_and_the_running_agent_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let desktop = Desktop::new(
+            dir.path().join("desktop.json"),
+            crate::settings::Settings {
+                host_dir: Some(dir.path().join("agent")),
+                ..crate::settings::Settings::default()
+            },
+        );
+        desktop.use_local(None).await.unwrap();
+        let socket = dir.path().join("agent/agent.sock");
+        let mut checks = Vec::new();
+        for _ in 0..100 {
+            checks = desktop.health().await;
+            let socket_ok = checks
+                .iter()
+                .any(|c| c.name == "control-socket" && c.status == HealthStatus::Ok);
+            if socket_ok {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let find = |name: &str| checks.iter().find(|c| c.name == name).unwrap().clone();
+        let hub = find("hub");
+        assert_eq!(hub.status, HealthStatus::Ok, "{hub:?}");
+        assert!(
+            hub.message
+                .starts_with("local mode: the app's own hub answers at http://127.0.0.1:"),
+            "{hub:?}"
+        );
+        let agent = find("control-socket");
+        assert_eq!(agent.status, HealthStatus::Ok, "{agent:?}");
+        assert!(
+            agent.message.contains(&socket.display().to_string()),
+            "{agent:?}"
+        );
+        assert_eq!(find("clock").status, HealthStatus::Ok);
+        desktop
+            .shutdown(true, std::time::Duration::from_secs(10))
+            .await;
+    }
+
+    #[test]
+    fn statuses_are_written_as_words() {
+        let json =
+            serde_json::to_value(HealthCheck::from(Check::failure("tls", "m", "f"))).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"name": "tls", "status": "failure", "message": "m", "fix": "f"})
         );
     }
 }

@@ -609,3 +609,53 @@ async fn the_control_socket_answers_when_an_agent_runs() {
     );
     assert_eq!(running.code, 0);
 }
+
+/// This machine's address on its network (not loopback), if it has one:
+/// the source address of a UDP socket pointed outward (nothing is sent).
+fn network_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("10.255.255.255:1").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_beyond_this_machine_gets_no_token_unless_allowed() {
+    let Some(ip) = network_address() else {
+        eprintln!("SKIPPED: this machine has no address but loopback");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let gantry = built_gantry();
+    let data = dir.path().join("hub");
+    let node = hub_admin(&gantry, &data, &["hub", "node", "add", "box"]).unwrap();
+    let hub = tokio::task::spawn_blocking(move || {
+        HubChild::start(hub_serve(&gantry, &data, "0.0.0.0:0").stderr(Stdio::null())).unwrap()
+    })
+    .await
+    .unwrap();
+    let port = hub.address().rsplit(':').next().unwrap().to_owned();
+    let server = format!("http://{ip}:{port}");
+    let home = home();
+    let command = || {
+        let mut command = doctor(home.path());
+        command
+            .args(["--check", "hub", "--check", "tls"])
+            .env("GANTRY_SERVER", &server)
+            .env("GANTRY_TOKEN", &node);
+        command
+    };
+
+    let refused = run(&mut command()).await;
+    refused.expect("tls", "failure", &["plain http beyond this machine"]);
+    refused.expect("hub", "warning", &["the node token was not sent"]);
+    assert_eq!(refused.code, 2);
+
+    let allowed = run(command().arg("--allow-insecure-http")).await;
+    allowed.expect("tls", "warning", &["crosses the network unencrypted"]);
+    allowed.expect("hub", "ok", &["takes this node's token"]);
+    assert_eq!(allowed.code, 1);
+    for run in [&refused, &allowed] {
+        assert!(!run.text.contains(&node), "the token was printed");
+    }
+}

@@ -50,6 +50,20 @@ pub async fn checks(setup: &Setup) -> Vec<Check> {
     };
     let probe = client.probe_health().await;
     let hub = match &probe {
+        // The agent's rule: no token over plain http beyond this machine
+        // unless the person allowed it.
+        Ok(probe) if in_clear(&server) && !setup.allow_insecure_http && setup.token.is_some() => {
+            Check::warning(
+                "hub",
+                format!(
+                    "a Gantry hub answers at {}, but the node token was not sent to check it: \
+                     it would cross the network in clear ({} ms)",
+                    client.server(),
+                    probe.round_trip.as_millis()
+                ),
+                "use the hub's https:// address (see the tls check)",
+            )
+        }
         Ok(probe) => token_check(&client, setup.token.is_some(), probe).await,
         Err(error) => Check::failure(
             "hub",

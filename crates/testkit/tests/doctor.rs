@@ -167,6 +167,19 @@ async fn the_json_is_every_check_as_name_status_message_fix() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_the_agent_refuses_fail_the_config_check_and_the_rest_still_run() {
+    let home = home();
+    let file = home.path().join("config/gantry/agent.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "max_tasks = 0\n").unwrap();
+    let run = run(&mut doctor(home.path())).await;
+    run.expect("config", "failure", &["max tasks must be at least 1"]);
+    assert_eq!(run.checks.len(), gantry_agent::doctor::CHECKS.len());
+    run.expect("control-socket", "warning", &["no agent is running"]);
+    assert_eq!(run.code, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_answers_with_its_version_or_fails_when_nobody_serves_its_socket() {
     let home = home();
     let stopped = run(doctor(home.path()).args(["--check", "docker"]).env(

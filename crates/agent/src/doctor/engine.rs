@@ -90,8 +90,10 @@ pub fn read_cgroups(root: &Path, own: &str) -> CgroupFiles {
             .find_map(|line| line.strip_prefix("0::"))
             .map(|path| root.join(path.trim_start_matches('/')))
             .filter(|dir| dir != root);
-        let freezer = own_dir
-            .into_iter()
+        // In a container with its own cgroup namespace the root shown is
+        // itself a child cgroup, with its own cgroup.freeze.
+        let freezer = std::iter::once(root.to_path_buf())
+            .chain(own_dir)
             .chain(child_dirs(root))
             .any(|dir| dir.join("cgroup.freeze").is_file());
         return CgroupFiles {
@@ -239,6 +241,12 @@ mod tests {
         );
         touch(&root.join("user.slice/session-1.scope/cgroup.freeze"));
         assert!(read_cgroups(root, own).freezer);
+        // A container's namespace: the root shown has cgroup.freeze itself.
+        let dir = tempfile::tempdir().unwrap();
+        touch(&dir.path().join("cgroup.controllers"));
+        assert!(!read_cgroups(dir.path(), "0::/\n").freezer);
+        touch(&dir.path().join("cgroup.freeze"));
+        assert!(read_cgroups(dir.path(), "0::/\n").freezer);
         // Hybrid: v1 controllers with v2 at unified/.
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();

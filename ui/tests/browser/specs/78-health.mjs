@@ -23,3 +23,11 @@ test("health: a row per check with its status and fix; Check again asks anew", a
   await until(async () => (await app.callsOf("health")).length === 2, "health asked again");
   await t.shot(app, "settings-health");
 });
+
+test("health: the wizard shows the same checks under All checks", async (t) => {
+  const app = await t.open({ query: { setup: "removed" }, waitFor: "wizard-server" });
+  await app.id("wizard-health").waitFor();
+  await app.page.locator("[data-testid=wizard-health] summary").click();
+  await until(async () => (await app.count("health-docker")) === 1, "the checks in the wizard");
+  assert.equal(await app.id("health-clock").getAttribute("data-status"), "warning");
+});

@@ -32,6 +32,7 @@ const COMMANDS: &[&str] = &[
     "storage_delete",
     "storage_open",
     "node_settings",
+    "health",
     "save_node_settings",
     "replace_token",
     "submit_task",

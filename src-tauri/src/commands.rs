@@ -277,6 +277,15 @@ pub fn node_settings(app: AppHandle, desktop: DesktopState<'_>) -> Result<NodeSe
     desktop.node_settings(app.autolaunch().is_enabled().unwrap_or(false))
 }
 
+/// Settings → Health (and the wizard): `gantry doctor`'s checks for the
+/// app's agent, and the keychain's.
+#[tauri::command]
+pub async fn health(
+    desktop: DesktopState<'_>,
+) -> Result<Vec<gantry_desktop_core::health::HealthCheck>, UiError> {
+    Ok(desktop.health().await)
+}
+
 /// Keeps the settings and restarts the agent with them.
 #[tauri::command]
 pub async fn save_node_settings(

@@ -149,6 +149,7 @@ fn builder(desktop: Arc<Desktop>, updates: Arc<Updates>, hidden: bool) -> tauri:
             commands::storage_delete,
             commands::storage_open,
             commands::node_settings,
+            commands::health,
             commands::save_node_settings,
             commands::replace_token,
             commands::set_ca_file,

@@ -14,7 +14,8 @@
 //!   [`backoff`] and [`clock`]: how the agent retries and reads the time;
 //!   [`metrics`] and [`statsd`]: what it tells Prometheus and StatsD;
 //!   [`config`] and [`timeouts`]: its settings and the timeouts file;
-//!   [`yielding`]: when the node steps aside for the computer's person.
+//!   [`yielding`]: when the node steps aside for the computer's person;
+//!   [`doctor`]: the checks of `gantry doctor` and the desktop's Health screen.
 //!
 //! It talks to the hub through `gantry-client`.
 //!
@@ -30,6 +31,7 @@ pub mod config;
 pub mod control;
 pub mod disk;
 pub mod docker;
+pub mod doctor;
 pub mod executor;
 pub mod gpu_use;
 pub mod gpus;

@@ -3,6 +3,7 @@
 
 mod agent;
 mod blob;
+mod doctor;
 mod drive;
 mod hub_admin;
 mod local_inputs;
@@ -66,6 +67,10 @@ enum Command {
     /// Run jobs made by your own code (a Python file's user_create and
     /// user_update, or any program over JSON lines), watch them, stop when done.
     Drive(Box<drive::DriveArgs>),
+    /// Check what this machine needs to run tasks (Docker, cgroups, the NVIDIA
+    /// driver and toolkit, the hub, TLS, proxy, clock, disk, a running agent):
+    /// ok, warning or failure each, with the fix; exit 0 / 1 / 2 by the worst.
+    Doctor(doctor::DoctorArgs),
     /// Print Gantry's version.
     Version,
     /// Write the man pages and shell completions (for packages) into a folder.
@@ -346,6 +351,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             generate(&out)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Doctor(args) => doctor::run(args).await,
         Command::Version => {
             println!("gantry {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -16,6 +16,7 @@
 mod admin;
 mod drive_calls;
 mod error;
+mod probe;
 mod token;
 mod transfer;
 mod trust;
@@ -35,6 +36,7 @@ use serde::de::DeserializeOwned;
 pub use drive_calls::TaskNews;
 pub use error::ClientError;
 use error::is_tls;
+pub use probe::{HealthProbe, ProxyRoute, proxy_for};
 pub use token::Token;
 pub use transfer::{CHUNK, Progress, Uploaded, hash_file, no_progress};
 pub use trust::{Trust, in_clear, in_clear_refusal};

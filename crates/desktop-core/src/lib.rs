@@ -19,6 +19,7 @@
 //! - [`storage`]: the Storage screen's view of the host dir.
 //! - [`embedded_hub`]: local mode's hub, serving inside the app on loopback.
 //! - [`keychain`]: the node token in the OS keychain.
+//! - [`health`]: Settings → Health, `gantry doctor`'s checks and the keychain's.
 //! - [`gpu_use`]: Task detail's GPU section (a task's GPU use and its chart).
 //! - [`logs`]: a task's log, read through the agent's spool `Tail` and sent
 //!   in batches.
@@ -34,6 +35,7 @@ pub mod config;
 pub mod desktop;
 pub mod embedded_hub;
 pub mod gpu_use;
+pub mod health;
 pub mod keychain;
 pub mod logs;
 pub mod settings;

@@ -692,6 +692,8 @@ pub fn typescript() -> String {
         AvailableUpdate::decl(&cfg),
         UpdateStep::decl(&cfg),
         UpdateProgress::decl(&cfg),
+        crate::health::HealthStatus::decl(&cfg),
+        crate::health::HealthCheck::decl(&cfg),
     ] {
         out.push_str("export ");
         out.push_str(&decl);

@@ -777,3 +777,23 @@ done_bytes: number,
  * Bytes to download, when the server says.
  */
 total_bytes: number | null, };
+
+export type HealthStatus = "ok" | "warning" | "failure";
+
+export type HealthCheck = { 
+/**
+ * A stable name (`docker`, `keychain`, …): the row's `health-<name>`.
+ */
+name: string, 
+/**
+ * `ok`, `warning` or `failure`.
+ */
+status: HealthStatus, 
+/**
+ * What was found, in a sentence.
+ */
+message: string, 
+/**
+ * What to do, in a sentence; empty when nothing is to be done.
+ */
+fix: string, };

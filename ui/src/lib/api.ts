@@ -4,6 +4,7 @@ import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type {
   ContainerView,
+  HealthCheck,
   LogBatch,
   MetricsSample,
   NewTask,
@@ -97,6 +98,9 @@ export const storageOpen = (path: string): Promise<void> => invoke<void>("storag
 
 /** The node's settings. */
 export const nodeSettings = (): Promise<NodeSettings> => invoke<NodeSettings>("node_settings");
+
+/** `gantry doctor`'s checks for the app's agent, and the keychain's (Settings → Health). */
+export const health = (): Promise<HealthCheck[]> => invoke<HealthCheck[]>("health");
 
 /** Saves the node's settings; the agent restarts (running tasks go on). */
 export const saveNodeSettings = (change: NodeSettingsChange): Promise<void> =>

@@ -13,6 +13,7 @@ import { emit } from "@tauri-apps/api/event";
 import type {
   ContainerView,
   GpuSample,
+  HealthCheck,
   LogBatch,
   MetricsSample,
   NewTask,
@@ -780,6 +781,30 @@ export function installMockBackend(scenario: Scenario): MockControl {
     };
   }
 
+  /** Settings → Health: gantry doctor's checks as a desktop without an NVIDIA GPU sees them. */
+  function healthChecks(): HealthCheck[] {
+    const ok = (name: string, message: string): HealthCheck => ({ name, status: "ok", message, fix: "" });
+    return [
+      ok("config", "the agent's settings are valid (host dir /home/ana/.local/share/gantry/agent)"),
+      ok("docker", "Docker 27.3.1 (API 1.47) answers at unix:///var/run/docker.sock"),
+      ok("cgroup", "the engine runs containers under cgroup v2, systemd driver, and the freezer is there, so tasks can be paused"),
+      ok("nvidia-driver", "no NVIDIA driver (NVML is not installed): this node takes tasks that need no GPU"),
+      ok("nvidia-toolkit", "not needed: no NVIDIA GPU here, and no NVIDIA Container Toolkit found"),
+      ok("hub", "a Gantry hub 0.1.0 answers at https://hub.lab.example.org (38 ms), and it takes this node's token"),
+      ok("tls", "the hub's certificate is valid for https://hub.lab.example.org and trusted by the system's root certificates"),
+      ok("proxy", "no proxy applies: requests go straight to the hub"),
+      {
+        name: "clock",
+        status: "warning",
+        message: "this clock is 42 s behind the hub's: the times this node reports (yielding, GPU use, logs) disagree with the hub's",
+        fix: "turn on time synchronisation on this machine (timedatectl set-ntp true) or on the hub's, whichever is wrong",
+      },
+      ok("disk", "Gantry holds 3.2 GB in /home/ana/.local/share/gantry/agent; the budget allows 250.0 GB (set by --disk-max-percent 50), 310.4 GB free on the disk: 246.8 GB more fits"),
+      ok("keychain", "the system keychain answers and can keep the node token"),
+      ok("control-socket", "the agent ana-desktop answers on /home/ana/.local/share/gantry/agent/agent.sock: connected to the hub, 1 task held"),
+    ];
+  }
+
   function uiError(code: string, message: string): UiError {
     return { code, message };
   }
@@ -1091,6 +1116,8 @@ export function installMockBackend(scenario: Scenario): MockControl {
       }
       case "storage_open":
         return null;
+      case "health":
+        return healthChecks();
       case "node_settings":
         return { ...settings, labels: [...settings.labels], locked: [...settings.locked], notifications: { ...notifications }, launch_at_login: launchAtLogin };
       case "save_node_settings": {

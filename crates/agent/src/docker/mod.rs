@@ -25,6 +25,7 @@ use crate::executor::Command;
 
 mod container;
 mod engine;
+mod facts;
 mod image;
 mod output;
 mod release;
@@ -32,6 +33,7 @@ mod reread;
 mod usage;
 mod watch;
 
+pub use facts::EngineFacts;
 pub use image::registry_of;
 pub use usage::ContainerUse;
 pub use watch::Found;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gantry_agent::config::{AgentConfig, default_host_dir};
-use gantry_agent::monitor::Monitor;
+use gantry_agent::doctor;
 use gantry_client::{ClientError, HubClient, Token, Trust};
 
 use super::Desktop;
@@ -156,49 +156,33 @@ fn refuse_in_clear(server: &str, hub: &HubTrust) -> Result<(), UiError> {
     ))
 }
 
-/// Whether the OS keychain can keep the token.
+/// Whether the OS keychain can keep the token: Health's keychain check.
 async fn keychain_check() -> Check {
-    match tokio::task::spawn_blocking(keychain::check).await {
-        Ok(Ok(())) => Check {
-            ok: true,
-            summary: "The system keychain is ready to keep the token".into(),
-            guidance: None,
-        },
-        Ok(Err(error)) => Check {
-            ok: false,
-            summary: "The system keychain cannot be used".into(),
-            guidance: Some(error.to_string()),
-        },
-        Err(error) => Check {
-            ok: false,
-            summary: "The system keychain check failed".into(),
-            guidance: Some(error.to_string()),
-        },
+    wizard_check(crate::health::keychain_check(true).await)
+}
+
+/// A `gantry doctor` check in the wizard's shape: ready only when ok.
+fn wizard_check(check: doctor::Check) -> Check {
+    Check {
+        ok: check.status == doctor::Status::Ok,
+        summary: check.message,
+        guidance: (!check.fix.is_empty()).then_some(check.fix),
     }
 }
 
 /// Whether the Docker engine at `docker_host` (the default one when `None`)
-/// answers.
+/// answers: `gantry doctor`'s docker check ([`doctor::engine`]), in the
+/// wizard's words.
 async fn docker_check(docker_host: Option<&str>) -> Check {
-    match gantry_agent::docker::Engine::connect(docker_host, Duration::from_secs(5)).await {
-        Ok(engine) => Check {
-            ok: true,
-            summary: match engine.version().await {
-                Ok(version) => format!("Docker {version} answers"),
-                Err(_) => "Docker answers".into(),
-            },
-            guidance: None,
-        },
-        Err(error) => Check {
-            ok: false,
-            summary: "Docker is not available".into(),
-            guidance: Some(format!(
-                "{error}. Install Docker Engine (on Debian or Ubuntu: sudo apt install docker.io), start it, \
-                 and add yourself to the docker group (sudo usermod -aG docker $USER, then log in again). \
-                 Tasks with executor: process run without it."
-            )),
-        },
+    let at = doctor::engine::address(docker_host);
+    let facts = doctor::engine::connect(&at, Duration::from_secs(5)).await;
+    let mut check = wizard_check(doctor::engine::docker(&at, &facts));
+    if let Some(fix) = &mut check.guidance {
+        fix.push_str(
+            ". On Debian or Ubuntu: sudo apt install docker.io, then sudo usermod -aG docker $USER and log in again.",
+        );
     }
+    check
 }
 
 /// Checks that `server` is a Gantry hub that knows `token` as a node token,
@@ -236,34 +220,20 @@ fn client_error(error: ClientError) -> UiError {
     UiError::new(code, message)
 }
 
-/// Whether NVML sees NVIDIA GPUs, measured for the host dir.
+/// Whether NVML sees NVIDIA GPUs, measured for the host dir: `gantry
+/// doctor`'s driver check ([`doctor::nvidia`]), ready only with a GPU.
 async fn gpu_check(host_dir: &std::path::Path) -> Check {
-    let host_dir = host_dir.to_path_buf();
-    let sample = tokio::task::spawn_blocking(move || Monitor::new(&host_dir).sample()).await;
-    match sample {
-        Ok(sample) if !sample.gpus.is_empty() => Check {
-            ok: true,
-            summary: sample
-                .gpus
-                .iter()
-                .map(|g| g.name.clone())
-                .collect::<Vec<_>>()
-                .join(", "),
-            guidance: None,
-        },
-        Ok(sample) => Check {
-            ok: false,
-            summary: "No NVIDIA GPU found".into(),
-            guidance: Some(match sample.gpu_status {
-                gantry_protocol::wire::GpuStatus::Error { message } => message,
-                _ => "Tasks that need no GPU still run. For GPU tasks, install the NVIDIA driver and the NVIDIA Container Toolkit, then restart Gantry.".into(),
-            }),
-        },
-        Err(error) => Check {
-            ok: false,
-            summary: "The GPU check failed".into(),
-            guidance: Some(error.to_string()),
-        },
+    let driver = doctor::nvidia::driver(host_dir).await;
+    Check {
+        ok: driver.has_gpus,
+        summary: driver.check.message,
+        guidance: (!driver.has_gpus).then(|| {
+            if driver.check.fix.is_empty() {
+                "Tasks that need no GPU still run. For GPU tasks, install the NVIDIA driver and the NVIDIA Container Toolkit, then restart Gantry.".to_owned()
+            } else {
+                driver.check.fix
+            }
+        }),
     }
 }
 

@@ -26,13 +26,23 @@ use super::extract::{QueryArgs, TaskId, bytes_rejection};
 use crate::db::{CommandOutcome, TaskFilter};
 use crate::{ApiError, Hub};
 
-pub(super) async fn health(State(hub): State<Hub>) -> Json<serde_json::Value> {
+/// `GET /v1/health`. Its `Date` header is the hub's own clock (the one it
+/// stamps tasks with), not the server library's: `gantry doctor` compares it
+/// with the node's clock, and a test can set it.
+pub(super) async fn health(State(hub): State<Hub>) -> impl IntoResponse {
     let database = match hub.db().backend() {
         crate::db::Backend::Sqlite => "sqlite",
         crate::db::Backend::Postgres => "postgres",
     };
-    Json(
-        serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "database": database}),
+    let now =
+        std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(hub.now()).unwrap_or_default());
+    let date = HeaderValue::from_str(&httpdate::fmt_http_date(now))
+        .expect("an HTTP date is a header value");
+    (
+        [(header::DATE, date)],
+        Json(
+            serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "database": database}),
+        ),
     )
 }
 

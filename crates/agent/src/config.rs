@@ -17,8 +17,10 @@ use crate::docker::RegistryLogin;
 use crate::timeouts::Timeouts;
 use gantry_client::Token;
 
+mod images;
 mod yielding;
 
+pub use images::ImageFlags;
 pub use yielding::YieldFlags;
 
 /// What the command line gave; `None` where a flag was absent.
@@ -62,6 +64,8 @@ pub struct Flags {
     pub yielding: YieldFlags,
     /// `--show-task-logs`: copy each task's output lines to the agent's stdout.
     pub show_task_logs: bool,
+    /// The image policy and the hardening of task containers.
+    pub images: ImageFlags,
 }
 
 /// The agent's resolved settings.
@@ -128,6 +132,12 @@ pub struct AgentConfig {
     /// How much of the disk Gantry may use (`--disk-max-gb`,
     /// `--disk-max-percent`, `--disk-min-free-gb`; [`crate::disk`]).
     pub disk: crate::disk::DiskBudget,
+    /// The images this node runs (`--allowed-images`, `--pinned-images-only`;
+    /// [`gantry_protocol::image_policy`]).
+    pub image_policy: gantry_protocol::image_policy::ImagePolicy,
+    /// How task containers are hardened (`--task-pids-limit`,
+    /// `--read-only-root`, `--task-network`; [`crate::docker::hardening`]).
+    pub hardening: crate::docker::hardening::Hardening,
 }
 
 /// The config file's keys (TOML).
@@ -170,6 +180,13 @@ struct FileConfig {
     settle: Option<u64>,
     reserve_gpu: Option<Vec<u32>>,
     show_task_logs: Option<bool>,
+    // The image policy and hardening ([`images`]).
+    allowed_images: Option<Vec<String>>,
+    pinned_images_only: Option<bool>,
+    task_pids_limit: Option<u64>,
+    read_only_root: Option<bool>,
+    task_network: Option<String>,
+    task_network_allow: Option<Vec<String>>,
     /// Refused with a pointer to `token_file`; present so the error can say so.
     token: Option<toml::Value>,
     /// Refused likewise.
@@ -491,6 +508,8 @@ impl AgentConfig {
         let timeouts = layers.timeouts(flags.timeouts_file.clone(), switches.default_timeouts)?;
         let file = &layers.file;
         let (yielding, reserve_gpus) = layers.yielding(&flags)?;
+        let image_policy = layers.image_policy(&flags)?;
+        let hardening = layers.hardening(&flags)?;
         let mut labels = layers.labels(flags.labels)?;
         let hostname_label = if flags.no_hostname_label {
             false
@@ -566,6 +585,8 @@ impl AgentConfig {
                 || layers.boolean(&["GANTRY_SHOW_TASK_LOGS"], file.show_task_logs, false)?,
             // The defaults until the disk flags, variables and keys are read.
             disk: crate::disk::DiskBudget::default(),
+            image_policy,
+            hardening,
         })
     }
 

@@ -5,6 +5,7 @@ mod agent;
 mod blob;
 mod drive;
 mod hub_admin;
+mod image_args;
 mod local_inputs;
 mod node;
 mod outputs;

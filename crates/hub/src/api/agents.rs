@@ -60,6 +60,7 @@ pub(super) async fn register(
             "version: has a NUL character; send the agent's version as printable text",
         ));
     }
+    image_policy(request.image_policy.as_ref())?;
     let reconciled = hub.db().register(&node.id, &request, hub.now()).await?;
     for task in &reconciled {
         hub.signals().task_changed(&task.id);
@@ -187,6 +188,7 @@ pub(super) async fn heartbeat(
 ) -> Result<Json<HeartbeatReply>, ApiError> {
     held_ids("tasks", &beat.tasks)?;
     gpu_use_figures(&beat.gpu_use)?;
+    image_policy(beat.image_policy.as_ref())?;
     let now = hub.now();
     let mode = Mode {
         accepting: beat.accepting,
@@ -385,4 +387,20 @@ pub(super) async fn put_outputs(
         .await?
         .ok_or_else(|| ApiError::not_found("task"))?;
     Ok(Json(task))
+}
+
+/// Refuses an image policy whose patterns cannot be read, or that is too
+/// long to be one a person wrote (a node's dispatch reads it for every task).
+fn image_policy(
+    policy: Option<&gantry_protocol::image_policy::ImagePolicy>,
+) -> Result<(), ApiError> {
+    let Some(policy) = policy else { return Ok(()) };
+    if policy.allowed.len() > 64 || policy.allowed.iter().any(|p| p.len() > 512) {
+        return Err(ApiError::bad_request(
+            "image_policy: at most 64 patterns of at most 512 characters each",
+        ));
+    }
+    policy
+        .validate()
+        .map_err(|e| ApiError::bad_request(format!("image_policy: {e}")))
 }

@@ -20,6 +20,7 @@
 //! - [`embedded_hub`]: local mode's hub, serving inside the app on loopback.
 //! - [`keychain`]: the node token in the OS keychain.
 //! - [`gpu_use`]: Task detail's GPU section (a task's GPU use and its chart).
+//! - [`image_policy`]: "Which images may run here", as the wizard and Settings choose it.
 //! - [`logs`]: a task's log, read through the agent's spool `Tail` and sent
 //!   in batches.
 //!
@@ -34,6 +35,7 @@ pub mod config;
 pub mod desktop;
 pub mod embedded_hub;
 pub mod gpu_use;
+pub mod image_policy;
 pub mod keychain;
 pub mod logs;
 pub mod settings;

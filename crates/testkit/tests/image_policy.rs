@@ -57,7 +57,7 @@ async fn a_refused_image_fails_before_any_pull_with_the_rule() {
         config
     };
     // An image no registry has: had it been pulled, the reason would be the pull's.
-    let job = "image: gantry-test/never-pulled:1\ncommand: [true]\n";
+    let job = "image: gantry-test/never-pulled:1\ncommand: [\"true\"]\n";
     let spec = JobSpec::parse(job, Format::Yaml).unwrap();
     let refused = config(only(&["registry.example.com/**"]));
     let outcome = gantry_agent::node::run_local(refused, spec.clone(), CancellationToken::new())
@@ -88,7 +88,7 @@ async fn a_refused_image_fails_before_any_pull_with_the_rule() {
     // The image's own repository allowed: it runs.
     let repository = image().rsplit_once(':').map(|(r, _)| r.to_owned()).unwrap();
     let spec = JobSpec::parse(
-        &format!("image: {}\ncommand: [true]\n", image()),
+        &format!("image: {}\ncommand: [\"true\"]\n", image()),
         Format::Yaml,
     )
     .unwrap();
@@ -118,7 +118,11 @@ async fn the_hub_offers_a_refused_task_to_another_node() {
         ))
         .await;
     let waiting = world
-        .until(&id, |t| t.waiting.is_some(), "to say why it waits")
+        .until(
+            &id,
+            |t| t.waiting.as_deref().is_some_and(|w| w.contains("images")),
+            "to say the policy keeps it waiting",
+        )
         .await;
     assert_eq!(waiting.state, TaskState::Queued);
     assert_eq!(

@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use gantry_agent::docker::hardening::{Hardening, TaskNetwork};
-use gantry_protocol::TaskState;
 use gantry_testkit::{World, docker, image};
 use serde_json::Value;
 
@@ -57,7 +56,7 @@ async fn capabilities_are_dropped_but_the_few_added_back() {
         .submit(&job(
             "box",
             "grep CapEff /proc/self/status; touch /task/f && chown 1:1 /task/f && echo chown-ok; \
-             mknod /tmp/null c 1 3 2>&1 || echo mknod-refused; echo checked; exec sleep 60",
+             mknod /null c 1 3 2>&1 || echo mknod-refused; echo checked; exec sleep 60",
         ))
         .await;
     let (log, inspected) = checked(&world, &id).await;
@@ -95,7 +94,7 @@ async fn capabilities_are_dropped_but_the_few_added_back() {
         &image(),
         "sh",
         "-c",
-        "mknod /tmp/null c 1 3 && echo mknod-ok",
+        "mknod /null c 1 3 && echo mknod-ok",
     ]);
     assert_eq!(control, "mknod-ok");
     world.stop().await;
@@ -109,22 +108,25 @@ async fn the_pids_limit_stops_a_fork_loop() {
     world
         .agent("box", &[], |config| config.hardening.pids_limit = 40)
         .await;
+    world.agent("roomy", &[], |_| {}).await;
     // The loop runs in a subshell, so the shell itself survives the failed fork.
-    let id = world
-        .submit(&job(
-            "box",
-            "echo pids.max=$(cat /sys/fs/cgroup/pids.max); \
-             (i=0; while [ $i -lt 200 ]; do sleep 30 & i=$((i+1)); done; echo all-forked) 2>&1; \
-             echo checked; exec sleep 60",
-        ))
-        .await;
+    let script = "(i=0; while [ $i -lt 200 ]; do sleep 30 & i=$((i+1)); done; echo all-forked) 2>&1; \
+                  echo checked; exec sleep 60";
+    let id = world.submit(&job("box", script)).await;
     let (log, inspected) = checked(&world, &id).await;
     assert_eq!(inspected["HostConfig"]["PidsLimit"], 40);
-    assert!(log.contains("pids.max=40"), "{log}");
     assert!(log.contains("can't fork"), "{log}");
     assert!(
         !log.contains("all-forked"),
         "200 processes under a limit of 40: {log}"
+    );
+    // The control: under the default limit (4096) the same loop forks them all.
+    let id = world.submit(&job("roomy", script)).await;
+    let (log, inspected) = checked(&world, &id).await;
+    assert_eq!(inspected["HostConfig"]["PidsLimit"], 4096);
+    assert!(
+        log.contains("all-forked") && !log.contains("can't fork"),
+        "{log}"
     );
     world.stop().await;
 }
@@ -201,8 +203,8 @@ async fn network_none_leaves_only_loopback() {
     let (log, inspected) = checked(&world, &id).await;
     assert!(log.contains("service: from-service"), "{log}");
     assert!(
-        log.contains("Network is unreachable"),
-        "an internal network leads nowhere: {log}"
+        log.contains("gateway: nc: timed out"),
+        "an internal network leads nowhere, not even to the host: {log}"
     );
     assert_eq!(
         inspected["HostConfig"]["NetworkMode"],
@@ -249,12 +251,13 @@ impl Lan {
             assert!(status.success(), "ip {args:?}");
         };
         let host_end = format!("glan{n}h");
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &namespace])
-            .status();
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &host_end])
-            .status();
+        // What a killed run of this test left behind.
+        for args in [["netns", "del", &namespace], ["link", "del", &host_end]] {
+            let _ = std::process::Command::new("ip")
+                .args(args)
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
         ip(&["netns", "add", &namespace]);
         ip(&[
             "link", "add", &host_end, "type", "veth", "peer", "name", "eth-lan", "netns",
@@ -347,9 +350,12 @@ async fn no_private_reaches_the_hub_but_not_the_host_nor_its_lan() {
         .await;
     world.agent("full", &[], |_| {}).await;
     let script = format!(
-        "echo hub: $(wget -q -O- -T 5 http://{hub_address}/v1/nodes 2>&1); \
+        "get() {{ printf 'GET /%s HTTP/1.0\\r\\n\\r\\n' $3 | nc -w 3 $1 $2 2>&1 | tr '\\r\\n' '  '; }}; \
+         echo hub: $(get {hub_ip} {hub_port} v1/nodes); \
          echo host: $(nc -w 3 {prefix}.1 {host_port} </dev/null 2>&1); \
-         echo lan: $(wget -q -O- -T 3 http://{prefix}.2:8078/banner 2>&1); echo checked; exec sleep 60",
+         echo lan: $(get {prefix}.2 8078 banner); echo checked; exec sleep 60",
+        hub_ip = hub_address.ip(),
+        hub_port = hub_address.port(),
         prefix = lan.prefix
     );
 
@@ -357,7 +363,7 @@ async fn no_private_reaches_the_hub_but_not_the_host_nor_its_lan() {
     let (log, inspected) = checked(&world, &id).await;
     assert_eq!(inspected["HostConfig"]["NetworkMode"], "gantry-no-private");
     assert!(
-        log.contains("hub: wget: server returned error: HTTP/1.1 401"),
+        log.contains("hub: HTTP/1.0 401 Unauthorized"),
         "the hub answers: {log}"
     );
     assert!(
@@ -381,11 +387,7 @@ async fn no_private_reaches_the_hub_but_not_the_host_nor_its_lan() {
     let id = world.submit(&job("full", &script)).await;
     let (log, _) = checked(&world, &id).await;
     assert!(log.contains("host: host-listener"), "{log}");
-    assert!(log.contains("lan: lan-listener"), "{log}");
-    assert_eq!(
-        world.admin.task(&id).await.unwrap().state,
-        TaskState::Canceled
-    );
+    assert!(log.contains(" lan-listener"), "{log}");
 
     world.stop().await;
     serving.abort();

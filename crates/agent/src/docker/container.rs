@@ -39,8 +39,10 @@ impl Engine {
     }
 
     /// A network's request as the node's `--task-network` wants it: under
-    /// `none` an internal network (its containers reach each other and
-    /// nothing else), under `no-private` a bridge the firewall rules match.
+    /// `none` an internal network whose bridge has no address on the host
+    /// (its containers reach each other and nothing else: an internal
+    /// network alone still lets them reach the host through its gateway),
+    /// under `no-private` a bridge the firewall rules match.
     fn hardened_network(
         &self,
         name: String,
@@ -53,7 +55,13 @@ impl Engine {
         };
         match self.hardening.network {
             TaskNetwork::Full => {}
-            TaskNetwork::None => request.internal = Some(true),
+            TaskNetwork::None => {
+                request.internal = Some(true);
+                request.options = Some(HashMap::from([(
+                    "com.docker.network.bridge.inhibit_ipv4".to_owned(),
+                    "true".to_owned(),
+                )]));
+            }
             TaskNetwork::NoPrivate => {
                 request.enable_ipv6 = Some(false);
                 request.options = Some(HashMap::from([(

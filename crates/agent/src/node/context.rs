@@ -144,13 +144,13 @@ pub async fn run_local(
 /// host (every address its name has now) and the ranges the person allowed.
 async fn no_private_exceptions(config: &AgentConfig) -> no_private::Exceptions {
     let mut ranges = config.hardening.network_allow.clone();
-    if let Some(authority) = config.server.as_deref().map(hub_authority) {
-        if let Ok(addresses) = tokio::net::lookup_host(authority.as_str()).await {
-            for address in addresses.filter(|a| a.is_ipv4()) {
-                let address = address.ip().to_string();
-                if !ranges.contains(&address) {
-                    ranges.push(address);
-                }
+    if let Some(authority) = config.server.as_deref().map(hub_authority)
+        && let Ok(addresses) = tokio::net::lookup_host(authority.as_str()).await
+    {
+        for address in addresses.filter(|a| a.is_ipv4()) {
+            let address = address.ip().to_string();
+            if !ranges.contains(&address) {
+                ranges.push(address);
             }
         }
     }

@@ -1,8 +1,9 @@
 //! A node's image policy at the hub (issue 19), over real sockets on SQLite
 //! and PostgreSQL: the hub stores what register and heartbeat say, lists it,
 //! does not offer a node a task whose images (the task's or a service's) its
-//! policy refuses but offers it to another node, refuses a policy it cannot
-//! read, and says in the queued task's words why it waits.
+//! policy refuses but offers it to another node, refuses a policy its
+//! document calls invalid (a pattern that passes but cannot be read matches
+//! nothing), and says in the queued task's words why it waits.
 
 use gantry_testkit::{Backend, TestHub, on_both};
 use reqwest::StatusCode;
@@ -12,7 +13,7 @@ on_both!(
     a_refused_task_goes_to_another_node,
     pinned_only_and_services_are_checked,
     the_policy_is_listed_and_a_heartbeat_replaces_it,
-    an_unreadable_policy_is_refused,
+    a_policy_its_document_refuses_is_refused,
 );
 
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -155,7 +156,7 @@ async fn the_policy_is_listed_and_a_heartbeat_replaces_it(backend: Backend) {
     hub.stop().await;
 }
 
-async fn an_unreadable_policy_is_refused(backend: Backend) {
+async fn a_policy_its_document_refuses_is_refused(backend: Backend) {
     let Some(hub) = TestHub::start(backend).await else {
         return;
     };
@@ -164,7 +165,7 @@ async fn an_unreadable_policy_is_refused(backend: Backend) {
         .post(
             &token,
             "/v1/agent/register",
-            &json!({"version": "test", "image_policy": {"allowed": ["Team/X"]}}),
+            &json!({"version": "test", "image_policy": {"allowed": ["has space"]}}),
         )
         .await;
     let body = gantry_testkit::expect_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
@@ -178,5 +179,10 @@ async fn an_unreadable_policy_is_refused(backend: Backend) {
         )
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // Printable but not a name: stored, and it matches nothing.
+    let odd = node_with(&hub, "odd", json!({"allowed": ["Team/X"]})).await;
+    hub.submit(json!({"image": "busybox", "command": ["true"]}))
+        .await;
+    assert_eq!(hub.next(&odd, 0).await, None);
     hub.stop().await;
 }

@@ -36,6 +36,26 @@ use serde::{Deserialize, Serialize};
 /// Docker Hub's registry as normalized names write it.
 pub const DOCKER_HUB: &str = "docker.io";
 
+/// The most patterns a node may send.
+pub const MAX_PATTERNS: usize = 64;
+
+/// The longest pattern a node may send.
+pub const MAX_PATTERN_LEN: usize = 512;
+
+/// What the wire takes of a pattern: printable ASCII without spaces (the
+/// check beside it is [`ImagePolicy::wire_problem`]).
+pub const PATTERN: &str = "^[!-~]+$";
+
+/// The schema of `allowed`: what [`ImagePolicy::wire_problem`] checks.
+fn patterns_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "maxItems": MAX_PATTERNS,
+        "items": {"type": "string", "pattern": PATTERN, "maxLength": MAX_PATTERN_LEN},
+        "description": "Image patterns the node takes (`*` within a path segment, `**` across): printable ASCII without spaces"
+    })
+}
+
 /// A node's rule for the images it runs. The default (no patterns, not
 /// pinned-only) takes any image.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -43,6 +63,7 @@ pub const DOCKER_HUB: &str = "docker.io";
 pub struct ImagePolicy {
     /// Patterns as the person wrote them (`--allowed-images`); empty: any image.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "patterns_schema")]
     pub allowed: Vec<String>,
     /// Only images pinned by digest, `name@sha256:<64 hex>` (`--pinned-images-only`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -189,6 +210,27 @@ impl ImagePolicy {
             Pattern::parse(pattern)?;
         }
         Ok(())
+    }
+
+    /// What the hub refuses of a policy a node sent, as its document states
+    /// it ([`PATTERN`], [`MAX_PATTERNS`], [`MAX_PATTERN_LEN`]). A pattern that
+    /// passes but cannot be read ([`ImagePolicy::validate`], which the agent
+    /// runs when it starts) matches nothing.
+    pub fn wire_problem(&self) -> Option<String> {
+        if self.allowed.len() > MAX_PATTERNS {
+            return Some(format!("at most {MAX_PATTERNS} patterns"));
+        }
+        self.allowed.iter().find_map(|pattern| {
+            if pattern.len() > MAX_PATTERN_LEN {
+                Some(format!("a pattern has more than {MAX_PATTERN_LEN} characters"))
+            } else if pattern.is_empty() || !pattern.bytes().all(|b| (b'!'..=b'~').contains(&b)) {
+                Some(format!(
+                    "pattern {pattern:?} must be printable ASCII without spaces, e.g. registry.example.com/**"
+                ))
+            } else {
+                None
+            }
+        })
     }
 
     /// Why the node does not take `image`, or `None` when it does.

@@ -219,3 +219,37 @@ fn summaries() {
         "only a.io/**, busybox, pinned by digest"
     );
 }
+
+#[test]
+fn the_wire_check_is_the_documented_pattern() {
+    let pattern = regex::Regex::new(PATTERN).unwrap();
+    for text in [
+        "registry.example.com/**",
+        "busybox",
+        "",
+        "a b",
+        "é",
+        "x\u{7f}",
+        "Team/X",
+    ] {
+        let policy = ImagePolicy {
+            allowed: vec![text.to_owned()],
+            pinned_only: false,
+        };
+        assert_eq!(
+            policy.wire_problem().is_none(),
+            pattern.is_match(text),
+            "{text:?}"
+        );
+    }
+    let many = ImagePolicy {
+        allowed: vec!["a".into(); MAX_PATTERNS + 1],
+        pinned_only: false,
+    };
+    assert!(many.wire_problem().is_some());
+    let long = ImagePolicy {
+        allowed: vec!["a".repeat(MAX_PATTERN_LEN + 1)],
+        pinned_only: false,
+    };
+    assert!(long.wire_problem().is_some());
+}

@@ -156,3 +156,41 @@ async fn the_hub_offers_a_refused_task_to_another_node() {
     assert!(shown.contains("images:       any image"), "{shown}");
     world.stop().await;
 }
+
+/// The flags reach the agent's settings: a bad value stops `gantry agent
+/// start` with the sentence naming the flag, before it connects anywhere.
+#[test]
+fn bad_policy_and_hardening_flags_stop_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flags, words) in [
+        (&["--allowed-images", "Team/X"][..], "--allowed-images"),
+        (&["--task-network", "lan"][..], "full, no-private or none"),
+        (&["--task-pids-limit", "3"][..], "at least 16"),
+        (
+            &["--task-network-allow", "10.0.0.0/8"][..],
+            "only --task-network no-private uses",
+        ),
+    ] {
+        let out = std::process::Command::new(gantry_testkit::drive::built_gantry())
+            .args([
+                "agent",
+                "start",
+                "--server",
+                "http://127.0.0.1:9",
+                "--token",
+                "x",
+                "--host-dir",
+            ])
+            .arg(dir.path())
+            .args(flags)
+            .env("HOME", dir.path())
+            .env_remove("GANTRY_CONFIG")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(words),
+            "{flags:?}: {stderr}"
+        );
+    }
+}

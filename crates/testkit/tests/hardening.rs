@@ -383,6 +383,41 @@ async fn no_private_reaches_the_hub_but_not_the_host_nor_its_lan() {
         "the jump is in DOCKER-USER"
     );
 
+    // A firewall reload that drops the rules: the next task's container puts them back.
+    for args in [
+        &[
+            "-D",
+            "DOCKER-USER",
+            "-i",
+            "gantryp+",
+            "-j",
+            "GANTRY-NO-PRIVATE",
+        ][..],
+        &[
+            "-D",
+            "INPUT",
+            "-i",
+            "gantryp+",
+            "-j",
+            "GANTRY-NO-PRIVATE-HOST",
+        ],
+        &["-F", "GANTRY-NO-PRIVATE"],
+        &["-F", "GANTRY-NO-PRIVATE-HOST"],
+    ] {
+        let status = std::process::Command::new("iptables")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "iptables {args:?}");
+    }
+    let id = world.submit(&job("private", &script)).await;
+    let (log, _) = checked(&world, &id).await;
+    assert!(log.contains("hub: HTTP/1.0 401 Unauthorized"), "{log}");
+    assert!(
+        !log.contains("host-listener") && !log.contains("lan-listener"),
+        "rules back: {log}"
+    );
+
     // The control: on Docker's bridge both answer.
     let id = world.submit(&job("full", &script)).await;
     let (log, _) = checked(&world, &id).await;

@@ -99,9 +99,17 @@ pub fn connected_subnets(route_table: &str) -> Vec<String> {
     subnets
 }
 
+/// The exceptions the rules were last installed with, to put them back.
+static INSTALLED: std::sync::Mutex<Option<Exceptions>> = std::sync::Mutex::new(None);
+
 /// Puts the chains and their jumps in place (replacing the chains' rules):
 /// run at the agent's start.
 pub async fn install(exceptions: &Exceptions) -> Result<(), ExecError> {
+    *INSTALLED.lock().expect("no-private rules poisoned") = Some(exceptions.clone());
+    write_rules(exceptions).await
+}
+
+async fn write_rules(exceptions: &Exceptions) -> Result<(), ExecError> {
     let table = tokio::fs::read_to_string("/proc/net/route")
         .await
         .unwrap_or_default();
@@ -116,12 +124,29 @@ pub async fn install(exceptions: &Exceptions) -> Result<(), ExecError> {
             iptables(&args).await?;
         }
     }
-    ensure_jumps().await
+    add_jumps().await
 }
 
-/// Puts back the jumps into the chains when something removed them (a
-/// firewall reload, Docker recreating `DOCKER-USER`). Cheap: two `-C` checks.
+/// Checks the jumps into the chains are there, and puts the rules back
+/// whole when something removed them (a firewall reload, Docker recreating
+/// `DOCKER-USER`). Cheap: two `-C` checks.
 pub async fn ensure_jumps() -> Result<(), ExecError> {
+    let mut whole = true;
+    for (from, to) in [("DOCKER-USER", FORWARD_CHAIN), ("INPUT", HOST_CHAIN)] {
+        whole &= iptables(&["-C", from, "-i", "gantryp+", "-j", to])
+            .await
+            .is_ok();
+    }
+    if whole {
+        return Ok(());
+    }
+    let installed = INSTALLED.lock().expect("no-private rules poisoned").clone();
+    tracing::warn!("the no-private firewall rules were removed; putting them back");
+    write_rules(&installed.unwrap_or_default()).await
+}
+
+/// Adds each jump that is missing.
+async fn add_jumps() -> Result<(), ExecError> {
     for (from, to) in [("DOCKER-USER", FORWARD_CHAIN), ("INPUT", HOST_CHAIN)] {
         let jump = ["-i", "gantryp+", "-j", to];
         let mut check = vec!["-C", from];

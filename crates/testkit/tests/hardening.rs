@@ -349,8 +349,9 @@ async fn no_private_reaches_the_hub_but_not_the_host_nor_its_lan() {
         })
         .await;
     world.agent("full", &[], |_| {}).await;
+    // nc may quit when its input ends: the input stays open while the answer comes.
     let script = format!(
-        "get() {{ printf 'GET /%s HTTP/1.0\\r\\n\\r\\n' $3 | nc -w 3 $1 $2 2>&1 | tr '\\r\\n' '  '; }}; \
+        "get() {{ (printf 'GET /%s HTTP/1.0\\r\\n\\r\\n' $3; sleep 3) | nc -w 3 $1 $2 2>&1 | tr '\\r\\n' '  '; }}; \
          echo hub: $(get {hub_ip} {hub_port} v1/nodes); \
          echo host: $(nc -w 3 {prefix}.1 {host_port} </dev/null 2>&1); \
          echo lan: $(get {prefix}.2 8078 banner); echo checked; exec sleep 60",

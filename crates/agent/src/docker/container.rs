@@ -152,11 +152,11 @@ impl Engine {
         if let Some(agent) = &self.agent {
             labels.insert(LABEL_AGENT.to_owned(), agent.clone());
         }
-        let network_mode = match (&plan.network, self.hardening.default_network()) {
-            (Some(network), _) => Some(network.clone()),
-            (None, Some(NO_PRIVATE_NETWORK)) => Some(NO_PRIVATE_NETWORK.to_owned()),
-            (None, other) => other.map(str::to_owned),
-        };
+        // The task's own network, else the node's choice (none: Docker's bridge).
+        let network_mode = plan
+            .network
+            .clone()
+            .or_else(|| self.hardening.default_network().map(str::to_owned));
         if self.hardening.network == TaskNetwork::NoPrivate {
             if plan.network.is_none() {
                 self.ensure_no_private().await?;

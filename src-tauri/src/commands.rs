@@ -116,6 +116,15 @@ pub async fn save_step_aside(desktop: DesktopState<'_>, rules: StepAside) -> Res
     desktop.save_step_aside(rules).await
 }
 
+/// Keeps "Which images may run here" and restarts the agent with it.
+#[tauri::command]
+pub async fn save_image_policy(
+    desktop: DesktopState<'_>,
+    choice: gantry_desktop_core::image_policy::ImageChoice,
+) -> Result<(), UiError> {
+    desktop.save_image_policy(choice).await
+}
+
 /// What a window just built should open (a task, Settings), once.
 #[tauri::command]
 pub fn take_intent(life: WindowState<'_>) -> Result<Option<Intent>, UiError> {

@@ -161,6 +161,7 @@ fn builder(desktop: Arc<Desktop>, updates: Arc<Updates>, hidden: bool) -> tauri:
             commands::install_update,
             commands::take_intent,
             commands::save_step_aside,
+            commands::save_image_policy,
         ])
         .on_window_event(|window, event| {
             // Closing the window destroys it (Tauri's default); the app lives

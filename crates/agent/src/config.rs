@@ -18,8 +18,10 @@ use crate::timeouts::Timeouts;
 use gantry_client::Token;
 
 mod metrics;
+mod images;
 mod yielding;
 
+pub use images::ImageFlags;
 pub use yielding::YieldFlags;
 
 /// What the command line gave; `None` where a flag was absent.
@@ -65,6 +67,8 @@ pub struct Flags {
     pub show_task_logs: bool,
     /// `--metrics-listen ADDR`: serve Prometheus metrics there.
     pub metrics_listen: Option<String>,
+    /// The image policy and the hardening of task containers.
+    pub images: ImageFlags,
 }
 
 /// The agent's resolved settings.
@@ -134,6 +138,12 @@ pub struct AgentConfig {
     /// Where the agent serves its Prometheus metrics (`--metrics-listen`,
     /// GANTRY_METRICS_LISTEN, `metrics_listen`; [`crate::metrics`]); `None`: nowhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The images this node runs (`--allowed-images`, `--pinned-images-only`;
+    /// [`gantry_protocol::image_policy`]).
+    pub image_policy: gantry_protocol::image_policy::ImagePolicy,
+    /// How task containers are hardened (`--task-pids-limit`,
+    /// `--read-only-root`, `--task-network`; [`crate::docker::hardening`]).
+    pub hardening: crate::docker::hardening::Hardening,
 }
 
 /// The config file's keys (TOML).
@@ -177,6 +187,13 @@ struct FileConfig {
     reserve_gpu: Option<Vec<u32>>,
     show_task_logs: Option<bool>,
     metrics_listen: Option<String>,
+    // The image policy and hardening ([`images`]).
+    allowed_images: Option<Vec<String>>,
+    pinned_images_only: Option<bool>,
+    task_pids_limit: Option<u64>,
+    read_only_root: Option<bool>,
+    task_network: Option<String>,
+    task_network_allow: Option<Vec<String>>,
     /// Refused with a pointer to `token_file`; present so the error can say so.
     token: Option<toml::Value>,
     /// Refused likewise.
@@ -498,6 +515,8 @@ impl AgentConfig {
         let timeouts = layers.timeouts(flags.timeouts_file.clone(), switches.default_timeouts)?;
         let file = &layers.file;
         let (yielding, reserve_gpus) = layers.yielding(&flags)?;
+        let image_policy = layers.image_policy(&flags)?;
+        let hardening = layers.hardening(&flags)?;
         let mut labels = layers.labels(flags.labels)?;
         let hostname_label = if flags.no_hostname_label {
             false
@@ -574,6 +593,8 @@ impl AgentConfig {
             // The defaults until the disk flags, variables and keys are read.
             disk: crate::disk::DiskBudget::default(),
             metrics_listen: layers.metrics_listen(flags.metrics_listen)?,
+            image_policy,
+            hardening,
         })
     }
 

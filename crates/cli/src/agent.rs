@@ -87,6 +87,8 @@ pub struct StartArgs {
     yielding: crate::yield_args::YieldArgs,
     #[command(flatten)]
     shown: ShowTaskLogs,
+    #[command(flatten)]
+    images: crate::image_args::ImageArgs,
 }
 
 /// `--show-task-logs`, shared by `gantry agent start` and `gantry service
@@ -173,6 +175,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         timeouts_file: args.timeouts_file,
         yielding: args.yielding.into_flags(),
         show_task_logs: args.shown.show_task_logs,
+        images: args.images.into_flags(),
         ..Flags::default()
     })))?;
     let _guard = init_logging(Some(&config.host_dir.join("logs")));

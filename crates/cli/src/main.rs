@@ -6,6 +6,7 @@ mod blob;
 mod doctor;
 mod drive;
 mod hub_admin;
+mod image_args;
 mod local_inputs;
 mod metrics_args;
 mod node;

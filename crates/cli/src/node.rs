@@ -258,6 +258,10 @@ fn print_node(node: &Node) {
             "no"
         }
     );
+    println!(
+        "images:       {}",
+        node.image_policy.clone().unwrap_or_default().summary()
+    );
     println!("tasks held:   {}", node.tasks_held);
     for task in &node.running {
         println!("  {}  {}  ({})", task.id, task.name, task.state.as_str());

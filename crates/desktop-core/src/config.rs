@@ -67,6 +67,10 @@ fn layer(
     let rules = settings.step_aside.as_ref();
     layer!(yielding, rules.map(|r| r.yield_settings()));
     layer!(reserve_gpus, rules.map(|r| r.reserve_gpu.clone()));
+    layer!(
+        image_policy,
+        settings.image_policy.as_ref().and_then(|c| c.policy().ok())
+    );
     Ok((config, locked))
 }
 

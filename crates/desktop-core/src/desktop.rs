@@ -34,6 +34,7 @@ mod actions;
 mod containers;
 mod detail;
 mod follows;
+mod image_policy_screen;
 mod metrics;
 mod running;
 mod settings_screen;

@@ -21,6 +21,7 @@
 //! - [`keychain`]: the node token in the OS keychain.
 //! - [`health`]: Settings → Health, `gantry doctor`'s checks and the keychain's.
 //! - [`gpu_use`]: Task detail's GPU section (a task's GPU use and its chart).
+//! - [`image_policy`]: "Which images may run here", as the wizard and Settings choose it.
 //! - [`logs`]: a task's log, read through the agent's spool `Tail` and sent
 //!   in batches.
 //!
@@ -36,6 +37,7 @@ pub mod desktop;
 pub mod embedded_hub;
 pub mod gpu_use;
 pub mod health;
+pub mod image_policy;
 pub mod keychain;
 pub mod logs;
 pub mod settings;

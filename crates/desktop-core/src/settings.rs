@@ -101,6 +101,8 @@ pub struct Settings {
     /// "When to step aside" (yield rules and GPUs kept for the person),
     /// when set in Settings.
     pub step_aside: Option<crate::step_aside::StepAside>,
+    /// "Which images may run here", when chosen in the wizard or Settings.
+    pub image_policy: Option<crate::image_policy::ImageChoice>,
 }
 
 /// The variable that sets the update server over `update_endpoint`.

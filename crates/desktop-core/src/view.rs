@@ -544,6 +544,8 @@ pub struct NodeSettings {
     pub locked: Vec<String>,
     /// "When to step aside": the yield rules and the GPUs kept for the person.
     pub step_aside: crate::step_aside::StepAside,
+    /// "Which images may run here" (locked as `image_policy`).
+    pub image_policy: crate::image_policy::ImageChoice,
 }
 
 /// What the Settings screen saves; the agent restarts to apply it.
@@ -684,6 +686,8 @@ pub fn typescript() -> String {
         StorageListing::decl(&cfg),
         crate::step_aside::StepAction::decl(&cfg),
         crate::step_aside::StepAside::decl(&cfg),
+        crate::image_policy::ImageRule::decl(&cfg),
+        crate::image_policy::ImageChoice::decl(&cfg),
         NodeSettings::decl(&cfg),
         NodeSettingsChange::decl(&cfg),
         NewTask::decl(&cfg),

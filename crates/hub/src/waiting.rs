@@ -4,14 +4,15 @@
 //! tell a busy cluster from a job no node will ever run (four GPUs asked of
 //! nodes that have two). [`why_queued`] reads the nodes as the hub lists them
 //! and says, node by node, what keeps each from the task: offline, paused,
-//! draining, yielding to its person, not carrying its labels, or its GPUs
+//! draining, yielding to its person, not carrying its labels, its image
+//! policy refusing the task's images, or its GPUs
 //! (decided by [`gantry_protocol::gpu_assign::assign`], as dispatch does).
 //! Nothing is said while some node could take it at its next poll.
 
-use gantry_protocol::TaskState;
 use gantry_protocol::admin::NodeState;
 use gantry_protocol::gpu_assign::{GpuRequest, assign};
 use gantry_protocol::wire::{Node, Task};
+use gantry_protocol::{JobSpec, TaskState};
 
 /// How many nodes the sentence names before it counts the rest.
 const NAMED: usize = 4;
@@ -36,7 +37,7 @@ pub fn why_queued(task: &Task, nodes: &[Node]) -> Option<String> {
     let request = GpuRequest::of(&spec.resources);
     let mut blocked = Vec::new();
     for node in candidates {
-        match blocker(node, &spec.labels, request.as_ref()) {
+        match blocker(node, spec, request.as_ref()) {
             None => return None,
             Some(why) => blocked.push(format!("{}: {why}", node.name)),
         }
@@ -51,8 +52,9 @@ pub fn why_queued(task: &Task, nodes: &[Node]) -> Option<String> {
     Some(sentence)
 }
 
-/// What keeps `node` from a task with `labels` and the GPU `request`.
-fn blocker(node: &Node, labels: &[String], request: Option<&GpuRequest>) -> Option<String> {
+/// What keeps `node` from the task of `spec` with the GPU `request`.
+fn blocker(node: &Node, spec: &JobSpec, request: Option<&GpuRequest>) -> Option<String> {
+    let labels = &spec.labels;
     let yields = node
         .yield_reason
         .as_deref()
@@ -71,6 +73,13 @@ fn blocker(node: &Node, labels: &[String], request: Option<&GpuRequest>) -> Opti
     }
     if node.only_labeled && labels.is_empty() {
         return Some("takes only labeled tasks".into());
+    }
+    if let Some(refusal) = node
+        .image_policy
+        .as_ref()
+        .and_then(|policy| policy.refusal_for_job(spec))
+    {
+        return Some(refusal.rule.replace("this node", "it"));
     }
     let (Some(request), Some(capacity)) = (request, &node.capacity) else {
         return None;

@@ -9,6 +9,7 @@
 //! - [`state`]: the task states and which moves between them are allowed.
 //! - [`wire`]: the request and response bodies of the hub's HTTP API under `/v1`.
 //! - [`gpu_assign`]: which GPUs a task gets on a node (a pure decision the agent and the hub share).
+//! - [`image_policy`]: which images a node runs (patterns, digest pinning), decided alike by agent and hub.
 //! - [`admin`]: the bodies of node and token administration (rename, labels, remove, rotate, revoke).
 //! - [`log_times`]: when the hub received each part of a task's log.
 //! - [`console`]: the web console's sign-in (sessions) and the admin tokens it makes.
@@ -29,6 +30,7 @@ pub mod exposition;
 pub mod form;
 pub mod gpu_assign;
 pub mod gpu_use;
+pub mod image_policy;
 pub mod job;
 pub mod log_times;
 pub mod rules;

@@ -283,6 +283,9 @@ pub struct Node {
     /// What it can give a new task now, as its last heartbeat said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<NodeCapacity>,
+    /// The images it takes, as its agent said; absent when it takes any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_policy: Option<crate::image_policy::ImagePolicy>,
 }
 
 /// The answer to a node list.
@@ -318,6 +321,10 @@ pub struct RegisterRequest {
     /// offers its first tasks by it rather than waiting for a heartbeat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<NodeCapacity>,
+    /// The images the node takes (`--allowed-images`, `--pinned-images-only`);
+    /// absent when it takes any. The hub offers it only tasks it takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_policy: Option<crate::image_policy::ImagePolicy>,
 }
 
 /// A task an agent holds, as it reports it.
@@ -408,6 +415,9 @@ pub struct Heartbeat {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "crate::gpu_use::by_task")]
     pub gpu_use: BTreeMap<String, TaskGpuUse>,
+    /// The images the node takes, as at register; absent when it takes any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_policy: Option<crate::image_policy::ImagePolicy>,
 }
 
 /// What a node can give a new task now. The hub offers a node only tasks

@@ -582,6 +582,19 @@ reserve_gpu: Array<number>,
  */
 notify: boolean, };
 
+export type ImageRule = "any" | "only" | "pinned";
+
+export type ImageChoice = { 
+/**
+ * Which rule.
+ */
+rule: ImageRule, 
+/**
+ * The patterns of `only`, e.g. `registry.example.com/**`; kept while
+ * another rule is chosen, so switching back does not lose them.
+ */
+patterns: Array<string>, };
+
 export type NodeSettings = { 
 /**
  * `remote`, `local`, or `null` before the wizard.
@@ -650,7 +663,11 @@ locked: Array<string>,
 /**
  * "When to step aside": the yield rules and the GPUs kept for the person.
  */
-step_aside: StepAside, };
+step_aside: StepAside, 
+/**
+ * "Which images may run here" (locked as `image_policy`).
+ */
+image_policy: ImageChoice, };
 
 export type NodeSettingsChange = { 
 /**

@@ -79,7 +79,11 @@ export type Node = {
   yield_reason?: string | null;
   /** What it can give now; absent from an agent that does not say. */
   capacity?: NodeCapacity | null;
+  /** Which images it runs, as its agent said; absent: any image. */
+  image_policy?: ImagePolicy | null;
 };
+/** A node's image policy (`--allowed-images`, `--pinned-images-only`). */
+export type ImagePolicy = { allowed?: string[]; pinned_only?: boolean };
 export type NodeToken = { node: Node; token: string };
 export type NodeRemoved = { id: string; name: string; failed: string[]; canceled: string[] };
 export type NodeChange = { name?: string; add_labels?: string[]; remove_labels?: string[] };

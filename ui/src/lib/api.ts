@@ -15,6 +15,7 @@ import type {
   Setup,
   Status,
   StepAside,
+  ImageChoice,
   StorageListing,
   TaskDetail,
   UiError,
@@ -147,6 +148,7 @@ export const onOpenTask = (handler: (id: string) => void): Promise<UnlistenFn> =
 
 /** Keeps the "When to step aside" rules; the agent restarts with them. */
 export const saveStepAside = (rules: StepAside): Promise<void> => invoke<void>("save_step_aside", { rules });
+export const saveImagePolicy = (choice: ImageChoice): Promise<void> => invoke<void>("save_image_policy", { choice });
 
 /** What this window should open first (a clicked notification's task, Settings), once. */
 export const takeIntent = (): Promise<Intent | null> => invoke<Intent | null>("take_intent");

@@ -1,5 +1,6 @@
 //! A task's containers and network: creating a container hardened as the
-//! module says (labels, mounts, limits, GPU device requests, no privileges),
+//! module and [`super::hardening`] say (labels, mounts, limits, GPU device
+//! requests, no privileges, capabilities, pids, the node's network choice),
 //! starting services beside the task on its private network, stopping, and
 //! removing what a task or a crash left behind.
 
@@ -16,6 +17,7 @@ use bollard::query_parameters::{
 };
 use gantry_protocol::job::Gpus;
 
+use super::hardening::{NO_PRIVATE_NETWORK, TaskNetwork, no_private_bridge};
 use super::{ContainerPlan, Engine, LABEL_AGENT, LABEL_NODE, LABEL_ROLE, LABEL_TASK, TASK_MOUNT};
 use crate::executor::ExecError;
 
@@ -27,17 +29,79 @@ impl Engine {
             (LABEL_TASK.to_owned(), task_id.to_owned()),
             (LABEL_NODE.to_owned(), node.to_owned()),
         ]);
-        let request = NetworkCreateRequest {
-            name: name.clone(),
-            labels: Some(labels),
-            ..Default::default()
-        };
+        let request = self.hardened_network(name.clone(), labels);
         self.call(
             "create the task's network",
             self.docker.create_network(request),
         )
         .await?;
         Ok(name)
+    }
+
+    /// A network's request as the node's `--task-network` wants it: under
+    /// `none` an internal network whose bridge has no address on the host
+    /// (its containers reach each other and nothing else: an internal
+    /// network alone still lets them reach the host through its gateway),
+    /// under `no-private` a bridge the firewall rules match.
+    fn hardened_network(
+        &self,
+        name: String,
+        labels: HashMap<String, String>,
+    ) -> NetworkCreateRequest {
+        let mut request = NetworkCreateRequest {
+            name,
+            labels: Some(labels),
+            ..Default::default()
+        };
+        match self.hardening.network {
+            TaskNetwork::Full => {}
+            TaskNetwork::None => {
+                request.internal = Some(true);
+                request.options = Some(HashMap::from([(
+                    "com.docker.network.bridge.inhibit_ipv4".to_owned(),
+                    "true".to_owned(),
+                )]));
+            }
+            TaskNetwork::NoPrivate => {
+                request.enable_ipv6 = Some(false);
+                request.options = Some(HashMap::from([(
+                    "com.docker.network.bridge.name".to_owned(),
+                    no_private_bridge(&request.name),
+                )]));
+            }
+        }
+        request
+    }
+
+    /// Makes the shared `no-private` network (inter-container traffic off)
+    /// unless it is there, and checks the firewall's jumps are in place.
+    async fn ensure_no_private(&self) -> Result<(), ExecError> {
+        super::no_private::ensure_jumps().await?;
+        if self
+            .docker
+            .inspect_network(NO_PRIVATE_NETWORK, None)
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let mut request = self.hardened_network(NO_PRIVATE_NETWORK.to_owned(), HashMap::new());
+        if let Some(options) = &mut request.options {
+            options.insert(
+                "com.docker.network.bridge.enable_icc".to_owned(),
+                "false".to_owned(),
+            );
+        }
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Another task made it first.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(e) => Err(ExecError::Other(format!(
+                "cannot make the {NO_PRIVATE_NETWORK} network for --task-network no-private: {e}"
+            ))),
+        }
     }
 
     /// Creates and starts a container that runs beside the task (a service);
@@ -88,7 +152,19 @@ impl Engine {
         if let Some(agent) = &self.agent {
             labels.insert(LABEL_AGENT.to_owned(), agent.clone());
         }
-        let host_config = HostConfig {
+        // The task's own network, else the node's choice (none: Docker's bridge).
+        let network_mode = plan
+            .network
+            .clone()
+            .or_else(|| self.hardening.default_network().map(str::to_owned));
+        if self.hardening.network == TaskNetwork::NoPrivate {
+            if plan.network.is_none() {
+                self.ensure_no_private().await?;
+            } else {
+                super::no_private::ensure_jumps().await?;
+            }
+        }
+        let mut host_config = HostConfig {
             mounts: Some(mounts),
             init: Some(true),
             privileged: Some(false),
@@ -106,10 +182,11 @@ impl Engine {
             nano_cpus: plan.resources.cpus.map(|cpus| (cpus * 1e9) as i64),
             memory: plan.resources.memory.map(|m| m.0 as i64),
             shm_size: plan.resources.shm.map(|s| s.0 as i64),
-            network_mode: plan.network.clone(),
+            network_mode,
             extra_hosts: (!plan.extra_hosts.is_empty()).then(|| plan.extra_hosts.clone()),
             ..Default::default()
         };
+        self.hardening.apply(&mut host_config, plan.role);
         let networking_config = plan
             .network
             .as_ref()

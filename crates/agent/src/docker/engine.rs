@@ -35,6 +35,7 @@ impl Engine {
             docker,
             call_timeout,
             agent: None,
+            hardening: Default::default(),
         };
         let docker = engine
             .call("connect", engine.docker.clone().negotiate_version())
@@ -47,6 +48,7 @@ impl Engine {
             docker,
             call_timeout,
             agent: None,
+            hardening: Default::default(),
         })
     }
 
@@ -57,6 +59,11 @@ impl Engine {
             agent: Some(agent),
             ..self
         }
+    }
+
+    /// Hardens the task containers this engine handle makes as `hardening` says.
+    pub fn with_hardening(self, hardening: super::hardening::Hardening) -> Engine {
+        Engine { hardening, ..self }
     }
 
     /// The engine's version, e.g. "20.10.24".

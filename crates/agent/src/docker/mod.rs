@@ -13,7 +13,9 @@
 //! `container` (create, start beside, stop, remove), `watch` (a container
 //! watched to its end), `output` (where its output comes from: the attach
 //! stream or the engine's log, re-read with `reread`'s ledger) and `usage`
-//! (the containers listed with their CPU and memory).
+//! (the containers listed with their CPU and memory). `hardening` says how
+//! task containers are locked down (capabilities, pids, read-only root, the
+//! network) and `no_private` holds the firewall rules of `--task-network no-private`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,7 +28,9 @@ use crate::executor::Command;
 mod container;
 mod engine;
 mod facts;
+pub mod hardening;
 mod image;
+pub mod no_private;
 mod output;
 mod release;
 mod reread;
@@ -108,6 +112,8 @@ pub struct Engine {
     docker: Docker,
     call_timeout: Duration,
     agent: Option<String>,
+    /// How task containers are hardened ([`hardening`]).
+    hardening: hardening::Hardening,
 }
 
 #[cfg(test)]

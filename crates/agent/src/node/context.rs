@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::AgentError;
 use crate::config::AgentConfig;
 use crate::docker::Engine;
+use crate::docker::hardening::TaskNetwork;
+use crate::docker::no_private;
 use crate::gpus::GpuOwner;
 use crate::host::HostDir;
 use crate::log_copy::LogCopy;
@@ -37,8 +39,17 @@ pub async fn context(
         config.docker_api_call_timeout,
     )
     .await
-    .map(|engine| engine.for_agent(agent_id))
+    .map(|engine| {
+        engine
+            .for_agent(agent_id)
+            .with_hardening(config.hardening.clone())
+    })
     .map_err(|e| e.to_string());
+    if engine.is_ok() && config.hardening.network == TaskNetwork::NoPrivate {
+        no_private::install(&no_private_exceptions(&config).await)
+            .await
+            .map_err(|e| AgentError::Config(e.to_string()))?;
+    }
     if let Err(problem) = &engine {
         tracing::warn!(%problem, "Docker is not available; only tasks with executor: process can run");
     }
@@ -128,4 +139,55 @@ pub async fn run_local(
     Ok(task::run(&ctx, run)
         .await
         .unwrap_or_else(|| Outcome::failed("the task was left running")))
+}
+
+/// What `no-private` lets tasks reach among private addresses: the hub's
+/// host (every address its name has now) and the ranges the person allowed.
+async fn no_private_exceptions(config: &AgentConfig) -> no_private::Exceptions {
+    let mut ranges = config.hardening.network_allow.clone();
+    if let Some(authority) = config.server.as_deref().map(hub_authority)
+        && let Ok(addresses) = tokio::net::lookup_host(authority.as_str()).await
+    {
+        for address in addresses.filter(|a| a.is_ipv4()) {
+            let address = address.ip().to_string();
+            if !ranges.contains(&address) {
+                ranges.push(address);
+            }
+        }
+    }
+    no_private::Exceptions { ranges }
+}
+
+/// `host:port` of the hub's address (`https://hub.example.com/` →
+/// `hub.example.com:443`).
+fn hub_authority(server: &str) -> String {
+    let (scheme, rest) = server.split_once("://").unwrap_or(("http", server));
+    let authority = rest.split('/').next().unwrap_or_default();
+    let has_port = match authority.rfind(']') {
+        Some(end) => authority[end..].contains(':'),
+        None => authority.contains(':'),
+    };
+    if has_port {
+        authority.to_owned()
+    } else if scheme == "https" {
+        format!("{authority}:443")
+    } else {
+        format!("{authority}:80")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hub_authorities() {
+        assert_eq!(
+            super::hub_authority("https://hub.example.com/"),
+            "hub.example.com:443"
+        );
+        assert_eq!(
+            super::hub_authority("http://10.0.0.2:8080"),
+            "10.0.0.2:8080"
+        );
+        assert_eq!(super::hub_authority("http://[::1]"), "[::1]:80");
+    }
 }

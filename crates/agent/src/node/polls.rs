@@ -36,6 +36,7 @@ impl Agent {
                 inventory: self.held_tasks(),
                 only_labeled: config.only_labeled,
                 capacity: Some(self.inner.ctx.gpus.capacity().await),
+                image_policy: config.image_policy_to_send(),
             };
             match self.inner.hub.register(&request).await {
                 Ok(registered) => {
@@ -127,6 +128,7 @@ impl Agent {
                 capacity: Some(self.inner.ctx.gpus.capacity().await),
                 yielding: verdict.as_ref().map(crate::yielding::Verdict::report),
                 gpu_use: self.gpu_reports(),
+                image_policy: self.inner.ctx.config.image_policy_to_send(),
             };
             match self.inner.hub.heartbeat(&beat).await {
                 Ok(reply) => {

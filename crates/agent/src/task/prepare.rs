@@ -108,6 +108,12 @@ impl Runner<'_> {
         let spec = &run.task.spec;
         let id = &run.task.id;
         let image = spec.image.clone().unwrap_or_default();
+        // The node's image policy, before anything is pulled: the task fails
+        // with the sentence that names the rule (the hub, told the policy,
+        // does not offer such tasks; this holds for an older hub, and for `gantry run`).
+        if let Some(refusal) = ctx.config.image_policy.refusal_for_job(spec) {
+            return Err(ExecError::Other(refusal.to_string()));
+        }
         let policy = spec.pull.unwrap_or(if ctx.config.pull_always {
             PullPolicy::Always
         } else {

@@ -63,6 +63,7 @@ impl Desktop {
                 &config.reserve_gpus,
                 settings.step_aside.as_ref().is_some_and(|s| s.notify),
             ),
+            image_policy: crate::image_policy::ImageChoice::of(&config.image_policy),
             locked,
         })
     }

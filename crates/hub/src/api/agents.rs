@@ -60,6 +60,7 @@ pub(super) async fn register(
             "version: has a NUL character; send the agent's version as printable text",
         ));
     }
+    image_policy(request.image_policy.as_ref())?;
     let reconciled = hub.db().register(&node.id, &request, hub.now()).await?;
     for task in &reconciled {
         hub.signals().task_changed(&task.id);
@@ -195,6 +196,7 @@ pub(super) async fn heartbeat(
 ) -> Result<Json<HeartbeatReply>, ApiError> {
     held_ids("tasks", &beat.tasks)?;
     gpu_use_figures(&beat.gpu_use)?;
+    image_policy(beat.image_policy.as_ref())?;
     let now = hub.now();
     let mode = Mode {
         accepting: beat.accepting,
@@ -394,4 +396,16 @@ pub(super) async fn put_outputs(
         .await?
         .ok_or_else(|| ApiError::not_found("task"))?;
     Ok(Json(task))
+}
+
+/// Refuses an image policy its document calls invalid (too many or too long
+/// patterns, or not printable ASCII): a node's dispatch reads it for every
+/// task. A pattern that passes but cannot be read matches nothing.
+fn image_policy(
+    policy: Option<&gantry_protocol::image_policy::ImagePolicy>,
+) -> Result<(), ApiError> {
+    match policy.and_then(|p| p.wire_problem()) {
+        Some(problem) => Err(ApiError::bad_request(format!("image_policy: {problem}"))),
+        None => Ok(()),
+    }
 }

@@ -8,7 +8,10 @@
 //! [`gantry_protocol::gpu_assign::assign`] finds it devices on the capacity
 //! its heartbeat said. Tasks carry `gpu_task` (set at submit), so the scan
 //! skips GPU tasks in SQL for a node that takes none and parses only GPU
-//! tasks' specs, never every queued one's.
+//! tasks' specs, never every queued one's, unless the node has an image
+//! policy: then each spec is read and a task whose images the policy refuses
+//! ([`gantry_protocol::image_policy::ImagePolicy::refusal_for_job`], the
+//! agent's own check) is not offered to it, and stays queued for another node.
 
 use gantry_protocol::gpu_assign::GpuRequest;
 use gantry_protocol::wire::{CommandKind, Task};
@@ -56,7 +59,7 @@ impl Db {
                 return Ok(None);
             }
             let rows = sqlx::query(
-                "SELECT id, labels, CASE WHEN gpu_task = 1 THEN spec ELSE NULL END AS gpu_spec \
+                "SELECT id, labels, CASE WHEN gpu_task = 1 OR $5 = 1 THEN spec ELSE NULL END AS spec \
                  FROM tasks WHERE state = 'queued' AND id > $1 \
                  AND (target_node IS NULL OR target_node = $2) AND ($3 = 0 OR labels <> '[]') \
                  AND ($4 = 1 OR gpu_task = 0) ORDER BY id LIMIT 256",
@@ -65,6 +68,7 @@ impl Db {
             .bind(&node.id)
             .bind(node.only_labeled as i64)
             .bind(room.takes_gpu_tasks() as i64)
+            .bind(node.image_policy.is_some() as i64)
             .fetch_all(&self.pool)
             .await?;
             let Some(last) = rows.last() else {
@@ -76,10 +80,18 @@ impl Db {
                 if !labels.iter().all(|label| node.labels.contains(label)) {
                     continue;
                 }
-                let request = match row.try_get::<Option<String>, _>("gpu_spec")? {
-                    Some(spec) => GpuRequest::of(&parse_json::<JobSpec>(&spec)?.resources),
+                let spec = match row.try_get::<Option<String>, _>("spec")? {
+                    Some(spec) => Some(parse_json::<JobSpec>(&spec)?),
                     None => None,
                 };
+                if let (Some(policy), Some(spec)) = (&node.image_policy, &spec)
+                    && policy.refusal_for_job(spec).is_some()
+                {
+                    continue;
+                }
+                let request = spec
+                    .as_ref()
+                    .and_then(|spec| GpuRequest::of(&spec.resources));
                 if request.as_ref().is_some_and(|r| room.fit(r).is_none()) {
                     continue;
                 }

@@ -12,6 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use gantry_protocol::TaskState;
 use gantry_protocol::admin::NodeState;
 use gantry_protocol::console_wire::RunningTask;
+use gantry_protocol::image_policy::ImagePolicy;
 use gantry_protocol::wire::{
     CommandKind, Heartbeat, HeldTask, Node, Reconciled, RegisterRequest, Yielding,
 };
@@ -55,6 +56,8 @@ pub struct NodeRecord {
     pub only_labeled: bool,
     /// What its last heartbeat said it can take (dispatch rereads it for each claim).
     pub room: Room,
+    /// The images it runs, as its agent said; `None`: any.
+    pub image_policy: Option<ImagePolicy>,
 }
 
 /// What a heartbeat changed that others wait on.
@@ -73,7 +76,8 @@ impl Db {
     /// The node with this id, with all its labels.
     pub async fn node_record(&self, id: &str) -> Result<Option<NodeRecord>, HubError> {
         let row = sqlx::query(
-            "SELECT id, name, labels, agent_labels, only_labeled, capacity, yielding FROM nodes WHERE id = $1",
+            "SELECT id, name, labels, agent_labels, only_labeled, capacity, yielding, image_policy \
+             FROM nodes WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -89,6 +93,7 @@ impl Db {
                 labels,
                 only_labeled: row.try_get::<i64, _>("only_labeled")? == 1,
                 room: Room::from_row(&row)?,
+                image_policy: image_policy(&row)?,
             })
         })
         .transpose()
@@ -111,8 +116,8 @@ impl Db {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE nodes SET version = $1, agent_labels = $2, system = COALESCE($3, system), \
-             last_seen = $4, online = 1, only_labeled = $5, capacity = $6, yielding = NULL \
-             WHERE id = $7",
+             last_seen = $4, online = 1, only_labeled = $5, capacity = $6, yielding = NULL, \
+             image_policy = $7 WHERE id = $8",
         )
         .bind(&request.version)
         .bind(json(&request.labels))
@@ -120,6 +125,7 @@ impl Db {
         .bind(now)
         .bind(request.only_labeled as i64)
         .bind(request.capacity.as_ref().map(json))
+        .bind(request.image_policy.as_ref().map(json))
         .bind(node_id)
         .execute(&mut *tx)
         .await?;
@@ -187,7 +193,7 @@ impl Db {
         let (capacity, yielding) = room.columns();
         sqlx::query(
             "UPDATE nodes SET system = COALESCE($1, system), last_seen = $2, online = 1, accepting = $3, \
-             draining = $4, capacity = $5, yielding = $6 WHERE id = $7",
+             draining = $4, capacity = $5, yielding = $6, image_policy = $7 WHERE id = $8",
         )
         .bind(system.map(json))
         .bind(now)
@@ -195,6 +201,7 @@ impl Db {
         .bind(mode.draining as i64)
         .bind(capacity)
         .bind(yielding)
+        .bind(beat.image_policy.as_ref().map(json))
         .bind(node_id)
         .execute(&mut *tx)
         .await?;
@@ -329,7 +336,7 @@ impl Db {
     ) -> Result<Vec<Node>, HubError> {
         let rows = sqlx::query(
             "SELECT n.id, n.name, n.labels, n.agent_labels, n.last_seen, n.online, n.accepting, \
-             n.draining, n.only_labeled, n.version, n.system, n.capacity, n.yielding, \
+             n.draining, n.only_labeled, n.version, n.system, n.capacity, n.yielding, n.image_policy, \
              (SELECT COUNT(*) FROM tasks t WHERE t.node_id = n.id \
               AND t.state IN ('assigned', 'pulling', 'running', 'paused', 'lost')) AS held \
              FROM nodes n WHERE ($1 IS NULL OR n.id = $1) ORDER BY n.name",
@@ -419,7 +426,14 @@ fn node_from_row(
         yields_gpu_only: state == NodeState::Yielding
             && room.yielding.as_ref().is_some_and(|y| y.gpu_only),
         capacity: room.capacity,
+        image_policy: image_policy(row)?,
     })
+}
+
+/// The `image_policy` column: the node's policy, `None` when it takes any image.
+fn image_policy(row: &sqlx::any::AnyRow) -> Result<Option<ImagePolicy>, HubError> {
+    let stored: Option<String> = row.try_get("image_policy")?;
+    stored.as_deref().map(parse_json).transpose()
 }
 
 /// A node's state as listed. Offline and draining win. An agent that yields

@@ -62,6 +62,7 @@ fn node(name: &str, state: NodeState, gpus: Option<Vec<GpuSlot>>) -> Node {
         yield_reason: (state == NodeState::Yielding).then(|| "blender is running".into()),
         yields_gpu_only: false,
         capacity: gpus.map(|gpus| NodeCapacity { gpus }),
+        image_policy: None,
     }
 }
 
@@ -146,4 +147,22 @@ fn many_nodes_are_counted_after_the_first_few() {
         .collect();
     let why = why_queued(&task("image: x\ncommand: [a]\n"), &nodes).unwrap();
     assert!(why.ends_with("n3: paused; 3 more)"), "{why}");
+}
+
+#[test]
+fn an_image_policy_is_named() {
+    let mut strict = node("strict", NodeState::Online, None);
+    strict.image_policy = Some(gantry_protocol::image_policy::ImagePolicy {
+        allowed: vec!["registry.example.com/**".into()],
+        pinned_only: false,
+    });
+    let task = task("image: busybox\ncommand: [a]\n");
+    assert_eq!(
+        why_queued(&task, std::slice::from_ref(&strict)).as_deref(),
+        Some(
+            "no node can take it now (strict: it takes only images matching registry.example.com/**)"
+        )
+    );
+    let open = node("open", NodeState::Online, None);
+    assert_eq!(why_queued(&task, &[strict, open]), None);
 }

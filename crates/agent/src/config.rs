@@ -17,8 +17,10 @@ use crate::docker::RegistryLogin;
 use crate::timeouts::Timeouts;
 use gantry_client::Token;
 
+mod disk;
 mod yielding;
 
+pub use disk::DiskFlags;
 pub use yielding::YieldFlags;
 
 /// What the command line gave; `None` where a flag was absent.
@@ -62,6 +64,8 @@ pub struct Flags {
     pub yielding: YieldFlags,
     /// `--show-task-logs`: copy each task's output lines to the agent's stdout.
     pub show_task_logs: bool,
+    /// The disk budget's numbers ([`DiskFlags`]).
+    pub disk: DiskFlags,
 }
 
 /// The agent's resolved settings.
@@ -128,6 +132,10 @@ pub struct AgentConfig {
     /// How much of the disk Gantry may use (`--disk-max-gb`,
     /// `--disk-max-percent`, `--disk-min-free-gb`; [`crate::disk`]).
     pub disk: crate::disk::DiskBudget,
+    /// Kept results the hub has not got may be evicted too
+    /// (`--disk-evict-unsynced-results`, GANTRY_DISK_EVICT_UNSYNCED_RESULTS,
+    /// `disk_evict_unsynced_results`; off by default).
+    pub disk_evict_unsynced_results: bool,
 }
 
 /// The config file's keys (TOML).
@@ -170,6 +178,11 @@ struct FileConfig {
     settle: Option<u64>,
     reserve_gpu: Option<Vec<u32>>,
     show_task_logs: Option<bool>,
+    // The disk budget ([`disk`]).
+    disk_max_gb: Option<f64>,
+    disk_max_percent: Option<f64>,
+    disk_min_free_gb: Option<f64>,
+    disk_evict_unsynced_results: Option<bool>,
     /// Refused with a pointer to `token_file`; present so the error can say so.
     token: Option<toml::Value>,
     /// Refused likewise.
@@ -491,6 +504,7 @@ impl AgentConfig {
         let timeouts = layers.timeouts(flags.timeouts_file.clone(), switches.default_timeouts)?;
         let file = &layers.file;
         let (yielding, reserve_gpus) = layers.yielding(&flags)?;
+        let (disk, disk_evict_unsynced_results) = layers.disk(&flags.disk)?;
         let mut labels = layers.labels(flags.labels)?;
         let hostname_label = if flags.no_hostname_label {
             false
@@ -564,8 +578,8 @@ impl AgentConfig {
             reserve_gpus,
             show_task_logs: flags.show_task_logs
                 || layers.boolean(&["GANTRY_SHOW_TASK_LOGS"], file.show_task_logs, false)?,
-            // The defaults until the disk flags, variables and keys are read.
-            disk: crate::disk::DiskBudget::default(),
+            disk,
+            disk_evict_unsynced_results,
         })
     }
 

@@ -94,6 +94,8 @@ pub struct StartArgs {
     yielding: crate::yield_args::YieldArgs,
     #[command(flatten)]
     shown: ShowTaskLogs,
+    #[command(flatten)]
+    disk: crate::disk_args::DiskArgs,
 }
 
 /// `--show-task-logs`, shared by `gantry agent start` and `gantry service
@@ -183,6 +185,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         timeouts_file: args.timeouts_file,
         yielding: args.yielding.into_flags(),
         show_task_logs: args.shown.show_task_logs,
+        disk: args.disk.into_flags(),
         ..Flags::default()
     }))?;
     let _guard = init_logging(Some(&config.host_dir.join("logs")));

@@ -16,6 +16,7 @@
 mod admin;
 mod drive_calls;
 mod error;
+pub mod registry;
 mod token;
 mod transfer;
 mod trust;

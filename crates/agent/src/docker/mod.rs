@@ -26,6 +26,7 @@ use crate::executor::Command;
 mod container;
 mod engine;
 mod image;
+mod image_store;
 mod output;
 mod release;
 mod reread;
@@ -33,6 +34,7 @@ mod usage;
 mod watch;
 
 pub use image::registry_of;
+pub use image_store::ImageFacts;
 pub use usage::ContainerUse;
 pub use watch::Found;
 

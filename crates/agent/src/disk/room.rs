@@ -60,6 +60,10 @@ pub async fn make_room(
     need: u64,
 ) -> Result<Vec<Item>, NoRoom> {
     let standing = standing(sources, budget).await;
+    if need == 0 {
+        // Nothing to pull: only what is over the budget goes.
+        return Ok(keep_within_from(sources, &standing).await);
+    }
     let used = standing.figures.used_by_gantry;
     let limit = standing.allowance.limit;
     let to_free = used.saturating_add(need).saturating_sub(limit);

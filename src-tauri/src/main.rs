@@ -159,6 +159,8 @@ fn builder(desktop: Arc<Desktop>, updates: Arc<Updates>, hidden: bool) -> tauri:
             commands::install_update,
             commands::take_intent,
             commands::save_step_aside,
+            commands::disk_budget,
+            commands::save_disk_settings,
         ])
         .on_window_event(|_window, event| {
             // Closing the window destroys it (Tauri's default); the app lives

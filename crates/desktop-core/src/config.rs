@@ -67,6 +67,11 @@ fn layer(
     let rules = settings.step_aside.as_ref();
     layer!(yielding, rules.map(|r| r.yield_settings()));
     layer!(reserve_gpus, rules.map(|r| r.reserve_gpu.clone()));
+    layer!(disk, settings.disk.map(|d| d.budget()));
+    layer!(
+        disk_evict_unsynced_results,
+        settings.disk.map(|d| d.disk_evict_unsynced_results)
+    );
     Ok((config, locked))
 }
 

@@ -101,6 +101,8 @@ pub struct Settings {
     /// "When to step aside" (yield rules and GPUs kept for the person),
     /// when set in Settings.
     pub step_aside: Option<crate::step_aside::StepAside>,
+    /// The disk budget's numbers and the kept-results switch, when set in Settings.
+    pub disk: Option<crate::disk_budget::DiskSettings>,
 }
 
 /// The variable that sets the update server over `update_endpoint`.

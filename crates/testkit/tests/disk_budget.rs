@@ -25,15 +25,15 @@ async fn succeeds(world: &World, yaml: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_least_recently_used_go_first_and_the_persons_image_stays() {
-    let Some((_, login)) = registry_login() else {
+    let Some((registry, login)) = registry_login() else {
         return;
     };
     let Some(mut world) = World::start().await else {
         return;
     };
-    let a = build_and_push(&login, "lru-a", 4).await;
-    let b = build_and_push(&login, "lru-b", 8).await;
-    let c = build_and_push(&login, "lru-c", 12).await;
+    let a = build_and_push(&registry, &login, "lru-a", 4).await;
+    let b = build_and_push(&registry, &login, "lru-b", 8).await;
+    let c = build_and_push(&registry, &login, "lru-c", 12).await;
     // A and C fit; B must go for C to come, and half of B is enough.
     let limit = a.size + c.needs + b.size / 2;
     let host_dir = world
@@ -87,14 +87,14 @@ async fn the_least_recently_used_go_first_and_the_persons_image_stays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_pull_that_cannot_fit_is_given_back_then_fails_and_what_runs_stays() {
-    let Some((_, login)) = registry_login() else {
+    let Some((registry, login)) = registry_login() else {
         return;
     };
     let Some(mut world) = World::start().await else {
         return;
     };
-    let a = build_and_push(&login, "nofit-a", 4).await;
-    let c = build_and_push(&login, "nofit-c", 12).await;
+    let a = build_and_push(&registry, &login, "nofit-a", 4).await;
+    let c = build_and_push(&registry, &login, "nofit-c", 12).await;
     // C fits only if A went, and A is in use by a running task.
     let limit = a.size + c.needs / 2;
     assert!(limit > a.needs);
@@ -138,14 +138,14 @@ async fn a_pull_that_cannot_fit_is_given_back_then_fails_and_what_runs_stays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kept_results_stay_until_the_hub_has_them() {
-    let Some((_, login)) = registry_login() else {
+    let Some((registry, login)) = registry_login() else {
         return;
     };
     let Some(mut world) = World::start().await else {
         return;
     };
-    let a = build_and_push(&login, "kept-a", 4).await;
-    let c = build_and_push(&login, "kept-c", 12).await;
+    let a = build_and_push(&registry, &login, "kept-a", 4).await;
+    let c = build_and_push(&registry, &login, "kept-c", 12).await;
     let result_size: u64 = 3_000_000;
     // C fits only if the result goes too (A and the folders are not enough).
     let limit = result_size / 2 + c.needs;

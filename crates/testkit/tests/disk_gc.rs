@@ -64,13 +64,13 @@ fn named(lines: &[String], verb: &str) -> (BTreeSet<String>, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dry_run_removes_nothing_and_a_run_removes_what_it_printed() {
-    let Some((_, login)) = registry_login() else {
+    let Some((registry, login)) = registry_login() else {
         return;
     };
     let Some(mut world) = World::start().await else {
         return;
     };
-    let a = build_and_push(&login, "gc-a", 2).await;
+    let a = build_and_push(&registry, &login, "gc-a", 2).await;
     let host_dir = world
         .agent("gc", &[], |config| {
             config.registries = vec![login.clone()];

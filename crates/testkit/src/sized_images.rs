@@ -54,6 +54,8 @@ pub fn build_and_push(registry: &(String, String, String), name: &str, mb: usize
         .args(["login", "-u", user, "--password-stdin", address])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
+        // It warns that the private config keeps the login unencrypted.
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     login
@@ -80,6 +82,8 @@ pub fn pull(registry: &(String, String, String), reference: &str) {
         .args(["login", "-u", user, "--password-stdin", address])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
+        // It warns that the private config keeps the login unencrypted.
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     login

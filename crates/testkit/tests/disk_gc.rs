@@ -12,18 +12,23 @@ use std::path::Path;
 use disk_images::{build_and_push, forget, present, registry_login};
 use gantry_agent::host::HostDir;
 use gantry_protocol::TaskState;
-use gantry_testkit::{World, image};
+use gantry_testkit::{World, image, until};
 
-/// Runs `gantry agent gc` on `host_dir` with a budget that allows nothing
-/// (1 kB), no config file and no hub; returns its stdout lines.
-fn gc(host_dir: &Path, extra: &[&str]) -> Vec<String> {
+/// A budget of 1 kB, in GB.
+const KB: &str = "0.000001";
+/// A budget of 1 byte, in GB: the kept result (5 bytes) is over it.
+const ONE_BYTE: &str = "0.000000001";
+
+/// Runs `gantry agent gc` on `host_dir` with a budget of `max_gb` alone,
+/// no config file and no hub; returns its stdout lines.
+fn gc(host_dir: &Path, max_gb: &str, extra: &[&str]) -> Vec<String> {
     let config_home = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(gantry_testkit::drive::built_gantry())
         .args(["agent", "gc", "--host-dir"])
         .arg(host_dir)
         .args([
             "--disk-max-gb",
-            "0.000001",
+            max_gb,
             "--disk-max-percent",
             "0",
             "--disk-min-free-gb",
@@ -81,8 +86,8 @@ async fn a_dry_run_removes_nothing_and_a_run_removes_what_it_printed() {
         .clone();
     let mut ids = Vec::new();
     for yaml in [
-        format!("image: {}\ncommand: [true]\n", image()),
-        format!("image: {}\ncommand: [true]\n", a.reference),
+        format!("image: {}\ncommand: [\"true\"]\n", image()),
+        format!("image: {}\ncommand: [\"true\"]\n", a.reference),
         format!(
             "image: {}\ncommand: [sh, -c, 'mkdir out && echo kept > out/r.txt']\noutputs: [out]\n",
             a.reference
@@ -92,42 +97,54 @@ async fn a_dry_run_removes_nothing_and_a_run_removes_what_it_printed() {
         assert_eq!(world.finished(&id).await.state, TaskState::Succeeded);
         ids.push(id);
     }
-    world.stop().await;
+    // gc runs beside the idle agent (the world's folder goes when it stops),
+    // once it forgot the tasks (their records go after the hub's answer).
     let host = HostDir::open(&host_dir).unwrap();
+    until(30, "the agent to forget the tasks", async || {
+        ids.iter()
+            .all(|id| !host.task_dir(id).join("task.json").exists())
+            .then_some(())
+    })
+    .await;
     let kept = host.results(&ids[2]).join("out/r.txt");
     assert!(kept.is_file());
 
-    let dry = gc(&host_dir, &["--dry-run"]);
+    let dry = gc(&host_dir, KB, &["--dry-run"]);
     let (would, total) = named(&dry, "would remove ");
-    assert!(total.starts_with("would remove 4 things"), "{dry:?}");
-    let expected: BTreeSet<String> = ["image", "task folder", "task folder", "task folder"]
+    // Least recently used first, until within the budget: the first two
+    // folders (nothing in them is kept: their logs are empty), then the
+    // image (its last use was the third task's start), which is enough.
+    assert!(total.starts_with("would remove 3 things"), "{dry:?}");
+    let expected: Vec<String> = vec![
+        format!("task folder {}", ids[0]),
+        format!("task folder {}", ids[1]),
+        format!("image {}", a.reference),
+    ];
+    let in_order: Vec<String> = dry[..dry.len() - 1]
         .iter()
-        .zip([&a.reference, &ids[0], &ids[1], &ids[2]])
-        .map(|(kind, name)| format!("{kind} {name}"))
+        .map(|l| {
+            let l = l.strip_prefix("would remove ").unwrap();
+            l.rsplit_once(" (").unwrap().0.to_owned()
+        })
         .collect();
-    let without_sizes: BTreeSet<String> = would
-        .iter()
-        .map(|l| l.rsplit_once(" (").unwrap().0.to_owned())
-        .collect();
-    assert_eq!(without_sizes, expected, "{dry:?}");
+    assert_eq!(in_order, expected, "{dry:?}");
     // Nothing went.
     assert!(present(&a.reference));
     for id in &ids {
         assert!(host.task_dir(id).exists());
     }
 
-    let run = gc(&host_dir, &[]);
+    let run = gc(&host_dir, KB, &[]);
     let (removed, _) = named(&run, "removed ");
     assert_eq!(removed, would, "gc removes what the dry run printed");
     assert!(!present(&a.reference));
-    for id in &ids {
-        assert!(!host.task_dir(id).exists());
-    }
+    assert!(!host.task_dir(&ids[0]).exists() && !host.task_dir(&ids[1]).exists());
+    assert!(host.task_dir(&ids[2]).exists(), "and nothing more");
     assert!(present(&image()), "the person's image stays");
     assert!(kept.is_file(), "a result the hub has not got stays");
 
     // Allowed, the result goes too.
-    let run = gc(&host_dir, &["--disk-evict-unsynced-results"]);
+    let run = gc(&host_dir, ONE_BYTE, &["--disk-evict-unsynced-results"]);
     let (removed, _) = named(&run, "removed ");
     assert!(
         removed
@@ -136,5 +153,6 @@ async fn a_dry_run_removes_nothing_and_a_run_removes_what_it_printed() {
         "{run:?}"
     );
     assert!(!kept.exists());
+    world.stop().await;
     forget(&[&a]);
 }

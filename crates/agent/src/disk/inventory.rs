@@ -27,6 +27,10 @@ use crate::docker::Engine;
 use crate::host::HostDir;
 use crate::record::Records;
 
+/// How long an image Gantry pulled may be missing from the engine before
+/// the ledger forgets it.
+const FORGET_GONE_AFTER_MS: i64 = 7 * 24 * 3600 * 1000;
+
 /// What kind of thing counts against the budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -190,7 +194,7 @@ pub async fn take(sources: Sources<'_>) -> Inventory {
 }
 
 /// Images Gantry pulled and the engine still has, dropping the ledger's
-/// entries for images that are gone.
+/// entries for images gone for a week.
 async fn images(host: &HostDir, engine: &Engine, needs: &Needs) -> Vec<Item> {
     let ledger = Ledger::read(host);
     let Ok(in_use) = engine.images_in_use().await else {
@@ -213,7 +217,11 @@ async fn images(host: &HostDir, engine: &Engine, needs: &Needs) -> Vec<Item> {
         let facts = match engine.image_facts(name).await {
             Ok(Some(facts)) => facts,
             Ok(None) => {
-                gone.push(name.clone());
+                // Noted before its pull, or removed by hand: forgotten only
+                // once unused for a while, so a pull in progress stays Gantry's.
+                if crate::clock::now_ms().saturating_sub(entry.last_used) > FORGET_GONE_AFTER_MS {
+                    gone.push(name.clone());
+                }
                 continue;
             }
             Err(_) => continue,

@@ -51,15 +51,17 @@ pub async fn figures(host_dir: &Path) -> std::io::Result<DiskFigures> {
     Ok(figures_with(host_dir, inventory.used()))
 }
 
-/// A size as a person reads it: `14.2 GB`, `850.0 MB`, `12.0 kB`.
+/// A size as a person reads it: `14.2 GB`, `850.0 MB`, `12.0 kB`, `12 B`.
 pub fn amount(bytes: u64) -> String {
     let b = bytes as f64;
     if b >= 1e9 {
         format!("{:.1} GB", b / 1e9)
     } else if b >= 1e6 {
         format!("{:.1} MB", b / 1e6)
-    } else {
+    } else if b >= 1e3 {
         format!("{:.1} kB", b / 1e3)
+    } else {
+        format!("{bytes} B")
     }
 }
 
@@ -71,5 +73,6 @@ mod tests {
         assert_eq!(super::amount(6_100_000_000), "6.1 GB");
         assert_eq!(super::amount(45_000_000), "45.0 MB");
         assert_eq!(super::amount(1_500), "1.5 kB");
+        assert_eq!(super::amount(12), "12 B");
     }
 }

@@ -100,19 +100,23 @@ fn fill(host: &HostDir) -> Result<()> {
     Ok(())
 }
 
-/// The agent's check before a pull of `image`: estimate, ledger, room.
+/// The agent's check before a pull of `image`, as `task/prepare_disk.rs`
+/// runs it: the estimate from the registry while the host dir and the
+/// engine are read, the ledger noted, room made.
 async fn check(
     sources: Sources<'_>,
     budget: &DiskBudget,
     image: &str,
     login: &RegistryLogin,
 ) -> Result<usize> {
-    let needs = estimate::image_needs(image, std::slice::from_ref(login))
-        .await
-        .context("the registry gave no size")?;
+    let (needs, standing) = tokio::join!(
+        estimate::image_needs(image, std::slice::from_ref(login)),
+        room::standing(sources, budget)
+    );
+    let needs = needs.context("the registry gave no size")?;
     let now = gantry_agent::clock::now_ms();
     Ledger::update(sources.host, |l| l.used(image, false, now))?;
-    let evicted = room::make_room(sources, budget, needs)
+    let evicted = room::make_room_from(sources, &standing, needs)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(evicted.len())
@@ -241,8 +245,8 @@ pub fn report(figures: &Figures) -> String {
          {rounds} rounds. The host dir holds what a node keeps after weeks ({items} things counted: \
          {tasks} finished task folders with a 64 KiB log each, {blobs} blobs, {results} kept results); \
          the image is the busybox test image with 4 MB on top, in the registry. The check runs the agent's \
-         own calls (`disk::estimate::image_needs`, the ledger, `disk::room::make_room`) as `task/prepare_disk.rs` \
-         does before a pull; the eviction removes the least recently used image Gantry pulled.\n\
+         own calls (`disk::estimate::image_needs` while `disk::room::standing` reads the host dir and the engine, \
+         the ledger, `disk::room::make_room_from`) as `task/prepare_disk.rs` does before a pull, in the bench's dev build; the eviction removes the least recently used image Gantry pulled.\n\
          <!-- bench disk: end -->\n",
         stamp = stamp(),
         machine = machine(),

@@ -89,12 +89,8 @@ pub async fn image_download_size(
         detail,
     };
     let reference = Reference::parse(image);
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
     let mut session = Session {
-        http,
+        http: http().map_err(|e| fail(e.to_string()))?,
         auth,
         bearer: None,
     };
@@ -125,6 +121,19 @@ pub async fn image_download_size(
             .map_err(fail)?
     };
     Ok(manifest.config.map_or(0, |c| c.size) + manifest.layers.iter().map(|l| l.size).sum::<u64>())
+}
+
+/// One HTTP client for every registry call: building one loads the
+/// system's roots, which a check before each pull should not pay again.
+fn http() -> Result<reqwest::Client, reqwest::Error> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return Ok(client.clone());
+    }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()?;
+    Ok(CLIENT.get_or_init(|| client).clone())
 }
 
 /// An image reference split as the registry API wants it.

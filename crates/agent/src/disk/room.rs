@@ -60,16 +60,26 @@ pub async fn make_room(
     need: u64,
 ) -> Result<Vec<Item>, NoRoom> {
     let standing = standing(sources, budget).await;
+    make_room_from(sources, &standing, need).await
+}
+
+/// [`make_room`] from a standing taken just before (the agent takes it
+/// while the registry is asked for the sizes).
+pub async fn make_room_from(
+    sources: Sources<'_>,
+    standing: &Standing,
+    need: u64,
+) -> Result<Vec<Item>, NoRoom> {
     if need == 0 {
         // Nothing to pull: only what is over the budget goes.
-        return Ok(keep_within_from(sources, &standing).await);
+        return Ok(keep_within_from(sources, standing).await);
     }
     let used = standing.figures.used_by_gantry;
     let limit = standing.allowance.limit;
     let to_free = used.saturating_add(need).saturating_sub(limit);
     if to_free > standing.evictable() {
         let leaves = standing.leaves();
-        keep_within_from(sources, &standing).await;
+        keep_within_from(sources, standing).await;
         return Err(NoRoom { need, leaves });
     }
     let chosen = evict::plan(&standing.inventory, to_free);

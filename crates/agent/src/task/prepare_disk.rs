@@ -25,6 +25,51 @@ pub(super) struct DiskCheck {
     pub(super) keep_after_pull: bool,
 }
 
+/// What the pulls will take, as far as the registries say.
+struct Sizes {
+    /// The bytes they add, estimated.
+    need: u64,
+    /// Some image's size could not be estimated.
+    unknown: bool,
+    /// The image adding the most, and how much.
+    biggest: Option<(String, u64)>,
+    /// Each image, and whether it is on the machine now.
+    seen: Vec<(String, bool)>,
+}
+
+/// Estimates what pulling `images` as `policy` says adds to the disk.
+async fn pull_sizes(
+    engine: &Engine,
+    images: &[String],
+    policy: PullPolicy,
+    logins: &[crate::docker::RegistryLogin],
+) -> Sizes {
+    let mut sizes = Sizes {
+        need: 0,
+        unknown: false,
+        biggest: None,
+        seen: Vec::new(),
+    };
+    for image in images {
+        let facts = engine.image_facts(image).await.ok().flatten();
+        sizes.seen.push((image.clone(), facts.is_some()));
+        if facts.is_some() && policy == PullPolicy::Missing {
+            continue;
+        }
+        match estimate::image_needs(image, logins).await {
+            Some(bytes) => {
+                let more = bytes.saturating_sub(facts.map_or(0, |f| f.size));
+                sizes.need += more;
+                if sizes.biggest.as_ref().is_none_or(|(_, b)| more > *b) {
+                    sizes.biggest = Some((image.clone(), more));
+                }
+            }
+            None => sizes.unknown = true,
+        }
+    }
+    sizes
+}
+
 impl Runner<'_> {
     /// The sources the disk budget reads for this task's node.
     pub(super) fn disk_sources<'e>(&'e self, engine: &'e Engine) -> Sources<'e> {
@@ -46,27 +91,21 @@ impl Runner<'_> {
     ) -> Result<DiskCheck, Stage> {
         let ctx = self.ctx;
         let now = crate::clock::now_ms();
-        let mut need = 0u64;
-        let mut unknown = false;
-        let mut biggest: Option<(&str, u64)> = None;
-        let mut seen = Vec::new();
-        for image in images {
-            let facts = engine.image_facts(image).await.ok().flatten();
-            seen.push((image.clone(), facts.is_some()));
-            if facts.is_some() && policy == PullPolicy::Missing {
-                continue;
-            }
-            match estimate::image_needs(image, &ctx.config.registries).await {
-                Some(bytes) => {
-                    let more = bytes.saturating_sub(facts.map_or(0, |f| f.size));
-                    need += more;
-                    if biggest.is_none_or(|(_, b)| more > b) {
-                        biggest = Some((image, more));
-                    }
-                }
-                None => unknown = true,
-            }
-        }
+        let sources = self.disk_sources(engine);
+        // The registry is asked while the host dir and the engine are read.
+        let (sizes, standing) = tokio::join!(
+            pull_sizes(engine, images, policy, &ctx.config.registries),
+            room::standing(sources, &ctx.config.disk)
+        );
+        let Sizes {
+            need,
+            unknown,
+            biggest,
+            seen,
+        } = sizes;
+        let biggest = biggest
+            .as_ref()
+            .map(|(image, bytes)| (image.as_str(), *bytes));
         if let Err(error) = Ledger::update(&ctx.host, |ledger| {
             for (image, present) in &seen {
                 ledger.used(image, *present, now);
@@ -74,8 +113,7 @@ impl Runner<'_> {
         }) {
             tracing::warn!(%error, "disk budget: cannot write the disk ledger");
         }
-        let sources = self.disk_sources(engine);
-        match room::make_room(sources, &ctx.config.disk, need).await {
+        match room::make_room_from(sources, &standing, need).await {
             Ok(evicted) => {
                 if !evicted.is_empty() {
                     let freed = evicted.iter().map(|i| i.size).sum();

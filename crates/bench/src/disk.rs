@@ -246,7 +246,7 @@ pub fn report(figures: &Figures) -> String {
          {tasks} finished task folders with a 64 KiB log each, {blobs} blobs, {results} kept results); \
          the image is the busybox test image with 4 MB on top, in the registry. The check runs the agent's \
          own calls (`disk::estimate::image_needs` while `disk::room::standing` reads the host dir and the engine, \
-         the ledger, `disk::room::make_room_from`) as `task/prepare_disk.rs` does before a pull, in the bench's dev build; the eviction removes the least recently used image Gantry pulled.\n\
+         the ledger, `disk::room::make_room_from`) as `task/prepare_disk.rs` does before a pull, in the bench's dev build; the eviction removes the least recently used image Gantry pulled. An eviction adds what `docker rmi` costs the engine, and happens only at a start the budget is reached at; a start with room pays the check alone.\n\
          <!-- bench disk: end -->\n",
         stamp = stamp(),
         machine = machine(),

@@ -28,6 +28,13 @@ async fn storage_shows_the_budget_and_settings_change_it() {
 
     open_screen(&driver, "storage").await;
     driver.wait("[data-testid=disk-budget]", 30).await;
+    // Measured (or the reason it could not be, shown in the card).
+    let card = driver
+        .wait_text("[data-testid=disk-budget]", 60, |t| {
+            !t.contains("Measuring")
+        })
+        .await;
+    assert!(card.contains("Images Gantry pulled"), "{card}");
     for kind in ["image", "blob", "result", "task_folder"] {
         driver
             .wait(&format!("[data-testid=disk-used-{kind}]"), 30)
@@ -44,11 +51,13 @@ async fn storage_shows_the_budget_and_settings_change_it() {
     let max_gb = driver.wait("[data-testid=settings-disk-max-gb]", 30).await;
     driver.clear(&max_gb).await;
     driver.type_text(&max_gb, "7.5").await;
-    // No free space kept: the 7.5 GB is the tightest on any test machine.
+    // No free space kept (0 leaves it out): the 7.5 GB is the tightest on
+    // any test machine.
     let min_free = driver
         .wait("[data-testid=settings-disk-min-free-gb]", 30)
         .await;
     driver.clear(&min_free).await;
+    driver.type_text(&min_free, "0").await;
     let switch = driver
         .wait("[data-testid=settings-disk-evict-unsynced]", 30)
         .await;
@@ -65,7 +74,7 @@ async fn storage_shows_the_budget_and_settings_change_it() {
     .expect("desktop.json is JSON");
     assert_eq!(kept["disk"]["disk_max_gb"], 7.5);
     assert_eq!(kept["disk"]["disk_max_percent"], 50);
-    assert_eq!(kept["disk"]["disk_min_free_gb"], serde_json::Value::Null);
+    assert_eq!(kept["disk"]["disk_min_free_gb"], 0.0);
     assert_eq!(kept["disk"]["disk_evict_unsynced_results"], true);
 
     // The agent runs with it: Storage's budget says 7.5 GB is the most.

@@ -43,6 +43,8 @@ const COMMANDS: &[&str] = &[
     "set_update_endpoint",
     "take_intent",
     "save_step_aside",
+    "disk_budget",
+    "save_disk_settings",
 ];
 
 /// The variable `src/updater.rs` reads with `option_env!`.

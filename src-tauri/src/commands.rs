@@ -415,3 +415,20 @@ pub async fn install_update(
     crate::restart(app, Arc::clone(&desktop));
     Ok(())
 }
+
+/// Where Gantry stands against its disk budget (the Storage screen's bar).
+#[tauri::command]
+pub async fn disk_budget(
+    desktop: DesktopState<'_>,
+) -> Result<gantry_desktop_core::disk_budget::DiskBudgetView, UiError> {
+    desktop.disk_budget().await
+}
+
+/// Keeps the disk budget's numbers and restarts the agent with them.
+#[tauri::command]
+pub async fn save_disk_settings(
+    desktop: DesktopState<'_>,
+    settings: gantry_desktop_core::disk_budget::DiskSettings,
+) -> Result<(), UiError> {
+    desktop.save_disk_settings(settings).await
+}

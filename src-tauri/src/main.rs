@@ -162,6 +162,8 @@ fn builder(desktop: Arc<Desktop>, updates: Arc<Updates>, hidden: bool) -> tauri:
             commands::take_intent,
             commands::save_step_aside,
             commands::save_image_policy,
+            commands::disk_budget,
+            commands::save_disk_settings,
         ])
         .on_window_event(|window, event| {
             // Closing the window destroys it (Tauri's default); the app lives

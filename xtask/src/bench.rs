@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 
 use crate::exec::{self, say};
-use crate::services::{DockerEngine, TEST_IMAGE};
+use crate::services::{DockerEngine, REGISTRY_PASSWORD, REGISTRY_USER, Registry, TEST_IMAGE};
 use crate::ui;
 
 /// What a benchmark needs readied before it runs.
@@ -24,6 +24,8 @@ struct Needs {
     ui: bool,
     /// The Docker engine, and whether it must hold the test image.
     docker: Option<Docker>,
+    /// The test registry (with the engine and the test image).
+    registry: bool,
 }
 
 /// How a benchmark uses the Docker engine.
@@ -49,6 +51,12 @@ impl Needs {
                 desktop: true,
                 ui: true,
                 docker: Some(Docker::IfHarmless),
+                registry: false,
+            },
+            "disk" => Needs {
+                docker: Some(Docker::WithImage),
+                registry: true,
+                ..Needs::default()
             },
             "console" => Needs {
                 ui: true,
@@ -84,7 +92,8 @@ pub fn run(args: &[String]) -> Result<()> {
     if let Some(desktop) = desktop {
         command.env("GANTRY_BENCH_DESKTOP", desktop);
     }
-    // The engine, when this run starts one, stops when this returns.
+    // The registry, then the engine, when this run starts them, stop when this returns.
+    let mut _registry = None;
     let _engine = match needs.docker {
         None => None,
         Some(Docker::WithImage) => {
@@ -93,6 +102,14 @@ pub fn run(args: &[String]) -> Result<()> {
             command
                 .env("DOCKER_HOST", engine.host())
                 .env("GANTRY_TEST_IMAGE", TEST_IMAGE);
+            if needs.registry {
+                let registry = Registry::start(&engine)?;
+                command
+                    .env("GANTRY_TEST_REGISTRY", registry.address())
+                    .env("GANTRY_TEST_REGISTRY_USER", REGISTRY_USER)
+                    .env("GANTRY_TEST_REGISTRY_PASSWORD", REGISTRY_PASSWORD);
+                _registry = Some(registry);
+            }
             Some(engine)
         }
         Some(Docker::IfHarmless) => {

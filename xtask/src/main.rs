@@ -134,6 +134,13 @@ USAGE:
         stop -t 10` + `docker rm`), RELEASE-ROUNDS. p50/p99 of each.
         Records them in docs/benchmarks.md (unless --no-record).
 
+    cargo xtask bench disk [--rounds 10] [--no-record]
+        What the disk budget's check before a pull adds to a task's start
+        (estimate from the registry, ledger, stock-taking; and with one
+        image evicted), against `docker run --rm IMAGE true` of the same
+        image, with the Docker engine and a registry started here. Records
+        them in docs/benchmarks.md (unless --no-record).
+
     cargo xtask bench desktop [--seconds N] [--no-record]
         Measures the desktop app's idle footprint with a release build on
         the desktop tests' private desktop (its own D-Bus session bus, GNOME

@@ -17,10 +17,12 @@ use crate::docker::RegistryLogin;
 use crate::timeouts::Timeouts;
 use gantry_client::Token;
 
-mod metrics;
+mod disk;
 mod images;
+mod metrics;
 mod yielding;
 
+pub use disk::DiskFlags;
 pub use images::ImageFlags;
 pub use yielding::YieldFlags;
 
@@ -69,6 +71,8 @@ pub struct Flags {
     pub metrics_listen: Option<String>,
     /// The image policy and the hardening of task containers.
     pub images: ImageFlags,
+    /// The disk budget's numbers ([`DiskFlags`]).
+    pub disk: DiskFlags,
 }
 
 /// The agent's resolved settings.
@@ -144,6 +148,10 @@ pub struct AgentConfig {
     /// How task containers are hardened (`--task-pids-limit`,
     /// `--read-only-root`, `--task-network`; [`crate::docker::hardening`]).
     pub hardening: crate::docker::hardening::Hardening,
+    /// Kept results the hub has not got may be evicted too
+    /// (`--disk-evict-unsynced-results`, GANTRY_DISK_EVICT_UNSYNCED_RESULTS,
+    /// `disk_evict_unsynced_results`; off by default).
+    pub disk_evict_unsynced_results: bool,
 }
 
 /// The config file's keys (TOML).
@@ -194,6 +202,11 @@ struct FileConfig {
     read_only_root: Option<bool>,
     task_network: Option<String>,
     task_network_allow: Option<Vec<String>>,
+    // The disk budget ([`disk`]).
+    disk_max_gb: Option<f64>,
+    disk_max_percent: Option<f64>,
+    disk_min_free_gb: Option<f64>,
+    disk_evict_unsynced_results: Option<bool>,
     /// Refused with a pointer to `token_file`; present so the error can say so.
     token: Option<toml::Value>,
     /// Refused likewise.
@@ -517,6 +530,7 @@ impl AgentConfig {
         let (yielding, reserve_gpus) = layers.yielding(&flags)?;
         let image_policy = layers.image_policy(&flags)?;
         let hardening = layers.hardening(&flags)?;
+        let (disk, disk_evict_unsynced_results) = layers.disk(&flags.disk)?;
         let mut labels = layers.labels(flags.labels)?;
         let hostname_label = if flags.no_hostname_label {
             false
@@ -590,8 +604,8 @@ impl AgentConfig {
             reserve_gpus,
             show_task_logs: flags.show_task_logs
                 || layers.boolean(&["GANTRY_SHOW_TASK_LOGS"], file.show_task_logs, false)?,
-            // The defaults until the disk flags, variables and keys are read.
-            disk: crate::disk::DiskBudget::default(),
+            disk,
+            disk_evict_unsynced_results,
             metrics_listen: layers.metrics_listen(flags.metrics_listen)?,
             image_policy,
             hardening,

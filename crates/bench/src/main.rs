@@ -17,6 +17,7 @@
 mod agent;
 mod console;
 mod desktop;
+mod disk;
 mod hub;
 mod record;
 mod recovery;
@@ -46,6 +47,7 @@ enum Bench {
     Console(console::Options),
     TasksList(tasks_list::Options),
     Yield(yielding::Options),
+    Disk(disk::Options),
 }
 
 impl Bench {
@@ -59,8 +61,9 @@ impl Bench {
             "console" => Bench::Console(console::Options::parse(options)?),
             "tasks_list" => Bench::TasksList(tasks_list::Options::parse(options)?),
             "yield" => Bench::Yield(yielding::Options::parse(options)?),
+            "disk" => Bench::Disk(disk::Options::parse(options)?),
             other => bail!(
-                "unknown benchmark `{other}`; there are `hub`, `agent`, `recovery`, `desktop`, `transfer`, `tasks_list`, `console` and `yield`"
+                "unknown benchmark `{other}`; there are `hub`, `agent`, `recovery`, `desktop`, `transfer`, `tasks_list`, `console`, `yield` and `disk`"
             ),
         })
     }
@@ -78,6 +81,7 @@ impl Bench {
             Bench::Console(options) => Ok(console::report(&console::run(options).await?)),
             Bench::TasksList(options) => Ok(tasks_list::report(&tasks_list::run(options).await?)),
             Bench::Yield(options) => Ok(yielding::report(&yielding::run(options).await?)),
+            Bench::Disk(options) => Ok(disk::report(&disk::run(options).await?)),
         }
     }
 
@@ -92,6 +96,7 @@ impl Bench {
             Bench::Console(options) => options.record,
             Bench::TasksList(options) => options.record,
             Bench::Yield(options) => options.record,
+            Bench::Disk(options) => options.record,
         }
     }
 }

@@ -89,6 +89,8 @@ pub struct StartArgs {
     shown: ShowTaskLogs,
     #[command(flatten)]
     images: crate::image_args::ImageArgs,
+    #[command(flatten)]
+    disk: crate::disk_args::DiskArgs,
 }
 
 /// `--show-task-logs`, shared by `gantry agent start` and `gantry service
@@ -176,6 +178,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         yielding: args.yielding.into_flags(),
         show_task_logs: args.shown.show_task_logs,
         images: args.images.into_flags(),
+        disk: args.disk.into_flags(),
         ..Flags::default()
     })))?;
     let _guard = init_logging(Some(&config.host_dir.join("logs")));

@@ -3,8 +3,10 @@
 
 mod agent;
 mod blob;
+mod disk_args;
 mod doctor;
 mod drive;
+mod gc;
 mod hub_admin;
 mod image_args;
 mod local_inputs;
@@ -302,6 +304,9 @@ enum AgentCommand {
         #[command(flatten)]
         local: agent::Local,
     },
+    /// Keep the disk budget by hand: remove what is over it, least recently
+    /// used first, one line each (--dry-run: only say what would go).
+    Gc(gc::GcArgs),
     /// Let running tasks finish and take no new ones (--off to take them again).
     Drain {
         /// Take tasks again.
@@ -388,6 +393,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             agent::steer(gantry_agent::control::Request::Cancel { task }, &local).await
         }
         Command::Agent(AgentCommand::Logs { task, local }) => agent::follow(&task, &local).await,
+        Command::Agent(AgentCommand::Gc(args)) => gc::gc(args).await,
         Command::Agent(AgentCommand::Drain { off, local }) => {
             agent::steer(gantry_agent::control::Request::Drain { on: !off }, &local).await
         }

@@ -17,6 +17,7 @@ mod admin;
 mod drive_calls;
 mod error;
 mod probe;
+pub mod registry;
 mod token;
 mod transfer;
 mod trust;

@@ -71,6 +71,11 @@ fn layer(
         image_policy,
         settings.image_policy.as_ref().and_then(|c| c.policy().ok())
     );
+    layer!(disk, settings.disk.map(|d| d.budget()));
+    layer!(
+        disk_evict_unsynced_results,
+        settings.disk.map(|d| d.disk_evict_unsynced_results)
+    );
     Ok((config, locked))
 }
 

@@ -33,6 +33,7 @@ use crate::view::{Connection, Status, TaskView, UiError};
 mod actions;
 mod containers;
 mod detail;
+mod disk_screen;
 mod follows;
 mod image_policy_screen;
 mod metrics;

@@ -34,6 +34,7 @@
 
 pub mod config;
 pub mod desktop;
+pub mod disk_budget;
 pub mod embedded_hub;
 pub mod gpu_use;
 pub mod health;

@@ -103,6 +103,8 @@ pub struct Settings {
     pub step_aside: Option<crate::step_aside::StepAside>,
     /// "Which images may run here", when chosen in the wizard or Settings.
     pub image_policy: Option<crate::image_policy::ImageChoice>,
+    /// The disk budget's numbers and the kept-results switch, when set in Settings.
+    pub disk: Option<crate::disk_budget::DiskSettings>,
 }
 
 /// The variable that sets the update server over `update_endpoint`.

@@ -15,6 +15,8 @@
 //!   processes, the hub's `listening on` line read in one place;
 //! - [`services`]: the Docker engine, test image, registry and PostgreSQL
 //!   as `cargo xtask test` hands them over in the environment;
+//! - [`sized_images`]: images of a chosen size pushed to the test registry,
+//!   for the disk budget's tests and benchmark;
 //! - [`engine`]: a private Docker engine a test may restart, and the removal
 //!   of what a killed agent left on an engine;
 //! - [`desktop`] (feature `desktop`): a private desktop session (D-Bus,
@@ -56,6 +58,7 @@ pub mod proxy;
 pub mod sampler;
 mod scratch;
 pub mod services;
+pub mod sized_images;
 pub mod tls;
 pub mod wait;
 #[cfg(feature = "agents")]

@@ -594,6 +594,101 @@ rule: ImageRule,
  * another rule is chosen, so switching back does not lose them.
  */
 patterns: Array<string>, };
+export type DiskSettings = { 
+/**
+ * At most this many GB used by Gantry; `None`: no such limit.
+ */
+disk_max_gb: number | null, 
+/**
+ * At most this percent of the disk; `None`: no such limit.
+ */
+disk_max_percent: number | null, 
+/**
+ * At least this many GB left free; `None`: no such limit.
+ */
+disk_min_free_gb: number | null, 
+/**
+ * Kept results the hub has not got may be evicted too.
+ */
+disk_evict_unsynced_results: boolean, };
+
+export type DiskUse = { 
+/**
+ * `image`, `blob`, `result` or `task_folder`.
+ */
+kind: string, 
+/**
+ * Its bytes in all.
+ */
+bytes: number, 
+/**
+ * Of which may be evicted now.
+ */
+evictable_bytes: number, };
+
+export type DiskThing = { 
+/**
+ * Its kind, as in [`DiskUse`].
+ */
+kind: string, 
+/**
+ * The image, the blob's sha256, the task.
+ */
+name: string, 
+/**
+ * Its bytes.
+ */
+bytes: number, 
+/**
+ * When it was last used, or evicted (ms since the epoch).
+ */
+at: number, };
+
+export type DiskBudgetView = { 
+/**
+ * The disk's size.
+ */
+disk_total: number, 
+/**
+ * What is free on it.
+ */
+disk_free: number, 
+/**
+ * The most Gantry may hold.
+ */
+limit: number, 
+/**
+ * Which number sets it: `max_bytes`, `max_percent`, `min_free` or `disk`.
+ */
+tightest: string, 
+/**
+ * What Gantry holds.
+ */
+used: number, 
+/**
+ * By kind.
+ */
+by_kind: Array<DiskUse>, 
+/**
+ * What would go next, least recently used first.
+ */
+next: Array<DiskThing>, 
+/**
+ * The last evictions, newest first.
+ */
+evicted: Array<DiskThing>, 
+/**
+ * Whether the images could be counted (Docker answered).
+ */
+images_counted: boolean, 
+/**
+ * The numbers now.
+ */
+settings: DiskSettings, 
+/**
+ * Whether the environment or agent.toml fixes them.
+ */
+locked: boolean, };
 
 export type NodeSettings = { 
 /**

@@ -5,6 +5,8 @@ import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type {
   ContainerView,
   HealthCheck,
+  DiskBudgetView,
+  DiskSettings,
   LogBatch,
   MetricsSample,
   NewTask,
@@ -149,6 +151,12 @@ export const onOpenTask = (handler: (id: string) => void): Promise<UnlistenFn> =
 /** Keeps the "When to step aside" rules; the agent restarts with them. */
 export const saveStepAside = (rules: StepAside): Promise<void> => invoke<void>("save_step_aside", { rules });
 export const saveImagePolicy = (choice: ImageChoice): Promise<void> => invoke<void>("save_image_policy", { choice });
+
+/** Where Gantry stands against its disk budget: used by kind, what would go next. */
+export const diskBudget = (): Promise<DiskBudgetView> => invoke<DiskBudgetView>("disk_budget");
+/** Keeps the disk budget's numbers; the agent restarts with them. */
+export const saveDiskSettings = (settings: DiskSettings): Promise<void> =>
+  invoke<void>("save_disk_settings", { settings });
 
 /** What this window should open first (a clicked notification's task, Settings), once. */
 export const takeIntent = (): Promise<Intent | null> => invoke<Intent | null>("take_intent");

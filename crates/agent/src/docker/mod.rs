@@ -30,6 +30,7 @@ mod engine;
 mod facts;
 pub mod hardening;
 mod image;
+mod image_store;
 pub mod no_private;
 mod output;
 mod release;
@@ -39,6 +40,7 @@ mod watch;
 
 pub use facts::EngineFacts;
 pub use image::registry_of;
+pub use image_store::ImageFacts;
 pub use usage::ContainerUse;
 pub use watch::Found;
 

@@ -1,20 +1,50 @@
 //! The disk against the person's budget ([`crate::disk::DiskBudget`]).
 //!
-//! The file system holding the host dir is measured with statvfs (through
-//! [`crate::monitor::disk_info`]), and what Gantry holds there with a walk
-//! of the host dir. Images in Docker's own storage are not counted here
-//! yet: the disk budget's measure of them will replace the walk.
+//! The file system holding the host dir is measured with statvfs, and what
+//! Gantry holds there as the agent's own disk budget counts it
+//! ([`crate::disk::room::standing`]: images it pulled, blobs, kept results,
+//! task folders). A host dir not made yet holds nothing; with Docker out of
+//! reach, images are left out and the message says so.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::Check;
-use crate::disk::{DiskBudget, DiskFigures, Tightest};
+use crate::disk::{DiskBudget, DiskFigures, Sources, Tightest, room};
+use crate::docker::Engine;
+use crate::host::HostDir;
 
 /// Less room than this is a warning: a CUDA image alone is 5–20 GB.
 pub const LOW_ROOM: u64 = 5_000_000_000;
 
 /// The `disk` check.
-pub async fn check(host_dir: &Path, budget: &DiskBudget) -> Check {
+pub async fn check(
+    host_dir: &Path,
+    budget: &DiskBudget,
+    docker_host: Option<&str>,
+    call_timeout: Duration,
+) -> Check {
+    if host_dir.is_dir()
+        && let Ok(host) = HostDir::open(host_dir)
+    {
+        let engine = Engine::connect(docker_host, call_timeout).await.ok();
+        let sources = Sources {
+            host: &host,
+            engine: engine.as_ref(),
+            hub: None,
+            evict_unsynced_results: false,
+        };
+        let standing = room::standing(sources, budget).await;
+        if standing.figures.total > 0 {
+            let mut check = verdict(host_dir, budget, standing.figures);
+            if engine.is_none() {
+                check
+                    .message
+                    .push_str(" (images not counted: Docker is not reachable)");
+            }
+            return check;
+        }
+    }
     let host_dir = host_dir.to_path_buf();
     let budget = *budget;
     tokio::task::spawn_blocking(move || measure(&host_dir, &budget))
@@ -28,7 +58,7 @@ pub async fn check(host_dir: &Path, budget: &DiskBudget) -> Check {
         })
 }
 
-/// The check, blocking (statvfs and a walk of the host dir).
+/// The check, blocking, without the engine: statvfs and a walk of the host dir.
 pub fn measure(host_dir: &Path, budget: &DiskBudget) -> Check {
     const NAME: &str = "disk";
     let info = crate::monitor::disk_info(host_dir);
@@ -44,6 +74,12 @@ pub fn measure(host_dir: &Path, budget: &DiskBudget) -> Check {
         free: info.free_bytes,
         used_by_gantry: size_of(host_dir),
     };
+    verdict(host_dir, budget, figures)
+}
+
+/// What the figures say against the budget.
+fn verdict(host_dir: &Path, budget: &DiskBudget, figures: DiskFigures) -> Check {
+    const NAME: &str = "disk";
     let allowance = budget.allowance(figures);
     let set_by = match allowance.tightest {
         Tightest::MaxBytes => "--disk-max-gb".to_owned(),

@@ -247,7 +247,12 @@ pub async fn run(setup: &Setup) -> Vec<Check> {
     let (machine, network, disk, socket) = tokio::join!(
         machine,
         hub::checks(setup),
-        disk::check(&setup.host_dir, &setup.disk),
+        disk::check(
+            &setup.host_dir,
+            &setup.disk,
+            setup.docker_host.as_deref(),
+            setup.docker_call_timeout
+        ),
         socket::check(&setup.host_dir),
     );
     let mut checks = vec![config(setup)];

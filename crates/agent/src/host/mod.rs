@@ -16,6 +16,8 @@
 //!   tmp/                           downloads in progress
 //!   agent.sock                     the local control socket (0600)
 //!   agent.id                       labels this agent's containers (gantry.agent)
+//!   disk.json                      what the disk budget remembers: images Gantry pulled, evictions (see disk/)
+//!   disk.lock                      held while disk.json is read and written
 //!   local-hub.json                 local mode only: the embedded hub's address and an admin token (0600)
 //!   hub/                           local mode only: the embedded hub's database and blobs
 //! ```
@@ -42,6 +44,8 @@ const HUB: &str = "hub";
 const SOCKET: &str = "agent.sock";
 const AGENT_ID: &str = "agent.id";
 const LOCAL_HUB: &str = "local-hub.json";
+const DISK_LEDGER: &str = "disk.json";
+const DISK_LOCK: &str = "disk.lock";
 
 /// What a place of the host dir's layout is, for a file browser that must
 /// leave the agent's own things alone.
@@ -104,7 +108,7 @@ impl HostDir {
     /// never deletes them (the desktop app's Storage screen).
     pub fn protected() -> &'static [Protected] {
         use Protection::{File, Folder, PerTask, Whole};
-        const LAYOUT: [Protected; 10] = [
+        const LAYOUT: [Protected; 12] = [
             Protected {
                 path: TASKS,
                 protection: PerTask,
@@ -143,6 +147,14 @@ impl HostDir {
             },
             Protected {
                 path: LOCAL_HUB,
+                protection: File,
+            },
+            Protected {
+                path: DISK_LEDGER,
+                protection: File,
+            },
+            Protected {
+                path: DISK_LOCK,
                 protection: File,
             },
         ];
@@ -194,6 +206,29 @@ impl HostDir {
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// What the disk budget remembers ([`crate::disk`]), and its lock.
+    pub fn disk_ledger(&self) -> (PathBuf, PathBuf) {
+        (
+            inside(&self.root, DISK_LEDGER),
+            inside(&self.root, DISK_LOCK),
+        )
+    }
+
+    /// Kept results, one folder per task.
+    pub fn results_folder(&self) -> PathBuf {
+        self.results_root()
+    }
+
+    /// Tasks' folders, one per task.
+    pub fn tasks_folder(&self) -> PathBuf {
+        self.tasks_root()
+    }
+
+    /// The blob store.
+    pub fn blobs_folder(&self) -> PathBuf {
+        self.blobs()
     }
 
     /// The local control socket.
@@ -278,6 +313,8 @@ mod tests {
             host.blobs(),
             HostDir::hub_dir(host.root()),
             LocalHub::path(host.root()),
+            host.disk_ledger().0,
+            host.disk_ledger().1,
         ];
         for part in HostDir::protected() {
             let path = host.root().join(part.path);

@@ -31,6 +31,7 @@ mod log;
 mod outcome;
 mod outputs;
 mod prepare;
+mod prepare_disk;
 mod prepare_gpus;
 mod prepare_tree;
 mod release;

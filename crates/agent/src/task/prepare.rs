@@ -125,6 +125,11 @@ impl Runner<'_> {
             .await;
         let mut images = vec![image.clone()];
         images.extend(spec.services.iter().map(|s| s.image.clone()));
+        // Room within the disk budget first, or the task goes back (disk/).
+        let disk = match self.check_disk(engine, &images, policy).await {
+            Ok(check) => check,
+            Err(stage) => return Ok(stage),
+        };
         for image in &images {
             // A pull can take long; an agent told to leave does not wait for it.
             tokio::select! {
@@ -132,6 +137,7 @@ impl Runner<'_> {
                 _ = run.detach.cancelled() => return Ok(Stage::Left),
             }
         }
+        self.keep_disk_after_pull(engine, disk).await;
         let mut network = None;
         // Services are also written into the task's /etc/hosts, so their names
         // resolve even where the engine's DNS does not (some VMs, rootless setups).

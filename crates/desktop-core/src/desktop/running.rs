@@ -319,13 +319,12 @@ impl Desktop {
             // The embedded hub stops after the agent shipped its last logs;
             // a new one must not start (and write its address) before the
             // old one has removed its own.
-            if let Some(stopped) = running.hub_stopped {
-                if tokio::time::timeout(Duration::from_secs(30), stopped.cancelled())
+            if let Some(stopped) = running.hub_stopped
+                && tokio::time::timeout(Duration::from_secs(30), stopped.cancelled())
                     .await
                     .is_err()
-                {
-                    tracing::warn!("the embedded hub did not stop within 30 s");
-                }
+            {
+                tracing::warn!("the embedded hub did not stop within 30 s");
             }
         }
     }

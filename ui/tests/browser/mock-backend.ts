@@ -12,6 +12,8 @@ import { mockIPC, mockWindows } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import type {
   ContainerView,
+  DiskBudgetView,
+  DiskSettings,
   GpuSample,
   HealthCheck,
   LogBatch,
@@ -561,6 +563,13 @@ export function installMockBackend(scenario: Scenario): MockControl {
       reserve_gpu: [],
       notify: false,
     },
+    image_policy: { rule: "any", patterns: [] },
+  };
+  let disk: DiskSettings = {
+    disk_max_gb: null,
+    disk_max_percent: 50,
+    disk_min_free_gb: 10,
+    disk_evict_unsynced_results: false,
   };
   const tree = buildTree(scenario);
   const calls: Call[] = [];
@@ -778,6 +787,33 @@ export function installMockBackend(scenario: Scenario): MockControl {
       energy_shared: false,
       ended: false,
       series,
+    };
+  }
+
+  /** Storage's disk budget: a 1 TB disk, Gantry holding 61 GB of its 500 GB share. */
+  function diskBudget(): DiskBudgetView {
+    const GB = 1e9;
+    const now = Date.now();
+    return {
+      disk_total: 1000 * GB,
+      disk_free: 412 * GB,
+      limit: 500 * GB,
+      tightest: "max_percent",
+      used: 61 * GB,
+      by_kind: [
+        { kind: "image", bytes: 48 * GB, evictable_bytes: 30 * GB },
+        { kind: "blob", bytes: 6 * GB, evictable_bytes: 2 * GB },
+        { kind: "result", bytes: 5 * GB, evictable_bytes: 0 },
+        { kind: "task_folder", bytes: 2 * GB, evictable_bytes: 2 * GB },
+      ],
+      next: [
+        { kind: "image", name: "nvcr.io/nvidia/pytorch:24.05-py3", bytes: 18 * GB, at: now - 9 * 86_400_000 },
+        { kind: "task_folder", name: "t-0193", bytes: 1.2 * GB, at: now - 3 * 86_400_000 },
+      ],
+      evicted: [{ kind: "image", name: "nvcr.io/nvidia/cuda:12.2.0-devel", bytes: 9 * GB, at: now - 86_400_000 }],
+      images_counted: true,
+      settings: disk,
+      locked: false,
     };
   }
 
@@ -1118,6 +1154,14 @@ export function installMockBackend(scenario: Scenario): MockControl {
         return null;
       case "health":
         return healthChecks();
+      case "disk_budget":
+        return diskBudget();
+      case "save_disk_settings":
+        disk = args.settings as DiskSettings;
+        return null;
+      case "save_image_policy":
+        settings = { ...settings, image_policy: args.choice as NodeSettings["image_policy"] };
+        return null;
       case "node_settings":
         return { ...settings, labels: [...settings.labels], locked: [...settings.locked], notifications: { ...notifications }, launch_at_login: launchAtLogin };
       case "save_node_settings": {

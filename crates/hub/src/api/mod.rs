@@ -33,6 +33,7 @@ mod log_times;
 mod outputs;
 mod people;
 mod session;
+mod usage;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -176,6 +177,7 @@ pub fn endpoints(hub: &Hub) -> Vec<Endpoint> {
     all.extend(admin_tokens::endpoints(json_limit));
     all.extend(console::endpoints());
     all.extend(live::live_endpoints(json_limit));
+    all.extend(usage::endpoints());
     all
 }
 

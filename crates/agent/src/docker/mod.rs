@@ -24,6 +24,7 @@ use gantry_protocol::job::Resources;
 use crate::executor::Command;
 
 mod container;
+mod cpu;
 mod engine;
 mod image;
 mod output;

@@ -206,13 +206,16 @@ async fn ensure_image(
             }
         })
     };
+    let mut done = 0;
     let pulled = engine
         .pull(image, &ctx.config.registries, |progress| {
+            done = progress.done;
             progress_tx.send_replace(Some(progress));
             shown.send_replace(Some(progress));
         })
         .await;
     drop(progress_tx);
+    crate::usage::pulled(done);
     shown.send_replace(None);
     let _ = forward.await;
     if let Some(statsd) = &ctx.statsd {
@@ -336,5 +339,8 @@ pub(super) async fn fetch_blob(ctx: &TaskContext, sha256: &str) -> Result<PathBu
             sha256: sha256.to_owned(),
             source,
         })?;
+    if let Ok(meta) = tokio::fs::metadata(ctx.host.blob(sha256)).await {
+        crate::usage::downloaded(meta.len());
+    }
     Ok(ctx.host.blob(sha256))
 }

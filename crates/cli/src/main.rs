@@ -7,6 +7,7 @@ mod drive;
 mod hub_admin;
 mod local_inputs;
 mod node;
+mod node_usage;
 mod outputs;
 mod progress;
 mod supervisor_program;

@@ -19,6 +19,7 @@ mod error;
 mod token;
 mod transfer;
 mod trust;
+mod usage;
 
 use std::time::Duration;
 

@@ -253,6 +253,11 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// What [`parse_since`] reads, as a regular expression (for the API's
+/// document): a date, or a date and time with `Z` or an offset.
+pub const SINCE_PATTERN: &str = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])\
+([Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$";
+
 /// Reads a `since`: a date (`2026-12-01`, midnight UTC) or an RFC 3339 time
 /// (`2026-12-01T08:00:00Z`, `2026-12-01T09:00:00+01:00`), as Unix ms. The
 /// error is a sentence saying what to write instead.

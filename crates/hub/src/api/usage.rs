@@ -51,7 +51,7 @@ const PARAMS: &[ParamDoc] = &[
         name: "since",
         location: "query",
         required: false,
-        kind: "string",
+        kind: "since",
         description: "Count tasks that ended at or after this RFC 3339 time or date \
                       (2026-12-01 is midnight UTC); default the last 7 days",
     },

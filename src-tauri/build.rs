@@ -27,6 +27,7 @@ const COMMANDS: &[&str] = &[
     "watch_metrics",
     "containers",
     "task_detail",
+    "this_week",
     "save_log",
     "storage_list",
     "storage_delete",

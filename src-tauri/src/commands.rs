@@ -233,6 +233,16 @@ pub async fn task_detail(desktop: DesktopState<'_>, id: String) -> Result<TaskDe
     desktop.task_detail(&id).await
 }
 
+/// The Overview's "This week": GPU hours and kWh of this node's tasks that
+/// ended since `since` (Unix ms: the UI's Monday 00:00, local time).
+#[tauri::command]
+pub async fn this_week(
+    desktop: DesktopState<'_>,
+    since: i64,
+) -> Result<gantry_desktop_core::this_week::ThisWeek, UiError> {
+    desktop.this_week(since).await
+}
+
 /// Asks where to save a task's whole log and writes it there; the path, or
 /// `None` when the person canceled.
 #[tauri::command]

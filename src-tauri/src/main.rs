@@ -144,6 +144,7 @@ fn builder(desktop: Arc<Desktop>, updates: Arc<Updates>, hidden: bool) -> tauri:
             commands::watch_metrics,
             commands::containers,
             commands::task_detail,
+            commands::this_week,
             commands::save_log,
             commands::storage_list,
             commands::storage_delete,

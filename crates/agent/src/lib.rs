@@ -46,6 +46,7 @@ pub mod spool;
 pub mod statsd;
 pub mod task;
 pub mod timeouts;
+pub mod usage;
 pub mod yielding;
 
 pub use node::Agent;

@@ -293,6 +293,32 @@ impl Monitor {
         )
     }
 
+    /// The devices `uuids` (a task's, as [`Monitor::devices`] names them),
+    /// each with its index and its energy counter now in millijoules (`None`
+    /// where it keeps none, such as a MIG device), for usage accounting.
+    /// Empty without NVML. Blocking.
+    pub fn energy_counters(&self, uuids: &[String]) -> Vec<(String, u32, Option<u64>)> {
+        let Some(nvml) = self.nvml.as_ref() else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for index in 0..self.gpu_count {
+            let Ok(gpu) = nvml.device_by_index(index) else {
+                continue;
+            };
+            let migs = mig_devices(&gpu);
+            for device in std::iter::once(gpu).chain(migs) {
+                if let Ok(uuid) = device.uuid()
+                    && uuids.contains(&uuid)
+                {
+                    let energy = device.total_energy_consumption().ok();
+                    found.push((uuid, index, energy));
+                }
+            }
+        }
+        found
+    }
+
     /// Whether NVML (the NVIDIA driver's library) was loaded: without it
     /// the machine has no NVIDIA GPU the agent can use.
     pub fn has_nvml(&self) -> bool {

@@ -28,6 +28,9 @@ pub struct TaskRecord {
     /// The UUIDs of the GPUs it holds, so a re-attached task keeps them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gpus: Vec<String>,
+    /// What it used so far (usage accounting), so a restart goes on counting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::usage::Tally>,
 }
 
 /// Where a held task is.
@@ -69,6 +72,9 @@ pub enum Step {
     Finishing {
         /// How the task ended.
         outcome: Outcome,
+        /// What it used, as measured when it ended, for the final report.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<gantry_protocol::usage::TaskUsage>,
     },
 }
 
@@ -199,6 +205,11 @@ mod tests {
                 note: None,
             },
             gpus: vec!["GPU-1".into()],
+            usage: Some(crate::usage::Tally {
+                started_ms: 5,
+                bytes_pulled: 7,
+                ..Default::default()
+            }),
         };
         records.save(&record).await.unwrap();
         assert_eq!(records.load_all(), vec![record.clone()]);
@@ -209,6 +220,10 @@ mod tests {
                     exit_code: Some(2),
                     reason: None,
                 },
+                usage: Some(gantry_protocol::usage::TaskUsage {
+                    wall_seconds: 3.0,
+                    ..Default::default()
+                }),
             },
             ..record
         };

@@ -12,6 +12,7 @@ mod image_args;
 mod local_inputs;
 mod metrics_args;
 mod node;
+mod node_usage;
 mod outputs;
 mod progress;
 mod supervisor_program;

@@ -82,6 +82,23 @@ pub enum NodeCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// What the tasks that ended on the nodes used: wall, CPU and GPU hours,
+    /// GPU energy (kWh), GB pulled, uploaded and downloaded; a table by node,
+    /// or by day (UTC) for one node.
+    Usage {
+        /// Only this node (name or id), day by day.
+        node: Option<String>,
+        /// Count tasks that ended at or after this date (2026-12-01, midnight
+        /// UTC) or RFC 3339 time [default: the last 7 days].
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Print CSV for spreadsheets: a header line, then one row per node
+        /// (or day) in seconds, watt-hours and bytes.
+        #[arg(long)]
+        csv: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 /// Runs a `gantry node` command.
@@ -132,6 +149,12 @@ pub async fn run(command: NodeCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         NodeCommand::Remove { node, yes, remote } => remove(&node, yes, &remote).await,
+        NodeCommand::Usage {
+            node,
+            since,
+            csv,
+            remote,
+        } => crate::node_usage::run(node, since, csv, &remote).await,
         NodeCommand::Token { node, remote, .. } => {
             let rotated = client(&remote)?.rotate_node_token(&node).await?;
             println!("{}", rotated.token);

@@ -260,6 +260,10 @@ fn print_task(task: &Task) {
         let when = if used.ended { "final" } else { "so far" };
         println!("gpu use:   {} ({when})", used.summary());
     }
+    if let Some(usage) = &task.usage {
+        // e.g. `usage:     wall 12.0 s · CPU 3.4 s · 1 GPU 12 GPU-s · 0.010 Wh`
+        println!("usage:     {}", usage.summary());
+    }
     if let Some(image) = &task.spec.image {
         println!("image:     {image}");
     }

@@ -145,6 +145,7 @@ async fn run_task(agent: &HubClient, log: &[u8], exit_code: i64) -> String {
             &TaskEvent::Finished {
                 exit_code,
                 reason: None,
+                usage: None,
             },
         )
         .await
@@ -312,8 +313,14 @@ fn steering_commands() {
         "{}",
         stderr(&cancel)
     );
-    rt.block_on(agent.event(&id, &TaskEvent::Canceled { reason: None }))
-        .unwrap();
+    rt.block_on(agent.event(
+        &id,
+        &TaskEvent::Canceled {
+            reason: None,
+            usage: None,
+        },
+    ))
+    .unwrap();
     let again = hub.run(&["task", "pause", &id]);
     assert_eq!(again.status.code(), Some(1));
     assert!(

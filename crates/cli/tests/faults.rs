@@ -546,6 +546,15 @@ fn sigkill_mid_task_reattaches_and_the_log_is_exact() {
     let task = rig.finished(&id);
     rig.expect_end(&task, "succeeded", Some(0));
     rig.expect_log(&id, &seq(1, 200_000));
+    // Usage accounting survives the restart: the record kept when the task
+    // began, so its wall time covers the 2 s without an agent too.
+    let wall = task["usage"]["wall_seconds"].as_f64().unwrap_or(0.0);
+    if wall < 2.0 || task["usage"]["cpu_seconds"].as_f64().is_none() {
+        rig.fail(&format!(
+            "its usage misses the time before the restart: {}",
+            task["usage"]
+        ));
+    }
     let left = rig.containers(&id);
     if !left.is_empty() {
         rig.fail(&format!("the task's containers are left: {left:?}"));

@@ -21,6 +21,7 @@ pub mod registry;
 mod token;
 mod transfer;
 mod trust;
+mod usage;
 
 use std::time::Duration;
 

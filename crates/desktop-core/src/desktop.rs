@@ -158,7 +158,7 @@ impl Desktop {
     }
 
     /// The running agent, or why there is none.
-    fn agent(&self) -> Result<Agent, UiError> {
+    pub(crate) fn agent(&self) -> Result<Agent, UiError> {
         self.agent.agent()
     }
 

@@ -44,6 +44,7 @@ pub mod logs;
 pub mod settings;
 pub mod step_aside;
 pub mod storage;
+pub mod this_week;
 pub mod view;
 
 pub use desktop::Desktop;

@@ -28,6 +28,7 @@ pub fn param_schema(kind: &str) -> Value {
         "limit" => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
         "offset" | "seconds" => json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
         "label" => json!({"type": "string", "pattern": rules::LABEL}),
+        "since" => json!({"type": "string", "pattern": gantry_protocol::usage::SINCE_PATTERN}),
         "cursor" => {
             json!({"type": "string", "pattern": gantry_protocol::console_wire::TASK_CURSOR})
         }

@@ -37,6 +37,7 @@ pub mod rules;
 pub mod state;
 pub mod tree;
 pub mod units;
+pub mod usage;
 pub mod wire;
 
 pub use job::{JobError, JobSpec};

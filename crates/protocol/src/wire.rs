@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::gpu_use::{GpuUsePoint, TaskGpuUse};
 use crate::job::JobSpec;
 use crate::state::TaskState;
+pub use crate::usage::TaskUsage;
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
@@ -133,6 +134,11 @@ pub struct Task {
     /// or whose node has no NVML.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_use: Option<TaskGpuUse>,
+    /// What it used on its node (wall time, CPU, GPUs, energy, bytes), from
+    /// its node's final report; absent until then, or from an agent that
+    /// does not measure it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<TaskUsage>,
 }
 
 /// One state change in a task's life.
@@ -504,6 +510,9 @@ pub enum TaskEvent {
         /// Why, if the agent knows more than the code (e.g. "killed after the 2h timeout").
         #[serde(default)]
         reason: Option<String>,
+        /// What the task used on this node, measured by the agent (usage accounting).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<TaskUsage>,
     },
     /// The task could not be run, or ended abnormally.
     Failed {
@@ -512,12 +521,18 @@ pub enum TaskEvent {
         /// The exit code, if the command ran.
         #[serde(default)]
         exit_code: Option<i64>,
+        /// What the task used on this node, measured by the agent (usage accounting).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<TaskUsage>,
     },
     /// The task was stopped on request.
     Canceled {
         /// Who or what canceled it.
         #[serde(default)]
         reason: Option<String>,
+        /// What the task used on this node, measured by the agent (usage accounting).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<TaskUsage>,
     },
     /// The node stepped aside for its person (`--yield-action release`): the
     /// task was stopped after its grace period and goes back to `queued`,
@@ -786,13 +801,15 @@ mod tests {
             event,
             TaskEvent::Finished {
                 exit_code: 3,
-                reason: None
+                reason: None,
+                usage: None,
             }
         );
         assert_eq!(event.target_state(), Some(TaskState::Failed));
         let ok = TaskEvent::Finished {
             exit_code: 0,
             reason: None,
+            usage: None,
         };
         assert_eq!(ok.target_state(), Some(TaskState::Succeeded));
         assert!(serde_json::from_str::<TaskEvent>(r#"{"event":"exploded"}"#).is_err());

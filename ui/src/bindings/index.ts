@@ -594,6 +594,7 @@ rule: ImageRule,
  * another rule is chosen, so switching back does not lose them.
  */
 patterns: Array<string>, };
+
 export type DiskSettings = { 
 /**
  * At most this many GB used by Gantry; `None`: no such limit.

@@ -86,6 +86,9 @@ export const containers = (): Promise<ContainerView[]> => invoke<ContainerView[]
 
 /** A task's spec, timeline, outputs and resource use. */
 export const taskDetail = (id: string): Promise<TaskDetail> => invoke<TaskDetail>("task_detail", { id });
+/** GPU hours and kWh of this node's tasks that ended since `since` (Unix ms), from its hub. */
+export type ThisWeek = { gpu_hours: number; kwh: number; cpu_hours: number; tasks: number; since: number };
+export const thisWeek = (since: number): Promise<ThisWeek> => invoke<ThisWeek>("this_week", { since });
 
 /** Asks where to save the task's whole log and writes it; the path, or null when the person canceled. */
 export const saveLog = (id: string): Promise<string | null> => invoke<string | null>("save_log", { id });

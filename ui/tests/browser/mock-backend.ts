@@ -1154,6 +1154,9 @@ export function installMockBackend(scenario: Scenario): MockControl {
         return null;
       case "health":
         return healthChecks();
+      case "this_week":
+        // What a week of training on one GPU looks like from the hub.
+        return { gpu_hours: 31.4, kwh: 9.8, cpu_hours: 52.7, tasks: 14, since: Number(args.since ?? 0) };
       case "disk_budget":
         return diskBudget();
       case "save_disk_settings":

@@ -253,6 +253,10 @@ async function main() {
   await id("nav-cluster").click();
   await row.getByTestId("node-cpu-chart").waitFor();
   await page.waitForTimeout(1500); // the charts, with the heartbeats since the agent started
+  // Usage accounting: the two tasks that ended (one succeeded, one canceled) are the node's week.
+  await row.locator('[data-testid="node-usage-totals"]', { hasText: "2 tasks" }).waitFor({ timeout: 15_000 });
+  check((await row.getByTestId("node-usage-bar").count()) === 7, "the node's usage chart has a bar for each of the last 7 days");
+  step("the node card shows its usage of the last 7 days");
   await shot(page, "console-cluster");
   await row.getByTestId("node-rename").click();
   await id("node-rename-input").fill("e2e-renamed");

@@ -26,6 +26,7 @@ use gantry_protocol::job::Resources;
 use crate::executor::Command;
 
 mod container;
+mod cpu;
 mod engine;
 mod facts;
 pub mod hardening;

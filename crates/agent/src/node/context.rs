@@ -120,6 +120,7 @@ pub async fn run_local(
         checkpoint: None,
         waiting: None,
         gpu_use: None,
+        usage: None,
     };
     let (_paused_tx, paused) = watch::channel(false);
     let run = TaskRun {

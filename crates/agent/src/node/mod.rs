@@ -194,6 +194,12 @@ impl Agent {
         &self.inner.ctx.host
     }
 
+    /// The agent's client of its hub (its node token), for what the node
+    /// may ask of its own (the desktop's "This week": `HubClient::own_usage`).
+    pub fn hub(&self) -> &HubClient {
+        &self.inner.hub
+    }
+
     /// Follows what happens, for the UI and notifications.
     pub fn subscribe(&self) -> broadcast::Receiver<AgentEvent> {
         self.inner.events.subscribe()

@@ -182,6 +182,9 @@ pub(super) async fn keep(
                 hub.put_blob_file(&entry.sha256, &file)
                     .await
                     .map_err(CheckpointError::Upload)?;
+                if let Ok(meta) = tokio::fs::metadata(&file).await {
+                    crate::usage::uploaded(meta.len());
+                }
             }
         }
     }
@@ -194,9 +197,11 @@ pub(super) async fn keep(
             .map_err(CheckpointError::Upload)?
             .is_none()
     {
+        let size = bytes.len() as u64;
         hub.put_blob(&tree, bytes.into())
             .await
             .map_err(CheckpointError::Upload)?;
+        crate::usage::uploaded(size);
     }
     tokio::fs::write(ctx.host.checkpoint_tree(&task.id), &tree)
         .await

@@ -59,6 +59,8 @@ use crate::host::HostDir;
 use crate::record::{Records, Step, TaskRecord};
 use crate::spool::Shipped;
 use crate::statsd::{Statsd, metric};
+use crate::usage::{CpuWatch, Meter, Tally};
+use gantry_protocol::usage::TaskUsage;
 use log::TaskLog;
 use report::Reporter;
 
@@ -121,14 +123,16 @@ pub struct TaskRun {
 /// the agent left it running, to pick it up when it starts again.
 pub async fn run(ctx: &TaskContext, run: TaskRun) -> Option<Outcome> {
     let (runner, stage) = Runner::start(ctx, run, None).await;
-    runner.walk(stage).await
+    let meter = runner.usage.clone();
+    crate::usage::METER.scope(meter, runner.walk(stage)).await
 }
 
 /// Picks up a task the agent held when it last stopped, at the recorded step:
 /// re-attaches to its container, or reports how it ended meanwhile.
 pub async fn resume(ctx: &TaskContext, run: TaskRun, step: Step) -> Option<Outcome> {
     let (runner, stage) = Runner::start(ctx, run, Some(step)).await;
-    runner.walk(stage).await
+    let meter = runner.usage.clone();
+    crate::usage::METER.scope(meter, runner.walk(stage)).await
 }
 
 /// Where the walk is: a step, with what the steps before it handed on. The
@@ -190,6 +194,12 @@ struct Runner<'a> {
     /// `None` without a hub (`gantry run`): nothing is picked up later.
     records: Option<Records>,
     log: TaskLog,
+    /// What the task uses on this node (usage accounting).
+    usage: Meter,
+    /// Reads its containers' CPU time while it runs in Docker.
+    cpu: Option<CpuWatch>,
+    /// Its usage as recorded when it ended, for a task resumed at finishing.
+    final_usage: Option<TaskUsage>,
 }
 
 impl<'a> Runner<'a> {
@@ -241,6 +251,12 @@ impl<'a> Runner<'a> {
             reporter,
             records: ctx.hub.as_ref().map(|_| Records::new(ctx.host.clone())),
             log: TaskLog::unopened(),
+            usage: Meter::new(Tally {
+                started_ms: crate::clock::now_ms(),
+                ..Tally::default()
+            }),
+            cpu: None,
+            final_usage: None,
         };
         if resumed.is_none() {
             runner.record(Step::Preparing).await;
@@ -255,6 +271,9 @@ impl<'a> Runner<'a> {
             // A re-attached task keeps the devices it runs on.
             let request = gantry_protocol::gpu_assign::GpuRequest::of(&record.task.spec.resources);
             ctx.gpus.hold(&id, record.gpus, request.as_ref());
+            if let Some(tally) = record.usage {
+                runner.usage = Meter::new(tally);
+            }
         }
         let base = runner.run.task.log_size;
         match TaskLog::open(ctx, &id, (echo, copy), length, resumed.is_some(), base).await {
@@ -274,13 +293,16 @@ impl<'a> Runner<'a> {
     }
 
     /// The stage a task starts at: preparing when new, else its recorded step.
-    fn entry(&self, resumed: Option<Step>) -> Stage {
+    fn entry(&mut self, resumed: Option<Step>) -> Stage {
         let docker_missing = match (&self.run.task.spec.executor, &self.ctx.engine) {
             (Executor::Docker, Err(why)) => Some(why),
             _ => None,
         };
         match (resumed, docker_missing) {
-            (Some(Step::Finishing { outcome }), _) => Stage::Finishing(outcome),
+            (Some(Step::Finishing { outcome, usage }), _) => {
+                self.final_usage = usage;
+                Stage::Finishing(outcome)
+            }
             (None, Some(why)) => Stage::Finishing(Outcome::failed(why.clone())),
             // A restart without Docker: the container may still run, but cannot be watched.
             (Some(_), Some(why)) => Stage::Finishing(Outcome::failed(format!(
@@ -311,6 +333,16 @@ impl<'a> Runner<'a> {
     /// Walks from `stage` to the end. `None` if the agent left the task for
     /// its next start.
     async fn walk(mut self, mut stage: Stage) -> Option<Outcome> {
+        if let Some(engine) = self.engine()
+            && self.final_usage.is_none()
+        {
+            self.cpu = Some(CpuWatch::start(
+                engine.clone(),
+                self.run.task.id.clone(),
+                self.usage.clone(),
+                &self.ctx.stop,
+            ));
+        }
         loop {
             tracing::debug!(task = %self.run.task.id, ?stage, "task step");
             stage = match stage {
@@ -347,10 +379,30 @@ impl<'a> Runner<'a> {
             task: self.run.task.clone(),
             step,
             gpus: self.ctx.gpus.held_by(&self.run.task.id),
+            usage: Some(self.usage.tally()),
         };
         if let Err(error) = records.save(&record).await {
             tracing::error!(%error, task = %self.run.task.id, "cannot record the task's step; it cannot be picked up after a crash");
         }
+    }
+
+    /// What the task used, as it ends: its CPU watch's last reading, its
+    /// GPUs' energy counters now (before they are given back), or what the
+    /// record kept when it ended before a restart.
+    async fn final_usage(&mut self) -> TaskUsage {
+        if let Some(usage) = self.final_usage.take() {
+            return usage;
+        }
+        if let Some(cpu) = self.cpu.take() {
+            cpu.finish().await;
+        }
+        let held = self.ctx.gpus.held_by(&self.run.task.id);
+        let energy = crate::usage::gpu_counters(&self.ctx.gpus, held)
+            .await
+            .into_iter()
+            .filter_map(|(uuid, _, energy)| Some((uuid, energy?)))
+            .collect();
+        self.usage.usage(crate::clock::now_ms(), &energy)
     }
 
     /// Tells the agent and the hub the task's command runs.
@@ -366,11 +418,13 @@ impl<'a> Runner<'a> {
     /// `None` if the agent stopped and the hub did not take the rest of the
     /// log at once: the record keeps the outcome, and the next start ships
     /// the rest and reports it.
-    async fn finish(self, mut outcome: Outcome) -> Option<Outcome> {
+    async fn finish(mut self, mut outcome: Outcome) -> Option<Outcome> {
         let ctx = self.ctx;
         let id = self.run.task.id.clone();
+        let usage = self.final_usage().await;
         self.record(Step::Finishing {
             outcome: outcome.clone(),
+            usage: Some(usage.clone()),
         })
         .await;
         // Gone before the final state is reported, so a finished task has
@@ -414,7 +468,7 @@ impl<'a> Runner<'a> {
             None => {}
         }
         // Forgotten only once the hub has the final state; else the next start says it again.
-        if reporter.finish(&outcome).await
+        if reporter.finish(&outcome, Some(usage)).await
             && let Some(records) = &records
         {
             records.remove(&id).await;

@@ -137,6 +137,7 @@ async fn upload(ctx: &TaskContext, path: &Path) -> Result<(String, u64), UploadE
         hub.put_blob_file(&sha256, path)
             .await
             .map_err(UploadError::Hub)?;
+        crate::usage::uploaded(size);
     }
     Ok((sha256, size))
 }

@@ -226,6 +226,7 @@ async fn ensure_image(
         })
         .await;
     drop(progress_tx);
+    crate::usage::pulled(downloaded);
     shown.send_replace(None);
     let _ = forward.await;
     ctx.metrics.pulled(
@@ -345,5 +346,8 @@ pub(super) async fn fetch_blob(ctx: &TaskContext, sha256: &str) -> Result<PathBu
             sha256: sha256.to_owned(),
             source,
         })?;
+    if let Ok(meta) = tokio::fs::metadata(ctx.host.blob(sha256)).await {
+        crate::usage::downloaded(meta.len());
+    }
     Ok(ctx.host.blob(sha256))
 }

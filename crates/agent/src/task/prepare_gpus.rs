@@ -76,6 +76,19 @@ impl Runner<'_> {
                 "the job asks for all GPUs and this node has none it may use; change the job's gpus",
             )));
         }
+        let mut counters = crate::usage::gpu_counters(
+            &owner,
+            slots.iter().map(|slot| slot.uuid.clone()).collect(),
+        )
+        .await;
+        if counters.is_empty() {
+            // No NVML to read (made-up inventories): the slots say enough.
+            counters = slots
+                .iter()
+                .map(|s| (s.uuid.clone(), s.index, None))
+                .collect();
+        }
+        self.usage.took_gpus(counters, crate::clock::now_ms());
         let uuids: Vec<String> = slots.into_iter().map(|slot| slot.uuid).collect();
         let visible = uuids.join(",");
         if told {

@@ -6,6 +6,7 @@
 
 use gantry_client::HubClient;
 use gantry_protocol::TaskState;
+use gantry_protocol::usage::TaskUsage;
 use gantry_protocol::wire::{CommandKind, TaskEvent, codes};
 use tokio_util::sync::CancellationToken;
 
@@ -77,23 +78,28 @@ impl Reporter {
     }
 
     /// Reports the final state; `false` if the agent stopped before the hub answered.
-    pub(super) async fn finish(&self, outcome: &Outcome) -> bool {
+    /// `usage`: what the task used on this node, sent with the final state.
+    pub(super) async fn finish(&self, outcome: &Outcome, usage: Option<TaskUsage>) -> bool {
         let event = match outcome.state {
             TaskState::Succeeded => TaskEvent::Finished {
                 exit_code: 0,
                 reason: outcome.reason.clone(),
+                usage,
             },
             TaskState::Canceled => TaskEvent::Canceled {
                 reason: outcome.reason.clone(),
+                usage,
             },
             _ => match outcome.exit_code {
                 Some(code) if code != 0 => TaskEvent::Finished {
                     exit_code: code,
                     reason: outcome.reason.clone(),
+                    usage,
                 },
                 exit_code => TaskEvent::Failed {
                     reason: outcome.reason.clone().unwrap_or_else(|| "failed".into()),
                     exit_code,
+                    usage,
                 },
             },
         };

@@ -120,6 +120,7 @@ async fn a_resumed_task_enters_the_walk_at_its_recorded_step() {
     };
     let finishing = Step::Finishing {
         outcome: recorded.clone(),
+        usage: None,
     };
     assert_eq!(resumed(process(), finishing).await, recorded);
 

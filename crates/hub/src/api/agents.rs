@@ -255,6 +255,9 @@ pub(super) async fn task_event(
     TaskId(id): TaskId,
     JsonBody(event): JsonBody<TaskEvent>,
 ) -> Result<Json<EventAck>, ApiError> {
+    if let Some(problem) = event.usage().and_then(|usage| usage.problem()) {
+        return Err(ApiError::bad_request(problem));
+    }
     let outcome = match &event {
         TaskEvent::Released { reason, checkpoint } => {
             release(&hub, &node, &id, reason, checkpoint.as_deref()).await?

@@ -34,6 +34,7 @@ mod metrics;
 mod outputs;
 mod people;
 mod session;
+mod usage;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -181,6 +182,7 @@ pub fn endpoints(hub: &Hub) -> Vec<Endpoint> {
     all.extend(console::endpoints());
     all.extend(live::live_endpoints(json_limit));
     all.extend(metrics::endpoints());
+    all.extend(usage::endpoints());
     all
 }
 

@@ -33,6 +33,7 @@ mod sessions;
 mod task_pages;
 mod tasks;
 mod tokens;
+mod usage;
 
 use std::str::FromStr;
 use std::time::Duration;

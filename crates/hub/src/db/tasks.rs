@@ -102,6 +102,7 @@ impl Db {
                 })
             })
             .collect::<Result<_, HubError>>()?;
+        task.usage = self.task_usage(id).await?;
         Ok(Some(task))
     }
 
@@ -163,14 +164,18 @@ impl Db {
         }
         if state != next {
             let (exit_code, reason) = match event {
-                TaskEvent::Finished { exit_code, reason } => (
+                TaskEvent::Finished {
+                    exit_code, reason, ..
+                } => (
                     Some(*exit_code),
                     reason.clone().or_else(|| {
                         (*exit_code != 0).then(|| format!("exited with code {exit_code}"))
                     }),
                 ),
-                TaskEvent::Failed { reason, exit_code } => (*exit_code, Some(reason.clone())),
-                TaskEvent::Canceled { reason } => (
+                TaskEvent::Failed {
+                    reason, exit_code, ..
+                } => (*exit_code, Some(reason.clone())),
+                TaskEvent::Canceled { reason, .. } => (
                     None,
                     Some(reason.clone().unwrap_or_else(|| "canceled".into())),
                 ),
@@ -186,6 +191,9 @@ impl Db {
             .execute(&mut *tx)
             .await?;
             set_state(&mut tx, id, next, reason.as_deref(), now).await?;
+            if let Some(usage) = event.usage() {
+                super::usage::record(&mut tx, id, node_id, usage, now).await?;
+            }
         }
         // A report that fulfils the waiting request clears it.
         let fulfilled = match (pending, next) {
@@ -445,5 +453,7 @@ pub(super) fn task_from_row(row: &AnyRow) -> Result<Task, HubError> {
             .as_deref()
             .map(parse_json)
             .transpose()?,
+        // Filled by `task` (show), like the history.
+        usage: None,
     })
 }

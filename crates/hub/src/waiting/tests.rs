@@ -30,6 +30,7 @@ fn task(job: &str) -> Task {
         checkpoint: None,
         waiting: None,
         gpu_use: None,
+        usage: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! `gantry node usage [NODE] [--since DATE] [--csv]`: what the tasks that
-//! ended on the hub's nodes used (usage accounting), as a table by node, or
+//! ended on the hub's nodes used (usage accounting), with the runs a node
+//! gave back to the queue when it stepped aside, as a table by node, or
 //! by day for one node; `--csv` for spreadsheets, in base units the header
 //! names (seconds, watt-hours, bytes).
 
@@ -17,7 +18,8 @@ use crate::task::client;
 const DEFAULT_DAYS: i64 = 7;
 
 /// The CSV columns after the first (`node` or `day`), in base units.
-const CSV_FIGURES: &str = "tasks,wall_seconds,cpu_seconds,gpu_seconds,energy_wh,bytes_pulled,bytes_uploaded,bytes_downloaded";
+/// `released_runs` is last: it came later, and columns before it keep their places.
+const CSV_FIGURES: &str = "tasks,wall_seconds,cpu_seconds,gpu_seconds,energy_wh,bytes_pulled,bytes_uploaded,bytes_downloaded,released_runs";
 
 /// Reads `--since` (a date or RFC 3339 time); the last 7 days without one.
 pub fn since(text: Option<&str>, now: Millis) -> anyhow::Result<Millis> {
@@ -85,7 +87,7 @@ fn csv_row(key: &str, t: &UsageTotals) -> String {
         key.to_owned()
     };
     format!(
-        "{key},{},{},{},{},{},{},{},{}",
+        "{key},{},{},{},{},{},{},{},{},{}",
         t.tasks,
         t.wall_seconds,
         t.cpu_seconds,
@@ -93,7 +95,8 @@ fn csv_row(key: &str, t: &UsageTotals) -> String {
         t.energy_wh,
         t.bytes_pulled,
         t.bytes_uploaded,
-        t.bytes_downloaded
+        t.bytes_downloaded,
+        t.released_runs
     )
 }
 
@@ -101,14 +104,7 @@ fn csv_row(key: &str, t: &UsageTotals) -> String {
 fn table(first: &str, rows: &[(String, UsageTotals)]) -> String {
     let mut total = UsageTotals::default();
     for (_, t) in rows {
-        total.tasks += t.tasks;
-        total.wall_seconds += t.wall_seconds;
-        total.cpu_seconds += t.cpu_seconds;
-        total.gpu_seconds += t.gpu_seconds;
-        total.energy_wh += t.energy_wh;
-        total.bytes_pulled += t.bytes_pulled;
-        total.bytes_uploaded += t.bytes_uploaded;
-        total.bytes_downloaded += t.bytes_downloaded;
+        total.add_totals(t);
     }
     let width = rows
         .iter()
@@ -119,6 +115,7 @@ fn table(first: &str, rows: &[(String, UsageTotals)]) -> String {
     let header = [
         first.to_uppercase().as_str(),
         "TASKS",
+        "GIVEN BACK",
         "WALL H",
         "CPU H",
         "GPU H",
@@ -128,9 +125,9 @@ fn table(first: &str, rows: &[(String, UsageTotals)]) -> String {
         "GB DOWNLOADED",
     ]
     .map(str::to_owned);
-    let line = |cells: [String; 9]| {
+    let line = |cells: [String; 10]| {
         let mut text = format!("{:<width$}", cells[0]);
-        for (cell, w) in cells[1..].iter().zip([5, 8, 8, 8, 8, 9, 11, 13]) {
+        for (cell, w) in cells[1..].iter().zip([5, 10, 8, 8, 8, 8, 9, 11, 13]) {
             text.push_str(&format!("  {cell:>w$}"));
         }
         text.trim_end().to_owned() + "\n"
@@ -140,6 +137,7 @@ fn table(first: &str, rows: &[(String, UsageTotals)]) -> String {
         [
             key.to_owned(),
             t.tasks.to_string(),
+            t.released_runs.to_string(),
             format!("{:.3}", t.wall_seconds / 3600.0),
             format!("{:.3}", t.cpu_seconds / 3600.0),
             format!("{:.3}", t.gpu_seconds / 3600.0),
@@ -177,6 +175,7 @@ mod tests {
     fn a_table_shows_hours_kwh_and_gb_with_a_total() {
         let t = UsageTotals {
             tasks: 2,
+            released_runs: 1,
             wall_seconds: 7200.0,
             cpu_seconds: 1800.0,
             gpu_seconds: 3600.0,
@@ -192,13 +191,13 @@ mod tests {
         assert_eq!(
             row,
             [
-                "gpu-box", "2", "2.000", "0.500", "1.000", "0.5000", "2.000", "0.000", "0.001"
+                "gpu-box", "2", "1", "2.000", "0.500", "1.000", "0.5000", "2.000", "0.000", "0.001"
             ]
         );
         assert!(lines[2].starts_with("total"));
         assert_eq!(
             csv_row("a,b", &t),
-            "\"a,b\",2,7200,1800,3600,500,2000000000,0,1000000"
+            "\"a,b\",2,7200,1800,3600,500,2000000000,0,1000000,1"
         );
     }
 }

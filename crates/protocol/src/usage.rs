@@ -1,6 +1,7 @@
 //! Usage accounting: what one task used on its node (wall time, CPU, GPUs,
-//! energy, bytes moved), as the agent measured it and sent with the task's
-//! final report ([`crate::wire::TaskEvent`]), and a node's totals by day, as
+//! energy, bytes moved), as the agent measured it and sent with the report
+//! that ends the task's run there, final or a release back to the queue
+//! ([`crate::wire::TaskEvent`]), and a node's totals by day, as
 //! the hub adds them up (`GET /v1/nodes/{id}/usage`, `gantry node usage`).
 //!
 //! Figures are in base units (seconds, watt-hours, bytes) so that a
@@ -12,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::wire::Millis;
 
 /// What one task used on the node that ran it, from when that node took the
-/// task until its final report.
+/// task until its final report or its release (one run); the hub shows a
+/// task's runs added up ([`TaskUsage::add_run`]).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskUsage {
@@ -72,6 +74,33 @@ impl TaskUsage {
         self.gpus.iter().filter_map(|g| g.energy_wh).sum()
     }
 
+    /// Adds a later run's usage (a task released and run again), so a task
+    /// shows what all its runs used: times and bytes add up, a GPU held in
+    /// both runs adds its seconds and energy, CPU is measured if either run
+    /// measured it.
+    pub fn add_run(&mut self, run: &TaskUsage) {
+        self.wall_seconds += run.wall_seconds;
+        self.cpu_seconds = match (self.cpu_seconds, run.cpu_seconds) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+        };
+        for gpu in &run.gpus {
+            match self.gpus.iter_mut().find(|g| g.uuid == gpu.uuid) {
+                Some(held) => {
+                    held.seconds += gpu.seconds;
+                    held.energy_wh = match (held.energy_wh, gpu.energy_wh) {
+                        (None, None) => None,
+                        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+                    };
+                }
+                None => self.gpus.push(gpu.clone()),
+            }
+        }
+        self.bytes_pulled += run.bytes_pulled;
+        self.bytes_uploaded += run.bytes_uploaded;
+        self.bytes_downloaded += run.bytes_downloaded;
+    }
+
     /// Why these figures cannot be a node's honest report, in words.
     pub fn problem(&self) -> Option<String> {
         let fine = |v: f64| v.is_finite() && v >= 0.0;
@@ -125,6 +154,11 @@ impl TaskUsage {
 pub struct UsageTotals {
     /// How many tasks ended in the span with usage reported.
     pub tasks: u64,
+    /// How many runs the node gave back to the queue (it stepped aside for
+    /// its person) in the span; their figures count below, as the node's
+    /// work, though the tasks ended elsewhere or later.
+    #[serde(default)]
+    pub released_runs: u64,
     /// Wall seconds, summed over tasks.
     pub wall_seconds: f64,
     /// CPU seconds, summed over tasks.
@@ -145,6 +179,30 @@ impl UsageTotals {
     /// Adds one task's usage.
     pub fn add(&mut self, usage: &TaskUsage) {
         self.tasks += 1;
+        self.add_figures(usage);
+    }
+
+    /// Adds a run the node gave back to the queue: its figures, but not as
+    /// a task that ended.
+    pub fn add_released(&mut self, usage: &TaskUsage) {
+        self.released_runs += 1;
+        self.add_figures(usage);
+    }
+
+    /// Adds other totals (a total over nodes or days).
+    pub fn add_totals(&mut self, other: &UsageTotals) {
+        self.tasks += other.tasks;
+        self.released_runs += other.released_runs;
+        self.wall_seconds += other.wall_seconds;
+        self.cpu_seconds += other.cpu_seconds;
+        self.gpu_seconds += other.gpu_seconds;
+        self.energy_wh += other.energy_wh;
+        self.bytes_pulled += other.bytes_pulled;
+        self.bytes_uploaded += other.bytes_uploaded;
+        self.bytes_downloaded += other.bytes_downloaded;
+    }
+
+    fn add_figures(&mut self, usage: &TaskUsage) {
         self.wall_seconds += usage.wall_seconds;
         self.cpu_seconds += usage.cpu_seconds.unwrap_or(0.0);
         self.gpu_seconds += usage.gpu_seconds();
@@ -215,6 +273,30 @@ mod tests {
         assert_eq!(totals.bytes_downloaded, 14);
         assert!(usage.summary().contains("2 GPUs 20 GPU-s"));
         assert_eq!(usage.problem(), None);
+        totals.add_released(&usage);
+        assert_eq!((totals.tasks, totals.released_runs), (2, 1));
+        assert_eq!(totals.gpu_seconds, 60.0);
+        let mut twice = totals.clone();
+        twice.add_totals(&totals);
+        assert_eq!((twice.tasks, twice.released_runs), (4, 2));
+        assert_eq!((twice.gpu_seconds, twice.bytes_downloaded), (120.0, 42));
+
+        // Two runs of one task: the GPU held in both adds up, a new one joins.
+        let mut both = usage.clone();
+        let mut later = usage.clone();
+        later.cpu_seconds = None;
+        later.gpus[1].uuid = "GPU-c".into();
+        both.add_run(&later);
+        assert_eq!(both.wall_seconds, 20.0);
+        assert_eq!(both.cpu_seconds, Some(4.0));
+        assert_eq!(both.gpus.len(), 3);
+        assert_eq!(
+            (both.gpus[0].seconds, both.gpus[0].energy_wh),
+            (20.0, Some(3.0))
+        );
+        assert_eq!(both.gpus[1].energy_wh, None);
+        assert_eq!(both.bytes_pulled, 10);
+
         let bad = TaskUsage {
             wall_seconds: f64::NAN,
             ..usage
@@ -224,13 +306,15 @@ mod tests {
 }
 
 impl crate::wire::TaskEvent {
-    /// The usage a final report carries, if any.
+    /// The usage a report that ends a run on a node carries, if any (a
+    /// final report, or a release back to the queue).
     pub fn usage(&self) -> Option<&TaskUsage> {
         use crate::wire::TaskEvent;
         match self {
             TaskEvent::Finished { usage, .. }
             | TaskEvent::Failed { usage, .. }
-            | TaskEvent::Canceled { usage, .. } => usage.as_ref(),
+            | TaskEvent::Canceled { usage, .. }
+            | TaskEvent::Released { usage, .. } => usage.as_ref(),
             _ => None,
         }
     }

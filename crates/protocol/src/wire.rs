@@ -546,6 +546,11 @@ pub enum TaskEvent {
         #[serde(default)]
         #[schemars(schema_with = "crate::rules::schema::optional_tree")]
         checkpoint: Option<String>,
+        /// What this run used on this node until it gave the task back
+        /// (usage accounting: the node's work counts even though the task
+        /// ends elsewhere).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<TaskUsage>,
     },
 }
 

@@ -108,7 +108,8 @@ async fn cpu_and_sleep_usage_reach_the_hub_and_the_cli(backend: Backend) {
         .split_whitespace()
         .collect();
     assert_eq!(row[1], "2", "{table}");
-    let cpu_hours: f64 = row[3].parse().unwrap();
+    assert_eq!(row[2], "0", "no run given back: {table}");
+    let cpu_hours: f64 = row[4].parse().unwrap();
     assert!((cpu_hours - (cpu + idle) / 3600.0).abs() < 0.001, "{table}");
 
     let csv = run(&["--csv"]);
@@ -125,7 +126,8 @@ async fn cpu_and_sleep_usage_reach_the_hub_and_the_cli(backend: Backend) {
             "energy_wh",
             "bytes_pulled",
             "bytes_uploaded",
-            "bytes_downloaded"
+            "bytes_downloaded",
+            "released_runs"
         ]
     );
     let row: Vec<&str> = lines

@@ -2,8 +2,9 @@
 //! PostgreSQL, with its clock in the test's hands: a final report's usage is
 //! kept once per task and shown on it, added up by node and by UTC day
 //! (`GET /v1/nodes/{node}/usage`, `since` counting), answered to the node
-//! itself (`GET /v1/agent/usage`), and figures no node could have measured
-//! are refused in words.
+//! itself (`GET /v1/agent/usage`), a run a node gave back to the queue
+//! counted for that node and in the task's sum, and figures no node could
+//! have measured are refused in words.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 
 on_both!(
     usage_is_kept_per_task_and_added_up_by_day,
+    a_run_given_back_counts_for_its_node,
     nonsense_usage_is_refused
 );
 
@@ -121,6 +123,70 @@ async fn usage_is_kept_per_task_and_added_up_by_day(backend: Backend) {
         hub.get(&node, "/v1/nodes/acct/usage").await.status(),
         StatusCode::FORBIDDEN
     );
+    hub.stop().await;
+}
+
+async fn a_run_given_back_counts_for_its_node(backend: Backend) {
+    let Some(hub) = TestHub::start(backend).await else {
+        return;
+    };
+    let first = hub.registered_node("first", &[]).await;
+    let second = hub.registered_node("second", &[]).await;
+    let id = running_on(&hub, &first).await;
+    let release = json!({"event": "released", "reason": "yielding: blender is running",
+        "usage": usage(40.0, 40.0, 1.0, 500)});
+    assert_eq!(
+        hub.event(&first, &id, release.clone()).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(hub.state(&id).await, "queued");
+    // Said again, it is refused (the node no longer holds the task) and adds nothing.
+    assert_ne!(
+        hub.event(&first, &id, release).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(hub.show(&id).await["usage"], usage(40.0, 40.0, 1.0, 500));
+
+    // The second node runs it to the end on another GPU.
+    assert_eq!(hub.next(&second, 0).await.as_deref(), Some(id.as_str()));
+    for event in [json!({"event": "accepted"}), json!({"event": "running"})] {
+        assert_eq!(
+            hub.event(&second, &id, event).await.status(),
+            StatusCode::OK
+        );
+    }
+    let mut last = usage(20.0, 20.0, 0.5, 0);
+    last["gpus"][0]["uuid"] = json!("GPU-2");
+    let finished = json!({"event": "finished", "exit_code": 0, "usage": last});
+    assert_eq!(
+        hub.event(&second, &id, finished).await.status(),
+        StatusCode::OK
+    );
+
+    // The task shows both runs: times and bytes add, each GPU is listed.
+    let shown = hub.show(&id).await["usage"].clone();
+    assert_eq!(shown["wall_seconds"], 60.0);
+    assert_eq!(shown["cpu_seconds"], 30.0);
+    assert_eq!(shown["bytes_pulled"], 500);
+    assert_eq!(shown["bytes_uploaded"], 20);
+    let gpus: Vec<&str> = shown["gpus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(gpus, ["GPU-1", "GPU-2"]);
+
+    // Each node counts its own run; only the second ended the task.
+    let by_first = node_usage(&hub, "first", "1970-01-01").await;
+    assert_eq!(by_first["totals"]["tasks"], 0);
+    assert_eq!(by_first["totals"]["released_runs"], 1);
+    assert_eq!(by_first["totals"]["gpu_seconds"], 40.0);
+    assert_eq!(by_first["days"][0]["totals"]["released_runs"], 1);
+    let by_second = node_usage(&hub, "second", "1970-01-01").await;
+    assert_eq!(by_second["totals"]["tasks"], 1);
+    assert_eq!(by_second["totals"]["released_runs"], 0);
+    assert_eq!(by_second["totals"]["energy_wh"], 0.5);
     hub.stop().await;
 }
 

@@ -246,6 +246,23 @@ async fn a_released_task_continues_from_its_checkpoint_on_another_node() {
     );
     assert!(log.ends_with(&format!("{second_run}done at 30\n")), "{log}");
     assert_eq!(log.matches("step 1\n").count(), 1, "{log}");
+
+    // The first node's run counts for it, as a run given back, with the
+    // checkpoint it uploaded; the task's usage adds both runs.
+    let given = world.admin.node_usage("first", 0).await.unwrap().totals;
+    assert_eq!((given.tasks, given.released_runs), (0, 1), "{given:?}");
+    assert!(given.wall_seconds > 0.5, "{given:?}");
+    assert!(
+        given.bytes_uploaded > 0,
+        "the checkpoint's upload: {given:?}"
+    );
+    let ended = world.admin.node_usage("second", 0).await.unwrap().totals;
+    assert_eq!((ended.tasks, ended.released_runs), (1, 0), "{ended:?}");
+    let all = task.usage.expect("the task's usage");
+    assert!(
+        (all.wall_seconds - (given.wall_seconds + ended.wall_seconds)).abs() < 1e-6,
+        "{all:?}"
+    );
     world.stop().await;
 }
 

@@ -41,6 +41,7 @@ mod tests;
 
 pub use outcome::Outcome;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -393,16 +394,23 @@ impl<'a> Runner<'a> {
         if let Some(usage) = self.final_usage.take() {
             return usage;
         }
+        let energy = self.stop_measuring().await;
+        self.usage.usage(crate::clock::now_ms(), &energy)
+    }
+
+    /// Ends the measuring of a run: the CPU watch's last reading taken, and
+    /// the energy counters (uuid → millijoules) of the GPUs it holds read
+    /// now, before they are given back.
+    async fn stop_measuring(&mut self) -> BTreeMap<String, u64> {
         if let Some(cpu) = self.cpu.take() {
             cpu.finish().await;
         }
         let held = self.ctx.gpus.held_by(&self.run.task.id);
-        let energy = crate::usage::gpu_counters(&self.ctx.gpus, held)
+        crate::usage::gpu_counters(&self.ctx.gpus, held)
             .await
             .into_iter()
             .filter_map(|(uuid, _, energy)| Some((uuid, energy?)))
-            .collect();
-        self.usage.usage(crate::clock::now_ms(), &energy)
+            .collect()
     }
 
     /// Tells the agent and the hub the task's command runs.

@@ -8,7 +8,8 @@
 //! grace given again), or comes straight here when none ran, and finishes
 //! the release. Here its containers go, its `checkpoint:` folder is kept in
 //! the host dir and uploaded, its log reaches the hub with a line
-//! saying why it stopped, and `Released{reason, checkpoint}` is reported.
+//! saying why it stopped, and `Released{reason, checkpoint, usage}` is
+//! reported: what this run used counts for this node.
 //! Once the hub acknowledged, the task is forgotten here: its record and
 //! its folder go (the checkpoint copy stays, for a next run on this node).
 
@@ -23,7 +24,7 @@ impl Runner<'_> {
     /// Releases the task; its outcome says `queued`, or `None` when the
     /// agent stopped before the hub took the report (the record then still
     /// holds the task, which the next start picks up).
-    pub(super) async fn release(self, reason: String) -> Option<Outcome> {
+    pub(super) async fn release(mut self, reason: String) -> Option<Outcome> {
         let ctx = self.ctx;
         let id = self.run.task.id.clone();
         self.record(Step::Releasing {
@@ -35,6 +36,12 @@ impl Runner<'_> {
             // After a restart mid-release its container may still be in its
             // grace: it gets the rest of it before everything goes.
             engine.release_main(&id, ctx.config.yielding.grace).await;
+        }
+        // Read while the container is still there (its last CPU figure) and
+        // before the GPUs go; the run's usage is taken once its checkpoint's
+        // upload has counted too.
+        let energy = self.stop_measuring().await;
+        if let Some(engine) = self.engine() {
             engine.remove_task(&id).await;
         }
         // What release is for: its GPUs are free for the person (or the next task).
@@ -59,6 +66,7 @@ impl Runner<'_> {
             }
         ))
         .await;
+        let usage = self.usage.usage(crate::clock::now_ms(), &energy);
         let Runner {
             run,
             reporter,
@@ -72,6 +80,7 @@ impl Runner<'_> {
         let event = TaskEvent::Released {
             reason: reason.clone(),
             checkpoint,
+            usage: Some(usage),
         };
         if !reporter.send(event, true).await {
             tracing::info!(task = %id, "the agent stops before the hub took the release");

@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use gantry_protocol::admin::NodeIdentity;
 use gantry_protocol::console_wire::NodeSample;
 use gantry_protocol::job::relative_path_problem;
+use gantry_protocol::usage::TaskUsage;
 use gantry_protocol::wire::{
     Assignment, EventAck, Heartbeat, HeartbeatReply, HeldTask, LogAck, NodeCommand, NodeSettings,
     OutputManifest, RegisterRequest, Registered, Task, TaskEvent, codes,
@@ -259,8 +260,20 @@ pub(super) async fn task_event(
         return Err(ApiError::bad_request(problem));
     }
     let outcome = match &event {
-        TaskEvent::Released { reason, checkpoint } => {
-            release(&hub, &node, &id, reason, checkpoint.as_deref()).await?
+        TaskEvent::Released {
+            reason,
+            checkpoint,
+            usage,
+        } => {
+            release(
+                &hub,
+                &node,
+                &id,
+                reason,
+                checkpoint.as_deref(),
+                usage.as_ref(),
+            )
+            .await?
         }
         _ => {
             hub.db()
@@ -292,6 +305,7 @@ async fn release(
     id: &str,
     reason: &str,
     checkpoint: Option<&str>,
+    usage: Option<&TaskUsage>,
 ) -> Result<Option<EventOutcome>, ApiError> {
     if hub.db().task_visible(id, Some(&node.id)).await?.is_none() {
         return Err(ApiError::not_found("task"));
@@ -310,7 +324,7 @@ async fn release(
     };
     let outcome = hub
         .db()
-        .release(id, &node.id, reason, checkpoint.as_ref(), hub.now())
+        .release(id, &node.id, reason, checkpoint.as_ref(), usage, hub.now())
         .await?;
     if let Some(EventOutcome::Applied(TaskState::Queued, _)) = outcome
         && let Some(task) = hub.db().task(id, None).await?

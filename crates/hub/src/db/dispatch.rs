@@ -14,12 +14,14 @@
 //! agent's own check) is not offered to it, and stays queued for another node.
 
 use gantry_protocol::gpu_assign::GpuRequest;
+use gantry_protocol::usage::TaskUsage;
 use gantry_protocol::wire::{CommandKind, Task};
 use gantry_protocol::{JobSpec, TaskState};
 use sqlx::Row;
 
 use super::capacity::{Room, read_room, store_capacity};
 use super::tasks::{EventOutcome, add_transition, held_by, requeue, set_state};
+use super::usage::RunEnd;
 use super::{Db, NodeRecord, parse_json};
 use crate::HubError;
 
@@ -190,14 +192,17 @@ impl Db {
     /// its checkpoint kept for the next run (an earlier one stays when this
     /// release left none), its blobs readable by whichever node takes it
     /// next. Its log stays. A cancel waiting for the node makes it canceled
-    /// instead. `None` when the node does not hold the task; refused from a
-    /// state a node cannot release (queued, lost or finished).
+    /// instead. What the run used on the node is kept as one of the task's
+    /// runs (a released one, unless it ended canceled there). `None` when the
+    /// node does not hold the task; refused from a state a node cannot
+    /// release (queued, lost or finished).
     pub async fn release(
         &self,
         id: &str,
         node_id: &str,
         reason: &str,
         checkpoint: Option<&Checkpoint>,
+        usage: Option<&TaskUsage>,
         now: i64,
     ) -> Result<Option<EventOutcome>, HubError> {
         use TaskState::*;
@@ -213,10 +218,16 @@ impl Db {
         if pending == Some(CommandKind::Cancel) {
             let why = format!("canceled while its node gave it back ({reason})");
             set_state(&mut tx, id, Canceled, Some(&why), now).await?;
+            if let Some(usage) = usage {
+                super::usage::record(&mut tx, id, node_id, usage, RunEnd::Ended, now).await?;
+            }
             tx.commit().await?;
             return Ok(Some(EventOutcome::Applied(Canceled, None)));
         }
         requeue(&mut tx, id, now, reason).await?;
+        if let Some(usage) = usage {
+            super::usage::record(&mut tx, id, node_id, usage, RunEnd::Released, now).await?;
+        }
         sqlx::query(
             "UPDATE tasks SET pull_done = NULL, pull_total = NULL, \
              checkpoint = COALESCE($1, checkpoint) WHERE id = $2",

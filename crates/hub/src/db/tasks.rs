@@ -192,7 +192,15 @@ impl Db {
             .await?;
             set_state(&mut tx, id, next, reason.as_deref(), now).await?;
             if let Some(usage) = event.usage() {
-                super::usage::record(&mut tx, id, node_id, usage, now).await?;
+                super::usage::record(
+                    &mut tx,
+                    id,
+                    node_id,
+                    usage,
+                    super::usage::RunEnd::Ended,
+                    now,
+                )
+                .await?;
             }
         }
         // A report that fulfils the waiting request clears it.

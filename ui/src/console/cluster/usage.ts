@@ -6,6 +6,8 @@ import { refusal } from "../hub";
 /** Sums over tasks, in base units (seconds, watt-hours, bytes). */
 export type UsageTotals = {
   tasks: number;
+  /** Runs the node gave back to the queue when it stepped aside; their figures count here. */
+  released_runs?: number;
   wall_seconds: number;
   cpu_seconds: number;
   gpu_seconds: number;

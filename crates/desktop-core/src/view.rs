@@ -702,6 +702,7 @@ pub fn typescript() -> String {
         UpdateProgress::decl(&cfg),
         crate::health::HealthStatus::decl(&cfg),
         crate::health::HealthCheck::decl(&cfg),
+        crate::this_week::ThisWeek::decl(&cfg),
     ] {
         out.push_str("export ");
         out.push_str(&decl);

@@ -910,3 +910,25 @@ message: string,
  * What to do, in a sentence; empty when nothing is to be done.
  */
 fix: string, };
+
+export type ThisWeek = { 
+/**
+ * GPU hours (each GPU held counts) since `since`.
+ */
+gpu_hours: number, 
+/**
+ * GPU energy in kWh since `since`.
+ */
+kwh: number, 
+/**
+ * CPU hours of its Docker tasks.
+ */
+cpu_hours: number, 
+/**
+ * How many tasks ended since `since`.
+ */
+tasks: number, 
+/**
+ * The week's start the figures count from (Unix ms).
+ */
+since: number, };

@@ -20,6 +20,7 @@ import type {
   ImageChoice,
   StorageListing,
   TaskDetail,
+  ThisWeek,
   UiError,
   UpdateProgress,
   UpdateState,
@@ -87,7 +88,6 @@ export const containers = (): Promise<ContainerView[]> => invoke<ContainerView[]
 /** A task's spec, timeline, outputs and resource use. */
 export const taskDetail = (id: string): Promise<TaskDetail> => invoke<TaskDetail>("task_detail", { id });
 /** GPU hours and kWh of this node's tasks that ended since `since` (Unix ms), from its hub. */
-export type ThisWeek = { gpu_hours: number; kwh: number; cpu_hours: number; tasks: number; since: number };
 export const thisWeek = (since: number): Promise<ThisWeek> => invoke<ThisWeek>("this_week", { since });
 
 /** Asks where to save the task's whole log and writes it; the path, or null when the person canceled. */

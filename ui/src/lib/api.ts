@@ -20,6 +20,7 @@ import type {
   ImageChoice,
   StorageListing,
   TaskDetail,
+  TaskIsolation,
   ThisWeek,
   UiError,
   UpdateProgress,
@@ -154,6 +155,9 @@ export const onOpenTask = (handler: (id: string) => void): Promise<UnlistenFn> =
 /** Keeps the "When to step aside" rules; the agent restarts with them. */
 export const saveStepAside = (rules: StepAside): Promise<void> => invoke<void>("save_step_aside", { rules });
 export const saveImagePolicy = (choice: ImageChoice): Promise<void> => invoke<void>("save_image_policy", { choice });
+/** Keeps "Task isolation" (network, read-only root, pids limit); the agent restarts with it. */
+export const saveTaskIsolation = (isolation: TaskIsolation): Promise<void> =>
+  invoke<void>("save_task_isolation", { isolation });
 
 /** Where Gantry stands against its disk budget: used by kind, what would go next. */
 export const diskBudget = (): Promise<DiskBudgetView> => invoke<DiskBudgetView>("disk_budget");

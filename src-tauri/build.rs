@@ -36,6 +36,7 @@ const COMMANDS: &[&str] = &[
     "health",
     "save_node_settings",
     "replace_token",
+    "set_ca_file",
     "submit_task",
     "run_job_file",
     "update_state",
@@ -44,6 +45,8 @@ const COMMANDS: &[&str] = &[
     "set_update_endpoint",
     "take_intent",
     "save_step_aside",
+    "save_image_policy",
+    "save_task_isolation",
     "disk_budget",
     "save_disk_settings",
 ];

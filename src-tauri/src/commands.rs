@@ -125,6 +125,15 @@ pub async fn save_image_policy(
     desktop.save_image_policy(choice).await
 }
 
+/// Keeps Settings' "Task isolation" and restarts the agent with it.
+#[tauri::command]
+pub async fn save_task_isolation(
+    desktop: DesktopState<'_>,
+    isolation: gantry_desktop_core::task_isolation::TaskIsolation,
+) -> Result<(), UiError> {
+    desktop.save_task_isolation(isolation).await
+}
+
 /// What a window just built should open (a task, Settings), once.
 #[tauri::command]
 pub fn take_intent(life: WindowState<'_>) -> Result<Option<Intent>, UiError> {

@@ -163,6 +163,7 @@ fn builder(desktop: Arc<Desktop>, updates: Arc<Updates>, hidden: bool) -> tauri:
             commands::take_intent,
             commands::save_step_aside,
             commands::save_image_policy,
+            commands::save_task_isolation,
             commands::disk_budget,
             commands::save_disk_settings,
         ])

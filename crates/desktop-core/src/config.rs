@@ -76,6 +76,16 @@ fn layer(
         disk_evict_unsynced_results,
         settings.disk.map(|d| d.disk_evict_unsynced_results)
     );
+    // A choice that no longer passes the checks (desktop.json edited by
+    // hand) leaves the agent's default, as for the image policy.
+    layer!(
+        hardening,
+        settings
+            .task_isolation
+            .clone()
+            .and_then(|t| t.checked().ok())
+            .map(|t| t.hardening())
+    );
     Ok((config, locked))
 }
 
@@ -100,5 +110,44 @@ mod tests {
         let (config, locked) = layer(&Settings::default(), &|_| None, None).unwrap();
         assert!(locked.is_empty());
         assert_eq!(config.max_tasks, 1);
+    }
+
+    #[test]
+    fn task_isolation_reaches_the_agent_unless_the_environment_sets_it() {
+        use crate::task_isolation::{NetworkChoice, TaskIsolation};
+        use gantry_agent::docker::hardening::TaskNetwork;
+        let settings = Settings {
+            task_isolation: Some(TaskIsolation {
+                task_network: NetworkChoice::None,
+                read_only_root: true,
+                task_pids_limit: 256,
+                ..TaskIsolation::default()
+            }),
+            ..Settings::default()
+        };
+        let (config, locked) = layer(&settings, &|_| None, None).unwrap();
+        assert_eq!(config.hardening.network, TaskNetwork::None);
+        assert!(config.hardening.read_only_root);
+        assert_eq!(config.hardening.pids_limit, 256);
+        assert!(locked.is_empty());
+        // Any one of the four set by the environment fixes the section.
+        let env = |name: &str| (name == "GANTRY_READ_ONLY_ROOT").then(|| "1".to_owned());
+        let (config, locked) = layer(&settings, &env, None).unwrap();
+        assert_eq!(
+            config.hardening.network,
+            TaskNetwork::Full,
+            "the environment's"
+        );
+        assert_eq!(locked, ["hardening"]);
+        // A kept choice the checks refuse (edited by hand) is not used.
+        let bad = Settings {
+            task_isolation: Some(TaskIsolation {
+                task_pids_limit: 3,
+                ..TaskIsolation::default()
+            }),
+            ..Settings::default()
+        };
+        let (config, _) = layer(&bad, &|_| None, None).unwrap();
+        assert_eq!(config.hardening, Default::default());
     }
 }

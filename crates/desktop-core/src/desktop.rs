@@ -42,6 +42,7 @@ mod settings_screen;
 mod status;
 mod storage_screen;
 mod submit;
+mod task_isolation_screen;
 mod wizard;
 
 pub use wizard::HubTrust;

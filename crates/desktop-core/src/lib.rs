@@ -22,6 +22,8 @@
 //! - [`health`]: Settings → Health, `gantry doctor`'s checks and the keychain's.
 //! - [`gpu_use`]: Task detail's GPU section (a task's GPU use and its chart).
 //! - [`image_policy`]: "Which images may run here", as the wizard and Settings choose it.
+//! - [`task_isolation`]: Settings' "Task isolation" (network, read-only root,
+//!   pids limit) of the app's own agent.
 //! - [`logs`]: a task's log, read through the agent's spool `Tail` and sent
 //!   in batches.
 //!
@@ -44,6 +46,7 @@ pub mod logs;
 pub mod settings;
 pub mod step_aside;
 pub mod storage;
+pub mod task_isolation;
 pub mod this_week;
 pub mod view;
 

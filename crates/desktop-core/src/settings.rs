@@ -105,6 +105,8 @@ pub struct Settings {
     pub image_policy: Option<crate::image_policy::ImageChoice>,
     /// The disk budget's numbers and the kept-results switch, when set in Settings.
     pub disk: Option<crate::disk_budget::DiskSettings>,
+    /// "Task isolation" (network, read-only root, pids limit), when set in Settings.
+    pub task_isolation: Option<crate::task_isolation::TaskIsolation>,
 }
 
 /// The variable that sets the update server over `update_endpoint`.

@@ -7,12 +7,13 @@
 use gantry_client::HubClient;
 use gantry_protocol::wire::Millis;
 use serde::Serialize;
+use ts_rs::TS;
 
 use crate::desktop::Desktop;
 use crate::view::UiError;
 
 /// What the card shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct ThisWeek {
     /// GPU hours (each GPU held counts) since `since`.
     pub gpu_hours: f64,
@@ -21,8 +22,10 @@ pub struct ThisWeek {
     /// CPU hours of its Docker tasks.
     pub cpu_hours: f64,
     /// How many tasks ended since `since`.
+    #[ts(type = "number")]
     pub tasks: u64,
     /// The week's start the figures count from (Unix ms).
+    #[ts(type = "number")]
     pub since: Millis,
 }
 

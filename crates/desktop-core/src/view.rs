@@ -546,6 +546,9 @@ pub struct NodeSettings {
     pub step_aside: crate::step_aside::StepAside,
     /// "Which images may run here" (locked as `image_policy`).
     pub image_policy: crate::image_policy::ImageChoice,
+    /// "Task isolation": network, read-only root, pids limit (locked as
+    /// `hardening`).
+    pub task_isolation: crate::task_isolation::TaskIsolation,
 }
 
 /// What the Settings screen saves; the agent restarts to apply it.
@@ -688,6 +691,8 @@ pub fn typescript() -> String {
         crate::step_aside::StepAside::decl(&cfg),
         crate::image_policy::ImageRule::decl(&cfg),
         crate::image_policy::ImageChoice::decl(&cfg),
+        crate::task_isolation::NetworkChoice::decl(&cfg),
+        crate::task_isolation::TaskIsolation::decl(&cfg),
         crate::disk_budget::DiskSettings::decl(&cfg),
         crate::disk_budget::DiskUse::decl(&cfg),
         crate::disk_budget::DiskThing::decl(&cfg),
@@ -702,6 +707,7 @@ pub fn typescript() -> String {
         UpdateProgress::decl(&cfg),
         crate::health::HealthStatus::decl(&cfg),
         crate::health::HealthCheck::decl(&cfg),
+        crate::this_week::ThisWeek::decl(&cfg),
     ] {
         out.push_str("export ");
         out.push_str(&decl);

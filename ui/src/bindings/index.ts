@@ -595,6 +595,29 @@ rule: ImageRule,
  */
 patterns: Array<string>, };
 
+export type NetworkChoice = "full" | "no-private" | "none";
+
+export type TaskIsolation = { 
+/**
+ * `--task-network`.
+ */
+task_network: NetworkChoice, 
+/**
+ * `--task-network-allow`: private IPv4 ranges (CIDR) tasks may still
+ * reach under `no-private`.
+ */
+task_network_allow: Array<string>, 
+/**
+ * `--read-only-root`: the task's root file system read-only (`/tmp`
+ * and the task folder stay writable).
+ */
+read_only_root: boolean, 
+/**
+ * `--task-pids-limit`: at most this many processes in a task's
+ * container; 0: no limit.
+ */
+task_pids_limit: number, };
+
 export type DiskSettings = { 
 /**
  * At most this many GB used by Gantry; `None`: no such limit.
@@ -763,7 +786,12 @@ step_aside: StepAside,
 /**
  * "Which images may run here" (locked as `image_policy`).
  */
-image_policy: ImageChoice, };
+image_policy: ImageChoice, 
+/**
+ * "Task isolation": network, read-only root, pids limit (locked as
+ * `hardening`).
+ */
+task_isolation: TaskIsolation, };
 
 export type NodeSettingsChange = { 
 /**
@@ -910,3 +938,25 @@ message: string,
  * What to do, in a sentence; empty when nothing is to be done.
  */
 fix: string, };
+
+export type ThisWeek = { 
+/**
+ * GPU hours (each GPU held counts) since `since`.
+ */
+gpu_hours: number, 
+/**
+ * GPU energy in kWh since `since`.
+ */
+kwh: number, 
+/**
+ * CPU hours of its Docker tasks.
+ */
+cpu_hours: number, 
+/**
+ * How many tasks ended since `since`.
+ */
+tasks: number, 
+/**
+ * The week's start the figures count from (Unix ms).
+ */
+since: number, };

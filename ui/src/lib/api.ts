@@ -20,6 +20,8 @@ import type {
   ImageChoice,
   StorageListing,
   TaskDetail,
+  TaskIsolation,
+  ThisWeek,
   UiError,
   UpdateProgress,
   UpdateState,
@@ -87,7 +89,6 @@ export const containers = (): Promise<ContainerView[]> => invoke<ContainerView[]
 /** A task's spec, timeline, outputs and resource use. */
 export const taskDetail = (id: string): Promise<TaskDetail> => invoke<TaskDetail>("task_detail", { id });
 /** GPU hours and kWh of this node's tasks that ended since `since` (Unix ms), from its hub. */
-export type ThisWeek = { gpu_hours: number; kwh: number; cpu_hours: number; tasks: number; since: number };
 export const thisWeek = (since: number): Promise<ThisWeek> => invoke<ThisWeek>("this_week", { since });
 
 /** Asks where to save the task's whole log and writes it; the path, or null when the person canceled. */
@@ -154,6 +155,9 @@ export const onOpenTask = (handler: (id: string) => void): Promise<UnlistenFn> =
 /** Keeps the "When to step aside" rules; the agent restarts with them. */
 export const saveStepAside = (rules: StepAside): Promise<void> => invoke<void>("save_step_aside", { rules });
 export const saveImagePolicy = (choice: ImageChoice): Promise<void> => invoke<void>("save_image_policy", { choice });
+/** Keeps "Task isolation" (network, read-only root, pids limit); the agent restarts with it. */
+export const saveTaskIsolation = (isolation: TaskIsolation): Promise<void> =>
+  invoke<void>("save_task_isolation", { isolation });
 
 /** Where Gantry stands against its disk budget: used by kind, what would go next. */
 export const diskBudget = (): Promise<DiskBudgetView> => invoke<DiskBudgetView>("disk_budget");

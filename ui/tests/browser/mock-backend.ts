@@ -29,6 +29,7 @@ import type {
   StorageListing,
   TaskDetail,
   TaskGpuUseView,
+  TaskIsolation,
   TaskState,
   TaskView,
   TimelineEntry,
@@ -523,6 +524,8 @@ export type MockControl = {
   freeze: (frozen: boolean) => void;
   /** Makes the next call of `cmd` fail with this message. */
   failNext: (cmd: string, message: string) => void;
+  /** Marks a Settings field as set by the environment or agent.toml (`locked`), from the next node_settings on. */
+  lock: (field: string) => void;
 };
 
 export function installMockBackend(scenario: Scenario): MockControl {
@@ -564,6 +567,7 @@ export function installMockBackend(scenario: Scenario): MockControl {
       notify: false,
     },
     image_policy: { rule: "any", patterns: [] },
+    task_isolation: { task_network: "full", task_network_allow: [], read_only_root: false, task_pids_limit: 4096 },
   };
   let disk: DiskSettings = {
     disk_max_gb: null,
@@ -1162,6 +1166,18 @@ export function installMockBackend(scenario: Scenario): MockControl {
       case "save_disk_settings":
         disk = args.settings as DiskSettings;
         return null;
+      case "save_task_isolation": {
+        // The backend's checks, in its words (desktop-core's task_isolation).
+        const i = args.isolation as TaskIsolation;
+        if (i.task_pids_limit > 0 && i.task_pids_limit < 16) {
+          throw uiError("bad_setting", `At most ${i.task_pids_limit} processes is too few for a task's programs to start; give 16 or more (Gantry's default is 4096), or 0 for no limit`);
+        }
+        if (i.task_network_allow.length > 0 && i.task_network !== "no-private") {
+          throw uiError("bad_setting", 'Private ranges tasks may still reach only apply to "The internet, not my private networks": choose it, or empty the list');
+        }
+        settings = { ...settings, task_isolation: { ...i, task_network_allow: [...i.task_network_allow] } };
+        return null;
+      }
       case "save_image_policy":
         settings = { ...settings, image_policy: args.choice as NodeSettings["image_policy"] };
         return null;
@@ -1257,6 +1273,9 @@ export function installMockBackend(scenario: Scenario): MockControl {
     status,
     freeze: (v) => {
       frozen = v;
+    },
+    lock: (field) => {
+      settings = { ...settings, locked: [...settings.locked, field] };
     },
     failNext: (cmd, message) => {
       failures.set(cmd, message);

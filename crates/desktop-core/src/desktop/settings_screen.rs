@@ -64,6 +64,7 @@ impl Desktop {
                 settings.step_aside.as_ref().is_some_and(|s| s.notify),
             ),
             image_policy: crate::image_policy::ImageChoice::of(&config.image_policy),
+            task_isolation: crate::task_isolation::TaskIsolation::of(&config.hardening),
             locked,
         })
     }

@@ -1,0 +1,148 @@
+//! Settings' "Task isolation" in the built app, on the kit's private
+//! desktop: no network, a read-only root and a pids limit chosen in the
+//! window reach desktop.json and the embedded agent (which restarts with
+//! them), and the next task's container runs with them, as `docker
+//! inspect` and the task itself see it.
+
+mod support;
+
+use gantry_testkit::desktop::{Desktop, desktop_ready};
+use gantry_testkit::{docker, until, within};
+use support::{Driver, choose_local_mode, open_screen};
+
+/// The value of the form field `testid`, once it exists.
+async fn value(driver: &Driver, testid: &str) -> Option<String> {
+    let script = format!(
+        "const e = document.querySelector('[data-testid={testid}]'); return e ? e.value : null;"
+    );
+    driver.script(&script).await.as_str().map(str::to_owned)
+}
+
+/// Saves the section and waits for the screen's answer; fails with the
+/// answer (or the app's log) when it is not "saved".
+async fn save(desktop: &Desktop, driver: &Driver) {
+    let button = driver
+        .wait("[data-testid=settings-isolation-save]", 30)
+        .await;
+    driver.click(&button).await;
+    let answer = within(120, async || {
+        if driver
+            .find("[data-testid=settings-isolation-saved]")
+            .await
+            .is_some()
+        {
+            return Some(Ok(()));
+        }
+        let error = driver
+            .text_of("[data-testid=settings-isolation-error]")
+            .await;
+        (!error.is_empty()).then_some(Err(error))
+    })
+    .await;
+    match answer {
+        Some(Ok(())) => {}
+        Some(Err(error)) => panic!("the isolation was refused: {error}"),
+        None => panic!(
+            "no answer to Save within 120 s; the app's log:\n{}",
+            desktop.app_log()
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_network_and_a_read_only_root_reach_the_next_tasks_container() {
+    if !desktop_ready() {
+        return;
+    }
+    let desktop = Desktop::start().await;
+    let driver = Driver::start(&desktop, &[]).await;
+    choose_local_mode(&driver).await;
+    open_screen(&driver, "settings").await;
+    // Filled from the agent's settings: its defaults.
+    until(30, "the isolation form filled", async || {
+        (value(&driver, "settings-pids-limit").await.as_deref() == Some("4096")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        value(&driver, "settings-task-network").await.as_deref(),
+        Some("full")
+    );
+
+    let none = driver
+        .wait("[data-testid=settings-task-network] option[value=none]", 30)
+        .await;
+    driver.click(&none).await;
+    let read_only = driver
+        .wait("[data-testid=settings-read-only-root]", 30)
+        .await;
+    driver.click(&read_only).await;
+    let pids = driver.wait("[data-testid=settings-pids-limit]", 30).await;
+    driver.clear(&pids).await;
+    driver.type_text(&pids, "512").await;
+    save(&desktop, &driver).await;
+    let kept: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(desktop.config_dir().join("gantry/desktop.json")).expect("desktop.json"),
+    )
+    .expect("desktop.json is JSON");
+    assert_eq!(
+        kept["task_isolation"],
+        serde_json::json!({
+            "task_network": "none",
+            "task_network_allow": [],
+            "read_only_root": true,
+            "task_pids_limit": 512,
+        })
+    );
+
+    // A task of the restarted agent: its container as the engine made it,
+    // and what the task sees from inside.
+    let job = desktop.dir.path().join("isolated.yaml");
+    std::fs::write(
+        &job,
+        format!(
+            "name: isolated\nimage: {}\ncommand: [sh, -c, 'touch /probe 2>/dev/null && echo root-writable || echo root-read-only; echo nets: $(ls /sys/class/net); sleep 300']\n",
+            gantry_testkit::image()
+        ),
+    )
+    .unwrap();
+    let out = desktop.gantry(&["task", "submit", job.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "submit failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let container = until(120, "the task's container", async || {
+        let ids = docker(&["ps", "-q", "--filter", &format!("label=gantry.task={id}")]);
+        ids.lines().next().map(str::to_owned)
+    })
+    .await;
+    let host = docker(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.NetworkMode}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.PidsLimit}}",
+        &container,
+    ]);
+    assert_eq!(
+        host, "none true 512",
+        "NetworkMode, ReadonlyRootfs, PidsLimit"
+    );
+    let log = until(60, "the task's probe lines", async || {
+        let shown = desktop.gantry(&["task", "logs", &id]);
+        let text = String::from_utf8_lossy(&shown.stdout).into_owned();
+        text.contains("nets:").then_some(text)
+    })
+    .await;
+    assert!(log.contains("root-read-only"), "{log}");
+    assert!(
+        log.lines().any(|l| l.trim() == "nets: lo"),
+        "only loopback inside: {log}"
+    );
+    let canceled = desktop.gantry(&["task", "cancel", &id]);
+    assert!(
+        canceled.status.success(),
+        "cancel failed: {}",
+        String::from_utf8_lossy(&canceled.stderr)
+    );
+    driver.quit().await;
+}

@@ -43,6 +43,8 @@ pub struct Figures {
     tally: Tally,
     images: Vec<(String, u64, u64)>,
     took: Duration,
+    /// The build of `gantry` run: `release`, or `dev` when run by hand with a dev binary.
+    build: &'static str,
 }
 
 /// The registry `cargo xtask bench disk` started, and its login.
@@ -154,10 +156,16 @@ pub async fn run(tasks: usize) -> Result<Figures> {
     for failed in &tally.failed {
         say(format!("bench disk --soak: {failed}"));
     }
+    let release = gantry.components().any(|c| c.as_os_str() == "release");
     Ok(Figures {
         tally,
         images,
         took: started.elapsed(),
+        build: if release {
+            "release"
+        } else {
+            "dev (unoptimized)"
+        },
     })
 }
 
@@ -201,7 +209,7 @@ pub fn report(figures: &Figures) -> String {
     format!(
         "<!-- bench disk-soak: begin (written by `cargo xtask bench disk --soak`; edits inside are overwritten) -->\n\
          ## Disk budget: a node left running tasks never fills its disk (soak)\n\n\
-         Recorded {stamp} on {machine}, the release `gantry` (hub and agent as child processes), Docker engine and registry on the same machine.\n\n\
+         Recorded {stamp} on {machine}, the {build} `gantry` (hub and agent as child processes), Docker engine and registry on the same machine.\n\n\
          | measure | value |\n|---|---:|\n\
          | budget (`--disk-max-gb {gb}`) | {budget} |\n\
          | tasks run / succeeded | {tasks} / {succeeded} |\n\
@@ -224,6 +232,7 @@ pub fn report(figures: &Figures) -> String {
          <!-- bench disk-soak: end -->\n",
         stamp = stamp(),
         machine = machine(),
+        build = figures.build,
         gb = BUDGET_BYTES as f64 / 1e9,
         budget = amount(BUDGET_BYTES),
         tasks = tally.tasks,

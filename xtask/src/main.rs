@@ -141,6 +141,15 @@ USAGE:
         image, with the Docker engine and a registry started here. Records
         them in docs/benchmarks.md (unless --no-record).
 
+    cargo xtask bench disk --soak [--tasks 60] [--no-record]
+        The soak instead: the release hub and agent with a 300 MB disk
+        budget run TASKS tasks one after another, cycling over 8 images of
+        20 to 55 MB pushed to that registry, each keeping a 1 MB result;
+        what Gantry holds is taken at each task's start and end. Reports
+        the most held against the budget, the disk's least free space, the
+        evictions by kind and the tasks that failed. Records them in
+        docs/benchmarks.md (unless --no-record).
+
     cargo xtask bench desktop [--seconds N] [--no-record]
         Measures the desktop app's idle footprint with a release build on
         the desktop tests' private desktop (its own D-Bus session bus, GNOME

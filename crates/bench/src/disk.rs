@@ -15,6 +15,8 @@
 //! - **floor**: `docker run --rm IMAGE true` of the image pulled, present.
 //!
 //! The ratio of each to the floor is the figure; the target is under 5 %.
+//!
+//! With `--soak [--tasks N]`, the soak instead ([`crate::disk_soak`]).
 
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,8 @@ pub struct Options {
     pub rounds: usize,
     /// Whether to write the results into docs/benchmarks.md.
     pub record: bool,
+    /// The soak instead (`--soak`), with this many tasks (`--tasks`).
+    pub soak: Option<usize>,
 }
 
 impl Options {
@@ -50,7 +54,9 @@ impl Options {
         let mut options = Options {
             rounds: 10,
             record: true,
+            soak: None,
         };
+        let mut tasks = None;
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -62,8 +68,22 @@ impl Options {
                         .context("--rounds needs a number of rounds, 1 or more")?;
                 }
                 "--no-record" => options.record = false,
+                "--soak" => options.soak = Some(crate::disk_soak::TASKS),
+                "--tasks" => {
+                    tasks = Some(
+                        args.next()
+                            .and_then(|v| v.parse().ok())
+                            .filter(|&n: &usize| n > 0)
+                            .context("--tasks needs a number of tasks, 1 or more")?,
+                    );
+                }
                 other => bail!("unknown option `{other}` for `bench disk`; see `cargo xtask help`"),
             }
+        }
+        match (tasks, &mut options.soak) {
+            (Some(n), Some(soak)) => *soak = n,
+            (Some(_), None) => bail!("--tasks is the soak's: write `bench disk --soak --tasks N`"),
+            _ => {}
         }
         Ok(options)
     }
@@ -135,23 +155,19 @@ fn timed_run(image: &str) -> Result<f64> {
     Ok(elapsed)
 }
 
+/// Measures what `options` ask; the section for docs/benchmarks.md.
+pub async fn measure(options: &Options) -> Result<String> {
+    match options.soak {
+        Some(tasks) => Ok(crate::disk_soak::report(
+            &crate::disk_soak::run(tasks).await?,
+        )),
+        None => Ok(report(&run(options).await?)),
+    }
+}
+
 pub async fn run(options: &Options) -> Result<Figures> {
     docker_with_image()?;
-    let Some(registry) = std::env::var("GANTRY_TEST_REGISTRY")
-        .ok()
-        .zip(std::env::var("GANTRY_TEST_REGISTRY_USER").ok())
-        .zip(std::env::var("GANTRY_TEST_REGISTRY_PASSWORD").ok())
-        .map(|((a, u), p)| (a, u, p))
-    else {
-        bail!(
-            "GANTRY_TEST_REGISTRY* are not set: run the benchmark with `cargo xtask bench disk`, which starts a registry"
-        );
-    };
-    let login = RegistryLogin {
-        registry: registry.0.clone(),
-        login: registry.1.clone(),
-        password: registry.2.clone(),
-    };
+    let (registry, login) = crate::disk_soak::registry()?;
     say("bench disk: building and pushing two images");
     let (evicted_image, pulled_image) = {
         let registry = registry.clone();

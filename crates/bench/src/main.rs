@@ -18,6 +18,7 @@ mod agent;
 mod console;
 mod desktop;
 mod disk;
+mod disk_soak;
 mod hub;
 mod record;
 mod recovery;
@@ -81,7 +82,7 @@ impl Bench {
             Bench::Console(options) => Ok(console::report(&console::run(options).await?)),
             Bench::TasksList(options) => Ok(tasks_list::report(&tasks_list::run(options).await?)),
             Bench::Yield(options) => Ok(yielding::report(&yielding::run(options).await?)),
-            Bench::Disk(options) => Ok(disk::report(&disk::run(options).await?)),
+            Bench::Disk(options) => disk::measure(options).await,
         }
     }
 

@@ -16,7 +16,8 @@
 //! - [`services`]: the Docker engine, test image, registry and PostgreSQL
 //!   as `cargo xtask test` hands them over in the environment;
 //! - [`sized_images`]: images of a chosen size pushed to the test registry,
-//!   for the disk budget's tests and benchmark;
+//!   for the disk budget's tests and benchmark; [`disk_soak`] (feature
+//!   `agents`): many tasks through a node with a tight budget, measured;
 //! - [`engine`]: a private Docker engine a test may restart, and the removal
 //!   of what a killed agent left on an engine;
 //! - [`desktop`] (feature `desktop`): a private desktop session (D-Bus,
@@ -46,6 +47,8 @@
 pub mod children;
 #[cfg(feature = "desktop")]
 pub mod desktop;
+#[cfg(feature = "agents")]
+pub mod disk_soak;
 #[cfg(feature = "agents")]
 pub mod drive;
 pub mod engine;

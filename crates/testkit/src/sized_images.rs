@@ -22,7 +22,7 @@ pub struct SizedImage {
 /// Builds the test image with `mb` MB of random bytes on top, pushes it to
 /// `registry` (address, user, password) and removes it from the engine.
 pub fn build_and_push(registry: &(String, String, String), name: &str, mb: usize) -> SizedImage {
-    let (address, user, password) = registry;
+    let address = &registry.0;
     let reference = format!(
         "{address}/gantry-test/disk-{name}-{}:{mb}",
         std::process::id()
@@ -47,34 +47,19 @@ pub fn build_and_push(registry: &(String, String, String), name: &str, mb: usize
     let size = docker(&["image", "inspect", "-f", "{{.Size}}", &reference])
         .parse()
         .unwrap();
-    let config = context.path().join("docker-config");
-    std::fs::create_dir_all(&config).unwrap();
-    let mut login = docker_command()
-        .env("DOCKER_CONFIG", &config)
-        .args(["login", "-u", user, "--password-stdin", address])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        // It warns that the private config keeps the login unencrypted.
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    assert!(login.wait().unwrap().success(), "docker login {address}");
-    run(docker_command()
-        .env("DOCKER_CONFIG", &config)
-        .args(["push", &reference])
-        .stdout(Stdio::null()));
+    logged_in(registry, &["push", &reference]);
     remove(&reference);
     SizedImage { reference, size }
 }
 
 /// Pulls `reference` from the registry with its login (a private docker config).
 pub fn pull(registry: &(String, String, String), reference: &str) {
+    logged_in(registry, &["pull", "-q", reference]);
+}
+
+/// Runs `docker ARGS` (a push, a pull) logged in to `registry` (address,
+/// user, password) through a private docker config, gone afterwards.
+fn logged_in(registry: &(String, String, String), args: &[&str]) {
     let (address, user, password) = registry;
     let config = tempfile::tempdir().unwrap();
     let mut login = docker_command()
@@ -95,7 +80,7 @@ pub fn pull(registry: &(String, String, String), reference: &str) {
     assert!(login.wait().unwrap().success(), "docker login {address}");
     run(docker_command()
         .env("DOCKER_CONFIG", config.path())
-        .args(["pull", "-q", reference])
+        .args(args)
         .stdout(Stdio::null()));
 }
 

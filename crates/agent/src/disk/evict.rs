@@ -58,6 +58,9 @@ pub async fn remove(
                 } else {
                     HashSet::new()
                 };
+                if kind == Kind::Checkpoint {
+                    super::checkpoints::remove_tree(&path)?;
+                }
                 remove_path(&path)?;
                 if !linked.is_empty() {
                     free_blobs(&blobs, &linked, held.as_ref());

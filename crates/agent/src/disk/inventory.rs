@@ -1,18 +1,22 @@
 //! What counts against the budget, and what of it may go.
 //!
-//! Four kinds of things count: images Gantry pulled (the ledger says which;
+//! Five kinds of things count: images Gantry pulled (the ledger says which;
 //! the person's own never count), blobs in the host dir's store that nothing
 //! else holds, kept results (`storage/results/<task>/`, hard links into the
-//! store, so a result's bytes are counted once, with the result) and the
-//! folders of finished tasks. Each is listed with its size and when it was
+//! store, so a result's bytes are counted once, with the result), the
+//! folders of finished tasks and released tasks' checkpoints
+//! (`checkpoints/<task>/`). Each is listed with its size and when it was
 //! last used, and with why it must stay, if it must:
 //!
 //! - a task this node holds (running, or taken and waiting to run; its
 //!   record is in `tasks/<id>/task.json`) needs its image, its blobs, its
-//!   folder and its results; a container of any state needs its image;
+//!   folder, its results and its checkpoint; a container of any state needs
+//!   its image;
 //! - a kept result whose files the hub has not got (WITH_LOCAL_STORAGE keeps
 //!   outputs on the node and the hub only lists them) stays, unless the
-//!   person allowed it (`disk_evict_unsynced_results`).
+//!   person allowed it (`disk_evict_unsynced_results`);
+//! - a checkpoint stays while its task may come back to this node
+//!   ([`super::checkpoints`]).
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
@@ -43,9 +47,21 @@ pub enum Kind {
     Result,
     /// A finished task's folder (its work folder and its log's spool).
     TaskFolder,
+    /// A released task's checkpoint folder (`checkpoints/<task>/`).
+    #[serde(rename = "checkpoints")]
+    Checkpoint,
 }
 
 impl Kind {
+    /// Every kind, in the order the Storage screen lists them.
+    pub const ALL: [Kind; 5] = [
+        Kind::Image,
+        Kind::Blob,
+        Kind::Result,
+        Kind::TaskFolder,
+        Kind::Checkpoint,
+    ];
+
     /// How the log and `gantry agent gc` name it.
     pub fn word(self) -> &'static str {
         match self {
@@ -53,6 +69,7 @@ impl Kind {
             Kind::Blob => "blob",
             Kind::Result => "result",
             Kind::TaskFolder => "task folder",
+            Kind::Checkpoint => "checkpoint",
         }
     }
 }
@@ -65,6 +82,8 @@ pub enum Stay {
     InUse,
     /// Kept results the hub has not got.
     Unsynced,
+    /// A released task's checkpoint, while the task may come back.
+    MayReturn,
 }
 
 /// One thing that counts against the budget.
@@ -72,7 +91,8 @@ pub enum Stay {
 pub struct Item {
     /// Its kind.
     pub kind: Kind,
-    /// The image reference, the blob's sha256 or the task's id.
+    /// The image reference, the blob's sha256 or the task's id (results,
+    /// task folders, checkpoints).
     pub name: String,
     /// The bytes it holds.
     pub size: u64,
@@ -176,6 +196,8 @@ pub async fn take(sources: Sources<'_>) -> Inventory {
         };
         if held {
             item.stay = Some(Stay::InUse);
+        } else if item.kind == Kind::Checkpoint {
+            item.stay = super::checkpoints::stay(&host, sources.hub, &item.name).await;
         } else if item.kind == Kind::Result && !sources.evict_unsynced_results {
             let synced = match (sources.hub, &item.path) {
                 (Some(hub), Some(path)) => hub_has(hub, path, &blob_names).await,
@@ -314,12 +336,17 @@ fn files(host: &HostDir) -> (Vec<Item>, HashMap<(u64, u64), String>) {
     for (kind, root) in [
         (Kind::Result, host.results_folder()),
         (Kind::TaskFolder, host.tasks_folder()),
+        (Kind::Checkpoint, host.checkpoints_folder()),
     ] {
         let Ok(entries) = std::fs::read_dir(&root) else {
             continue;
         };
         for entry in entries.filter_map(Result::ok) {
             let path = entry.path();
+            if kind == Kind::Checkpoint && !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                // `<task>.tree`: a few bytes, removed with its folder.
+                continue;
+            }
             let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
                 continue;
             };

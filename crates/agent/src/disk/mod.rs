@@ -2,7 +2,9 @@
 //!
 //! [`budget`] is the arithmetic of the three numbers; [`inventory`] takes
 //! stock of what counts against them (images Gantry pulled, blobs, kept
-//! results, finished task folders) and of what must stay; [`evict`] removes
+//! results, finished task folders, released tasks' checkpoints) and of what
+//! must stay ([`checkpoints`] says how long a checkpoint awaits its task's
+//! return); [`evict`] removes
 //! what may go, least recently used first, each removal a line in the
 //! agent's log; [`ledger`] remembers, in the host dir, which images Gantry
 //! pulled (an image that was here before is the person's and is never
@@ -14,6 +16,7 @@
 //! engine keeps them.
 
 pub mod budget;
+pub mod checkpoints;
 pub mod estimate;
 pub mod evict;
 pub mod inventory;
@@ -37,7 +40,7 @@ pub fn figures_with(host_dir: &Path, used_by_gantry: u64) -> DiskFigures {
 }
 
 /// The disk holding `host_dir` and what Gantry holds in it (blobs, kept
-/// results, task folders; images are left out, as they need the engine:
+/// results, task folders, checkpoints; images are left out, as they need the engine:
 /// [`room::standing`] counts them too). For `gantry doctor`.
 pub async fn figures(host_dir: &Path) -> std::io::Result<DiskFigures> {
     let host = crate::host::HostDir::open(host_dir)?;

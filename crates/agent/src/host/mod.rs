@@ -226,6 +226,11 @@ impl HostDir {
         self.tasks_root()
     }
 
+    /// Released tasks' checkpoint folders, each with its `.tree`.
+    pub fn checkpoints_folder(&self) -> PathBuf {
+        inside(&self.root, CHECKPOINTS)
+    }
+
     /// The blob store.
     pub fn blobs_folder(&self) -> PathBuf {
         self.blobs()

@@ -118,7 +118,7 @@ impl Runner<'_> {
                 if !evicted.is_empty() {
                     let freed = evicted.iter().map(|i| i.size).sum();
                     self.disk_note(&format!(
-                        "made room for the image within the disk budget: evicted {} least recently used (of images, blobs, results, task folders), {}",
+                        "made room for the image within the disk budget: evicted {} least recently used (of images, blobs, results, task folders, checkpoints), {}",
                         evicted.len(),
                         amount(freed)
                     ))

@@ -2,7 +2,7 @@
 //! ([`gantry_testkit::sized_images`]), with what the agent estimates a
 //! pull of each takes, and the kit's registry login as the agent takes it.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use gantry_agent::docker::RegistryLogin;
 pub use gantry_testkit::sized_images::present;

@@ -14,36 +14,7 @@ use gantry_protocol::TaskState;
 use gantry_protocol::job::{Format, JobSpec};
 use tokio_util::sync::CancellationToken;
 
-/// Where the agent keeps its files and how it shows itself: the flags
-/// `gantry agent start` and `gantry service install` share.
-#[derive(Debug, Clone, Args)]
-pub struct NodeArgs {
-    /// Where the agent keeps logs, tasks and results [env: GANTRY_HOST_DIR, AGENT_HOST_DIR; default: ~/.local/share/gantry/agent].
-    #[arg(long)]
-    pub(crate) host_dir: Option<PathBuf>,
-    /// A name for this agent in logs and labels [env: GANTRY_NAME; default: the host name].
-    #[arg(long)]
-    pub(crate) name: Option<String>,
-    /// A label added to the node's (repeatable, -l as in Prefect) [env: GANTRY_LABELS, comma-separated].
-    #[arg(short = 'l', long = "label", value_name = "L")]
-    pub(crate) labels: Vec<String>,
-    /// How many tasks run at once [env: GANTRY_MAX_TASKS; default: 1].
-    #[arg(long)]
-    pub(crate) max_tasks: Option<usize>,
-}
-
-impl NodeArgs {
-    /// These flags as the agent's config layer takes them, over `flags`.
-    pub fn into_flags(self, flags: Flags) -> Flags {
-        Flags {
-            host_dir: self.host_dir,
-            name: self.name,
-            labels: self.labels,
-            max_tasks: self.max_tasks,
-            ..flags
-        }
-    }
-}
+pub use crate::agent_args::{AgentOptions, Connection};
 
 /// Arguments of `gantry agent start`. Each flag also reads its environment
 /// variable and config-file key (flag > environment > file > default).
@@ -58,67 +29,9 @@ pub struct StartArgs {
     /// A file holding the node token, readable only by you (chmod 600) [env: GANTRY_TOKEN_FILE].
     #[arg(long, conflicts_with = "token")]
     token_file: Option<PathBuf>,
+    /// Everything else, shared with `gantry service install`.
     #[command(flatten)]
-    node: NodeArgs,
-    /// A TOML config file [env: GANTRY_CONFIG; default: ~/.config/gantry/agent.toml].
-    #[arg(long)]
-    config: Option<PathBuf>,
-    #[command(flatten)]
-    metrics: crate::metrics_args::AgentMetricsArgs,
-    /// Cancel running tasks when the agent stops; by default their containers
-    /// keep running and are picked up again at the next start.
-    #[arg(long)]
-    stop_tasks_on_exit: bool,
-    /// Do not add this machine's host name as a label (added by default, as
-    /// Prefect's local agent does) [env: GANTRY_NO_HOSTNAME_LABEL=1; agent.toml: hostname_label = false].
-    #[arg(long)]
-    no_hostname_label: bool,
-    /// The JSON timeouts file DEFAULT_TIMEOUTS=false loads (keys: task,
-    /// docker_api_call, stop_grace, epilogue) [env: GANTRY_TIMEOUTS_FILE; agent.toml: timeouts_file].
-    #[arg(long, value_name = "FILE")]
-    timeouts_file: Option<PathBuf>,
-    /// Take only tasks that carry at least one of this node's labels; tasks
-    /// without labels go to other nodes [env: GANTRY_ONLY_LABELED; agent.toml: only_labeled].
-    #[arg(long)]
-    only_labeled: bool,
-    #[command(flatten)]
-    connection: Connection,
-    #[command(flatten)]
-    yielding: crate::yield_args::YieldArgs,
-    #[command(flatten)]
-    shown: ShowTaskLogs,
-    #[command(flatten)]
-    images: crate::image_args::ImageArgs,
-    #[command(flatten)]
-    disk: crate::disk_args::DiskArgs,
-}
-
-/// `--show-task-logs`, shared by `gantry agent start` and `gantry service
-/// install` (which writes it into the service's command line).
-#[derive(Debug, Clone, Default, Args)]
-pub struct ShowTaskLogs {
-    /// Copy each task's output lines to this agent's stdout, prefixed by the
-    /// task ("[ID NAME] line", "[ID NAME stderr] line"), as Prefect's
-    /// --show-flow-logs does. Lines a slow stdout cannot take are skipped and
-    /// counted, never held against the task or its log [env:
-    /// GANTRY_SHOW_TASK_LOGS=1; agent.toml: show_task_logs = true].
-    #[arg(long)]
-    pub(crate) show_task_logs: bool,
-}
-
-/// How a command reaches a hub safely: the CA to trust, and whether a token
-/// may cross the network in plain http.
-#[derive(Debug, Clone, Default, Args)]
-pub struct Connection {
-    /// A CA certificate (PEM) to trust besides the system's, for a hub whose
-    /// certificate your own CA made [env: GANTRY_CA_FILE; agent.toml: ca_file].
-    #[arg(long, value_name = "FILE")]
-    pub(crate) ca_file: Option<PathBuf>,
-    /// Allow sending the token over plain http:// to a host that is not this
-    /// machine, on a network you trust [env: GANTRY_ALLOW_INSECURE_HTTP;
-    /// agent.toml: allow_insecure_http].
-    #[arg(long)]
-    pub(crate) allow_insecure_http: bool,
+    pub(crate) options: AgentOptions,
 }
 
 /// Where to find a running agent.
@@ -164,23 +77,12 @@ fn resolve(flags: Flags) -> anyhow::Result<AgentConfig> {
 
 /// `gantry agent start`.
 pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
-    let config = resolve(args.metrics.into_flags(args.node.into_flags(Flags {
+    let config = resolve(args.options.into_flags(Flags {
         server: args.server,
         token: args.token.map(Token::new),
         token_file: args.token_file,
-        config_file: args.config,
-        stop_tasks_on_exit: args.stop_tasks_on_exit,
-        ca_file: args.connection.ca_file,
-        allow_insecure_http: args.connection.allow_insecure_http,
-        only_labeled: args.only_labeled,
-        no_hostname_label: args.no_hostname_label,
-        timeouts_file: args.timeouts_file,
-        yielding: args.yielding.into_flags(),
-        show_task_logs: args.shown.show_task_logs,
-        images: args.images.into_flags(),
-        disk: args.disk.into_flags(),
         ..Flags::default()
-    })))?;
+    }))?;
     let _guard = init_logging(Some(&config.host_dir.join("logs")));
     control::check_free(&config.host_dir).await?;
     let stop = CancellationToken::new();

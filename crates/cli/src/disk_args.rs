@@ -1,12 +1,15 @@
 //! The disk budget's flags for `gantry agent start` (and `gantry agent
-//! gc`, which keeps the same budget by hand).
+//! gc`, which keeps the same budget by hand, and `gantry service install`,
+//! which writes them into the unit's command line).
 
 use clap::Args;
 use gantry_agent::config::DiskFlags;
 
+use crate::agent_args::Words;
+
 /// How much of the disk Gantry may use: the tightest of the three numbers
 /// wins. Each flag also reads its GANTRY_ variable and agent.toml key.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Default, PartialEq, Args)]
 pub struct DiskArgs {
     /// At most N GB (decimals allowed; 0 leaves it out) used by Gantry:
     /// images it pulled, blobs, kept results, finished task folders [env:
@@ -37,5 +40,18 @@ impl DiskArgs {
             min_free_gb: self.disk_min_free_gb,
             evict_unsynced_results: self.disk_evict_unsynced_results,
         }
+    }
+
+    /// The same flags as command-line words, for a service's unit.
+    pub fn words(&self) -> Vec<String> {
+        Words::default()
+            .value("--disk-max-gb", self.disk_max_gb)
+            .value("--disk-max-percent", self.disk_max_percent)
+            .value("--disk-min-free-gb", self.disk_min_free_gb)
+            .switch(
+                "--disk-evict-unsynced-results",
+                self.disk_evict_unsynced_results,
+            )
+            .done()
     }
 }

@@ -1,11 +1,14 @@
-//! The image policy and task-container hardening flags of `gantry agent start`.
+//! The image policy and task-container hardening flags of `gantry agent start`
+//! (and `gantry service install`, which writes them into the unit's command line).
 
 use clap::Args;
 use gantry_agent::config::ImageFlags;
 
+use crate::agent_args::Words;
+
 /// Which images this node runs, and how their containers are locked down.
 /// Each flag also reads its GANTRY_ variable and agent.toml key.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Default, PartialEq, Args)]
 pub struct ImageArgs {
     /// Run only images matching PATTERN (repeatable): a name as Docker reads
     /// it (`busybox` is docker.io/library/busybox), where `*` matches within a
@@ -56,5 +59,17 @@ impl ImageArgs {
             task_network: self.task_network,
             task_network_allow: self.task_network_allow,
         }
+    }
+
+    /// The same flags as command-line words, for a service's unit.
+    pub fn words(&self) -> Vec<String> {
+        Words::default()
+            .each("--allowed-images", &self.allowed_images)
+            .switch("--pinned-images-only", self.pinned_images_only)
+            .value("--task-pids-limit", self.task_pids_limit)
+            .switch("--read-only-root", self.read_only_root)
+            .value("--task-network", self.task_network.as_ref())
+            .each("--task-network-allow", &self.task_network_allow)
+            .done()
     }
 }

@@ -2,6 +2,7 @@
 //! crates. Nothing here decides anything the libraries could.
 
 mod agent;
+mod agent_args;
 mod blob;
 mod disk_args;
 mod doctor;

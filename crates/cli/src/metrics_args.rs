@@ -9,6 +9,8 @@ use clap::Args;
 use gantry_agent::config::Flags;
 use gantry_hub::metrics::MetricsToken;
 
+use crate::agent_args::Words;
+
 /// Who may read the hub's `GET /metrics`. Its `Debug` never shows the token.
 #[derive(Clone, Default, Args)]
 pub struct HubMetricsArgs {
@@ -78,7 +80,7 @@ fn read_private(path: &Path) -> anyhow::Result<String> {
 }
 
 /// The agent's metrics: its Prometheus page and StatsD.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Default, PartialEq, Args)]
 pub struct AgentMetricsArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9101
     /// (plain http, no token: keep it on loopback or a trusted network)
@@ -108,5 +110,15 @@ impl AgentMetricsArgs {
             statsd_namespace: self.statsd_namespace,
             ..flags
         }
+    }
+
+    /// The same flags as command-line words (the StatsD ones in Gantry's spelling).
+    pub fn words(&self) -> Vec<String> {
+        Words::default()
+            .value("--metrics-listen", self.metrics_listen.as_ref())
+            .value("--statsd-host", self.statsd_host.as_ref())
+            .value("--statsd-port", self.statsd_port)
+            .value("--statsd-namespace", self.statsd_namespace.as_ref())
+            .done()
     }
 }

@@ -5,6 +5,10 @@
 //! file only its owner can read (`~/.config/gantry/node-token`, 0600) unless
 //! the person names one of their own with `--token-file`.
 //!
+//! Every other option of `gantry agent start` the person gives goes into the
+//! unit's command line ([`AgentOptions`], which both commands flatten), checked
+//! first by the agent's own resolution so a bad value fails here.
+//!
 //! `install --print` writes the unit to stdout and changes nothing (no token
 //! is asked for or kept, systemd is not asked); `--supervisor` prints the same
 //! command as a supervisord program section instead
@@ -19,7 +23,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use gantry_agent::config::{AgentConfig, Flags, default_config_file};
 
-use crate::agent::NodeArgs;
+use crate::agent_args::AgentOptions;
 
 /// The unit's name.
 pub const UNIT: &str = "gantry-agent.service";
@@ -35,18 +39,10 @@ pub struct InstallArgs {
     /// in ~/.config/gantry/node-token (0600).
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// Every other option of `gantry agent start`, written into the unit's
+    /// command line as given.
     #[command(flatten)]
-    node: NodeArgs,
-    #[command(flatten)]
-    connection: crate::agent::Connection,
-    /// The agent takes only tasks that carry at least one of this node's
-    /// labels [env: GANTRY_ONLY_LABELED; agent.toml: only_labeled].
-    #[arg(long)]
-    only_labeled: bool,
-    #[command(flatten)]
-    yielding: crate::yield_args::YieldArgs,
-    #[command(flatten)]
-    shown: crate::agent::ShowTaskLogs,
+    pub(crate) options: AgentOptions,
     /// Write and enable the unit but do not start it now.
     #[arg(long, conflicts_with = "print")]
     no_start: bool,
@@ -90,20 +86,8 @@ struct Service {
     gantry: PathBuf,
     server: String,
     token_file: PathBuf,
-    host_dir: Option<PathBuf>,
-    name: Option<String>,
-    labels: Vec<String>,
-    max_tasks: Option<usize>,
-    /// `--ca-file`, an absolute path.
-    ca_file: Option<PathBuf>,
-    /// `--allow-insecure-http`.
-    allow_insecure_http: bool,
-    /// `--only-labeled`.
-    only_labeled: bool,
-    /// The yield rules' flags, as words.
-    yielding: Vec<String>,
-    /// `--show-task-logs`.
-    show_task_logs: bool,
+    /// The agent's other options, as command-line words ([`AgentOptions::words`]).
+    options: Vec<String>,
 }
 
 /// Quotes one word of a unit's command line as systemd reads it.
@@ -138,31 +122,7 @@ impl Service {
             "--token-file".into(),
             self.token_file.display().to_string(),
         ];
-        if let Some(dir) = &self.host_dir {
-            command.extend(["--host-dir".into(), dir.display().to_string()]);
-        }
-        if let Some(name) = &self.name {
-            command.extend(["--name".into(), name.clone()]);
-        }
-        for label in &self.labels {
-            command.extend(["--label".into(), label.clone()]);
-        }
-        if let Some(max) = self.max_tasks {
-            command.extend(["--max-tasks".into(), max.to_string()]);
-        }
-        if let Some(ca_file) = &self.ca_file {
-            command.extend(["--ca-file".into(), ca_file.display().to_string()]);
-        }
-        if self.allow_insecure_http {
-            command.push("--allow-insecure-http".into());
-        }
-        if self.only_labeled {
-            command.push("--only-labeled".into());
-        }
-        command.extend(self.yielding.iter().cloned());
-        if self.show_task_logs {
-            command.push("--show-task-logs".into());
-        }
+        command.extend(self.options.iter().cloned());
         command
     }
 
@@ -277,14 +237,9 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
     // The same resolution as `gantry agent start`, so that what the unit will
     // run is checked now: a bad setting fails here, not in the journal.
     let resolved = AgentConfig::resolve(
-        args.node.clone().into_flags(Flags {
+        args.options.clone().into_flags(Flags {
             server: args.server.clone(),
             token_file: args.token_file.clone(),
-            ca_file: args.connection.ca_file.clone(),
-            allow_insecure_http: args.connection.allow_insecure_http,
-            only_labeled: args.only_labeled,
-            yielding: args.yielding.clone().into_flags(),
-            show_task_logs: args.shown.show_task_logs,
             ..Flags::default()
         }),
         &|name| std::env::var(name).ok(),
@@ -329,21 +284,7 @@ pub fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
         gantry,
         server,
         token_file,
-        host_dir: args
-            .node
-            .host_dir
-            .map(|d| std::path::absolute(&d).unwrap_or(d)),
-        name: args.node.name,
-        labels: args.node.labels,
-        max_tasks: args.node.max_tasks,
-        ca_file: args
-            .connection
-            .ca_file
-            .map(|f| std::path::absolute(&f).unwrap_or(f)),
-        allow_insecure_http: args.connection.allow_insecure_http,
-        only_labeled: args.only_labeled,
-        yielding: args.yielding.words(),
-        show_task_logs: args.shown.show_task_logs,
+        options: args.options.made_absolute()?.words(),
     };
     if args.print {
         let text = if args.supervisor {
@@ -437,20 +378,27 @@ pub fn status() -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
 
+    fn words(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_owned()).collect()
+    }
+
     fn service() -> Service {
         Service {
             gantry: PathBuf::from("/usr/bin/gantry"),
             server: "https://hub.example.com".into(),
             token_file: PathBuf::from("/home/ana/.config/gantry/node-token"),
-            host_dir: Some(PathBuf::from("/data/gantry agent")),
-            name: Some("lab 1".into()),
-            labels: vec!["gpu=4090".into(), "50%".into()],
-            max_tasks: Some(2),
-            ca_file: None,
-            allow_insecure_http: false,
-            only_labeled: false,
-            yielding: Vec::new(),
-            show_task_logs: false,
+            options: words(&[
+                "--host-dir",
+                "/data/gantry agent",
+                "--name",
+                "lab 1",
+                "--label",
+                "gpu=4090",
+                "--label",
+                "50%",
+                "--max-tasks",
+                "2",
+            ]),
         }
     }
 
@@ -467,23 +415,22 @@ mod tests {
         assert!(unit.contains("WantedBy=default.target"));
         assert!(unit.contains("KillSignal=SIGTERM"));
         let unit = Service {
-            ca_file: Some(PathBuf::from("/etc/gantry/team ca.pem")),
-            allow_insecure_http: true,
-            only_labeled: true,
-            yielding: vec![
-                "--quiet-hours".into(),
-                "mon-fri 09:00-18:00".into(),
-                "--yield-on-battery".into(),
-            ],
-            show_task_logs: true,
+            options: words(&[
+                "--quiet-hours",
+                "mon-fri 09:00-18:00",
+                "--allowed-images",
+                "registry.example.com/**",
+                "--metrics-listen",
+                "127.0.0.1:9101",
+            ]),
             ..service()
         }
         .unit();
         let exec = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
         assert!(
             exec.ends_with(
-                "--max-tasks 2 --ca-file \"/etc/gantry/team ca.pem\" --allow-insecure-http --only-labeled \
-                 --quiet-hours \"mon-fri 09:00-18:00\" --yield-on-battery --show-task-logs"
+                "node-token --quiet-hours \"mon-fri 09:00-18:00\" \
+                 --allowed-images \"registry.example.com/**\" --metrics-listen 127.0.0.1:9101"
             ),
             "{exec}"
         );

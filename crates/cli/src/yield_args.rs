@@ -4,9 +4,11 @@
 use clap::Args;
 use gantry_agent::config::YieldFlags;
 
+use crate::agent_args::Words;
+
 /// When the agent steps aside for the computer's person, and how. Each flag
 /// also reads its GANTRY_ variable and agent.toml key.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Default, PartialEq, Args)]
 pub struct YieldArgs {
     /// Quiet hours, when no work runs: days and hours, e.g. "mon-fri 09:00-18:00"
     /// (days mon..sun as a range or a comma list; an end before the start
@@ -75,38 +77,17 @@ impl YieldArgs {
 
     /// The same flags as command-line words, for a service's unit.
     pub fn words(&self) -> Vec<String> {
-        let mut words = Vec::new();
-        let mut add = |flag: &str, value: String| words.extend([flag.to_owned(), value]);
-        for spec in &self.quiet_hours {
-            add("--quiet-hours", spec.clone());
-        }
-        if let Some(minutes) = self.yield_when_active {
-            add("--yield-when-active", minutes.to_string());
-        }
-        for app in &self.exclusive_apps {
-            add("--exclusive-app", app.clone());
-        }
-        if let Some(c) = self.yield_above_temp {
-            add("--yield-above-temp", c.to_string());
-        }
-        if let Some(action) = &self.yield_action {
-            add("--yield-action", action.clone());
-        }
-        if let Some(secs) = self.yield_grace {
-            add("--yield-grace", secs.to_string());
-        }
-        if let Some(secs) = self.settle {
-            add("--settle", secs.to_string());
-        }
-        for gpu in &self.reserve_gpus {
-            add("--reserve-gpu", gpu.to_string());
-        }
-        if self.yield_on_battery {
-            words.push("--yield-on-battery".into());
-        }
-        if self.ignore_gpu_programs {
-            words.push("--ignore-gpu-programs".into());
-        }
-        words
+        Words::default()
+            .each("--quiet-hours", &self.quiet_hours)
+            .value("--yield-when-active", self.yield_when_active)
+            .each("--exclusive-app", &self.exclusive_apps)
+            .value("--yield-above-temp", self.yield_above_temp)
+            .value("--yield-action", self.yield_action.as_ref())
+            .value("--yield-grace", self.yield_grace)
+            .value("--settle", self.settle)
+            .each("--reserve-gpu", &self.reserve_gpus)
+            .switch("--yield-on-battery", self.yield_on_battery)
+            .switch("--ignore-gpu-programs", self.ignore_gpu_programs)
+            .done()
     }
 }

@@ -2,12 +2,15 @@
 //! client's `text_string_to_metric_families`, run in the venv `cargo xtask
 //! test` installs (GANTRY_TEST_PROMETHEUS_PYTHON), so a page that parses
 //! here parses in a real Prometheus stack, and a test never trusts a parser
-//! of ours to read what our writer wrote.
+//! of ours to read what our writer wrote. The hub's and the agent's metrics
+//! tests scrape through [`read`], [`scrape`] and [`scrape_until`], so what a
+//! scrape must answer (200, the 0.0.4 text format) is checked in one place.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -80,7 +83,7 @@ pub struct Scrape {
 impl Scrape {
     /// Parses `text` with `python`'s prometheus-client; panics with the
     /// parser's complaint when it refuses the page.
-    pub fn parse(python: &PathBuf, text: &str) -> Scrape {
+    pub fn parse(python: &Path, text: &str) -> Scrape {
         let mut child = Command::new(python)
             .args(["-c", PARSE])
             .stdin(Stdio::piped())
@@ -169,5 +172,52 @@ impl Scrape {
     /// Every family's name.
     pub fn names(&self) -> Vec<&str> {
         self.families.iter().map(|f| f.name.as_str()).collect()
+    }
+}
+
+/// Reads a `/metrics` answer as a scraper does: it must be 200 in
+/// Prometheus' text format 0.0.4; its page, parsed.
+pub async fn read(python: &Path, response: reqwest::Response) -> Scrape {
+    let url = response.url().clone();
+    assert_eq!(response.status(), reqwest::StatusCode::OK, "{url}");
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{url}: {content_type}"
+    );
+    Scrape::parse(python, &response.text().await.unwrap())
+}
+
+/// `GET url` with a plain client (no token), read by [`read`].
+pub async fn scrape(python: &Path, url: &str) -> Scrape {
+    let response = reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    read(python, response).await
+}
+
+/// Scrapes `url` until `check` holds (30 s at most); the page that passed.
+pub async fn scrape_until(
+    python: &Path,
+    url: &str,
+    what: &str,
+    check: impl Fn(&Scrape) -> bool,
+) -> Scrape {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let page = scrape(python, url).await;
+        if check(&page) {
+            return page;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited for {what}: {page:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

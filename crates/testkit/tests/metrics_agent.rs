@@ -4,14 +4,12 @@
 //! from the stand-in NVML, read by Prometheus' own Python parser; and the
 //! hub's page for the same tasks.
 
-use std::path::PathBuf;
 use std::sync::LazyLock;
-use std::time::Duration;
 
 use gantry_agent::docker::RegistryLogin;
 use gantry_agent::yielding::{Verdict, YieldAction};
 use gantry_protocol::TaskState;
-use gantry_testkit::prometheus::{Scrape, parser_python};
+use gantry_testkit::prometheus::{parser_python, scrape, scrape_until};
 use gantry_testkit::{FakeGpu, NvmlStandin, World, free_port, image, registry};
 
 const GIB: u64 = 1 << 30;
@@ -21,42 +19,6 @@ static STANDIN: LazyLock<NvmlStandin> = LazyLock::new(|| {
     standin.preload();
     standin
 });
-
-/// GET `url` with a plain client; its body.
-async fn get(url: &str) -> String {
-    let response = reqwest::get(url).await.unwrap();
-    assert_eq!(response.status(), reqwest::StatusCode::OK, "{url}");
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        content_type.starts_with("text/plain; version=0.0.4"),
-        "{content_type}"
-    );
-    response.text().await.unwrap()
-}
-
-/// Scrapes until `check` holds (30 s at most); the page that passed.
-async fn scrape_until(
-    python: &PathBuf,
-    url: &str,
-    what: &str,
-    check: impl Fn(&Scrape) -> bool,
-) -> Scrape {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let page = Scrape::parse(python, &get(url).await);
-        if check(&page) {
-            return page;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "waited for {what}: {page:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_agents_page_follows_its_tasks_pulls_and_gpus() {
@@ -186,7 +148,7 @@ async fn the_agents_page_follows_its_tasks_pulls_and_gpus() {
         action: YieldAction::Freeze,
         since: 1,
     }));
-    let page = Scrape::parse(&python, &get(&url).await);
+    let page = scrape(&python, &url).await;
     assert_eq!(
         page.value("gantry_agent_yielding", &[("scope", "gpu")]),
         1.0
@@ -216,7 +178,7 @@ async fn the_agents_page_follows_its_tasks_pulls_and_gpus() {
     assert_eq!(page.value("gantry_agent_shipper_lag_seconds", &[]), 0.0);
 
     // The hub's page says the same of these tasks.
-    let hub = Scrape::parse(&python, &get(&format!("{}/metrics", world.url)).await);
+    let hub = scrape(&python, &format!("{}/metrics", world.url)).await;
     let tasks = |state| hub.value("gantry_hub_tasks", &[("state", state)]);
     assert_eq!(tasks("succeeded"), 1.0);
     assert_eq!(tasks("failed"), 2.0);

@@ -4,12 +4,12 @@
 //! queue, logs arrive, nodes come and go and requests fail. Time is the
 //! hub's manual clock, so the dispatch latency is exact, never wall-clock.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use gantry_hub::HubConfig;
 use gantry_hub::metrics::MetricsToken;
-use gantry_testkit::prometheus::{Scrape, parser_python};
+use gantry_testkit::prometheus::{self, Scrape, parser_python};
 use gantry_testkit::{Backend, TestHub, on_both};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -26,18 +26,8 @@ fn job(labels: &[&str]) -> Value {
 }
 
 /// Scrapes with `token` (none when empty) and parses the page.
-async fn scrape(hub: &TestHub, python: &PathBuf, token: &str) -> Scrape {
-    let response = hub.get(token, "/metrics").await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        content_type.starts_with("text/plain; version=0.0.4"),
-        "{content_type}"
-    );
-    Scrape::parse(python, &response.text().await.unwrap())
+async fn scrape(hub: &TestHub, python: &Path, token: &str) -> Scrape {
+    prometheus::read(python, hub.get(token, "/metrics").await).await
 }
 
 async fn values_move_as_tasks_go_through_the_hub(backend: Backend) {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use gantry_protocol::TaskState;
 use gantry_testkit::drive::built_gantry;
-use gantry_testkit::prometheus::{Scrape, parser_python};
+use gantry_testkit::prometheus::{parser_python, scrape};
 use gantry_testkit::{AgentLaunch, Process, World, free_port, registry};
 
 /// Every datagram that arrives within `within`, until `enough` holds.
@@ -137,10 +137,7 @@ async fn pulls_go_to_statsd_under_the_semaphore_names_with_the_image() {
     );
     // The child's own page counts the same two pulls.
     if let Some(python) = parser_python() {
-        let page = reqwest::get(format!("http://{listen}/metrics"))
-            .await
-            .unwrap();
-        let page = Scrape::parse(&python, &page.text().await.unwrap());
+        let page = scrape(&python, &format!("http://{listen}/metrics")).await;
         for result in ["success", "failure"] {
             let pulls = page.value("gantry_agent_image_pulls_total", &[("result", result)]);
             assert_eq!(pulls, 1.0, "{result}");

@@ -143,17 +143,16 @@ pub async fn ship(
             continue;
         }
         gauge.behind();
-        match hub.append_log(&task_id, base + acked, bytes).await {
+        // Where the hub's copy ends now, when it said; the gauge follows it.
+        acked = match hub.append_log(&task_id, base + acked, bytes).await {
             Ok(ack) => {
-                acked = ack.committed.saturating_sub(base);
-                gauge.acked(acked);
                 backoff.reset();
+                ack.committed.saturating_sub(base)
             }
             Err(ClientError::Api { body, .. }) if body.code == codes::LOG_GAP => {
                 // The hub holds less (or more) than we thought: continue from its offset.
                 let size = tail.len().await.unwrap_or(acked);
-                acked = body.committed.unwrap_or(0).saturating_sub(base).min(size);
-                gauge.acked(acked);
+                body.committed.unwrap_or(0).saturating_sub(base).min(size)
             }
             Err(error) if error.is_transient() && stopping => {
                 tracing::info!(%error, task = %task_id, "the hub did not take the task's log before the agent stopped; the rest waits for the next start");
@@ -168,12 +167,14 @@ pub async fn ship(
                     _ = hub_back.notified() => backoff.reset(),
                     _ = stop.cancelled() => {}
                 }
+                continue;
             }
             Err(error) => {
                 tracing::warn!(%error, task = %task_id, "the hub refused the task's log; shipping stops");
                 return Shipped::GaveUp { acked };
             }
-        }
+        };
+        gauge.acked(acked);
     }
 }
 

@@ -30,6 +30,15 @@ impl Layers<'_> {
     /// The node's image policy; every pattern checked.
     pub(super) fn image_policy(&self, flags: &Flags) -> Result<ImagePolicy, ConfigError> {
         let f = &flags.images;
+        // A blank flag is a mistake (an unset shell variable, say), not "any
+        // image": saying nothing would run what the person meant to refuse.
+        if f.allowed_images.iter().any(|p| p.trim().is_empty()) {
+            return Err(ConfigError(
+                "--allowed-images was given an empty pattern; write e.g. \
+                 registry.example.com/** or nvidia/cuda, or leave the flag out to allow any image"
+                    .into(),
+            ));
+        }
         let policy = ImagePolicy {
             allowed: self.repeated(
                 f.allowed_images.clone(),
@@ -208,6 +217,15 @@ mod tests {
             bad.contains("--allowed-images") && bad.contains("lower-case"),
             "{bad}"
         );
+        // A blank flag is refused; a blank variable means it is not set.
+        let blank = ImageFlags {
+            allowed_images: vec![" ".into()],
+            ..ImageFlags::default()
+        };
+        let said = resolve(blank, &[], "").unwrap_err().to_string();
+        assert!(said.contains("empty pattern"), "{said}");
+        let config = resolve(ImageFlags::default(), &[("GANTRY_ALLOWED_IMAGES", "")], "").unwrap();
+        assert!(config.image_policy.is_open());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! leave the defaults.
 
 use gantry_agent::config::AgentConfig;
-use gantry_agent::disk::{DiskBudget, Kind, Sources, Tightest, room};
+use gantry_agent::disk::{DiskBudget, Item, Kind, Sources, Tightest, room};
 use gantry_agent::docker::Engine;
 use gantry_agent::host::HostDir;
 use serde::{Deserialize, Serialize};
@@ -81,7 +81,7 @@ impl DiskSettings {
 /// What one kind of thing takes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct DiskUse {
-    /// `image`, `blob`, `result` or `task_folder`.
+    /// `image`, `blob`, `result`, `task_folder` or `checkpoints`.
     pub kind: String,
     /// Its bytes in all.
     #[ts(type = "number")]
@@ -144,6 +144,31 @@ fn kind_name(kind: Kind) -> String {
         .unwrap_or_default()
 }
 
+/// What each kind takes, every kind of [`Kind::ALL`] in its order (a kind
+/// nothing is held of shows 0), so a kind the agent gains shows here too.
+fn by_kind(items: &[Item]) -> Vec<DiskUse> {
+    Kind::ALL
+        .into_iter()
+        .map(|kind| {
+            let (bytes, evictable_bytes) =
+                items
+                    .iter()
+                    .filter(|i| i.kind == kind)
+                    .fold((0, 0), |(all, free), i| {
+                        (
+                            all + i.size,
+                            free + if i.stay.is_none() { i.size } else { 0 },
+                        )
+                    });
+            DiskUse {
+                kind: kind_name(kind),
+                bytes,
+                evictable_bytes,
+            }
+        })
+        .collect()
+}
+
 /// Takes stock for `config`'s host dir, as the agent would now.
 pub async fn view(config: &AgentConfig, locked: bool) -> std::io::Result<DiskBudgetView> {
     let host = HostDir::open(&config.host_dir)?;
@@ -161,21 +186,7 @@ pub async fn view(config: &AgentConfig, locked: bool) -> std::io::Result<DiskBud
         evict_unsynced_results: config.disk_evict_unsynced_results,
     };
     let standing = room::standing(sources, &config.disk).await;
-    let mut by_kind = Vec::new();
-    for kind in [Kind::Image, Kind::Blob, Kind::Result, Kind::TaskFolder] {
-        let items = standing.inventory.items.iter().filter(|i| i.kind == kind);
-        let (bytes, evictable_bytes) = items.fold((0, 0), |(all, free), i| {
-            (
-                all + i.size,
-                free + if i.stay.is_none() { i.size } else { 0 },
-            )
-        });
-        by_kind.push(DiskUse {
-            kind: kind_name(kind),
-            bytes,
-            evictable_bytes,
-        });
-    }
+    let by_kind = by_kind(&standing.inventory.items);
     let next = standing
         .inventory
         .evictable()
@@ -225,6 +236,7 @@ pub async fn view(config: &AgentConfig, locked: bool) -> std::io::Result<DiskBud
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gantry_agent::disk::Stay;
 
     #[test]
     fn settings_round_trip_through_the_agents_budget() {
@@ -256,5 +268,31 @@ mod tests {
             .unwrap_err()
             .contains("0 or more")
         );
+    }
+
+    #[test]
+    fn every_kind_is_listed_with_its_name_checkpoints_too() {
+        let item = |kind, size, stay| Item {
+            kind,
+            name: "t".into(),
+            size,
+            last_used: 0,
+            stay,
+            path: None,
+        };
+        let items = [
+            item(Kind::Checkpoint, 300, None),
+            item(Kind::Checkpoint, 200, Some(Stay::MayReturn)),
+            item(Kind::Image, 10, None),
+        ];
+        let listed = by_kind(&items);
+        let names: Vec<&str> = listed.iter().map(|u| u.kind.as_str()).collect();
+        assert_eq!(
+            names,
+            ["image", "blob", "result", "task_folder", "checkpoints"]
+        );
+        let checkpoints = &listed[4];
+        assert_eq!((checkpoints.bytes, checkpoints.evictable_bytes), (500, 300));
+        assert_eq!((listed[1].bytes, listed[1].evictable_bytes), (0, 0));
     }
 }

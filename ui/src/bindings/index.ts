@@ -638,7 +638,7 @@ disk_evict_unsynced_results: boolean, };
 
 export type DiskUse = { 
 /**
- * `image`, `blob`, `result` or `task_folder`.
+ * `image`, `blob`, `result`, `task_folder` or `checkpoints`.
  */
 kind: string, 
 /**

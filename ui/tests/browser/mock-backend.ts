@@ -794,7 +794,7 @@ export function installMockBackend(scenario: Scenario): MockControl {
     };
   }
 
-  /** Storage's disk budget: a 1 TB disk, Gantry holding 61 GB of its 500 GB share. */
+  /** Storage's disk budget: a 1 TB disk, Gantry holding 64 GB of its 500 GB share. */
   function diskBudget(): DiskBudgetView {
     const GB = 1e9;
     const now = Date.now();
@@ -803,16 +803,18 @@ export function installMockBackend(scenario: Scenario): MockControl {
       disk_free: 412 * GB,
       limit: 500 * GB,
       tightest: "max_percent",
-      used: 61 * GB,
+      used: 64 * GB,
       by_kind: [
         { kind: "image", bytes: 48 * GB, evictable_bytes: 30 * GB },
         { kind: "blob", bytes: 6 * GB, evictable_bytes: 2 * GB },
         { kind: "result", bytes: 5 * GB, evictable_bytes: 0 },
         { kind: "task_folder", bytes: 2 * GB, evictable_bytes: 2 * GB },
+        { kind: "checkpoints", bytes: 3 * GB, evictable_bytes: 1 * GB },
       ],
       next: [
         { kind: "image", name: "nvcr.io/nvidia/pytorch:24.05-py3", bytes: 18 * GB, at: now - 9 * 86_400_000 },
         { kind: "task_folder", name: "t-0193", bytes: 1.2 * GB, at: now - 3 * 86_400_000 },
+        { kind: "checkpoints", name: "t-0188", bytes: 1 * GB, at: now - 2 * 86_400_000 },
       ],
       evicted: [{ kind: "image", name: "nvcr.io/nvidia/cuda:12.2.0-devel", bytes: 9 * GB, at: now - 86_400_000 }],
       images_counted: true,

@@ -7,7 +7,7 @@
 //! same way: the old agent lets go of its socket and the old embedded hub
 //! removes its address file before a new one starts.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,6 +46,19 @@ pub(super) struct RunningAgent {
 #[derive(Debug, Default)]
 pub(super) struct AgentSlot {
     running: Mutex<Option<RunningAgent>>,
+    /// Restarts under way: the slot is empty only for a moment, and the
+    /// status must not read as "not set up" meanwhile (the window would
+    /// leave the screen the person saved from).
+    restarts: AtomicUsize,
+}
+
+/// A restart under way, until dropped.
+pub(super) struct Restarting<'a>(&'a AtomicUsize);
+
+impl Drop for Restarting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl AgentSlot {
@@ -81,6 +94,17 @@ impl AgentSlot {
         if let Some(running) = self.lock().as_ref() {
             running.agent.set_stop_tasks_on_exit(stop_tasks);
         }
+    }
+
+    /// Marks a restart under way until the answer is dropped.
+    pub(super) fn begin_restart(&self) -> Restarting<'_> {
+        self.restarts.fetch_add(1, Ordering::SeqCst);
+        Restarting(&self.restarts)
+    }
+
+    /// Whether a restart is under way.
+    pub(super) fn restarting(&self) -> bool {
+        self.restarts.load(Ordering::SeqCst) > 0
     }
 
     fn put(&self, running: RunningAgent) {
@@ -234,14 +258,14 @@ impl Desktop {
             }
         };
         if let Err(error) = check_host_dir_free(&config).await {
-            stop_hub(&hub);
+            let_go(hub).await;
             return Err(error);
         }
         let stop = self.jobs.stop.child_token();
         let agent = match Agent::new(config, stop.clone()).await {
             Ok(agent) => agent,
             Err(error) => {
-                stop_hub(&hub);
+                let_go(hub).await;
                 return Err(UiError::new("agent", error.to_string()));
             }
         };
@@ -329,8 +353,21 @@ impl Desktop {
         }
     }
 
-    /// Stops the agent and starts it again from the settings.
+    /// Stops the agent and starts it again from the settings; a start that
+    /// fails is kept as why the agent cannot run, and shown.
     pub(super) async fn restart(self: &Arc<Desktop>) -> Result<(), UiError> {
+        let restarted = {
+            let _restarting = self.agent.begin_restart();
+            self.restart_quietly().await
+        };
+        self.settle(&restarted);
+        restarted
+    }
+
+    /// Stops the agent and starts it again from the settings, saying nothing
+    /// of a failure: for a caller that may yet put things back (under
+    /// [`AgentSlot::begin_restart`], then [`Desktop::settle`]).
+    pub(super) async fn restart_quietly(self: &Arc<Desktop>) -> Result<(), UiError> {
         let began = std::time::Instant::now();
         self.stop_agent().await;
         tracing::info!(took = ?began.elapsed(), "agent stopped for a restart");
@@ -342,10 +379,16 @@ impl Desktop {
                 "not_set_up",
                 "Saved. Gantry is not set up yet: choose a hub or local mode first",
             )),
-            Err(error) => {
-                self.fail(error.message.clone());
-                Err(error)
-            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Shows how a restart ended: a failed start as why the agent cannot
+    /// run, else the status as it is now.
+    pub(super) fn settle(&self, restarted: &Result<(), UiError>) {
+        match restarted {
+            Err(error) if error.code != "not_set_up" => self.fail(error.message.clone()),
+            _ => self.refresh(),
         }
     }
 
@@ -358,6 +401,20 @@ impl Desktop {
     /// Why the agent cannot run, if it cannot.
     pub fn failure(&self) -> Option<String> {
         self.failure.get()
+    }
+}
+
+/// Stops an embedded hub whose agent did not start, and waits (at most a
+/// while) until it has removed its address file, so that the next hub's
+/// address is not removed after it is written.
+async fn let_go(hub: Option<EmbeddedHub>) {
+    let Some(hub) = hub else { return };
+    hub.stop();
+    if tokio::time::timeout(Duration::from_secs(30), hub.stopped.cancelled())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the embedded hub did not stop within 30 s");
     }
 }
 

@@ -162,6 +162,10 @@ impl Desktop {
         let paused_until_ms = self.pause.until_ms();
         let Some(running) = self.agent.get() else {
             let previous = self.status.borrow();
+            if self.agent.restarting() {
+                // Between the old agent and the new: as it was.
+                return previous.clone();
+            }
             return Status {
                 connection: Connection::Setup,
                 node: previous.node.clone(),

@@ -124,3 +124,32 @@ test("storage: 100,000 entries render only a window of rows and scroll", async (
     return p.includes("frame_099999.exr") || p.includes("frame_000000.exr");
   }, "sorted by name, the first or last frame on screen");
 });
+
+test("storage: the disk budget lists every kind, checkpoints labelled and explained", async (t) => {
+  const app = await t.open();
+  await app.go("storage");
+  const checkpoints = app.id("disk-used-checkpoints");
+  await checkpoints.waitFor();
+  assert.match(await checkpoints.innerText(), /^Checkpoints\s/, "labelled, not its raw name");
+  assert.match(await checkpoints.getAttribute("title"), /released task's saved state/, "its hint says what it is");
+  assert.equal(await checkpoints.getAttribute("data-bytes"), String(3e9));
+  const swatch = await checkpoints.locator(".swatch").evaluate((el) => getComputedStyle(el).backgroundColor);
+  const others = [];
+  for (const kind of ["image", "blob", "result", "task_folder"]) {
+    others.push(await app.id(`disk-used-${kind}`).locator(".swatch").evaluate((el) => getComputedStyle(el).backgroundColor));
+  }
+  // The grey a kind without a colour of its own falls back to.
+  const grey = await app.page.evaluate(() => {
+    const probe = document.createElement("span");
+    probe.style.background = "var(--faint)";
+    document.body.append(probe);
+    const colour = getComputedStyle(probe).backgroundColor;
+    probe.remove();
+    return colour;
+  });
+  assert.ok(![...others, grey].includes(swatch), `its own colour: ${swatch} (others ${others}, grey ${grey})`);
+  for (const kind of ["image", "blob", "result", "task_folder"]) {
+    assert.doesNotMatch(await app.id(`disk-used-${kind}`).innerText(), new RegExp(`^${kind}\\b`), `${kind} labelled`);
+  }
+  assert.match(await app.id("disk-next").innerText(), /Checkpoints\s+t-0188/, "a checkpoint in what would go next, labelled");
+});

@@ -115,6 +115,11 @@ async fn no_private_without_firewall_rights_is_not_kept_and_the_agent_goes_on() 
         "none",
         "desktop.json keeps the previous choice"
     );
+    // And the form shows the choice the agent goes on with.
+    let shown = driver
+        .script("return document.querySelector('[data-testid=settings-task-network]').value")
+        .await;
+    assert_eq!(shown, "none", "the form shows the previous choice again");
 
     // The agent runs, with the previous choice: a task's container has no network.
     let job = desktop.dir.path().join("after.yaml");

@@ -180,6 +180,11 @@ function isUiError(e: unknown): e is UiError {
   );
 }
 
+/** The stable code of a rejected command, when it has one. */
+export function errorCode(e: unknown): string | null {
+  return isUiError(e) ? e.code : null;
+}
+
 /** The sentence to show for a rejected command. */
 export function errorMessage(e: unknown): string {
   if (isUiError(e)) return e.message;

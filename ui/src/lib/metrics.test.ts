@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
 import type { MetricsSample } from "../bindings";
-import { CPU, MEMORY, gpuMemory, gpuUtil, noGpuReason, sampleTime, sampleValues } from "./metrics";
+import {
+  CPU,
+  MEMORY,
+  dueForRedraw,
+  gpuMemory,
+  gpuUtil,
+  noGpuReason,
+  sampleTime,
+  sampleValues,
+} from "./metrics";
 
 const sample = (over: Partial<MetricsSample> = {}): MetricsSample => ({
   at_ms: 1_700_000_000_500,
@@ -41,5 +50,22 @@ describe("metrics", () => {
     expect(noGpuReason(sample({ gpus: [] }))).toMatch(/No NVIDIA GPU/);
     const gpu = { index: 0, name: "A", utilization_percent: 0, memory_used_bytes: 0, memory_total_bytes: 1, temperature_c: null };
     expect(noGpuReason(sample({ gpus: [gpu] }))).toBeNull();
+  });
+});
+
+describe("dueForRedraw", () => {
+  it("shows the first sample, then every other one of a once-a-second stream", () => {
+    expect(dueForRedraw(0, -Infinity)).toBe(true);
+    let last = 0;
+    const shown: number[] = [];
+    // A second apart, each a little early or late.
+    for (const [i, jitter] of [0, 40, -60, 30, -90, 10, 0, -20].entries()) {
+      const now = (i + 1) * 1000 + jitter;
+      if (dueForRedraw(now, last)) {
+        shown.push(i + 1);
+        last = now;
+      }
+    }
+    expect(shown).toEqual([2, 4, 6, 8]);
   });
 });

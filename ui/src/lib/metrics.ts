@@ -14,3 +14,20 @@ export const sampleTime = (sample: MetricsSample): number => sample.at_ms / 1000
 /** Why there is no GPU chart, in words; null when GPUs are there to show. */
 export const noGpuReason = (sample: MetricsSample): string | null =>
   noGpuWords(sample.gpu_state, sample.gpu_message, sample.gpus.length);
+
+/**
+ * The time between two redraws of what the samples show. Samples come once a
+ * second and all go into the history; the screen shows them every other
+ * second, which halves what the webview spends drawing (`cargo xtask bench
+ * desktop`: the shown window's CPU).
+ */
+export const REDRAW_EVERY_MS = 2000;
+
+/**
+ * Whether a sample arriving at `now` (ms) is shown, the last redraw having
+ * been at `last`. Samples arrive a second apart give or take the timers'
+ * jitter, so "every other one" allows a quarter second early.
+ */
+export function dueForRedraw(now: number, last: number): boolean {
+  return now - last >= REDRAW_EVERY_MS - 250;
+}

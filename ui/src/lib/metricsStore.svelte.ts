@@ -2,7 +2,7 @@
 // has no way to stop, so a screen that comes and goes must not start another.
 import type { MetricsSample } from "../bindings";
 import * as api from "./api";
-import { sampleTime, sampleValues } from "./metrics";
+import { dueForRedraw, sampleTime, sampleValues } from "./metrics";
 import { SeriesSet } from "../shared/series";
 
 class MetricsStore {
@@ -15,8 +15,10 @@ class MetricsStore {
   error = $state<string | null>(null);
   private started = false;
 
-  /** Points added while the window was hidden, not yet shown. */
+  /** Points added while the window was hidden, or too soon after the last redraw, not yet shown. */
   private unseen: MetricsSample | null = null;
+  /** When the screen was last told of new points (ms since the page loaded). */
+  private publishedAt = -Infinity;
 
   start(): void {
     if (this.started) return;
@@ -32,20 +34,22 @@ class MetricsStore {
     });
   }
 
-  add(samples: MetricsSample[]): void {
+  add(samples: MetricsSample[], now: number = performance.now()): void {
     let newest: MetricsSample | null = null;
     for (const s of samples) {
       if (this.history.push(sampleTime(s), sampleValues(s))) newest = s;
     }
     if (newest === null) return;
-    if (typeof document !== "undefined" && document.visibilityState === "hidden") {
+    const hidden = typeof document !== "undefined" && document.visibilityState === "hidden";
+    if (hidden || !dueForRedraw(now, this.publishedAt)) {
       this.unseen = newest;
       return;
     }
-    this.publish(newest);
+    this.publish(newest, now);
   }
 
-  private publish(newest: MetricsSample): void {
+  private publish(newest: MetricsSample, now: number = performance.now()): void {
+    this.publishedAt = now;
     this.unseen = null;
     this.latest = newest;
     this.error = null;

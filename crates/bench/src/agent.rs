@@ -16,9 +16,9 @@ use gantry_testkit::services::docker_command;
 use gantry_testkit::{AgentLaunch, HubChild, Process, Scratch, image, procfs};
 use tokio::io::AsyncReadExt;
 
-use crate::hub::{start_hub, stop_hub};
+use crate::hub::{BenchHub, bench_hub, stop_hub};
 use crate::record::{machine, ms, percentile, sorted, stamp};
-use crate::{built, docker_with_image, hub_admin, say};
+use crate::{built, docker_with_image, say};
 
 /// Dispatches measured, after one to warm up.
 const DISPATCHES: usize = 10;
@@ -86,20 +86,12 @@ pub async fn run(options: &Options) -> Result<Figures> {
     let gantry = built("GANTRY_BENCH_CLI")?;
     docker_with_image()?;
     let scratch = Scratch::named("bench-agent")?;
-    let data = scratch.path().join("hub");
-    let admin = hub_admin(
-        &gantry,
-        &data,
-        &["hub", "token", "create", "--admin", "bench"],
-    )
-    .await?;
-    let node = hub_admin(&gantry, &data, &["hub", "node", "add", "bench"]).await?;
-    let hub = start_hub(
-        &gantry,
-        &data,
-        "127.0.0.1:0",
-        std::fs::File::create(scratch.path().join("hub.log"))?,
-    )?;
+    let BenchHub {
+        hub,
+        admin,
+        mut nodes,
+    } = bench_hub(&gantry, scratch.path(), &["bench"]).await?;
+    let node = nodes.remove(0);
     let launch = AgentLaunch {
         gantry: gantry.clone(),
         server: hub.url(""),

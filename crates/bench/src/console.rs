@@ -12,9 +12,9 @@ use anyhow::{Context, Result, bail};
 use gantry_testkit::Scratch;
 use serde_json::Value;
 
-use crate::hub::{start_hub, stop_hub};
+use crate::hub::{BenchHub, bench_hub, stop_hub};
 use crate::record::{machine, stamp};
-use crate::{built, hub_admin, say};
+use crate::{built, say};
 
 /// The options of `bench console`.
 #[derive(Debug)]
@@ -55,20 +55,12 @@ impl Options {
 pub async fn run(options: &Options) -> Result<Value> {
     let gantry = built("GANTRY_BENCH_CLI")?;
     let scratch = Scratch::named("bench-console")?;
-    let data = scratch.path().join("hub");
-    let admin = hub_admin(
-        &gantry,
-        &data,
-        &["hub", "token", "create", "--admin", "bench"],
-    )
-    .await?;
-    let node = hub_admin(&gantry, &data, &["hub", "node", "add", "bench-node"]).await?;
-    let hub = start_hub(
-        &gantry,
-        &data,
-        "127.0.0.1:0",
-        std::fs::File::create(scratch.path().join("hub.log"))?,
-    )?;
+    let BenchHub {
+        hub,
+        admin,
+        mut nodes,
+    } = bench_hub(&gantry, scratch.path(), &["bench-node"]).await?;
+    let node = nodes.remove(0);
     let ui = Path::new("ui");
     say(format!(
         "bench console: {} tasks, then the browser",

@@ -22,9 +22,9 @@ use gantry_client::{HubClient, Token};
 use gantry_testkit::disk_soak::{self, Plan, Tally};
 use gantry_testkit::{AgentLaunch, Process, Scratch, sized_images};
 
-use crate::hub::{start_hub, stop_hub};
+use crate::hub::{BenchHub, bench_hub, stop_hub};
 use crate::record::{machine, stamp};
-use crate::{built, docker_with_image, hub_admin, say};
+use crate::{built, docker_with_image, say};
 
 /// Tasks run when `--tasks` does not say.
 pub const TASKS: usize = 60;
@@ -87,20 +87,12 @@ pub async fn run(tasks: usize) -> Result<Figures> {
         images.push((image.reference.clone(), image.size, needs));
     }
     let scratch = Scratch::named("bench-disk-soak")?;
-    let data = scratch.path().join("hub");
-    let admin = hub_admin(
-        &gantry,
-        &data,
-        &["hub", "token", "create", "--admin", "bench"],
-    )
-    .await?;
-    let node = hub_admin(&gantry, &data, &["hub", "node", "add", "soak"]).await?;
-    let hub = start_hub(
-        &gantry,
-        &data,
-        "127.0.0.1:0",
-        std::fs::File::create(scratch.path().join("hub.log"))?,
-    )?;
+    let BenchHub {
+        hub,
+        admin,
+        mut nodes,
+    } = bench_hub(&gantry, scratch.path(), &["soak"]).await?;
+    let node = nodes.remove(0);
     let launch = AgentLaunch {
         gantry: gantry.clone(),
         server: hub.url(""),

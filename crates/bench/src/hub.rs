@@ -290,6 +290,41 @@ async fn measure(gantry: &Path, nodes: usize, tasks: usize) -> Result<Figures> {
     })
 }
 
+/// A release hub of a benchmark's own, with the tokens made before it
+/// started.
+pub struct BenchHub {
+    /// The running hub.
+    pub hub: HubChild,
+    /// An admin token (named `bench`).
+    pub admin: String,
+    /// A node token for each node named, in order.
+    pub nodes: Vec<String>,
+}
+
+/// Starts a hub with its data in `dir/hub` and its log in `dir/hub.log`,
+/// after making an admin token and a node token for each of `nodes`: the
+/// start every benchmark with a hub of its own shares.
+pub async fn bench_hub(gantry: &Path, dir: &Path, nodes: &[&str]) -> Result<BenchHub> {
+    let data = dir.join("hub");
+    let admin = hub_admin(
+        gantry,
+        &data,
+        &["hub", "token", "create", "--admin", "bench"],
+    )
+    .await?;
+    let mut tokens = Vec::new();
+    for node in nodes {
+        tokens.push(hub_admin(gantry, &data, &["hub", "node", "add", node]).await?);
+    }
+    let log = std::fs::File::create(dir.join("hub.log"))?;
+    let hub = start_hub(gantry, &data, "127.0.0.1:0", log)?;
+    Ok(BenchHub {
+        hub,
+        admin,
+        nodes: tokens,
+    })
+}
+
 /// Starts `gantry hub serve` on `listen` with its log in `log`, and waits
 /// until it says where it listens.
 pub fn start_hub(gantry: &Path, data: &Path, listen: &str, log: std::fs::File) -> Result<HubChild> {

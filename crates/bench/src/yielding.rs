@@ -25,9 +25,9 @@ use anyhow::{Context, Result, bail};
 use gantry_testkit::services::docker_command;
 use gantry_testkit::{AgentLaunch, HubChild, Process, Scratch, image};
 
-use crate::hub::{start_hub, stop_hub};
+use crate::hub::{BenchHub, bench_hub, stop_hub};
 use crate::record::{machine, ms, percentile, sorted, stamp};
-use crate::{built, docker_with_image, hub_admin, say, tail};
+use crate::{built, docker_with_image, say, tail};
 
 /// The exclusive app the bench's person runs (at most 15 characters, the
 /// length of a process's comm).
@@ -123,21 +123,8 @@ pub async fn run(options: &Options) -> Result<Figures> {
     docker_with_image()?;
     let scratch = Scratch::named("bench-yield")?;
     let dir = scratch.path();
-    let data = dir.join("hub");
-    let admin = hub_admin(
-        &gantry,
-        &data,
-        &["hub", "token", "create", "--admin", "bench"],
-    )
-    .await?;
-    let freezer = hub_admin(&gantry, &data, &["hub", "node", "add", "freezer"]).await?;
-    let releaser = hub_admin(&gantry, &data, &["hub", "node", "add", "releaser"]).await?;
-    let hub = start_hub(
-        &gantry,
-        &data,
-        "127.0.0.1:0",
-        std::fs::File::create(dir.join("hub.log"))?,
-    )?;
+    let BenchHub { hub, admin, nodes } = bench_hub(&gantry, dir, &["freezer", "releaser"]).await?;
+    let [freezer, releaser]: [String; 2] = nodes.try_into().expect("two nodes asked for");
     let app = dir.join(APP);
     std::fs::copy("/bin/sleep", &app).context("cannot copy /bin/sleep as the person's program")?;
     let mut containers = Containers::default();

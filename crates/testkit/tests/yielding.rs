@@ -251,7 +251,7 @@ async fn a_released_task_continues_from_its_checkpoint_on_another_node() {
     // checkpoint it uploaded; the task's usage adds both runs.
     let given = world.admin.node_usage("first", 0).await.unwrap().totals;
     assert_eq!((given.tasks, given.released_runs), (0, 1), "{given:?}");
-    assert!(given.wall_seconds > 0.5, "{given:?}");
+    assert!(given.wall_seconds > 0.0, "{given:?}");
     assert!(
         given.bytes_uploaded > 0,
         "the checkpoint's upload: {given:?}"

@@ -210,14 +210,24 @@ pub async fn scrape_until(
 ) -> Scrape {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let page = scrape(python, url).await;
-        if check(&page) {
-            return page;
+        // A listener that is not up yet is waited for like a page that is
+        // not there yet.
+        match reqwest::get(url).await {
+            Ok(response) => {
+                let page = read(python, response).await;
+                if check(&page) {
+                    return page;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "waited for {what}: {page:#?}"
+                );
+            }
+            Err(error) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "waited for {what}: GET {url}: {error}"
+            ),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "waited for {what}: {page:#?}"
-        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -8,7 +8,7 @@ mod support;
 
 use gantry_testkit::desktop::{Desktop, desktop_ready};
 use gantry_testkit::{docker, until, within};
-use support::{Driver, choose_local_mode, open_screen};
+use support::{Driver, Probe, cancel, choose_local_mode, kept_settings, open_screen, run_probe};
 
 /// The value of the form field `testid`, once it exists.
 async fn value(driver: &Driver, testid: &str) -> Option<String> {
@@ -80,10 +80,7 @@ async fn no_network_and_a_read_only_root_reach_the_next_tasks_container() {
     driver.clear(&pids).await;
     driver.type_text(&pids, "512").await;
     save(&desktop, &driver).await;
-    let kept: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(desktop.config_dir().join("gantry/desktop.json")).expect("desktop.json"),
-    )
-    .expect("desktop.json is JSON");
+    let kept = kept_settings(&desktop);
     assert_eq!(
         kept["task_isolation"],
         serde_json::json!({
@@ -96,26 +93,12 @@ async fn no_network_and_a_read_only_root_reach_the_next_tasks_container() {
 
     // A task of the restarted agent: its container as the engine made it,
     // and what the task sees from inside.
-    let job = desktop.dir.path().join("isolated.yaml");
-    std::fs::write(
-        &job,
-        format!(
-            "name: isolated\nimage: {}\ncommand: [sh, -c, 'touch /probe 2>/dev/null && echo root-writable || echo root-read-only; echo nets: $(ls /sys/class/net); sleep 300']\n",
-            gantry_testkit::image()
-        ),
+    let Probe { id, container, log } = run_probe(
+        &desktop,
+        "isolated",
+        "touch /probe 2>/dev/null && echo root-writable || echo root-read-only; echo nets: $(ls /sys/class/net); sleep 300",
+        "nets:",
     )
-    .unwrap();
-    let out = desktop.gantry(&["task", "submit", job.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "submit failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let container = until(120, "the task's container", async || {
-        let ids = docker(&["ps", "-q", "--filter", &format!("label=gantry.task={id}")]);
-        ids.lines().next().map(str::to_owned)
-    })
     .await;
     let host = docker(&[
         "inspect",
@@ -127,22 +110,11 @@ async fn no_network_and_a_read_only_root_reach_the_next_tasks_container() {
         host, "none true 512",
         "NetworkMode, ReadonlyRootfs, PidsLimit"
     );
-    let log = until(60, "the task's probe lines", async || {
-        let shown = desktop.gantry(&["task", "logs", &id]);
-        let text = String::from_utf8_lossy(&shown.stdout).into_owned();
-        text.contains("nets:").then_some(text)
-    })
-    .await;
     assert!(log.contains("root-read-only"), "{log}");
     assert!(
         log.lines().any(|l| l.trim() == "nets: lo"),
         "only loopback inside: {log}"
     );
-    let canceled = desktop.gantry(&["task", "cancel", &id]);
-    assert!(
-        canceled.status.success(),
-        "cancel failed: {}",
-        String::from_utf8_lossy(&canceled.stderr)
-    );
+    cancel(&desktop, &id);
     driver.quit().await;
 }

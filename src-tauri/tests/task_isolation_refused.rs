@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use gantry_testkit::desktop::{Desktop, desktop_ready};
 use gantry_testkit::{docker, until, within};
-use support::{Driver, choose_local_mode, open_screen};
+use support::{Driver, Probe, cancel, choose_local_mode, kept_settings, open_screen, run_probe};
 
 /// What `iptables` says to a user who is not root.
 const REFUSAL: &str = "iptables: Permission denied (you must be root)";
@@ -57,11 +57,7 @@ async fn save_network(desktop: &Desktop, driver: &Driver, network: &str) -> Resu
 
 /// desktop.json's task isolation network.
 fn kept_network(desktop: &Desktop) -> serde_json::Value {
-    let kept: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(desktop.config_dir().join("gantry/desktop.json")).expect("desktop.json"),
-    )
-    .expect("desktop.json is JSON");
-    kept["task_isolation"]["task_network"].clone()
+    kept_settings(desktop)["task_isolation"]["task_network"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,44 +118,19 @@ async fn no_private_without_firewall_rights_is_not_kept_and_the_agent_goes_on() 
     assert_eq!(shown, "none", "the form shows the previous choice again");
 
     // The agent runs, with the previous choice: a task's container has no network.
-    let job = desktop.dir.path().join("after.yaml");
-    std::fs::write(
-        &job,
-        format!(
-            "name: after-refusal\nimage: {}\ncommand: [sh, -c, 'echo nets: $(ls /sys/class/net); sleep 300']\n",
-            gantry_testkit::image()
-        ),
+    let Probe { id, container, log } = run_probe(
+        &desktop,
+        "after-refusal",
+        "echo nets: $(ls /sys/class/net); sleep 300",
+        "nets:",
     )
-    .unwrap();
-    let out = desktop.gantry(&["task", "submit", job.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "submit failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let container = until(120, "the task's container", async || {
-        let ids = docker(&["ps", "-q", "--filter", &format!("label=gantry.task={id}")]);
-        ids.lines().next().map(str::to_owned)
-    })
     .await;
     assert_eq!(
         docker(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", &container]),
         "none",
         "the agent runs with the previous choice"
     );
-    let log = until(60, "the task's line", async || {
-        let shown = desktop.gantry(&["task", "logs", &id]);
-        let text = String::from_utf8_lossy(&shown.stdout).into_owned();
-        text.contains("nets:").then_some(text)
-    })
-    .await;
     assert!(log.lines().any(|l| l.trim() == "nets: lo"), "{log}");
-    let canceled = desktop.gantry(&["task", "cancel", &id]);
-    assert!(
-        canceled.status.success(),
-        "cancel failed: {}",
-        String::from_utf8_lossy(&canceled.stderr)
-    );
+    cancel(&desktop, &id);
     driver.quit().await;
 }

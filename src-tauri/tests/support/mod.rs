@@ -38,6 +38,61 @@ pub async fn open_screen(driver: &Driver, name: &str) {
         .await;
 }
 
+/// The app's settings file as JSON (`desktop.json` in the kit's config home).
+pub fn kept_settings(desktop: &Desktop) -> Value {
+    let path = desktop.config_dir().join("gantry/desktop.json");
+    serde_json::from_slice(&std::fs::read(path).expect("desktop.json"))
+        .expect("desktop.json is JSON")
+}
+
+/// A task the app's agent runs: its id, its container's id, and its log
+/// once a line holds `marker`.
+pub struct Probe {
+    pub id: String,
+    pub container: String,
+    pub log: String,
+}
+
+/// Submits `name`, the test image running `sh -c script`, through the
+/// app's `gantry` (local mode), and waits for its container and for a log
+/// line holding `marker`.
+pub async fn run_probe(desktop: &Desktop, name: &str, script: &str, marker: &str) -> Probe {
+    let job = desktop.dir.path().join(format!("{name}.yaml"));
+    let spec =
+        json!({"name": name, "image": gantry_testkit::image(), "command": ["sh", "-c", script]});
+    std::fs::write(&job, spec.to_string()).unwrap();
+    let out = desktop.gantry(&["task", "submit", job.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "submit failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let container = until(120, "the task's container", async || {
+        let filter = format!("label=gantry.task={id}");
+        let ids = gantry_testkit::docker(&["ps", "-q", "--filter", &filter]);
+        ids.lines().next().map(str::to_owned)
+    })
+    .await;
+    let log = until(60, "the task's probe lines", async || {
+        let shown = desktop.gantry(&["task", "logs", &id]);
+        let text = String::from_utf8_lossy(&shown.stdout).into_owned();
+        text.contains(marker).then_some(text)
+    })
+    .await;
+    Probe { id, container, log }
+}
+
+/// Cancels task `id` through the app's `gantry`.
+pub fn cancel(desktop: &Desktop, id: &str) {
+    let canceled = desktop.gantry(&["task", "cancel", id]);
+    assert!(
+        canceled.status.success(),
+        "cancel failed: {}",
+        String::from_utf8_lossy(&canceled.stderr)
+    );
+}
+
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// tauri-driver, and one session driving the app.

@@ -34,6 +34,13 @@ pub const AGENT_ENV: &[&str] = &[
     "GANTRY_ALLOW_INSECURE_HTTP",
 ];
 
+/// The environment that leaves every number of the disk budget out (`0`).
+pub const NO_DISK_BUDGET: &[(&str, &str)] = &[
+    ("GANTRY_DISK_MAX_GB", "0"),
+    ("GANTRY_DISK_MAX_PERCENT", "0"),
+    ("GANTRY_DISK_MIN_FREE_GB", "0"),
+];
+
 /// A child process, killed when this goes, unless it ended.
 #[derive(Debug)]
 pub struct Process(pub Child);
@@ -278,11 +285,17 @@ impl AgentLaunch {
     /// `gantry agent start --server … --name … --host-dir … ARGS`, with the
     /// token in `GANTRY_TOKEN`, none of [`AGENT_ENV`] from this process, and
     /// stdin closed; the caller adds environment and where the output goes.
+    ///
+    /// The agent gets no disk budget ([`NO_DISK_BUDGET`]): the default one
+    /// depends on the machine's free disk, so on a full CI disk it would
+    /// evict and write that into task logs the tests compare. A test of the
+    /// budget passes `--disk-…` flags, which come before the environment.
     pub fn command(&self) -> Command {
         let mut command = Command::new(&self.gantry);
         for name in AGENT_ENV {
             command.env_remove(name);
         }
+        command.envs(NO_DISK_BUDGET.iter().copied());
         command
             .args(["agent", "start", "--server", &self.server])
             .args(["--name", &self.name])

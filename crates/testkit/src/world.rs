@@ -120,6 +120,13 @@ impl World {
         config.pull_always = false;
         // Tests end by stopping their agents: no container is left behind.
         config.stop_tasks_on_exit = true;
+        // No disk budget unless the test sets one: the default depends on
+        // the machine's free disk (see `AgentLaunch::command`).
+        config.disk = gantry_agent::disk::DiskBudget {
+            max_bytes: None,
+            max_percent: None,
+            min_free_bytes: None,
+        };
         tweak(&mut config);
         let stop = CancellationToken::new();
         let agent = Agent::new(config, stop.clone()).await.unwrap();

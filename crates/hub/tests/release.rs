@@ -2,7 +2,8 @@
 //! (`TaskEvent::Released`, issue 17), over real sockets on SQLite and
 //! PostgreSQL: back to the queue with its history and log, its checkpoint
 //! readable by the node that takes it next and by no other; a waiting cancel
-//! ends it instead; only the holding node may release it, and not once it ended.
+//! ends it instead; only the holding node may release it, and not once it ended;
+//! the node that gave it back may still read it (to learn when it ended), no other.
 
 use gantry_testkit::{Backend, TestHub, expect_error, on_both};
 use reqwest::{Method, StatusCode};
@@ -14,6 +15,7 @@ on_both!(
     a_checkpoint_must_be_on_the_hub,
     a_waiting_cancel_ends_a_released_task,
     only_the_holding_node_releases_a_live_task,
+    a_node_reads_a_task_it_gave_back,
 );
 
 const WHY: &str = "yielding: you are using this computer";
@@ -232,5 +234,73 @@ async fn only_the_holding_node_releases_a_live_task(backend: Backend) {
     .await;
     // The queue rings a waiting node: the other one takes it.
     assert_eq!(hub.next(&other, 1).await.as_deref(), Some(id.as_str()));
+    hub.stop().await;
+}
+
+async fn a_node_reads_a_task_it_gave_back(backend: Backend) {
+    let Some(hub) = TestHub::start(backend).await else {
+        return;
+    };
+    let gave = hub.registered_node("gave", &[]).await;
+    let took = hub.registered_node("took", &[]).await;
+    let stranger = hub.registered_node("stranger", &[]).await;
+    let id = running_on(&hub, &gave).await;
+    let path = format!("/v1/tasks/{id}");
+    expect_error(
+        hub.get(&stranger, &path).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    // Given back with what the run used, as agents report it.
+    let usage = json!({"wall_seconds": 2.0, "cpu_seconds": 1.0});
+    let mut release = released(None);
+    release["usage"] = usage;
+    assert_eq!(
+        hub.event(&gave, &id, release).await.status(),
+        StatusCode::OK
+    );
+    let seen = |token: &str| {
+        let (hub, path) = (&hub, &path);
+        let token = token.to_owned();
+        async move {
+            let response = hub.get(&token, path).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    assert_eq!(seen(&gave).await["state"], "queued");
+    // Taken and ended on another node: the first still sees that it ended.
+    assert_eq!(hub.next(&took, 0).await.as_deref(), Some(id.as_str()));
+    for event in [json!({"event": "accepted"}), json!({"event": "running"})] {
+        assert_eq!(hub.event(&took, &id, event).await.status(), StatusCode::OK);
+    }
+    let running = seen(&gave).await;
+    assert_eq!(
+        (&running["state"], &running["node"]),
+        (&json!("running"), &json!("took"))
+    );
+    let done = json!({"event": "finished", "exit_code": 0});
+    assert_eq!(hub.event(&took, &id, done).await.status(), StatusCode::OK);
+    assert_eq!(seen(&gave).await["state"], "succeeded");
+    assert_eq!(seen(&took).await["state"], "succeeded");
+    // Reading is all: its log, its outputs and its events stay the holder's.
+    for path in [
+        format!("/v1/tasks/{id}/log"),
+        format!("/v1/tasks/{id}/outputs"),
+    ] {
+        expect_error(
+            hub.get(&gave, &path).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+    expect_error(
+        hub.get(&stranger, &path).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     hub.stop().await;
 }

@@ -3,8 +3,10 @@
 //! (`checkpoints/<task>/` in the host dir), which counts as its own kind;
 //! while the task is queued again (the hub may send it back) and while it
 //! runs here again, nothing evicts it, however tight the budget; once the
-//! task ended, it goes like the rest, `.tree` and all. A checkpoint whose
-//! release is older than the week it awaits its task may go too.
+//! task ended, it goes like the rest, `.tree` and all; so it does when the
+//! task ended on another node (the hub shows a node the tasks it gave
+//! back). A checkpoint whose release is older than the week it awaits its
+//! task may go too.
 
 mod disk_images;
 
@@ -58,26 +60,22 @@ fn set_released_at(path: &std::path::Path, at: SystemTime) {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_checkpoint_stays_while_its_task_may_come_back_and_goes_once_it_ended() {
-    let Some(mut world) = World::start().await else {
-        return;
-    };
-    let agent = world
-        .agent("ckpt", &[], |c| c.yielding.grace = Duration::from_secs(5))
-        .await
-        .agent
-        .clone();
+/// Submits a task that writes 2 MB into its checkpoint on its first run
+/// and, with the checkpoint, runs `resumed` seconds and succeeds; waits for
+/// `agent` to release it back to the queue (it yields, and stays yielding).
+async fn released_from(world: &World, agent: &Agent, resumed: u32) -> String {
     // First run: 2 MB into its checkpoint, then waits to be released (TERM
     // ends it). Second run, with the checkpoint: a while running, then done.
-    let script = "if [ -f ckpt/data ]; then sleep 3; echo resumed; exit 0; fi; \
-                  mkdir -p ckpt; head -c 2000000 /dev/urandom > ckpt/data; \
-                  trap 'exit 0' TERM; echo written; while true; do sleep 0.2 & wait $!; done";
+    let script = format!(
+        "if [ -f ckpt/data ]; then sleep {resumed}; echo resumed; exit 0; fi; \
+         mkdir -p ckpt; head -c 2000000 /dev/urandom > ckpt/data; \
+         trap 'exit 0' TERM; echo written; while true; do sleep 0.2 & wait $!; done"
+    );
     let id = world
         .submit(&format!(
             "image: {}\ncheckpoint: ckpt\ncommand: [sh, -c, {}]\n",
             image(),
-            serde_json::to_string(script).unwrap()
+            serde_json::to_string(&script).unwrap()
         ))
         .await;
     world
@@ -96,11 +94,25 @@ async fn a_checkpoint_stays_while_its_task_may_come_back_and_goes_once_it_ended(
     world
         .until(&id, |t| t.state == TaskState::Queued, "back to the queue")
         .await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_checkpoint_stays_while_its_task_may_come_back_and_goes_once_it_ended() {
+    let Some(mut world) = World::start().await else {
+        return;
+    };
+    let agent = world
+        .agent("ckpt", &[], |c| c.yielding.grace = Duration::from_secs(5))
+        .await
+        .agent
+        .clone();
+    let id = released_from(&world, &agent, 3).await;
     let folder = agent.host().checkpoint(&id);
     let tree = agent.host().checkpoint_tree(&id);
     assert!(folder.join("data").is_file() && tree.is_file());
 
-    // Queued again: the hub shows it to no node, and it may come back here.
+    // Queued again: it may come back here.
     let item = checkpoint_item(&agent, &id)
         .await
         .expect("the checkpoint counts");
@@ -173,5 +185,52 @@ async fn a_checkpoint_stays_while_its_task_may_come_back_and_goes_once_it_ended(
         "checkpoints",
         "the Storage screen's kind"
     );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_checkpoint_goes_once_its_task_ended_on_another_node() {
+    let Some(mut world) = World::start().await else {
+        return;
+    };
+    let gave = world
+        .agent("gave", &[], |c| c.yielding.grace = Duration::from_secs(5))
+        .await
+        .agent
+        .clone();
+    let id = released_from(&world, &gave, 6).await;
+    let folder = gave.host().checkpoint(&id);
+    assert!(folder.join("data").is_file());
+
+    // Another node takes it (the first still yields): while it runs there,
+    // it may yet come back, and its checkpoint here stays.
+    world.agent("took", &[], |_| {}).await;
+    world
+        .until(
+            &id,
+            |t| t.state == TaskState::Running && t.node.as_deref() == Some("took"),
+            "to run on the other node",
+        )
+        .await;
+    assert_eq!(
+        checkpoint_item(&gave, &id).await.unwrap().stay,
+        Some(Stay::MayReturn)
+    );
+    squeeze(&gave).await;
+    assert!(folder.join("data").is_file(), "it may come back");
+
+    // Ended there: this node hears it from the hub and lets the copy go,
+    // without waiting out the week.
+    let task = world.finished(&id).await;
+    assert_eq!(task.state, TaskState::Succeeded, "{task:?}");
+    assert_eq!(checkpoint_item(&gave, &id).await.unwrap().stay, None);
+    let evicted = squeeze(&gave).await;
+    assert!(
+        evicted
+            .iter()
+            .any(|i| i.kind == Kind::Checkpoint && i.name == id),
+        "{evicted:?}"
+    );
+    assert!(!folder.exists());
     world.stop().await;
 }

@@ -7,16 +7,16 @@
 //!
 //! - a task this node holds (its record is in `tasks/<task>/task.json`)
 //!   needs it: it stays ([`Stay::InUse`]), as any held task's things do;
-//! - the hub, asked with the node's token, answers for the tasks it gives
-//!   this node: one it has for this node, not ended, stays
-//!   ([`Stay::InUse`]); one that ended may go;
-//! - a task the hub does not give this node now (released and queued
-//!   again, or taken by another node since, or ended there: the hub shows
-//!   a node its own tasks only, and a released task is no node's until one
-//!   takes it) may come back: its copy stays ([`Stay::MayReturn`]) for
-//!   [`AWAITS_RETURN_MS`] after its release (the `.tree` file's time). The
-//!   same holds when the hub cannot be asked (`gantry agent gc` without
-//!   the node's server and token, the desktop's Storage screen).
+//! - a task that ended, wherever it ran, needs it no more: the hub, asked
+//!   with the node's token, shows a node the tasks it holds and those it
+//!   gave back, so it says when one ended;
+//! - a task not ended and not held here (queued again after its release,
+//!   or running on another node, which may give it back too) may come back:
+//!   its copy stays ([`Stay::MayReturn`]) for [`AWAITS_RETURN_MS`] after
+//!   its release (the `.tree` file's time). The same holds when the hub
+//!   cannot be asked (`gantry agent gc` without the node's server and
+//!   token, the desktop's Storage screen) or does not show the task (a hub
+//!   before it showed a node the tasks it gave back).
 //!
 //! After that, or without a `.tree` (the upload at the release failed, so
 //! the hub never had it), the copy may go, least recently used like the
@@ -36,9 +36,8 @@ pub const AWAITS_RETURN_MS: i64 = 7 * 24 * 3600 * 1000;
 pub(super) async fn stay(host: &HostDir, hub: Option<&HubClient>, task: &str) -> Option<Stay> {
     if let Some(hub) = hub {
         match hub.task(task).await {
-            Ok(held) if held.state.is_terminal() => return None,
-            Ok(_) => return Some(Stay::InUse),
-            Err(ClientError::Api { status: 404, .. }) => {}
+            Ok(shown) if shown.state.is_terminal() => return None,
+            Ok(_) | Err(ClientError::Api { status: 404, .. }) => {}
             Err(error) => {
                 tracing::debug!(%error, task, "disk budget: the hub cannot say whether the checkpoint's task ended");
             }

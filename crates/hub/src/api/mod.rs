@@ -346,7 +346,7 @@ fn people_endpoints(json_limit: DefaultBodyLimit) -> Vec<Endpoint> {
         ep(
             Method::GET,
             "/v1/tasks/{id}",
-            "Shows a task with its history",
+            "Shows a task with its history (a node: one it holds or gave back)",
             Access::AdminOrNode,
             &[TASK_ID],
             BodyDoc::None,

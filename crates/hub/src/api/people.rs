@@ -205,12 +205,18 @@ pub(super) async fn show_task(
     auth: Authed,
     TaskId(id): TaskId,
 ) -> Result<Json<Task>, ApiError> {
-    let mut task = hub
-        .db()
-        .task(&id, auth.node_scope())
-        .await?
-        .ok_or_else(|| ApiError::not_found("task"))?;
-    // People are told why a task waits; agents read their own tasks only.
+    let scope = auth.node_scope();
+    let mut task = match hub.db().task(&id, scope).await? {
+        Some(task) => Some(task),
+        // A node reads the tasks it holds, and those it gave back
+        // (`Db::gave_back`): whether they ended yet.
+        None => match scope {
+            Some(node) if hub.db().gave_back(&id, node).await? => hub.db().task(&id, None).await?,
+            _ => None,
+        },
+    }
+    .ok_or_else(|| ApiError::not_found("task"))?;
+    // People are told why a task waits; nodes are not.
     if task.state == TaskState::Queued && auth.node_scope().is_none() {
         let offline_after = hub.config().offline_after.as_millis() as i64;
         let nodes = hub.db().nodes(hub.now(), offline_after).await?;

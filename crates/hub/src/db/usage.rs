@@ -66,6 +66,22 @@ impl Db {
         Ok(all)
     }
 
+    /// Whether `node_id` gave task `id` back to the queue at least once (a
+    /// run of it ended `Released` there, with its usage, as every agent that
+    /// releases reports it). Such a node may read the task, though it no
+    /// longer holds it: the checkpoint it keeps of it is worth keeping only
+    /// until the task ends, wherever it runs.
+    pub async fn gave_back(&self, id: &str, node_id: &str) -> Result<bool, HubError> {
+        let row = sqlx::query(
+            "SELECT run FROM task_usage WHERE task_id = $1 AND node_id = $2 AND released = 1 LIMIT 1",
+        )
+        .bind(id)
+        .bind(node_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// What the runs that ended on `node_id` at or after `since` used, in
     /// all and by day: tasks that ended there, and runs it gave back.
     pub async fn node_usage(&self, node_id: &str, since: Millis) -> Result<NodeUsage, HubError> {

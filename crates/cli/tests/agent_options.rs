@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use gantry_testkit::{HubChild, Process, as_admin, hub_admin, hub_serve, until_blocking};
+use gantry_testkit::{
+    HubChild, HubTokens, Process, as_admin, node_and_admin, quick_hub, until_blocking,
+};
 use serde_json::Value;
 
 const GANTRY: &str = env!("CARGO_BIN_EXE_gantry");
@@ -25,14 +27,8 @@ impl Hub {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("hub");
         let gantry = Path::new(GANTRY);
-        let node = hub_admin(gantry, &data, &["hub", "node", "add", "laptop"]).unwrap();
-        let admin = hub_admin(gantry, &data, &["hub", "token", "create", "--admin", "me"]).unwrap();
-        let child = HubChild::start(
-            hub_serve(gantry, &data, "127.0.0.1:0")
-                .args(["--heartbeat", "1"])
-                .env("RUST_LOG", "warn"),
-        )
-        .unwrap();
+        let HubTokens { node, admin } = node_and_admin(gantry, &data, "laptop");
+        let child = HubChild::start(&mut quick_hub(gantry, &data)).unwrap();
         Hub {
             url: child.url(""),
             _child: child,

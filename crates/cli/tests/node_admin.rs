@@ -10,8 +10,8 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use gantry_testkit::{
-    AgentLaunch, HubChild, Process, as_admin, docker, docker_ready, hub_admin, hub_serve, image,
-    until_blocking,
+    AgentLaunch, HubChild, HubTokens, Process, as_admin, docker, docker_ready, hub_admin, image,
+    node_and_admin, quick_hub, until_blocking,
 };
 use serde_json::Value;
 
@@ -33,15 +33,9 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("hub");
         let gantry = Path::new(GANTRY);
-        let node = hub_admin(gantry, &data, &["hub", "node", "add", "laptop"]).unwrap();
-        let admin = hub_admin(gantry, &data, &["hub", "token", "create", "--admin", "me"]).unwrap();
-        // A heartbeat a second, so changes at the hub reach the agent quickly.
-        let hub = HubChild::start(
-            hub_serve(gantry, &data, "127.0.0.1:0")
-                .args(["--heartbeat", "1", "--offline-after", "30"])
-                .env("RUST_LOG", "warn"),
-        )
-        .unwrap();
+        let HubTokens { node, admin } = node_and_admin(gantry, &data, "laptop");
+        let hub =
+            HubChild::start(quick_hub(gantry, &data).args(["--offline-after", "30"])).unwrap();
         Setup {
             url: hub.url(""),
             _hub: hub,

@@ -10,7 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use gantry_testkit::{HubChild, Process, as_admin, hub_admin, hub_serve, until_blocking};
+use gantry_testkit::{
+    HubChild, HubTokens, Process, as_admin, node_and_admin, quick_hub, until_blocking,
+};
 use serde_json::Value;
 
 const GANTRY: &str = env!("CARGO_BIN_EXE_gantry");
@@ -136,14 +138,8 @@ impl Served {
     fn start(home: &Home, node: &str) -> Served {
         let data = home.dir.path().join("hub");
         let gantry = Path::new(GANTRY);
-        let token = hub_admin(gantry, &data, &["hub", "node", "add", node]).unwrap();
-        let admin = hub_admin(gantry, &data, &["hub", "token", "create", "--admin", "me"]).unwrap();
-        let hub = HubChild::start(
-            hub_serve(gantry, &data, "127.0.0.1:0")
-                .args(["--heartbeat", "1"])
-                .env("RUST_LOG", "warn"),
-        )
-        .unwrap();
+        let HubTokens { node: token, admin } = node_and_admin(gantry, &data, node);
+        let hub = HubChild::start(&mut quick_hub(gantry, &data)).unwrap();
         let token_file = home.dir.path().join("node-token");
         std::fs::write(&token_file, format!("{token}\n")).unwrap();
         std::fs::set_permissions(

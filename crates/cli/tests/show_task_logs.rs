@@ -13,8 +13,8 @@ use std::process::{ChildStdout, Stdio};
 use std::sync::{Arc, Mutex};
 
 use gantry_testkit::{
-    AgentLaunch, HubChild, Process, as_admin, docker_ready, hub_admin, hub_serve, image,
-    until_blocking,
+    AgentLaunch, HubChild, HubTokens, Process, as_admin, docker_ready, image, node_and_admin,
+    quick_hub, until_blocking,
 };
 use serde_json::{Value, json};
 
@@ -35,14 +35,8 @@ impl Rig {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("hub");
         let gantry = Path::new(GANTRY);
-        let node = hub_admin(gantry, &data, &["hub", "node", "add", "shown"]).unwrap();
-        let admin = hub_admin(gantry, &data, &["hub", "token", "create", "--admin", "me"]).unwrap();
-        let hub = HubChild::start(
-            hub_serve(gantry, &data, "127.0.0.1:0")
-                .args(["--heartbeat", "1"])
-                .env("RUST_LOG", "warn"),
-        )
-        .unwrap();
+        let HubTokens { node, admin } = node_and_admin(gantry, &data, "shown");
+        let hub = HubChild::start(&mut quick_hub(gantry, &data)).unwrap();
         let launch = AgentLaunch {
             gantry: GANTRY.into(),
             server: hub.url(""),

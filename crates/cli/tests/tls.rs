@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use gantry_testkit::proxy::ConnectProxy;
 use gantry_testkit::tls::{ServerPair, TestCa};
-use gantry_testkit::{AgentLaunch, HubChild, Process, as_admin, hub_admin, hub_serve};
+use gantry_testkit::{
+    AgentLaunch, HubChild, HubTokens, Process, as_admin, hub_serve, node_and_admin,
+};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
@@ -30,8 +32,7 @@ impl TlsHub {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("hub");
         let gantry = Path::new(GANTRY);
-        let node = hub_admin(gantry, &data, &["hub", "node", "add", "box"]).unwrap();
-        let admin = hub_admin(gantry, &data, &["hub", "token", "create", "--admin", "me"]).unwrap();
+        let HubTokens { node, admin } = node_and_admin(gantry, &data, "box");
         let ca = TestCa::new("Gantry test CA");
         ca.write(&dir.path().join("ca.pem"));
         ca.server(&["localhost", "127.0.0.1"], 1)

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use gantry_testkit::{
-    AgentLaunch, HubChild, Process, as_admin, hub_admin, hub_serve, until_blocking,
+    AgentLaunch, HubChild, HubTokens, Process, as_admin, node_and_admin, quick_hub, until_blocking,
 };
 use serde_json::Value;
 
@@ -29,14 +29,8 @@ impl Node {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("hub");
         let gantry = Path::new(GANTRY);
-        let token = hub_admin(gantry, &data, &["hub", "node", "add", "desk"]).unwrap();
-        let admin = hub_admin(gantry, &data, &["hub", "token", "create", "--admin", "me"]).unwrap();
-        let hub = HubChild::start(
-            hub_serve(gantry, &data, "127.0.0.1:0")
-                .args(["--heartbeat", "1"])
-                .env("RUST_LOG", "warn"),
-        )
-        .unwrap();
+        let HubTokens { node: token, admin } = node_and_admin(gantry, &data, "desk");
+        let hub = HubChild::start(&mut quick_hub(gantry, &data)).unwrap();
         let launch = AgentLaunch {
             gantry: GANTRY.into(),
             server: hub.url(""),

@@ -193,6 +193,35 @@ pub fn hub_admin(gantry: &Path, data: &Path, args: &[&str]) -> std::io::Result<S
     one_line(args, &hub_admin_command(gantry, data, args).output()?)
 }
 
+/// The tokens a test's hub starts with: one node's and an admin's.
+#[derive(Debug, Clone)]
+pub struct HubTokens {
+    /// The node token of the node added.
+    pub node: String,
+    /// An admin token, named "me".
+    pub admin: String,
+}
+
+/// Adds node `node` and an admin token to the hub whose data dir is `data`
+/// (made if missing), as `gantry hub node add` and `gantry hub token create
+/// --admin` do before the hub serves; panics, quoting gantry, if either fails.
+pub fn node_and_admin(gantry: &Path, data: &Path, node: &str) -> HubTokens {
+    let made = |args: &[&str]| hub_admin(gantry, data, args).unwrap();
+    HubTokens {
+        node: made(&["hub", "node", "add", node]),
+        admin: made(&["hub", "token", "create", "--admin", "me"]),
+    }
+}
+
+/// [`hub_serve`] on a free loopback port with a heartbeat a second (so a
+/// change at the hub reaches an agent quickly) and `RUST_LOG=warn`; the
+/// caller adds flags.
+pub fn quick_hub(gantry: &Path, data: &Path) -> Command {
+    let mut command = hub_serve(gantry, data, "127.0.0.1:0");
+    command.args(["--heartbeat", "1"]).env("RUST_LOG", "warn");
+    command
+}
+
 /// The `gantry` CLI as the hub's admin: the hub's address and the admin
 /// token in the environment, as a person's shell holds them, and stdin
 /// closed; the caller adds the arguments.

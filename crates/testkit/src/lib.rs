@@ -44,6 +44,7 @@
 //! - `GANTRY_TEST_PROMETHEUS_PYTHON`: a Python with prometheus-client, for [`prometheus`];
 //! - `GANTRY_REQUIRE_SERVICES=1`: a missing service fails a test rather than skipping it.
 
+pub mod browser;
 pub mod children;
 #[cfg(feature = "desktop")]
 pub mod desktop;
@@ -67,7 +68,10 @@ pub mod wait;
 #[cfg(feature = "agents")]
 pub mod world;
 
-pub use children::{AgentLaunch, HubChild, Process, as_admin, hub_admin, hub_serve};
+pub use children::{
+    AgentLaunch, HubChild, HubTokens, Process, as_admin, hub_admin, hub_serve, node_and_admin,
+    quick_hub,
+};
 pub use hub::{Backend, TestHub, expect_error};
 pub use nvml_standin::{FakeGpu, NvmlStandin};
 pub use scratch::Scratch;

@@ -8,47 +8,16 @@
 //! in) and the `gantry` binary the printed line runs. The script checks each
 //! step; its output is shown here.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
+use gantry_testkit::browser::{browser_ready, repo_root};
 use gantry_testkit::desktop::cli_binary;
-use gantry_testkit::{HubChild, docker_ready, hub_admin, hub_serve, image, required};
-
-/// The repository's root, two folders above this crate.
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_owned()
-}
-
-/// Whether Node.js, the UI's packages and Chromium are here (else the test
-/// skips, or fails under GANTRY_REQUIRE_SERVICES=1).
-fn browser_ready() -> bool {
-    let node = Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let packages = repo().join("ui/node_modules/playwright-core").exists();
-    let chromium = std::env::var_os("GANTRY_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-        .exists();
-    let ready = node && packages && chromium;
-    if !ready {
-        assert!(
-            !required(),
-            "the console test needs node, ui/node_modules (npm ci) and Chromium, and GANTRY_REQUIRE_SERVICES=1"
-        );
-        eprintln!("SKIPPED: no node, ui/node_modules or Chromium (cargo xtask test installs them)");
-    }
-    ready
-}
+use gantry_testkit::{HubChild, docker_ready, hub_admin, hub_serve, image};
 
 #[test]
 fn an_operator_does_everything_from_the_console() {
-    if !docker_ready() || !browser_ready() {
+    if !docker_ready() || !browser_ready("the console test") {
         return;
     }
     let gantry = std::env::var_os("GANTRY_BIN")
@@ -73,8 +42,8 @@ fn an_operator_does_everything_from_the_console() {
         .map(PathBuf::from)
         .unwrap_or_else(|| dir.path().join("screenshots"));
     let status = Command::new("node")
-        .arg(repo().join("ui/tests/console-e2e/run.mjs"))
-        .current_dir(repo().join("ui"))
+        .arg(repo_root().join("ui/tests/console-e2e/run.mjs"))
+        .current_dir(repo_root().join("ui"))
         .env("GANTRY_HUB_URL", hub.url(""))
         .env("GANTRY_ADMIN_TOKEN", &admin)
         .env("GANTRY_E2E_NODE_TOKEN", &spare)

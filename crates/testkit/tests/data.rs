@@ -13,8 +13,8 @@ use std::process::{Output, Stdio};
 
 use gantry_testkit::desktop::cli_binary;
 use gantry_testkit::{
-    AgentLaunch, HubChild, Process, as_admin, docker_ready, hub_admin, hub_serve, image,
-    until_blocking,
+    AgentLaunch, HubChild, HubTokens, Process, as_admin, docker_ready, image, node_and_admin,
+    quick_hub, until_blocking,
 };
 use serde_json::Value;
 use sha2::Digest;
@@ -40,15 +40,9 @@ impl Site {
             .unwrap_or_else(cli_binary);
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("hub");
-        let node = hub_admin(&gantry, &data, &["hub", "node", "add", "box"]).unwrap();
-        let admin =
-            hub_admin(&gantry, &data, &["hub", "token", "create", "--admin", "me"]).unwrap();
-        let hub = HubChild::start(
-            hub_serve(&gantry, &data, "127.0.0.1:0")
-                .args(["--heartbeat", "1", "--offline-after", "3"])
-                .env("RUST_LOG", "warn"),
-        )
-        .unwrap();
+        let HubTokens { node, admin } = node_and_admin(&gantry, &data, "box");
+        let hub =
+            HubChild::start(quick_hub(&gantry, &data).args(["--offline-after", "3"])).unwrap();
         let launch = AgentLaunch {
             gantry: gantry.clone(),
             server: hub.url(""),

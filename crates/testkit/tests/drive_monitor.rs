@@ -3,46 +3,13 @@
 //! real hub and agent and the real Docker engine; the page's rows appear and
 //! change state live, and its alert shows when the driver stops.
 
-use std::path::PathBuf;
-use std::process::Command;
-
+use gantry_testkit::World;
+use gantry_testkit::browser::{browser_ready, repo_root};
 use gantry_testkit::drive::DriveRun;
-use gantry_testkit::{World, required};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_owned()
-}
-
-/// Whether Node.js, the UI's packages and Chromium are here (else the test
-/// skips, or fails under GANTRY_REQUIRE_SERVICES=1).
-fn browser_ready() -> bool {
-    let node = Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let packages = repo().join("ui/node_modules/playwright-core").exists();
-    let chromium = std::env::var_os("GANTRY_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-        .exists();
-    let ready = node && packages && chromium;
-    if !ready {
-        assert!(
-            !required(),
-            "the monitor test needs node, ui/node_modules (npm ci) and Chromium"
-        );
-        eprintln!("SKIPPED: no node, ui/node_modules or Chromium (cargo xtask test installs them)");
-    }
-    ready
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_monitor_page_follows_the_jobs_and_says_when_the_driver_stops() {
-    if !browser_ready() {
+    if !browser_ready("the monitor test") {
         return;
     }
     let Some(mut world) = World::start().await else {
@@ -81,8 +48,8 @@ def user_update(agent, jobs):
     );
     let monitor = run.monitor().await;
     let node = tokio::process::Command::new("node")
-        .arg(repo().join("ui/tests/drive/monitor.mjs"))
-        .current_dir(repo().join("ui"))
+        .arg(repo_root().join("ui/tests/drive/monitor.mjs"))
+        .current_dir(repo_root().join("ui"))
         .env("GANTRY_DRIVE_MONITOR", &monitor)
         .env("GANTRY_HUB_URL", &world.url)
         .env("GANTRY_DRIVE_DIR", dir.path())

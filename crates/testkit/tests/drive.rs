@@ -421,9 +421,10 @@ fn kill_command(dir: &Path, addr: &str) -> std::process::Command {
     command
 }
 
-/// `POST /kill` without the token is refused and the driver goes on; with
-/// it (`gantry drive kill ADDR` reads the token file) the driver stops,
-/// exits 1, cancels its jobs (`--cancel-on-kill`) and removes the file.
+/// `GET /jobs` shows a job's env names, not its values; `POST /kill`
+/// without the token is refused and the driver goes on; with it (`gantry
+/// drive kill ADDR` reads the token file) the driver stops, exits 1,
+/// cancels its jobs (`--cancel-on-kill`) and removes the file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_needs_the_monitor_token() {
     let Some((world, dir)) = world().await else {
@@ -440,7 +441,8 @@ def user_create(agent):
     if made:
         return []
     made = True
-    return [{'command': ['sh', '-c', 'sleep 60'], 'image': image}]
+    return [{'command': ['sh', '-c', 'sleep 60'], 'image': image,
+             'env': {'API_KEY': 'sekrit-' + 'value'}}]
 def user_update(agent, jobs):
     pass
 "#,
@@ -467,6 +469,9 @@ def user_update(agent, jobs):
     })
     .await;
     assert_eq!(jobs["console"], format!("{}/", world.url));
+    // The job's environment shows its names, not its values.
+    assert_eq!(jobs["jobs"][0]["spec"]["env"]["API_KEY"], "(hidden)");
+    assert!(!jobs.to_string().contains("sekrit-value"), "{jobs}");
     let (status, page) = http(&url, "GET", "/", None).await;
     assert_eq!(status, 200);
     assert!(page.contains("<table"));

@@ -160,7 +160,7 @@ async fn answer(
             body: PAGE.as_bytes().to_vec(),
         },
         ("GET", "/jobs") => {
-            let board = board.lock().expect("board").clone();
+            let board = board.lock().expect("board").shown();
             Response::json(200, &board)
         }
         ("POST", "/kill") => {

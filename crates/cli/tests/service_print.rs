@@ -264,26 +264,22 @@ fn print_supervisor_prints_a_program_that_supervisord_runs() {
     let host_dir = home.dir.path().join("agent host");
     // A name that every pass of supervisord's reading could break.
     let name = "lab; #1 50% it's \"ok\"";
-    let printed = home.service(
-        &[
-            "install",
-            "--print",
-            "--supervisor",
-            "--server",
-            &hub.url(""),
-            "--token-file",
-            token_file.to_str().unwrap(),
-            "--host-dir",
-            host_dir.to_str().unwrap(),
-            "--name",
-            name,
-            "--label",
-            "room=2",
-            "--show-task-logs",
-        ],
-        &[],
-        "",
-    );
+    let url = hub.url("");
+    let options = [
+        "--server",
+        &url,
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "--host-dir",
+        host_dir.to_str().unwrap(),
+        "--name",
+        name,
+        "--label",
+        "room=2",
+        "--show-task-logs",
+    ];
+    let install = [&["install", "--print", "--supervisor"][..], &options].concat();
+    let printed = home.service(&install, &[], "");
     assert!(printed.status.success(), "{}", text(&printed.stderr));
     let section = text(&printed.stdout);
     assert!(
@@ -318,23 +314,8 @@ fn print_supervisor_prints_a_program_that_supervisord_runs() {
     );
     let words: Vec<String> = serde_json::from_value(parsed["words"].clone()).unwrap();
     let gantry_path = std::fs::canonicalize(GANTRY).unwrap();
-    let want = [
-        gantry_path.to_str().unwrap(),
-        "agent",
-        "start",
-        "--server",
-        &hub.url(""),
-        "--token-file",
-        token_file.to_str().unwrap(),
-        "--host-dir",
-        host_dir.to_str().unwrap(),
-        "--name",
-        name,
-        "--label",
-        "room=2",
-        "--show-task-logs",
-    ];
-    assert_eq!(words, want, "{section}");
+    let start = [gantry_path.to_str().unwrap(), "agent", "start"];
+    assert_eq!(words, [&start[..], &options].concat(), "{section}");
     let keys = &parsed["keys"];
     assert_eq!(keys["autorestart"], "unexpected");
     assert_eq!(keys["exitcodes"], "0,3");

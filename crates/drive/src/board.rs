@@ -37,12 +37,7 @@ impl Board {
             jobs: Vec::new(),
         }
     }
-}
 
-/// What the monitor shows instead of an environment variable's value.
-pub const HIDDEN: &str = "(hidden)";
-
-impl Board {
     /// The board as the monitor serves it: every `env` value in the jobs'
     /// specs, services' included, is [`HIDDEN`]; the names stay.
     pub fn shown(&self) -> Board {
@@ -53,6 +48,9 @@ impl Board {
         board
     }
 }
+
+/// What the monitor shows instead of an environment variable's value.
+pub const HIDDEN: &str = "(hidden)";
 
 /// Hides the values of every `env` object in `spec`, at any depth.
 fn hide_env(spec: &mut Value) {

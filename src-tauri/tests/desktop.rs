@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use gantry_testkit::desktop::{Desktop, Keyring, desktop_ready};
 use gantry_testkit::{Process, World, until};
-use support::{Driver, choose_local_mode, open_screen};
+use support::{Driver, choose_local_mode, open_screen, save_form};
 
 /// A hub in this process, with a node token for the app and an admin token
 /// for the CLI.
@@ -628,23 +628,10 @@ async fn dashboard_screens_against_the_real_agent() {
     {
         driver.click(&keep).await;
     }
-    let save = driver.wait("[data-testid=settings-save]", 10).await;
-    driver.click(&save).await;
-    let mut outcome = None;
-    for _ in 0..180 {
-        if driver.find("[data-testid=settings-saved]").await.is_some() {
-            outcome = Some(Ok(()));
-        } else if driver.find("[data-testid=settings-error]").await.is_some() {
-            outcome = Some(Err(driver.text_of("[data-testid=settings-error]").await));
-        }
-        if outcome.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let outcome = save_form(&desktop, &driver, "settings").await;
     assert_eq!(
         outcome,
-        Some(Ok(())),
+        Ok(()),
         "saving the settings; app log:\n{}",
         desktop.app_log()
     );

@@ -7,7 +7,7 @@ mod support;
 
 use gantry_testkit::desktop::{Desktop, desktop_ready};
 use gantry_testkit::until;
-use support::{Driver, choose_local_mode, open_screen};
+use support::{Driver, choose_local_mode, kept_settings, open_screen, save_form};
 
 /// The value of the form field `testid`, once it exists.
 async fn value(driver: &Driver, testid: &str) -> Option<String> {
@@ -62,16 +62,10 @@ async fn storage_shows_the_budget_and_settings_change_it() {
         .wait("[data-testid=settings-disk-evict-unsynced]", 30)
         .await;
     driver.click(&switch).await;
-    let save = driver.wait("[data-testid=settings-disk-save]", 30).await;
-    driver.click(&save).await;
-    until(60, "the disk budget saved", async || {
-        driver.find("[data-testid=settings-disk-saved]").await
-    })
-    .await;
-    let kept: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(desktop.config_dir().join("gantry/desktop.json")).expect("desktop.json"),
-    )
-    .expect("desktop.json is JSON");
+    save_form(&desktop, &driver, "settings-disk")
+        .await
+        .expect("the disk budget saved");
+    let kept = kept_settings(&desktop);
     assert_eq!(kept["disk"]["disk_max_gb"], 7.5);
     assert_eq!(kept["disk"]["disk_max_percent"], 50);
     assert_eq!(kept["disk"]["disk_min_free_gb"], 0.0);

@@ -7,8 +7,8 @@
 mod support;
 
 use gantry_testkit::desktop::{Desktop, desktop_ready};
-use gantry_testkit::{until, within};
-use support::{Driver, choose_local_mode, open_screen};
+use gantry_testkit::until;
+use support::{Driver, choose_local_mode, kept_settings, open_screen, save_form};
 
 /// Types `text` into the field `testid` in place of what it held.
 async fn fill(driver: &Driver, testid: &str, text: &str) {
@@ -23,31 +23,6 @@ async fn value(driver: &Driver, testid: &str) -> Option<String> {
         "const e = document.querySelector('[data-testid={testid}]'); return e ? e.value : null;"
     );
     driver.script(&script).await.as_str().map(str::to_owned)
-}
-
-/// Saves the rules and waits for the screen's answer: saved, or the error.
-/// With no answer, fails with the app's log (the agent restarts on a save).
-async fn save(desktop: &Desktop, driver: &Driver) -> Result<(), String> {
-    let button = driver.wait("[data-testid=settings-yield-save]", 30).await;
-    driver.click(&button).await;
-    let answer = within(120, async || {
-        if driver
-            .find("[data-testid=settings-yield-saved]")
-            .await
-            .is_some()
-        {
-            return Some(Ok(()));
-        }
-        let error = driver.text_of("[data-testid=settings-yield-error]").await;
-        (!error.is_empty()).then_some(Err(error))
-    })
-    .await;
-    answer.unwrap_or_else(|| {
-        panic!(
-            "no answer to Save within 120 s; the app's log:\n{}",
-            desktop.app_log()
-        )
-    })
 }
 
 /// Opens Settings in local mode, with the step-aside form filled.
@@ -74,7 +49,7 @@ async fn step_aside_rules_reach_the_agent_and_a_bad_spec_is_said() {
     let driver = settings(&desktop).await;
 
     fill(&driver, "settings-quiet-hours", "weekdays 9 to 5").await;
-    let refused = save(&desktop, &driver)
+    let refused = save_form(&desktop, &driver, "settings-yield")
         .await
         .expect_err("a bad spec is refused");
     assert!(
@@ -89,11 +64,10 @@ async fn step_aside_rules_reach_the_agent_and_a_bad_spec_is_said() {
         .wait("[data-testid=settings-yield-battery]", 30)
         .await;
     driver.click(&battery).await;
-    save(&desktop, &driver).await.expect("the rules are saved");
-    let kept: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(desktop.config_dir().join("gantry/desktop.json")).expect("desktop.json"),
-    )
-    .expect("desktop.json is JSON");
+    save_form(&desktop, &driver, "settings-yield")
+        .await
+        .expect("the rules are saved");
+    let kept = kept_settings(&desktop);
     let rules = &kept["step_aside"];
     assert_eq!(
         rules["quiet_hours"],
@@ -124,7 +98,9 @@ async fn always_quiet_hours_make_the_tray_and_overview_say_why() {
     fill(&driver, "settings-quiet-hours", "mon-sun 00:00-24:00").await;
     let notify = driver.wait("[data-testid=settings-yield-notify]", 30).await;
     driver.click(&notify).await;
-    save(&desktop, &driver).await.expect("the rule is saved");
+    save_form(&desktop, &driver, "settings-yield")
+        .await
+        .expect("the rule is saved");
     let line = until(60, "the tray to say why work stopped", async || {
         let status = desktop.tray.menu().await.into_iter().nth(1)?;
         status

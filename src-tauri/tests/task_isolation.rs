@@ -7,8 +7,10 @@
 mod support;
 
 use gantry_testkit::desktop::{Desktop, desktop_ready};
-use gantry_testkit::{docker, until, within};
-use support::{Driver, Probe, cancel, choose_local_mode, kept_settings, open_screen, run_probe};
+use gantry_testkit::{docker, until};
+use support::{
+    Driver, Probe, cancel, choose_local_mode, kept_settings, open_screen, run_probe, save_form,
+};
 
 /// The value of the form field `testid`, once it exists.
 async fn value(driver: &Driver, testid: &str) -> Option<String> {
@@ -16,37 +18,6 @@ async fn value(driver: &Driver, testid: &str) -> Option<String> {
         "const e = document.querySelector('[data-testid={testid}]'); return e ? e.value : null;"
     );
     driver.script(&script).await.as_str().map(str::to_owned)
-}
-
-/// Saves the section and waits for the screen's answer; fails with the
-/// answer (or the app's log) when it is not "saved".
-async fn save(desktop: &Desktop, driver: &Driver) {
-    let button = driver
-        .wait("[data-testid=settings-isolation-save]", 30)
-        .await;
-    driver.click(&button).await;
-    let answer = within(120, async || {
-        if driver
-            .find("[data-testid=settings-isolation-saved]")
-            .await
-            .is_some()
-        {
-            return Some(Ok(()));
-        }
-        let error = driver
-            .text_of("[data-testid=settings-isolation-error]")
-            .await;
-        (!error.is_empty()).then_some(Err(error))
-    })
-    .await;
-    match answer {
-        Some(Ok(())) => {}
-        Some(Err(error)) => panic!("the isolation was refused: {error}"),
-        None => panic!(
-            "no answer to Save within 120 s; the app's log:\n{}",
-            desktop.app_log()
-        ),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,7 +50,9 @@ async fn no_network_and_a_read_only_root_reach_the_next_tasks_container() {
     let pids = driver.wait("[data-testid=settings-pids-limit]", 30).await;
     driver.clear(&pids).await;
     driver.type_text(&pids, "512").await;
-    save(&desktop, &driver).await;
+    if let Err(error) = save_form(&desktop, &driver, "settings-isolation").await {
+        panic!("the isolation was refused: {error}");
+    }
     let kept = kept_settings(&desktop);
     assert_eq!(
         kept["task_isolation"],

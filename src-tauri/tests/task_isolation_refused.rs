@@ -13,8 +13,10 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 
 use gantry_testkit::desktop::{Desktop, desktop_ready};
-use gantry_testkit::{docker, until, within};
-use support::{Driver, Probe, cancel, choose_local_mode, kept_settings, open_screen, run_probe};
+use gantry_testkit::{docker, until};
+use support::{
+    Driver, Probe, cancel, choose_local_mode, kept_settings, open_screen, run_probe, save_form,
+};
 
 /// What `iptables` says to a user who is not root.
 const REFUSAL: &str = "iptables: Permission denied (you must be root)";
@@ -29,30 +31,7 @@ async fn save_network(desktop: &Desktop, driver: &Driver, network: &str) -> Resu
         )
         .await;
     driver.click(&option).await;
-    let button = driver
-        .wait("[data-testid=settings-isolation-save]", 30)
-        .await;
-    driver.click(&button).await;
-    let answer = within(120, async || {
-        if driver
-            .find("[data-testid=settings-isolation-saved]")
-            .await
-            .is_some()
-        {
-            return Some(Ok(()));
-        }
-        let error = driver
-            .text_of("[data-testid=settings-isolation-error]")
-            .await;
-        (!error.is_empty()).then_some(Err(error))
-    })
-    .await;
-    answer.unwrap_or_else(|| {
-        panic!(
-            "no answer to Save within 120 s; the app's log:\n{}",
-            desktop.app_log()
-        )
-    })
+    save_form(desktop, driver, "settings-isolation").await
 }
 
 /// desktop.json's task isolation network.

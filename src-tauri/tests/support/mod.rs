@@ -10,7 +10,7 @@ use std::process::Stdio;
 
 use gantry_testkit::children::Children;
 use gantry_testkit::desktop::{Desktop, tauri_driver, webkit_driver};
-use gantry_testkit::{free_port, until};
+use gantry_testkit::{free_port, until, within};
 use serde_json::{Value, json};
 
 /// The app under test, built by cargo beside this test.
@@ -36,6 +36,34 @@ pub async fn open_screen(driver: &Driver, name: &str) {
     driver
         .wait(&format!("[data-testid=screen-{name}]"), 30)
         .await;
+}
+
+/// Clicks the Save of the Settings form whose test ids start with `form`
+/// (`settings-yield`: `settings-yield-save`, `-saved`, `-error`) and waits
+/// 120 s at most for its answer: `Ok` for saved, `Err` with the sentence in
+/// its save bar. With no answer, fails with the app's log (the agent
+/// restarts on a save).
+pub async fn save_form(desktop: &Desktop, driver: &Driver, form: &str) -> Result<(), String> {
+    let button = driver.wait(&format!("[data-testid={form}-save]"), 30).await;
+    driver.click(&button).await;
+    let answer = within(120, async || {
+        if driver
+            .find(&format!("[data-testid={form}-saved]"))
+            .await
+            .is_some()
+        {
+            return Some(Ok(()));
+        }
+        let error = driver.text_of(&format!("[data-testid={form}-error]")).await;
+        (!error.is_empty()).then_some(Err(error))
+    })
+    .await;
+    answer.unwrap_or_else(|| {
+        panic!(
+            "no answer to {form}'s Save within 120 s; the app's log:\n{}",
+            desktop.app_log()
+        )
+    })
 }
 
 /// The app's settings file as JSON (`desktop.json` in the kit's config home).
